@@ -1,1 +1,26 @@
-pub fn _x(){}
+//! Stage protocol and the built-in stages of `pipe`.
+//!
+//! The engine (crate `pipe`) knows DAGs, keys and the store; everything a stage
+//! computes lives here. A stage sees only its resolved params, its upstream
+//! artifact directories and a private output directory (see [`Context`]).
+
+pub mod context;
+pub mod error;
+pub mod params;
+pub mod registry;
+pub mod rng;
+pub mod stage;
+
+pub use context::{Context, Input, Progress, SilentProgress};
+pub use error::StageError;
+pub use registry::Registry;
+pub use stage::Stage;
+
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod plot;
+pub mod report;
+pub mod shell;
+pub mod train;
+pub mod viz;

@@ -1,0 +1,111 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::StageError;
+
+/// One upstream artifact as a stage sees it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Stage name in the pipeline file (`train`).
+    pub stage: String,
+    /// Stage kind (`train`): stages look their inputs up by kind, so users may rename stages.
+    pub kind: String,
+    /// Instance name (`train[dropout=0.1,pooling=mean]`).
+    pub instance: String,
+    /// The matrix values of this instance (empty for a plain stage).
+    pub matrix: BTreeMap<String, Value>,
+    /// Resolved params of the upstream instance.
+    pub params: Value,
+    /// The upstream artifact directory (read-only).
+    pub dir: PathBuf,
+    /// The upstream metrics.json.
+    pub metrics: Value,
+}
+
+/// Progress reporting; the engine draws it as a bar or as plain lines.
+pub trait Progress: Send + Sync {
+    fn set_length(&self, len: u64);
+    fn set_position(&self, pos: u64);
+    fn set_message(&self, msg: &str);
+}
+
+pub struct SilentProgress;
+
+impl Progress for SilentProgress {
+    fn set_length(&self, _: u64) {}
+    fn set_position(&self, _: u64) {}
+    fn set_message(&self, _: &str) {}
+}
+
+/// Everything a running stage may touch.
+pub struct Context<'a> {
+    pub instance: String,
+    pub params: Value,
+    pub inputs: Vec<Input>,
+    /// Private directory that becomes the artifact on success.
+    pub out_dir: PathBuf,
+    /// Directory of the pipeline file (relative paths in params resolve against it).
+    pub workdir: PathBuf,
+    pub seed: u64,
+    pub progress: &'a dyn Progress,
+    metrics: Map<String, Value>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        instance: String,
+        params: Value,
+        inputs: Vec<Input>,
+        out_dir: PathBuf,
+        workdir: PathBuf,
+        seed: u64,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        Context { instance, params, inputs, out_dir, workdir, seed, progress, metrics: Map::new() }
+    }
+
+    /// The single upstream artifact of the given kind.
+    pub fn input(&self, kind: &str) -> Result<&Input, StageError> {
+        let mut found = self.inputs.iter().filter(|i| i.kind == kind);
+        match (found.next(), found.next()) {
+            (Some(i), None) => Ok(i),
+            (None, _) => Err(StageError::Input(format!(
+                "stage `{}` needs an upstream `{kind}` stage (add it to `needs:`)",
+                self.instance
+            ))),
+            (Some(_), Some(_)) => Err(StageError::Input(format!(
+                "stage `{}` has several upstream `{kind}` artifacts; gather them with a gathering stage",
+                self.instance
+            ))),
+        }
+    }
+
+    /// Every upstream artifact of the given kind (all variants of a gathered matrix stage).
+    pub fn inputs_of(&self, kind: &str) -> Vec<&Input> {
+        self.inputs.iter().filter(|i| i.kind == kind).collect()
+    }
+
+    /// Records a metric in the artifact's metrics.json. Non-finite numbers are stored as null.
+    pub fn metric(&mut self, key: &str, value: impl Into<Value>) {
+        self.metrics.insert(key.to_string(), value.into());
+    }
+
+    pub fn metrics(&self) -> &Map<String, Value> {
+        &self.metrics
+    }
+
+    pub fn into_metrics(self) -> Map<String, Value> {
+        self.metrics
+    }
+
+    /// A path inside the output directory, creating its parent directories.
+    pub fn out_path(&self, rel: impl AsRef<Path>) -> Result<PathBuf, StageError> {
+        let path = self.out_dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(StageError::io(parent))?;
+        }
+        Ok(path)
+    }
+}
