@@ -10,6 +10,7 @@ pub mod params;
 pub mod registry;
 pub mod rng;
 pub mod stage;
+pub mod testkit;
 
 pub use context::{Context, Input, Progress, SilentProgress};
 pub use error::StageError;

@@ -1,0 +1,65 @@
+//! Helpers for tests of stages (used by this crate's tests and by stages/tests/*):
+//! run a stage through the protocol in a temp dir, and locate ../shared.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::{Context, Input, Registry, SilentProgress, StageError};
+
+/// The offline material (`../shared` beside the checkout, or `$PIPE_SHARED`).
+/// Panics with what is missing: a test that needs it must fail, not pass silently.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("PIPE_SHARED").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+    });
+    assert!(
+        dir.join("hf/hub").is_dir(),
+        "offline material not found: expected {} with hf/hub, hf/golden and data/sst2 \
+         (clone the project beside ../shared or set PIPE_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+/// Points the Hugging Face cache at ../shared/hf for this test process.
+pub fn use_offline_hub() -> PathBuf {
+    let hf = shared_dir().join("hf");
+    // Every test sets the same value, so concurrent tests cannot disagree.
+    std::env::set_var("HF_HOME", &hf);
+    hf
+}
+
+/// The result of running a stage: its artifact directory and metrics.
+pub struct Ran {
+    pub dir: PathBuf,
+    pub metrics: Map<String, Value>,
+    pub params: Value,
+}
+
+impl Ran {
+    /// This artifact as the upstream input of another stage.
+    pub fn as_input(&self, kind: &str) -> Input {
+        Input {
+            stage: kind.to_string(),
+            kind: kind.to_string(),
+            instance: kind.to_string(),
+            matrix: Default::default(),
+            params: self.params.clone(),
+            dir: self.dir.clone(),
+            metrics: Value::Object(self.metrics.clone()),
+        }
+    }
+}
+
+/// Resolves `raw` params and runs the built-in stage `kind` into `out_dir` (created).
+pub fn run_stage(kind: &str, raw: Value, inputs: Vec<Input>, out_dir: &Path, seed: u64) -> Result<Ran, StageError> {
+    let registry = Registry::builtin();
+    let stage = registry.get(kind).unwrap_or_else(|| panic!("no built-in stage `{kind}`"));
+    let params = stage.resolve(&raw)?;
+    std::fs::create_dir_all(out_dir).map_err(StageError::io(out_dir))?;
+    let workdir = std::env::current_dir().map_err(StageError::io("."))?;
+    let mut ctx = Context::new(kind.to_string(), params.clone(), inputs, out_dir.to_path_buf(), workdir, seed, &SilentProgress);
+    stage.run(&mut ctx)?;
+    Ok(Ran { dir: out_dir.to_path_buf(), metrics: ctx.into_metrics(), params })
+}
