@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pipe_stages::report::ablation::{summarize, Measured};
 use pipe_stages::testkit::run_stage;
 use pipe_stages::Input;
 use plotters::prelude::*;
@@ -79,20 +78,19 @@ fn full(root: &Path) -> Vec<Input> {
     let visualize = input(root, "visualize", json!({"per_category": 1}), json!({}));
     png(&visualize.dir.join("figures/negation_0_attention.png"), RGBColor(250, 200, 80));
     png(&visualize.dir.join("figures/negation_0_ig.png"), RGBColor(80, 200, 250));
-    let ablate = input(root, "ablate", json!({"reference": {"pooling": "cls"}}), json!({"variants": 2}));
-    let measured = |pooling: &str, correct: u64| Measured {
+    // A real ablate artifact over two hand-made variants, one example apart.
+    let variants = [("cls", 786), ("mean", 787)].map(|(pooling, correct)| Input {
+        stage: "evaluate".into(),
+        kind: "evaluate".into(),
         instance: format!("evaluate[pooling={pooling}]"),
         matrix: BTreeMap::from([("pooling".to_string(), json!(pooling))]),
-        accuracy: correct as f64 / 872.0,
-        f1: 0.9,
-        n: 872,
-        ece: Some(0.05),
-        dev_loss: Some(0.25),
-    };
-    let reference = BTreeMap::from([("pooling".to_string(), json!("cls"))]);
-    let summary = summarize(vec![measured("cls", 786), measured("mean", 787)], &reference).unwrap();
-    write(&ablate.dir, "ablation_summary.json", &serde_json::to_string(&summary).unwrap());
-    png(&ablate.dir.join("ablation.png"), RGBColor(150, 150, 150));
+        params: json!({}),
+        dir: root.to_path_buf(),
+        metrics: json!({"accuracy": correct as f64 / 872.0, "f1": 0.9, "n": 872}),
+    });
+    let ablate = run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants.to_vec(), &root.join("ablate"), 42)
+        .unwrap()
+        .as_input("ablate");
     vec![split, train, evaluate(root), calibrate, slice, visualize, ablate]
 }
 
@@ -153,7 +151,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| true negative | 380 | 48 |"));
     assert!(md.contains("| ece | 0.0594 | 0.0213 |"));
-    assert!(md.contains("| 1 | mean | 0.9025 | 787/872 | +0.115 |"), "{md}");
+    assert!(md.contains("| 1 | mean | 0.9025 | 787/872 | +0.115 | 0.9000 | 0.000 | — | — |"), "{md}");
     assert!(md.contains("a <b>bold</b> & \"quoted\" \\| piped film"), "pipes escaped in md cells");
     let links: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).collect();
     assert_eq!(links.len(), 8);

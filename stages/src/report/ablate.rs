@@ -48,6 +48,7 @@ impl Stage for Ablate {
             "ablation_summary.md",
             format!("# Ablation summary\n\n{}", markdown::table(&ablation::table(&summary))),
         )?;
+        super::ablation_chart::draw(&summary, &ctx.out_path("ablation.png")?)?;
         let best = &summary.rows[0];
         let reference = summary.rows.iter().find(|r| r.reference).map_or(f64::NAN, |r| r.accuracy);
         ctx.metric("variants", summary.rows.len());

@@ -3,6 +3,7 @@
 
 pub mod ablate;
 pub mod ablation;
+mod ablation_chart;
 pub mod artifacts;
 pub mod document;
 pub mod html;
