@@ -198,3 +198,20 @@ fn set_codec_to_zstd(bytes: &mut [u8], column: &[u8]) {
     let at = bytes.windows(needle.len()).rposition(|w| w == needle).expect("codec field of the column in the footer");
     bytes[at + needle.len() - 1] = 0x0c;
 }
+
+#[test]
+fn bad_params_are_config_errors_naming_the_key() {
+    let registry = pipe_stages::Registry::builtin();
+    for (kind, with, key, part) in [
+        ("download", json!({}), "dataset", "needs `dataset: <hub id>`"),
+        ("download", json!({"dataset": "stanfordnlp/sst2", "source": "data"}), "source", "not both"),
+        ("download", json!({"dataset": "stanfordnlp/sst2", "text_col": "x"}), "text_col", "unknown field"),
+        ("split", json!({"train_dev_split": 1.0}), "train_dev_split", "between 0 and 1"),
+        ("tokenize", json!({"max_len": 1}), "max_len", "at least 2"),
+    ] {
+        let err = registry.get(kind).unwrap().resolve(&with).unwrap_err();
+        assert!(err.is_config(), "{kind} {with}: {err}");
+        assert!(matches!(&err, StageError::Param { key: k, .. } if k == key), "{kind} {with}: {err}");
+        assert!(err.to_string().contains(part), "{kind} {with}: {err}");
+    }
+}
