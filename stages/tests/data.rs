@@ -141,6 +141,7 @@ fn token_ids_equal_the_pytorch_golden_input_ids() {
     let tmp = tempfile::tempdir().unwrap();
     for (model, file) in [
         ("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers--all-MiniLM-L6-v2.json"),
+        ("sentence-transformers/paraphrase-MiniLM-L3-v2", "sentence-transformers--paraphrase-MiniLM-L3-v2.json"),
         ("pipe-fixtures/tiny-bert", "tiny-bert.json"),
     ] {
         let path = shared_dir().join("hf/golden").join(file);
