@@ -42,7 +42,8 @@ pub fn decays(name: &str) -> bool {
 
 impl AdamW {
     pub fn new(vars: Vec<(String, Var)>, weight_decay: f64) -> Result<AdamW, StageError> {
-        if !(weight_decay >= 0.0) {
+        // Written so that NaN is rejected too.
+        if weight_decay.is_nan() || weight_decay < 0.0 {
             return Err(StageError::param("weight_decay", format!("must be >= 0, got {weight_decay}")));
         }
         let slots = vars
