@@ -4,4 +4,9 @@ pub mod batches;
 pub mod history;
 pub mod subset;
 
+pub mod clip;
+pub mod loss;
+pub mod optim;
+pub mod schedule;
+
 pub fn register(_r: &mut crate::Registry) {}
