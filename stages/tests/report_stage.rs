@@ -44,19 +44,27 @@ fn evaluate(root: &Path) -> Input {
         json!({"accuracy": 0.9014, "precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "macro_f1": 0.9013,
                "confusion": [[380, 48], [38, 406]], "n": 872}),
     );
-    write(
-        &e.dir,
-        "misclassified.csv",
-        "idx,text,label,pred,p_negative,p_positive,confidence,correct\n\
-         3,\"a <b>bold</b> & \"\"quoted\"\" | piped film\",1,0,0.61,0.39,0.61,false\n\
-         7,see https://example.com/x for the review,0,1,0.02,0.98,0.98,false\n\
-         9,it is not bad,1,0,0.75,0.25,0.75,false\n",
-    );
+    // As the evaluate stage writes them: errors ranked most confident first.
+    let error = |rank: u32, idx: u32, text: &str, label: u8, confidence: f64, negation: bool| {
+        json!({"rank": rank, "idx": idx, "text": text, "label": label, "pred": 1 - label, "confidence": confidence,
+               "p_positive": if label == 1 { 1.0 - confidence } else { confidence },
+               "kind": if label == 0 { "false positive" } else { "false negative" },
+               "tags": {"negation": negation, "contrast": false, "n_tokens": 9, "length": "9-16"}})
+    };
+    let errors = json!({"n": 872, "n_errors": 3, "false_positives": 1, "false_negatives": 2,
+        "errors_by_slice": {"contrast": 0, "length 9-16": 3, "negation": 1},
+        "errors": [error(1, 7, "see https://example.com/x for the review", 0, 0.98, false),
+                   error(2, 9, "it is not bad", 1, 0.75, true),
+                   error(3, 3, "a <b>bold</b> & \"quoted\" | piped film", 1, 0.61, false)]});
+    write(&e.dir, "errors.json", &errors.to_string());
     write(
         &e.dir,
         "classification_report.json",
-        r#"{"negative": {"precision": 0.9091, "recall": 0.8879, "f1": 0.8983, "support": 428},
-            "positive": {"precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "support": 444}, "accuracy": 0.9014}"#,
+        r#"{"split": "test", "n": 872, "accuracy": 0.9014,
+            "classes": {"negative": {"precision": 0.9091, "recall": 0.8879, "f1": 0.8983, "support": 428},
+                        "positive": {"precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "support": 444}},
+            "macro_avg": {"precision": 0.9017, "recall": 0.9011, "f1": 0.9013, "support": 872},
+            "warnings": ["dev split has 3 examples"]}"#,
     );
     png(&e.dir.join("confusion_matrix.png"), RGBColor(120, 160, 220));
     e
@@ -66,7 +74,10 @@ fn evaluate(root: &Path) -> Input {
 fn full(root: &Path) -> Vec<Input> {
     let split = input(root, "split", json!({"train_dev_split": 0.1}), json!({"train_rows": 60614, "dev_rows": 6735, "test_rows": 872, "unlabelled_rows": 1821}));
     let train = input(root, "train", json!({"lr": 2e-5, "pooling": "cls", "dropout": 0.1}), json!({"best_epoch": 2, "best_dev_loss": 0.2512, "best_dev_accuracy": 0.9121}));
-    write(&train.dir, "history.json", r#"[{"epoch": 1, "train_loss": 0.41, "dev_loss": 0.27, "dev_accuracy": 0.90}, {"epoch": 2, "train_loss": 0.22, "dev_loss": 0.2512, "dev_accuracy": 0.9121}]"#);
+    write(&train.dir, "history.json", r#"{"select_by": "dev_loss", "best_epoch": 2, "stopped_early": false,
+        "epochs": [{"epoch": 1, "train_loss": 0.41, "dev_loss": 0.27, "dev_accuracy": 0.90, "best": false},
+                   {"epoch": 2, "train_loss": 0.22, "dev_loss": 0.2512, "dev_accuracy": 0.9121, "best": true}],
+        "steps": [{"step": 1, "epoch": 1, "loss": 0.69, "lr": 1e-5, "grad_norm": 1.2}]}"#);
     png(&train.dir.join("training_loss.png"), RGBColor(230, 140, 120));
     png(&train.dir.join("training_acc.png"), RGBColor(140, 200, 140));
     let calibrate = input(root, "calibrate", json!({"bins": 15}), json!({"brier": 0.1543, "ece": 0.0594, "temperature": 1.7, "brier_scaled": 0.1402, "ece_scaled": 0.0213}));
@@ -145,7 +156,13 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     // Most confident mistake first.
     let first = html.find("example.com/x").unwrap();
     assert!(first < html.find("it is not bad").unwrap() && first < html.find("piped film").unwrap());
-    assert!(html.contains("3 of 872 test sentences misclassified"));
+    assert!(html.contains("3 of 872 test sentences misclassified: 1 false positives"));
+    assert!(html.contains("<td>it is not bad</td><td>1</td><td>0</td><td>0.7500</td><td>false negative</td><td>negation, length 9-16</td>"));
+    assert!(html.contains("<td>length 9-16</td><td>3</td>"), "mistakes per slice");
+    assert!(html.contains("<td>2</td><td>0.2200</td><td>0.2512</td><td>0.9121</td><td>true</td>"), "per-epoch history");
+    assert!(!html.contains("grad_norm"), "per-step records stay out of the report");
+    assert!(html.contains("<td>macro_avg</td><td>0.9017</td>"), "per-class report with averages");
+    assert!(html.contains("Warning from `evaluate`: dev split has 3 examples"));
 
     // report.md carries the same tables and links the copied figures.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -185,7 +202,7 @@ fn a_report_of_a_partial_pipeline_says_what_is_missing() {
     }
     assert_eq!(ran.metrics["skipped_sections"], json!(6));
     assert!(html.contains("`classification_report.json` is missing from `evaluate`."));
-    assert!(html.contains("the 1 most confident mistakes are shown"));
+    assert!(html.contains("The 1 most confident of 3 mistakes"));
     assert!(html.contains("Pipeline seed: 7."));
 }
 

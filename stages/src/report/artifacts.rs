@@ -68,31 +68,13 @@ pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
     (!rows.is_empty()).then(|| Table { header: vec!["metric".into(), "value".into()], rows, footer: None })
 }
 
-/// A JSON value that is a list of records or a map of records (e.g. per-epoch
-/// history, a per-class report) as a table; the columns are the record keys in
-/// first-seen order. A map may hold the list under a single key.
+/// A list of records (e.g. per-epoch history) or a map of records (e.g. per
+/// class scores) as a table; the columns are the record keys in first-seen
+/// order, and a map's keys become the first column.
 pub fn records_table(value: &Value) -> Option<Table> {
     let (names, records): (Option<Vec<String>>, Vec<&serde_json::Map<String, Value>>) = match value {
         Value::Array(items) => (None, items.iter().map(Value::as_object).collect::<Option<_>>()?),
-        Value::Object(map) if map.len() == 1 && map.values().all(Value::is_array) => {
-            return records_table(map.values().next()?);
-        }
-        Value::Object(map) => {
-            let records = map.values().map(Value::as_object).collect::<Option<Vec<_>>>();
-            match records {
-                Some(records) => (Some(map.keys().cloned().collect()), records),
-                // A map whose values are not all records (e.g. sklearn's scalar
-                // "accuracy" entry): keep the records, show scalars separately.
-                None => {
-                    let kept: Vec<(&String, &serde_json::Map<String, Value>)> =
-                        map.iter().filter_map(|(k, v)| v.as_object().map(|o| (k, o))).collect();
-                    if kept.is_empty() {
-                        return None;
-                    }
-                    (Some(kept.iter().map(|(k, _)| (*k).clone()).collect()), kept.into_iter().map(|(_, o)| o).collect())
-                }
-            }
-        }
+        Value::Object(map) => (Some(map.keys().cloned().collect()), map.values().map(Value::as_object).collect::<Option<_>>()?),
         _ => return None,
     };
     if records.is_empty() {
@@ -127,14 +109,15 @@ mod tests {
 
     #[test]
     fn records_tables_from_lists_and_maps() {
-        let history = json!({"epochs": [{"epoch": 1, "dev_loss": 0.5}, {"epoch": 2, "dev_loss": 0.25, "lr": 1e-5}]});
+        let history = json!([{"epoch": 1, "dev_loss": 0.5}, {"epoch": 2, "dev_loss": 0.25, "lr": 1e-5}]);
         let t = records_table(&history).unwrap();
         assert_eq!(t.header, ["epoch", "dev_loss", "lr"]);
         assert_eq!(t.rows[1], ["2", "0.2500", "1.000e-5"]);
-        let report = json!({"negative": {"precision": 0.9, "support": 428}, "accuracy": 0.9});
+        let report = json!({"negative": {"precision": 0.9, "support": 428}});
         let t = records_table(&report).unwrap();
         assert_eq!(t.header, ["", "precision", "support"]);
         assert_eq!(t.rows, [["negative", "0.9000", "428"]]);
         assert!(records_table(&json!(3)).is_none());
+        assert!(records_table(&json!({"negative": {"f1": 0.9}, "accuracy": 0.9})).is_none(), "not all records");
     }
 }

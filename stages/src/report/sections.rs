@@ -101,9 +101,10 @@ fn dataset(section: &mut Section, split: &Input, tokenize: &[&Input]) {
 fn training(section: &mut Section, train: &Input) {
     metrics(section, train, &[]);
     match read_json(train, "history.json") {
-        Ok(Some(history)) => match records_table(&history) {
+        // The per-epoch records; the per-step ones are in the curves.
+        Ok(Some(history)) => match records_table(history.get("epochs").unwrap_or(&history)) {
             Some(table) => section.push(Block::Table(table)),
-            None => section.push(Block::Code(serde_json::to_string_pretty(&history).unwrap_or_default())),
+            None => section.push(Block::Note(format!("`history.json` of `{}` has no per-epoch records.", train.instance))),
         },
         Ok(None) => section.push(Block::Note(format!("`history.json` is missing from `{}`.", train.instance))),
         Err(message) => section.push(Block::Note(message)),
@@ -136,9 +137,19 @@ fn test_metrics(section: &mut Section, evaluate: &Input) {
     }
     match read_json(evaluate, "classification_report.json") {
         Ok(Some(report)) => {
-            if let Some(table) = records_table(&report) {
+            // Per class, then the macro and support-weighted averages.
+            let mut rows = report.get("classes").and_then(Value::as_object).cloned().unwrap_or_default();
+            for key in ["macro_avg", "weighted_avg"] {
+                if let Some(v) = report.get(key) {
+                    rows.insert(key.into(), v.clone());
+                }
+            }
+            if let Some(table) = records_table(&Value::Object(rows)) {
                 section.push(Block::Paragraph("Per-class report:".into()));
                 section.push(Block::Table(table));
+            }
+            for warning in report.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+                section.push(Block::Note(format!("Warning from `{}`: {}", evaluate.instance, format_value(warning))));
             }
         }
         Ok(None) => section.push(Block::Note(format!("`classification_report.json` is missing from `{}`.", evaluate.instance))),
@@ -179,12 +190,13 @@ fn slices(section: &mut Section, slice: &Input) {
     figure(section, slice, "slices.png", "Accuracy per slice");
 }
 
-/// The `max` most confident mistakes: the ones most worth reading.
+/// The evaluate stage's error analysis (errors.json): counts, mistakes per
+/// slice, and the `max` most confident mistakes (the ones most worth reading).
 fn errors(section: &mut Section, evaluate: &Input, max: usize) {
-    let mut table = match read_csv(evaluate, "misclassified.csv") {
-        Ok(Some(table)) => table,
+    let analysis = match read_json(evaluate, "errors.json") {
+        Ok(Some(value)) => value,
         Ok(None) => {
-            section.push(Block::Note(format!("`misclassified.csv` is missing from `{}`.", evaluate.instance)));
+            section.push(Block::Note(format!("`errors.json` is missing from `{}`.", evaluate.instance)));
             return;
         }
         Err(message) => {
@@ -192,19 +204,49 @@ fn errors(section: &mut Section, evaluate: &Input, max: usize) {
             return;
         }
     };
-    let total = table.rows.len();
-    if let Some(c) = table.header.iter().position(|h| h == "confidence") {
-        let key = |row: &Vec<String>| row.get(c).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NEG_INFINITY);
-        // Stable sort: equal confidences keep the file's (index) order.
-        table.rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    let count = |key: &str| analysis.get(key).map_or_else(|| "?".into(), format_value);
+    section.push(Block::Paragraph(format!(
+        "{} of {} test sentences misclassified: {} false positives (negative predicted positive), {} false negatives.",
+        count("n_errors"),
+        count("n"),
+        count("false_positives"),
+        count("false_negatives")
+    )));
+    if let Some(by_slice) = analysis.get("errors_by_slice").and_then(Value::as_object) {
+        section.push(Block::Table(Table {
+            header: vec!["slice".into(), "mistakes".into()],
+            rows: by_slice.iter().map(|(k, v)| vec![k.clone(), format_value(v)]).collect(),
+            footer: None,
+        }));
     }
-    table.rows.truncate(max);
-    let n = evaluate.metrics.get("n").map(format_value).unwrap_or_else(|| "?".into());
-    table.footer = Some(format!(
-        "{total} of {n} test sentences misclassified; the {} most confident mistakes are shown.",
-        table.rows.len()
-    ));
-    section.push(Block::Table(table));
+    let rows: Vec<&Value> = analysis.get("errors").and_then(Value::as_array).map(|e| e.iter().collect()).unwrap_or_default();
+    let shown: Vec<Vec<String>> = rows
+        .iter()
+        .take(max)
+        .map(|e| {
+            let cell = |key: &str| e.get(key).map_or_else(String::new, format_value);
+            vec![cell("rank"), cell("idx"), cell("text"), cell("label"), cell("pred"), cell("confidence"), cell("kind"), tags(e.get("tags"))]
+        })
+        .collect();
+    section.push(Block::Table(Table {
+        header: ["rank", "idx", "text", "label", "pred", "confidence", "kind", "slices"].map(String::from).to_vec(),
+        footer: Some(format!("The {} most confident of {} mistakes (labels: 0 negative, 1 positive).", shown.len(), rows.len())),
+        rows: shown,
+    }));
+}
+
+/// A mistake's slice tags as text: `negation, length 5-8`.
+fn tags(tags: Option<&Value>) -> String {
+    let Some(tags) = tags else { return String::new() };
+    let mut names: Vec<String> = ["negation", "contrast"]
+        .into_iter()
+        .filter(|k| tags.get(*k).and_then(Value::as_bool) == Some(true))
+        .map(String::from)
+        .collect();
+    if let Some(length) = tags.get("length").and_then(Value::as_str) {
+        names.push(format!("length {length}"));
+    }
+    names.join(", ")
 }
 
 /// Every figure the visualize stage drew (figures/<category>_<k>_<kind>.png), in name order.
