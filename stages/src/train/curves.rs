@@ -1,0 +1,66 @@
+//! training_loss.png and training_acc.png from the history.
+
+use std::path::Path;
+
+use super::history::{smoothed, History};
+use crate::plot::{line_chart, LineChart, Series};
+use crate::StageError;
+
+/// Weight of the moving average over per-step losses: per-batch losses are noisy,
+/// the trend is what the curve should show.
+const SMOOTHING: f64 = 0.98;
+
+/// Per-step smoothed training loss and per-epoch dev loss, both against epochs
+/// (step k of epoch e is at x = e - 1 + k / steps_in_epoch, the dev point at x = e).
+pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
+    let losses: Vec<f64> = history.steps.iter().map(|s| s.loss).collect();
+    let xs = step_positions(history);
+    let train = xs.into_iter().zip(smoothed(&losses, SMOOTHING)).collect();
+    let dev = history.epochs.iter().map(|e| (e.epoch as f64, e.dev_loss)).collect();
+    let epoch_train = history.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
+    line_chart(
+        path,
+        &LineChart {
+            title: "Training and dev loss".into(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy loss".into(),
+            series: vec![
+                Series { name: "train (per step, smoothed)".into(), points: train },
+                Series { name: "train (epoch mean)".into(), points: epoch_train },
+                Series { name: "dev".into(), points: dev },
+            ],
+        },
+    )
+}
+
+/// Per-epoch dev accuracy.
+pub fn accuracy_curve(path: &Path, history: &History) -> Result<(), StageError> {
+    let dev = history.epochs.iter().map(|e| (e.epoch as f64, e.dev_accuracy)).collect();
+    line_chart(
+        path,
+        &LineChart {
+            title: "Dev accuracy".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy".into(),
+            series: vec![Series { name: "dev".into(), points: dev }],
+        },
+    )
+}
+
+/// Fractional epoch of each step, so per-step and per-epoch series share the x axis.
+fn step_positions(history: &History) -> Vec<f64> {
+    let mut per_epoch = std::collections::BTreeMap::<usize, usize>::new();
+    for s in &history.steps {
+        *per_epoch.entry(s.epoch).or_default() += 1;
+    }
+    let mut seen = std::collections::BTreeMap::<usize, usize>::new();
+    history
+        .steps
+        .iter()
+        .map(|s| {
+            let k = seen.entry(s.epoch).or_default();
+            *k += 1;
+            (s.epoch - 1) as f64 + *k as f64 / per_epoch[&s.epoch] as f64
+        })
+        .collect()
+}
