@@ -10,10 +10,10 @@ use pipe_stages::{Context, Input, Registry, Stage, StageError};
 use serde_json::{Map, Value};
 
 use crate::key::KeyParts;
-use crate::plan::{Plan, Selection};
+use crate::plan::{Instance, Plan, Selection};
 use crate::progress::Reporter;
 use crate::record::Status;
-use crate::store::{Artifact, Store};
+use crate::store::{Artifact, KeyLock, Store};
 use crate::Error;
 
 /// What happened to one instance.
@@ -66,6 +66,8 @@ struct Board {
     slots: Vec<Slot>,
     /// Keys computed by this run, so identical instances are computed once even under `--force`.
     computed: HashSet<String>,
+    /// Keys this process is computing now: an identical instance waits for them without comment.
+    computing: HashSet<String>,
 }
 
 enum Next {
@@ -78,7 +80,7 @@ impl Runner<'_> {
     /// Runs the selected instances; the result has an outcome for each of them.
     pub fn run(&self, selection: &Selection) -> Vec<Option<Outcome>> {
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
-        let board = Mutex::new(Board { slots, computed: HashSet::new() });
+        let board = Mutex::new(Board { slots, computed: HashSet::new(), computing: HashSet::new() });
         let wake = Condvar::new();
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
@@ -216,14 +218,34 @@ impl Runner<'_> {
         if let Some(found) = reuse(self.store)? {
             return Ok(found);
         }
+        let ours = lock(board).computing.contains(key);
         let key_lock = self.store.lock(key, || {
-            self.reporter.line(&format!("waiting for {}: its key is being computed by an identical instance or another pipe process", inst.name))
+            if !ours {
+                self.reporter.line(&format!("waiting for {}: another pipe process is computing it", inst.name))
+            }
         })?;
         // Whoever held the lock may have just finished this very key.
         if let Some(found) = reuse(self.store)? {
             return Ok(found);
         }
-        let tmp = self.store.begin(key, &key_lock)?;
+        lock(board).computing.insert(key.to_string());
+        let result = self.compute(inst, stage, parts, key, inputs, &key_lock, board);
+        lock(board).computing.remove(key);
+        result
+    }
+
+    /// Runs the stage into a private directory and seals it into the store.
+    #[allow(clippy::too_many_arguments)]
+    fn compute(
+        &self,
+        inst: &Instance,
+        stage: &dyn Stage,
+        parts: &KeyParts,
+        key: &str,
+        inputs: &[Artifact],
+        key_lock: &KeyLock,
+        board: &Mutex<Board>,
+    ) -> Result<(Status, Artifact, Map<String, Value>), Failure> {
         let upstream: Vec<Input> = inst
             .inputs
             .iter()
@@ -241,6 +263,7 @@ impl Runner<'_> {
                 })
             })
             .collect::<Result<_, Error>>()?;
+        let tmp = self.store.begin(key, key_lock)?;
         let bar = self.reporter.started(&inst.name);
         let started = Instant::now();
         let mut ctx = Context::new(inst.name.clone(), inst.params.clone(), upstream, tmp.clone(), self.plan.workdir.clone(), inst.seed, &bar);
@@ -254,7 +277,7 @@ impl Runner<'_> {
         });
         let metrics = ctx.into_metrics();
         let seconds = started.elapsed().as_secs_f64();
-        let sealed = ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, &key_lock)?));
+        let sealed = ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, key_lock)?));
         match sealed {
             Ok(artifact) => {
                 // Before the key lock is released, so an identical instance waiting on it reuses this.

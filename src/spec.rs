@@ -106,7 +106,8 @@ impl<'de> Deserialize<'de> for StageList {
 
 /// Reads and parses a pipeline file.
 pub fn load(file: &Path) -> Result<Pipeline, Error> {
-    let source = std::fs::read_to_string(file).map_err(Error::io(file))?;
+    // A missing or unreadable pipeline file is a command-line mistake (exit code 2).
+    let source = std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
     parse(file, source)
 }
 

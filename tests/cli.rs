@@ -228,3 +228,25 @@ fn every_subcommand_has_help_with_examples() {
         t.run(&[sub, "--help"]).success().stdout_has("Examples:").stdout_has(&format!("pipe {sub}"));
     }
 }
+
+#[test]
+fn dry_run_reports_without_running_or_recording() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml", "-j", "1"]).success();
+    t.write("p.yaml", &CHAIN.replace("k: 1", "k: 5"));
+    let out = t.run(&["run", "p.yaml", "--dry-run"]).success();
+    let would: Vec<&str> = out.stdout.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(would, ["reuse", "run", "run", "reuse"], "{}", out.stdout); // a, b, c, d
+    assert_eq!(t.lines("ran.log").len(), 4);
+    assert_eq!(t.cache_entries("runs").len(), 1);
+}
+
+#[test]
+fn cache_dir_comes_from_the_flag_or_the_environment() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["--cache", "elsewhere", "run", "p.yaml"]).success();
+    assert!(t.path().join("elsewhere/objects").is_dir() && !t.cache().exists());
+    let ran = t.command(&["run", "p.yaml"]).env("PIPE_CACHE", t.path().join("elsewhere")).output().unwrap();
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("0 ran, 4 cached"));
+    t.run(&["run", "missing.yaml"]).code(2).stderr_has("cannot read missing.yaml");
+}

@@ -21,6 +21,7 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod plot;
+pub mod predict;
 pub mod report;
 pub mod shell;
 pub mod train;

@@ -84,14 +84,17 @@ fn hub_sst2_gives_glue_splits_stratified_and_deterministic() {
 }
 
 #[test]
-fn local_tsv_source_gives_the_same_splits_as_hub_parquet() {
+fn local_tsv_and_parquet_sources_give_the_same_splits_as_the_hub() {
     use_offline_hub();
     let tmp = tempfile::tempdir().unwrap();
-    let tsv = shared_dir().join("data/sst2");
-    let (_, local) = download_split(json!({"source": tsv.to_str().unwrap()}), &tmp.path().join("tsv"));
     let (_, hub) = download_split(json!({"dataset": "stanfordnlp/sst2"}), &tmp.path().join("hub"));
-    assert_eq!(files(&local.dir), files(&hub.dir));
-    assert_eq!(local.metrics, hub.metrics);
+    let tsv = shared_dir().join("data/sst2");
+    let parquet = shared_dir().join("hf/hub/datasets--stanfordnlp--sst2/snapshots/e24a7e7fd95d79a4d830fb0608e50047cd87c34b/data");
+    for (name, dir) in [("tsv", tsv), ("parquet", parquet)] {
+        let (_, local) = download_split(json!({"source": dir.to_str().unwrap()}), &tmp.path().join(name));
+        assert_eq!(files(&local.dir), files(&hub.dir), "{name}");
+        assert_eq!(local.metrics, hub.metrics, "{name}");
+    }
 }
 
 #[test]
@@ -138,6 +141,7 @@ fn token_ids_equal_the_pytorch_golden_input_ids() {
     let tmp = tempfile::tempdir().unwrap();
     for (model, file) in [
         ("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers--all-MiniLM-L6-v2.json"),
+        ("sentence-transformers/paraphrase-MiniLM-L3-v2", "sentence-transformers--paraphrase-MiniLM-L3-v2.json"),
         ("pipe-fixtures/tiny-bert", "tiny-bert.json"),
     ] {
         let path = shared_dir().join("hf/golden").join(file);

@@ -157,4 +157,61 @@ fn unreadable_files_are_named() {
     let (tmp, data) = source_dir(&[("training.tsv", "sentence\tlabel\ngood \t1\n"), ("notes.tsv", "x\n")]);
     let err = download_local(&data, &tmp.path().join("out"));
     assert!(err.contains("notes.tsv`: cannot tell which split it holds"), "{err}");
+
+    // A parquet codec this build does not decode is named before any page is read.
+    let (tmp, data) = source_dir(&[VALIDATION]);
+    let path = data.join("train.parquet");
+    write_snappy_parquet(&path);
+    assert_eq!(pipe_stages::data::table::read(&path).unwrap().rows.len(), 2, "the unpatched file reads");
+    let mut bytes = std::fs::read(&path).unwrap();
+    set_codec_to_zstd(&mut bytes, b"sentence");
+    std::fs::write(&path, bytes).unwrap();
+    let err = download_local(&data, &tmp.path().join("out"));
+    assert!(err.contains("train.parquet: unreadable: column `sentence` is compressed with ZSTD"), "{err}");
+}
+
+fn write_snappy_parquet(path: &Path) {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::{properties::WriterProperties, writer::SerializedFileWriter};
+    let schema = "message schema { REQUIRED BYTE_ARRAY sentence (UTF8); REQUIRED INT64 label; }";
+    let schema = std::sync::Arc::new(parquet::schema::parser::parse_message_type(schema).unwrap());
+    let props = std::sync::Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let mut writer = SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, props).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut sentences = group.next_column().unwrap().unwrap();
+    let texts: Vec<ByteArray> = ["good ", "bad "].iter().map(|t| ByteArray::from(*t)).collect();
+    sentences.typed::<ByteArrayType>().write_batch(&texts, None, None).unwrap();
+    sentences.close().unwrap();
+    let mut labels = group.next_column().unwrap().unwrap();
+    labels.typed::<Int64Type>().write_batch(&[1, 0], None, None).unwrap();
+    labels.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+/// Rewrites the column's codec in the thrift footer: ColumnMetaData's path_in_schema
+/// (a one-string list: 0x18, length, name) is followed by field 4, codec (0x15), whose
+/// zigzag value 1 (0x02, SNAPPY) becomes 6 (0x0c, ZSTD).
+fn set_codec_to_zstd(bytes: &mut [u8], column: &[u8]) {
+    let needle = [&[0x18, column.len() as u8][..], column, &[0x15, 0x02]].concat();
+    let at = bytes.windows(needle.len()).rposition(|w| w == needle).expect("codec field of the column in the footer");
+    bytes[at + needle.len() - 1] = 0x0c;
+}
+
+#[test]
+fn bad_params_are_config_errors_naming_the_key() {
+    let registry = pipe_stages::Registry::builtin();
+    for (kind, with, key, part) in [
+        ("download", json!({}), "dataset", "needs `dataset: <hub id>`"),
+        ("download", json!({"dataset": "stanfordnlp/sst2", "source": "data"}), "source", "not both"),
+        ("download", json!({"dataset": "stanfordnlp/sst2", "text_col": "x"}), "text_col", "unknown field"),
+        ("split", json!({"train_dev_split": 1.0}), "train_dev_split", "between 0 and 1"),
+        ("tokenize", json!({"max_len": 1}), "max_len", "at least 2"),
+    ] {
+        let err = registry.get(kind).unwrap().resolve(&with).unwrap_err();
+        assert!(err.is_config(), "{kind} {with}: {err}");
+        assert!(matches!(&err, StageError::Param { key: k, .. } if k == key), "{kind} {with}: {err}");
+        assert!(err.to_string().contains(part), "{kind} {with}: {err}");
+    }
 }

@@ -1,21 +1,12 @@
 //! The shared plotting helpers write valid, deterministic PNGs of the expected size.
 //! Set PIPE_PLOT_DIR to keep the charts for looking at them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipe_stages::eval::calibration::Bin;
 use pipe_stages::plot::*;
 
-fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
-    match std::env::var_os("PIPE_PLOT_DIR") {
-        Some(dir) => (None, PathBuf::from(dir)),
-        None => {
-            let tmp = tempfile::tempdir().unwrap();
-            let path = tmp.path().to_path_buf();
-            (Some(tmp), path)
-        }
-    }
-}
+mod eval_common;
 
 /// Width and height from the PNG header, after checking the signature.
 fn png_size(path: &Path) -> (u32, u32) {
@@ -34,7 +25,8 @@ fn draw_twice_identical(path: &Path, draw: impl Fn(&Path)) {
 
 #[test]
 fn line_chart_of_training_curves() {
-    let (_keep, dir) = out_dir();
+    let scratch = eval_common::scratch("line_chart_of_training_curves");
+    let dir = &scratch.path;
     let path = dir.join("line.png");
     let chart = LineChart {
         title: "Loss per epoch".into(),
@@ -51,7 +43,8 @@ fn line_chart_of_training_curves() {
 
 #[test]
 fn bar_charts_vertical_horizontal_and_signed() {
-    let (_keep, dir) = out_dir();
+    let scratch = eval_common::scratch("bar_charts_vertical_horizontal_and_signed");
+    let dir = &scratch.path;
     let slices = BarChart {
         title: "Accuracy per slice".into(),
         value_label: "accuracy".into(),
@@ -88,7 +81,8 @@ fn bar_charts_vertical_horizontal_and_signed() {
 
 #[test]
 fn heatmap_and_grid() {
-    let (_keep, dir) = out_dir();
+    let scratch = eval_common::scratch("heatmap_and_grid");
+    let dir = &scratch.path;
     let confusion = Heatmap {
         title: "Confusion matrix".into(),
         values: vec![vec![380.0, 48.0], vec![38.0, 406.0]],
@@ -127,7 +121,8 @@ fn heatmap_and_grid() {
 
 #[test]
 fn reliability_diagram_with_empty_bins() {
-    let (_keep, dir) = out_dir();
+    let scratch = eval_common::scratch("reliability_diagram_with_empty_bins");
+    let dir = &scratch.path;
     let bins: Vec<Bin> = (0..15)
         .map(|b| {
             let (lower, upper) = (b as f64 / 15.0, (b + 1) as f64 / 15.0);

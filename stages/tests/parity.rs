@@ -26,12 +26,12 @@ fn tiny_forward(name: &str) {
     // Probabilities on padded keys are exactly 0, every row sums to 1.
     let mask = batch.attention_mask.to_vec2::<f32>().unwrap();
     for probs in &out.attentions {
-        let (b, h, t, _) = probs.dims4().unwrap();
-        for bi in 0..b {
+        let (_, h, _, _) = probs.dims4().unwrap();
+        for (bi, keys) in mask.iter().enumerate() {
             for hi in 0..h {
                 let rows = probs.i((bi, hi)).unwrap().to_vec2::<f32>().unwrap();
-                for row in rows.iter().take(t) {
-                    for (k, &m) in mask[bi].iter().enumerate() {
+                for row in &rows {
+                    for (k, &m) in keys.iter().enumerate() {
                         if m == 0.0 {
                             assert_eq!(row[k], 0.0, "probability on a padded key");
                         }
@@ -145,4 +145,15 @@ fn missing_head_is_drawn_from_the_seed() {
     assert!((0.012..0.028).contains(&std), "classifier init std {std}");
     let std = (p1.iter().map(|v| v * v).sum::<f32>() / p1.len() as f32).sqrt();
     assert!((0.019..0.021).contains(&std), "pooler init std {std}");
+}
+
+#[test]
+fn batch_pads_right_and_rejects_empty_rows() {
+    let device = candle_core::Device::Cpu;
+    let batch = pipe_stages::model::Batch::pad(&[&[101, 7, 102], &[101, 102]], &device).unwrap();
+    assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), vec![vec![101, 7, 102], vec![101, 102, 0]]);
+    assert_eq!(batch.attention_mask.to_vec2::<f32>().unwrap(), vec![vec![1.0, 1.0, 1.0], vec![1.0, 1.0, 0.0]]);
+    let err = pipe_stages::model::Batch::pad(&[&[101, 102], &[]], &device).err().expect("empty row").to_string();
+    assert!(err.contains("row 1"), "{err}");
+    assert!(pipe_stages::model::Batch::pad(&[], &device).is_err());
 }

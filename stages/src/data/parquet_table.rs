@@ -31,12 +31,15 @@ fn check_codecs(path: &Path, reader: &SerializedFileReader<std::fs::File>) -> Re
         for column in group.columns() {
             let codec = column.compression();
             if !matches!(codec, Compression::UNCOMPRESSED | Compression::SNAPPY) {
+                // `ZSTD(ZstdLevel(1))` -> `ZSTD`: the level is irrelevant to the reader.
+                let codec = codec.to_string();
+                let codec = codec.split('(').next().unwrap_or_default();
                 return Err(unreadable(
                     path,
                     format!(
                         "column `{}` is compressed with {codec}, but this build reads only snappy or \
                          uncompressed parquet (rewrite it with snappy, or use TSV/CSV/JSONL)",
-                        column.column_path()
+                        column.column_path().string()
                     ),
                 ));
             }
