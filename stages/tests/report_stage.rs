@@ -208,3 +208,27 @@ fn sample_report_renders_in_chromium_without_failed_requests() {
     assert!(status.success(), "screenshot.sh failed");
     assert_eq!(&std::fs::read(&shot).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 }
+
+#[test]
+fn several_variants_of_a_kind_get_a_sub_heading_and_their_own_figure_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let variants: Vec<Input> = ["cls", "mean"]
+        .iter()
+        .map(|pooling| {
+            let mut e = evaluate(&tmp.path().join(pooling));
+            e.instance = format!("evaluate[pooling={pooling}]");
+            e.matrix = BTreeMap::from([("pooling".to_string(), json!(pooling))]);
+            e
+        })
+        .collect();
+    let out = tmp.path().join("report");
+    let ran = run_stage("report", json!({}), variants, &out, 42).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // Test metrics and error analysis each show both variants.
+    assert_eq!(html.matches("<h3>evaluate[pooling=mean]</h3>").count(), 2);
+    assert_eq!(ran.metrics["figures"], json!(2));
+    let mut files: Vec<String> =
+        std::fs::read_dir(out.join("figures")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["evaluate_pooling_cls___confusion_matrix.png", "evaluate_pooling_mean___confusion_matrix.png"]);
+}
