@@ -1,1 +1,311 @@
-pub fn register(_r: &mut crate::Registry) {}
+//! The generic `shell` stage: runs a command DVC-style. Its `deps` (files or
+//! directories) are hashed into the stage key, its `outs` are copied into the
+//! artifact, and the command can also write into `$PIPE_OUT` directly.
+//!
+//! The command runs with `sh -c` in the pipeline file's directory and sees:
+//! `PIPE_OUT` (the artifact directory being built), `PIPE_INPUTS` (upstream
+//! artifact directories, one per line), `PIPE_INPUT_<STAGE>` (the artifact
+//! directories of upstream stage `<stage>`, upper-cased, non-alphanumerics as
+//! `_`, one per line), `PIPE_METRICS` (write a JSON object there to record
+//! metrics), `PIPE_SEED` and `PIPE_INSTANCE`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{params, Context, Progress, Stage, StageError};
+
+/// How many trailing stderr lines a failure message quotes.
+const STDERR_TAIL: usize = 20;
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShellParams {
+    /// The command, run with `sh -c`.
+    pub run: String,
+    /// Files or directories (relative to the pipeline file) whose contents enter the key.
+    pub deps: Vec<String>,
+    /// Paths (relative to the pipeline file) the command produces; copied into the artifact.
+    pub outs: Vec<String>,
+}
+
+pub struct Shell;
+
+pub fn register(r: &mut crate::Registry) {
+    r.add(Box::new(Shell));
+}
+
+impl Stage for Shell {
+    fn kind(&self) -> &'static str {
+        "shell"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
+        let value = params::resolve::<ShellParams>(raw)?;
+        let p: ShellParams = params::parse(&value)?;
+        if p.run.trim().is_empty() {
+            return Err(StageError::param("run", "a shell stage needs a non-empty `run:` command"));
+        }
+        for out in &p.outs {
+            inside_workdir(out)?;
+        }
+        Ok(value)
+    }
+
+    fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
+        let p: ShellParams = params::parse(params)?;
+        let mut deps = Map::new();
+        for dep in &p.deps {
+            let path = workdir.join(dep);
+            let meta = fs::metadata(&path).map_err(|e| {
+                StageError::param("deps", format!("`{dep}` cannot be read in {}: {e}", workdir.display()))
+            })?;
+            if meta.is_dir() {
+                for file in hash_tree(&path)? {
+                    deps.insert(format!("{}/{}", dep.trim_end_matches('/'), file.path), file.blake3.into());
+                }
+            } else {
+                deps.insert(dep.clone(), hash_file(&path)?.1.into());
+            }
+        }
+        Ok(serde_json::json!({ "deps": deps }))
+    }
+
+    fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
+        let p: ShellParams = params::parse(&ctx.params)?;
+        // Outs are the command's to produce: a stale copy from an earlier run must not be captured.
+        for out in &p.outs {
+            remove_path(&ctx.workdir.join(out))?;
+        }
+        let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&p.run)
+            .current_dir(&ctx.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("PIPE_OUT", &ctx.out_dir)
+            .env("PIPE_METRICS", &metrics_file)
+            .env("PIPE_SEED", ctx.seed.to_string())
+            .env("PIPE_INSTANCE", &ctx.instance)
+            .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())));
+        let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
+        for input in &ctx.inputs {
+            by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
+        }
+        for (name, dirs) in by_stage {
+            command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let tail = Mutex::new(VecDeque::new());
+        let progress = ctx.progress;
+        std::thread::scope(|s| {
+            if let Some(out) = stdout {
+                s.spawn(|| follow(out, progress, None));
+            }
+            if let Some(err) = stderr {
+                s.spawn(|| follow(err, progress, Some(&tail)));
+            }
+        });
+        let status = child.wait().map_err(|e| StageError::Failed(format!("waiting for `{}`: {e}", p.run)))?;
+        if !status.success() {
+            let _ = fs::remove_file(&metrics_file);
+            let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
+            let stderr: Vec<String> = tail.into_iter().collect();
+            let how = match status.code() {
+                Some(code) => format!("exit code {code}"),
+                None => "a signal".to_string(),
+            };
+            return Err(StageError::Failed(format!(
+                "the command failed with {how}{}",
+                if stderr.is_empty() { String::new() } else { format!("; stderr:\n{}", stderr.join("\n")) }
+            )));
+        }
+        read_metrics(&metrics_file, ctx)?;
+        for out in &p.outs {
+            let from = ctx.workdir.join(out);
+            if !from.exists() {
+                return Err(StageError::Failed(format!(
+                    "the command succeeded but did not produce out `{out}` (in {})",
+                    ctx.workdir.display()
+                )));
+            }
+            copy_tree(&from, &ctx.out_path(out)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// One file of a directory tree: its `/`-separated relative path, size and blake3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileHash {
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// Hashes every file under `root`, sorted by path (also used by the engine for
+/// artifact manifests, so deps and artifacts are hashed the same way).
+pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
+    let mut files = Vec::new();
+    walk(root, root, &mut files)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut Vec<FileHash>) -> Result<(), StageError> {
+    for entry in fs::read_dir(dir).map_err(StageError::io(dir))? {
+        let path = entry.map_err(StageError::io(dir))?.path();
+        // Follows symlinks: an artifact holds contents, not links into the workspace.
+        if fs::metadata(&path).map_err(StageError::io(&path))?.is_dir() {
+            walk(root, &path, files)?;
+        } else {
+            let (size, blake3) = hash_file(&path)?;
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            files.push(FileHash { path: parts.join("/"), size, blake3 });
+        }
+    }
+    Ok(())
+}
+
+/// Size and blake3 (hex) of one file, streamed.
+pub fn hash_file(path: &Path) -> Result<(u64, String), StageError> {
+    let file = fs::File::open(path).map_err(StageError::io(path))?;
+    let mut hasher = blake3::Hasher::new();
+    let size = std::io::copy(&mut BufReader::with_capacity(1 << 16, file), &mut hasher).map_err(StageError::io(path))?;
+    Ok((size, hasher.finalize().to_hex().to_string()))
+}
+
+/// Outs are captured from the pipeline directory, so they must stay inside it.
+fn inside_workdir(out: &str) -> Result<(), StageError> {
+    let path = Path::new(out);
+    let escapes = path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if out.is_empty() || escapes {
+        return Err(StageError::param(
+            "outs",
+            format!("`{out}` must be a relative path inside the pipeline's directory (no `..`, not absolute)"),
+        ));
+    }
+    Ok(())
+}
+
+fn env_name(stage: &str) -> String {
+    stage.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+fn join_dirs<'p>(dirs: impl Iterator<Item = &'p Path>) -> OsString {
+    let mut joined = OsString::new();
+    for (i, dir) in dirs.enumerate() {
+        if i > 0 {
+            joined.push("\n");
+        }
+        joined.push(dir);
+    }
+    joined
+}
+
+/// `<dir><suffix>` beside `dir`: outside the artifact, cleaned up with it by the engine.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Shows each output line as the progress message; keeps the last stderr lines for errors.
+fn follow(stream: impl Read, progress: &dyn Progress, tail: Option<&Mutex<VecDeque<String>>>) {
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        progress.set_message(line.trim());
+        if let Some(tail) = tail {
+            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+            if tail.len() == STDERR_TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+}
+
+fn read_metrics(file: &Path, ctx: &mut Context) -> Result<(), StageError> {
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StageError::io(file)(e)),
+    };
+    fs::remove_file(file).map_err(StageError::io(file))?;
+    let Ok(Value::Object(metrics)) = serde_json::from_str::<Value>(&text) else {
+        return Err(StageError::Data(format!("$PIPE_METRICS must hold a JSON object, got: {}", text.trim())));
+    };
+    for (key, value) in metrics {
+        ctx.metric(&key, value);
+    }
+    Ok(())
+}
+
+fn remove_path(path: &Path) -> Result<(), StageError> {
+    let result = match fs::symlink_metadata(path) {
+        Err(_) => return Ok(()),
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    };
+    result.map_err(StageError::io(path))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
+    if fs::metadata(from).map_err(StageError::io(from))?.is_dir() {
+        fs::create_dir_all(to).map_err(StageError::io(to))?;
+        for entry in fs::read_dir(from).map_err(StageError::io(from))? {
+            let entry = entry.map_err(StageError::io(from))?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        fs::copy(from, to).map(drop).map_err(StageError::io(to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resolve_requires_a_command_and_contained_outs() {
+        let err = Shell.resolve(&json!({"deps": ["a"]})).unwrap_err();
+        assert!(err.is_config() && err.to_string().contains("run"), "{err}");
+        let err = Shell.resolve(&json!({"run": "true", "outs": ["../x"]})).unwrap_err();
+        assert!(err.to_string().contains("`../x`"), "{err}");
+        let ok = Shell.resolve(&json!({"run": "true"})).unwrap();
+        assert_eq!(ok, json!({"run": "true", "deps": [], "outs": []}));
+    }
+
+    #[test]
+    fn fingerprint_follows_dep_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/x.txt"), "1").unwrap();
+        let params = Shell.resolve(&json!({"run": "true", "deps": ["d"]})).unwrap();
+        let before = Shell.fingerprint(&params, dir.path()).unwrap();
+        assert!(before["deps"]["d/x.txt"].is_string(), "{before}");
+        fs::write(dir.path().join("d/x.txt"), "2").unwrap();
+        assert_ne!(before, Shell.fingerprint(&params, dir.path()).unwrap());
+        let missing = Shell.resolve(&json!({"run": "true", "deps": ["nope"]})).unwrap();
+        assert!(Shell.fingerprint(&missing, dir.path()).unwrap_err().to_string().contains("`nope`"));
+    }
+}

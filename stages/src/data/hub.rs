@@ -123,8 +123,8 @@ impl HubRepo {
 
     fn unreachable(&self, what: &str, cause: &str) -> StageError {
         StageError::Hub(format!(
-            "{} `{}` (revision `{}`): {what} is not in the Hugging Face cache (searched {}) and could not be \
-             fetched from the hub: {cause}; point HF_HOME at a pre-seeded cache (e.g. HF_HOME=../shared/hf) \
+            "{} `{}` (revision `{}`): {what} not found in the Hugging Face cache (searched {}) and not \
+             fetched from the hub ({cause}); point HF_HOME at a pre-seeded cache (e.g. HF_HOME=../shared/hf) \
              or allow network access",
             self.noun(),
             self.id,

@@ -76,4 +76,13 @@ mod tests {
         split.write(&path).unwrap();
         assert_eq!(TokenizedSplit::read(&path).unwrap(), split);
     }
+
+    #[test]
+    fn round_trips_an_empty_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let split = TokenizedSplit { ids: vec![], labels: vec![] };
+        split.write(&path).unwrap();
+        assert_eq!(TokenizedSplit::read(&path).unwrap(), split);
+    }
 }

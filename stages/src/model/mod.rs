@@ -1,1 +1,26 @@
-//! (module being built)
+//! BERT-family encoders (BERT, DistilBERT) with a 2-label sequence-classification
+//! head, written on candle so that attention probabilities, seeded dropout and
+//! gradients through every layer are available (see DESIGN.md, "Models and data").
+
+mod attention;
+mod batch;
+mod classifier;
+mod config;
+mod dropout;
+mod embeddings;
+mod encoder;
+mod head;
+mod hub_file;
+mod layer_norm;
+mod linear;
+mod names;
+mod save;
+mod softmax;
+mod weights;
+
+pub use batch::Batch;
+pub use classifier::{Classifier, Output};
+pub use config::{Activation, ModelConfig, ModelType};
+pub use dropout::Mode;
+pub use head::{mean_pool, HeadOptions, Pooling};
+pub use weights::NUM_LABELS;

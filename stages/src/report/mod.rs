@@ -1,3 +1,17 @@
-//! (module being built)
+//! Gathering stages that summarise a study: `ablate` (a table and chart over the
+//! variants of a matrix) and `report` (report.html and report.md).
 
-pub fn register(_r: &mut crate::Registry) {}
+pub mod ablate;
+pub mod ablation;
+mod ablation_chart;
+pub mod artifacts;
+pub mod document;
+pub mod html;
+pub mod markdown;
+pub mod report;
+pub mod sections;
+
+pub fn register(r: &mut crate::Registry) {
+    r.add(Box::new(ablate::Ablate));
+    r.add(Box::new(report::Report));
+}

@@ -1,0 +1,64 @@
+//! The command line. Each subcommand's arguments and body live in `commands::<name>`;
+//! a new subcommand is one more variant here and one more module there.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{dag, diff, gc, run, runs, show, status};
+use crate::Error;
+
+const EXAMPLES: &str = "Examples:
+  pipe run pipelines/final.yaml                 run what is stale, reuse the rest
+  pipe run pipelines/final.yaml --set train.lr=3e-5 --stage calibrate
+  pipe status pipelines/final.yaml --why        what is stale, and which input changed
+  pipe diff                                     params, artifacts, metrics: last two runs
+  pipe dag pipelines/final.yaml --format mermaid";
+
+#[derive(Parser)]
+#[command(name = "pipe", version, about = "Runs ML pipelines declared in YAML as content-hashed DAGs", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Artifact store [default: $PIPE_CACHE, else ./cache]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the stale stages of a pipeline, reusing cached artifacts
+    Run(run::Args),
+    /// Show which stages are stale (--why: which param, dep or upstream changed)
+    Status(status::Args),
+    /// Print the pipeline's instance graph as text, Graphviz dot or Mermaid
+    Dag(dag::Args),
+    /// Compare two runs: keys, artifact hashes, params and metric deltas
+    Diff(diff::Args),
+    /// Show one stage's artifact: directory, files and metrics
+    Show(show::Args),
+    /// List recorded runs
+    Runs(runs::Args),
+    /// Remove artifacts that no kept run references
+    Gc(gc::Args),
+}
+
+impl Cli {
+    /// `--cache`, else `$PIPE_CACHE`, else `cache` in the current directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.clone().or_else(|| std::env::var_os("PIPE_CACHE").map(PathBuf::from)).unwrap_or_else(|| "cache".into())
+    }
+
+    pub fn execute(self) -> Result<(), Error> {
+        let cache = self.cache_dir();
+        match self.command {
+            Command::Run(args) => run::execute(args, &cache),
+            Command::Status(args) => status::execute(args, &cache),
+            Command::Dag(args) => dag::execute(args),
+            Command::Diff(args) => diff::execute(args, &cache),
+            Command::Show(args) => show::execute(args, &cache),
+            Command::Runs(args) => runs::execute(args, &cache),
+            Command::Gc(args) => gc::execute(args, &cache),
+        }
+    }
+}

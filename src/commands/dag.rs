@@ -1,0 +1,83 @@
+//! `pipe dag`: the instance graph as text, Graphviz dot or Mermaid.
+
+use std::path::PathBuf;
+
+use pipe_stages::Registry;
+
+use crate::plan::Plan;
+use crate::Error;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe dag pipelines/final.yaml
+  pipe dag pipelines/ablations.yaml --format dot | dot -Tpng > dag.png
+  pipe dag pipelines/final.yaml --format mermaid")]
+pub struct Args {
+    /// Pipeline file
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Override a value as `pipe run --set` would
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args) -> Result<(), Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    print!(
+        "{}",
+        match args.format {
+            Format::Text => text(&plan),
+            Format::Dot => dot(&plan),
+            Format::Mermaid => mermaid(&plan),
+        }
+    );
+    Ok(())
+}
+
+fn text(plan: &Plan) -> String {
+    let width = plan.instances.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for inst in &plan.instances {
+        let inputs: Vec<&str> = inst.inputs.iter().map(|&u| plan.instances[u].name.as_str()).collect();
+        let arrow = if inputs.is_empty() { String::new() } else { format!("  <- {}", inputs.join(", ")) };
+        out.push_str(&format!("{:<width$}  ({}){arrow}\n", inst.name, inst.kind));
+    }
+    out
+}
+
+fn dot(plan: &Plan) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quote(&plan.name));
+    for inst in &plan.instances {
+        out.push_str(&format!("  {} [label={}];\n", quote(&inst.name), quote(&format!("{}\\n{}", inst.name, inst.kind))));
+    }
+    for inst in &plan.instances {
+        for &u in &inst.inputs {
+            out.push_str(&format!("  {} -> {};\n", quote(&plan.instances[u].name), quote(&inst.name)));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid(plan: &Plan) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for (i, inst) in plan.instances.iter().enumerate() {
+        out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", inst.name.replace('"', "#quot;"), inst.kind));
+    }
+    for (i, inst) in plan.instances.iter().enumerate() {
+        for &u in &inst.inputs {
+            out.push_str(&format!("  n{u} --> n{i}\n"));
+        }
+    }
+    out
+}

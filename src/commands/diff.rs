@@ -1,0 +1,148 @@
+//! `pipe diff`: what changed between two runs — keys, artifact hashes, param
+//! values and metric deltas — for every stage instance that differs.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::flatten::changes;
+use crate::record::{self, RunRecord, StageRecord};
+use crate::store::Store;
+use crate::table::short;
+use crate::Error;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe diff                                   the last two runs of the most recent run's pipeline
+  pipe diff 20261130T051500.123Z-1a2b latest  two runs by id, unique id prefix or `latest`
+  pipe diff --json")]
+pub struct Args {
+    /// Two runs (id, unique id prefix or `latest`); default: the last two runs of the latest run's pipeline
+    #[arg(num_args = 0..=2, value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    a: String,
+    b: String,
+    changed: Vec<Changed>,
+    /// Instances only in run B / only in run A.
+    added: Vec<String>,
+    removed: Vec<String>,
+    unchanged: usize,
+}
+
+#[derive(Serialize)]
+struct Changed {
+    instance: String,
+    key: [Option<String>; 2],
+    artifact: [Option<String>; 2],
+    params: Map<String, Value>,
+    metrics: Map<String, Value>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let store = Store::new(cache)?;
+    let (a, b) = match args.runs.as_slice() {
+        [a, b] => (record::find(&store, a)?, record::find(&store, b)?),
+        [] => last_two(&store)?,
+        _ => return Err(Error::Config("pipe diff takes two runs or none".into())),
+    };
+    let report = compare(&a, &b);
+    if args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(Error::corrupt(record::path(&store, &b.id)))?;
+        println!("{text}");
+    } else {
+        print!("{}", text(&report));
+    }
+    Ok(())
+}
+
+/// The latest run and the run before it of the same pipeline.
+fn last_two(store: &Store) -> Result<(RunRecord, RunRecord), Error> {
+    let ids = record::list(store)?;
+    let Some((latest, older)) = ids.split_last() else {
+        return Err(Error::Config(format!("no runs recorded in {}", store.runs_dir().display())));
+    };
+    let b = record::load(store, latest)?;
+    for id in older.iter().rev() {
+        let a = record::load(store, id)?;
+        if a.pipeline == b.pipeline {
+            return Ok((a, b));
+        }
+    }
+    Err(Error::Config(format!("only one run of pipeline `{}` is recorded; nothing to compare", b.pipeline)))
+}
+
+fn compare(a: &RunRecord, b: &RunRecord) -> Report {
+    let mut changed = Vec::new();
+    let mut unchanged = 0;
+    for new in &b.stages {
+        let Some(old) = a.stage(&new.instance) else { continue };
+        if old.key == new.key && old.artifact == new.artifact {
+            unchanged += 1;
+            continue;
+        }
+        changed.push(Changed {
+            instance: new.instance.clone(),
+            key: [old.key.clone(), new.key.clone()],
+            artifact: [old.artifact.clone(), new.artifact.clone()],
+            params: changes(&old.params, &new.params)
+                .into_iter()
+                .map(|c| (c.path, serde_json::json!([c.old, c.new])))
+                .collect(),
+            metrics: metric_changes(old, new),
+        });
+    }
+    let only = |x: &RunRecord, y: &RunRecord| -> Vec<String> {
+        x.stages.iter().filter(|s| y.stage(&s.instance).is_none()).map(|s| s.instance.clone()).collect()
+    };
+    Report { a: a.id.clone(), b: b.id.clone(), changed, added: only(b, a), removed: only(a, b), unchanged }
+}
+
+/// Changed metrics as {old, new, delta}; delta only when both are numbers.
+fn metric_changes(old: &StageRecord, new: &StageRecord) -> Map<String, Value> {
+    let (o, n) = (Value::Object(old.metrics.clone()), Value::Object(new.metrics.clone()));
+    changes(&o, &n)
+        .into_iter()
+        .map(|c| {
+            let delta = match (c.old.as_ref().and_then(Value::as_f64), c.new.as_ref().and_then(Value::as_f64)) {
+                (Some(x), Some(y)) => Value::from(y - x),
+                _ => Value::Null,
+            };
+            (c.path, serde_json::json!({"old": c.old, "new": c.new, "delta": delta}))
+        })
+        .collect()
+}
+
+fn text(r: &Report) -> String {
+    let mut out = format!("diff {} -> {}\n", r.a, r.b);
+    let hash = |h: &Option<String>| h.as_deref().map(short).unwrap_or("-").to_string();
+    for c in &r.changed {
+        out.push_str(&format!("changed {}\n", c.instance));
+        out.push_str(&format!("    key       {} -> {}\n", hash(&c.key[0]), hash(&c.key[1])));
+        if c.artifact[0] != c.artifact[1] {
+            out.push_str(&format!("    artifact  {} -> {}\n", hash(&c.artifact[0]), hash(&c.artifact[1])));
+        }
+        for (path, v) in &c.params {
+            out.push_str(&format!("    param     {path}: {} -> {}\n", v[0], v[1]));
+        }
+        for (path, m) in &c.metrics {
+            let delta = m["delta"].as_f64().map(|d| format!(" ({d:+.4})")).unwrap_or_default();
+            out.push_str(&format!("    metric    {path}: {} -> {}{delta}\n", m["old"], m["new"]));
+        }
+    }
+    for name in &r.added {
+        out.push_str(&format!("added   {name}\n"));
+    }
+    for name in &r.removed {
+        out.push_str(&format!("removed {name}\n"));
+    }
+    out.push_str(&format!("{} changed, {} unchanged\n", r.changed.len(), r.unchanged));
+    out
+}

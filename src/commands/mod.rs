@@ -1,0 +1,26 @@
+//! One module per subcommand: its clap arguments and its body.
+
+use std::path::Path;
+
+use pipe_stages::Registry;
+
+use crate::plan::{self, Plan};
+use crate::spec;
+use crate::{overrides, Error};
+
+pub mod dag;
+pub mod diff;
+pub mod gc;
+pub mod run;
+pub mod runs;
+pub mod show;
+pub mod status;
+
+/// Parses a pipeline file, applies `--set`s and builds its plan: everything that
+/// can be wrong with the file is reported here, before the cache is touched.
+pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, Error> {
+    let mut pipeline = spec::load(file)?;
+    let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    overrides::apply(&mut pipeline, &parsed)?;
+    plan::build(&pipeline, registry)
+}

@@ -1,0 +1,178 @@
+//! `pipe run`: run what is stale, reuse the rest, record the run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use pipe_stages::Registry;
+
+use crate::lockfile::{self, LockEntry};
+use crate::plan::{Plan, Selection};
+use crate::probe::{probe, State};
+use crate::progress::Reporter;
+use crate::record::{self, RunRecord, StageRecord, Status};
+use crate::runner::{Outcome, Runner};
+use crate::store::Store;
+use crate::table::{self, short};
+use crate::Error;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe run pipelines/final.yaml
+  pipe run pipelines/final.yaml --stage evaluate            evaluate and the stale part of its upstream
+  pipe run pipelines/final.yaml --stage train --downstream --force
+  pipe run pipelines/final.yaml --set train.lr=3e-5 --set params.model=sentence-transformers/all-MiniLM-L6-v2
+  pipe run pipelines/ablations.yaml -j 2 --dry-run")]
+pub struct Args {
+    /// Pipeline file
+    pub file: PathBuf,
+    /// Run only this stage (or instance, e.g. 'train[dropout=0.1]') and what it needs; repeatable
+    #[arg(long = "stage", value_name = "STAGE")]
+    pub stages: Vec<String>,
+    /// With --stage: also run everything that depends on the selected stages
+    #[arg(long)]
+    pub downstream: bool,
+    /// Recompute the selected stages even when cached (not their upstream)
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would run, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stages to run at once [default: number of cores]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Override a value: STAGE.KEY=VALUE or params.KEY=VALUE (VALUE is YAML); repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let selection = plan.select(&args.stages, args.downstream)?;
+    let store = Store::new(cache)?;
+    if args.dry_run {
+        return dry_run(&plan, &registry, &store, &selection, args.force);
+    }
+    let _shared = store.lock_cache(false)?;
+    let reporter = Reporter::new();
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let runner = Runner { plan: &plan, registry: &registry, store: &store, reporter: &reporter, jobs, force: args.force };
+    let outcomes = runner.run(&selection);
+
+    let id = record::new_id(started);
+    let stages: Vec<StageRecord> = plan
+        .instances
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(inst, outcome)| {
+            let o = outcome.as_ref()?;
+            Some(StageRecord {
+                instance: inst.name.clone(),
+                stage: inst.stage.clone(),
+                kind: inst.kind.clone(),
+                status: o.status,
+                key: o.key.clone(),
+                artifact: o.artifact.as_ref().map(|a| a.hash.clone()),
+                seconds: o.seconds,
+                params: inst.params.clone(),
+                metrics: o.metrics.clone(),
+                error: o.error.clone(),
+            })
+        })
+        .collect();
+    let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
+    let record = RunRecord {
+        id: id.clone(),
+        pipeline: plan.name.clone(),
+        file: args.file.clone(),
+        started: record::timestamp(started),
+        seconds: clock.elapsed().as_secs_f64(),
+        ok: failed.is_empty(),
+        overrides: args.sets.clone(),
+        selected: args.stages.clone(),
+        stages,
+    };
+    let record_path = record.save(&store)?;
+    update_lock_file(&plan, &registry, &args.file, &record)?;
+
+    print!("{}", summary_table(&registry, &record));
+    let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
+    println!(
+        "run {id}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
+        count(Status::Ran),
+        count(Status::Cached),
+        count(Status::Failed),
+        count(Status::Skipped),
+        clock.elapsed().as_secs_f64(),
+        record::display(&record_path)
+    );
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = record.stages.iter().filter(|r| r.status == Status::Failed).map(|r| r.instance.as_str()).collect();
+    Err(Error::Failed {
+        message: format!("{} stage(s) failed: {}", names.len(), names.join(", ")),
+        config: failed.iter().all(|o| o.config_error),
+    })
+}
+
+fn summary_table(registry: &Registry, record: &RunRecord) -> String {
+    let mut rows = vec![vec!["STAGE".into(), "STATUS".into(), "SECONDS".into(), "KEY".into(), "METRICS".into()]];
+    for r in &record.stages {
+        let names = registry.get(&r.kind).map(|s| s.headline()).unwrap_or_default();
+        rows.push(vec![
+            r.instance.clone(),
+            r.status.as_str().into(),
+            format!("{:.2}", r.seconds),
+            r.key.as_deref().map(short).unwrap_or("-").into(),
+            lockfile::compact(&lockfile::headline(names, &r.metrics)),
+        ]);
+    }
+    table::render(&rows)
+}
+
+/// Records every instance that now has an artifact; keeps entries of instances this run did not touch.
+fn update_lock_file(plan: &Plan, registry: &Registry, file: &Path, record: &RunRecord) -> Result<(), Error> {
+    let path = lockfile::path_for(file);
+    let mut lock = lockfile::load(&path)?;
+    let entries = record
+        .stages
+        .iter()
+        .filter_map(|r| {
+            let names = registry.get(&r.kind).map(|s| s.headline()).unwrap_or_default();
+            Some((
+                r.instance.clone(),
+                LockEntry {
+                    key: r.key.clone()?,
+                    artifact: r.artifact.clone()?,
+                    status: r.status,
+                    seconds: r.seconds,
+                    metrics: lockfile::headline(names, &r.metrics),
+                },
+            ))
+        })
+        .collect();
+    let instances: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
+    lock.update(&plan.name, &record.id, entries, &instances);
+    lock.save(&path)
+}
+
+fn dry_run(plan: &Plan, registry: &Registry, store: &Store, selection: &Selection, force: bool) -> Result<(), Error> {
+    let probes = probe(plan, registry, store, &selection.run)?;
+    let mut rows = vec![vec!["STAGE".into(), "WOULD".into(), "KEY".into()]];
+    for (i, p) in probes.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let (would, key) = match &p.state {
+            State::Fresh(a) if force && selection.targets[i] => ("run (forced)".to_string(), short(&a.key).to_string()),
+            State::Fresh(a) => ("reuse".to_string(), short(&a.key).to_string()),
+            State::Stale { key: Some(k) } => ("run".to_string(), short(k).to_string()),
+            State::Stale { key: None } => ("run (after its upstream)".to_string(), "-".into()),
+            State::Broken(m) => (format!("fail: {m}"), "-".into()),
+        };
+        rows.push(vec![plan.instances[i].name.clone(), would, key]);
+    }
+    print!("{}", table::render(&rows));
+    Ok(())
+}

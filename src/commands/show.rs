@@ -1,0 +1,73 @@
+//! `pipe show`: one stage's artifact — where it is, its files and its metrics.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::Registry;
+
+use crate::probe::{probe, State};
+use crate::store::Store;
+use crate::{lockfile, record, suggest, Error};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe show pipelines/final.yaml evaluate
+  pipe show pipelines/ablations.yaml 'train[dropout=0.1,pooling=mean]'")]
+pub struct Args {
+    /// Pipeline file
+    pub file: PathBuf,
+    /// Stage (all its instances) or one instance name
+    pub stage: String,
+    /// Override a value as `pipe run --set` would
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let wanted = plan.matching(&args.stage);
+    if wanted.is_empty() {
+        let names: Vec<&str> = plan.instances.iter().map(|i| i.stage.as_str()).collect();
+        return Err(Error::Config(format!(
+            "no stage `{}` in {}{}",
+            args.stage,
+            args.file.display(),
+            suggest::hint(&args.stage, names)
+        )));
+    }
+    let store = Store::new(cache)?;
+    let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
+    let lock = lockfile::load(&lockfile::path_for(&args.file))?;
+    for i in wanted {
+        let inst = &plan.instances[i];
+        println!("{} ({})", inst.name, inst.kind);
+        let artifact = match probes[i].as_ref().map(|p| &p.state) {
+            Some(State::Fresh(a)) => a.clone(),
+            _ => {
+                // Stale: show the artifact the lock file last recorded, if it is still stored.
+                let last = lock.stages.get(&inst.name).map(|e| e.key.as_str());
+                match last.map(|k| store.lookup(k)).transpose()?.flatten() {
+                    Some(a) => {
+                        println!("  stale: showing the last built artifact (`pipe status --why` says what changed)");
+                        a
+                    }
+                    None => {
+                        println!("  not built yet: run `pipe run {} --stage {}`\n", args.file.display(), inst.name);
+                        continue;
+                    }
+                }
+            }
+        };
+        println!("  key       {}", artifact.key);
+        println!("  artifact  {}", artifact.hash);
+        println!("  dir       {}", record::display(&artifact.dir));
+        println!("  files");
+        for f in artifact.manifest()?.files {
+            println!("    {:>10}  {}", f.size, f.path);
+        }
+        let metrics = serde_json::Value::Object(artifact.metrics()?);
+        let pretty = serde_json::to_string_pretty(&metrics).map_err(Error::corrupt(&artifact.dir))?;
+        println!("  metrics\n    {}\n", pretty.replace('\n', "\n    "));
+    }
+    Ok(())
+}

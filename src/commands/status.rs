@@ -1,0 +1,57 @@
+//! `pipe status`: which instances would run, and with `--why`, which key component changed.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::Registry;
+
+use crate::lockfile;
+use crate::probe::{probe, State};
+use crate::store::Store;
+use crate::table::short;
+use crate::{why, Error};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe status pipelines/final.yaml
+  pipe status pipelines/final.yaml --why
+  pipe status pipelines/final.yaml --why --set train.dropout=0.2")]
+pub struct Args {
+    /// Pipeline file
+    pub file: PathBuf,
+    /// For each stale stage, name the param, dep, seed, code version or upstream that changed
+    #[arg(long)]
+    pub why: bool,
+    /// Override a value as `pipe run --set` would: STAGE.KEY=VALUE or params.KEY=VALUE
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let store = Store::new(cache)?;
+    let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
+    let lock = lockfile::load(&lockfile::path_for(&args.file))?;
+    let mut stale = 0;
+    let mut out = String::new();
+    for (inst, p) in plan.instances.iter().zip(&probes) {
+        let Some(p) = p else { continue };
+        let (word, key) = match &p.state {
+            State::Fresh(a) => ("fresh", short(&a.key).to_string()),
+            State::Stale { key } => ("stale", key.as_deref().map(short).unwrap_or("-").to_string()),
+            State::Broken(_) => ("broken", "-".to_string()),
+        };
+        if !matches!(p.state, State::Fresh(_)) {
+            stale += 1;
+        }
+        out.push_str(&format!("{word:<7}{key:<14}{}\n", inst.name));
+        if args.why {
+            for reason in why::reasons(p, lock.stages.get(&inst.name), &store)? {
+                out.push_str(&format!("{:21}- {reason}\n", ""));
+            }
+        }
+    }
+    print!("{out}");
+    println!("{stale} of {} stage instance(s) stale", plan.instances.len());
+    Ok(())
+}

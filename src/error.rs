@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Everything the engine can fail with; [`Error::exit_code`] maps it to the process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file or the command line is wrong; nothing was run and the cache is untouched.
+    #[error("{0}")]
+    Config(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A file the engine wrote earlier (run record, lock file, manifest) cannot be read back.
+    #[error("{}: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    /// Some stages failed; each failure was reported as it happened.
+    #[error("{message}")]
+    Failed { message: String, config: bool },
+    /// The cache is in use by a run (for `pipe gc`).
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    pub fn corrupt(path: impl Into<PathBuf>) -> impl FnOnce(serde_json::Error) -> Error {
+        let path = path.into();
+        move |e| Error::Corrupt { path, message: e.to_string() }
+    }
+
+    /// 2 when the pipeline file or command line is at fault, 1 for failures while running.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Failed { config: true, .. } => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Nested JSON as `a.b.c` paths, to name exactly which value changed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Leaf values by dotted path (arrays are leaves: they change as a whole).
+pub fn flatten(value: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                walk(&path, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+/// A value that differs between two versions (`None`: absent on that side).
+pub struct Change {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// Every path whose value differs, sorted by path.
+pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
+    let (old, new) = (flatten(old), flatten(new));
+    let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|p| old.get(*p) != new.get(*p))
+        .map(|p| Change { path: p.clone(), old: old.get(p).cloned(), new: new.get(p).cloned() })
+        .collect()
+}
+
+impl Change {
+    /// `old -> new`, with `(none)` for a missing side.
+    pub fn arrow(&self) -> String {
+        let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
+        format!("{} -> {}", show(&self.old), show(&self.new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_changed_leaves() {
+        let c = changes(&json!({"a": {"b": 1, "c": 2}, "d": [1]}), &json!({"a": {"b": 1, "c": 3}, "e": true}));
+        let paths: Vec<String> = c.iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect();
+        assert_eq!(paths, ["a.c: 2 -> 3", "d: [1] -> (none)", "e: (none) -> true"]);
+    }
+}

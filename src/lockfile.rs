@@ -1,0 +1,72 @@
+//! The pipeline's lock file (`final.yaml` -> `final.lock`, beside it): for each
+//! stage instance, the key and artifact hash it last resolved to, whether it was
+//! cached or ran, how long it took and its headline metrics. It is what
+//! `pipe status --why` compares the current keys against.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::record::Status;
+use crate::store::read_json;
+use crate::{atomic, Error};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LockFile {
+    pub pipeline: String,
+    /// The run that last wrote this file.
+    pub run: String,
+    pub stages: BTreeMap<String, LockEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockEntry {
+    pub key: String,
+    pub artifact: String,
+    pub status: Status,
+    pub seconds: f64,
+    pub metrics: Map<String, Value>,
+}
+
+/// `<dir>/<stem>.lock` for `<dir>/<stem>.yaml`.
+pub fn path_for(pipeline_file: &Path) -> PathBuf {
+    pipeline_file.with_extension("lock")
+}
+
+/// The lock file, or an empty one when the pipeline never ran.
+pub fn load(path: &Path) -> Result<LockFile, Error> {
+    if !path.exists() {
+        return Ok(LockFile::default());
+    }
+    read_json(path)
+}
+
+impl LockFile {
+    /// Records this run's successful instances; entries of other instances that
+    /// still exist in the pipeline are kept (a `--stage` run touches only some).
+    pub fn update(&mut self, pipeline: &str, run: &str, entries: Vec<(String, LockEntry)>, instances: &[&str]) {
+        self.pipeline = pipeline.to_string();
+        self.run = run.to_string();
+        self.stages.retain(|name, _| instances.contains(&name.as_str()));
+        self.stages.extend(entries);
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        atomic::write_json(path, self).map(drop)
+    }
+}
+
+/// The metrics a stage names as its headline, or (when it names none) its top-level numbers.
+pub fn headline(names: &[&str], metrics: &Map<String, Value>) -> Map<String, Value> {
+    if names.is_empty() {
+        return metrics.iter().filter(|(_, v)| v.is_number()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    names.iter().filter_map(|n| metrics.get(*n).map(|v| (n.to_string(), v.clone()))).collect()
+}
+
+/// `accuracy=0.91 f1=0.9` for tables.
+pub fn compact(metrics: &Map<String, Value>) -> String {
+    metrics.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}

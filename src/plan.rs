@@ -1,0 +1,304 @@
+//! The plan: the pipeline's stages expanded into concrete instances (one per
+//! matrix combination) in a DAG, with params interpolated and resolved by the
+//! stage kind. Building it touches nothing on disk, so a bad file leaves the
+//! cache untouched.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
+use petgraph::Direction;
+use pipe_stages::Registry;
+use serde_json::Value;
+
+use crate::interpolate::{interpolate, Scope};
+use crate::matrix::{self, Combo};
+use crate::spec::{Pipeline, StageSpec};
+use crate::{suggest, Error};
+
+/// One concrete unit of work.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// `train[dropout=0.1,pooling=mean]`, or the stage name.
+    pub name: String,
+    pub stage: String,
+    pub kind: String,
+    pub version: u32,
+    /// Own and inherited matrix values.
+    pub matrix: Combo,
+    /// Resolved params (defaults filled in): part of the key.
+    pub params: Value,
+    pub seed: u64,
+    /// Upstream instances (indices into [`Plan::instances`]): `needs` first, then `gather`.
+    pub inputs: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub name: String,
+    pub file: PathBuf,
+    pub workdir: PathBuf,
+    /// In topological order: every instance comes after its inputs.
+    pub instances: Vec<Instance>,
+    graph: DiGraph<usize, ()>,
+}
+
+/// Which instances a run processes, and which of them `--force` applies to.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Selected instances and their upstream.
+    pub run: Vec<bool>,
+    /// The instances named by `--stage` (with `--downstream`, their dependents too).
+    pub targets: Vec<bool>,
+}
+
+pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
+    let names: Vec<&str> = pipeline.stage_names().collect();
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut stages = DiGraph::<usize, ()>::new();
+    let nodes: Vec<NodeIndex> = (0..names.len()).map(|i| stages.add_node(i)).collect();
+    for (i, spec) in pipeline.stages.iter().enumerate() {
+        if registry.get(&spec.uses).is_none() {
+            return Err(Error::Config(format!(
+                "{}: stage `{}`: unknown stage kind `{}`{}; known kinds: {}",
+                pipeline.at(&spec.name, Some("uses")),
+                spec.name,
+                spec.uses,
+                suggest::hint(&spec.uses, registry.kinds()),
+                registry.kinds().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        for (field, up) in upstream(spec) {
+            let at = pipeline.at(&spec.name, Some(field));
+            let j = *index.get(up.as_str()).ok_or_else(|| {
+                Error::Config(format!(
+                    "{at}: stage `{}` {field} unknown stage `{up}`{}",
+                    spec.name,
+                    suggest::hint(up, names.iter().copied())
+                ))
+            })?;
+            if !seen.insert(j) {
+                return Err(Error::Config(format!("{at}: stage `{}` lists `{up}` twice", spec.name)));
+            }
+            stages.add_edge(nodes[j], nodes[i], ());
+        }
+    }
+    let order = stage_order(pipeline, &stages)?;
+    let mut plan = Plan {
+        name: pipeline.name.clone(),
+        file: pipeline.file.clone(),
+        workdir: pipeline.workdir.clone(),
+        instances: Vec::new(),
+        graph: DiGraph::new(),
+    };
+    let mut of_stage: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for i in order {
+        of_stage[i] = expand(pipeline, registry, &pipeline.stages[i], &index, &of_stage, &mut plan.instances)?;
+    }
+    let nodes: Vec<NodeIndex> = (0..plan.instances.len()).map(|i| plan.graph.add_node(i)).collect();
+    for (i, inst) in plan.instances.iter().enumerate() {
+        for &u in &inst.inputs {
+            plan.graph.add_edge(nodes[u], nodes[i], ());
+        }
+    }
+    Ok(plan)
+}
+
+fn upstream(spec: &StageSpec) -> impl Iterator<Item = (&'static str, &String)> {
+    spec.needs.iter().map(|n| ("needs", n)).chain(spec.gather.iter().map(|g| ("gather", g)))
+}
+
+/// Kahn's algorithm, taking the earliest stage in file order whenever several
+/// are ready, so the order is stable and reads like the file. Stages left over
+/// lie on or behind a cycle, which is then walked back to name its path.
+fn stage_order(pipeline: &Pipeline, graph: &DiGraph<usize, ()>) -> Result<Vec<usize>, Error> {
+    let mut missing: Vec<usize> =
+        graph.node_indices().map(|n| graph.neighbors_directed(n, Direction::Incoming).count()).collect();
+    let mut ready: BTreeSet<usize> = (0..missing.len()).filter(|&i| missing[i] == 0).collect();
+    let mut order = Vec::new();
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for next in graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+            missing[next.index()] -= 1;
+            if missing[next.index()] == 0 {
+                ready.insert(next.index());
+            }
+        }
+    }
+    if order.len() == missing.len() {
+        return Ok(order);
+    }
+    // Every left-over stage has a left-over upstream; following them must repeat.
+    let mut path = vec![(0..missing.len()).find(|&i| missing[i] > 0).unwrap_or_default()];
+    loop {
+        let last = *path.last().unwrap_or(&0);
+        let up = graph
+            .neighbors_directed(NodeIndex::new(last), Direction::Incoming)
+            .map(|n| n.index())
+            .find(|&u| missing[u] > 0)
+            .unwrap_or(last);
+        if let Some(start) = path.iter().position(|&p| p == up) {
+            let cycle: Vec<String> =
+                path[start..].iter().chain([&up]).map(|&i| format!("`{}`", pipeline.stages[i].name)).collect();
+            let first = &pipeline.stages[up].name;
+            return Err(Error::Config(format!(
+                "{}: cycle in `needs`: {}",
+                pipeline.at(first, Some("needs")),
+                cycle.join(" needs ")
+            )));
+        }
+        path.push(up);
+    }
+}
+
+/// The instances of one stage: every consistent combination of its `needs`
+/// instances, crossed with its own matrix. Gathered stages contribute all their
+/// instances that agree with the combination.
+fn expand(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    spec: &StageSpec,
+    index: &HashMap<&str, usize>,
+    of_stage: &[Vec<usize>],
+    instances: &mut Vec<Instance>,
+) -> Result<Vec<usize>, Error> {
+    let config = |key: Option<&str>, message: String| {
+        Error::Config(format!("{}: stage `{}`: {message}", pipeline.at(&spec.name, key), spec.name))
+    };
+    let mut partial: Vec<(Combo, Vec<usize>)> = vec![(Combo::new(), Vec::new())];
+    for up in &spec.needs {
+        let mut next = Vec::new();
+        for (combo, inputs) in &partial {
+            for &u in &of_stage[index[up.as_str()]] {
+                if let Some(merged) = matrix::merge(combo, &instances[u].matrix) {
+                    next.push((merged, inputs.iter().copied().chain([u]).collect()));
+                }
+            }
+        }
+        partial = next;
+    }
+    let own = matrix::expand(spec.matrix.as_ref(), &spec.exclude).map_err(|m| config(Some("matrix"), m))?;
+    let stage = registry.get(&spec.uses).ok_or_else(|| config(Some("uses"), format!("unknown stage kind `{}`", spec.uses)))?;
+    let raw = Value::Object(spec.with.clone());
+    let mut made = Vec::new();
+    for (upstream, needs) in &partial {
+        for combo in own.iter().filter_map(|o| matrix::merge(upstream, o)) {
+            let mut inputs = needs.clone();
+            for g in &spec.gather {
+                let all = &of_stage[index[g.as_str()]];
+                inputs.extend(all.iter().copied().filter(|&u| matrix::merge(&combo, &instances[u].matrix).is_some()));
+            }
+            let scope = Scope { params: &pipeline.params, matrix: &combo };
+            let with = interpolate(&raw, &scope).map_err(|m| config(Some("with"), m))?;
+            let params = stage.resolve(&with).map_err(|e| {
+                let (key, message) = match e {
+                    pipe_stages::StageError::Param { key, message } => (key, message),
+                    other => (String::new(), other.to_string()),
+                };
+                let line_key = Some(key.as_str()).filter(|k| spec.with.contains_key(*k)).or(Some("with"));
+                config(line_key, format!("{} ({}): {}", "invalid params", spec.uses, suggest::explain(&message)))
+            })?;
+            let name = matrix::instance_name(&spec.name, &combo);
+            if instances.iter().any(|i| i.name == name) {
+                return Err(config(Some("matrix"), format!("instance `{name}` would be made twice")));
+            }
+            instances.push(Instance {
+                name,
+                stage: spec.name.clone(),
+                kind: spec.uses.clone(),
+                version: stage.version(),
+                matrix: combo,
+                params,
+                seed: spec.seed.unwrap_or(pipeline.seed),
+                inputs,
+            });
+            made.push(instances.len() - 1);
+        }
+    }
+    if made.is_empty() {
+        return Err(config(Some("needs"), "no combination of its upstream matrix instances agrees on shared matrix keys".into()));
+    }
+    Ok(made)
+}
+
+impl Plan {
+    /// Instances of a stage (by stage name) or one instance (by instance name).
+    pub fn matching(&self, name: &str) -> Vec<usize> {
+        (0..self.instances.len()).filter(|&i| self.instances[i].stage == name || self.instances[i].name == name).collect()
+    }
+
+    /// `--stage` names (and with `downstream`, their dependents) plus their upstream.
+    /// No names selects everything.
+    pub fn select(&self, names: &[String], downstream: bool) -> Result<Selection, Error> {
+        let n = self.instances.len();
+        if names.is_empty() {
+            return Ok(Selection { run: vec![true; n], targets: vec![true; n] });
+        }
+        let mut targets = vec![false; n];
+        for name in names {
+            let found = self.matching(name);
+            if found.is_empty() {
+                let known: BTreeSet<&str> = self.instances.iter().map(|i| i.stage.as_str()).collect();
+                return Err(Error::Config(format!(
+                    "--stage {name}: no such stage in {}{}",
+                    self.file.display(),
+                    suggest::hint(name, known.iter().copied())
+                )));
+            }
+            for i in found {
+                targets[i] = true;
+                if downstream {
+                    let mut dfs = Dfs::new(&self.graph, NodeIndex::new(i));
+                    while let Some(d) = dfs.next(&self.graph) {
+                        targets[d.index()] = true;
+                    }
+                }
+            }
+        }
+        let mut run = targets.clone();
+        let reversed = Reversed(&self.graph);
+        for i in (0..n).filter(|&i| targets[i]) {
+            let mut dfs = Dfs::new(reversed, NodeIndex::new(i));
+            while let Some(u) = dfs.next(reversed) {
+                run[u.index()] = true;
+            }
+        }
+        Ok(Selection { run, targets })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+    use std::path::Path;
+
+    fn plan(yaml: &str) -> Result<Plan, Error> {
+        build(&spec::parse(Path::new("x.yaml"), yaml.to_string())?, &Registry::builtin())
+    }
+
+    #[test]
+    fn matrix_fans_out_downstream_and_gather_collects() {
+        let p = plan(
+            "name: m\nstages:\n  a: {uses: shell, run: 'true'}\n  t:\n    uses: shell\n    needs: [a]\n    matrix: {x: [1, 2], y: [p, q]}\n    run: echo ${matrix.x}\n  e: {uses: shell, needs: [t], run: 'true'}\n  g: {uses: shell, gather: [e], run: 'true'}\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = p.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names.len(), 1 + 4 + 4 + 1, "{names:?}");
+        assert!(names.contains(&"e[x=2,y=q]"), "{names:?}");
+        assert_eq!(p.instances.last().unwrap().inputs.len(), 4);
+        assert_eq!(p.instances[1].params["run"], "echo 1");
+    }
+
+    #[test]
+    fn cycles_and_unknown_needs_name_the_path() {
+        let err = plan("name: c\nstages:\n  a: {uses: shell, run: x, needs: [c]}\n  b: {uses: shell, run: x, needs: [a]}\n  c: {uses: shell, run: x, needs: [b]}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cycle in `needs`: `") && err.matches(" needs ").count() == 3, "{err}");
+        let err = plan("name: c\nstages:\n  a: {uses: shell, run: x, needs: [bb]}\n  b: {uses: shell, run: x}\n").unwrap_err().to_string();
+        assert!(err.contains("x.yaml:3: stage `a` needs unknown stage `bb` (did you mean `b`?)"), "{err}");
+    }
+}

@@ -1,0 +1,80 @@
+//! Freshness without running anything: walks the plan in order, computing each
+//! instance's key from its upstream artifacts where those are in the store.
+//! Used by `status`, `show` and `run --dry-run`.
+
+use pipe_stages::Registry;
+use serde_json::Value;
+
+use crate::key::KeyParts;
+use crate::plan::Plan;
+use crate::store::{Artifact, Store};
+use crate::Error;
+
+pub enum State {
+    /// Its artifact is in the store.
+    Fresh(Artifact),
+    /// It would run. The key is known when every upstream is fresh.
+    Stale { key: Option<String> },
+    /// Its key cannot be computed (a dep is missing, say).
+    Broken(String),
+}
+
+pub struct Probe {
+    pub state: State,
+    /// Known when the key is: what `--why` compares with the last build.
+    pub parts: Option<KeyParts>,
+    /// Upstream instances and their artifact hashes where fresh.
+    pub inputs: Vec<(String, Option<String>)>,
+}
+
+impl Probe {
+    pub fn artifact(&self) -> Option<&Artifact> {
+        match &self.state {
+            State::Fresh(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Probes the instances marked in `which` (their upstream must be marked too).
+pub fn probe(plan: &Plan, registry: &Registry, store: &Store, which: &[bool]) -> Result<Vec<Option<Probe>>, Error> {
+    let mut probes: Vec<Option<Probe>> = Vec::with_capacity(plan.instances.len());
+    for (i, inst) in plan.instances.iter().enumerate() {
+        if !which[i] {
+            probes.push(None);
+            continue;
+        }
+        let inputs: Vec<(String, Option<String>)> = inst
+            .inputs
+            .iter()
+            .map(|&u| {
+                let hash = probes[u].as_ref().and_then(Probe::artifact).map(|a| a.hash.clone());
+                (plan.instances[u].name.clone(), hash)
+            })
+            .collect();
+        let fingerprint = match registry.get(&inst.kind) {
+            Some(stage) => stage.fingerprint(&inst.params, &plan.workdir).map_err(|e| e.to_string()),
+            None => Err(format!("unknown stage kind `{}`", inst.kind)),
+        };
+        let probe = match fingerprint {
+            Err(message) => Probe { state: State::Broken(message), parts: None, inputs },
+            Ok(fingerprint) => known(plan, store, i, inputs, fingerprint)?,
+        };
+        probes.push(Some(probe));
+    }
+    Ok(probes)
+}
+
+fn known(plan: &Plan, store: &Store, i: usize, inputs: Vec<(String, Option<String>)>, fingerprint: Value) -> Result<Probe, Error> {
+    let artifacts: Option<Vec<String>> = inputs.iter().map(|(_, a)| a.clone()).collect();
+    let Some(artifacts) = artifacts else {
+        return Ok(Probe { state: State::Stale { key: None }, parts: None, inputs });
+    };
+    let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
+    let key = parts.key();
+    let state = match store.lookup(&key)? {
+        Some(artifact) => State::Fresh(artifact),
+        None => State::Stale { key: Some(key) },
+    };
+    Ok(Probe { state, parts: Some(parts), inputs })
+}

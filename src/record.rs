@@ -1,0 +1,183 @@
+//! Run records, `<cache>/runs/<id>.json`: what every instance of one `pipe run`
+//! resolved to. Ids sort by time (`20261130T051500.123Z-1a2b`).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::store::{read_json, Store};
+use crate::{atomic, suggest, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The artifact was already in the store.
+    Cached,
+    /// Computed in this run.
+    Ran,
+    Failed,
+    /// Not attempted because an upstream failed.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Cached => "cached",
+            Status::Ran => "ran",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub pipeline: String,
+    pub file: PathBuf,
+    /// UTC, ISO 8601.
+    pub started: String,
+    pub seconds: f64,
+    pub ok: bool,
+    /// The `--set` and `--stage` arguments, as given.
+    pub overrides: Vec<String>,
+    pub selected: Vec<String>,
+    pub stages: Vec<StageRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub instance: String,
+    pub stage: String,
+    pub kind: String,
+    pub status: Status,
+    pub key: Option<String>,
+    pub artifact: Option<String>,
+    pub seconds: f64,
+    pub params: Value,
+    pub metrics: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    pub fn save(&self, store: &Store) -> Result<PathBuf, Error> {
+        let path = path(store, &self.id);
+        atomic::write_json(&path, self)?;
+        Ok(path)
+    }
+
+    pub fn stage(&self, instance: &str) -> Option<&StageRecord> {
+        self.stages.iter().find(|s| s.instance == instance)
+    }
+}
+
+/// Ids of all recorded runs, oldest first.
+pub fn list(store: &Store) -> Result<Vec<String>, Error> {
+    let dir = store.runs_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+        .filter(|id| !id.starts_with('.'))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+pub fn load(store: &Store, id: &str) -> Result<RunRecord, Error> {
+    read_json(&path(store, id))
+}
+
+/// A run by id, unique id prefix, or `latest`.
+pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
+    let ids = list(store)?;
+    let found: Vec<&String> = match wanted {
+        "latest" => ids.last().into_iter().collect(),
+        _ => ids.iter().filter(|id| id.starts_with(wanted)).collect(),
+    };
+    match found.as_slice() {
+        [id] => load(store, id),
+        [] => Err(Error::Config(format!(
+            "no run `{wanted}` in {}{} (see `pipe runs`)",
+            store.runs_dir().display(),
+            suggest::hint(wanted, ids.iter().map(String::as_str))
+        ))),
+        many => Err(Error::Config(format!("run `{wanted}` is ambiguous: {} runs match", many.len()))),
+    }
+}
+
+/// A new run id: UTC time to the millisecond plus 4 hex digits against collisions.
+pub fn new_id(now: SystemTime) -> String {
+    let t = Utc::of(now);
+    let salt = blake3::hash(format!("{}:{:?}", std::process::id(), now).as_bytes()).to_hex();
+    format!("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{}", t.year, t.month, t.day, t.hour, t.minute, t.second, t.milli, &salt[..4])
+}
+
+/// ISO 8601 UTC timestamp.
+pub fn timestamp(now: SystemTime) -> String {
+    let t = Utc::of(now);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, t.milli)
+}
+
+/// Calendar fields of a UTC time (no date crate needed for two formats).
+struct Utc {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    milli: u32,
+}
+
+impl Utc {
+    fn of(now: SystemTime) -> Utc {
+        let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = (secs / 86_400) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let rem = secs % 86_400;
+        Utc { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, milli: since.subsec_millis() }
+    }
+}
+
+/// The path a run record of `id` has.
+pub fn path(store: &Store, id: &str) -> PathBuf {
+    store.runs_dir().join(format!("{id}.json"))
+}
+
+/// Shows `path` relative to the current directory when it is below it.
+pub fn display(path: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_and_timestamps_are_utc_calendar_times() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_016_900_123); // 2026-11-30T05:35:00.123Z
+        assert_eq!(timestamp(t), "2026-11-30T05:35:00.123Z");
+        assert!(new_id(t).starts_with("20261130T053500.123Z-"));
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
+    }
+}

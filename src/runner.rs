@@ -1,0 +1,293 @@
+//! Executes a plan: independent instances in parallel on `jobs` scoped threads,
+//! each either found in the store or computed under its key's lock.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use pipe_stages::{Context, Input, Registry, Stage, StageError};
+use serde_json::{Map, Value};
+
+use crate::key::KeyParts;
+use crate::plan::{Plan, Selection};
+use crate::progress::Reporter;
+use crate::record::Status;
+use crate::store::{Artifact, Store};
+use crate::Error;
+
+/// What happened to one instance.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    pub key: Option<String>,
+    pub artifact: Option<Artifact>,
+    pub seconds: f64,
+    pub metrics: Map<String, Value>,
+    pub error: Option<String>,
+    /// The failure is the pipeline's fault (a bad param or missing dep): exit code 2.
+    pub config_error: bool,
+}
+
+impl Outcome {
+    fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
+        Outcome { status, key: Some(artifact.key.clone()), artifact: Some(artifact), seconds, metrics, error: None, config_error: false }
+    }
+
+    fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
+        Outcome { status: Status::Failed, key, artifact: None, seconds, metrics: Map::new(), error: Some(error), config_error }
+    }
+
+    fn ok(&self) -> bool {
+        self.artifact.is_some()
+    }
+}
+
+pub struct Runner<'a> {
+    pub plan: &'a Plan,
+    pub registry: &'a Registry,
+    pub store: &'a Store,
+    pub reporter: &'a Reporter,
+    pub jobs: usize,
+    /// Recompute the targeted instances even when their artifact exists.
+    pub force: bool,
+}
+
+enum Slot {
+    /// Not part of this run.
+    Out,
+    Pending,
+    Running,
+    Done(Outcome),
+}
+
+/// Shared between the worker threads.
+struct Board {
+    slots: Vec<Slot>,
+    /// Keys computed by this run, so identical instances are computed once even under `--force`.
+    computed: HashSet<String>,
+}
+
+enum Next {
+    Run(usize, Vec<Artifact>),
+    Wait,
+    Finished,
+}
+
+impl Runner<'_> {
+    /// Runs the selected instances; the result has an outcome for each of them.
+    pub fn run(&self, selection: &Selection) -> Vec<Option<Outcome>> {
+        let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
+        let board = Mutex::new(Board { slots, computed: HashSet::new() });
+        let wake = Condvar::new();
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs.max(1) {
+                s.spawn(|| self.work(&board, &wake, selection));
+            }
+        });
+        let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
+        board
+            .slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Done(outcome) => Some(outcome),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn work(&self, board: &Mutex<Board>, wake: &Condvar, selection: &Selection) {
+        loop {
+            let mut guard = lock(board);
+            let (i, inputs) = loop {
+                match self.next(&mut guard) {
+                    Next::Run(i, inputs) => break (i, inputs),
+                    Next::Wait => guard = wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                    Next::Finished => {
+                        wake.notify_all();
+                        return;
+                    }
+                }
+            };
+            drop(guard);
+            let outcome = self.instance(i, &inputs, self.force && selection.targets[i], board);
+            let mut guard = lock(board);
+            guard.slots[i] = Slot::Done(outcome);
+            drop(guard);
+            wake.notify_all();
+        }
+    }
+
+    /// The first pending instance whose inputs are done (in plan order, which is
+    /// topological); instances behind a failure are marked skipped on the way.
+    fn next(&self, board: &mut Board) -> Next {
+        let mut running = false;
+        for i in 0..board.slots.len() {
+            match board.slots[i] {
+                Slot::Running => running = true,
+                Slot::Pending => {
+                    let inputs = &self.plan.instances[i].inputs;
+                    let failed = inputs.iter().any(|&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()));
+                    if failed {
+                        let upstream = inputs
+                            .iter()
+                            .find(|&&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()))
+                            .map(|&u| self.plan.instances[u].name.clone())
+                            .unwrap_or_default();
+                        board.slots[i] = Slot::Done(Outcome {
+                            status: Status::Skipped,
+                            error: Some(format!("upstream `{upstream}` failed")),
+                            ..Outcome::failed(None, 0.0, String::new(), false)
+                        });
+                        continue;
+                    }
+                    let ready: Option<Vec<Artifact>> = inputs
+                        .iter()
+                        .map(|&u| match &board.slots[u] {
+                            Slot::Done(o) => o.artifact.clone(),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(artifacts) = ready {
+                        board.slots[i] = Slot::Running;
+                        return Next::Run(i, artifacts);
+                    }
+                }
+                Slot::Out | Slot::Done(_) => {}
+            }
+        }
+        if running {
+            Next::Wait
+        } else {
+            Next::Finished
+        }
+    }
+
+    /// Finds or computes one instance.
+    fn instance(&self, i: usize, inputs: &[Artifact], force: bool, board: &Mutex<Board>) -> Outcome {
+        let started = Instant::now();
+        let inst = &self.plan.instances[i];
+        let Some(stage) = self.registry.get(&inst.kind) else {
+            return Outcome::failed(None, 0.0, format!("unknown stage kind `{}`", inst.kind), true);
+        };
+        let fingerprint = match stage.fingerprint(&inst.params, &self.plan.workdir) {
+            Ok(f) => f,
+            Err(e) => return self.report_failure(i, Outcome::failed(None, 0.0, e.to_string(), e.is_config())),
+        };
+        let artifacts: Vec<String> = inputs.iter().map(|a| a.hash.clone()).collect();
+        let parts = KeyParts::of(self.plan, i, &artifacts, fingerprint);
+        let key = parts.key();
+        let result = self.find_or_compute(i, stage, &parts, &key, inputs, force, board);
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok((status, artifact, metrics)) => Outcome::done(status, artifact, seconds, metrics),
+            Err(e) => {
+                let config = match &e {
+                    Failure::Stage(e) => e.is_config(),
+                    Failure::Engine(e) => e.exit_code() == 2,
+                };
+                self.report_failure(i, Outcome::failed(Some(key), seconds, e.to_string(), config))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn find_or_compute(
+        &self,
+        i: usize,
+        stage: &dyn Stage,
+        parts: &KeyParts,
+        key: &str,
+        inputs: &[Artifact],
+        force: bool,
+        board: &Mutex<Board>,
+    ) -> Result<(Status, Artifact, Map<String, Value>), Failure> {
+        let inst = &self.plan.instances[i];
+        let reuse = |store: &Store| -> Result<Option<(Status, Artifact, Map<String, Value>)>, Failure> {
+            let again = !force || lock(board).computed.contains(key);
+            match store.lookup(key)? {
+                Some(artifact) if again => {
+                    let metrics = artifact.metrics()?;
+                    Ok(Some((Status::Cached, artifact, metrics)))
+                }
+                _ => Ok(None),
+            }
+        };
+        if let Some(found) = reuse(self.store)? {
+            return Ok(found);
+        }
+        let key_lock = self.store.lock(key, || {
+            self.reporter.line(&format!("waiting for {}: its key is being computed by an identical instance or another pipe process", inst.name))
+        })?;
+        // Whoever held the lock may have just finished this very key.
+        if let Some(found) = reuse(self.store)? {
+            return Ok(found);
+        }
+        let tmp = self.store.begin(key, &key_lock)?;
+        let upstream: Vec<Input> = inst
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(&u, artifact)| {
+                let up = &self.plan.instances[u];
+                Ok(Input {
+                    stage: up.stage.clone(),
+                    kind: up.kind.clone(),
+                    instance: up.name.clone(),
+                    matrix: up.matrix.clone(),
+                    params: up.params.clone(),
+                    dir: artifact.dir.clone(),
+                    metrics: Value::Object(artifact.metrics()?),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        let bar = self.reporter.started(&inst.name);
+        let started = Instant::now();
+        let mut ctx = Context::new(inst.name.clone(), inst.params.clone(), upstream, tmp.clone(), self.plan.workdir.clone(), inst.seed, &bar);
+        let ran = catch_unwind(AssertUnwindSafe(|| stage.run(&mut ctx))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(StageError::Failed(format!("the stage panicked: {message}")))
+        });
+        let metrics = ctx.into_metrics();
+        let seconds = started.elapsed().as_secs_f64();
+        let sealed = ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, &key_lock)?));
+        match sealed {
+            Ok(artifact) => {
+                // Before the key lock is released, so an identical instance waiting on it reuses this.
+                lock(board).computed.insert(key.to_string());
+                self.reporter.finished(bar, &format!("    ran {} ({seconds:.2}s)", inst.name));
+                Ok((Status::Ran, artifact, metrics))
+            }
+            Err(e) => {
+                self.reporter.finished(bar, &format!(" failed {} ({seconds:.2}s)", inst.name));
+                // The failure matters more than a leftover tmp dir, which the next run removes anyway.
+                let _ = self.store.discard(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn report_failure(&self, i: usize, outcome: Outcome) -> Outcome {
+        let error = outcome.error.as_deref().unwrap_or_default();
+        self.reporter.line(&format!("error: stage `{}`: {error}", self.plan.instances[i].name));
+        outcome
+    }
+}
+
+/// A stage's own error (with its exit-code class) or the engine's.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Stage(StageError),
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    // A panicking stage is caught above; a poisoned board still holds valid slots.
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}

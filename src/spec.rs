@@ -1,0 +1,254 @@
+//! The pipeline file: YAML parsed into typed structs. Unknown keys are errors,
+//! and every error names the file, line and stage, with a "did you mean".
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::{suggest, Error};
+
+/// The stage kind whose top-level `run`, `deps` and `outs` keys are its params.
+pub const SHELL: &str = "shell";
+
+/// A parsed pipeline file.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub name: String,
+    pub seed: u64,
+    pub params: Map<String, Value>,
+    /// In file order.
+    pub stages: Vec<StageSpec>,
+    /// The file as given on the command line.
+    pub file: PathBuf,
+    /// Absolute directory of the file: commands run and relative paths resolve here.
+    pub workdir: PathBuf,
+    source: String,
+}
+
+/// One entry of `stages:`.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    pub name: String,
+    pub uses: String,
+    pub needs: Vec<String>,
+    pub gather: Vec<String>,
+    /// Raw params (`with:`, plus `run`/`deps`/`outs` for shell stages), before interpolation.
+    pub with: Map<String, Value>,
+    pub matrix: Option<Value>,
+    pub exclude: Vec<Map<String, Value>>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    params: Map<String, Value>,
+    stages: StageList,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    uses: String,
+    #[serde(default)]
+    needs: Vec<String>,
+    #[serde(default)]
+    gather: Vec<String>,
+    #[serde(default)]
+    with: Option<Map<String, Value>>,
+    #[serde(default)]
+    matrix: Option<Value>,
+    #[serde(default)]
+    exclude: Vec<Map<String, Value>>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    run: Option<Value>,
+    #[serde(default)]
+    deps: Option<Value>,
+    #[serde(default)]
+    outs: Option<Value>,
+}
+
+/// `stages:` keeps file order (it is the display order) and rejects duplicate names.
+struct StageList(Vec<(String, RawStage)>);
+
+impl<'de> Deserialize<'de> for StageList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = StageList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping from stage names to stages")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StageList, A::Error> {
+                let mut stages: Vec<(String, RawStage)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if stages.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!("stage `{name}` is defined twice")));
+                    }
+                    let stage = map.next_value::<RawStage>()?;
+                    stages.push((name, stage));
+                }
+                Ok(StageList(stages))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// Reads and parses a pipeline file.
+pub fn load(file: &Path) -> Result<Pipeline, Error> {
+    let source = std::fs::read_to_string(file).map_err(Error::io(file))?;
+    parse(file, source)
+}
+
+pub fn parse(file: &Path, source: String) -> Result<Pipeline, Error> {
+    let raw: RawPipeline = serde_yaml_ng::from_str(&source).map_err(|e| yaml_error(file, &e))?;
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let workdir = std::path::absolute(dir).map_err(Error::io(dir))?;
+    let mut pipeline = Pipeline {
+        name: raw.name,
+        seed: raw.seed,
+        params: raw.params,
+        stages: Vec::new(),
+        file: file.to_path_buf(),
+        workdir,
+        source,
+    };
+    for (name, stage) in raw.stages.0 {
+        let spec = fold(&pipeline, name, stage)?;
+        pipeline.stages.push(spec);
+    }
+    if pipeline.stages.is_empty() {
+        return Err(Error::Config(format!("{}: `stages:` is empty", file.display())));
+    }
+    Ok(pipeline)
+}
+
+/// Moves a shell stage's top-level `run`/`deps`/`outs` into its params.
+fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, Error> {
+    let mut with = raw.with.unwrap_or_default();
+    for (key, value) in [("run", raw.run), ("deps", raw.deps), ("outs", raw.outs)] {
+        let Some(value) = value else { continue };
+        let at = pipeline.at(&name, Some(key));
+        if raw.uses != SHELL {
+            return Err(Error::Config(format!(
+                "{at}: stage `{name}`: `{key}:` belongs to `uses: shell` stages; params of `{}` go under `with:`",
+                raw.uses
+            )));
+        }
+        if with.insert(key.to_string(), value).is_some() {
+            return Err(Error::Config(format!("{at}: stage `{name}`: `{key}` is given both at the stage level and under `with:`")));
+        }
+    }
+    Ok(StageSpec {
+        name,
+        uses: raw.uses,
+        needs: raw.needs,
+        gather: raw.gather,
+        with,
+        matrix: raw.matrix,
+        exclude: raw.exclude,
+        seed: raw.seed,
+    })
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&StageSpec> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    pub fn stage_mut(&mut self, name: &str) -> Option<&mut StageSpec> {
+        self.stages.iter_mut().find(|s| s.name == name)
+    }
+
+    pub fn stage_names(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().map(|s| s.name.as_str())
+    }
+
+    /// `file:line` of stage `stage` (of its key `key` when given and found), for error messages.
+    pub fn at(&self, stage: &str, key: Option<&str>) -> String {
+        match self.line_of(stage, key) {
+            Some(line) => format!("{}:{line}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+
+    /// A line scan rather than a YAML AST: it finds block-style keys (the usual
+    /// layout) and falls back to the stage's own line for flow-style entries.
+    fn line_of(&self, stage: &str, key: Option<&str>) -> Option<usize> {
+        let lines: Vec<&str> = self.source.lines().collect();
+        let stages = lines.iter().position(|l| l.starts_with("stages:"))?;
+        let is_key = |line: &str, name: &str| {
+            let t = line.trim_start();
+            [format!("{name}:"), format!("\"{name}\":"), format!("'{name}':")].iter().any(|k| t.starts_with(k.as_str()))
+        };
+        let indent = |line: &str| line.len() - line.trim_start().len();
+        let start = (stages + 1..lines.len()).find(|&i| indent(lines[i]) > 0 && is_key(lines[i], stage))?;
+        let Some(key) = key else { return Some(start + 1) };
+        let own = indent(lines[start]);
+        let block = (start + 1..lines.len())
+            .take_while(|&i| lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#') || indent(lines[i]) > own);
+        Some(block.into_iter().find(|&i| is_key(lines[i], key)).unwrap_or(start) + 1)
+    }
+}
+
+/// serde_yaml_ng reports "stages.train: unknown field `neds`, expected ... at line 5 column 5";
+/// this becomes "file:5: stage `train`: unknown key `neds` (did you mean `needs`?); valid keys: ...".
+fn yaml_error(file: &Path, e: &serde_yaml_ng::Error) -> Error {
+    let full = e.to_string();
+    let message = match (e.location(), full.rfind(" at line ")) {
+        (Some(_), Some(i)) => &full[..i],
+        _ => full.as_str(),
+    };
+    let (path, message) = match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (path, rest),
+        _ => ("", message),
+    };
+    let stage = path.strip_prefix("stages.").and_then(|rest| rest.split(['.', '[']).next());
+    let at = match e.location() {
+        Some(loc) => format!("{}:{}", file.display(), loc.line()),
+        None => file.display().to_string(),
+    };
+    let context = match (stage, path) {
+        (Some(stage), _) => format!("stage `{stage}`: "),
+        (None, "" | ".") => String::new(),
+        (None, path) => format!("`{path}`: "),
+    };
+    Error::Config(format!("{at}: {context}{}", suggest::explain(message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(yaml: &str) -> Result<Pipeline, Error> {
+        parse(Path::new("p/x.yaml"), yaml.to_string())
+    }
+
+    #[test]
+    fn unknown_stage_key_names_line_stage_and_nearest_key() {
+        let err = parse_str("name: x\nstages:\n  a:\n    uses: shell\n    neds: [b]\n").unwrap_err().to_string();
+        assert!(err.starts_with("p/x.yaml:5: stage `a`: unknown key `neds` (did you mean `needs`?)"), "{err}");
+    }
+
+    #[test]
+    fn shell_keys_fold_into_params_and_lines_are_found() {
+        let p = parse_str("name: x\nstages:\n  a:\n    uses: shell\n    run: echo hi\n    deps: [f]\n").unwrap();
+        assert_eq!(p.stages[0].with["run"], "echo hi");
+        assert_eq!(p.at("a", Some("deps")), "p/x.yaml:6");
+        let err = parse_str("name: x\nstages:\n  a: {uses: train, run: x}\n").unwrap_err().to_string();
+        assert!(err.contains("p/x.yaml:3: stage `a`: `run:` belongs to `uses: shell`"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! Why an instance is stale: its current key components against those of the
+//! artifact the lock file last recorded for it.
+
+use crate::flatten::changes;
+use crate::lockfile::LockEntry;
+use crate::probe::{Probe, State};
+use crate::store::{key_file, Store};
+use crate::table::short;
+use crate::Error;
+
+/// One line per changed component; empty when the instance is fresh.
+pub fn reasons(probe: &Probe, last: Option<&LockEntry>, store: &Store) -> Result<Vec<String>, Error> {
+    if let State::Broken(message) = &probe.state {
+        return Ok(vec![message.clone()]);
+    }
+    if matches!(probe.state, State::Fresh(_)) {
+        return Ok(Vec::new());
+    }
+    let mut why: Vec<String> = probe
+        .inputs
+        .iter()
+        .filter(|(_, artifact)| artifact.is_none())
+        .map(|(name, _)| format!("upstream `{name}` is stale"))
+        .collect();
+    let Some(last) = last else {
+        why.push("never built (not in the lock file)".into());
+        return Ok(why);
+    };
+    let Some(old) = key_file(store, &last.key)? else {
+        why.push(format!("its last artifact {} is no longer in the cache", short(&last.key)));
+        return Ok(why);
+    };
+    let Some(new) = &probe.parts else {
+        return Ok(why);
+    };
+    let old = old.parts;
+    if old.kind != new.kind {
+        why.push(format!("kind: {} -> {}", old.kind, new.kind));
+    } else if old.version != new.version {
+        why.push(format!("code version of `{}`: {} -> {}", new.kind, old.version, new.version));
+    }
+    for c in changes(&old.params, &new.params) {
+        why.push(format!("param `{}`: {}", c.path, c.arrow()));
+    }
+    if old.seed != new.seed {
+        why.push(format!("seed: {} -> {}", old.seed, new.seed));
+    }
+    for c in changes(&old.fingerprint, &new.fingerprint) {
+        why.push(format!("`{}` changed", c.path));
+    }
+    for input in &new.inputs {
+        match old.inputs.iter().find(|o| o.instance == input.instance) {
+            Some(o) if o.artifact != input.artifact => why.push(format!(
+                "upstream `{}` changed: artifact {} -> {}",
+                input.instance,
+                short(&o.artifact),
+                short(&input.artifact)
+            )),
+            Some(_) => {}
+            None => why.push(format!("new upstream `{}`", input.instance)),
+        }
+    }
+    for o in old.inputs.iter().filter(|o| !new.inputs.iter().any(|i| i.instance == o.instance)) {
+        why.push(format!("upstream `{}` removed", o.instance));
+    }
+    if why.is_empty() {
+        why.push(format!("its artifact {} is missing from the cache", short(&last.key)));
+    }
+    Ok(why)
+}

@@ -1,0 +1,149 @@
+//! A BERT or DistilBERT encoder with its classification head: loading, forward
+//! passes in train and eval mode, and batched prediction.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
+use serde_json::Value;
+
+use super::attention::mask_bias;
+use super::batch::Batch;
+use super::config::ModelConfig;
+use super::dropout::Mode;
+use super::embeddings::Embeddings;
+use super::encoder::Layer;
+use super::head::{Head, HeadOptions};
+use super::weights::Params;
+use crate::StageError;
+
+/// The config key that records the head's pooling in a saved model directory.
+pub const POOLING_KEY: &str = "pipe_pooling";
+
+pub struct Output {
+    /// [b, 2]
+    pub logits: Tensor,
+    /// Embedding output, then each layer's output: layers + 1 tensors [b, t, h].
+    pub hidden_states: Vec<Tensor>,
+    /// Per layer [b, heads, t, t] (pre-dropout probabilities), only when requested.
+    pub attentions: Vec<Tensor>,
+}
+
+pub struct Classifier {
+    pub(super) config: ModelConfig,
+    pub(super) params: Params,
+    pub(super) opts: HeadOptions,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    head: Head,
+    device: Device,
+}
+
+impl Classifier {
+    /// From a hub repo (config.json + model.safetensors); a head the checkpoint
+    /// lacks is drawn from `seed`.
+    pub fn from_hub(repo: &str, revision: &str, opts: &HeadOptions, seed: u64) -> Result<Classifier, StageError> {
+        let config = super::hub_file::model_file(repo, revision, "config.json")?;
+        let weights = super::hub_file::model_file(repo, revision, "model.safetensors")?;
+        Self::load(&config, &weights, opts, Some(seed))
+    }
+
+    /// From a local HF model directory that includes the head (e.g. the train stage's `model/`).
+    pub fn from_dir(dir: &Path, opts: &HeadOptions) -> Result<Classifier, StageError> {
+        let config_path = dir.join("config.json");
+        let model = Self::load(&config_path, &dir.join("model.safetensors"), opts, None)?;
+        if let Some(saved) = model.config.raw.get(POOLING_KEY).and_then(Value::as_str) {
+            if saved != opts.pooling.name() {
+                return Err(StageError::Input(format!(
+                    "{}: the model was trained with pooling `{saved}`, asked to run with `{}`",
+                    config_path.display(),
+                    opts.pooling.name()
+                )));
+            }
+        }
+        Ok(model)
+    }
+
+    fn load(config: &Path, weights: &Path, opts: &HeadOptions, seed: Option<u64>) -> Result<Classifier, StageError> {
+        let mut config = ModelConfig::read(config)?;
+        if let Some(n) = opts.num_layers {
+            if n == 0 || n > config.layers {
+                return Err(StageError::param("num_layers", format!("must be 1..={} for this model, got {n}", config.layers)));
+            }
+            config.layers = n;
+        }
+        let params = Params::load(weights, &config, seed)?;
+        let embeddings = Embeddings::new(&params, &config)?;
+        let layers = (0..config.layers).map(|i| Layer::new(&params, &config, i)).collect::<Result<Vec<_>, _>>()?;
+        let head = Head::new(&params, &config, opts.pooling)?;
+        Ok(Classifier { config, params, opts: opts.clone(), embeddings, layers, head, device: Device::Cpu })
+    }
+
+    pub fn forward(&self, batch: &Batch, mut mode: Mode, want_attentions: bool) -> Result<Output, StageError> {
+        let words = self.embeddings.words(&batch.input_ids)?;
+        self.run(&words, &batch.attention_mask, &mut mode, want_attentions)
+    }
+
+    /// Word embeddings [b, t, h] of ids [b, t] (the input of `forward_embeds`).
+    pub fn embed_words(&self, input_ids: &Tensor) -> Result<Tensor, StageError> {
+        self.embeddings.words(input_ids)
+    }
+
+    /// Eval-mode logits from given word embeddings (positions, token types and
+    /// LayerNorm are added as usual); differentiable w.r.t. `word_embeds`.
+    pub fn forward_embeds(&self, word_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor, StageError> {
+        Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false)?.logits)
+    }
+
+    fn run(&self, words: &Tensor, mask: &Tensor, mode: &mut Mode, want_attentions: bool) -> Result<Output, StageError> {
+        let p = self.opts.dropout;
+        let bias = mask_bias(mask)?;
+        let mut x = self.embeddings.forward(words, mode, p)?;
+        let mut hidden_states = Vec::with_capacity(self.layers.len() + 1);
+        let mut attentions = Vec::new();
+        for layer in &self.layers {
+            let (y, probs) = layer.forward(&x, &bias, mode, p)?;
+            hidden_states.push(x);
+            if want_attentions {
+                attentions.push(probs);
+            }
+            x = y;
+        }
+        let logits = self.head.forward(&x, mask, mode, p)?;
+        hidden_states.push(x);
+        Ok(Output { logits, hidden_states, attentions })
+    }
+
+    /// Trainable parameters under their HF names, sorted by name.
+    pub fn vars(&self) -> Vec<(String, Var)> {
+        self.params.vars().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
+    }
+
+    /// Eval-mode logits for many rows, batched by similar length (less padding);
+    /// results are in input order.
+    pub fn predict_logits(&self, rows: &[Vec<u32>], batch_size: usize) -> Result<Vec<[f32; 2]>, StageError> {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut out = vec![[0f32; 2]; rows.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch_rows: Vec<&[u32]> = chunk.iter().map(|&i| rows[i].as_slice()).collect();
+            let batch = Batch::pad(&batch_rows, &self.device)?;
+            let logits = self.forward(&batch, Mode::Eval, false)?.logits.to_vec2::<f32>()?;
+            for (&i, l) in chunk.iter().zip(logits) {
+                out[i] = [l[0], l[1]];
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}

@@ -1,0 +1,66 @@
+//! The post-LayerNorm transformer layer shared by BERT and DistilBERT (they
+//! differ only in tensor names): attention, dropout, add & norm, feed-forward,
+//! dropout, add & norm.
+
+use candle_core::Tensor;
+
+use super::attention::SelfAttention;
+use super::config::{Activation, ModelConfig};
+use super::dropout::Mode;
+use super::layer_norm::layer_norm;
+use super::linear::Linear;
+use super::weights::Params;
+use crate::StageError;
+
+pub struct Layer {
+    attention: SelfAttention,
+    attention_norm: (Tensor, Tensor),
+    ffn_in: Linear,
+    ffn_out: Linear,
+    output_norm: (Tensor, Tensor),
+    activation: Activation,
+    eps: f64,
+}
+
+impl Layer {
+    pub fn new(params: &Params, config: &ModelConfig, index: usize) -> Result<Layer, StageError> {
+        let n = config.model_type.layer(index);
+        Ok(Layer {
+            attention: SelfAttention {
+                query: params.linear(&n.query)?,
+                key: params.linear(&n.key)?,
+                value: params.linear(&n.value)?,
+                output: params.linear(&n.attention_out)?,
+                heads: config.heads,
+            },
+            attention_norm: params.norm(&n.attention_norm)?,
+            ffn_in: params.linear(&n.ffn_in)?,
+            ffn_out: params.linear(&n.ffn_out)?,
+            output_norm: params.norm(&n.output_norm)?,
+            activation: config.activation,
+            eps: config.layer_norm_eps,
+        })
+    }
+
+    /// The layer output [b, t, h] and the attention probabilities.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        mode: &mut Mode,
+        dropout: f32,
+    ) -> Result<(Tensor, Tensor), StageError> {
+        let (attended, probs) = self.attention.forward(x, bias, mode, dropout)?;
+        let attended = mode.dropout(&attended, dropout)?;
+        let x = layer_norm(&(attended + x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
+        let inner = self.ffn_in.forward(&x)?;
+        let inner = match self.activation {
+            Activation::Gelu => inner.gelu_erf()?,
+            Activation::GeluTanh => inner.gelu()?,
+            Activation::Relu => inner.relu()?,
+        };
+        let out = mode.dropout(&self.ffn_out.forward(&inner)?, dropout)?;
+        let y = layer_norm(&(out + &x)?, &self.output_norm.0, &self.output_norm.1, self.eps)?;
+        Ok((y, probs))
+    }
+}

@@ -1,0 +1,184 @@
+//! Bar charts: one bar per labelled value, with its text at the bar end.
+
+use std::path::Path;
+
+use plotters::coord::combinators::BindKeyPoints;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::canvas::{failed, finish, open, padded, text_width, vertical_labels};
+use super::colour;
+use super::font::FAMILY;
+use crate::StageError;
+
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    /// Printed at the end of the bar (e.g. "0.912  n=120").
+    pub text: String,
+}
+
+impl Bar {
+    /// A bar whose text is its value with three decimals.
+    pub fn new(label: impl Into<String>, value: f64) -> Bar {
+        Bar { label: label.into(), value, text: format!("{value:.3}") }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarColours {
+    /// Every bar in the same blue.
+    Single,
+    /// Green for values >= 0, red below (attributions, deltas).
+    BySign,
+}
+
+#[derive(Debug, Clone)]
+pub struct BarChart {
+    pub title: String,
+    /// Description of the value axis.
+    pub value_label: String,
+    pub bars: Vec<Bar>,
+    pub colours: BarColours,
+    /// Bars grow to the right and are listed top to bottom (long labels, tokens).
+    pub horizontal: bool,
+    /// A dashed line across the bars with its legend text (e.g. overall accuracy).
+    pub reference: Option<(String, f64)>,
+}
+
+const LABEL_PX: u32 = 14;
+const BAR_PX: u32 = 34;
+/// Width of one category in axis units: the category axis is integer (plotters only
+/// formats custom tick positions on integer axes), bar i spans [i*UNIT, (i+1)*UNIT).
+const UNIT: i32 = 100;
+/// Bars fill the middle 72% of their category.
+const INSET: i32 = 14;
+
+/// Draws `chart` as a PNG sized to its number of bars. Non-finite values are drawn
+/// as empty bars with their text.
+pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
+    let n = chart.bars.len().max(1);
+    let values = chart.bars.iter().map(|b| b.value).filter(|v| v.is_finite());
+    let (lo, hi) = values.chain(chart.reference.iter().map(|r| r.1)).fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+    // Room beyond the bar ends for the value text.
+    let (lo, hi) = if lo == 0.0 && hi == 0.0 { (0.0, 1.0) } else { (lo, hi) };
+    let (plo, phi) = padded(lo, hi, 0.18);
+    let (lo, hi) = (if lo < 0.0 { plo } else { 0.0 }, if hi > 0.0 { phi } else { 0.0 });
+
+    let longest = chart.bars.iter().map(|b| text_width(&b.label, LABEL_PX)).max().unwrap_or(0);
+    let centres: Vec<i32> = (0..n as i32).map(|i| i * UNIT + UNIT / 2).collect();
+    let categories = (0..n as i32 * UNIT).with_key_points(centres);
+    let label_of = |index: i32| usize::try_from(index).ok().and_then(|i| chart.bars.get(i)).map(|b| b.label.clone()).unwrap_or_default();
+
+    let value_desc = match &chart.reference {
+        Some((name, v)) => format!("{}   (dashed line: {name} = {v:.3})", chart.value_label),
+        None => chart.value_label.clone(),
+    };
+    let err = failed(path);
+    if chart.horizontal {
+        let size = (900.max(longest + 560), 110 + BAR_PX * n as u32);
+        let root = open(path, size)?;
+        let mut ctx = ChartBuilder::on(&root)
+            .caption(&chart.title, (FAMILY, 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(longest + 16)
+            .build_cartesian_2d(lo..hi, categories)
+            .map_err(&err)?;
+        // Category i is drawn at slot n-1-i so the first bar is on top.
+        let flip = |i: usize| (n - 1 - i) as i32 * UNIT;
+        ctx.configure_mesh()
+            .disable_y_mesh()
+            .x_desc(&value_desc)
+            .y_label_formatter(&|v| label_of(n as i32 - 1 - v / UNIT))
+            .label_style((FAMILY, LABEL_PX))
+            .axis_desc_style((FAMILY, 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(&err)?;
+        for (i, bar) in chart.bars.iter().enumerate() {
+            let y = flip(i);
+            let v = if bar.value.is_finite() { bar.value } else { 0.0 };
+            let style = fill(chart.colours, v);
+            ctx.draw_series([Rectangle::new([(0.0, y + INSET), (v, y + UNIT - INSET)], style)]).map_err(&err)?;
+            let anchor = if v < 0.0 { Pos::new(HPos::Right, VPos::Center) } else { Pos::new(HPos::Left, VPos::Center) };
+            let gap = if v < 0.0 { -6 } else { 6 };
+            let text = TextStyle::from((FAMILY, 13).into_font()).pos(anchor);
+            ctx.draw_series([EmptyElement::at((v, y + UNIT / 2)) + Text::new(bar.text.clone(), (gap, 0), text)]).map_err(&err)?;
+        }
+        draw_reference(&mut ctx, chart, |v, t| (v, (t * (n as i32 * UNIT) as f64) as i32), path)?;
+        drop(ctx);
+        finish(path, root)
+    } else {
+        let width = 700.max(120 + 2 * BAR_PX * n as u32);
+        let rotate = longest + 8 > (width - 120) / n as u32;
+        let label_area = if rotate { longest + 24 } else { 40 };
+        let size = (width, 520 + if rotate { longest } else { 0 });
+        let root = open(path, size)?;
+        let mut ctx = ChartBuilder::on(&root)
+            .caption(&chart.title, (FAMILY, 22))
+            .margin(14)
+            .x_label_area_size(label_area)
+            .y_label_area_size(64)
+            .build_cartesian_2d(categories, lo..hi)
+            .map_err(&err)?;
+        ctx.configure_mesh()
+            .disable_x_mesh()
+            .y_desc(&value_desc)
+            .x_label_formatter(&|v| if rotate { String::new() } else { label_of(v / UNIT) })
+            .label_style((FAMILY, LABEL_PX))
+            .axis_desc_style((FAMILY, 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(&err)?;
+        for (i, bar) in chart.bars.iter().enumerate() {
+            let x = i as i32 * UNIT;
+            let v = if bar.value.is_finite() { bar.value } else { 0.0 };
+            ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))]).map_err(&err)?;
+            let (anchor, gap) = if v < 0.0 { (VPos::Top, 5) } else { (VPos::Bottom, -5) };
+            let text = TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Center, anchor));
+            ctx.draw_series([EmptyElement::at((x + UNIT / 2, v)) + Text::new(bar.text.clone(), (0, gap), text)]).map_err(&err)?;
+        }
+        draw_reference(&mut ctx, chart, |v, t| ((t * (n as i32 * UNIT) as f64) as i32, v), path)?;
+        if rotate {
+            let labels = chart.bars.iter().enumerate();
+            let labels = labels.map(|(i, b)| (ctx.backend_coord(&(i as i32 * UNIT + UNIT / 2, lo)), b.label.clone())).collect();
+            vertical_labels(&root, labels, LABEL_PX, path)?;
+        }
+        drop(ctx);
+        finish(path, root)
+    }
+}
+
+fn fill(colours: BarColours, value: f64) -> ShapeStyle {
+    match colours {
+        BarColours::Single => colour::NEUTRAL.filled(),
+        BarColours::BySign if value < 0.0 => colour::NEGATIVE.filled(),
+        BarColours::BySign => colour::POSITIVE.filled(),
+    }
+}
+
+/// Draws the dashed reference line as short segments (plotters has no dash style
+/// in this feature set); `at(value, t)` is the point at the reference value and
+/// fraction `t` in [0, 1] along the category axis. Its legend is the value axis text.
+fn draw_reference<'a, DB, X, Y>(
+    ctx: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    chart: &BarChart,
+    at: impl Fn(f64, f64) -> (X::ValueType, Y::ValueType),
+    path: &Path,
+) -> Result<(), StageError>
+where
+    DB: DrawingBackend + 'a,
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    let Some((_, value)) = &chart.reference else { return Ok(()) };
+    let style = RGBColor(60, 60, 60).stroke_width(2);
+    let dashes = (0..40).map(|k| {
+        let (a, b) = (k as f64 / 40.0, (k as f64 + 0.5) / 40.0);
+        PathElement::new(vec![at(*value, a), at(*value, b)], style)
+    });
+    ctx.draw_series(dashes).map_err(failed(path))?;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The `report` stage: one self-contained report.html (figures embedded) and a
+//! report.md with the same tables, whose figures are copied beside it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::document::Block;
+use super::sections::{self, Options};
+use super::{html, markdown};
+use crate::{params, Context, Stage, StageError};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportParams {
+    pub title: String,
+    /// Rows of the error analysis table.
+    pub max_errors: usize,
+}
+
+impl Default for ReportParams {
+    fn default() -> Self {
+        ReportParams { title: "SST-2 sentiment study".into(), max_errors: 20 }
+    }
+}
+
+pub struct Report;
+
+impl Stage for Report {
+    fn kind(&self) -> &'static str {
+        "report"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
+        params::resolve::<ReportParams>(raw)
+    }
+
+    fn headline(&self) -> &'static [&'static str] {
+        &["figures", "skipped_sections"]
+    }
+
+    fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
+        let p: ReportParams = params::parse(&ctx.params)?;
+        let doc = sections::build(&ctx.inputs, &Options { title: &p.title, seed: ctx.seed, max_errors: p.max_errors });
+        for figure in doc.figures() {
+            let path = ctx.out_path(format!("figures/{}", figure.file))?;
+            std::fs::write(&path, &figure.png).map_err(StageError::io(path))?;
+        }
+        let html_path = ctx.out_path("report.html")?;
+        std::fs::write(&html_path, html::render(&doc)).map_err(StageError::io(html_path))?;
+        let md_path = ctx.out_path("report.md")?;
+        std::fs::write(&md_path, markdown::render(&doc)).map_err(StageError::io(md_path))?;
+        let skipped = doc
+            .sections
+            .iter()
+            .filter(|s| matches!(s.blocks.first(), Some(Block::Note(n)) if n.starts_with("Skipped")))
+            .count();
+        ctx.metric("sections", doc.sections.len());
+        ctx.metric("figures", doc.figures().count());
+        ctx.metric("skipped_sections", skipped);
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The report's sections, each built from the upstream artifacts of one kind.
+//! A section whose upstream is absent, or a file an upstream did not write,
+//! becomes a note in the report instead of an error: a report of a partial
+//! pipeline is still a report.
+
+use serde_json::Value;
+
+use super::ablation::{self, Summary};
+use super::artifacts::{format_value, metrics_table, read_bytes, read_csv, read_json, records_table};
+use super::document::{Block, Document, Figure, Section, Table};
+use crate::Input;
+
+/// What the report shows of the upstream artifacts.
+pub struct Options<'a> {
+    pub title: &'a str,
+    pub seed: u64,
+    /// Rows of the error analysis table (the most confident mistakes).
+    pub max_errors: usize,
+}
+
+pub fn build(inputs: &[Input], options: &Options) -> Document {
+    let of = |kind: &str| inputs.iter().filter(|i| i.kind == kind).collect::<Vec<_>>();
+    Document {
+        title: options.title.to_string(),
+        sections: vec![
+            configuration(inputs, options.seed),
+            per_input("Dataset", "split", &of("split"), |s, i| dataset(s, i, &of("tokenize"))),
+            per_input("Training", "train", &of("train"), training),
+            per_input("Test metrics", "evaluate", &of("evaluate"), test_metrics),
+            per_input("Calibration (temperature scaling)", "calibrate", &of("calibrate"), calibration),
+            per_input("Slices", "slice", &of("slice"), slices),
+            per_input("Error analysis", "evaluate", &of("evaluate"), |s, i| errors(s, i, options.max_errors)),
+            per_input("Attention, rollout and integrated gradients", "visualize", &of("visualize"), explanations),
+            per_input("Ablations", "ablate", &of("ablate"), ablations),
+        ],
+    }
+}
+
+/// A section filled by `fill` once per upstream instance of `kind` (with a
+/// sub-heading each when a matrix gave several), or a note when there is none.
+fn per_input(title: &str, kind: &str, inputs: &[&Input], fill: impl Fn(&mut Section, &Input)) -> Section {
+    let mut section = Section::new(title);
+    if inputs.is_empty() {
+        section.push(Block::Note(format!(
+            "Skipped: this report has no upstream `{kind}` artifact (add a `{kind}` stage to the report's `needs:`)."
+        )));
+    }
+    for input in inputs {
+        if inputs.len() > 1 {
+            section.push(Block::Heading(input.instance.clone()));
+        }
+        fill(&mut section, input);
+    }
+    section
+}
+
+/// A file name for the report's figures/ directory, unique per upstream instance and file.
+fn figure_file(input: &Input, name: &str) -> String {
+    let slug = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect::<String>();
+    format!("{}__{}", slug(&input.instance), slug(name))
+}
+
+fn figure(section: &mut Section, input: &Input, name: &str, caption: &str) {
+    match read_bytes(input, name) {
+        Ok(Some(png)) => section.push(Block::Figure(Figure { caption: caption.into(), file: figure_file(input, name), png })),
+        Ok(None) => section.push(Block::Note(format!("Figure `{name}` is missing from `{}`.", input.instance))),
+        Err(message) => section.push(Block::Note(message)),
+    }
+}
+
+fn configuration(inputs: &[Input], seed: u64) -> Section {
+    let mut section = Section::new("Run configuration");
+    section.push(Block::Paragraph(format!("Pipeline seed: {seed}. Resolved parameters of each upstream stage instance:")));
+    if inputs.is_empty() {
+        section.push(Block::Note("Skipped: this report has no upstream artifacts.".into()));
+    }
+    for input in inputs {
+        section.push(Block::Heading(format!("{} (uses: {})", input.instance, input.kind)));
+        let params = serde_json::to_string_pretty(&input.params).unwrap_or_else(|_| input.params.to_string());
+        section.push(Block::Code(params));
+    }
+    section
+}
+
+fn metrics(section: &mut Section, input: &Input, skip: &[&str]) {
+    match metrics_table(&input.metrics, skip) {
+        Some(table) => section.push(Block::Table(table)),
+        None => section.push(Block::Note(format!("`{}` recorded no metrics.", input.instance))),
+    }
+}
+
+fn dataset(section: &mut Section, split: &Input, tokenize: &[&Input]) {
+    section.push(Block::Paragraph("Rows and label counts per split (HF validation is the test split):".into()));
+    metrics(section, split, &[]);
+    for t in tokenize {
+        section.push(Block::Paragraph(format!("Token lengths (`{}`):", t.instance)));
+        metrics(section, t, &[]);
+    }
+}
+
+fn training(section: &mut Section, train: &Input) {
+    metrics(section, train, &[]);
+    match read_json(train, "history.json") {
+        Ok(Some(history)) => match records_table(&history) {
+            Some(table) => section.push(Block::Table(table)),
+            None => section.push(Block::Code(serde_json::to_string_pretty(&history).unwrap_or_default())),
+        },
+        Ok(None) => section.push(Block::Note(format!("`history.json` is missing from `{}`.", train.instance))),
+        Err(message) => section.push(Block::Note(message)),
+    }
+    figure(section, train, "training_loss.png", "Training and dev loss");
+    figure(section, train, "training_acc.png", "Dev accuracy");
+}
+
+/// The confusion matrix metric `[[tn, fp], [fn, tp]]` as a labelled table.
+fn confusion(metrics: &Value) -> Option<Table> {
+    let rows = metrics.get("confusion")?.as_array()?;
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|r| r.as_array().map(|r| r.iter().map(format_value).collect())).collect::<Option<_>>()?;
+    if cells.len() != 2 || cells.iter().any(|r| r.len() != 2) {
+        return None;
+    }
+    let labels = ["true negative", "true positive"];
+    Some(Table {
+        header: vec![String::new(), "predicted negative".into(), "predicted positive".into()],
+        rows: cells.into_iter().zip(labels).map(|(r, l)| std::iter::once(l.to_string()).chain(r).collect()).collect(),
+        footer: None,
+    })
+}
+
+fn test_metrics(section: &mut Section, evaluate: &Input) {
+    metrics(section, evaluate, &["confusion"]);
+    match confusion(&evaluate.metrics) {
+        Some(table) => section.push(Block::Table(table)),
+        None => section.push(Block::Note(format!("`{}` recorded no 2x2 `confusion` metric.", evaluate.instance))),
+    }
+    match read_json(evaluate, "classification_report.json") {
+        Ok(Some(report)) => {
+            if let Some(table) = records_table(&report) {
+                section.push(Block::Paragraph("Per-class report:".into()));
+                section.push(Block::Table(table));
+            }
+        }
+        Ok(None) => section.push(Block::Note(format!("`classification_report.json` is missing from `{}`.", evaluate.instance))),
+        Err(message) => section.push(Block::Note(message)),
+    }
+    figure(section, evaluate, "confusion_matrix.png", "Confusion matrix (test)");
+}
+
+fn calibration(section: &mut Section, calibrate: &Input) {
+    let Some(metrics) = calibrate.metrics.as_object() else {
+        section.push(Block::Note(format!("`{}` recorded no metrics.", calibrate.instance)));
+        return;
+    };
+    // Each metric `x` has its after-scaling twin `x_scaled`.
+    let rows: Vec<Vec<String>> = metrics
+        .iter()
+        .filter(|(k, _)| !k.ends_with("_scaled"))
+        .map(|(k, before)| {
+            let after = metrics.get(&format!("{k}_scaled")).map_or_else(String::new, format_value);
+            vec![k.clone(), format_value(before), after]
+        })
+        .collect();
+    section.push(Block::Table(Table {
+        header: vec!["metric (test)".into(), "before".into(), "after temperature scaling".into()],
+        rows,
+        footer: Some("The temperature is fitted on the dev split; before/after are on the test split.".into()),
+    }));
+    figure(section, calibrate, "reliability.png", "Reliability diagram before temperature scaling");
+    figure(section, calibrate, "reliability_scaled.png", "Reliability diagram after temperature scaling");
+}
+
+fn slices(section: &mut Section, slice: &Input) {
+    match read_csv(slice, "slices.csv") {
+        Ok(Some(table)) => section.push(Block::Table(table)),
+        Ok(None) => section.push(Block::Note(format!("`slices.csv` is missing from `{}`.", slice.instance))),
+        Err(message) => section.push(Block::Note(message)),
+    }
+    figure(section, slice, "slices.png", "Accuracy per slice");
+}
+
+/// The `max` most confident mistakes: the ones most worth reading.
+fn errors(section: &mut Section, evaluate: &Input, max: usize) {
+    let mut table = match read_csv(evaluate, "misclassified.csv") {
+        Ok(Some(table)) => table,
+        Ok(None) => {
+            section.push(Block::Note(format!("`misclassified.csv` is missing from `{}`.", evaluate.instance)));
+            return;
+        }
+        Err(message) => {
+            section.push(Block::Note(message));
+            return;
+        }
+    };
+    let total = table.rows.len();
+    if let Some(c) = table.header.iter().position(|h| h == "confidence") {
+        let key = |row: &Vec<String>| row.get(c).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NEG_INFINITY);
+        // Stable sort: equal confidences keep the file's (index) order.
+        table.rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    }
+    table.rows.truncate(max);
+    let n = evaluate.metrics.get("n").map(format_value).unwrap_or_else(|| "?".into());
+    table.footer = Some(format!(
+        "{total} of {n} test sentences misclassified; the {} most confident mistakes are shown.",
+        table.rows.len()
+    ));
+    section.push(Block::Table(table));
+}
+
+/// Every figure the visualize stage drew (figures/<category>_<k>_<kind>.png), in name order.
+fn explanations(section: &mut Section, visualize: &Input) {
+    let dir = visualize.dir.join("figures");
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".png"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    if names.is_empty() {
+        section.push(Block::Note(format!("`{}` has no figures/*.png.", visualize.instance)));
+    }
+    for name in names {
+        let caption = name.trim_end_matches(".png").replace('_', " ");
+        figure(section, visualize, &format!("figures/{name}"), &caption);
+    }
+}
+
+fn ablations(section: &mut Section, ablate: &Input) {
+    let summary = match read_json(ablate, "ablation_summary.json") {
+        Ok(Some(value)) => serde_json::from_value::<Summary>(value)
+            .map_err(|e| format!("`ablation_summary.json` of `{}` is not an ablation summary: {e}", ablate.instance)),
+        Ok(None) => Err(format!("`ablation_summary.json` is missing from `{}`.", ablate.instance)),
+        Err(message) => Err(message),
+    };
+    match summary {
+        Ok(summary) => section.push(Block::Table(ablation::table(&summary))),
+        Err(message) => section.push(Block::Note(message)),
+    }
+    figure(section, ablate, "ablation.png", "Test accuracy against the reference variant");
+}

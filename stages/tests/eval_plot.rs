@@ -1,0 +1,142 @@
+//! The shared plotting helpers write valid, deterministic PNGs of the expected size.
+//! Set PIPE_PLOT_DIR to keep the charts for looking at them.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::eval::calibration::Bin;
+use pipe_stages::plot::*;
+
+fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("PIPE_PLOT_DIR") {
+        Some(dir) => (None, PathBuf::from(dir)),
+        None => {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
+        }
+    }
+}
+
+/// Width and height from the PNG header, after checking the signature.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+fn draw_twice_identical(path: &Path, draw: impl Fn(&Path)) {
+    draw(path);
+    let first = std::fs::read(path).unwrap();
+    draw(path);
+    assert_eq!(first, std::fs::read(path).unwrap(), "{} differs between two draws", path.display());
+}
+
+#[test]
+fn line_chart_of_training_curves() {
+    let (_keep, dir) = out_dir();
+    let path = dir.join("line.png");
+    let chart = LineChart {
+        title: "Loss per epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "cross-entropy".into(),
+        series: vec![
+            Series { name: "train".into(), points: vec![(1.0, 0.41), (2.0, 0.22), (3.0, 0.15)] },
+            Series { name: "dev".into(), points: vec![(1.0, 0.30), (2.0, f64::NAN), (3.0, 0.27)] },
+        ],
+    };
+    draw_twice_identical(&path, |p| line_chart(p, &chart).unwrap());
+    assert_eq!(png_size(&path), (900, 560));
+}
+
+#[test]
+fn bar_charts_vertical_horizontal_and_signed() {
+    let (_keep, dir) = out_dir();
+    let slices = BarChart {
+        title: "Accuracy per slice".into(),
+        value_label: "accuracy".into(),
+        bars: vec![
+            Bar { label: "negation".into(), value: 0.84, text: "0.840 n=200".into() },
+            Bar { label: "no negation".into(), value: 0.92, text: "0.920 n=672".into() },
+            Bar { label: "length 33+".into(), value: 0.0, text: "n=0".into() },
+        ],
+        colours: BarColours::Single,
+        horizontal: true,
+        reference: Some(("overall".into(), 0.90)),
+    };
+    let path = dir.join("bar_horizontal.png");
+    draw_twice_identical(&path, |p| bar_chart(p, &slices).unwrap());
+    assert_eq!(png_size(&path).1, 110 + 34 * 3);
+
+    let tokens = BarChart {
+        title: "Integrated gradients".into(),
+        value_label: "attribution".into(),
+        bars: ["[CLS]", "not", "a", "gorgeous", "film", "[SEP]"]
+            .iter()
+            .zip([0.01, -0.8, 0.05, 0.9, 0.1, -0.02])
+            .map(|(t, v)| Bar::new(*t, v))
+            .collect(),
+        colours: BarColours::BySign,
+        horizontal: false,
+        reference: None,
+    };
+    let path = dir.join("bar_vertical.png");
+    bar_chart(&path, &tokens).unwrap();
+    let (w, h) = png_size(&path);
+    assert!(w == 700 && h >= 520, "{w}x{h}");
+}
+
+#[test]
+fn heatmap_and_grid() {
+    let (_keep, dir) = out_dir();
+    let confusion = Heatmap {
+        title: "Confusion matrix".into(),
+        values: vec![vec![380.0, 48.0], vec![38.0, 406.0]],
+        row_labels: vec!["negative".into(), "positive".into()],
+        col_labels: vec!["negative".into(), "positive".into()],
+        x_label: "predicted".into(),
+        y_label: "true".into(),
+        scale: Scale::Sequential,
+        range: None,
+        cell_text: Some(vec![vec!["380".into(), "48".into()], vec!["38".into(), "406".into()]]),
+    };
+    let path = dir.join("heatmap.png");
+    draw_twice_identical(&path, |p| heatmap(p, &confusion).unwrap());
+    let (w, h) = png_size(&path);
+    assert!(w >= 360 && h >= 260, "{w}x{h}");
+
+    let tokens: Vec<String> = ["[CLS]", "it", "is", "not", "a", "gorgeous", "film", "[SEP]"].iter().map(|s| s.to_string()).collect();
+    let n = tokens.len();
+    let panels: Vec<Heatmap> = (0..4)
+        .map(|h| Heatmap {
+            title: format!("head {h}"),
+            values: (0..n).map(|i| (0..n).map(|j| if (i + h) % n == j { 0.7 } else { 0.3 / (n - 1) as f64 }).collect()).collect(),
+            row_labels: tokens.clone(),
+            col_labels: tokens.clone(),
+            x_label: "key".into(),
+            y_label: "query".into(),
+            scale: Scale::Sequential,
+            range: Some((0.0, 1.0)),
+            cell_text: None,
+        })
+        .collect();
+    let path = dir.join("heatmap_grid.png");
+    draw_twice_identical(&path, |p| heatmap_grid(p, "Attention, layer 1", &panels, 2).unwrap());
+    assert!(heatmap_grid(&dir.join("none.png"), "empty", &[], 2).is_err());
+}
+
+#[test]
+fn reliability_diagram_with_empty_bins() {
+    let (_keep, dir) = out_dir();
+    let bins: Vec<Bin> = (0..15)
+        .map(|b| {
+            let (lower, upper) = (b as f64 / 15.0, (b + 1) as f64 / 15.0);
+            let count = if b < 7 { 0 } else { 10 * (b - 6) };
+            let mid = (lower + upper) / 2.0;
+            Bin { lower, upper, count, accuracy: (count > 0).then_some(mid - 0.05), confidence: (count > 0).then_some(mid) }
+        })
+        .collect();
+    let path = dir.join("reliability.png");
+    draw_twice_identical(&path, |p| reliability_diagram(p, "Reliability (ECE 0.050)", &bins).unwrap());
+    assert_eq!(png_size(&path), (820, 680));
+}

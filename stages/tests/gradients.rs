@@ -1,0 +1,71 @@
+//! Every trainable parameter receives a gradient (a LayerNorm or softmax without
+//! backward would silently stop it), and the step-1 gradient norms match PyTorch.
+
+mod parity_util;
+
+use candle_core::{Device, Tensor};
+use parity_util::*;
+use pipe_stages::model::{Mode, Pooling};
+use pipe_stages::train::loss::cross_entropy;
+use rand::SeedableRng;
+
+fn step1_gradients(name: &str, pooling: Pooling, dropout: f32) {
+    let g = golden(name);
+    let model = load(g["model_id"].as_str().unwrap(), &options(pooling, dropout), 0);
+    let batch = golden_batch(&g);
+    let labels: Vec<u32> = flat(&g["training"]["labels"]).iter().map(|&v| v as u32).collect();
+    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let logits = model.forward(&batch, Mode::Train { rng: &mut rng }, false).unwrap().logits;
+    let grads = cross_entropy(&logits, &labels, 0.0).unwrap().backward().unwrap();
+    let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
+    let vars = model.vars();
+    assert_eq!(vars.len(), expected.len(), "parameter count");
+    let mut worst_rel = 0f64;
+    for (param, var) in &vars {
+        let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: `{param}` received no gradient"));
+        let norm = tensor_flat(grad).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+        assert!(norm > 0.0, "{name}: `{param}` has an all-zero gradient");
+        if pooling == Pooling::Cls && dropout == 0.0 {
+            let golden = expected[param].as_f64().unwrap();
+            // Key biases get ~1e-13 (softmax is shift-invariant): pure rounding, compare absolutely.
+            let rel = (norm - golden).abs() / golden.max(1e-6);
+            assert!(rel < 1e-3, "{name}: `{param}` gradient norm {norm:e} vs golden {golden:e}");
+            worst_rel = worst_rel.max(rel);
+        }
+    }
+    eprintln!("{name} {pooling:?} dropout {dropout}: worst relative gradient-norm diff {worst_rel:e}");
+}
+
+#[test]
+fn tiny_bert_every_parameter_gets_the_golden_gradient() {
+    step1_gradients("tiny-bert", Pooling::Cls, 0.0);
+}
+
+#[test]
+fn tiny_distilbert_every_parameter_gets_the_golden_gradient() {
+    step1_gradients("tiny-distilbert", Pooling::Cls, 0.0);
+}
+
+#[test]
+fn gradients_reach_every_parameter_with_mean_pooling_and_dropout() {
+    step1_gradients("tiny-bert", Pooling::Mean, 0.1);
+    step1_gradients("tiny-distilbert", Pooling::Mean, 0.1);
+}
+
+/// Integrated gradients differentiate the logits w.r.t. the word embeddings.
+#[test]
+fn forward_embeds_is_differentiable_and_matches_forward() {
+    let g = golden("tiny-bert");
+    let model = load("pipe-fixtures/tiny-bert", &options(Pooling::Cls, 0.1), 0);
+    let batch = golden_batch(&g);
+    let words = model.embed_words(&batch.input_ids).unwrap();
+    let input = candle_core::Var::from_tensor(&words).unwrap();
+    let logits = model.forward_embeds(input.as_tensor(), &batch.attention_mask).unwrap();
+    let direct = model.forward(&batch, Mode::Eval, false).unwrap().logits;
+    assert_eq!(tensor_flat(&logits), tensor_flat(&direct));
+    let grads = logits.narrow(1, 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+    let grad = grads.get(input.as_tensor()).expect("no gradient w.r.t. the word embeddings");
+    assert_eq!(grad.dims(), words.dims());
+    assert!(tensor_flat(grad).iter().any(|&v| v != 0.0));
+}

@@ -1,0 +1,148 @@
+//! Forward parity with PyTorch + transformers (../shared/hf/golden): logits,
+//! hidden states and attention probabilities within 1e-4.
+
+mod parity_util;
+
+use candle_core::{IndexOp, Tensor};
+use parity_util::*;
+use pipe_stages::model::{mean_pool, HeadOptions, Mode, Pooling};
+
+fn tiny_forward(name: &str) {
+    let g = golden(name);
+    let model = load(g["model_id"].as_str().unwrap(), &options(Pooling::Cls, 0.1), 0);
+    let batch = golden_batch(&g);
+    let out = model.forward(&batch, Mode::Eval, true).unwrap();
+    let f = &g["forward_eval"];
+    assert_close("logits", &tensor_flat(&out.logits), &flat(&f["logits"]), TOL);
+    let last = out.hidden_states.last().unwrap();
+    assert_close("last_hidden_state", &tensor_flat(last), &flat(&f["last_hidden_state"]), TOL);
+    let hidden: Vec<f32> = out.hidden_states.iter().flat_map(tensor_flat).collect();
+    assert_close("hidden_states", &hidden, &flat(&f["hidden_states"]), TOL);
+    let attentions: Vec<f32> = out.attentions.iter().flat_map(tensor_flat).collect();
+    assert_close("attentions", &attentions, &flat(&f["attentions"]), TOL);
+    let mean = mean_pool(last, &batch.attention_mask).unwrap();
+    assert_close("mean_pooled", &tensor_flat(&mean), &flat(&f["mean_pooled_last_hidden_state"]), TOL);
+
+    // Probabilities on padded keys are exactly 0, every row sums to 1.
+    let mask = batch.attention_mask.to_vec2::<f32>().unwrap();
+    for probs in &out.attentions {
+        let (b, h, t, _) = probs.dims4().unwrap();
+        for bi in 0..b {
+            for hi in 0..h {
+                let rows = probs.i((bi, hi)).unwrap().to_vec2::<f32>().unwrap();
+                for row in rows.iter().take(t) {
+                    for (k, &m) in mask[bi].iter().enumerate() {
+                        if m == 0.0 {
+                            assert_eq!(row[k], 0.0, "probability on a padded key");
+                        }
+                    }
+                    assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_bert_forward_matches_golden() {
+    tiny_forward("tiny-bert");
+}
+
+#[test]
+fn tiny_distilbert_forward_matches_golden() {
+    tiny_forward("tiny-distilbert");
+}
+
+/// The sentence-transformers goldens record slices: [:, :3, :5] of each hidden
+/// state and head 0's [:6, :6] attention block.
+fn sentence_transformer(file: &str) {
+    let g = golden(file);
+    let repo = g["model_id"].as_str().unwrap();
+    let model = load(repo, &options(Pooling::Cls, 0.1), 0);
+    let batch = golden_batch(&g);
+    let out = model.forward(&batch, Mode::Eval, true).unwrap();
+    let corner = |t: &Tensor| tensor_flat(&t.i((.., ..3, ..5)).unwrap());
+    let last = out.hidden_states.last().unwrap();
+    assert_close("last_hidden_state[:, :3, :5]", &corner(last), &flat(&g["last_hidden_state[:, :3, :5]"]), TOL);
+    let hidden: Vec<f32> = out.hidden_states.iter().flat_map(corner).collect();
+    assert_close("hidden_states", &hidden, &flat(&g["hidden_states[:, :, :3, :5]"]["values"]), TOL);
+    let attn: Vec<f32> =
+        out.attentions.iter().flat_map(|a| tensor_flat(&a.i((.., 0, ..6, ..6)).unwrap())).collect();
+    assert_close("attentions head 0", &attn, &flat(&g["attentions_head0[:, 0, :6, :6]"]["values"]), TOL);
+    for (i, cls) in g["cls_last_hidden_state"].as_array().unwrap().iter().enumerate() {
+        let ours = tensor_flat(&last.i((i, 0)).unwrap());
+        assert_close("cls_last_hidden_state", &ours, &flat(&cls["values"]), TOL);
+    }
+    let mean = mean_pool(last, &batch.attention_mask).unwrap().i((.., ..16)).unwrap();
+    assert_close("mean pooled", &tensor_flat(&mean), &flat(&g["mean_pooled_last_hidden_state_first16"]), TOL);
+    if let Some(pooler) = g.get("pooler_output_first16") {
+        // The checkpoint's pooler (stored without the `bert.` prefix) is the head's dense layer.
+        let vars: std::collections::BTreeMap<_, _> = model.vars().into_iter().collect();
+        let w = vars["bert.pooler.dense.weight"].as_tensor();
+        let b = vars["bert.pooler.dense.bias"].as_tensor();
+        let cls = last.i((.., 0)).unwrap();
+        let out = cls.matmul(&w.t().unwrap()).unwrap().broadcast_add(b).unwrap().tanh().unwrap();
+        assert_close("pooler_output", &tensor_flat(&out.i((.., ..16)).unwrap()), &flat(pooler), TOL);
+    }
+}
+
+#[test]
+fn all_minilm_l6_forward_matches_golden() {
+    sentence_transformer("sentence-transformers--all-MiniLM-L6-v2");
+}
+
+#[test]
+fn paraphrase_minilm_l3_forward_matches_golden() {
+    sentence_transformer("sentence-transformers--paraphrase-MiniLM-L3-v2");
+}
+
+#[test]
+fn num_layers_keeps_the_first_layers() {
+    let g = golden("tiny-bert");
+    let opts = HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: Some(1) };
+    let model = load("pipe-fixtures/tiny-bert", &opts, 0);
+    assert_eq!(model.config().layers, 1);
+    let out = model.forward(&golden_batch(&g), Mode::Eval, false).unwrap();
+    assert_eq!(out.hidden_states.len(), 2);
+    let golden_layer1 = &g["forward_eval"]["hidden_states"][1];
+    assert_close("layer 1 output", &tensor_flat(&out.hidden_states[1]), &flat(golden_layer1), TOL);
+    assert!(!model.vars().iter().any(|(n, _)| n.contains("layer.1.")));
+}
+
+#[test]
+fn forward_is_deterministic_and_dropout_follows_the_seed() {
+    use rand::SeedableRng;
+    let g = golden("tiny-distilbert");
+    let model = load("pipe-fixtures/tiny-distilbert", &options(Pooling::Mean, 0.1), 0);
+    let batch = golden_batch(&g);
+    let eval = |m: Mode| tensor_flat(&model.forward(&batch, m, false).unwrap().logits);
+    assert_eq!(eval(Mode::Eval), eval(Mode::Eval));
+    let train = |seed: u64| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        eval(Mode::Train { rng: &mut rng })
+    };
+    assert_eq!(train(1), train(1));
+    assert_ne!(train(1), train(2));
+    assert_ne!(train(1), eval(Mode::Eval));
+}
+
+#[test]
+fn missing_head_is_drawn_from_the_seed() {
+    // paraphrase-MiniLM-L3-v2 has neither pooler nor classifier.
+    let opts = options(Pooling::Cls, 0.1);
+    let head = |seed| {
+        let model = load("sentence-transformers/paraphrase-MiniLM-L3-v2", &opts, seed);
+        let vars: std::collections::BTreeMap<_, _> = model.vars().into_iter().collect();
+        let w = tensor_flat(vars["classifier.weight"].as_tensor());
+        let pooler = tensor_flat(vars["bert.pooler.dense.weight"].as_tensor());
+        assert!(tensor_flat(vars["classifier.bias"].as_tensor()).iter().all(|&b| b == 0.0));
+        (w, pooler)
+    };
+    let (w1, p1) = head(7);
+    assert_eq!((w1.clone(), p1.clone()), head(7));
+    assert_ne!(w1, head(8).0);
+    let std = (w1.iter().map(|v| v * v).sum::<f32>() / w1.len() as f32).sqrt();
+    assert!((0.012..0.028).contains(&std), "classifier init std {std}");
+    let std = (p1.iter().map(|v| v * v).sum::<f32>() / p1.len() as f32).sqrt();
+    assert!((0.019..0.021).contains(&std), "pooler init std {std}");
+}

@@ -1,0 +1,230 @@
+//! Black-box tests of `pipe run`, `status`, `diff`, `dag`, `show` on shell pipelines.
+
+mod support;
+
+use support::{expect, Test};
+
+/// a -> b -> c, and d beside c; every stage appends its name to ran.log (outside the artifacts).
+const CHAIN: &str = r#"
+name: chain
+seed: 7
+params:
+  k: 1
+stages:
+  a:
+    uses: shell
+    run: echo a >> ran.log; echo A > $PIPE_OUT/a.txt
+  b:
+    uses: shell
+    needs: [a]
+    run: echo b >> ran.log; cat $PIPE_INPUT_A/a.txt > $PIPE_OUT/b.txt; echo ${params.k} >> $PIPE_OUT/b.txt
+  c:
+    uses: shell
+    needs: [b]
+    run: echo c >> ran.log; cat $PIPE_INPUT_B/b.txt > $PIPE_OUT/c.txt
+  d:
+    uses: shell
+    needs: [a]
+    run: echo d >> ran.log; echo D > $PIPE_OUT/d.txt
+"#;
+
+#[test]
+fn second_run_is_all_cached_and_does_no_work() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success().stdout_has("4 ran, 0 cached");
+    let mut ran = t.lines("ran.log");
+    ran.sort();
+    assert_eq!(ran, ["a", "b", "c", "d"]);
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
+    assert_eq!(t.lines("ran.log").len(), 4, "nothing ran again");
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "cached"), ("c", "cached"), ("d", "cached")]));
+    let lock = std::fs::read_to_string(t.path().join("p.lock")).unwrap();
+    assert!(lock.contains("\"c\"") && lock.contains("\"artifact\""), "{lock}");
+}
+
+#[test]
+fn a_param_change_reruns_exactly_that_stage_and_its_downstream() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    t.write("p.yaml", &CHAIN.replace("k: 1", "k: 2"));
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran"), ("d", "cached")]));
+    // --set overrides without editing the file; going back to k=1 finds everything cached.
+    t.run(&["run", "p.yaml", "--set", "params.k=1"]).success().stdout_has("0 ran, 4 cached");
+}
+
+#[test]
+fn stage_selects_that_stage_and_its_stale_upstream_only() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    let edited = CHAIN.replace("k: 1", "k: 3").replace("echo D", "echo DD");
+    t.write("p.yaml", &edited);
+    t.run(&["run", "p.yaml", "--stage", "b"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
+    t.run(&["run", "p.yaml", "--stage", "b", "--downstream"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "cached"), ("c", "ran")]));
+    t.run(&["run", "p.yaml", "--stage", "bb"]).code(2).stderr_has("did you mean `b`?");
+}
+
+#[test]
+fn force_recomputes_the_selected_stages_only() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--stage", "b", "--force"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
+    assert_eq!(t.lines("ran.log").iter().filter(|l| *l == "b").count(), 2);
+    t.run(&["run", "p.yaml", "--force"]).success().stdout_has("4 ran, 0 cached");
+    // Recomputing gives the same bytes, so the artifact hashes stay put.
+    let before = t.last_record();
+    t.run(&["run", "p.yaml", "--force"]).success();
+    let after = t.last_record();
+    for i in 0..4 {
+        assert_eq!(before["stages"][i]["artifact"], after["stages"][i]["artifact"]);
+    }
+}
+
+#[test]
+fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "cycle",
+            "name: x\nstages:\n  a: {uses: shell, run: 'true', needs: [c]}\n  b: {uses: shell, run: 'true', needs: [a]}\n  c: {uses: shell, run: 'true', needs: [b]}\n",
+            "cycle in `needs`: `",
+        ),
+        (
+            "unknown needs",
+            "name: x\nstages:\n  prep: {uses: shell, run: 'true'}\n  b:\n    uses: shell\n    run: 'true'\n    needs: [perp]\n",
+            "p.yaml:7: stage `b` needs unknown stage `perp` (did you mean `prep`?)",
+        ),
+        (
+            "unknown key",
+            "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    neds: [b]\n",
+            "p.yaml:6: stage `a`: unknown key `neds` (did you mean `needs`?)",
+        ),
+        ("type error", "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    seed: lots\n", "p.yaml:6: stage `a`: invalid type: string \"lots\""),
+        (
+            "param type error",
+            "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    outs: 5\n",
+            "stage `a`: invalid params (shell): invalid type: integer `5`, expected a sequence",
+        ),
+    ];
+    for (what, yaml, message) in cases {
+        let t = Test::new().pipeline(yaml);
+        let ran = t.run(&["run", "p.yaml"]);
+        assert_eq!(ran.code, 2, "{what}: {}", ran.stderr);
+        assert!(ran.stderr.contains(message), "{what}: expected {message:?} in\n{}", ran.stderr);
+        assert!(!t.cache().exists(), "{what}: the cache was touched");
+    }
+}
+
+#[test]
+fn a_matrix_of_2x2_makes_4_instances_and_a_gathering_stage_sees_all_of_them() {
+    let t = Test::new().pipeline(
+        r#"
+name: sweep
+stages:
+  prep: {uses: shell, run: echo prep >> ran.log; echo 10 > $PIPE_OUT/base}
+  train:
+    uses: shell
+    needs: [prep]
+    matrix: {lr: [1, 2], pooling: [cls, mean]}
+    run: echo ${matrix.lr}-${matrix.pooling} >> ran.log; echo "$(cat $PIPE_INPUT_PREP/base) ${matrix.lr} ${matrix.pooling}" > $PIPE_OUT/v.txt
+  evaluate: {uses: shell, needs: [train], run: 'cat $PIPE_INPUT_TRAIN/v.txt > $PIPE_OUT/score.txt'}
+  ablate:
+    uses: shell
+    gather: [evaluate]
+    run: for d in $PIPE_INPUT_EVALUATE; do cat $d/score.txt; done | sort > $PIPE_OUT/all.txt
+"#,
+    );
+    t.run(&["run", "p.yaml"]).success().stdout_has("10 ran");
+    let instances: Vec<String> = t.statuses().into_keys().collect();
+    for name in ["train[lr=1,pooling=cls]", "train[lr=2,pooling=mean]", "evaluate[lr=1,pooling=mean]", "ablate"] {
+        assert!(instances.contains(&name.to_string()), "{name} missing from {instances:?}");
+    }
+    let ablate = t.run(&["show", "p.yaml", "ablate"]).success();
+    let dir = ablate.stdout.lines().find_map(|l| l.trim().strip_prefix("dir")).unwrap().trim().to_string();
+    let all = std::fs::read_to_string(t.path().join(dir).join("all.txt")).unwrap();
+    assert_eq!(all, "10 1 cls\n10 1 mean\n10 2 cls\n10 2 mean\n");
+    assert_eq!(t.lines("ran.log").iter().filter(|l| *l == "prep").count(), 1, "the shared upstream ran once");
+}
+
+#[test]
+fn identical_instances_are_computed_once() {
+    let t = Test::new().pipeline(
+        "name: same\nstages:\n  s:\n    uses: shell\n    matrix: {unused: [1, 2, 3]}\n    run: echo s >> ran.log; echo x > $PIPE_OUT/x\n",
+    );
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.lines("ran.log"), ["s"]);
+    assert_eq!(t.cache_entries("objects").len(), 1);
+}
+
+#[test]
+fn diff_reports_exactly_the_changed_stage_after_a_param_change() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    t.write("p.yaml", &CHAIN.replace("echo D >", "echo E >"));
+    t.run(&["run", "p.yaml"]).success();
+    let json = t.run(&["diff", "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let changed = report["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{report:#}");
+    assert_eq!(changed[0]["instance"], "d");
+    assert_eq!(changed[0]["params"]["run"][1], "echo d >> ran.log; echo E > $PIPE_OUT/d.txt");
+    assert_eq!(report["unchanged"], 3);
+    t.run(&["diff"]).success().stdout_has("changed d\n").stdout_has("1 changed, 3 unchanged");
+}
+
+#[test]
+fn diff_shows_metric_deltas() {
+    let yaml = "name: m\nparams: {acc: 0.5}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success().stdout_has("acc=0.5");
+    t.run(&["run", "p.yaml", "--set", "params.acc=0.75"]).success();
+    t.run(&["diff"]).success().stdout_has("metric    acc: 0.5 -> 0.75 (+0.2500)");
+}
+
+#[test]
+fn status_why_names_the_changed_param_dep_and_upstream() {
+    let t = Test::new().pipeline(
+        "name: w\nparams: {k: 1}\nstages:\n  a: {uses: shell, run: 'cat data.txt > $PIPE_OUT/a', deps: [data.txt]}\n  b: {uses: shell, needs: [a], run: 'echo ${params.k} > $PIPE_OUT/b'}\n",
+    )
+    .file("data.txt", "one\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    t.run(&["status", "p.yaml", "--why", "--set", "params.k=2"])
+        .success()
+        .stdout_has("param `run`: \"echo 1 > $PIPE_OUT/b\" -> \"echo 2 > $PIPE_OUT/b\"");
+    t.write("data.txt", "two\n");
+    t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.data.txt` changed").stdout_has("upstream `a` is stale");
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "ran")]));
+}
+
+#[test]
+fn outs_are_captured_into_the_artifact() {
+    let t = Test::new().pipeline("name: o\nstages:\n  count: {uses: shell, run: 'wc -l < data.txt > counts.txt', deps: [data.txt], outs: [counts.txt]}\n")
+        .file("data.txt", "1\n2\n3\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["show", "p.yaml", "count"]).success().stdout_has("counts.txt");
+    let dir = t.cache().join("objects").join(&t.cache_entries("objects")[0]);
+    assert_eq!(std::fs::read_to_string(dir.join("counts.txt")).unwrap().trim(), "3");
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"path\": \"counts.txt\"") && manifest.contains("\"blake3\""), "{manifest}");
+}
+
+#[test]
+fn dag_prints_text_dot_and_mermaid() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["dag", "p.yaml"]).success().stdout_has("c  (shell)  <- b");
+    t.run(&["dag", "p.yaml", "--format", "dot"]).success().stdout_has("\"a\" -> \"b\";");
+    t.run(&["dag", "p.yaml", "--format", "mermaid"]).success().stdout_has("n0 --> n1");
+    assert!(!t.cache().exists());
+}
+
+#[test]
+fn every_subcommand_has_help_with_examples() {
+    let t = Test::new();
+    for sub in ["run", "status", "dag", "diff", "show", "runs", "gc"] {
+        t.run(&[sub, "--help"]).success().stdout_has("Examples:").stdout_has(&format!("pipe {sub}"));
+    }
+}

@@ -1,0 +1,119 @@
+//! Failures, SIGKILL mid-stage and concurrent runs: the store never holds a
+//! partial artifact and never computes a key twice.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{expect, statuses, Ran, Test};
+
+/// b fails while `fail` exists and hangs while `hang` exists; neither file is a dep, so the key stays the same.
+const FLAKY: &str = r#"
+name: flaky
+stages:
+  a: {uses: shell, run: echo a >> ran.log; echo A > $PIPE_OUT/a}
+  b:
+    uses: shell
+    needs: [a]
+    run: |
+      echo b >> ran.log
+      echo partial > $PIPE_OUT/b
+      if [ -e fail ]; then echo "disk on fire" >&2; exit 3; fi
+      if [ -e hang ]; then sleep 60; fi
+      echo B >> $PIPE_OUT/b
+  c: {uses: shell, needs: [b], run: echo c >> ran.log; cat $PIPE_INPUT_B/b > $PIPE_OUT/c}
+"#;
+
+fn objects_with(t: &Test, file: &str) -> usize {
+    t.cache_entries("objects").iter().filter(|k| t.cache().join("objects").join(k).join(file).exists()).count()
+}
+
+#[test]
+fn a_failing_stage_leaves_no_artifact_and_the_next_run_completes() {
+    let t = Test::new().pipeline(FLAKY).file("fail", "");
+    t.run(&["run", "p.yaml"]).code(1).stderr_has("exit code 3").stderr_has("disk on fire").stderr_has("1 stage(s) failed: b");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "failed"), ("c", "skipped")]));
+    assert_eq!(objects_with(&t, "b"), 0, "no artifact for the failed stage");
+    assert!(t.cache_entries("tmp").is_empty(), "the failed attempt was cleaned up: {:?}", t.cache_entries("tmp"));
+    std::fs::remove_file(t.path().join("fail")).unwrap();
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran")]));
+}
+
+#[test]
+fn a_sigkilled_run_leaves_no_artifact_and_the_next_run_completes() {
+    let t = Test::new().pipeline(FLAKY).file("hang", "");
+    let mut child = t.spawn(&["run", "p.yaml"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !t.lines("ran.log").contains(&"b".to_string()) {
+        assert!(Instant::now() < deadline, "stage b never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert_eq!(objects_with(&t, "b"), 0, "no artifact for the killed stage");
+    assert_eq!(t.cache_entries("tmp").len(), 1, "the killed attempt's private dir is all that is left");
+    std::fs::remove_file(t.path().join("hang")).unwrap();
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran")]));
+    assert!(t.cache_entries("tmp").is_empty(), "the leftover was removed: {:?}", t.cache_entries("tmp"));
+    let c = t.cache().join("objects").join(t.last_record()["stages"][2]["key"].as_str().unwrap()).join("c");
+    assert_eq!(std::fs::read_to_string(c).unwrap(), "partial\nB\n");
+}
+
+#[test]
+fn concurrent_runs_compute_each_stage_once_and_agree() {
+    let t = Test::new().pipeline(
+        r#"
+name: race
+stages:
+  a: {uses: shell, run: echo a >> ran.log; sleep 0.3; echo A > $PIPE_OUT/a}
+  b:
+    uses: shell
+    needs: [a]
+    matrix: {x: [1, 2]}
+    run: echo b${matrix.x} >> ran.log; sleep 0.3; cat $PIPE_INPUT_A/a > $PIPE_OUT/b; echo ${matrix.x} >> $PIPE_OUT/b
+  c: {uses: shell, gather: [b], run: echo c >> ran.log; sleep 0.3; for d in $PIPE_INPUTS; do cat $d/b; done > $PIPE_OUT/c}
+"#,
+    );
+    let children: Vec<_> = (0..2).map(|_| t.spawn(&["run", "p.yaml"])).collect();
+    let ran: Vec<Ran> = children.into_iter().map(|c| Ran::from(c.wait_with_output().unwrap())).collect();
+    for r in ran {
+        r.success();
+    }
+    let mut log = t.lines("ran.log");
+    log.sort();
+    assert_eq!(log, ["a", "b1", "b2", "c"], "every stage computed exactly once");
+    let runs = t.cache_entries("runs");
+    assert_eq!(runs.len(), 2);
+    let records: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|id| serde_json::from_str(&std::fs::read_to_string(t.cache().join("runs").join(id)).unwrap()).unwrap())
+        .collect();
+    let (first, second) = (statuses(&records[0]), statuses(&records[1]));
+    for (instance, status) in &first {
+        let other = &second[instance];
+        assert!(
+            [status.as_str(), other.as_str()].contains(&"ran") && [status.as_str(), other.as_str()].contains(&"cached"),
+            "{instance}: {status} / {other}"
+        );
+    }
+    let hashes = |r: &serde_json::Value| -> Vec<String> {
+        r["stages"].as_array().unwrap().iter().map(|s| s["artifact"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(hashes(&records[0]), hashes(&records[1]), "both runs resolved to identical artifacts");
+    assert!(t.cache_entries("tmp").is_empty());
+}
+
+#[test]
+fn gc_removes_what_no_kept_run_references() {
+    let t = Test::new().pipeline("name: g\nparams: {v: 1}\nstages:\n  a: {uses: shell, run: 'echo ${params.v} > $PIPE_OUT/a'}\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--set", "params.v=2"]).success();
+    assert_eq!(t.cache_entries("objects").len(), 2);
+    t.run(&["gc"]).success().stdout_has("removed 0 object(s)");
+    t.run(&["gc", "--keep", "1"]).success().stdout_has("removed 1 object(s)");
+    assert_eq!(t.cache_entries("objects").len(), 1);
+    t.run(&["runs"]).success().stdout_has("params.v=2");
+    t.run(&["run", "p.yaml", "--set", "params.v=2"]).success().stdout_has("0 ran, 1 cached");
+}

@@ -1,0 +1,138 @@
+//! A fluent harness for black-box tests of the `pipe` binary (in the spirit of
+//! `just`'s): each test gets a temp directory holding the pipeline file, runs
+//! `pipe` there (so the default `cache/` lands inside it) and asserts inline.
+
+#![allow(dead_code)] // each test crate uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub struct Test {
+    dir: tempfile::TempDir,
+}
+
+/// The result of one `pipe` invocation, with chainable assertions.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes (or rewrites) a file in the test directory.
+    pub fn file(self, rel: &str, contents: &str) -> Test {
+        self.write(rel, contents);
+        self
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// The pipeline under test, as `p.yaml`.
+    pub fn pipeline(self, yaml: &str) -> Test {
+        self.file("p.yaml", yaml)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipe"));
+        command.args(args).current_dir(self.dir.path()).env_remove("PIPE_CACHE");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Ran {
+        Ran::from(self.command(args).output().expect("pipe runs"))
+    }
+
+    /// Starts `pipe` without waiting (for concurrency and kill tests).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")
+    }
+
+    /// Lines of a file the shell stages append to (outside any artifact), or none.
+    pub fn lines(&self, rel: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Entries under cache/<sub> (empty when missing).
+    pub fn cache_entries(&self, sub: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.cache().join(sub))
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The newest run record.
+    pub fn last_record(&self) -> Value {
+        let id = self.cache_entries("runs").into_iter().filter(|n| n.ends_with(".json")).next_back().expect("a run record");
+        serde_json::from_str(&std::fs::read_to_string(self.cache().join("runs").join(id)).unwrap()).unwrap()
+    }
+
+    /// instance -> cached|ran|failed|skipped, from the newest run record.
+    pub fn statuses(&self) -> BTreeMap<String, String> {
+        statuses(&self.last_record())
+    }
+}
+
+pub fn statuses(record: &Value) -> BTreeMap<String, String> {
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["instance"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `[("a", "cached"), ...]` as the map `statuses` returns.
+pub fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+impl From<Output> for Ran {
+    fn from(o: Output) -> Ran {
+        Ran {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Ran {
+    pub fn code(self, code: i32) -> Ran {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn success(self) -> Ran {
+        self.code(0)
+    }
+
+    pub fn stdout_has(self, text: &str) -> Ran {
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn stderr_has(self, text: &str) -> Ran {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}\n--- stderr\n{}", self.stderr);
+        self
+    }
+}
