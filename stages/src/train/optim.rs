@@ -1,9 +1,15 @@
 //! AdamW with torch semantics (`torch.optim.AdamW`, single-tensor path) and the
 //! two parameter groups of the transformers Trainer: weight decay on every
 //! parameter except biases and LayerNorm weights.
+//!
+//! The update is one fused in-place pass per parameter (decay, both moments,
+//! bias-corrected step) instead of a dozen full-size temporaries: on a 22M
+//! parameter model that is most of the optimizer's time.
+
+use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp2, Layout, Var};
 
 use crate::StageError;
 
@@ -14,8 +20,9 @@ pub const EPS: f64 = 1e-8;
 struct Slot {
     var: Var,
     decay: bool,
-    /// First and second moments, created on the first step with a gradient.
-    moments: Option<(Tensor, Tensor)>,
+    /// First and second moments, zero until the first step with a gradient.
+    m: Vec<f32>,
+    v: Vec<f32>,
     /// Steps taken by this parameter (torch keeps the count per parameter).
     steps: i32,
 }
@@ -40,7 +47,10 @@ impl AdamW {
         }
         let slots = vars
             .into_iter()
-            .map(|(name, var)| Slot { decay: decays(&name), var, moments: None, steps: 0 })
+            .map(|(name, var)| {
+                let n = var.elem_count();
+                Slot { decay: decays(&name), var, m: vec![0.0; n], v: vec![0.0; n], steps: 0 }
+            })
             .collect();
         Ok(AdamW { slots, weight_decay })
     }
@@ -50,21 +60,52 @@ impl AdamW {
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<(), StageError> {
         for slot in &mut self.slots {
             let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
+            let g = g.contiguous()?;
             slot.steps += 1;
-            let g1 = g.affine(1. - BETA1, 0.)?;
-            let g2 = g.sqr()?.affine(1. - BETA2, 0.)?;
-            let (m, v) = match slot.moments.take() {
-                Some((m, v)) => ((m.affine(BETA1, 0.)? + g1)?, (v.affine(BETA2, 0.)? + g2)?),
-                None => (g1, g2),
+            let update = Update {
+                decay: if slot.decay { (1. - lr * self.weight_decay) as f32 } else { 1.0 },
+                step_size: (lr / (1. - BETA1.powi(slot.steps))) as f32,
+                bias_correction2_sqrt: (1. - BETA2.powi(slot.steps)).sqrt() as f32,
+                moments: RefCell::new((&mut slot.m, &mut slot.v)),
             };
-            let step_size = lr / (1. - BETA1.powi(slot.steps));
-            let bias_correction2_sqrt = (1. - BETA2.powi(slot.steps)).sqrt();
-            let denom = v.sqrt()?.affine(1. / bias_correction2_sqrt, EPS)?;
-            let p = slot.var.as_tensor();
-            let decay = if slot.decay { 1. - lr * self.weight_decay } else { 1. };
-            let p = (p.affine(decay, 0.)? - (m.div(&denom)?.affine(step_size, 0.))?)?;
-            slot.var.set(&p)?;
-            slot.moments = Some((m, v));
+            slot.var.as_tensor().inplace_op2(&g, &update)?;
+        }
+        Ok(())
+    }
+}
+
+/// torch's per-element sequence, in f32: p *= decay; m.lerp_(g, 1 - b1);
+/// v = v * b2 + (1 - b2) g^2; p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+struct Update<'a> {
+    decay: f32,
+    step_size: f32,
+    bias_correction2_sqrt: f32,
+    moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl InplaceOp2 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "adamw-update"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let (Some((p0, p1)), Some((g0, g1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+            candle_core::bail!("adamw: parameter and gradient must be contiguous")
+        };
+        let (CpuStorage::F32(p), CpuStorage::F32(g)) = (s1, s2) else { candle_core::bail!("adamw: f32 only") };
+        let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
+        let mut moments = self.moments.borrow_mut();
+        let (m, v) = &mut *moments;
+        if p.len() != g.len() || p.len() != m.len() {
+            candle_core::bail!("adamw: parameter of {} values, gradient of {}", p.len(), g.len());
+        }
+        let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, EPS as f32);
+        for i in 0..p.len() {
+            p[i] *= self.decay;
+            m[i] += (1.0 - b1) * (g[i] - m[i]);
+            v[i] = v[i] * b2 + (1.0 - b2) * g[i] * g[i];
+            let denom = v[i].sqrt() / self.bias_correction2_sqrt + eps;
+            p[i] -= self.step_size * m[i] / denom;
         }
         Ok(())
     }
