@@ -29,21 +29,21 @@ pub struct Attribution {
     /// The class whose probability is explained.
     pub target: usize,
     /// F(x): the target's probability for the input.
-    pub f_input: f32,
+    pub f_input: f64,
     /// F(x'): the target's probability for the baseline.
-    pub f_baseline: f32,
+    pub f_baseline: f64,
     pub steps: usize,
 }
 
 impl Attribution {
     /// |Σ attr - (F(x) - F(x'))|: zero for an exact path integral.
-    pub fn completeness_gap(&self) -> f32 {
-        let total: f32 = self.scores.iter().sum();
+    pub fn completeness_gap(&self) -> f64 {
+        let total: f64 = self.scores.iter().map(|&s| f64::from(s)).sum();
         (total - (self.f_input - self.f_baseline)).abs()
     }
 
     /// The gap as a fraction of |F(x) - F(x')| (infinite when input and baseline score the same).
-    pub fn relative_gap(&self) -> f32 {
+    pub fn relative_gap(&self) -> f64 {
         self.completeness_gap() / (self.f_input - self.f_baseline).abs()
     }
 }
@@ -90,9 +90,10 @@ where
         if target >= logits.dim(D::Minus1)? {
             return Err(StageError::Failed(format!("integrated gradients: target class {target} but logits {:?}", logits.dims())));
         }
-        // The composed softmax (not the fused kernel) so that the gradient flows.
-        let p = candle_nn::ops::softmax(&logits, D::Minus1)?.narrow(1, target, 1)?.squeeze(1)?;
-        probabilities.extend(p.to_vec1::<f32>()?);
+        // The composed softmax (not the fused kernel) so that the gradient flows; in f64
+        // because F(x) - F(x') can be tiny (an untrained model) and is compared with Σ attr.
+        let p = candle_nn::ops::softmax(&logits.to_dtype(DType::F64)?, D::Minus1)?.narrow(1, target, 1)?.squeeze(1)?;
+        probabilities.extend(p.to_vec1::<f64>()?);
         let grads = p.sum_all()?.backward()?;
         let grad = grads.get(points.as_tensor()).ok_or_else(|| {
             StageError::Failed("integrated gradients: the model's output does not depend on its input embeddings".into())
@@ -125,7 +126,7 @@ mod tests {
         assert_eq!(fine.scores.len(), 2);
         // F(x), F(x') by direct evaluation.
         let p = |e: &Tensor| candle_nn::ops::softmax(&toy(&e.unsqueeze(0).unwrap()).unwrap(), 1).unwrap().to_vec2::<f32>().unwrap()[0][1];
-        assert!((fine.f_input - p(&x)).abs() < 1e-6 && (fine.f_baseline - p(&base)).abs() < 1e-6);
+        assert!((fine.f_input - f64::from(p(&x))).abs() < 1e-6 && (fine.f_baseline - f64::from(p(&base))).abs() < 1e-6);
         assert!(fine.relative_gap() < 1e-3, "gap {} of {}", fine.completeness_gap(), fine.f_input - fine.f_baseline);
         // One trapezoid is a poor integral: the gap measures something.
         let coarse = integrated_gradients(toy, &x, &base, 1, 1).unwrap();

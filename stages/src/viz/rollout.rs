@@ -9,6 +9,7 @@
 
 use candle_core::{DType, Tensor, D};
 
+use crate::model::Pooling;
 use crate::StageError;
 
 /// Mean over the head axis of one layer's attention probabilities `[h, t, t]` (or
@@ -38,9 +39,15 @@ pub fn rollout(layers: &[Tensor]) -> Result<Tensor, StageError> {
     Ok(acc)
 }
 
-/// Rollout from `[CLS]` (position 0, the token the classifier reads) over every input token.
-pub fn cls_rollout(layers: &[Tensor]) -> Result<Vec<f32>, StageError> {
-    Ok(rollout(layers)?.get(0)?.to_vec1::<f32>()?)
+/// Rollout over the input tokens of what the classifier reads: row 0 (`[CLS]`) for
+/// `cls` pooling, the mean of all rows for `mean` pooling (the head averages every position).
+pub fn pooled_rollout(layers: &[Tensor], pooling: Pooling) -> Result<Vec<f32>, StageError> {
+    let r = rollout(layers)?;
+    let row = match pooling {
+        Pooling::Cls => r.get(0)?,
+        Pooling::Mean => r.mean(0)?,
+    };
+    Ok(row.to_vec1::<f32>()?)
 }
 
 #[cfg(test)]
@@ -72,7 +79,7 @@ mod tests {
         close(&r[0], &[0.5, 0.5]);
         close(&r[1], &[0.5, 0.5]);
         // A single layer is just its residual-normalised average.
-        close(&cls_rollout(&[l1]).unwrap(), &[0.75, 0.25]);
+        close(&pooled_rollout(&[l1], Pooling::Cls).unwrap(), &[0.75, 0.25]);
     }
 
     #[test]
@@ -87,6 +94,8 @@ mod tests {
         let ab = rollout(&[a.clone(), b.clone()]).unwrap().to_vec2::<f32>().unwrap();
         close(&ab[0], &[0.75, 0.25]);
         close(&ab[1], &[0.5, 0.5]);
+        // Mean pooling reads every position: the mean of the rows.
+        close(&pooled_rollout(&[a.clone(), b.clone()], Pooling::Mean).unwrap(), &[0.625, 0.375]);
         // B first, then A: Â · B̂ = [[0.5, 0.5], [0.25, 0.75]].
         let ba = rollout(&[b, a]).unwrap().to_vec2::<f32>().unwrap();
         close(&ba[0], &[0.5, 0.5]);
