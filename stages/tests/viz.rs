@@ -133,3 +133,22 @@ fn visualize_names_a_missing_model() {
     let err = run_stage("visualize", json!({}), inputs, &root.path().join("out"), 1).err().expect("a missing model fails").to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }
+
+/// IG on a trained model (not available offline): point PIPE_TRAINED_MODEL at a train
+/// artifact's `model/` directory and run `cargo test -p pipe-stages --test viz -- --ignored`.
+#[test]
+#[ignore = "needs a trained model: set PIPE_TRAINED_MODEL to a train artifact's model/ directory"]
+fn a_trained_model_credits_the_sentiment_words_of_a_polar_sentence() {
+    let dir = std::env::var_os("PIPE_TRAINED_MODEL").expect("set PIPE_TRAINED_MODEL to a train artifact's model/ directory");
+    let (encoded, ig) = attribute_text(Path::new(&dir), "a gorgeous , witty , seductive movie .", 128, 50).unwrap();
+    let scored: Vec<(String, f32)> = encoded.tokens.iter().cloned().zip(ig.scores.iter().copied()).collect();
+    eprintln!("{scored:?}\nF(x) {} F(x') {} gap {:.3e} ({:.3}%)", ig.f_input, ig.f_baseline, ig.completeness_gap(), 100.0 * ig.relative_gap());
+    assert_eq!(ig.target, 1, "predicted negative for a clearly positive sentence");
+    assert!(ig.relative_gap() < 0.05, "completeness gap {:.3}% at 50 steps", 100.0 * ig.relative_gap());
+    let (top, _) = scored.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    let piece = top.trim_start_matches("##");
+    assert!(
+        ["gorgeous", "witty", "seductive"].iter().any(|w| w.contains(piece)) && piece.len() > 2,
+        "strongest positive attribution on {top:?}"
+    );
+}
