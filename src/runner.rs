@@ -53,12 +53,15 @@ pub struct Runner<'a> {
     pub force: bool,
 }
 
+/// A usable artifact: how it was obtained, where it is, its metrics.
+type Found = (Status, Artifact, Map<String, Value>);
+
 enum Slot {
     /// Not part of this run.
     Out,
     Pending,
     Running,
-    Done(Outcome),
+    Done(Box<Outcome>),
 }
 
 /// Shared between the worker threads.
@@ -92,7 +95,7 @@ impl Runner<'_> {
             .slots
             .into_iter()
             .map(|slot| match slot {
-                Slot::Done(outcome) => Some(outcome),
+                Slot::Done(outcome) => Some(*outcome),
                 _ => None,
             })
             .collect()
@@ -114,7 +117,7 @@ impl Runner<'_> {
             drop(guard);
             let outcome = self.instance(i, &inputs, self.force && selection.targets[i], board);
             let mut guard = lock(board);
-            guard.slots[i] = Slot::Done(outcome);
+            guard.slots[i] = Slot::Done(Box::new(outcome));
             drop(guard);
             wake.notify_all();
         }
@@ -136,11 +139,11 @@ impl Runner<'_> {
                             .find(|&&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()))
                             .map(|&u| self.plan.instances[u].name.clone())
                             .unwrap_or_default();
-                        board.slots[i] = Slot::Done(Outcome {
+                        board.slots[i] = Slot::Done(Box::new(Outcome {
                             status: Status::Skipped,
                             error: Some(format!("upstream `{upstream}` failed")),
                             ..Outcome::failed(None, 0.0, String::new(), false)
-                        });
+                        }));
                         continue;
                     }
                     let ready: Option<Vec<Artifact>> = inputs
@@ -203,9 +206,9 @@ impl Runner<'_> {
         inputs: &[Artifact],
         force: bool,
         board: &Mutex<Board>,
-    ) -> Result<(Status, Artifact, Map<String, Value>), Failure> {
+    ) -> Result<Found, Failure> {
         let inst = &self.plan.instances[i];
-        let reuse = |store: &Store| -> Result<Option<(Status, Artifact, Map<String, Value>)>, Failure> {
+        let reuse = |store: &Store| -> Result<Option<Found>, Failure> {
             let again = !force || lock(board).computed.contains(key);
             match store.lookup(key)? {
                 Some(artifact) if again => {
@@ -245,7 +248,7 @@ impl Runner<'_> {
         inputs: &[Artifact],
         key_lock: &KeyLock,
         board: &Mutex<Board>,
-    ) -> Result<(Status, Artifact, Map<String, Value>), Failure> {
+    ) -> Result<Found, Failure> {
         let upstream: Vec<Input> = inst
             .inputs
             .iter()

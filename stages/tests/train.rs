@@ -153,3 +153,28 @@ fn unlabelled_dev_rows_are_an_error_naming_the_file() {
     let err = run_stage("train", quick(json!({})), vec![tok], &tmp.path().join("train"), 1).err().expect("must fail");
     assert!(err.to_string().contains("dev.safetensors"), "{err}");
 }
+
+/// The quick pipeline's recipe on real data (slow: `cargo test -p pipe-stages --test train
+/// -- --ignored --nocapture`): download, split and tokenize the offline SST-2, then train
+/// paraphrase-MiniLM-L3-v2 on a stratified 4,000-sentence subset for 2 epochs.
+#[test]
+#[ignore]
+fn quick_recipe_learns_sst2() {
+    use_offline_hub();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = "sentence-transformers/paraphrase-MiniLM-L3-v2";
+    let step = |kind: &str, with: Value, inputs: Vec<Input>| {
+        run_stage(kind, with, inputs, &tmp.path().join(kind), 42).unwrap_or_else(|e| panic!("{kind}: {e}"))
+    };
+    let download = step("download", json!({"dataset": "stanfordnlp/sst2"}), vec![]);
+    let split = step("split", json!({}), vec![download.as_input("download")]);
+    let tokenize = step("tokenize", json!({"model": model}), vec![split.as_input("split")]);
+    let started = std::time::Instant::now();
+    let ran = step("train", json!({"lr": 5e-5, "epochs": 2, "train_subset": 4000}), vec![tokenize.as_input("tokenize")]);
+    let history = History::read(&ran.dir.join("history.json")).unwrap();
+    for e in &history.epochs {
+        println!("epoch {}: train loss {:.4}, dev loss {:.4}, dev accuracy {:.4}", e.epoch, e.train_loss, e.dev_loss, e.dev_accuracy);
+    }
+    println!("wall {:.0} s; metrics {:?}", started.elapsed().as_secs_f64(), ran.metrics);
+    assert!(metric(&ran, "best_dev_accuracy") > 0.8, "{:?}", history.epochs);
+}

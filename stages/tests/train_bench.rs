@@ -70,3 +70,25 @@ fn bench_infer_times_inference_batches() {
     check(&report, &dumped, 128);
     assert_eq!(dumped["split"], "validation");
 }
+
+/// Throughput of the real model (slow: run with `cargo test -p pipe-stages --test train_bench
+/// -- --ignored --nocapture`); prints both reports as JSON.
+#[test]
+#[ignore]
+fn minilm_throughput() {
+    use_offline_hub();
+    for mode in [BenchMode::Infer, BenchMode::Train] {
+        let mut opts = BenchOptions::new(mode, "sentence-transformers/all-MiniLM-L6-v2");
+        if mode == BenchMode::Train {
+            opts.batches = 10;
+        }
+        opts.peak_gflops = Some(315.0);
+        let report = match mode {
+            BenchMode::Train => bench_train(&opts),
+            BenchMode::Infer => bench_infer(&opts),
+        }
+        .unwrap();
+        println!("{}\n{}", report.summary(), serde_json::to_string(&report).unwrap());
+        assert!(report.examples_per_second > 0.0);
+    }
+}

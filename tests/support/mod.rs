@@ -82,7 +82,7 @@ impl Test {
 
     /// The newest run record.
     pub fn last_record(&self) -> Value {
-        let id = self.cache_entries("runs").into_iter().filter(|n| n.ends_with(".json")).next_back().expect("a run record");
+        let id = self.cache_entries("runs").into_iter().rfind(|n| n.ends_with(".json")).expect("a run record");
         serde_json::from_str(&std::fs::read_to_string(self.cache().join("runs").join(id)).unwrap()).unwrap()
     }
 

@@ -39,11 +39,11 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// From a hub repo (config.json + model.safetensors); a head the checkpoint
+    /// From a hub repo (config.json + model.safetensors via `data::hub`); a head the checkpoint
     /// lacks is drawn from `seed`.
     pub fn from_hub(repo: &str, revision: &str, opts: &HeadOptions, seed: u64) -> Result<Classifier, StageError> {
-        let config = super::hub_file::model_file(repo, revision, "config.json")?;
-        let weights = super::hub_file::model_file(repo, revision, "model.safetensors")?;
+        let config = crate::data::hub::model_file(repo, revision, "config.json")?;
+        let weights = crate::data::hub::model_file(repo, revision, "model.safetensors")?;
         Self::load(&config, &weights, opts, Some(seed))
     }
 

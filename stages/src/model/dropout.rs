@@ -11,7 +11,8 @@ use crate::StageError;
 pub enum Mode<'r> {
     Eval,
     /// Dropout active; masks are drawn from `rng` in a fixed order (embeddings,
-    /// then each layer's attention, attention output and feed-forward output, then the head).
+    /// then each layer's attention probabilities, attention output (BERT only) and
+    /// feed-forward output, then the head).
     Train { rng: &'r mut ChaCha8Rng },
 }
 

@@ -1,11 +1,12 @@
-//! The post-LayerNorm transformer layer shared by BERT and DistilBERT (they
-//! differ only in tensor names): attention, dropout, add & norm, feed-forward,
-//! dropout, add & norm.
+//! The post-LayerNorm transformer layer shared by BERT and DistilBERT: attention,
+//! (dropout,) add & norm, feed-forward, dropout, add & norm. They differ in tensor
+//! names and in one dropout: DistilBERT applies none to the attention output
+//! (`out_lin`), BERT does (`BertSelfOutput.dropout`).
 
 use candle_core::Tensor;
 
 use super::attention::SelfAttention;
-use super::config::{Activation, ModelConfig};
+use super::config::{Activation, ModelConfig, ModelType};
 use super::dropout::Mode;
 use super::layer_norm::layer_norm;
 use super::linear::Linear;
@@ -19,6 +20,7 @@ pub struct Layer {
     ffn_out: Linear,
     output_norm: (Tensor, Tensor),
     activation: Activation,
+    attention_output_dropout: bool,
     eps: f64,
 }
 
@@ -38,6 +40,7 @@ impl Layer {
             ffn_out: params.linear(&n.ffn_out)?,
             output_norm: params.norm(&n.output_norm)?,
             activation: config.activation,
+            attention_output_dropout: config.model_type == ModelType::Bert,
             eps: config.layer_norm_eps,
         })
     }
@@ -51,7 +54,7 @@ impl Layer {
         dropout: f32,
     ) -> Result<(Tensor, Tensor), StageError> {
         let (attended, probs) = self.attention.forward(x, bias, mode, dropout)?;
-        let attended = mode.dropout(&attended, dropout)?;
+        let attended = if self.attention_output_dropout { mode.dropout(&attended, dropout)? } else { attended };
         let x = layer_norm(&(attended + x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match self.activation {

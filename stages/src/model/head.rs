@@ -38,8 +38,10 @@ impl Pooling {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadOptions {
     pub pooling: Pooling,
-    /// Dropout probability used everywhere in train mode: embeddings, attention
-    /// probabilities, both residual branches of every layer and the head.
+    /// Dropout probability of every dropout site of the architecture in train mode
+    /// (as setting all dropout fields of the HF config): embeddings, attention
+    /// probabilities, the residual branches (BERT: both, DistilBERT: feed-forward
+    /// only, as in transformers) and the head.
     pub dropout: f32,
     /// Keep only the first N encoder layers (None: all).
     pub num_layers: Option<usize>,

@@ -10,7 +10,6 @@ mod dropout;
 mod embeddings;
 mod encoder;
 mod head;
-mod hub_file;
 mod layer_norm;
 mod linear;
 mod names;

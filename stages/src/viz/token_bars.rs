@@ -1,0 +1,70 @@
+//! Per-token bar charts: attention rollout and integrated-gradients attributions.
+//! Bars run horizontally, one token per row in sentence order, so long sentences
+//! grow the figure downwards instead of crowding their labels.
+
+use std::path::Path;
+
+use super::integrated_gradients::Attribution;
+use crate::model::Pooling;
+use crate::plot::{bar_chart, Bar, BarChart, BarColours};
+use crate::StageError;
+
+/// One bar per token, labelled `3 movie` (the position keeps repeated tokens apart).
+fn bars(tokens: &[String], scores: &[f32]) -> Vec<Bar> {
+    tokens
+        .iter()
+        .zip(scores)
+        .enumerate()
+        .map(|(i, (t, &v))| Bar { label: format!("{i} {t}"), value: f64::from(v), text: value_text(v) })
+        .collect()
+}
+
+/// Three decimals, or three significant digits for values that would print as 0.000
+/// (an untrained model's attributions are ~1e-7).
+fn value_text(v: f32) -> String {
+    if v == 0.0 || v.abs() >= 1e-3 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+pub fn rollout_figure(path: &Path, tokens: &[String], scores: &[f32], pooling: Pooling, caption: &str) -> Result<(), StageError> {
+    let from = match pooling {
+        Pooling::Cls => "[CLS]",
+        Pooling::Mean => "mean of positions",
+    };
+    bar_chart(
+        path,
+        &BarChart {
+            title: caption.to_string(),
+            value_label: format!("attention rollout from {from}: share of each input token"),
+            bars: bars(tokens, scores),
+            colours: BarColours::Single,
+            horizontal: true,
+            reference: None,
+        },
+    )
+}
+
+pub fn ig_figure(path: &Path, tokens: &[String], ig: &Attribution, class: &str, caption: &str) -> Result<(), StageError> {
+    let total: f64 = ig.scores.iter().map(|&s| f64::from(s)).sum();
+    bar_chart(
+        path,
+        &BarChart {
+            title: caption.to_string(),
+            value_label: format!(
+                "integrated gradients toward P({class}): sum {}, P(x) - P(baseline) = {:.4} - {:.4}, gap {:.1e} ({:.2}%)",
+                value_text(total as f32),
+                ig.f_input,
+                ig.f_baseline,
+                ig.completeness_gap(),
+                100.0 * ig.relative_gap()
+            ),
+            bars: bars(tokens, &ig.scores),
+            colours: BarColours::BySign,
+            horizontal: true,
+            reference: None,
+        },
+    )
+}
