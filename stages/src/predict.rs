@@ -1,18 +1,29 @@
 //! Classifying free text with a trained model directory (the train stage's
 //! `model/`: config.json, model.safetensors, tokenizer.json): the core of
-//! `pipe predict`. The CLI finds the directory and prints; this loads and computes.
+//! `pipe predict`. The CLI finds the directory and prints; this computes the
+//! label, its probability and the words that drove it (integrated gradients).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::model::{Classifier, HeadOptions, ModelConfig, Pooling};
+use crate::viz::subject::Subject;
 use crate::StageError;
 
 /// How much of each sentence is read, as in the tokenize stage.
 pub const DEFAULT_MAX_LEN: usize = 128;
+/// Integrated-gradients interpolation steps, as in the visualize stage of final.yaml.
+pub const DEFAULT_IG_STEPS: usize = 50;
+/// How many tokens of each sentence are listed.
+pub const DEFAULT_TOP_K: usize = 5;
+
+/// A token and its integrated-gradients attribution toward the predicted label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenScore {
+    pub token: String,
+    pub score: f32,
+}
 
 /// The prediction for one sentence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,14 +35,15 @@ pub struct Prediction {
     pub probability: f32,
     /// Probability of each label, by label id.
     pub probabilities: Vec<f32>,
+    /// The tokens that raised the predicted label's probability most, strongest
+    /// first (special tokens left out); empty when `top_k` is 0.
+    pub top_tokens: Vec<TokenScore>,
 }
 
 /// A model directory loaded once for many sentences.
 pub struct Predictor {
-    model: Classifier,
-    tokenizer: Tokenizer,
+    subject: Subject,
     labels: Vec<String>,
-    dir: PathBuf,
 }
 
 impl Predictor {
@@ -43,59 +55,64 @@ impl Predictor {
                 dir.display()
             )));
         }
-        let config = ModelConfig::read(&dir.join("config.json"))?;
-        let opts = HeadOptions { pooling: pooling(&config.raw, dir)?, ..HeadOptions::default() };
-        let model = Classifier::from_dir(dir, &opts)?;
-        let tokenizer_path = dir.join("tokenizer.json");
-        let bad = |e: &dyn std::fmt::Display| StageError::Input(format!("{}: not a usable tokenizer: {e}", tokenizer_path.display()));
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| bad(&e))?;
-        // One sentence at a time: no padding; truncation keeps the special tokens.
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
-            .map_err(|e| bad(&e))?;
-        Ok(Predictor { labels: labels(&config.raw, dir)?, model, tokenizer, dir: dir.to_path_buf() })
+        let subject = Subject::from_dir(dir, max_len)?;
+        let labels = labels(&subject.model.config().raw, dir)?;
+        Ok(Predictor { subject, labels })
     }
 
-    /// Classifies every sentence. An empty (or blank) sentence is an error naming its position.
-    pub fn predict(&self, sentences: &[String]) -> Result<Vec<Prediction>, StageError> {
+    /// Classifies every sentence and explains each with `ig_steps` of integrated
+    /// gradients (skipped when `top_k` is 0). A blank sentence is an error naming its position.
+    pub fn predict(&self, sentences: &[String], top_k: usize, ig_steps: usize) -> Result<Vec<Prediction>, StageError> {
         if let Some(i) = sentences.iter().position(|s| s.trim().is_empty()) {
             return Err(StageError::Data(format!(
                 "sentence {} is empty: give some text to classify (one sentence per line with `-`)",
                 i + 1
             )));
         }
-        let rows = sentences
+        let encoded = sentences.iter().map(|s| self.subject.encode(s)).collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+        let logits = self.subject.model.predict_logits(&rows, 32)?;
+        sentences
             .iter()
-            .map(|s| {
-                let encoding = self.tokenizer.encode(s.as_str(), true).map_err(|e| {
-                    StageError::Data(format!("cannot tokenize {s:?} with {}/tokenizer.json: {e}", self.dir.display()))
-                })?;
-                Ok(encoding.get_ids().to_vec())
+            .zip(&encoded)
+            .zip(logits)
+            .map(|((text, encoded), logits)| {
+                let probabilities = softmax(&logits);
+                // Ties go to the first label, as argmax does everywhere else in the study.
+                let best = usize::from(probabilities[1] > probabilities[0]);
+                let top_tokens = if top_k == 0 {
+                    Vec::new()
+                } else {
+                    let attribution = self.subject.integrated_gradients(encoded, best, ig_steps)?;
+                    let mut scored: Vec<TokenScore> = encoded
+                        .tokens
+                        .iter()
+                        .zip(&encoded.special)
+                        .zip(&attribution.scores)
+                        .filter(|((_, &special), _)| !special)
+                        .map(|((token, _), &score)| TokenScore { token: token.clone(), score })
+                        .collect();
+                    // Stable: equal scores keep sentence order.
+                    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    scored.truncate(top_k);
+                    scored
+                };
+                Ok(Prediction {
+                    text: text.clone(),
+                    label: self.labels[best].clone(),
+                    probability: probabilities[best],
+                    probabilities,
+                    top_tokens,
+                })
             })
-            .collect::<Result<Vec<_>, StageError>>()?;
-        let logits = self.model.predict_logits(&rows, 32)?;
-        Ok(sentences.iter().zip(logits).map(|(text, l)| self.prediction(text, &l)).collect())
-    }
-
-    fn prediction(&self, text: &str, logits: &[f32; 2]) -> Prediction {
-        let max = logits[0].max(logits[1]);
-        let exp = logits.map(|l| (l - max).exp());
-        let probabilities: Vec<f32> = exp.iter().map(|e| e / (exp[0] + exp[1])).collect();
-        // Ties go to the first label, as argmax does everywhere else in the study.
-        let best = if probabilities[1] > probabilities[0] { 1 } else { 0 };
-        Prediction { text: text.to_string(), label: self.labels[best].clone(), probability: probabilities[best], probabilities }
+            .collect()
     }
 }
 
-/// The pooling the model was trained with (recorded by `save_hf_dir`; CLS when absent).
-fn pooling(raw: &Value, dir: &Path) -> Result<Pooling, StageError> {
-    match raw.get("pipe_pooling") {
-        None => Ok(Pooling::Cls),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            StageError::Input(format!("{}/config.json: `pipe_pooling` {v}: {e}", dir.display()))
-        }),
-    }
+fn softmax(logits: &[f32; 2]) -> Vec<f32> {
+    let max = logits[0].max(logits[1]);
+    let exp = logits.map(|l| (l - max).exp());
+    exp.iter().map(|e| e / (exp[0] + exp[1])).collect()
 }
 
 /// Label names by id from config.json `id2label` (`LABEL_0`-style names when absent).

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pipe_stages::model::{Classifier, HeadOptions, Pooling};
-use pipe_stages::predict::{Predictor, DEFAULT_MAX_LEN};
+use pipe_stages::predict::{Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN};
 use pipe_stages::testkit::use_offline_hub;
 
 fn fixture_tokenizer(hf: &Path) -> PathBuf {
@@ -32,7 +32,7 @@ fn predictions_are_distributions_over_the_saved_labels_and_independent_of_batchi
     let tmp = tempfile::tempdir().unwrap();
     let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN).unwrap();
     let sentences = texts(&["a gorgeous, witty film", "a dull, lifeless mess", "it is not bad at all"]);
-    let all = predictor.predict(&sentences).unwrap();
+    let all = predictor.predict(&sentences, 3, DEFAULT_IG_STEPS).unwrap();
     assert_eq!(all.len(), 3);
     for (p, text) in all.iter().zip(&sentences) {
         assert_eq!(&p.text, text);
@@ -42,10 +42,14 @@ fn predictions_are_distributions_over_the_saved_labels_and_independent_of_batchi
         let best = if p.label == "positive" { 1 } else { 0 };
         assert_eq!(p.probability, p.probabilities[best]);
         assert!(p.probability >= 0.5);
+        // Integrated gradients: the strongest words of the sentence, no [CLS]/[SEP], strongest first.
+        assert_eq!(p.top_tokens.len(), 3, "{:?}", p.top_tokens);
+        assert!(p.top_tokens.iter().all(|t| !t.token.starts_with('[') && text.contains(t.token.trim_start_matches("##"))), "{:?}", p.top_tokens);
+        assert!(p.top_tokens.windows(2).all(|w| w[0].score >= w[1].score), "{:?}", p.top_tokens);
     }
     // Padding in a batch must not change a sentence's prediction.
     for (i, sentence) in sentences.iter().enumerate() {
-        let alone = predictor.predict(std::slice::from_ref(sentence)).unwrap();
+        let alone = predictor.predict(std::slice::from_ref(sentence), 0, DEFAULT_IG_STEPS).unwrap();
         assert!((alone[0].probabilities[1] - all[i].probabilities[1]).abs() < 1e-5, "{sentence}");
     }
 }
@@ -57,10 +61,10 @@ fn long_input_is_truncated_and_mean_pooling_is_restored_from_the_config() {
     let predictor = Predictor::load(&dir, 16).unwrap();
     // Far longer than the fixture's position table: only truncation makes this work.
     let long = vec!["good ".repeat(2000)];
-    let p = predictor.predict(&long).unwrap();
+    let p = predictor.predict(&long, 0, DEFAULT_IG_STEPS).unwrap();
     assert_eq!(p.len(), 1);
     // Truncation to 16 tokens: the same as the first 14 words ([CLS] and [SEP] added).
-    let short = predictor.predict(&[ "good ".repeat(14)]).unwrap();
+    let short = predictor.predict(&["good ".repeat(14)], 0, DEFAULT_IG_STEPS).unwrap();
     assert!((p[0].probabilities[1] - short[0].probabilities[1]).abs() < 1e-6);
 }
 
@@ -68,7 +72,7 @@ fn long_input_is_truncated_and_mean_pooling_is_restored_from_the_config() {
 fn empty_sentences_and_missing_models_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN).unwrap();
-    let err = predictor.predict(&texts(&["fine", "   "])).err().expect("a blank sentence is an error");
+    let err = predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).err().expect("a blank sentence is an error");
     assert!(err.to_string().contains("sentence 2 is empty"), "{err}");
     let err = Predictor::load(&tmp.path().join("nowhere"), DEFAULT_MAX_LEN).err().expect("no model there");
     assert!(err.to_string().contains("nowhere") && err.to_string().contains("not a model directory"), "{err}");
