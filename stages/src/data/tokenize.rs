@@ -40,6 +40,14 @@ impl TokenizeParams {
         dir.join("tokenizer.json").is_file().then_some(dir)
     }
 
+    /// The hub commit the model resolves to (null for a local directory).
+    fn commit(&self, workdir: &Path) -> Result<Value, StageError> {
+        Ok(match self.local_dir(workdir) {
+            Some(_) => Value::Null,
+            None => Value::String(HubRepo::model(&self.model, &self.revision).commit()?),
+        })
+    }
+
     fn tokenizer_file(&self, workdir: &Path) -> Result<PathBuf, StageError> {
         match self.local_dir(workdir) {
             Some(dir) => Ok(dir.join("tokenizer.json")),
@@ -56,7 +64,7 @@ impl Stage for Tokenize {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -72,11 +80,7 @@ impl Stage for Tokenize {
     fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
         let p: TokenizeParams = params::parse(params)?;
         let tokenizer = file_hash(&p.tokenizer_file(workdir)?)?;
-        let commit = match p.local_dir(workdir) {
-            Some(_) => Value::Null,
-            None => Value::String(HubRepo::model(&p.model, &p.revision).commit()?),
-        };
-        Ok(json!({"commit": commit, "tokenizer_blake3": tokenizer}))
+        Ok(json!({"commit": p.commit(workdir)?, "tokenizer_blake3": tokenizer}))
     }
 
     fn headline(&self) -> &'static [&'static str] {
@@ -108,7 +112,13 @@ impl Stage for Tokenize {
             lengths::record(ctx, split, &lengths, p.max_len);
         }
         let path = ctx.out_path("tokenizer.json")?;
-        std::fs::write(&path, json).map_err(StageError::io(&path))
+        std::fs::write(&path, json).map_err(StageError::io(&path))?;
+        // Models that share a tokenizer (MiniLM-L3 and -L6) give identical token files;
+        // naming the model in the artifact keeps their hashes, and so the keys of the
+        // train stages that read the model from here, apart.
+        let model = json!({"model": p.model, "revision": p.revision, "commit": p.commit(&ctx.workdir)?});
+        let path = ctx.out_path("model.json")?;
+        std::fs::write(&path, format!("{model:#}\n")).map_err(StageError::io(&path))
     }
 }
 

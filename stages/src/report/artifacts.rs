@@ -58,11 +58,15 @@ pub fn format_value(value: &Value) -> String {
 }
 
 /// A metrics object as a two-column table (metric, value), in file order.
+/// Timings (`*_seconds`, `*_per_second`) are left out: they measure the machine,
+/// not the result, and would make the report differ between identical runs
+/// (the run record keeps them).
 pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
     let object = metrics.as_object()?;
+    let is_timing = |k: &str| k.ends_with("seconds") || k.ends_with("per_second");
     let rows: Vec<Vec<String>> = object
         .iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .filter(|(k, _)| !skip.contains(&k.as_str()) && !is_timing(k))
         .map(|(k, v)| vec![k.clone(), format_value(v)])
         .collect();
     (!rows.is_empty()).then(|| Table { header: vec!["metric".into(), "value".into()], rows, footer: None })
