@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{dag, diff, gc, run, runs, show, status};
+use crate::commands::{bench, dag, diff, gc, predict, run, runs, show, status};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -13,7 +13,9 @@ const EXAMPLES: &str = "Examples:
   pipe run pipelines/final.yaml --set train.lr=3e-5 --stage calibrate
   pipe status pipelines/final.yaml --why        what is stale, and which input changed
   pipe diff                                     params, artifacts, metrics: last two runs
-  pipe dag pipelines/final.yaml --format mermaid";
+  pipe dag pipelines/final.yaml --format mermaid
+  pipe predict \"a gorgeous, witty film\"         classify with the latest run's model
+  pipe bench infer --model pipe-fixtures/tiny-bert";
 
 #[derive(Parser)]
 #[command(name = "pipe", version, about = "Runs ML pipelines declared in YAML as content-hashed DAGs", after_help = EXAMPLES)]
@@ -41,6 +43,10 @@ pub enum Command {
     Runs(runs::Args),
     /// Remove artifacts that no kept run references
     Gc(gc::Args),
+    /// Classify sentences with a run's trained model and show the tokens behind each label
+    Predict(predict::Args),
+    /// Measure training or inference throughput of a hub model on SST-2 batches
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -59,6 +65,8 @@ impl Cli {
             Command::Show(args) => show::execute(args, &cache),
             Command::Runs(args) => runs::execute(args, &cache),
             Command::Gc(args) => gc::execute(args, &cache),
+            Command::Predict(args) => predict::execute(args, &cache),
+            Command::Bench(args) => bench::execute(args),
         }
     }
 }

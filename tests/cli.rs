@@ -224,7 +224,7 @@ fn dag_prints_text_dot_and_mermaid() {
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let t = Test::new();
-    for sub in ["run", "status", "dag", "diff", "show", "runs", "gc"] {
+    for sub in ["run", "status", "dag", "diff", "show", "runs", "gc", "predict", "bench"] {
         t.run(&[sub, "--help"]).success().stdout_has("Examples:").stdout_has(&format!("pipe {sub}"));
     }
 }
@@ -249,4 +249,17 @@ fn cache_dir_comes_from_the_flag_or_the_environment() {
     let ran = t.command(&["run", "p.yaml"]).env("PIPE_CACHE", t.path().join("elsewhere")).output().unwrap();
     assert!(String::from_utf8_lossy(&ran.stdout).contains("0 ran, 4 cached"));
     t.run(&["run", "missing.yaml"]).code(2).stderr_has("cannot read missing.yaml");
+}
+
+#[test]
+fn without_a_terminal_progress_messages_become_occasional_log_lines() {
+    // A shell stage's output lines are its progress messages: the first is printed at
+    // once, a same-shaped one soon after is not, a new shape (phase) after a second is.
+    let t = Test::new().pipeline(
+        "name: p\nstages:\n  a: {uses: shell, run: echo epoch 1 step 1; echo epoch 1 step 2; sleep 1.3; echo evaluating; touch $PIPE_OUT/x}\n",
+    );
+    let ran = t.run(&["run", "p.yaml"]).success();
+    let lines: Vec<&str> = ran.stderr.lines().filter(|l| l.starts_with("    ... a ")).collect();
+    assert_eq!(lines.len(), 2, "{}", ran.stderr);
+    assert!(lines[0].ends_with(": epoch 1 step 1") && lines[1].ends_with(": evaluating"), "{}", ran.stderr);
 }

@@ -8,9 +8,11 @@ use crate::plan::{self, Plan};
 use crate::spec;
 use crate::{overrides, Error};
 
+pub mod bench;
 pub mod dag;
 pub mod diff;
 pub mod gc;
+pub mod predict;
 pub mod run;
 pub mod runs;
 pub mod show;

@@ -57,6 +57,11 @@ impl Test {
         Ran::from(self.command(args).output().expect("pipe runs"))
     }
 
+    /// Runs `pipe` with the offline HF cache (../shared/hf) as $HF_HOME.
+    pub fn run_hub(&self, args: &[&str]) -> Ran {
+        Ran::from(self.command(args).env("HF_HOME", pipe_stages::testkit::use_offline_hub()).output().expect("pipe runs"))
+    }
+
     /// Starts `pipe` without waiting (for concurrency and kill tests).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")

@@ -1,0 +1,109 @@
+//! `pipe bench train|infer`: training or inference throughput of a hub model on
+//! real SST-2 batches (`pipe_stages::train::bench` measures; this parses and prints).
+
+use std::path::PathBuf;
+
+use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
+
+use crate::Error;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    /// Full optimiser steps: dropout forward, backward, gradient clipping, AdamW
+    Train,
+    /// Eval-mode forward passes to logits
+    Infer,
+}
+
+/// Where the timed batches come from.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Batches {
+    /// SST-2 sentences from the HF cache (train split for `train`, validation for `infer`),
+    /// cut into batches as the train stage and prediction cut them
+    Sst2,
+}
+
+impl Batches {
+    fn dataset(self) -> &'static str {
+        match self {
+            Batches::Sst2 => "stanfordnlp/sst2",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe bench infer --model pipe-fixtures/tiny-bert --steps 2
+  pipe bench train --model distilbert/distilbert-base-uncased --peak-gflops 315 --json
+  pipe bench train --model sentence-transformers/all-MiniLM-L6-v2 --dump-batches batches.json")]
+pub struct Args {
+    #[arg(value_enum)]
+    pub mode: Mode,
+    /// Hub model repo, read from the HF cache ($HF_HOME)
+    #[arg(long, value_name = "REPO")]
+    pub model: String,
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// Source of the batches
+    #[arg(long, value_enum, default_value = "sst2")]
+    pub batches: Batches,
+    /// Measured batches per repeat [default: 20 for train, 5 for infer]
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Sentences per batch [default: 32 for train, 128 for infer]
+    #[arg(long, value_name = "B")]
+    pub batch_size: Option<usize>,
+    /// Untimed batches first [default: 3 for train, 1 for infer]
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<usize>,
+    /// Times the measured batches run; the figures are medians
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub repeats: usize,
+    /// Tokens per sentence at most
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// This machine's peak GFLOP/s, to report the achieved share of it
+    #[arg(long, value_name = "GFLOPS")]
+    pub peak_gflops: Option<f64>,
+    /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
+    #[arg(long, value_name = "FILE")]
+    pub dump_batches: Option<PathBuf>,
+    /// The full report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn execute(args: Args) -> Result<(), Error> {
+    let mode = match args.mode {
+        Mode::Train => BenchMode::Train,
+        Mode::Infer => BenchMode::Infer,
+    };
+    if args.peak_gflops.is_some_and(|p| !(p > 0.0)) {
+        return Err(Error::Config("--peak-gflops must be a positive number".into()));
+    }
+    let mut opts = BenchOptions::new(mode, &args.model);
+    opts.revision = args.revision;
+    opts.dataset = args.batches.dataset().into();
+    opts.batches = args.steps.unwrap_or(opts.batches);
+    opts.batch_size = args.batch_size.unwrap_or(opts.batch_size);
+    opts.warmup = args.warmup.unwrap_or(opts.warmup);
+    opts.repeats = args.repeats;
+    opts.max_len = args.max_len;
+    opts.seed = args.seed;
+    opts.peak_gflops = args.peak_gflops;
+    opts.dump_batches = args.dump_batches;
+    let report = match mode {
+        BenchMode::Train => bench_train(&opts),
+        BenchMode::Infer => bench_infer(&opts),
+    }
+    .map_err(|e| Error::Failed { message: e.to_string(), config: e.is_config() })?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
+        println!("{text}");
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(())
+}

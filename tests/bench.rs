@@ -1,0 +1,43 @@
+//! `pipe bench`: the throughput report's shape on the tiny-bert fixture with real
+//! SST-2 validation batches from ../shared/hf.
+
+mod support;
+
+use serde_json::Value;
+use support::{Ran, Test};
+
+fn bench(t: &Test, args: &[&str]) -> Ran {
+    t.run_hub(&[&["bench"], args].concat())
+}
+
+#[test]
+fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
+    let t = Test::new();
+    let text = bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--peak-gflops", "100"]).success();
+    let first = text.stdout.lines().next().unwrap_or_default();
+    for part in ["Infer pipe-fixtures/tiny-bert: ", " examples/s, ", " real tokens/s, ", " GFLOP/s (", "% of 100 GFLOP/s peak)"] {
+        assert!(first.contains(part), "{part:?} missing from {first:?}");
+    }
+    assert!(text.stdout.contains("2 batches of 128"), "{}", text.stdout);
+
+    let json = bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--json", "--dump-batches", "b.json"]).success();
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["mode"], "infer");
+    assert_eq!(report["batches"], 2);
+    assert_eq!(report["examples"], 256);
+    assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["real_tokens_per_second"].as_f64().unwrap() <= report["padded_tokens_per_second"].as_f64().unwrap());
+    assert_eq!(report["peak_share"], Value::Null);
+    let dumped: Value = serde_json::from_str(&std::fs::read_to_string(t.path().join("b.json")).unwrap()).unwrap();
+    assert_eq!(dumped["batches"].as_array().unwrap().len(), 2);
+    assert_eq!(dumped["warmup"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let t = Test::new();
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--peak-gflops", "0"]).code(2).stderr_has("--peak-gflops");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "0"]).code(2).stderr_has("at least 1");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
+    bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
+}

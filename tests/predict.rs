@@ -1,0 +1,140 @@
+//! `pipe predict`: finding the model through run records, its usage errors, and
+//! predictions from a model directory saved from the tiny-bert fixture (random
+//! weights: the mechanics are checked, not the sentiment).
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use pipe::key::KeyParts;
+use pipe::record::{RunRecord, StageRecord, Status};
+use pipe::store::Store;
+use pipe_stages::model::{Classifier, HeadOptions};
+use pipe_stages::testkit::use_offline_hub;
+use serde_json::{json, Value};
+use support::{Ran, Test};
+
+const SHELL_ONLY: &str = "name: p\nstages:\n  a: {uses: shell, run: echo a > $PIPE_OUT/a}\n";
+
+/// Saves the fixture model with its tokenizer as the train stage's `model/` does.
+fn save_model(dir: &Path) {
+    let hf = use_offline_hub();
+    let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &HeadOptions::default(), 42).unwrap();
+    let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
+    let snapshot = std::fs::read_dir(&snapshots).unwrap_or_else(|e| panic!("{}: {e}", snapshots.display())).next().unwrap().unwrap();
+    model.save_hf_dir(dir, &[snapshot.path().join("tokenizer.json")]).unwrap();
+}
+
+/// Stores an artifact of kind `train` holding `model/` (when `with_model`), as a run would.
+fn train_artifact(store: &Store, seed: u64, with_model: bool) -> String {
+    let parts = KeyParts { kind: "train".into(), version: 1, params: json!({}), inputs: vec![], seed, fingerprint: Value::Null };
+    let key = parts.key();
+    let lock = store.lock(&key, || {}).unwrap();
+    let tmp = store.begin(&key, &lock).unwrap();
+    if with_model {
+        save_model(&tmp.join("model"));
+    } else {
+        std::fs::write(tmp.join("history.json"), "[]").unwrap();
+    }
+    store.commit(&tmp, &parts, &Default::default(), &lock).unwrap().key
+}
+
+fn stage(instance: &str, kind: &str, key: Option<String>) -> StageRecord {
+    StageRecord {
+        instance: instance.into(),
+        stage: instance.split('[').next().unwrap().into(),
+        kind: kind.into(),
+        status: Status::Ran,
+        key,
+        artifact: None,
+        seconds: 0.0,
+        params: json!({}),
+        metrics: Default::default(),
+        error: None,
+    }
+}
+
+fn record(store: &Store, id: &str, stages: Vec<StageRecord>) {
+    let r = RunRecord {
+        id: id.into(),
+        pipeline: "study".into(),
+        file: PathBuf::from("study.yaml"),
+        started: "2026-11-30T06:00:00.000Z".into(),
+        seconds: 1.0,
+        ok: true,
+        overrides: vec![],
+        selected: vec![],
+        stages,
+    };
+    r.save(store).unwrap();
+}
+
+fn predict(t: &Test, args: &[&str]) -> Ran {
+    t.run_hub(&[&["predict"], args].concat())
+}
+
+#[test]
+fn usage_errors_exit_2_before_any_model_is_loaded() {
+    let t = Test::new();
+    predict(&t, &["fine"]).code(2).stderr_has("no runs recorded").stderr_has("--model DIR");
+    predict(&t, &["--model", "nowhere", "fine"]).code(2).stderr_has("model directory nowhere does not exist");
+    predict(&t, &["--model", "nowhere", "fine", "  "]).code(2).stderr_has("argument 2 is empty");
+    predict(&t, &[]).code(2).stderr_has("<TEXT>");
+
+    let t = t.pipeline(SHELL_ONLY);
+    t.run(&["run", "p.yaml"]).success();
+    predict(&t, &["--run", "nope", "fine"]).code(2).stderr_has("no run `nope`");
+    predict(&t, &["fine"]).code(2).stderr_has("has no `train` stage");
+
+    let mut child = t.command(&["predict", "--model", "nowhere", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"good\n\nbad\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 2 of stdin is empty"), "{stderr}");
+}
+
+#[test]
+fn the_model_comes_from_the_runs_train_instance() {
+    let t = Test::new();
+    let store = Store::new(&t.cache()).unwrap();
+    let cls = train_artifact(&store, 1, true);
+    let bare = train_artifact(&store, 2, false);
+    record(&store, "20261130T060000.000Z-0001", vec![stage("split", "split", None), stage("train", "train", Some(cls.clone()))]);
+    record(
+        &store,
+        "20261130T060100.000Z-0002",
+        vec![stage("train[dropout=0.1]", "train", Some(cls.clone())), stage("train[dropout=0.3]", "train", Some(bare))],
+    );
+
+    // The latest run has two train instances: the error lists them.
+    predict(&t, &["a fine film"])
+        .code(2)
+        .stderr_has("2 train instances: train[dropout=0.1], train[dropout=0.3]")
+        .stderr_has("--stage INSTANCE");
+    predict(&t, &["--stage", "train[dropout=0.3]", "a fine film"]).code(2).stderr_has("has no `model/` directory");
+    predict(&t, &["--stage", "train[dropout=0.5]", "a fine film"]).code(2).stderr_has("no train instance `train[dropout=0.5]`");
+
+    let picked = predict(&t, &["--stage", "train[dropout=0.1]", "--json", "--top", "2", "a gorgeous, witty film", "a dull mess"]).success();
+    let lines: Vec<Value> = picked.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{}", picked.stdout);
+    assert_eq!(lines[0]["text"], "a gorgeous, witty film");
+    assert_eq!(lines[0]["top_tokens"].as_array().unwrap().len(), 2);
+    let p = lines[0]["probability"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&p), "{p}");
+
+    // The same model by run id prefix, and by directory, gives the same answer.
+    let by_run = predict(&t, &["--run", "20261130T0600", "--top", "2", "a gorgeous, witty film"]).success();
+    let by_dir = predict(&t, &["--model", store.object_dir(&cls).join("model").to_str().unwrap(), "--top", "2", "a gorgeous, witty film"]).success();
+    assert_eq!(by_run.stdout, by_dir.stdout);
+    assert!(by_run.stdout.contains("top tokens: "), "{}", by_run.stdout);
+    let first = by_run.stdout.lines().next().unwrap();
+    assert!(first.ends_with("a gorgeous, witty film"), "{first}");
+    assert_eq!(format!("{:.3}", p), first.split_whitespace().nth(1).unwrap());
+
+    // A gc'd artifact is named as such.
+    std::fs::remove_dir_all(store.object_dir(&cls)).unwrap();
+    predict(&t, &["--run", "20261130T0600", "fine"]).code(2).stderr_has("no longer in");
+}
