@@ -8,6 +8,7 @@ use candle_core::Tensor;
 use super::attention::SelfAttention;
 use super::config::{Activation, ModelConfig, ModelType};
 use super::dropout::Mode;
+use super::gelu::gelu_erf;
 use super::layer_norm::layer_norm;
 use super::linear::Linear;
 use super::weights::Params;
@@ -58,7 +59,7 @@ impl Layer {
         let x = layer_norm(&(attended + x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match self.activation {
-            Activation::Gelu => inner.gelu_erf()?,
+            Activation::Gelu => gelu_erf(&inner)?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };

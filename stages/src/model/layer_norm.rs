@@ -5,6 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, D};
 
+use super::cpu_data::{f32_slice, row_len};
 use crate::StageError;
 
 /// Normalised `x` scaled by `weight` and shifted by `bias` (both [hidden]).
@@ -13,16 +14,16 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
     Ok(x.apply_op3(weight, bias, LayerNormOp { eps })?)
 }
 
-struct LayerNormOp {
-    eps: f64,
+/// Mean and 1 / sqrt(biased variance + eps) of one row.
+fn row_stats(row: &[f32], eps: f64) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps as f32).sqrt())
 }
 
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
-        (CpuStorage::F32(_), None) => candle_core::bail!("layer_norm: {what} must be contiguous"),
-        _ => candle_core::bail!("layer_norm: {what} must be f32"),
-    }
+struct LayerNormOp {
+    eps: f64,
 }
 
 impl CustomOp3 for LayerNormOp {
@@ -39,18 +40,16 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "input")?;
-        let w = f32_slice(s2, l2, "weight")?;
-        let b = f32_slice(s3, l3, "bias")?;
-        let dim = l1.dims().last().copied().unwrap_or(0);
-        if dim == 0 || w.len() != dim || b.len() != dim {
+        let x = f32_slice(s1, l1, "layer_norm", "input")?;
+        let w = f32_slice(s2, l2, "layer_norm", "weight")?;
+        let b = f32_slice(s3, l3, "layer_norm", "bias")?;
+        let dim = row_len(l1, "layer_norm")?;
+        if w.len() != dim || b.len() != dim {
             candle_core::bail!("layer_norm: input {:?} vs weight {} / bias {}", l1.dims(), w.len(), b.len());
         }
         let mut out = vec![0f32; x.len()];
         for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            let mean = row.iter().sum::<f32>() / dim as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
-            let rstd = 1.0 / (var + self.eps as f32).sqrt();
+            let (mean, rstd) = row_stats(row, self.eps);
             for i in 0..dim {
                 dst[i] = (row[i] - mean) * rstd * w[i] + b[i];
             }
@@ -58,8 +57,6 @@ impl CustomOp3 for LayerNormOp {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    /// Standard LayerNorm gradients: with xhat = (x - mean) * rstd and g = dy * weight,
-    /// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); dweight = sum(dy * xhat); dbias = sum(dy).
     fn bwd(
         &self,
         x: &Tensor,
@@ -70,19 +67,64 @@ impl CustomOp3 for LayerNormOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dim = x.dim(D::Minus1)?;
         let rows = x.elem_count() / dim;
-        let x2 = x.reshape((rows, dim))?;
-        let dy2 = dy.reshape((rows, dim))?;
-        let mean = x2.mean_keepdim(1)?;
-        let centred = x2.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(1)?;
-        let rstd = (var + self.eps)?.sqrt()?.recip()?;
-        let xhat = centred.broadcast_mul(&rstd)?;
-        let g = dy2.broadcast_mul(weight)?;
-        let g_mean = g.mean_keepdim(1)?;
-        let gx_mean = (&g * &xhat)?.mean_keepdim(1)?;
-        let dx = g.broadcast_sub(&g_mean)?.sub(&xhat.broadcast_mul(&gx_mean)?)?.broadcast_mul(&rstd)?;
-        let dweight = (&dy2 * &xhat)?.sum(0)?;
-        let dbias = dy2.sum(0)?;
-        Ok((Some(dx.reshape(x.shape())?), Some(dweight), Some(dbias)))
+        let packed = x.apply_op3(weight, &dy.contiguous()?, LayerNormBackward { eps: self.eps })?;
+        let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
+        let dweight = packed.get(rows)?;
+        let dbias = packed.get(rows + 1)?;
+        Ok((Some(dx), Some(dweight), Some(dbias)))
+    }
+}
+
+/// Standard LayerNorm gradients in one pass per row: with xhat = (x - mean) * rstd
+/// and g = dy * weight, dx = rstd * (g - mean(g) - xhat * mean(g * xhat));
+/// dweight = sum(dy * xhat); dbias = sum(dy). Operands (x, weight, dy); the
+/// result packs dx's rows, then dweight, then dbias, as [rows + 2, dim].
+struct LayerNormBackward {
+    eps: f64,
+}
+
+impl CustomOp3 for LayerNormBackward {
+    fn name(&self) -> &'static str {
+        "layer-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "layer_norm backward", "input")?;
+        let w = f32_slice(s2, l2, "layer_norm backward", "weight")?;
+        let dy = f32_slice(s3, l3, "layer_norm backward", "gradient")?;
+        let dim = row_len(l1, "layer_norm backward")?;
+        if w.len() != dim || dy.len() != x.len() {
+            candle_core::bail!("layer_norm backward: input {:?}, weight {}, gradient {:?}", l1.dims(), w.len(), l3.dims());
+        }
+        let rows = x.len() / dim;
+        let mut out = vec![0f32; (rows + 2) * dim];
+        let (dx, sums) = out.split_at_mut(rows * dim);
+        let (dweight, dbias) = sums.split_at_mut(dim);
+        let mut xhat = vec![0f32; dim];
+        for ((x, dy), dx) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)) {
+            let (mean, rstd) = row_stats(x, self.eps);
+            let (mut g_sum, mut gx_sum) = (0f32, 0f32);
+            for i in 0..dim {
+                xhat[i] = (x[i] - mean) * rstd;
+                let g = dy[i] * w[i];
+                g_sum += g;
+                gx_sum += g * xhat[i];
+                dweight[i] += dy[i] * xhat[i];
+                dbias[i] += dy[i];
+            }
+            let (g_mean, gx_mean) = (g_sum / dim as f32, gx_sum / dim as f32);
+            for i in 0..dim {
+                dx[i] = rstd * (dy[i] * w[i] - g_mean - xhat[i] * gx_mean);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows + 2, dim))))
     }
 }

@@ -1,9 +1,11 @@
 //! Softmax over the last dimension as a custom op with a backward pass.
 //! candle-nn's fast `softmax_last_dim` has no backward and the composed `softmax`
-//! materialises four tensors of [batch, heads, query, key] per layer.
+//! materialises four tensors of [batch, heads, query, key] per layer; the
+//! backward here is one more row-wise loop instead of four tensor ops.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use super::cpu_data::{f32_slice, row_len};
 use crate::StageError;
 
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor, StageError> {
@@ -18,14 +20,8 @@ impl CustomOp1 for SoftmaxOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = match (storage, layout.contiguous_offsets()) {
-            (CpuStorage::F32(data), Some((start, end))) => &data[start..end],
-            _ => candle_core::bail!("softmax: input must be contiguous f32"),
-        };
-        let dim = layout.dims().last().copied().unwrap_or(0);
-        if dim == 0 {
-            candle_core::bail!("softmax: empty last dimension in {:?}", layout.dims());
-        }
+        let x = f32_slice(storage, layout, "softmax", "input")?;
+        let dim = row_len(layout, "softmax")?;
         let mut out = vec![0f32; x.len()];
         for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -41,9 +37,33 @@ impl CustomOp1 for SoftmaxOp {
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
-    /// d softmax: dx = y * (dy - sum(dy * y)) along the last dimension.
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let dot = (dy * y)?.sum_keepdim(D::Minus1)?;
-        Ok(Some((dy.broadcast_sub(&dot)? * y)?))
+        Ok(Some(y.apply_op2(&dy.contiguous()?, SoftmaxBackward)?))
+    }
+}
+
+/// d softmax: dx = y * (dy - sum(dy * y)) along the last dimension; operands (y, dy).
+struct SoftmaxBackward;
+
+impl CustomOp2 for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, "softmax backward", "output")?;
+        let dy = f32_slice(s2, l2, "softmax backward", "gradient")?;
+        let dim = row_len(l1, "softmax backward")?;
+        if y.len() != dy.len() {
+            candle_core::bail!("softmax backward: output {:?} vs gradient {:?}", l1.dims(), l2.dims());
+        }
+        let mut dx = vec![0f32; y.len()];
+        for ((y, dy), dx) in y.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)) {
+            let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+            for ((d, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+                *d = (g - dot) * y;
+            }
+        }
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
