@@ -19,10 +19,16 @@ stages:
       echo b >> ran.log
       echo partial > $PIPE_OUT/b
       if [ -e fail ]; then echo "disk on fire" >&2; exit 3; fi
-      if [ -e hang ]; then sleep 60; fi
+      if [ -e hang ]; then sleep 60 & echo $! > sleep.pid; wait; fi
       echo B >> $PIPE_OUT/b
   c: {uses: shell, needs: [b], run: echo c >> ran.log; cat $PIPE_INPUT_B/b > $PIPE_OUT/c}
 "#;
+
+/// True while the process runs (a zombie awaiting its reaper counts as gone).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
+}
 
 fn objects_with(t: &Test, file: &str) -> usize {
     t.cache_entries("objects").iter().filter(|k| t.cache().join("objects").join(k).join(file).exists()).count()
@@ -49,8 +55,18 @@ fn a_sigkilled_run_leaves_no_artifact_and_the_next_run_completes() {
         assert!(Instant::now() < deadline, "stage b never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    while !t.path().join("sleep.pid").exists() {
+        assert!(Instant::now() < deadline, "stage b never started its sleep");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
+    // What the stage's command started dies with `pipe` instead of running on.
+    let pid = t.lines("sleep.pid")[0].clone();
+    while alive(&pid) {
+        assert!(Instant::now() < deadline, "the stage's `sleep 60` (pid {pid}) outlived the SIGKILLed pipe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(objects_with(&t, "b"), 0, "no artifact for the killed stage");
     assert_eq!(t.cache_entries("tmp").len(), 1, "the killed attempt's private dir is all that is left");
     std::fs::remove_file(t.path().join("hang")).unwrap();

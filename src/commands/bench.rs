@@ -80,7 +80,8 @@ pub fn execute(args: Args) -> Result<(), Error> {
         Mode::Train => BenchMode::Train,
         Mode::Infer => BenchMode::Infer,
     };
-    if args.peak_gflops.is_some_and(|p| !(p > 0.0)) {
+    // NaN is no peak either.
+    if args.peak_gflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
         return Err(Error::Config("--peak-gflops must be a positive number".into()));
     }
     let mut opts = BenchOptions::new(mode, &args.model);

@@ -7,14 +7,17 @@
 //! artifact directories, one per line), `PIPE_INPUT_<STAGE>` (the artifact
 //! directories of upstream stage `<stage>`, upper-cased, non-alphanumerics as
 //! `_`, one per line), `PIPE_METRICS` (write a JSON object there to record
-//! metrics), `PIPE_SEED` and `PIPE_INSTANCE`.
+//! metrics), `PIPE_SEED` and `PIPE_INSTANCE`. It runs in a process group of its
+//! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
+//! nothing it started outlives the stage.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -101,7 +104,8 @@ impl Stage for Shell {
             .env("PIPE_METRICS", &metrics_file)
             .env("PIPE_SEED", ctx.seed.to_string())
             .env("PIPE_INSTANCE", &ctx.instance)
-            .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())));
+            .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
+            .process_group(0);
         let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
         for input in &ctx.inputs {
             by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
@@ -112,6 +116,7 @@ impl Stage for Shell {
         let mut child = command
             .spawn()
             .map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+        let _guard = GroupGuard::watch(&mut child)?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let tail = Mutex::new(VecDeque::new());
         let progress = ctx.progress;
@@ -149,6 +154,48 @@ impl Stage for Shell {
             copy_tree(&from, &ctx.out_path(out)?)?;
         }
         Ok(())
+    }
+}
+
+/// Kills a command's process group once the command is done or this process is gone.
+/// `PR_SET_PDEATHSIG` would reach only `sh`, not the processes it forked; instead a
+/// watcher `sh`, in a process group of its own (so Ctrl-C does not stop it first),
+/// blocks reading a pipe whose write end only this process holds (std opens pipes
+/// close-on-exec). When the guard is dropped, or `pipe` exits however it exits, the
+/// read returns and the watcher kills the whole group.
+struct GroupGuard {
+    watcher: Child,
+}
+
+impl GroupGuard {
+    fn watch(command: &mut Child) -> Result<GroupGuard, StageError> {
+        let started = Command::new("sh")
+            .arg("-c")
+            .arg(r#"read _; kill -s KILL -- "-$1" 2>/dev/null"#)
+            .arg("pipe-group-guard")
+            .arg(command.id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        match started {
+            Ok(watcher) => Ok(GroupGuard { watcher }),
+            Err(e) => {
+                // Without a watcher the command could outlive us: do not let it run.
+                let _ = command.kill();
+                let _ = command.wait();
+                Err(StageError::Failed(format!("cannot start the process-group watcher `sh`: {e}")))
+            }
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        drop(self.watcher.stdin.take());
+        // Reaps the watcher; it exits right after the kill.
+        let _ = self.watcher.wait();
     }
 }
 
