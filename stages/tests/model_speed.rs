@@ -2,7 +2,10 @@
 //! code (slow, ignored): `cargo test --release -p pipe-stages --test model_speed
 //! -- --ignored --nocapture`. SPEED_MODE=train|infer, SPEED_BATCHES and
 //! SPEED_REPEATS size the run (defaults: both modes, 5 batches, 1 repeat).
+//! Run it alone (`minilm_speed_probe` is this file's only test): it sets the
+//! process environment.
 
+use pipe_stages::model::single_threaded_elementwise;
 use pipe_stages::testkit::use_offline_hub;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 
@@ -13,6 +16,8 @@ fn env_usize(key: &str, default: usize) -> usize {
 #[test]
 #[ignore]
 fn minilm_speed_probe() {
+    // As the `pipe` binary does at start (CANDLE_NUM_THREADS, when set, wins).
+    single_threaded_elementwise();
     use_offline_hub();
     let modes = match std::env::var("SPEED_MODE").as_deref() {
         Ok("train") => vec![BenchMode::Train],
