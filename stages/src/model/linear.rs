@@ -4,7 +4,7 @@
 //! through the transpose (a strided full-size add per layer per step) and b's
 //! through a broadcast reduction. Here the forward is the same gemm call candle
 //! makes plus the bias rows (identical outputs), and the backward produces
-//! dx = dy W, dW = dy^T x and db = column sums of dy directly in W's layout.
+//! dx = dy W, dW = dy^T x and db = column sums of dy (dW directly in W's layout).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use gemm::{gemm, Parallelism};
@@ -104,7 +104,9 @@ impl CustomOp3 for LinearOp {
         let dy = dy.contiguous()?;
         let dx = dy.matmul(weight)?;
         let dweight = dy.t()?.matmul(x)?;
-        let dbias = dy.sum(0)?;
+        // Column sums as a 1-row product: candle's sum over dim 0 walks dy by strides.
+        let rows = dy.dim(0)?;
+        let dbias = Tensor::ones((1, rows), dy.dtype(), dy.device())?.matmul(&dy)?.squeeze(0)?;
         Ok((Some(dx), Some(dweight), Some(dbias)))
     }
 }
