@@ -17,6 +17,7 @@ mod linear;
 mod names;
 mod save;
 mod softmax;
+mod threads;
 mod weights;
 
 pub use batch::Batch;
@@ -24,4 +25,5 @@ pub use classifier::{Classifier, Output};
 pub use config::{Activation, ModelConfig, ModelType};
 pub use dropout::Mode;
 pub use head::{mean_pool, HeadOptions, Pooling};
+pub use threads::single_threaded_elementwise;
 pub use weights::NUM_LABELS;
