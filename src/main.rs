@@ -4,6 +4,9 @@ use clap::Parser;
 use pipe::cli::Cli;
 
 fn main() -> ExitCode {
+    // Before any thread starts: candle's elementwise pool and rayon's matmul pool
+    // would otherwise spin against each other on small machines.
+    pipe_stages::model::single_threaded_elementwise();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
