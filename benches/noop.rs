@@ -1,14 +1,15 @@
-//! The no-op budget: a fully cached run of a 10-stage pipeline, as a whole
-//! process, must take under 50 ms (median of 11 runs).
+//! The no-op budget, measured (not asserted): a fully cached run of a 10-stage
+//! pipeline as a whole `pipe` process. Run with `cargo bench --bench noop`;
+//! prints the median of 21 runs after one warm-up.
 
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
 use support::Test;
 
-#[test]
-fn a_fully_cached_10_stage_run_takes_under_50_ms() {
+fn main() {
     let mut yaml = String::from("name: noop\nstages:\n");
     let mut t = Test::new();
     for i in 0..10 {
@@ -18,7 +19,8 @@ fn a_fully_cached_10_stage_run_takes_under_50_ms() {
     }
     let t = t.pipeline(&yaml);
     t.run(&["run", "p.yaml"]).success().stdout_has("10 ran");
-    let mut times: Vec<Duration> = (0..11)
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 10 cached");
+    let mut times: Vec<Duration> = (0..21)
         .map(|_| {
             let start = Instant::now();
             t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 10 cached");
@@ -26,5 +28,10 @@ fn a_fully_cached_10_stage_run_takes_under_50_ms() {
         })
         .collect();
     times.sort();
-    assert!(times[5] < Duration::from_millis(50), "median no-op run took {:?} (all: {times:?})", times[5]);
+    println!(
+        "no-op run of a fully cached 10-stage pipeline: median {:.1} ms (min {:.1}, max {:.1}, 21 runs)",
+        times[10].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[20].as_secs_f64() * 1e3
+    );
 }
