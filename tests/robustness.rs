@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{expect, statuses, Ran, Test};
+use support::{by_instance, expect, statuses, Ran, Test};
 
 /// b fails while `fail` exists and hangs while `hang` exists; neither file is a dep, so the key stays the same.
 const FLAKY: &str = r#"
@@ -114,10 +114,11 @@ stages:
             "{instance}: {status} / {other}"
         );
     }
-    let hashes = |r: &serde_json::Value| -> Vec<String> {
-        r["stages"].as_array().unwrap().iter().map(|s| s["artifact"].as_str().unwrap().to_string()).collect()
-    };
-    assert_eq!(hashes(&records[0]), hashes(&records[1]), "both runs resolved to identical artifacts");
+    assert_eq!(
+        by_instance(&records[0], "artifact"),
+        by_instance(&records[1], "artifact"),
+        "both runs resolved to identical artifacts"
+    );
     assert!(t.cache_entries("tmp").is_empty());
 }
 

@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
-use serde_json::Value;
-use support::{expect, Test};
+use support::{by_instance, expect, Test};
 
 const TINY: &str = include_str!("pipelines/tiny.yaml");
 const TINY_ABLATIONS: &str = include_str!("pipelines/tiny_ablations.yaml");
@@ -19,22 +16,12 @@ fn study() -> Test {
 impl Test {
     /// The artifact directory of a stage instance in the newest run.
     fn artifact_dir(&self, instance: &str) -> std::path::PathBuf {
-        let record = self.last_record();
-        let stage = record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == instance);
-        let key = stage.unwrap_or_else(|| panic!("no `{instance}` in the run record"))["key"].as_str().unwrap();
+        let keys = by_instance(&self.last_record(), "key");
+        let key = keys.get(instance).unwrap_or_else(|| panic!("no `{instance}` in the run record: {keys:?}"));
         self.cache().join("objects").join(key)
     }
 }
 
-/// instance -> artifact hash from the newest run record.
-fn artifacts(record: &Value) -> BTreeMap<String, String> {
-    record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["instance"].as_str().unwrap().to_string(), s["artifact"].as_str().unwrap().to_string()))
-        .collect()
-}
 
 #[test]
 fn the_tiny_study_runs_end_to_end_and_reproduces_byte_for_byte() {
@@ -57,7 +44,7 @@ fn the_tiny_study_runs_end_to_end_and_reproduces_byte_for_byte() {
     // A second machine-independent run in a fresh cache gives the same artifacts.
     let b = study();
     b.run(&["run", "p.yaml", "-j", "1"]).success();
-    assert_eq!(artifacts(&a.last_record()), artifacts(&b.last_record()));
+    assert_eq!(by_instance(&a.last_record(), "artifact"), by_instance(&b.last_record(), "artifact"));
 }
 
 #[test]

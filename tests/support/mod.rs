@@ -98,11 +98,16 @@ impl Test {
 }
 
 pub fn statuses(record: &Value) -> BTreeMap<String, String> {
+    by_instance(record, "status")
+}
+
+/// instance -> one string field of its entry (`status`, `key`, `artifact`) in a run record.
+pub fn by_instance(record: &Value, field: &str) -> BTreeMap<String, String> {
     record["stages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["instance"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .map(|s| (s["instance"].as_str().unwrap().to_string(), s[field].as_str().unwrap().to_string()))
         .collect()
 }
 
