@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     // Before any thread starts: candle's elementwise pool and rayon's matmul pool
     // would otherwise spin against each other on small machines.
     pipe_stages::model::single_threaded_elementwise();
+    pipe_stages::model::keep_freed_memory();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
