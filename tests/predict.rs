@@ -124,6 +124,10 @@ fn the_model_comes_from_the_runs_train_instance() {
     assert_eq!(lines[0]["top_tokens"].as_array().unwrap().len(), 2);
     let p = lines[0]["probability"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&p), "{p}");
+    // The raw logits come along for machine use and agree with the probabilities.
+    let logit = |i: usize| lines[0]["logits"][i].as_f64().unwrap();
+    let p_positive = 1.0 / (1.0 + (logit(0) - logit(1)).exp());
+    assert!((p_positive - lines[0]["probabilities"][1].as_f64().unwrap()).abs() < 1e-6, "{}", picked.stdout);
 
     // The same model by run id prefix, and by directory, gives the same answer.
     let by_run = predict(&t, &["--run", "20261130T0600", "--top", "2", "a gorgeous, witty film"]).success();

@@ -35,6 +35,8 @@ pub struct Prediction {
     pub probability: f32,
     /// Probability of each label, by label id.
     pub probabilities: Vec<f32>,
+    /// The classifier's raw scores, by label id (what transformers calls `logits`).
+    pub logits: Vec<f32>,
     /// The tokens that raised the predicted label's probability most, strongest
     /// first (special tokens left out); empty when `top_k` is 0.
     pub top_tokens: Vec<TokenScore>,
@@ -102,6 +104,7 @@ impl Predictor {
                     label: self.labels[best].clone(),
                     probability: probabilities[best],
                     probabilities,
+                    logits: logits.to_vec(),
                     top_tokens,
                 })
             })
