@@ -6,7 +6,7 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{failed, finish, open, padded, text_width, vertical_labels};
+use super::canvas::{failed, finish, open, padded, text_width, vertical_labels, Area};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -97,18 +97,22 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&err)?;
+        let mut texts = Vec::with_capacity(n);
         for (i, bar) in chart.bars.iter().enumerate() {
             let y = flip(i);
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             let style = fill(chart.colours, v);
             ctx.draw_series([Rectangle::new([(0.0, y + INSET), (v, y + UNIT - INSET)], style)]).map_err(&err)?;
-            let anchor = if v < 0.0 { Pos::new(HPos::Right, VPos::Center) } else { Pos::new(HPos::Left, VPos::Center) };
-            let gap = if v < 0.0 { -6 } else { 6 };
-            let text = TextStyle::from((FAMILY, 13).into_font()).pos(anchor);
-            ctx.draw_series([EmptyElement::at((v, y + UNIT / 2)) + Text::new(bar.text.clone(), (gap, 0), text)]).map_err(&err)?;
+            let (x, y) = ctx.backend_coord(&(v, y + UNIT / 2));
+            texts.push(if v < 0.0 {
+                ValueText { at: (x - 6, y), pos: Pos::new(HPos::Right, VPos::Center), text: bar.text.clone() }
+            } else {
+                ValueText { at: (x + 6, y), pos: Pos::new(HPos::Left, VPos::Center), text: bar.text.clone() }
+            });
         }
         draw_reference(&mut ctx, chart, |v, t| (v, (t * (n as i32 * UNIT) as f64) as i32), path)?;
         drop(ctx);
+        draw_value_texts(&root, texts, chart.reference.is_some(), path)?;
         finish(path, root)
     } else {
         let width = 700.max(120 + 2 * BAR_PX * n as u32);
@@ -132,13 +136,17 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&err)?;
+        let mut texts = Vec::with_capacity(n);
         for (i, bar) in chart.bars.iter().enumerate() {
             let x = i as i32 * UNIT;
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))]).map_err(&err)?;
-            let (anchor, gap) = if v < 0.0 { (VPos::Top, 5) } else { (VPos::Bottom, -5) };
-            let text = TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Center, anchor));
-            ctx.draw_series([EmptyElement::at((x + UNIT / 2, v)) + Text::new(bar.text.clone(), (0, gap), text)]).map_err(&err)?;
+            let (px, py) = ctx.backend_coord(&(x + UNIT / 2, v));
+            texts.push(if v < 0.0 {
+                ValueText { at: (px, py + 5), pos: Pos::new(HPos::Center, VPos::Top), text: bar.text.clone() }
+            } else {
+                ValueText { at: (px, py - 5), pos: Pos::new(HPos::Center, VPos::Bottom), text: bar.text.clone() }
+            });
         }
         draw_reference(&mut ctx, chart, |v, t| ((t * (n as i32 * UNIT) as f64) as i32, v), path)?;
         if rotate {
@@ -147,8 +155,42 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             vertical_labels(&root, labels, LABEL_PX, path)?;
         }
         drop(ctx);
+        draw_value_texts(&root, texts, chart.reference.is_some(), path)?;
         finish(path, root)
     }
+}
+
+/// A bar's value text, placed in absolute pixels.
+struct ValueText {
+    at: (i32, i32),
+    pos: Pos,
+    text: String,
+}
+
+const VALUE_PX: u32 = 13;
+
+/// Draws the value texts after the reference line; with `boxed`, each on a white
+/// box, so the dashed line never runs through a number and makes a 5 read as a 6.
+fn draw_value_texts(root: &Area<'_>, texts: Vec<ValueText>, boxed: bool, path: &Path) -> Result<(), StageError> {
+    let err = failed(path);
+    for ValueText { at: (x, y), pos, text } in texts {
+        if boxed {
+            let (w, h) = (text_width(&text, VALUE_PX) as i32 + 4, VALUE_PX as i32 + 4);
+            let left = match pos.h_pos {
+                HPos::Left => x - 2,
+                HPos::Right => x - w + 2,
+                HPos::Center => x - w / 2,
+            };
+            let top = match pos.v_pos {
+                VPos::Top => y - 2,
+                VPos::Bottom => y - h + 2,
+                VPos::Center => y - h / 2,
+            };
+            root.draw(&Rectangle::new([(left, top), (left + w, top + h)], WHITE.filled())).map_err(&err)?;
+        }
+        root.draw(&Text::new(text, (x, y), TextStyle::from((FAMILY, VALUE_PX).into_font()).pos(pos))).map_err(&err)?;
+    }
+    Ok(())
 }
 
 fn fill(colours: BarColours, value: f64) -> ShapeStyle {

@@ -26,7 +26,8 @@ impl Stage for Ablate {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: value texts on a white box where the dashed reference line crosses them.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
