@@ -8,6 +8,14 @@ fn main() -> ExitCode {
     // would otherwise spin against each other on small machines.
     pipe_stages::model::single_threaded_elementwise();
     pipe_stages::model::keep_freed_memory();
+    // Like other Unix tools, end quietly when the reader of stdout goes away
+    // (`pipe status | head`) instead of panicking in println!. The store is
+    // crash-safe, so nothing already computed is lost.
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -263,3 +263,15 @@ fn without_a_terminal_progress_messages_become_occasional_log_lines() {
     assert_eq!(lines.len(), 2, "{}", ran.stderr);
     assert!(lines[0].ends_with(": epoch 1 step 1") && lines[1].ends_with(": evaluating"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    // The read end closes before `pipe` writes its first line (`pipe status | true`).
+    let mut child = t.command(&["status", "p.yaml"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
