@@ -8,6 +8,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::f32_slice;
+use super::par::fill_rows;
 use crate::StageError;
 
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor, StageError> {
@@ -33,7 +34,11 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(storage, layout, "gelu", "input")?;
-        let out = x.iter().map(|&v| (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v).collect();
+        let out = fill_rows(x.len(), 1, |first, dst| {
+            for (d, &v) in dst.iter_mut().zip(&x[first..]) {
+                *d = (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v;
+            }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -58,14 +63,12 @@ impl CustomOp2 for GeluErfBackward {
             candle_core::bail!("gelu backward: input {:?} vs gradient {:?}", l1.dims(), l2.dims());
         }
         let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-        let dx = x
-            .iter()
-            .zip(dy)
-            .map(|(&v, &g)| {
+        let dx = fill_rows(x.len(), 1, |first, dst| {
+            for ((d, &v), &g) in dst.iter_mut().zip(&x[first..]).zip(&dy[first..]) {
                 let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
-                g * (cdf + v * (-0.5 * v * v).exp() * inv_sqrt_2pi)
-            })
-            .collect();
+                *d = g * (cdf + v * (-0.5 * v * v).exp() * inv_sqrt_2pi);
+            }
+        });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

@@ -5,7 +5,10 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, D};
 
+use rayon::prelude::*;
+
 use super::cpu_data::{f32_slice, row_len};
+use super::par::fill_rows;
 use crate::StageError;
 
 /// Normalised `x` scaled by `weight` and shifted by `bias` (both [hidden]).
@@ -47,13 +50,14 @@ impl CustomOp3 for LayerNormOp {
         if w.len() != dim || b.len() != dim {
             candle_core::bail!("layer_norm: input {:?} vs weight {} / bias {}", l1.dims(), w.len(), b.len());
         }
-        let mut out = vec![0f32; x.len()];
-        for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            let (mean, rstd) = row_stats(row, self.eps);
-            for i in 0..dim {
-                dst[i] = (row[i] - mean) * rstd * w[i] + b[i];
+        let out = fill_rows(x.len(), dim, |first, rows| {
+            for (row, dst) in x[first * dim..].chunks_exact(dim).zip(rows.chunks_exact_mut(dim)) {
+                let (mean, rstd) = row_stats(row, self.eps);
+                for i in 0..dim {
+                    dst[i] = (row[i] - mean) * rstd * w[i] + b[i];
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -105,26 +109,36 @@ impl CustomOp3 for LayerNormBackward {
             candle_core::bail!("layer_norm backward: input {:?}, weight {}, gradient {:?}", l1.dims(), w.len(), l3.dims());
         }
         let rows = x.len() / dim;
-        let mut out = vec![0f32; (rows + 2) * dim];
-        let (dx, sums) = out.split_at_mut(rows * dim);
-        let (dweight, dbias) = sums.split_at_mut(dim);
-        let mut xhat = vec![0f32; dim];
-        for ((x, dy), dx) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)) {
-            let (mean, rstd) = row_stats(x, self.eps);
-            let (mut g_sum, mut gx_sum) = (0f32, 0f32);
+        let stats: Vec<(f32, f32)> = x.par_chunks(dim).map(|row| row_stats(row, self.eps)).collect();
+        // dx row by row, rows in parallel.
+        let mut out = fill_rows(rows * dim, dim, |first, dst| {
+            let (x, dy) = (&x[first * dim..], &dy[first * dim..]);
+            for (((x, dy), dx), &(mean, rstd)) in
+                x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dst.chunks_exact_mut(dim)).zip(&stats[first..])
+            {
+                let (mut g_sum, mut gx_sum) = (0f32, 0f32);
+                for i in 0..dim {
+                    let xhat = (x[i] - mean) * rstd;
+                    let g = dy[i] * w[i];
+                    g_sum += g;
+                    gx_sum += g * xhat;
+                }
+                let (g_mean, gx_mean) = (g_sum / dim as f32, gx_sum / dim as f32);
+                for i in 0..dim {
+                    dx[i] = rstd * (dy[i] * w[i] - g_mean - (x[i] - mean) * rstd * gx_mean);
+                }
+            }
+        });
+        // The column sums after, in row order (a parallel split would reorder the sums).
+        let (mut dweight, mut dbias) = (vec![0f32; dim], vec![0f32; dim]);
+        for ((x, dy), &(mean, rstd)) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(&stats) {
             for i in 0..dim {
-                xhat[i] = (x[i] - mean) * rstd;
-                let g = dy[i] * w[i];
-                g_sum += g;
-                gx_sum += g * xhat[i];
-                dweight[i] += dy[i] * xhat[i];
+                dweight[i] += dy[i] * ((x[i] - mean) * rstd);
                 dbias[i] += dy[i];
             }
-            let (g_mean, gx_mean) = (g_sum / dim as f32, gx_sum / dim as f32);
-            for i in 0..dim {
-                dx[i] = rstd * (dy[i] * w[i] - g_mean - xhat[i] * gx_mean);
-            }
         }
+        out.extend(dweight);
+        out.extend(dbias);
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, dim))))
     }
 }

@@ -7,9 +7,10 @@
 //! dx = dy W, dW = dy^T x and db = column sums of dy (dW directly in W's layout).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
-use gemm::{gemm, Parallelism};
 
-use super::cpu_data::f32_slice;
+use super::cpu_data::{f32_slice, storage_f32};
+use super::gemm::{product, Operand};
+use super::par::for_rows_mut;
 use crate::StageError;
 
 #[derive(Clone)]
@@ -57,39 +58,14 @@ impl CustomOp3 for LinearOp {
         if k != k2 || n != n2 {
             candle_core::bail!("linear: input {:?}, weight {:?}, bias {:?}", l1.dims(), l2.dims(), l3.dims());
         }
-        let mut y = vec![0f32; m * n];
-        let threads = candle_core::utils::get_num_threads();
-        let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
-        // SAFETY: y is m x n row-major; x is m x k row-major; W^T (k x n) is read
-        // from W (n x k row-major) by strides: rows 1 apart, columns k apart.
-        unsafe {
-            gemm(
-                m,
-                n,
-                k,
-                y.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
-        for row in y.chunks_exact_mut(n) {
-            for (v, bias) in row.iter_mut().zip(b) {
-                *v += bias;
+        let mut y = product(m, n, k, Operand::rows(x, k), Operand::transposed(w, k));
+        for_rows_mut(&mut y, n, |_, rows| {
+            for row in rows.chunks_exact_mut(n) {
+                for (v, bias) in row.iter_mut().zip(b) {
+                    *v += bias;
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(y), Shape::from((m, n))))
     }
 
@@ -101,12 +77,25 @@ impl CustomOp3 for LinearOp {
         _y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
-        let dx = dy.matmul(weight)?;
-        let dweight = dy.t()?.matmul(x)?;
-        // Column sums as a 1-row product: candle's sum over dim 0 walks dy by strides.
-        let rows = dy.dim(0)?;
-        let dbias = Tensor::ones((1, rows), dy.dtype(), dy.device())?.matmul(&dy)?.squeeze(0)?;
+        let (m, n) = dy.dims2()?;
+        let k = x.dim(1)?;
+        let device = x.device().clone();
+        // The products candle's matmul computed here before (dy W, dy^T x, and the
+        // column sums of dy as 1 x m ones times dy): same gemm calls, same bits.
+        let (dy, weight, x) = (dy.contiguous()?, weight.contiguous()?, x.contiguous()?);
+        let (dy_s, dy_l) = dy.storage_and_layout();
+        let (w_s, w_l) = weight.storage_and_layout();
+        let (x_s, x_l) = x.storage_and_layout();
+        let dy_v = storage_f32(&dy_s, dy_l, "linear backward", "gradient")?;
+        let w = storage_f32(&w_s, w_l, "linear backward", "weight")?;
+        let xv = storage_f32(&x_s, x_l, "linear backward", "input")?;
+        let dx = product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k));
+        let dweight = product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k));
+        let ones = vec![1f32; m];
+        let dbias = product(1, n, m, Operand::rows(&ones, m), Operand::rows(dy_v, n));
+        let dx = Tensor::from_vec(dx, (m, k), &device)?;
+        let dweight = Tensor::from_vec(dweight, (n, k), &device)?;
+        let dbias = Tensor::from_vec(dbias, n, &device)?;
         Ok((Some(dx), Some(dweight), Some(dbias)))
     }
 }

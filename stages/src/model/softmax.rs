@@ -6,6 +6,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::{f32_slice, row_len};
+use super::par::fill_rows;
 use crate::StageError;
 
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor, StageError> {
@@ -22,18 +23,20 @@ impl CustomOp1 for SoftmaxOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(storage, layout, "softmax", "input")?;
         let dim = row_len(layout, "softmax")?;
-        let mut out = vec![0f32; x.len()];
-        for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (d, v) in dst.iter_mut().zip(row) {
-                *d = (v - max).exp();
-                sum += *d;
+        let out = fill_rows(x.len(), dim, |first, rows| {
+            let src = &x[first * dim..][..rows.len()];
+            for (row, dst) in src.chunks_exact(dim).zip(rows.chunks_exact_mut(dim)) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for (d, v) in dst.iter_mut().zip(row) {
+                    *d = (v - max).exp();
+                    sum += *d;
+                }
+                for d in dst.iter_mut() {
+                    *d /= sum;
+                }
             }
-            for d in dst.iter_mut() {
-                *d /= sum;
-            }
-        }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -57,13 +60,15 @@ impl CustomOp2 for SoftmaxBackward {
         if y.len() != dy.len() {
             candle_core::bail!("softmax backward: output {:?} vs gradient {:?}", l1.dims(), l2.dims());
         }
-        let mut dx = vec![0f32; y.len()];
-        for ((y, dy), dx) in y.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)) {
-            let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
-            for ((d, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
-                *d = (g - dot) * y;
+        let dx = fill_rows(y.len(), dim, |first, rows| {
+            let (y, dy) = (&y[first * dim..][..rows.len()], &dy[first * dim..][..rows.len()]);
+            for ((y, dy), dx) in y.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(rows.chunks_exact_mut(dim)) {
+                let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+                    *d = (g - dot) * y;
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

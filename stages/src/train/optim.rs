@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Var};
 
+use crate::model::par::zip4_mut;
 use crate::StageError;
 
 pub const BETA1: f64 = 0.9;
@@ -56,9 +57,10 @@ impl AdamW {
         Ok(AdamW { slots, weight_decay })
     }
 
-    /// One update with learning rate `lr`; parameters without a gradient are
-    /// skipped (no decay, no moment update), as torch does.
-    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<(), StageError> {
+    /// One update with learning rate `lr`, every gradient value multiplied by
+    /// `grad_scale` first (clipping); parameters without a gradient are skipped
+    /// (no decay, no moment update), as torch does.
+    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: Option<f32>) -> Result<(), StageError> {
         for slot in &mut self.slots {
             let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
             let g = g.contiguous()?;
@@ -67,6 +69,8 @@ impl AdamW {
                 decay: if slot.decay { (1. - lr * self.weight_decay) as f32 } else { 1.0 },
                 step_size: (lr / (1. - BETA1.powi(slot.steps))) as f32,
                 bias_correction2_sqrt: (1. - BETA2.powi(slot.steps)).sqrt() as f32,
+                // x * 1.0 is x, bit for bit: one loop serves both cases.
+                grad_scale: grad_scale.unwrap_or(1.0),
                 moments: RefCell::new((&mut slot.m, &mut slot.v)),
             };
             slot.var.as_tensor().inplace_op2(&g, &update)?;
@@ -75,12 +79,13 @@ impl AdamW {
     }
 }
 
-/// torch's per-element sequence, in f32: p *= decay; m.lerp_(g, 1 - b1);
+/// torch's per-element sequence, in f32 (g already clipped: g * grad_scale): p *= decay; m.lerp_(g, 1 - b1);
 /// v = v * b2 + (1 - b2) g^2; p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 struct Update<'a> {
     decay: f32,
     step_size: f32,
     bias_correction2_sqrt: f32,
+    grad_scale: f32,
     moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
 }
 
@@ -102,14 +107,19 @@ impl InplaceOp2 for Update<'_> {
         }
         let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, EPS as f32);
         // Zipped slices instead of indexing: no bounds checks, so the loop
-        // vectorises (same operations in the same order per element).
-        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *p *= self.decay;
-            *m += (1.0 - b1) * (g - *m);
-            *v = *v * b2 + (1.0 - b2) * g * g;
-            let denom = v.sqrt() / self.bias_correction2_sqrt + eps;
-            *p -= self.step_size * *m / denom;
-        }
+        // vectorises (same operations in the same order per element). Elements are
+        // independent, so pieces run in parallel.
+        let (decay, step_size, bc2, scale) = (self.decay, self.step_size, self.bias_correction2_sqrt, self.grad_scale);
+        zip4_mut(p, g, m, v, |p, g, m, v| {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = g * scale;
+                *p *= decay;
+                *m += (1.0 - b1) * (g - *m);
+                *v = *v * b2 + (1.0 - b2) * g * g;
+                let denom = v.sqrt() / bc2 + eps;
+                *p -= step_size * *m / denom;
+            }
+        });
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
-use super::clip::clip_grad_norm;
+use super::clip::{clip_scale, global_norm};
 use super::loss::cross_entropy;
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
@@ -63,10 +63,10 @@ impl Trainer {
         let targets = Tensor::new(labels, &device)?;
         let logits = self.model.forward(&batch, Mode::Train { rng: &mut self.dropout_rng }, false)?.logits;
         let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
-        let mut grads = loss.backward()?;
-        let grad_norm = clip_grad_norm(&mut grads, &self.trainable, self.recipe.grad_clip)?;
+        let grads = loss.backward()?;
+        let grad_norm = global_norm(&grads, &self.trainable)?;
         let lr = self.schedule.lr(self.step);
-        self.optim.step(&grads, lr)?;
+        self.optim.step(&grads, lr, clip_scale(grad_norm, self.recipe.grad_clip))?;
         self.step += 1;
         Ok(StepOutcome { loss: f64::from(loss.to_scalar::<f32>()?), lr, grad_norm })
     }

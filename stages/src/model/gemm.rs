@@ -1,0 +1,69 @@
+//! One f32 matrix product into a fresh buffer: the gemm call candle's CPU matmul
+//! makes (same strides, same thread split, so the same bits), without zero-filling
+//! a destination that gemm overwrites anyway.
+
+use gemm::{gemm, Parallelism};
+
+/// A row-major view of a matrix operand: element (i, j) is at `i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A contiguous row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Operand<'a> {
+        Operand { data, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of a contiguous row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Operand<'a> {
+        Operand { data, rs: 1, cs: cols }
+    }
+
+    /// Whether every element of an `r` x `c` view lies inside `data`.
+    fn covers(&self, r: usize, c: usize) -> bool {
+        r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector.
+pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
+    assert!(lhs.covers(m, k) && rhs.covers(k, n), "matrix product operands smaller than {m}x{k} and {k}x{n}");
+    if m == 0 || n == 0 || k == 0 {
+        return vec![0.0; m * n];
+    }
+    let mut dst = Vec::with_capacity(m * n);
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // SAFETY: the asserts above keep every read inside lhs and rhs; dst has room
+    // for m x n values, and gemm with read_dst = false writes each of them
+    // without reading, so the length is set only after the call.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        dst.set_len(m * n);
+    }
+    dst
+}
