@@ -2,10 +2,12 @@
 //! CPU RNG cannot be seeded). Torch semantics: zero with probability p, scale the
 //! kept values by 1/(1-p); identity in eval mode or when p = 0.
 
-use candle_core::Tensor;
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::cpu_data::f32_slice;
+use super::par::fill_rows;
 use crate::StageError;
 
 pub enum Mode<'r> {
@@ -24,6 +26,35 @@ impl Mode<'_> {
         };
         let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
         let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.random::<f32>() < p { 0.0 } else { scale }).collect();
-        Ok((x * Tensor::from_vec(mask, x.shape(), x.device())?)?)
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+        Ok(x.contiguous()?.apply_op2(&mask, MaskProduct)?)
     }
+}
+
+/// x * mask elementwise (as candle's mul, on all threads); the backward is dy * mask.
+struct MaskProduct;
+
+impl CustomOp2 for MaskProduct {
+    fn name(&self) -> &'static str {
+        "dropout-mask"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok((CpuStorage::F32(product(f32_slice(s1, l1, "dropout", "input")?, f32_slice(s2, l2, "dropout", "mask")?)?), l1.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, mask: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(dy.contiguous()?.apply_op2(mask, MaskProduct)?), None))
+    }
+}
+
+fn product(x: &[f32], mask: &[f32]) -> candle_core::Result<Vec<f32>> {
+    if x.len() != mask.len() {
+        candle_core::bail!("dropout: {} values, mask of {}", x.len(), mask.len());
+    }
+    Ok(fill_rows(x.len(), 1, |first, dst| {
+        for ((d, &v), &m) in dst.iter_mut().zip(&x[first..]).zip(&mask[first..]) {
+            *d = v * m;
+        }
+    }))
 }

@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use super::config::ModelConfig;
 use super::dropout::Mode;
 use super::layer_norm::layer_norm;
+use super::lookup::lookup;
 use super::weights::Params;
 use crate::StageError;
 
@@ -37,7 +38,7 @@ impl Embeddings {
         if max >= vocab {
             return Err(StageError::Data(format!("token id {max} is outside the vocabulary of {vocab}")));
         }
-        let flat = self.word.index_select(&input_ids.flatten_all()?, 0)?;
+        let flat = lookup(&self.word, &input_ids.flatten_all()?)?;
         Ok(flat.reshape((b, t, self.word.dim(1)?))?)
     }
 

@@ -11,6 +11,7 @@ use super::dropout::Mode;
 use super::gelu::gelu_erf;
 use super::layer_norm::layer_norm;
 use super::linear::Linear;
+use super::residual::residual;
 use super::weights::Params;
 use crate::StageError;
 
@@ -56,7 +57,7 @@ impl Layer {
     ) -> Result<(Tensor, Tensor), StageError> {
         let (attended, probs) = self.attention.forward(x, bias, mode, dropout)?;
         let attended = if self.attention_output_dropout { mode.dropout(&attended, dropout)? } else { attended };
-        let x = layer_norm(&(attended + x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
+        let x = layer_norm(&residual(&attended, x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match self.activation {
             Activation::Gelu => gelu_erf(&inner)?,
@@ -64,7 +65,7 @@ impl Layer {
             Activation::Relu => inner.relu()?,
         };
         let out = mode.dropout(&self.ffn_out.forward(&inner)?, dropout)?;
-        let y = layer_norm(&(out + &x)?, &self.output_norm.0, &self.output_norm.1, self.eps)?;
+        let y = layer_norm(&residual(&out, &x)?, &self.output_norm.0, &self.output_norm.1, self.eps)?;
         Ok((y, probs))
     }
 }

@@ -1,0 +1,63 @@
+//! Embedding-table row lookup as a custom op. Its backward writes the table's
+//! gradient in one buffer (zeroed on all threads, then the rows of the batch
+//! added in order, as candle's index_add adds them); candle's index_select
+//! backward zero-filled a table-sized tensor on one thread and then copied it
+//! before adding (the 30522x384 word table: 47 MB each, every step).
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use super::cpu_data::{f32_slice, row_len, storage_f32};
+use super::par::fill_rows;
+
+/// Rows `ids` [n] (u32) of `table` [rows, width], as [n, width].
+pub fn lookup(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
+    table.apply_op2(&ids.contiguous()?, Lookup)
+}
+
+struct Lookup;
+
+fn u32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [u32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::U32(data), Some((start, end))) => Ok(&data[start..end]),
+        _ => candle_core::bail!("lookup: ids must be contiguous u32"),
+    }
+}
+
+impl CustomOp2 for Lookup {
+    fn name(&self) -> &'static str {
+        "embedding-lookup"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let table = f32_slice(s1, l1, "lookup", "table")?;
+        let width = row_len(l1, "lookup")?;
+        let ids = u32_slice(s2, l2)?;
+        let rows = table.len() / width;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows) {
+            candle_core::bail!("lookup: id {bad} outside a table of {rows} rows");
+        }
+        let out = fill_rows(ids.len() * width, width, |first, dst| {
+            for (dst, &id) in dst.chunks_exact_mut(width).zip(&ids[first..]) {
+                dst.copy_from_slice(&table[id as usize * width..][..width]);
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((ids.len(), width))))
+    }
+
+    fn bwd(&self, table: &Tensor, ids: &Tensor, _out: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (rows, width) = table.dims2()?;
+        let dy = dy.contiguous()?;
+        let (dy_s, dy_l) = dy.storage_and_layout();
+        let dy = storage_f32(&dy_s, dy_l, "lookup backward", "gradient")?;
+        let (ids_s, ids_l) = ids.storage_and_layout();
+        let candle_core::Storage::Cpu(ids_cpu) = &*ids_s else { candle_core::bail!("lookup backward: ids must be on the CPU") };
+        let ids = u32_slice(ids_cpu, ids_l)?;
+        let mut grad = fill_rows(rows * width, width, |_, dst| dst.fill(0.0));
+        for (src, &id) in dy.chunks_exact(width).zip(ids) {
+            for (d, s) in grad[id as usize * width..][..width].iter_mut().zip(src) {
+                *d += s;
+            }
+        }
+        Ok((Some(Tensor::from_vec(grad, (rows, width), table.device())?), None))
+    }
+}
