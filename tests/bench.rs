@@ -41,3 +41,26 @@ fn bad_arguments_are_usage_errors() {
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
 }
+
+#[test]
+fn config_fields_resize_the_model_with_random_weights() {
+    let t = Test::new();
+    let json = bench(
+        &t,
+        &["train", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim=48", "--config", "n_heads=6", "--steps", "1", "--warmup", "0", "--repeats", "1", "--json"],
+    )
+    .success();
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["model"], "pipe-fixtures/tiny-distilbert with dim=48 n_heads=6 (random init)");
+    // The FLOP count follows the resized width: more than the 32-wide checkpoint's.
+    let stock: Value = serde_json::from_str(
+        &bench(&t, &["train", "--model", "pipe-fixtures/tiny-distilbert", "--steps", "1", "--warmup", "0", "--repeats", "1", "--json"]).success().stdout,
+    )
+    .unwrap();
+    assert!(report["gflop_per_repeat"].as_f64().unwrap() > stock["gflop_per_repeat"].as_f64().unwrap());
+
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim"]).code(2).stderr_has("KEY=VALUE");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim=50", "--steps", "1"])
+        .code(2)
+        .stderr_has("not a multiple of 4 heads");
+}

@@ -35,7 +35,9 @@ impl Batches {
 #[command(after_help = "Examples:
   pipe bench infer --model pipe-fixtures/tiny-bert --steps 2
   pipe bench train --model distilbert/distilbert-base-uncased --peak-gflops 315 --json
-  pipe bench train --model sentence-transformers/all-MiniLM-L6-v2 --dump-batches batches.json")]
+  pipe bench train --model sentence-transformers/all-MiniLM-L6-v2 --dump-batches batches.json
+  pipe bench train --model pipe-fixtures/tiny-distilbert --config dim=768 --config hidden_dim=3072 \
+      --config n_heads=12 --config n_layers=6 --config max_position_embeddings=512   (DistilBERT-base size)")]
 pub struct Args {
     #[arg(value_enum)]
     pub mode: Mode,
@@ -67,12 +69,23 @@ pub struct Args {
     /// This machine's peak GFLOP/s, to report the achieved share of it
     #[arg(long, value_name = "GFLOPS")]
     pub peak_gflops: Option<f64>,
+    /// Replace a config.json field of the model (repeatable); every weight is then
+    /// drawn at random (N(0, 0.02)) instead of loaded: a resized model, for timing
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+    pub config: Vec<(String, String)>,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
     pub dump_batches: Option<PathBuf>,
     /// The full report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
 }
 
 pub fn execute(args: Args) -> Result<(), Error> {
@@ -95,6 +108,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.seed = args.seed;
     opts.peak_gflops = args.peak_gflops;
     opts.dump_batches = args.dump_batches;
+    opts.config = args.config;
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, IndexOp, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Mode, Pooling};
-use pipe_stages::train::clip::clip_grad_norm;
+use pipe_stages::train::clip::{clip_scale, global_norm};
 use pipe_stages::train::loss::cross_entropy;
 use pipe_stages::train::optim::{decays, AdamW};
 use pipe_stages::train::schedule::LinearSchedule;
@@ -39,10 +39,10 @@ fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
     for step in 0..4 {
         let logits = model.forward(&batch, Mode::Train { rng: &mut rng }, false).unwrap().logits;
         let loss = cross_entropy(&logits, &labels, label_smoothing).unwrap();
-        let mut grads = loss.backward().unwrap();
-        let norm = clip_grad_norm(&mut grads, &vars, max_norm).unwrap();
+        let grads = loss.backward().unwrap();
+        let norm = global_norm(&grads, &vars).unwrap();
         let lr = schedule.lr(step);
-        optim.step(&grads, lr).unwrap();
+        optim.step(&grads, lr, clip_scale(norm, max_norm)).unwrap();
         t.loss.push(loss.to_scalar::<f32>().unwrap());
         t.lr.push(lr as f32);
         t.grad_norm.push(norm as f32);

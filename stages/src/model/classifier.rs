@@ -63,6 +63,20 @@ impl Classifier {
         Ok(model)
     }
 
+    /// A hub model's architecture with `config.json` fields replaced and every
+    /// weight drawn from `seed` (`pipe bench --config`: timing a resized model).
+    pub fn random_from_hub(
+        repo: &str,
+        revision: &str,
+        fields: &[(String, String)],
+        opts: &HeadOptions,
+        seed: u64,
+    ) -> Result<Classifier, StageError> {
+        let config = ModelConfig::read(&crate::data::hub::model_file(repo, revision, "config.json")?)?.with_fields(fields)?;
+        let params = Params::random(&config, seed)?;
+        Self::assemble(config, params, opts)
+    }
+
     fn load(config: &Path, weights: &Path, opts: &HeadOptions, seed: Option<u64>) -> Result<Classifier, StageError> {
         let mut config = ModelConfig::read(config)?;
         if let Some(n) = opts.num_layers {
@@ -72,6 +86,10 @@ impl Classifier {
             config.layers = n;
         }
         let params = Params::load(weights, &config, seed)?;
+        Self::assemble(config, params, opts)
+    }
+
+    fn assemble(config: ModelConfig, params: Params, opts: &HeadOptions) -> Result<Classifier, StageError> {
         let embeddings = Embeddings::new(&params, &config)?;
         let layers = (0..config.layers).map(|i| Layer::new(&params, &config, i)).collect::<Result<Vec<_>, _>>()?;
         let head = Head::new(&params, &config, opts.pooling)?;

@@ -54,6 +54,18 @@ impl ModelConfig {
         Self::from_json(raw).map_err(|m| StageError::Input(format!("{}: {m}", path.display())))
     }
 
+    /// This config with `config.json` fields replaced (`pipe bench --config`):
+    /// each value is read as JSON (`768`, `"relu"`), else taken as a string.
+    pub fn with_fields(&self, fields: &[(String, String)]) -> Result<ModelConfig, StageError> {
+        let mut raw = self.raw.clone();
+        let Some(map) = raw.as_object_mut() else { return Err(StageError::Input("config.json is not an object".into())) };
+        for (key, value) in fields {
+            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+            map.insert(key.clone(), value);
+        }
+        Self::from_json(raw).map_err(|m| StageError::param("config", m))
+    }
+
     fn from_json(raw: Value) -> Result<ModelConfig, String> {
         let model_type = match raw.get("model_type").and_then(Value::as_str) {
             Some("bert") => ModelType::Bert,

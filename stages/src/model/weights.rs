@@ -53,17 +53,16 @@ impl Params {
                 let names: Vec<&str> = missing_head.iter().map(|(n, _)| n.as_str()).collect();
                 StageError::Input(format!("{}: classifier head tensors missing: {}", path.display(), names.join(", ")))
             })?;
-            let mut rng = crate::rng::derive(seed, "classifier-head-init");
-            let normal = Normal::new(0f32, 0.02).map_err(|e| StageError::Failed(e.to_string()))?;
-            // `expected` lists them in a fixed order, so the draws are reproducible.
-            for (name, shape) in missing_head {
-                let n: usize = shape.iter().product();
-                let values: Vec<f32> =
-                    if name.ends_with(".bias") { vec![0.0; n] } else { (0..n).map(|_| normal.sample(&mut rng)).collect() };
-                vars.insert(name, Var::from_tensor(&Tensor::from_vec(values, shape, &device)?)?);
-            }
+            vars.extend(draw(missing_head, seed, "classifier-head-init")?);
         }
         Ok(Params { vars })
+    }
+
+    /// Every parameter drawn at random (`pipe bench --config`: a resized model
+    /// for timing, whose checkpoint no longer fits).
+    pub fn random(config: &ModelConfig, seed: u64) -> Result<Params, StageError> {
+        let all = expected(config).into_iter().map(|(name, shape, _)| (name, shape)).collect();
+        Ok(Params { vars: draw(all, seed, "random-init")?.into_iter().collect() })
     }
 
     pub fn tensor(&self, name: &str) -> Result<Tensor, StageError> {
@@ -86,6 +85,28 @@ impl Params {
     pub fn vars(&self) -> &BTreeMap<String, Var> {
         &self.vars
     }
+}
+
+/// Initial values as transformers draws them: weights N(0, 0.02), biases 0,
+/// LayerNorm weights (the 1-D ones) 1. `tensors` come in a fixed order (from
+/// `expected`), so the draws are reproducible.
+fn draw(tensors: Vec<(String, Vec<usize>)>, seed: u64, stream: &str) -> Result<Vec<(String, Var)>, StageError> {
+    let mut rng = crate::rng::derive(seed, stream);
+    let normal = Normal::new(0f32, 0.02).map_err(|e| StageError::Failed(e.to_string()))?;
+    tensors
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if shape.len() == 1 {
+                vec![1.0; n]
+            } else {
+                (0..n).map(|_| normal.sample(&mut rng)).collect()
+            };
+            Ok((name, Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu)?)?))
+        })
+        .collect()
 }
 
 /// (name, shape, belongs to the head) of every parameter, encoder first.

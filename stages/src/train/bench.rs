@@ -50,6 +50,9 @@ pub struct BenchOptions {
     pub peak_gflops: Option<f64>,
     /// Writes the exact batches (token ids and labels) here as JSON.
     pub dump_batches: Option<PathBuf>,
+    /// `config.json` fields to replace; when any are given, every weight is drawn
+    /// at random instead of loaded (a resized model, for timing only).
+    pub config: Vec<(String, String)>,
 }
 
 impl BenchOptions {
@@ -74,6 +77,7 @@ impl BenchOptions {
             seed: 0,
             peak_gflops: None,
             dump_batches: None,
+            config: Vec::new(),
         }
     }
 }
@@ -172,7 +176,11 @@ pub fn bench_infer(opts: &BenchOptions) -> Result<BenchReport, StageError> {
 }
 
 fn load(opts: &BenchOptions) -> Result<Classifier, StageError> {
-    Classifier::from_hub(&opts.model, &opts.revision, &HeadOptions::default(), opts.seed)
+    if opts.config.is_empty() {
+        Classifier::from_hub(&opts.model, &opts.revision, &HeadOptions::default(), opts.seed)
+    } else {
+        Classifier::random_from_hub(&opts.model, &opts.revision, &opts.config, &HeadOptions::default(), opts.seed)
+    }
 }
 
 type Batches = Vec<Vec<usize>>;
@@ -270,6 +278,15 @@ fn time(
     Ok(seconds)
 }
 
+/// The repo, and the replaced config fields of a resized model.
+fn model_name(opts: &BenchOptions) -> String {
+    if opts.config.is_empty() {
+        return opts.model.clone();
+    }
+    let fields: Vec<String> = opts.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{} with {} (random init)", opts.model, fields.join(" "))
+}
+
 fn report(mode: BenchMode, opts: &BenchOptions, config: &ModelConfig, rows: &Rows, measured: &[Vec<usize>], seconds: Vec<f64>) -> BenchReport {
     let lengths = rows.lengths();
     let examples: usize = measured.iter().map(Vec::len).sum();
@@ -285,7 +302,7 @@ fn report(mode: BenchMode, opts: &BenchOptions, config: &ModelConfig, rows: &Row
     let gflops = flop / 1e9 / median;
     BenchReport {
         mode,
-        model: opts.model.clone(),
+        model: model_name(opts),
         threads: candle_core::utils::get_num_threads(),
         batch_size: opts.batch_size,
         batches: measured.len(),
