@@ -36,7 +36,9 @@ impl Stage for Calibrate {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: probabilities parsed exactly (serde_json float_roundtrip); one slice Brier
+        // score in calibration.json moved by 1 ULP under the same key before.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

@@ -54,3 +54,77 @@ pub fn zip4_mut(a: &mut [f32], b: &[f32], c: &mut [f32], d: &mut [f32], f: impl 
         .zip(d.par_chunks_mut(chunk))
         .for_each(|(((a, b), c), d)| f(a, b, c, d));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The split must not show: a large input (parallel path) gives the bits that
+    //! the same op gives row by row (each row alone is below MIN_PARALLEL).
+
+    use candle_core::{Device, Tensor};
+
+    use super::super::gelu::gelu_erf;
+    use super::super::layer_norm::layer_norm;
+    use super::super::residual::residual;
+    use super::super::softmax::softmax_last_dim;
+    use super::*;
+
+    const ROWS: usize = 300;
+    const DIM: usize = 384;
+
+    /// A deterministic [ROWS, DIM] input with values of both signs and several magnitudes.
+    fn input(salt: f32) -> Tensor {
+        let values: Vec<f32> = (0..ROWS * DIM).map(|i| ((i as f32 * 0.618 + salt).sin() * (1.0 + (i % 7) as f32))).collect();
+        Tensor::from_vec(values, (ROWS, DIM), &Device::Cpu).unwrap()
+    }
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// `op` on the whole input and on each row alone, concatenated.
+    fn whole_and_by_row(x: &Tensor, op: impl Fn(&Tensor) -> Tensor) -> (Vec<u32>, Vec<u32>) {
+        assert!(ROWS * DIM >= MIN_PARALLEL && DIM < MIN_PARALLEL);
+        let rows: Vec<Tensor> = (0..ROWS).map(|r| op(&x.narrow(0, r, 1).unwrap())).collect();
+        (bits(&op(x)), bits(&Tensor::cat(&rows, 0).unwrap()))
+    }
+
+    #[test]
+    fn row_ops_give_the_same_bits_split_or_not() {
+        let x = input(0.0);
+        let (w, b) = (input(1.0).get(0).unwrap(), input(2.0).get(0).unwrap());
+        let y = input(3.0);
+        let cases: Vec<(&str, (Vec<u32>, Vec<u32>))> = vec![
+            ("softmax", whole_and_by_row(&x, |t| softmax_last_dim(t).unwrap())),
+            ("gelu", whole_and_by_row(&x, |t| gelu_erf(t).unwrap())),
+            ("layer_norm", whole_and_by_row(&x, |t| layer_norm(t, &w, &b, 1e-12).unwrap())),
+        ];
+        for (name, (whole, by_row)) in cases {
+            assert!(whole == by_row, "{name}: the parallel split changed some values");
+        }
+        let rows: Vec<Tensor> =
+            (0..ROWS).map(|r| residual(&x.narrow(0, r, 1).unwrap(), &y.narrow(0, r, 1).unwrap()).unwrap()).collect();
+        assert_eq!(bits(&residual(&x, &y).unwrap()), bits(&Tensor::cat(&rows, 0).unwrap()), "residual");
+    }
+
+    #[test]
+    fn helpers_hand_out_every_row_once_with_its_index() {
+        let out = fill_rows(ROWS * DIM, DIM, |first, rows| {
+            for (i, row) in rows.chunks_exact_mut(DIM).enumerate() {
+                row.fill((first + i) as f32);
+            }
+        });
+        let expected: Vec<f32> = (0..ROWS).flat_map(|r| std::iter::repeat_n(r as f32, DIM)).collect();
+        assert_eq!(out, expected);
+
+        let n = 3 * MIN_PARALLEL + 5;
+        let (mut a, b, mut c, mut d) = (vec![1f32; n], vec![2f32; n], vec![0f32; n], vec![0f32; n]);
+        zip4_mut(&mut a, &b, &mut c, &mut d, |a, b, c, d| {
+            for (((a, b), c), d) in a.iter_mut().zip(b).zip(c.iter_mut()).zip(d.iter_mut()) {
+                *a += b;
+                *c += 1.0;
+                *d = *a;
+            }
+        });
+        assert!(a.iter().chain(&d).all(|&v| v == 3.0) && c.iter().all(|&v| v == 1.0));
+    }
+}
