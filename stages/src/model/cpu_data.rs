@@ -1,14 +1,14 @@
-//! The f32 data of a contiguous CPU tensor, as the custom ops' loops read it.
+//! The values of a contiguous CPU tensor, as the custom ops' loops read them.
 
-use candle_core::{CpuStorage, Layout, Storage};
+use candle_core::{CpuStorage, Layout, Storage, WithDType};
 
-/// `storage` viewed through `layout` as one slice; `op` and `what` name the
-/// operation and operand in the error.
-pub fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str, what: &str) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
-        (CpuStorage::F32(_), None) => candle_core::bail!("{op}: {what} must be contiguous"),
-        _ => candle_core::bail!("{op}: {what} must be f32"),
+/// `storage` viewed through `layout` as one slice of `T`; `op` and `what` name
+/// the operation and operand in the error.
+pub fn cpu_slice<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, op: &str, what: &str) -> candle_core::Result<&'a [T]> {
+    let Ok(data) = storage.as_slice::<T>() else { candle_core::bail!("{op}: {what} must be {}", T::DTYPE.as_str()) };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: {what} must be contiguous"),
     }
 }
 
@@ -20,11 +20,11 @@ pub fn row_len(layout: &Layout, op: &str) -> candle_core::Result<usize> {
     }
 }
 
-/// The f32 values of a tensor's storage (backward passes get tensors, not
-/// storages): `storage_f32(&t.storage_and_layout().0, layout, ..)` on a contiguous `t`.
-pub fn storage_f32<'a>(storage: &'a Storage, layout: &Layout, op: &str, what: &str) -> candle_core::Result<&'a [f32]> {
+/// The values of a tensor's storage (backward passes get tensors, not
+/// storages): `storage_slice(&t.storage_and_layout().0, layout, ..)` on a contiguous `t`.
+pub fn storage_slice<'a, T: WithDType>(storage: &'a Storage, layout: &Layout, op: &str, what: &str) -> candle_core::Result<&'a [T]> {
     match storage {
-        Storage::Cpu(cpu) => f32_slice(cpu, layout, op, what),
+        Storage::Cpu(cpu) => cpu_slice(cpu, layout, op, what),
         _ => candle_core::bail!("{op}: {what} must be on the CPU"),
     }
 }

@@ -6,8 +6,8 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cpu_data::f32_slice;
-use super::par::fill_rows;
+use super::cpu_data::cpu_slice;
+use super::par::map2;
 use crate::StageError;
 
 pub enum Mode<'r> {
@@ -40,7 +40,7 @@ impl CustomOp2 for MaskProduct {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((CpuStorage::F32(product(f32_slice(s1, l1, "dropout", "input")?, f32_slice(s2, l2, "dropout", "mask")?)?), l1.shape().clone()))
+        Ok((CpuStorage::F32(product(cpu_slice::<f32>(s1, l1, "dropout", "input")?, cpu_slice::<f32>(s2, l2, "dropout", "mask")?)?), l1.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, mask: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
@@ -52,9 +52,5 @@ fn product(x: &[f32], mask: &[f32]) -> candle_core::Result<Vec<f32>> {
     if x.len() != mask.len() {
         candle_core::bail!("dropout: {} values, mask of {}", x.len(), mask.len());
     }
-    Ok(fill_rows(x.len(), 1, |first, dst| {
-        for ((d, &v), &m) in dst.iter_mut().zip(&x[first..]).zip(&mask[first..]) {
-            *d = v * m;
-        }
-    }))
+    Ok(map2(x, mask, |v, m| v * m))
 }

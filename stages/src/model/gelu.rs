@@ -7,8 +7,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::cpu_data::f32_slice;
-use super::par::fill_rows;
+use super::cpu_data::cpu_slice;
+use super::par::{map1, map2};
 use crate::StageError;
 
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor, StageError> {
@@ -33,12 +33,8 @@ impl CustomOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(storage, layout, "gelu", "input")?;
-        let out = fill_rows(x.len(), 1, |first, dst| {
-            for (d, &v) in dst.iter_mut().zip(&x[first..]) {
-                *d = (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v;
-            }
-        });
+        let x = cpu_slice::<f32>(storage, layout, "gelu", "input")?;
+        let out = map1(x, |v| (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -57,17 +53,15 @@ impl CustomOp2 for GeluErfBackward {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "gelu backward", "input")?;
-        let dy = f32_slice(s2, l2, "gelu backward", "gradient")?;
+        let x = cpu_slice::<f32>(s1, l1, "gelu backward", "input")?;
+        let dy = cpu_slice::<f32>(s2, l2, "gelu backward", "gradient")?;
         if x.len() != dy.len() {
             candle_core::bail!("gelu backward: input {:?} vs gradient {:?}", l1.dims(), l2.dims());
         }
         let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-        let dx = fill_rows(x.len(), 1, |first, dst| {
-            for ((d, &v), &g) in dst.iter_mut().zip(&x[first..]).zip(&dy[first..]) {
-                let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
-                *d = g * (cdf + v * (-0.5 * v * v).exp() * inv_sqrt_2pi);
-            }
+        let dx = map2(x, dy, |v, g| {
+            let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            g * (cdf + v * (-0.5 * v * v).exp() * inv_sqrt_2pi)
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, D};
 
 use rayon::prelude::*;
 
-use super::cpu_data::{f32_slice, row_len};
+use super::cpu_data::{cpu_slice, row_len};
 use super::par::fill_rows;
 use crate::StageError;
 
@@ -43,9 +43,9 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "layer_norm", "input")?;
-        let w = f32_slice(s2, l2, "layer_norm", "weight")?;
-        let b = f32_slice(s3, l3, "layer_norm", "bias")?;
+        let x = cpu_slice::<f32>(s1, l1, "layer_norm", "input")?;
+        let w = cpu_slice::<f32>(s2, l2, "layer_norm", "weight")?;
+        let b = cpu_slice::<f32>(s3, l3, "layer_norm", "bias")?;
         let dim = row_len(l1, "layer_norm")?;
         if w.len() != dim || b.len() != dim {
             candle_core::bail!("layer_norm: input {:?} vs weight {} / bias {}", l1.dims(), w.len(), b.len());
@@ -101,9 +101,9 @@ impl CustomOp3 for LayerNormBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "layer_norm backward", "input")?;
-        let w = f32_slice(s2, l2, "layer_norm backward", "weight")?;
-        let dy = f32_slice(s3, l3, "layer_norm backward", "gradient")?;
+        let x = cpu_slice::<f32>(s1, l1, "layer_norm backward", "input")?;
+        let w = cpu_slice::<f32>(s2, l2, "layer_norm backward", "weight")?;
+        let dy = cpu_slice::<f32>(s3, l3, "layer_norm backward", "gradient")?;
         let dim = row_len(l1, "layer_norm backward")?;
         if w.len() != dim || dy.len() != x.len() {
             candle_core::bail!("layer_norm backward: input {:?}, weight {}, gradient {:?}", l1.dims(), w.len(), l3.dims());

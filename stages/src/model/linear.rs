@@ -8,7 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use super::cpu_data::{f32_slice, storage_f32};
+use super::cpu_data::{cpu_slice, storage_slice};
 use super::gemm::{product, Operand};
 use super::par::for_rows_mut;
 use crate::StageError;
@@ -49,9 +49,9 @@ impl CustomOp3 for LinearOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "linear", "input")?;
-        let w = f32_slice(s2, l2, "linear", "weight")?;
-        let b = f32_slice(s3, l3, "linear", "bias")?;
+        let x = cpu_slice::<f32>(s1, l1, "linear", "input")?;
+        let w = cpu_slice::<f32>(s2, l2, "linear", "weight")?;
+        let b = cpu_slice::<f32>(s3, l3, "linear", "bias")?;
         let (&[m, k], &[n, k2], &[n2]) = (l1.dims(), l2.dims(), l3.dims()) else {
             candle_core::bail!("linear: input {:?}, weight {:?}, bias {:?}", l1.dims(), l2.dims(), l3.dims())
         };
@@ -86,9 +86,9 @@ impl CustomOp3 for LinearOp {
         let (dy_s, dy_l) = dy.storage_and_layout();
         let (w_s, w_l) = weight.storage_and_layout();
         let (x_s, x_l) = x.storage_and_layout();
-        let dy_v = storage_f32(&dy_s, dy_l, "linear backward", "gradient")?;
-        let w = storage_f32(&w_s, w_l, "linear backward", "weight")?;
-        let xv = storage_f32(&x_s, x_l, "linear backward", "input")?;
+        let dy_v = storage_slice::<f32>(&dy_s, dy_l, "linear backward", "gradient")?;
+        let w = storage_slice::<f32>(&w_s, w_l, "linear backward", "weight")?;
+        let xv = storage_slice::<f32>(&x_s, x_l, "linear backward", "input")?;
         let dx = product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k));
         let dweight = product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k));
         let ones = vec![1f32; m];

@@ -6,22 +6,16 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::cpu_data::{f32_slice, row_len, storage_f32};
+use super::cpu_data::{cpu_slice, row_len, storage_slice};
 use super::par::fill_rows;
 
-/// Rows `ids` [n] (u32) of `table` [rows, width], as [n, width].
+/// Rows `ids` [n] (u32) of `table` [rows, width], as [n, width]. The caller
+/// checks the ids against the table (`Embeddings::words`, with the data error).
 pub fn lookup(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
     table.apply_op2(&ids.contiguous()?, Lookup)
 }
 
 struct Lookup;
-
-fn u32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [u32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::U32(data), Some((start, end))) => Ok(&data[start..end]),
-        _ => candle_core::bail!("lookup: ids must be contiguous u32"),
-    }
-}
 
 impl CustomOp2 for Lookup {
     fn name(&self) -> &'static str {
@@ -29,13 +23,9 @@ impl CustomOp2 for Lookup {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let table = f32_slice(s1, l1, "lookup", "table")?;
+        let table = cpu_slice::<f32>(s1, l1, "lookup", "table")?;
         let width = row_len(l1, "lookup")?;
-        let ids = u32_slice(s2, l2)?;
-        let rows = table.len() / width;
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows) {
-            candle_core::bail!("lookup: id {bad} outside a table of {rows} rows");
-        }
+        let ids = cpu_slice::<u32>(s2, l2, "lookup", "ids")?;
         let out = fill_rows(ids.len() * width, width, |first, dst| {
             for (dst, &id) in dst.chunks_exact_mut(width).zip(&ids[first..]) {
                 dst.copy_from_slice(&table[id as usize * width..][..width]);
@@ -48,10 +38,9 @@ impl CustomOp2 for Lookup {
         let (rows, width) = table.dims2()?;
         let dy = dy.contiguous()?;
         let (dy_s, dy_l) = dy.storage_and_layout();
-        let dy = storage_f32(&dy_s, dy_l, "lookup backward", "gradient")?;
+        let dy = storage_slice::<f32>(&dy_s, dy_l, "lookup backward", "gradient")?;
         let (ids_s, ids_l) = ids.storage_and_layout();
-        let candle_core::Storage::Cpu(ids_cpu) = &*ids_s else { candle_core::bail!("lookup backward: ids must be on the CPU") };
-        let ids = u32_slice(ids_cpu, ids_l)?;
+        let ids = storage_slice::<u32>(&ids_s, ids_l, "lookup backward", "ids")?;
         let mut grad = fill_rows(rows * width, width, |_, dst| dst.fill(0.0));
         for (src, &id) in dy.chunks_exact(width).zip(ids) {
             for (d, s) in grad[id as usize * width..][..width].iter_mut().zip(src) {

@@ -6,7 +6,7 @@ mod attention;
 mod batch;
 mod classifier;
 mod config;
-mod cpu_data;
+pub(crate) mod cpu_data;
 mod dropout;
 mod gemm;
 mod embeddings;

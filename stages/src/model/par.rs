@@ -11,8 +11,8 @@ use rayon::prelude::*;
 /// pool costs more than it saves.
 const MIN_PARALLEL: usize = 1 << 14;
 
-/// Values per task: the slice cut into about four pieces per pool thread (so a thread slowed by other work does not hold up the rest), in whole
-/// rows of `row` values.
+/// Values per task: the slice cut into about four pieces per pool thread (so a
+/// thread slowed by other work does not hold up the rest), in whole rows of `row` values.
 fn chunk_len(len: usize, row: usize) -> usize {
     let rows = len.div_ceil(row.max(1));
     rows.div_ceil(4 * rayon::current_num_threads().max(1)).max(1) * row.max(1)
@@ -28,6 +28,26 @@ pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync
     unsafe { out.set_len(len) };
     for_rows_mut(&mut out, row, fill);
     out
+}
+
+/// `f` of each value of `x`, on all threads when `x` is large.
+pub fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    fill_rows(x.len(), 1, |first, dst| {
+        for (d, &v) in dst.iter_mut().zip(&x[first..]) {
+            *d = f(v);
+        }
+    })
+}
+
+/// `f` of each pair of values of the equally long `a` and `b`, on all threads when they are large.
+pub fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    // A shorter `b` would leave values unwritten.
+    assert_eq!(a.len(), b.len(), "map2 over slices of different lengths");
+    fill_rows(a.len(), 1, |first, dst| {
+        for ((d, &x), &y) in dst.iter_mut().zip(&a[first..]).zip(&b[first..]) {
+            *d = f(x, y);
+        }
+    })
 }
 
 /// Calls `f(first_row, rows)` on whole rows of `data`, in parallel when it is large.

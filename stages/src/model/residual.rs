@@ -4,8 +4,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::cpu_data::f32_slice;
-use super::par::fill_rows;
+use super::cpu_data::cpu_slice;
+use super::par::map2;
 use crate::StageError;
 
 pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor, StageError> {
@@ -20,17 +20,12 @@ impl CustomOp2 for Residual {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let a = f32_slice(s1, l1, "residual", "input")?;
-        let b = f32_slice(s2, l2, "residual", "shortcut")?;
+        let a = cpu_slice::<f32>(s1, l1, "residual", "input")?;
+        let b = cpu_slice::<f32>(s2, l2, "residual", "shortcut")?;
         if l1.dims() != l2.dims() {
             candle_core::bail!("residual: {:?} + {:?}", l1.dims(), l2.dims());
         }
-        let sum = fill_rows(a.len(), 1, |first, dst| {
-            for ((d, &x), &y) in dst.iter_mut().zip(&a[first..]).zip(&b[first..]) {
-                *d = x + y;
-            }
-        });
-        Ok((CpuStorage::F32(sum), l1.shape().clone()))
+        Ok((CpuStorage::F32(map2(a, b, |x, y| x + y)), l1.shape().clone()))
     }
 
     fn bwd(&self, _a: &Tensor, _b: &Tensor, _sum: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {

@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::cpu_data::{f32_slice, row_len};
+use super::cpu_data::{cpu_slice, row_len};
 use super::par::fill_rows;
 use crate::StageError;
 
@@ -21,7 +21,7 @@ impl CustomOp1 for SoftmaxOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(storage, layout, "softmax", "input")?;
+        let x = cpu_slice::<f32>(storage, layout, "softmax", "input")?;
         let dim = row_len(layout, "softmax")?;
         let out = fill_rows(x.len(), dim, |first, rows| {
             let src = &x[first * dim..][..rows.len()];
@@ -54,8 +54,8 @@ impl CustomOp2 for SoftmaxBackward {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = f32_slice(s1, l1, "softmax backward", "output")?;
-        let dy = f32_slice(s2, l2, "softmax backward", "gradient")?;
+        let y = cpu_slice::<f32>(s1, l1, "softmax backward", "output")?;
+        let dy = cpu_slice::<f32>(s2, l2, "softmax backward", "gradient")?;
         let dim = row_len(l1, "softmax backward")?;
         if y.len() != dy.len() {
             candle_core::bail!("softmax backward: output {:?} vs gradient {:?}", l1.dims(), l2.dims());

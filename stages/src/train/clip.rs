@@ -7,9 +7,10 @@
 //! gradient alone is 47 MB).
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, Storage, Tensor, Var};
+use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
+use crate::model::cpu_data::storage_slice;
 use crate::StageError;
 
 /// The total L2 norm of the gradients of `vars`. Each gradient's sum of squares is
@@ -32,21 +33,16 @@ pub fn clip_scale(total_norm: f64, max_norm: f64) -> Option<f32> {
 fn sum_of_squares(g: &Tensor) -> Result<f64, StageError> {
     let g = g.contiguous()?;
     let (storage, layout) = g.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) => {
-            // Eight running sums (then added in a fixed order) let the loop vectorise;
-            // a single f64 accumulator is a serial dependency chain.
-            let data = &data[start..end];
-            let mut lanes = [0f64; 8];
-            let chunks = data.chunks_exact(8);
-            let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            for chunk in chunks {
-                for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                    *lane += f64::from(v) * f64::from(v);
-                }
-            }
-            Ok(lanes.iter().sum::<f64>() + tail)
+    let data = storage_slice::<f32>(&storage, layout, "gradient clipping", "gradient")?;
+    // Eight running sums (then added in a fixed order) let the loop vectorise;
+    // a single f64 accumulator is a serial dependency chain.
+    let mut lanes = [0f64; 8];
+    let chunks = data.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f64::from(v) * f64::from(v);
         }
-        _ => Err(StageError::Failed(format!("gradient clipping needs contiguous f32 CPU gradients, got {:?}", g.dtype()))),
     }
+    Ok(lanes.iter().sum::<f64>() + tail)
 }
