@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use pipe_stages::model::Precision;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 
 use crate::Error;
@@ -73,6 +74,10 @@ pub struct Args {
     /// drawn at random (N(0, 0.02)) instead of loaded: a resized model, for timing
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub config: Vec<(String, String)>,
+    /// Precision of the dense layers' matrix products: fp32, or bf16 (AMX tiles
+    /// where the CPU has them; as the train stage's `precision`)
+    #[arg(long, value_name = "P", default_value = "fp32", value_parser = precision)]
+    pub precision: Precision,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
     pub dump_batches: Option<PathBuf>,
@@ -86,6 +91,10 @@ fn key_value(text: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{text}`")),
     }
+}
+
+fn precision(text: &str) -> Result<Precision, String> {
+    serde_json::from_value(serde_json::Value::String(text.into())).map_err(|_| format!("expected fp32 or bf16, got `{text}`"))
 }
 
 pub fn execute(args: Args) -> Result<(), Error> {
@@ -109,6 +118,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.peak_gflops = args.peak_gflops;
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
+    opts.precision = args.precision;
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),

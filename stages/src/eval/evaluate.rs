@@ -83,7 +83,7 @@ impl Stage for Evaluate {
 
         ctx.progress.set_message("loading model");
         // Eval mode ignores dropout; the layer count comes from the saved config.
-        let opts = HeadOptions { pooling, dropout: 0.0, num_layers: None };
+        let opts = HeadOptions { pooling, dropout: 0.0, ..HeadOptions::default() };
         let model = Classifier::from_dir(&model_dir, &opts)?;
         ctx.progress.set_message("scoring test");
         let test_scored = test.score(&model, p.batch_size)?;

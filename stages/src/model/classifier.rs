@@ -91,8 +91,8 @@ impl Classifier {
 
     fn assemble(config: ModelConfig, params: Params, opts: &HeadOptions) -> Result<Classifier, StageError> {
         let embeddings = Embeddings::new(&params, &config)?;
-        let layers = (0..config.layers).map(|i| Layer::new(&params, &config, i)).collect::<Result<Vec<_>, _>>()?;
-        let head = Head::new(&params, &config, opts.pooling)?;
+        let layers = (0..config.layers).map(|i| Layer::new(&params, &config, i, opts.precision)).collect::<Result<Vec<_>, _>>()?;
+        let head = Head::new(&params, &config, opts)?;
         Ok(Classifier { config, params, opts: opts.clone(), embeddings, layers, head, device: Device::Cpu })
     }
 

@@ -11,6 +11,7 @@ use super::dropout::Mode;
 use super::gelu::gelu_erf;
 use super::layer_norm::layer_norm;
 use super::linear::Linear;
+use super::precision::Precision;
 use super::residual::residual;
 use super::weights::Params;
 use crate::StageError;
@@ -27,19 +28,20 @@ pub struct Layer {
 }
 
 impl Layer {
-    pub fn new(params: &Params, config: &ModelConfig, index: usize) -> Result<Layer, StageError> {
+    pub fn new(params: &Params, config: &ModelConfig, index: usize, precision: Precision) -> Result<Layer, StageError> {
         let n = config.model_type.layer(index);
+        let linear = |module: &str| params.linear(module, precision);
         Ok(Layer {
             attention: SelfAttention {
-                query: params.linear(&n.query)?,
-                key: params.linear(&n.key)?,
-                value: params.linear(&n.value)?,
-                output: params.linear(&n.attention_out)?,
+                query: linear(&n.query)?,
+                key: linear(&n.key)?,
+                value: linear(&n.value)?,
+                output: linear(&n.attention_out)?,
                 heads: config.heads,
             },
             attention_norm: params.norm(&n.attention_norm)?,
-            ffn_in: params.linear(&n.ffn_in)?,
-            ffn_out: params.linear(&n.ffn_out)?,
+            ffn_in: linear(&n.ffn_in)?,
+            ffn_out: linear(&n.ffn_out)?,
             output_norm: params.norm(&n.output_norm)?,
             activation: config.activation,
             attention_output_dropout: config.model_type == ModelType::Bert,

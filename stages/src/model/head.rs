@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{ModelConfig, ModelType};
 use super::dropout::Mode;
 use super::linear::Linear;
+use super::precision::Precision;
 use super::weights::Params;
 use crate::StageError;
 
@@ -45,11 +46,13 @@ pub struct HeadOptions {
     pub dropout: f32,
     /// Keep only the first N encoder layers (None: all).
     pub num_layers: Option<usize>,
+    /// Of every dense layer's matrix products.
+    pub precision: Precision,
 }
 
 impl Default for HeadOptions {
     fn default() -> Self {
-        HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: None }
+        HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: None, precision: Precision::Fp32 }
     }
 }
 
@@ -61,13 +64,13 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn new(params: &Params, config: &ModelConfig, pooling: Pooling) -> Result<Head, StageError> {
+    pub fn new(params: &Params, config: &ModelConfig, opts: &HeadOptions) -> Result<Head, StageError> {
         let t = config.model_type;
         Ok(Head {
             model_type: t,
-            pooling,
-            dense: params.linear(t.pre_classifier())?,
-            classifier: params.linear(t.classifier())?,
+            pooling: opts.pooling,
+            dense: params.linear(t.pre_classifier(), opts.precision)?,
+            classifier: params.linear(t.classifier(), opts.precision)?,
         })
     }
 

@@ -11,12 +11,14 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use super::cpu_data::{cpu_slice, storage_slice};
 use super::gemm::{product, Operand};
 use super::par::for_rows_mut;
+use super::precision::Precision;
 use crate::StageError;
 
 #[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Tensor,
+    pub precision: Precision,
 }
 
 impl Linear {
@@ -25,15 +27,15 @@ impl Linear {
         let dims = x.dims();
         let (inner, lead) = dims.split_last().ok_or_else(|| StageError::Failed("linear on a scalar".into()))?;
         let rows: usize = lead.iter().product();
-        let out = x.contiguous()?.reshape((rows, *inner))?.apply_op3(&self.weight, &self.bias, LinearOp)?;
+        let out = x.contiguous()?.reshape((rows, *inner))?.apply_op3(&self.weight, &self.bias, LinearOp(self.precision))?;
         let mut shape = lead.to_vec();
         shape.push(out.dim(1)?);
         Ok(out.reshape(shape)?)
     }
 }
 
-/// Operands (x [rows, in], W [out, in], b [out]).
-struct LinearOp;
+/// Operands (x [rows, in], W [out, in], b [out]); the products' precision.
+struct LinearOp(Precision);
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
@@ -58,7 +60,7 @@ impl CustomOp3 for LinearOp {
         if k != k2 || n != n2 {
             candle_core::bail!("linear: input {:?}, weight {:?}, bias {:?}", l1.dims(), l2.dims(), l3.dims());
         }
-        let mut y = product(m, n, k, Operand::rows(x, k), Operand::transposed(w, k));
+        let mut y = self.0.product(m, n, k, Operand::rows(x, k), Operand::transposed(w, k));
         for_rows_mut(&mut y, n, |_, rows| {
             for row in rows.chunks_exact_mut(n) {
                 for (v, bias) in row.iter_mut().zip(b) {
@@ -89,8 +91,8 @@ impl CustomOp3 for LinearOp {
         let dy_v = storage_slice::<f32>(&dy_s, dy_l, "linear backward", "gradient")?;
         let w = storage_slice::<f32>(&w_s, w_l, "linear backward", "weight")?;
         let xv = storage_slice::<f32>(&x_s, x_l, "linear backward", "input")?;
-        let dx = product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k));
-        let dweight = product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k));
+        let dx = self.0.product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k));
+        let dweight = self.0.product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k));
         let ones = vec![1f32; m];
         let dbias = product(1, n, m, Operand::rows(&ones, m), Operand::rows(dy_v, n));
         let dx = Tensor::from_vec(dx, (m, k), &device)?;

@@ -2,7 +2,10 @@
 //! head, written on candle so that attention probabilities, seeded dropout and
 //! gradients through every layer are available (see DESIGN.md, "Models and data").
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 mod attention;
+mod bf16;
 mod batch;
 mod classifier;
 mod config;
@@ -19,6 +22,7 @@ mod lookup;
 mod malloc;
 mod names;
 pub(crate) mod par;
+mod precision;
 mod residual;
 mod save;
 mod softmax;
@@ -31,5 +35,6 @@ pub use config::{Activation, ModelConfig, ModelType};
 pub use dropout::Mode;
 pub use head::{mean_pool, HeadOptions, Pooling};
 pub use malloc::keep_freed_memory;
+pub use precision::Precision;
 pub use threads::single_threaded_elementwise;
 pub use weights::NUM_LABELS;

@@ -93,7 +93,7 @@ mod tests {
 
     /// A deterministic [ROWS, DIM] input with values of both signs and several magnitudes.
     fn input(salt: f32) -> Tensor {
-        let values: Vec<f32> = (0..ROWS * DIM).map(|i| ((i as f32 * 0.618 + salt).sin() * (1.0 + (i % 7) as f32))).collect();
+        let values: Vec<f32> = (0..ROWS * DIM).map(|i| (i as f32 * 0.618 + salt).sin() * (1.0 + (i % 7) as f32)).collect();
         Tensor::from_vec(values, (ROWS, DIM), &Device::Cpu).unwrap()
     }
 

@@ -12,6 +12,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::config::ModelConfig;
 use super::linear::Linear;
+use super::precision::Precision;
 use crate::StageError;
 
 /// Labels of the sequence classifier (negative, positive).
@@ -72,8 +73,12 @@ impl Params {
             .ok_or_else(|| StageError::Failed(format!("no parameter `{name}`")))
     }
 
-    pub fn linear(&self, module: &str) -> Result<Linear, StageError> {
-        Ok(Linear { weight: self.tensor(&format!("{module}.weight"))?, bias: self.tensor(&format!("{module}.bias"))? })
+    pub fn linear(&self, module: &str, precision: Precision) -> Result<Linear, StageError> {
+        Ok(Linear {
+            weight: self.tensor(&format!("{module}.weight"))?,
+            bias: self.tensor(&format!("{module}.bias"))?,
+            precision,
+        })
     }
 
     /// (weight, bias) of a LayerNorm module.

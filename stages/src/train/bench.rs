@@ -17,7 +17,7 @@ use super::trainer::{Recipe, Trainer};
 use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, HeadOptions, Mode, ModelConfig};
+use crate::model::{Batch, Classifier, HeadOptions, Mode, ModelConfig, Precision};
 use crate::rng::derive;
 use crate::StageError;
 
@@ -53,6 +53,8 @@ pub struct BenchOptions {
     /// `config.json` fields to replace; when any are given, every weight is drawn
     /// at random instead of loaded (a resized model, for timing only).
     pub config: Vec<(String, String)>,
+    /// Of the dense layers' matrix products.
+    pub precision: Precision,
 }
 
 impl BenchOptions {
@@ -78,6 +80,7 @@ impl BenchOptions {
             peak_gflops: None,
             dump_batches: None,
             config: Vec::new(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -87,6 +90,7 @@ impl BenchOptions {
 pub struct BenchReport {
     pub mode: BenchMode,
     pub model: String,
+    pub precision: Precision,
     pub threads: usize,
     pub batch_size: usize,
     pub batches: usize,
@@ -115,11 +119,12 @@ impl BenchReport {
             _ => String::new(),
         };
         format!(
-            "{mode:?} {model}: {ex:.1} examples/s, {real:.0} real tokens/s, {pad:.0} padded tokens/s, {gf:.1} GFLOP/s{peak}\n\
+            "{mode:?} {model} ({precision}): {ex:.1} examples/s, {real:.0} real tokens/s, {pad:.0} padded tokens/s, {gf:.1} GFLOP/s{peak}\n\
              {n} batches of {b} ({real_len:.1} real / {pad_len:.1} padded tokens per example), {threads} threads, \
              median of {r} repeats: {secs:?} s",
             mode = self.mode,
             model = self.model,
+            precision = self.precision.name(),
             ex = self.examples_per_second,
             real = self.real_tokens_per_second,
             pad = self.padded_tokens_per_second,
@@ -176,10 +181,11 @@ pub fn bench_infer(opts: &BenchOptions) -> Result<BenchReport, StageError> {
 }
 
 fn load(opts: &BenchOptions) -> Result<Classifier, StageError> {
+    let head = HeadOptions { precision: opts.precision, ..HeadOptions::default() };
     if opts.config.is_empty() {
-        Classifier::from_hub(&opts.model, &opts.revision, &HeadOptions::default(), opts.seed)
+        Classifier::from_hub(&opts.model, &opts.revision, &head, opts.seed)
     } else {
-        Classifier::random_from_hub(&opts.model, &opts.revision, &opts.config, &HeadOptions::default(), opts.seed)
+        Classifier::random_from_hub(&opts.model, &opts.revision, &opts.config, &head, opts.seed)
     }
 }
 
@@ -303,6 +309,7 @@ fn report(mode: BenchMode, opts: &BenchOptions, config: &ModelConfig, rows: &Row
     BenchReport {
         mode,
         model: model_name(opts),
+        precision: opts.precision,
         threads: candle_core::utils::get_num_threads(),
         batch_size: opts.batch_size,
         batches: measured.len(),

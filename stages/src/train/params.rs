@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{HeadOptions, Pooling};
+use crate::model::{HeadOptions, Pooling, Precision};
 use crate::StageError;
 
 /// Which dev figure chooses the best epoch.
@@ -63,6 +63,11 @@ pub struct TrainParams {
     pub freeze_embeddings: bool,
     /// Train on a seeded, label-stratified subset of this many training rows.
     pub train_subset: Option<usize>,
+    /// Of the dense layers' matrix products in training and its dev evaluations
+    /// (`fp32` or `bf16`). Left out of the resolved params when fp32, so keys
+    /// (and caches) from before the option existed stay valid.
+    #[serde(skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainParams {
@@ -86,6 +91,7 @@ impl Default for TrainParams {
             num_layers: None,
             freeze_embeddings: false,
             train_subset: None,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -111,7 +117,7 @@ impl TrainParams {
     }
 
     pub fn head(&self) -> HeadOptions {
-        HeadOptions { pooling: self.pooling, dropout: self.dropout, num_layers: self.num_layers }
+        HeadOptions { pooling: self.pooling, dropout: self.dropout, num_layers: self.num_layers, precision: self.precision }
     }
 }
 
@@ -128,6 +134,8 @@ mod tests {
         assert_eq!(v["lr"], 2e-5);
         assert_eq!(v["select_by"], "dev_loss");
         assert_eq!(v["pooling"], "cls");
+        assert!(v.get("precision").is_none(), "fp32 is left out so older keys still match");
+        assert_eq!(resolve::<TrainParams>(&json!({"precision": "bf16"})).unwrap()["precision"], "bf16");
         parse::<TrainParams>(&v).unwrap().validate().unwrap();
     }
 

@@ -59,7 +59,7 @@ pub fn golden_batch(g: &Value) -> Batch {
 }
 
 pub fn options(pooling: Pooling, dropout: f32) -> HeadOptions {
-    HeadOptions { pooling, dropout, num_layers: None }
+    HeadOptions { pooling, dropout, ..HeadOptions::default() }
 }
 
 pub fn load(repo: &str, opts: &HeadOptions, seed: u64) -> Classifier {

@@ -1,0 +1,42 @@
+//! The precision of the dense layers' matrix products (`precision` in the train
+//! stage, `pipe bench --precision`). f32 is the reference and parity path. bf16
+//! rounds both operands to bf16 and accumulates in f32, as PyTorch's bf16
+//! autocast does: on AMX tiles where the CPU has them, else the portable
+//! product (same rounding, slower than f32). Weights, gradients, optimizer
+//! state and every other op stay f32.
+
+use serde::{Deserialize, Serialize};
+
+use super::gemm::{self, Operand};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
+
+    /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector.
+    pub fn product(self, m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
+        match self {
+            Precision::Fp32 => gemm::product(m, n, k, lhs, rhs),
+            Precision::Bf16 if m == 0 || n == 0 || k == 0 => gemm::product(m, n, k, lhs, rhs),
+            #[cfg(target_arch = "x86_64")]
+            Precision::Bf16 if super::amx::available() => super::amx::product(m, n, k, lhs, rhs),
+            Precision::Bf16 => super::bf16::product_portable(m, n, k, lhs, rhs),
+        }
+    }
+}
