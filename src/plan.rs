@@ -198,7 +198,9 @@ fn expand(
                     other => (String::new(), other.to_string()),
                 };
                 let line_key = Some(key.as_str()).filter(|k| spec.with.contains_key(*k)).or(Some("with"));
-                config(line_key, format!("invalid params ({}): {}", spec.uses, suggest::explain(&message)))
+                // serde's message names the key only for unknown and missing fields.
+                let named = if key.is_empty() || message.contains(&format!("`{key}`")) { String::new() } else { format!("`{key}`: ") };
+                config(line_key, format!("invalid params ({}): {named}{}", spec.uses, suggest::explain(&message)))
             })?;
             let name = matrix::instance_name(&spec.name, &combo);
             if instances.iter().any(|i| i.name == name) {

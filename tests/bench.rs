@@ -15,7 +15,7 @@ fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
     let t = Test::new();
     let text = bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--peak-gflops", "100"]).success();
     let first = text.stdout.lines().next().unwrap_or_default();
-    for part in ["Infer pipe-fixtures/tiny-bert: ", " examples/s, ", " real tokens/s, ", " GFLOP/s (", "% of 100 GFLOP/s peak)"] {
+    for part in ["Infer pipe-fixtures/tiny-bert (fp32): ", " examples/s, ", " real tokens/s, ", " GFLOP/s (", "% of 100 GFLOP/s peak)"] {
         assert!(first.contains(part), "{part:?} missing from {first:?}");
     }
     assert!(text.stdout.contains("2 batches of 128"), "{}", text.stdout);
@@ -39,6 +39,7 @@ fn bad_arguments_are_usage_errors() {
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--peak-gflops", "0"]).code(2).stderr_has("--peak-gflops");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "0"]).code(2).stderr_has("at least 1");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"]).code(2).stderr_has("expected fp32 or bf16");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
 }
 
@@ -63,4 +64,15 @@ fn config_fields_resize_the_model_with_random_weights() {
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim=50", "--steps", "1"])
         .code(2)
         .stderr_has("not a multiple of 4 heads");
+}
+
+#[test]
+fn bf16_precision_trains_and_says_so() {
+    let t = Test::new();
+    let args = ["train", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--warmup", "0", "--repeats", "1", "--precision", "bf16"];
+    let text = bench(&t, &args).success();
+    assert!(text.stdout.starts_with("Train pipe-fixtures/tiny-bert (bf16): "), "{}", text.stdout);
+    let report: Value = serde_json::from_str(&bench(&t, &[&args[..], &["--json"]].concat()).success().stdout).unwrap();
+    assert_eq!(report["precision"], "bf16");
+    assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
 }

@@ -85,7 +85,7 @@ fn force_recomputes_the_selected_stages_only() {
 
 #[test]
 fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "cycle",
             "name: x\nstages:\n  a: {uses: shell, run: 'true', needs: [c]}\n  b: {uses: shell, run: 'true', needs: [a]}\n  c: {uses: shell, run: 'true', needs: [b]}\n",
@@ -105,7 +105,12 @@ fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
         (
             "param type error",
             "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    outs: 5\n",
-            "stage `a`: invalid params (shell): invalid type: integer `5`, expected a sequence",
+            "p.yaml:6: stage `a`: invalid params (shell): `outs`: invalid type: integer `5`, expected a sequence",
+        ),
+        (
+            "param value error",
+            "name: x\nstages:\n  t:\n    uses: train\n    with:\n      precision: fp16\n",
+            "p.yaml:6: stage `t`: invalid params (train): `precision`: unknown variant `fp16`, expected `fp32` or `bf16`",
         ),
     ];
     for (what, yaml, message) in cases {

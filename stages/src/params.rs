@@ -18,11 +18,24 @@ pub fn resolve<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<Value, St
 pub fn parse<P: DeserializeOwned>(value: &Value) -> Result<P, StageError> {
     serde_json::from_value(value.clone()).map_err(|e| {
         let message = e.to_string();
-        StageError::param(field_in(&message).unwrap_or_default(), message)
+        StageError::param(offending_key::<P>(value, &message).unwrap_or_default(), message)
     })
 }
 
-/// Pulls the offending field out of serde's "unknown field `x`" / "missing field `x`" messages.
+/// The key at fault. serde names it in "unknown field `x`" and "missing field `x`", but not
+/// in a bad value's message ("unknown variant `fp16`", "invalid type"): then it is the
+/// first key whose value fails to parse on its own (every other key at its default).
+fn offending_key<P: DeserializeOwned>(value: &Value, message: &str) -> Option<String> {
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return field_in(message);
+    }
+    let Value::Object(map) = value else { return None };
+    map.iter()
+        .find(|(key, v)| serde_json::from_value::<P>(Value::Object([((*key).clone(), (*v).clone())].into_iter().collect())).is_err())
+        .map(|(key, _)| key.clone())
+}
+
+/// Pulls the field out of serde's "unknown field `x`" / "missing field `x`" messages.
 fn field_in(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
@@ -52,7 +65,8 @@ mod tests {
         assert_eq!(v, serde_json::json!({"bins": 10, "name": "x"}));
         let err = resolve::<P>(&serde_json::json!({"binz": 10})).unwrap_err();
         assert!(matches!(&err, StageError::Param { key, .. } if key == "binz"), "{err}");
-        let err = resolve::<P>(&serde_json::json!({"bins": "many"})).unwrap_err();
+        let err = resolve::<P>(&serde_json::json!({"name": "y", "bins": "many"})).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
+        assert!(matches!(&err, StageError::Param { key, .. } if key == "bins"), "a bad value names its key: {err}");
     }
 }

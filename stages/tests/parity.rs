@@ -99,7 +99,7 @@ fn paraphrase_minilm_l3_forward_matches_golden() {
 #[test]
 fn num_layers_keeps_the_first_layers() {
     let g = golden("tiny-bert");
-    let opts = HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: Some(1) };
+    let opts = HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: Some(1), ..HeadOptions::default() };
     let model = load("pipe-fixtures/tiny-bert", &opts, 0);
     assert_eq!(model.config().layers, 1);
     let out = model.forward(&golden_batch(&g), Mode::Eval, false).unwrap();

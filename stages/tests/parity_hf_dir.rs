@@ -57,7 +57,7 @@ fn fixtures_round_trip_byte_for_byte() {
 #[test]
 fn sentence_transformer_gains_prefix_and_head() {
     let repo = "sentence-transformers/all-MiniLM-L6-v2";
-    let opts = HeadOptions { pooling: Pooling::Mean, dropout: 0.1, num_layers: Some(3) };
+    let opts = HeadOptions { pooling: Pooling::Mean, dropout: 0.1, num_layers: Some(3), ..HeadOptions::default() };
     let model = load(repo, &opts, 5);
     let out = tempfile::tempdir().unwrap();
     model.save_hf_dir(out.path(), &[]).unwrap();
