@@ -11,9 +11,8 @@
 //! tile operations, so results do not depend on the thread split.
 
 use std::arch::asm;
-use std::sync::OnceLock;
-
 use std::arch::x86_64::*;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -35,9 +34,8 @@ pub fn available() -> bool {
 }
 
 fn cpu_has_amx_bf16() -> bool {
-    // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
-    // CPUID leaf 7 reads as zeros where unsupported.
-    let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+    // CPUID leaf 7 (zeros where unsupported): EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+    let edx = __cpuid_count(7, 0).edx;
     edx & (1 << 22) != 0 && edx & (1 << 24) != 0
 }
 
