@@ -75,4 +75,10 @@ fn bf16_precision_trains_and_says_so() {
     let report: Value = serde_json::from_str(&bench(&t, &[&args[..], &["--json"]].concat()).success().stdout).unwrap();
     assert_eq!(report["precision"], "bf16");
     assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
+
+    // Without AMX tiles (forced here) the portable bf16 product runs, with a warning.
+    let portable = t.command(&[&["bench"][..], &args[..]].concat()).env("HF_HOME", pipe_stages::testkit::use_offline_hub()).env("PIPE_NO_AMX", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&portable.stderr);
+    assert!(portable.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: precision bf16: no AMX-BF16 tiles here"), "{stderr}");
 }

@@ -119,6 +119,9 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
     opts.precision = args.precision;
+    if let Some(why) = opts.precision.slow_here() {
+        eprintln!("warning: {why}");
+    }
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),

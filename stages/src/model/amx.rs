@@ -26,11 +26,17 @@ const TILE: usize = TILE_ROWS * TILE_K;
 /// Output rows and columns per task block: 2 x 2 tiles.
 const BLOCK: usize = 2 * TILE_ROWS;
 
+/// Whether the bf16 products run on the tiles: `tiles_granted()`, unless
+/// `PIPE_NO_AMX` is set (to run or time the portable path on an AMX machine).
+pub fn available() -> bool {
+    std::env::var_os("PIPE_NO_AMX").is_none() && tiles_granted()
+}
+
 /// Whether this CPU has AMX-BF16 and the kernel granted this process the tile
 /// state (Linux asks programs to request it once, with arch_prctl).
-pub fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| cpu_has_amx_bf16() && is_x86_feature_detected!("avx512bw") && request_tile_state())
+fn tiles_granted() -> bool {
+    static GRANTED: OnceLock<bool> = OnceLock::new();
+    *GRANTED.get_or_init(|| cpu_has_amx_bf16() && is_x86_feature_detected!("avx512bw") && request_tile_state())
 }
 
 fn cpu_has_amx_bf16() -> bool {
@@ -48,7 +54,7 @@ fn request_tile_state() -> bool {
 
 /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector. Only call when `available()`.
 pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
-    assert!(available(), "AMX bf16 product on a CPU without AMX-BF16");
+    assert!(tiles_granted(), "AMX bf16 product on a CPU without AMX-BF16");
     let steps = k.div_ceil(TILE_K);
     let rhs = pack_rhs(rhs, k, n, steps);
     let mut out = Vec::with_capacity(m * n);
@@ -57,7 +63,7 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<
     unsafe { out.set_len(m * n) };
     out.par_chunks_mut(BLOCK * n).enumerate().for_each(|(slab, dst)| {
         let lhs = pack_lhs_slab(lhs, slab * BLOCK, m, k, steps);
-        // SAFETY: AMX is available (asserted above); the packed operands hold
+        // SAFETY: the tiles are granted (asserted above); the packed operands hold
         // `steps` tiles per band with every band the loops reach.
         unsafe { slab_product(&lhs, &rhs, steps, n, dst) };
     });
@@ -70,7 +76,7 @@ fn pack_lhs_slab(a: Operand, first: usize, m: usize, k: usize, steps: usize) -> 
     let lines = Lines { data: a.data, line_stride: a.rs, k_stride: a.cs, lines: m, k };
     let mut packed = vec![0u16; 2 * steps * TILE];
     for (i, tile) in packed.chunks_exact_mut(TILE).enumerate() {
-        // SAFETY: `available()` (checked by `product`) includes AVX-512BW.
+        // SAFETY: `tiles_granted()` (asserted by `product`) includes AVX-512BW.
         unsafe { pack_tile(lines, first + i / steps * TILE_ROWS, i % steps * TILE_K, Side::Lhs, tile) };
     }
     packed
@@ -263,7 +269,7 @@ mod tests {
             eprintln!("this CPU has no AMX-BF16: only the portable bf16 product runs here");
             return;
         }
-        assert!(available(), "the CPU has AMX-BF16 but the kernel refused the tile state");
+        assert!(tiles_granted(), "the CPU has AMX-BF16 but the kernel refused the tile state");
         // Sizes off the 16/32 grid on every side, and both layouts of each operand.
         let (m, n, k) = (45, 70, 100);
         let (a, b) = (values(m * k, 0.3), values(k * n, 1.7));

@@ -29,6 +29,18 @@ impl Precision {
         *self == Precision::Fp32
     }
 
+    /// Why this precision runs slowly on this CPU, if it does (for a warning).
+    pub fn slow_here(self) -> Option<&'static str> {
+        #[cfg(target_arch = "x86_64")]
+        let tiles = super::amx::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let tiles = false;
+        (self == Precision::Bf16 && !tiles).then_some(
+            "precision bf16: no AMX-BF16 tiles here (the CPU lacks them, the kernel did not grant them, or \
+             PIPE_NO_AMX is set), so the dense layers use the portable bf16 product, which is slower than fp32",
+        )
+    }
+
     /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector.
     pub fn product(self, m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
         match self {

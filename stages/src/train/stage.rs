@@ -63,6 +63,9 @@ impl Stage for TrainStage {
             None => train,
         };
 
+        if let Some(why) = p.precision.slow_here() {
+            eprintln!("warning: train: {why}");
+        }
         let model = Classifier::from_hub(&repo, &revision, &p.head(), ctx.seed)?;
         let steps_per_epoch = train.ids.len().div_ceil(p.batch_size);
         let total_steps = steps_per_epoch * p.epochs;
