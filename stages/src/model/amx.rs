@@ -28,8 +28,10 @@ const BLOCK: usize = 2 * TILE_ROWS;
 
 /// Whether the bf16 products run on the tiles: `tiles_granted()`, unless
 /// `PIPE_NO_AMX` is set (to run or time the portable path on an AMX machine).
+/// Decided once per process: every product asks.
 pub fn available() -> bool {
-    std::env::var_os("PIPE_NO_AMX").is_none() && tiles_granted()
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::env::var_os("PIPE_NO_AMX").is_none() && tiles_granted())
 }
 
 /// Whether this CPU has AMX-BF16 and the kernel granted this process the tile
