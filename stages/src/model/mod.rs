@@ -14,6 +14,7 @@ mod dropout;
 mod gemm;
 mod embeddings;
 mod encoder;
+mod expf;
 mod gelu;
 mod head;
 mod layer_norm;
@@ -28,6 +29,7 @@ mod save;
 mod softmax;
 mod threads;
 mod weights;
+mod wide;
 
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};

@@ -7,6 +7,8 @@
 
 use rayon::prelude::*;
 
+use super::wide::wide;
+
 /// Below this many values a loop runs on the calling thread: handing it to the
 /// pool costs more than it saves.
 const MIN_PARALLEL: usize = 1 << 14;
@@ -32,7 +34,7 @@ pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync
 
 /// `f` of each value of `x`, on all threads when `x` is large.
 pub fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    fill_rows(x.len(), 1, |first, dst| {
+    fill_rows(x.len(), 1, #[inline(always)] |first, dst| {
         for (d, &v) in dst.iter_mut().zip(&x[first..]) {
             *d = f(v);
         }
@@ -43,7 +45,7 @@ pub fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 pub fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     // A shorter `b` would leave values unwritten.
     assert_eq!(a.len(), b.len(), "map2 over slices of different lengths");
-    fill_rows(a.len(), 1, |first, dst| {
+    fill_rows(a.len(), 1, #[inline(always)] |first, dst| {
         for ((d, &x), &y) in dst.iter_mut().zip(&a[first..]).zip(&b[first..]) {
             *d = f(x, y);
         }
@@ -53,18 +55,18 @@ pub fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32
 /// Calls `f(first_row, rows)` on whole rows of `data`, in parallel when it is large.
 pub fn for_rows_mut(data: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     if data.len() < MIN_PARALLEL {
-        f(0, data);
+        wide(#[inline(always)] || f(0, data));
         return;
     }
     let chunk = chunk_len(data.len(), row);
-    data.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| f(i * chunk / row.max(1), part));
+    data.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| wide(#[inline(always)] || f(i * chunk / row.max(1), part)));
 }
 
 /// Runs `f` on matching pieces of four equally long slices (AdamW's parameter,
 /// gradient and moments), in parallel when they are large.
 pub fn zip4_mut(a: &mut [f32], b: &[f32], c: &mut [f32], d: &mut [f32], f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync) {
     if a.len() < MIN_PARALLEL {
-        f(a, b, c, d);
+        wide(#[inline(always)] || f(a, b, c, d));
         return;
     }
     let chunk = chunk_len(a.len(), 64);
@@ -72,7 +74,7 @@ pub fn zip4_mut(a: &mut [f32], b: &[f32], c: &mut [f32], d: &mut [f32], f: impl 
         .zip(b.par_chunks(chunk))
         .zip(c.par_chunks_mut(chunk))
         .zip(d.par_chunks_mut(chunk))
-        .for_each(|(((a, b), c), d)| f(a, b, c, d));
+        .for_each(|(((a, b), c), d)| wide(#[inline(always)] || f(a, b, c, d)));
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::{cpu_slice, row_len};
+use super::expf::expf;
 use super::par::fill_rows;
 use crate::StageError;
 
@@ -23,15 +24,15 @@ impl CustomOp1 for SoftmaxOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(storage, layout, "softmax", "input")?;
         let dim = row_len(layout, "softmax")?;
-        let out = fill_rows(x.len(), dim, |first, rows| {
+        let out = fill_rows(x.len(), dim, #[inline(always)] |first, rows| {
             let src = &x[first * dim..][..rows.len()];
             for (row, dst) in src.chunks_exact(dim).zip(rows.chunks_exact_mut(dim)) {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
+                // Two loops: the first vectorises, the sum keeps its order.
                 for (d, v) in dst.iter_mut().zip(row) {
-                    *d = (v - max).exp();
-                    sum += *d;
+                    *d = expf(v - max);
                 }
+                let sum = dst.iter().fold(0f32, |s, d| s + d);
                 for d in dst.iter_mut() {
                     *d /= sum;
                 }
