@@ -46,8 +46,11 @@ pub fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32
     // A shorter `b` would leave values unwritten.
     assert_eq!(a.len(), b.len(), "map2 over slices of different lengths");
     fill_rows(a.len(), 1, #[inline(always)] |first, dst| {
-        for ((d, &x), &y) in dst.iter_mut().zip(&a[first..]).zip(&b[first..]) {
-            *d = f(x, y);
+        // Indexed over equal lengths: LLVM left the zip of three slices scalar
+        // for GELU's backward (13% of bf16 training).
+        let (a, b) = (&a[first..][..dst.len()], &b[first..][..dst.len()]);
+        for i in 0..dst.len() {
+            dst[i] = f(a[i], b[i]);
         }
     })
 }
