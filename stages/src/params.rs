@@ -23,16 +23,16 @@ pub fn parse<P: DeserializeOwned>(value: &Value) -> Result<P, StageError> {
 }
 
 /// The key at fault. serde names it in "unknown field `x`" and "missing field `x`", but not
-/// in a bad value's message ("unknown variant `fp16`", "invalid type"): then it is the
-/// first key whose value fails to parse on its own (every other key at its default).
+/// in a bad value's message ("unknown variant `fp16`", "invalid type"): then it is the key
+/// whose value, parsed on its own, fails with that same message (a struct with required
+/// fields fails for every lone key, but with "missing field").
 fn offending_key<P: DeserializeOwned>(value: &Value, message: &str) -> Option<String> {
     if message.starts_with("unknown field") || message.starts_with("missing field") {
         return field_in(message);
     }
     let Value::Object(map) = value else { return None };
-    map.iter()
-        .find(|(key, v)| serde_json::from_value::<P>(Value::Object([((*key).clone(), (*v).clone())].into_iter().collect())).is_err())
-        .map(|(key, _)| key.clone())
+    let alone = |key: &String, v: &Value| serde_json::from_value::<P>(Value::Object([(key.clone(), v.clone())].into_iter().collect()));
+    map.iter().find(|(key, v)| matches!(alone(key, v), Err(e) if e.to_string() == message)).map(|(key, _)| key.clone())
 }
 
 /// Pulls the field out of serde's "unknown field `x`" / "missing field `x`" messages.
