@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::cpu_data::cpu_slice;
+use super::lanes::each2;
 use super::par::map2;
 use crate::StageError;
 
@@ -52,5 +53,5 @@ fn product(x: &[f32], mask: &[f32]) -> candle_core::Result<Vec<f32>> {
     if x.len() != mask.len() {
         candle_core::bail!("dropout: {} values, mask of {}", x.len(), mask.len());
     }
-    Ok(map2(x, mask, |v, m| v * m))
+    Ok(map2(x, mask, #[inline(always)] |v, m| each2(v, m, |v, m| v * m)))
 }

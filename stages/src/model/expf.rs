@@ -1,8 +1,11 @@
 //! e^x for f32, computed as glibc's `expf` computes it (sysdeps/ieee754/flt-32/e_expf.c,
-//! the FMA build this CPU's libm runs), but branch-free so that a loop calling it
-//! vectorises (see `wide.rs`). libm's scalar `expf` was 13% of bf16 inference
-//! (GELU's erf, softmax). Giving the same bits as libm keeps every f32 result,
-//! cache key and lock file of the earlier builds valid; a test holds it to that.
+//! the FMA build this CPU's libm runs), with `expf_lanes` doing the same on 16
+//! values at once in AVX-512 (see `lanes.rs`). libm's scalar `expf` was 13% of
+//! bf16 inference (GELU's erf, softmax). Giving the same bits as libm keeps every
+//! f32 result, cache key and lock file of the earlier builds valid; tests hold
+//! both paths to that.
+
+use super::lanes::{Lanes, LANES};
 
 /// 2^(i/32) as f64 bits, minus i << 47, so that adding k << 47 gives 2^(k/32) for
 /// any integer k with k mod 32 = i (glibc's `__exp2f_data.tab`).
@@ -53,9 +56,67 @@ pub fn expf(x: f32) -> f32 {
     if x.is_nan() { x + x } else { y }
 }
 
+/// `expf` of each value of a block: one AVX-512 computation when the CPU has it.
+#[inline(always)]
+pub fn expf_lanes(x: Lanes) -> Lanes {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { avx512::expf_lanes(x) };
+    }
+    x.map(expf)
+}
+
+/// `expf`'s steps on 16 lanes, each the same IEEE operation as in `expf`
+/// (fused where it calls `mul_add`, rounded to f32 once at the end), so every
+/// lane has `expf`'s bits.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::*;
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn expf_lanes(x: Lanes) -> Lanes {
+        let xs = _mm512_loadu_ps(x.as_ptr());
+        let low = exp_f64(_mm512_cvtps_pd(_mm512_castps512_ps256(xs)));
+        let high = exp_f64(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(xs)))));
+        let y = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(low)), _mm256_castps_pd(high)));
+        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(MAY_UNDERFLOW)), _mm512_set1_ps(f32::from_bits(1)));
+        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(UNDERFLOW)), _mm512_setzero_ps());
+        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_GT_OQ>(xs, _mm512_set1_ps(OVERFLOW)), _mm512_set1_ps(f32::INFINITY));
+        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(xs, xs), _mm512_add_ps(xs, xs));
+        let mut out = [0f32; LANES];
+        _mm512_storeu_ps(out.as_mut_ptr(), y);
+        out
+    }
+
+    /// The table-and-cubic part of `expf` for 8 values widened to f64, rounded to f32.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn exp_f64(xd: __m512d) -> __m256 {
+        let inv = _mm512_set1_pd(INV_LN2_N);
+        let shift = _mm512_set1_pd(SHIFT);
+        let kd = _mm512_fmadd_pd(inv, xd, shift);
+        let ki = _mm512_castpd_si512(kd);
+        let kd = _mm512_sub_pd(kd, shift);
+        let r = _mm512_fmsub_pd(inv, xd, kd);
+        // TAB[ki & 31]: two-register permutes take the low four index bits, bit 4 picks the half.
+        let tab = |i: usize| _mm512_loadu_si512(TAB[i..].as_ptr() as *const _);
+        let first = _mm512_permutex2var_epi64(tab(0), ki, tab(8));
+        let second = _mm512_permutex2var_epi64(tab(16), ki, tab(24));
+        let entry = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), first, second);
+        let s = _mm512_castsi512_pd(_mm512_add_epi64(entry, _mm512_slli_epi64::<47>(ki)));
+        let z = _mm512_fmadd_pd(_mm512_set1_pd(C[0]), r, _mm512_set1_pd(C[1]));
+        let y = _mm512_fmadd_pd(_mm512_set1_pd(C[2]), r, _mm512_set1_pd(1.0));
+        let y = _mm512_mul_pd(_mm512_fmadd_pd(z, _mm512_mul_pd(r, r), y), s);
+        _mm512_cvtpd_ps(y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::wide::wide;
     use super::*;
 
     fn check(x: f32, y: f32) {
@@ -64,35 +125,44 @@ mod tests {
 
     /// Every 61st f32 bit pattern (70 million values across all exponents, both
     /// signs, NaNs and subnormals), the edges of the special cases, and a dense
-    /// run around 0: expf must give libm's bits. (All 2^32 patterns: the ignored
-    /// test below, `cargo test --release -p pipe-stages expf -- --ignored`.)
+    /// run around 0. (All 2^32 patterns: the ignored test below,
+    /// `cargo test --release -p pipe-stages expf -- --ignored`.)
+    fn patterns() -> impl Iterator<Item = f32> {
+        let edges = [OVERFLOW, UNDERFLOW, MAY_UNDERFLOW, 88.0, -88.0, -87.5, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        let near = edges.into_iter().flat_map(|e| (0..64).flat_map(move |d| [e.to_bits().wrapping_add(d), e.to_bits().wrapping_sub(d)]));
+        let dense = (0..1u32 << 20).map(|i| (i as f32 / (1 << 14) as f32 - 32.0).to_bits());
+        (0..=u32::MAX).step_by(61).chain(near).chain(dense).map(f32::from_bits)
+    }
+
     #[test]
     fn gives_libm_bits() {
-        let edges = [OVERFLOW, UNDERFLOW, MAY_UNDERFLOW, 88.0, -88.0, -87.5, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
-        let near = edges.iter().flat_map(|e| (0..64).flat_map(move |d| [e.to_bits().wrapping_add(d), e.to_bits().wrapping_sub(d)]));
-        let dense = (0..1u32 << 20).map(|i| (i as f32 / (1 << 14) as f32 - 32.0).to_bits());
-        for bits in (0..=u32::MAX).step_by(61).chain(near).chain(dense) {
-            let x = f32::from_bits(bits);
+        for x in patterns() {
             check(x, expf(x));
         }
     }
 
-    /// The vectorised loop (16 lanes, gathers from `TAB`) gives the same bits.
+    /// `expf_lanes` (AVX-512 where the CPU has it) gives libm's bits too, 16 at a time.
     #[test]
-    fn gives_libm_bits_in_wide_loops() {
-        let xs: Vec<f32> = (0..1u32 << 22).map(|i| f32::from_bits(i.wrapping_mul(0x9e37_79b9))).collect();
-        let ys: Vec<f32> = wide(#[inline(always)] || xs.iter().map(|&x| expf(x)).collect());
-        for (&x, y) in xs.iter().zip(ys) {
-            check(x, y);
+    fn lanes_give_libm_bits() {
+        let xs: Vec<f32> = patterns().collect();
+        for block in xs.chunks(16) {
+            let mut lanes = [0f32; 16];
+            lanes[..block.len()].copy_from_slice(block);
+            for (&x, y) in block.iter().zip(expf_lanes(lanes)) {
+                check(x, y);
+            }
         }
     }
 
     #[test]
-    #[ignore = "all 2^32 inputs: about a minute and a half"]
+    #[ignore = "all 2^32 inputs, both paths: a few minutes"]
     fn gives_libm_bits_everywhere() {
-        for bits in 0..=u32::MAX {
-            let x = f32::from_bits(bits);
-            check(x, expf(x));
+        for first in (0..=u32::MAX).step_by(16) {
+            let lanes: Lanes = std::array::from_fn(|i| f32::from_bits(first + i as u32));
+            for (&x, y) in lanes.iter().zip(expf_lanes(lanes)) {
+                check(x, expf(x));
+                check(x, y);
+            }
         }
     }
 }

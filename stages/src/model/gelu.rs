@@ -8,7 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
-use super::expf::expf;
+use super::expf::expf_lanes;
+use super::lanes::{each, each2, Lanes};
 use super::par::{map1, map2};
 use crate::StageError;
 
@@ -16,15 +17,18 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor, StageError> {
     Ok(x.contiguous()?.apply_op1(GeluErf)?)
 }
 
-/// erf(x) = sign(x) (1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-x^2)), t = 1 / (1 + p |x|).
+/// erf(x) = sign(x) (1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-x^2)), t = 1 / (1 + p |x|), for a block.
 #[inline(always)]
-fn erf(x: f32) -> f32 {
+fn erf(x: Lanes) -> Lanes {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_8, -1.453_152, 1.061_405_4];
-    let a = x.abs();
-    let t = 1.0 / (1.0 + P * a);
-    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    (1.0 - poly * expf(-a * a)).copysign(x)
+    let a = each(x, f32::abs);
+    let e = expf_lanes(each(a, |a| -a * a));
+    std::array::from_fn(|i| {
+        let t = 1.0 / (1.0 + P * a[i]);
+        let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+        (1.0 - poly * e[i]).copysign(x[i])
+    })
 }
 
 struct GeluErf;
@@ -36,7 +40,10 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(storage, layout, "gelu", "input")?;
-        let out = map1(x, #[inline(always)] |v| (erf(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v);
+        let out = map1(x, #[inline(always)] |v| {
+            let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
+            each2(erf, v, |erf, v| (erf + 1.) * 0.5 * v)
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -62,8 +69,9 @@ impl CustomOp2 for GeluErfBackward {
         }
         let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
         let dx = map2(x, dy, #[inline(always)] |v, g| {
-            let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
-            g * (cdf + v * expf(-0.5 * v * v) * inv_sqrt_2pi)
+            let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
+            let e = expf_lanes(each(v, |v| -0.5 * v * v));
+            std::array::from_fn(|i| g[i] * (0.5 * (1.0 + erf[i]) + v[i] * e[i] * inv_sqrt_2pi))
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

@@ -17,6 +17,7 @@ mod encoder;
 mod expf;
 mod gelu;
 mod head;
+mod lanes;
 mod layer_norm;
 mod linear;
 mod lookup;
@@ -29,7 +30,7 @@ mod save;
 mod softmax;
 mod threads;
 mod weights;
-mod wide;
+pub(crate) mod wide;
 
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};

@@ -5,12 +5,14 @@
 //! Work is only ever split between rows (or between independent elements),
 //! never inside a sum, so the results are bit-identical for any thread count.
 //! Each piece runs compiled for AVX-512 where the CPU has it (`wide.rs`); a
-//! closure's own loops get that only if it is `#[inline(always)]` (GELU and the
-//! softmax forward are; marking LayerNorm, Linear, lookup and AdamW too was
-//! slower in an A/B, so they are not).
+//! closure's own loops get that only if it is `#[inline(always)]` (GELU, the
+//! softmax forward, residual and dropout are; marking LayerNorm, Linear, lookup
+//! and AdamW too was slower in an A/B, so they are not). `map1` and `map2` hand
+//! their closures blocks of 16 values (`lanes.rs`).
 
 use rayon::prelude::*;
 
+use super::lanes::{map_blocks, Lanes};
 use super::wide::wide;
 
 /// Below this many values a loop runs on the calling thread: handing it to the
@@ -36,29 +38,16 @@ pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync
     out
 }
 
-/// `f` of each value of `x`, on all threads when `x` is large.
-pub fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    fill_rows(x.len(), 1, #[inline(always)] |first, dst| {
-        // Indexed over equal lengths, as in map2: the zip compiled to a scalar GELU forward.
-        let x = &x[first..][..dst.len()];
-        for i in 0..dst.len() {
-            dst[i] = f(x[i]);
-        }
-    })
+/// `f` of each block of values of `x` (see `lanes.rs`), on all threads when `x` is large.
+pub fn map1(x: &[f32], f: impl Fn(Lanes) -> Lanes + Sync) -> Vec<f32> {
+    fill_rows(x.len(), 1, #[inline(always)] |first, dst| map_blocks(dst, [&x[first..]], #[inline(always)] |[v]| f(v)))
 }
 
-/// `f` of each pair of values of the equally long `a` and `b`, on all threads when they are large.
-pub fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+/// `f` of the blocks at the same place in the equally long `a` and `b`, on all threads when they are large.
+pub fn map2(a: &[f32], b: &[f32], f: impl Fn(Lanes, Lanes) -> Lanes + Sync) -> Vec<f32> {
     // A shorter `b` would leave values unwritten.
     assert_eq!(a.len(), b.len(), "map2 over slices of different lengths");
-    fill_rows(a.len(), 1, #[inline(always)] |first, dst| {
-        // Indexed over equal lengths: LLVM left the zip of three slices scalar
-        // for GELU's backward (13% of bf16 training), and map1's zip of two for the forward.
-        let (a, b) = (&a[first..][..dst.len()], &b[first..][..dst.len()]);
-        for i in 0..dst.len() {
-            dst[i] = f(a[i], b[i]);
-        }
-    })
+    fill_rows(a.len(), 1, #[inline(always)] |first, dst| map_blocks(dst, [&a[first..], &b[first..]], #[inline(always)] |[a, b]| f(a, b)))
 }
 
 /// Calls `f(first_row, rows)` on whole rows of `data`, in parallel when it is large.

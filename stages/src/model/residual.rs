@@ -5,6 +5,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
+use super::lanes::each2;
 use super::par::map2;
 use crate::StageError;
 
@@ -25,7 +26,7 @@ impl CustomOp2 for Residual {
         if l1.dims() != l2.dims() {
             candle_core::bail!("residual: {:?} + {:?}", l1.dims(), l2.dims());
         }
-        Ok((CpuStorage::F32(map2(a, b, |x, y| x + y)), l1.shape().clone()))
+        Ok((CpuStorage::F32(map2(a, b, #[inline(always)] |x, y| each2(x, y, |x, y| x + y))), l1.shape().clone()))
     }
 
     fn bwd(&self, _a: &Tensor, _b: &Tensor, _sum: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {

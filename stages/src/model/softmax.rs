@@ -6,7 +6,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::{cpu_slice, row_len};
-use super::expf::expf;
+use super::expf::expf_lanes;
+use super::lanes::{each, map_blocks};
 use super::par::fill_rows;
 use crate::StageError;
 
@@ -28,10 +29,8 @@ impl CustomOp1 for SoftmaxOp {
             let src = &x[first * dim..][..rows.len()];
             for (row, dst) in src.chunks_exact(dim).zip(rows.chunks_exact_mut(dim)) {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                // Two loops: the first vectorises, the sum keeps its order.
-                for (d, v) in dst.iter_mut().zip(row) {
-                    *d = expf(v - max);
-                }
+                // The exponentials in blocks, then the sum in its order.
+                map_blocks(dst, [row], #[inline(always)] |[v]| expf_lanes(each(v, |v| v - max)));
                 let sum = dst.iter().fold(0f32, |s, d| s + d);
                 for d in dst.iter_mut() {
                     *d /= sum;

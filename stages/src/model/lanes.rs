@@ -1,0 +1,45 @@
+//! Blocks of 16 f32 values, the unit the elementwise kernels (GELU, softmax,
+//! residual, dropout) compute in. Whether LLVM vectorised a per-value loop that
+//! calls `expf` (a table lookup and selects) changed from build to build: a
+//! profile found GELU's forward and backward and softmax's exponentials scalar
+//! again. In blocks, `expf_lanes` runs as AVX-512 code by construction, and
+//! the plain arithmetic around it is fixed-width array code that vectorises.
+
+/// Values per block: one AVX-512 register of f32.
+pub const LANES: usize = 16;
+
+pub type Lanes = [f32; LANES];
+
+/// `f` of each value of a block.
+#[inline(always)]
+pub fn each(x: Lanes, f: impl Fn(f32) -> f32) -> Lanes {
+    std::array::from_fn(|i| f(x[i]))
+}
+
+/// `f` of each pair of values of two blocks.
+#[inline(always)]
+pub fn each2(a: Lanes, b: Lanes, f: impl Fn(f32, f32) -> f32) -> Lanes {
+    std::array::from_fn(|i| f(a[i], b[i]))
+}
+
+/// Writes `dst` block by block: `f` of the blocks at the same place in each of
+/// `srcs` (each at least as long as `dst`); the last block is padded with zeros
+/// and only its share is written back.
+#[inline(always)]
+pub fn map_blocks<const N: usize>(dst: &mut [f32], srcs: [&[f32]; N], f: impl Fn([Lanes; N]) -> Lanes) {
+    assert!(srcs.iter().all(|s| s.len() >= dst.len()), "map_blocks: a source shorter than its destination");
+    let whole = dst.len() / LANES * LANES;
+    let (body, tail) = dst.split_at_mut(whole);
+    for (b, out) in body.chunks_exact_mut(LANES).enumerate() {
+        let at = b * LANES;
+        out.copy_from_slice(&f(srcs.map(|s| s[at..at + LANES].try_into().expect("a whole block"))));
+    }
+    if !tail.is_empty() {
+        let padded = srcs.map(|s| {
+            let mut block = [0.0; LANES];
+            block[..tail.len()].copy_from_slice(&s[whole..whole + tail.len()]);
+            block
+        });
+        tail.copy_from_slice(&f(padded)[..tail.len()]);
+    }
+}
