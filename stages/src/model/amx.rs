@@ -6,9 +6,11 @@
 //!
 //! Each 32 x 32 output block is four 16 x 16 f32 accumulator tiles (tmm0-3)
 //! fed by two 16-row tiles of the left operand (tmm4-5) and two 16-column
-//! tiles of the right one (tmm6-7), 32 steps of k at a time. Tasks are 32-row
-//! slabs of the output; every element is computed by one fixed sequence of
-//! tile operations, so results do not depend on the thread split.
+//! tiles of the right one (tmm6-7), 32 steps of k at a time; each load comes
+//! right before the first product that needs it, so the next step's loads wait
+//! only for the products still reading their tile (tiles are not renamed).
+//! Tasks are 32-row slabs of the output; every element is computed by one fixed
+//! sequence of tile operations, so results do not depend on the thread split.
 
 use std::arch::asm;
 use std::arch::x86_64::*;
@@ -245,11 +247,11 @@ unsafe fn slab_product(lhs: &[u16], rhs: &[u16], steps: usize, n: usize, dst: &m
         for s in 0..steps {
             asm!(
                 "tileloadd tmm4, [{a0} + {stride}*1]",
-                "tileloadd tmm5, [{a1} + {stride}*1]",
                 "tileloadd tmm6, [{b0} + {stride}*1]",
-                "tileloadd tmm7, [{b1} + {stride}*1]",
                 "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {stride}*1]",
                 "tdpbf16ps tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {stride}*1]",
                 "tdpbf16ps tmm2, tmm5, tmm6",
                 "tdpbf16ps tmm3, tmm5, tmm7",
                 a0 = in(reg) a0.add(s * TILE),
