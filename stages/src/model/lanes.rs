@@ -1,9 +1,10 @@
 //! Blocks of 16 f32 values, the unit the elementwise kernels (GELU, softmax,
 //! residual, dropout) compute in. Whether LLVM vectorised a per-value loop that
-//! calls `expf` (a table lookup and selects) changed from build to build: a
-//! profile found GELU's forward and backward and softmax's exponentials scalar
-//! again. In blocks, `expf_lanes` runs as AVX-512 code by construction, and
-//! the plain arithmetic around it is fixed-width array code that vectorises.
+//! calls `expf` (a table lookup and selects) hung on how the loop was written
+//! and inlined: a profile found GELU's forward (a third of bf16 inference) and
+//! backward and softmax's exponentials scalar. In blocks, `expf_lanes` is
+//! AVX-512 code by construction, and the plain arithmetic around it is
+//! fixed-width array code that vectorises.
 
 /// Values per block: one AVX-512 register of f32.
 pub const LANES: usize = 16;
