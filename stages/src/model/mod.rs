@@ -30,7 +30,7 @@ mod save;
 mod softmax;
 mod threads;
 mod weights;
-pub(crate) mod wide;
+mod wide;
 
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};
