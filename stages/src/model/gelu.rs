@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
 use super::expf::expf_lanes;
-use super::lanes::{each, each2, Lanes};
+use super::lanes::{build, each, each2, Lanes};
 use super::par::{map1, map2};
 use crate::StageError;
 
@@ -24,7 +24,7 @@ fn erf(x: Lanes) -> Lanes {
     const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_8, -1.453_152, 1.061_405_4];
     let a = each(x, f32::abs);
     let e = expf_lanes(each(a, |a| -a * a));
-    std::array::from_fn(|i| {
+    build(|i| {
         let t = 1.0 / (1.0 + P * a[i]);
         let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
         (1.0 - poly * e[i]).copysign(x[i])
@@ -71,7 +71,7 @@ impl CustomOp2 for GeluErfBackward {
         let dx = map2(x, dy, #[inline(always)] |v, g| {
             let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
             let e = expf_lanes(each(v, |v| -0.5 * v * v));
-            std::array::from_fn(|i| g[i] * (0.5 * (1.0 + erf[i]) + v[i] * e[i] * inv_sqrt_2pi))
+            build(|i| g[i] * (0.5 * (1.0 + erf[i]) + v[i] * e[i] * inv_sqrt_2pi))
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
