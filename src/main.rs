@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipe::cli::Cli;
 
+#[global_allocator]
+static ALLOCATOR: pipe_stages::model::LineAligned = pipe_stages::model::LineAligned;
+
 fn main() -> ExitCode {
     // Before any thread starts: candle's elementwise pool and rayon's matmul pool
     // would otherwise spin against each other on small machines.

@@ -37,7 +37,7 @@ pub use classifier::{Classifier, Output};
 pub use config::{Activation, ModelConfig, ModelType};
 pub use dropout::Mode;
 pub use head::{mean_pool, HeadOptions, Pooling};
-pub use malloc::keep_freed_memory;
+pub use malloc::{keep_freed_memory, LineAligned};
 pub use precision::Precision;
 pub use threads::single_threaded_elementwise;
 pub use weights::NUM_LABELS;
