@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::gemm::Operand;
+use super::transpose::transpose16;
 
 /// Rows of a tile, and bf16 values in a tile row (64 bytes).
 const TILE_ROWS: usize = 16;
@@ -165,37 +166,6 @@ unsafe fn pack_tile(src: Lines, line0: usize, k0: usize, side: Side, tile: &mut 
     for (row, v) in rows.iter().enumerate() {
         _mm512_storeu_si512(out.add(row * 16) as *mut _, *v);
     }
-}
-
-/// A 16 x 16 matrix of 32-bit values (one row per vector) transposed in registers:
-/// 32-bit and 64-bit interleaves within 128-bit lanes, then a 4 x 4 transpose of
-/// the lanes. (The scalar loop it replaces compiled to scatters: a third of packing.)
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
-    let zero = _mm512_setzero_si512();
-    let mut t = [zero; 16];
-    for i in 0..8 {
-        t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
-    }
-    // u[4g + p], lane l: column 4l + p of rows 4g..4g + 4.
-    let mut u = [zero; 16];
-    for g in 0..4 {
-        u[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    let mut out = [zero; 16];
-    for p in 0..4 {
-        let (x0, x1) = (_mm512_shuffle_i32x4::<0x44>(u[p], u[4 + p]), _mm512_shuffle_i32x4::<0xee>(u[p], u[4 + p]));
-        let (x2, x3) = (_mm512_shuffle_i32x4::<0x44>(u[8 + p], u[12 + p]), _mm512_shuffle_i32x4::<0xee>(u[8 + p], u[12 + p]));
-        out[p] = _mm512_shuffle_i32x4::<0x88>(x0, x2);
-        out[4 + p] = _mm512_shuffle_i32x4::<0xdd>(x0, x2);
-        out[8 + p] = _mm512_shuffle_i32x4::<0x88>(x1, x3);
-        out[12 + p] = _mm512_shuffle_i32x4::<0xdd>(x1, x3);
-    }
-    out
 }
 
 /// `len` (at most 16) values of `data` from `at` rounded to bf16 as `bf16::round`

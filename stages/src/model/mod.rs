@@ -29,6 +29,7 @@ mod residual;
 mod save;
 mod softmax;
 mod threads;
+mod transpose;
 mod weights;
 mod wide;
 
