@@ -75,32 +75,27 @@ unsafe fn transpose_avx512(blocks: &[Lanes; LANES]) -> [Lanes; LANES] {
 #[inline(always)]
 pub fn columns<const N: usize>(srcs: [&[f32]; N], rows: usize, dim: usize, mut f: impl FnMut(usize, [Lanes; N])) {
     assert!(rows <= LANES && srcs.iter().all(|s| s.len() >= rows * dim), "columns: more than 16 rows, or a source shorter than its rows");
-    let whole = dim / LANES * LANES;
     // Plain loops, not `array::map`: LLVM kept map's closure out of line,
     // compiled for baseline x86-64 (2% of bf16 inference).
     // Lines past `rows` are never written: they stay zero.
     let mut lines = [[0.0; LANES]; LANES];
     let mut blocks = [[[0.0; LANES]; LANES]; N];
     let mut cols = [[0.0; LANES]; N];
-    for j0 in (0..whole).step_by(LANES) {
+    for j0 in (0..dim).step_by(LANES) {
+        // The last block may be partial (softmax rows are often shorter than 16).
+        let width = (dim - j0).min(LANES);
         for (block, s) in blocks.iter_mut().zip(&srcs) {
             for (r, line) in lines.iter_mut().enumerate().take(rows) {
-                line.copy_from_slice(&s[r * dim + j0..r * dim + j0 + LANES]);
+                line[..width].copy_from_slice(&s[r * dim + j0..r * dim + j0 + width]);
             }
             *block = transpose(&lines);
         }
-        for c in 0..LANES {
+        for c in 0..width {
             for (col, block) in cols.iter_mut().zip(&blocks) {
                 *col = block[c];
             }
             f(j0 + c, cols);
         }
-    }
-    for j in whole..dim {
-        for (col, s) in cols.iter_mut().zip(&srcs) {
-            *col = build(|r| if r < rows { s[r * dim + j] } else { 0.0 });
-        }
-        f(j, cols);
     }
 }
 
@@ -110,17 +105,19 @@ mod tests {
 
     #[test]
     fn columns_hand_out_each_rows_values_in_order() {
-        // 5 rows of 37 values: two whole 16-column blocks and a tail of 5.
-        let (rows, dim) = (5, 37);
-        let x: Vec<f32> = (0..rows * dim).map(|i| i as f32).collect();
-        let mut seen = vec![];
-        columns([&x, &x], rows, dim, |j, [a, b]| {
-            assert_eq!(a, b);
-            seen.push(j);
-            for r in 0..LANES {
-                assert_eq!(a[r], if r < rows { (r * dim + j) as f32 } else { 0.0 }, "row {r}, column {j}");
-            }
-        });
-        assert_eq!(seen, (0..dim).collect::<Vec<_>>());
+        // 5 rows of 37 values (two whole 16-column blocks and a partial one), and of 7.
+        for dim in [37, 7] {
+            let rows = 5;
+            let x: Vec<f32> = (0..rows * dim).map(|i| i as f32).collect();
+            let mut seen = vec![];
+            columns([&x, &x], rows, dim, |j, [a, b]| {
+                assert_eq!(a, b);
+                seen.push(j);
+                for r in 0..LANES {
+                    assert_eq!(a[r], if r < rows { (r * dim + j) as f32 } else { 0.0 }, "row {r}, column {j}");
+                }
+            });
+            assert_eq!(seen, (0..dim).collect::<Vec<_>>());
+        }
     }
 }
