@@ -19,7 +19,9 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::gemm::Operand;
+use super::precision::add_bias;
 use super::transpose::transpose16;
+use super::wide::wide;
 
 /// Rows of a tile, and bf16 values in a tile row (64 bytes).
 const TILE_ROWS: usize = 16;
@@ -57,8 +59,9 @@ fn request_tile_state() -> bool {
     unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
 }
 
-/// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector. Only call when `available()`.
-pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
+/// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector, plus `bias`
+/// on every row where given. Only call when `available()`.
+pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand, bias: Option<&[f32]>) -> Vec<f32> {
     assert!(tiles_granted(), "AMX bf16 product on a CPU without AMX-BF16");
     let steps = k.div_ceil(TILE_K);
     let rhs = pack_rhs(rhs, k, n, steps);
@@ -71,6 +74,9 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<
         // SAFETY: the tiles are granted (asserted above); the packed operands hold
         // `steps` tiles per band with every band the loops reach.
         unsafe { slab_product(&lhs, &rhs, steps, n, dst) };
+        if let Some(bias) = bias {
+            wide(#[inline(always)] || add_bias(dst, bias));
+        }
     });
     out
 }
@@ -279,8 +285,14 @@ mod tests {
         let lhs = [Operand::rows(&a, k), Operand::transposed(&a, m)];
         let rhs = [Operand::rows(&b, n), Operand::transposed(&b, k)];
         for (l, r) in lhs.iter().flat_map(|l| rhs.iter().map(move |r| (*l, *r))) {
-            let tiles = product(m, n, k, l, r);
+            let tiles = product(m, n, k, l, r, None);
             let portable = product_portable(m, n, k, l, r);
+            // The bias goes on after the sums, as a pass of its own would add it (same bits).
+            let bias = values(n, 2.9);
+            let biased = product(m, n, k, l, r, Some(&bias));
+            for (i, (x, y)) in biased.iter().zip(&tiles).enumerate() {
+                assert_eq!(x.to_bits(), (y + bias[i % n]).to_bits(), "element {i} with the bias");
+            }
             // Both sum exact bf16 products in f32; only the order of the sums differs.
             let scale: f32 = a.iter().map(|v| v.abs()).fold(0.0, f32::max) * b.iter().map(|v| v.abs()).fold(0.0, f32::max) * k as f32;
             for (i, (x, y)) in tiles.iter().zip(&portable).enumerate() {

@@ -10,7 +10,6 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::cpu_data::{cpu_slice, storage_slice};
 use super::gemm::{product, Operand};
-use super::par::for_rows_mut;
 use super::precision::Precision;
 use crate::StageError;
 
@@ -60,14 +59,7 @@ impl CustomOp3 for LinearOp {
         if k != k2 || n != n2 {
             candle_core::bail!("linear: input {:?}, weight {:?}, bias {:?}", l1.dims(), l2.dims(), l3.dims());
         }
-        let mut y = self.0.product(m, n, k, Operand::rows(x, k), Operand::transposed(w, k));
-        for_rows_mut(&mut y, n, |_, rows| {
-            for row in rows.chunks_exact_mut(n) {
-                for (v, bias) in row.iter_mut().zip(b) {
-                    *v += bias;
-                }
-            }
-        });
+        let y = self.0.product(m, n, k, Operand::rows(x, k), Operand::transposed(w, k), Some(b));
         Ok((CpuStorage::F32(y), Shape::from((m, n))))
     }
 
@@ -91,8 +83,8 @@ impl CustomOp3 for LinearOp {
         let dy_v = storage_slice::<f32>(&dy_s, dy_l, "linear backward", "gradient")?;
         let w = storage_slice::<f32>(&w_s, w_l, "linear backward", "weight")?;
         let xv = storage_slice::<f32>(&x_s, x_l, "linear backward", "input")?;
-        let dx = self.0.product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k));
-        let dweight = self.0.product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k));
+        let dx = self.0.product(m, k, n, Operand::rows(dy_v, n), Operand::rows(w, k), None);
+        let dweight = self.0.product(n, k, m, Operand::transposed(dy_v, n), Operand::rows(xv, k), None);
         let ones = vec![1f32; m];
         let dbias = product(1, n, m, Operand::rows(&ones, m), Operand::rows(dy_v, n));
         let dx = Tensor::from_vec(dx, (m, k), &device)?;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::gemm::{self, Operand};
+use super::par::for_rows_mut;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,14 +42,30 @@ impl Precision {
         )
     }
 
-    /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector.
-    pub fn product(self, m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
-        match self {
+    /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector, plus
+    /// `bias` (n values) on every row where given, added to the finished sums.
+    pub fn product(self, m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand, bias: Option<&[f32]>) -> Vec<f32> {
+        let mut y = match self {
             Precision::Fp32 => gemm::product(m, n, k, lhs, rhs),
             Precision::Bf16 if m == 0 || n == 0 || k == 0 => gemm::product(m, n, k, lhs, rhs),
+            // The tiles add the bias slab by slab, while the slab is still in cache.
             #[cfg(target_arch = "x86_64")]
-            Precision::Bf16 if super::amx::available() => super::amx::product(m, n, k, lhs, rhs),
+            Precision::Bf16 if super::amx::available() => return super::amx::product(m, n, k, lhs, rhs, bias),
             Precision::Bf16 => super::bf16::product_portable(m, n, k, lhs, rhs),
+        };
+        if let Some(bias) = bias {
+            for_rows_mut(&mut y, n, |_, rows| add_bias(rows, bias));
+        }
+        y
+    }
+}
+
+/// Adds `bias` to each row of `rows` (whole rows of `bias.len()` values).
+#[inline(always)]
+pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
         }
     }
 }
