@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn row_stats_give_the_bits_of_one_row_at_a_time() {
-        // 16 and 7 rows of 37 values (two whole columns blocks and a tail), magnitudes
+        // 16 and 7 rows of 37 values (two whole 16-column blocks and a partial one), magnitudes
         // far apart so that any change in the order of the adds shows in the bits.
         let dim = 37;
         let x: Vec<f32> = (0..16 * dim).map(|i| ((i * 7919) % 1000) as f32 * 10f32.powi((i % 9) as i32 - 4) - 3.0).collect();

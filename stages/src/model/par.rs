@@ -5,9 +5,9 @@
 //! Work is only ever split between rows (or between independent elements),
 //! never inside a sum, so the results are bit-identical for any thread count.
 //! Each piece runs compiled for AVX-512 where the CPU has it (`wide.rs`); a
-//! closure's own loops get that only if it is `#[inline(always)]` (GELU, the
-//! softmax forward, residual and dropout are; marking LayerNorm, Linear, lookup
-//! and AdamW too was slower in an A/B, so they are not). `map1` and `map2` hand
+//! closure's own loops get that only if it is `#[inline(always)]` (GELU, softmax,
+//! LayerNorm, residual and dropout are; marking lookup and AdamW too was slower
+//! in an A/B, so they are not). `map1` and `map2` hand
 //! their closures blocks of 16 values (`lanes.rs`).
 
 use rayon::prelude::*;
