@@ -3,8 +3,9 @@
 use candle_core::Tensor;
 
 use super::dropout::Mode;
+use super::heads::{merge_heads, split_heads};
 use super::linear::Linear;
-use super::softmax::softmax_last_dim;
+use super::softmax::masked_softmax;
 use crate::StageError;
 
 pub struct SelfAttention {
@@ -16,13 +17,11 @@ pub struct SelfAttention {
 }
 
 /// The additive mask of a [b, t] 1/0 attention mask: 0 on real keys and the
-/// lowest f32 on padded ones (as transformers does), shaped [b, 1, 1, t] so it
-/// broadcasts over heads and queries. Probabilities on padded keys become exactly 0.
+/// lowest f32 on padded ones (as transformers does), [b, t]; the softmax adds
+/// it to every head's and query's row. Probabilities on padded keys become exactly 0.
 pub fn mask_bias(attention_mask: &Tensor) -> Result<Tensor, StageError> {
-    let (b, t) = attention_mask.dims2()?;
     // mask * MAX + MIN: 1 -> 0 exactly, 0 -> MIN.
-    let bias = attention_mask.affine(f32::MAX as f64, f32::MIN as f64)?;
-    Ok(bias.reshape((b, 1, 1, t))?)
+    Ok(attention_mask.affine(f32::MAX as f64, f32::MIN as f64)?)
 }
 
 impl SelfAttention {
@@ -35,18 +34,12 @@ impl SelfAttention {
         mode: &mut Mode,
         dropout: f32,
     ) -> Result<(Tensor, Tensor), StageError> {
-        let (b, t, h) = x.dims3()?;
-        let head_dim = h / self.heads;
-        let split = |y: Tensor| -> Result<Tensor, StageError> {
-            Ok(y.reshape((b, t, self.heads, head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? * (head_dim as f64).powf(-0.5))?.broadcast_add(bias)?;
-        let probs = softmax_last_dim(&scores)?;
-        let context = mode.dropout(&probs, dropout)?.matmul(&v)?;
-        let context = context.transpose(1, 2)?.reshape((b, t, h))?;
+        let head_dim = x.dims3()?.2 / self.heads;
+        let q = split_heads(&self.query.forward(x)?, self.heads)?;
+        let k = split_heads(&self.key.forward(x)?, self.heads)?;
+        let v = split_heads(&self.value.forward(x)?, self.heads)?;
+        let probs = masked_softmax(&q.matmul(&k.t()?)?, (head_dim as f64).powf(-0.5), bias)?;
+        let context = merge_heads(&mode.dropout(&probs, dropout)?.matmul(&v)?)?;
         Ok((self.output.forward(&context)?, probs))
     }
 }

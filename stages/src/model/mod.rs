@@ -17,6 +17,7 @@ mod encoder;
 mod expf;
 mod gelu;
 mod head;
+mod heads;
 mod lanes;
 mod layer_norm;
 mod linear;

@@ -39,32 +39,39 @@ pub unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
     out
 }
 
-/// `blocks` as the rows of a 16 x 16 matrix, transposed: block c holds value c of each.
+/// Values [j0, j0 + width) (width at most 16) of the first `rows` (at most 16)
+/// rows of `dim` values of `src`, transposed into `block`: block[c] holds value
+/// j0 + c of each row, one row per lane, zeros past `rows`. Written in place
+/// rather than returned: the staging copies through 1 KiB arrays and per-row
+/// `copy_from_slice` of a variable width were libc memcpy calls (4% of bf16
+/// inference, perf).
 #[inline(always)]
-pub fn transpose(blocks: &[Lanes; LANES]) -> [Lanes; LANES] {
+fn transpose_rows(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize, block: &mut [Lanes; LANES]) {
+    assert!(rows <= LANES && width <= LANES && (rows == 0 || (rows - 1) * dim + j0 + width <= src.len()), "transpose_rows: outside the source");
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { transpose_avx512(blocks) };
+        // SAFETY: the CPU has AVX-512F; the reads stay inside `src` (asserted).
+        return unsafe { transpose_rows_avx512(src, rows, dim, j0, width, block) };
     }
-    std::array::from_fn(|c| build(|r| blocks[r][c]))
+    for (c, out) in block.iter_mut().enumerate() {
+        *out = build(|r| if r < rows && c < width { src[r * dim + j0 + c] } else { 0.0 });
+    }
 }
 
-/// `transpose` on AVX-512 registers. A function of its own so that the
-/// intrinsics are inlined into it even where its caller is compiled for
-/// baseline x86-64; inside `wide` it is inlined whole.
+/// `transpose_rows` on AVX-512 registers: one masked load per row. A function
+/// of its own so that the intrinsics are inlined into it even where its caller
+/// is compiled for baseline x86-64; inside `wide` it is inlined whole.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose_avx512(blocks: &[Lanes; LANES]) -> [Lanes; LANES] {
+unsafe fn transpose_rows_avx512(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize, block: &mut [Lanes; LANES]) {
+    let mask = ((1u32 << width) - 1) as u16;
     let mut v = [_mm512_setzero_si512(); LANES];
-    for (v, b) in v.iter_mut().zip(blocks) {
-        *v = _mm512_loadu_si512(b.as_ptr() as *const _);
+    for (r, v) in v.iter_mut().enumerate().take(rows) {
+        *v = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, src.as_ptr().add(r * dim + j0)));
     }
-    let mut out = [[0.0; LANES]; LANES];
-    for (o, t) in out.iter_mut().zip(&transpose16(&v)) {
-        _mm512_storeu_si512(o.as_mut_ptr() as *mut _, *t);
+    for (out, t) in block.iter_mut().zip(&transpose16(&v)) {
+        _mm512_storeu_si512(out.as_mut_ptr() as *mut _, *t);
     }
-    out
 }
 
 /// Calls `f(j, columns)` for j = 0, 1, .., dim - 1 in order, where `columns[s]`
@@ -77,18 +84,13 @@ pub fn columns<const N: usize>(srcs: [&[f32]; N], rows: usize, dim: usize, mut f
     assert!(rows <= LANES && srcs.iter().all(|s| s.len() >= rows * dim), "columns: more than 16 rows, or a source shorter than its rows");
     // Plain loops, not `array::map`: LLVM kept map's closure out of line,
     // compiled for baseline x86-64 (2% of bf16 inference).
-    // Lines past `rows` are never written: they stay zero.
-    let mut lines = [[0.0; LANES]; LANES];
     let mut blocks = [[[0.0; LANES]; LANES]; N];
     let mut cols = [[0.0; LANES]; N];
     for j0 in (0..dim).step_by(LANES) {
         // The last block may be partial (softmax rows are often shorter than 16).
         let width = (dim - j0).min(LANES);
         for (block, s) in blocks.iter_mut().zip(&srcs) {
-            for (r, line) in lines.iter_mut().enumerate().take(rows) {
-                line[..width].copy_from_slice(&s[r * dim + j0..r * dim + j0 + width]);
-            }
-            *block = transpose(&lines);
+            transpose_rows(s, rows, dim, j0, width, block);
         }
         for c in 0..width {
             for (col, block) in cols.iter_mut().zip(&blocks) {
