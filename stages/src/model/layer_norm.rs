@@ -11,6 +11,7 @@ use super::cpu_data::{cpu_slice, row_len};
 use super::lanes::{build, each, each2, Lanes, LANES};
 use super::par::fill_rows;
 use super::transpose::columns;
+use super::wide::wide;
 use crate::StageError;
 
 /// Normalised `x` scaled by `weight` and shifted by `bias` (both [hidden]).
@@ -145,14 +146,21 @@ impl CustomOp3 for LayerNormBackward {
                 }
             }
         });
-        // The column sums after, in row order (a parallel split would reorder the sums).
+        // The column sums after, each column over the rows in row order; columns in
+        // parallel, 16 at a time (a split of the rows would reorder the sums).
         let (mut dweight, mut dbias) = (vec![0f32; dim], vec![0f32; dim]);
-        for ((x, dy), (&mean, &rstd)) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(mean.iter().zip(&rstd)) {
-            for i in 0..dim {
-                dweight[i] += dy[i] * ((x[i] - mean) * rstd);
-                dbias[i] += dy[i];
-            }
-        }
+        dweight.par_chunks_mut(LANES).zip(dbias.par_chunks_mut(LANES)).enumerate().for_each(|(c, (dw, db))| {
+            wide(#[inline(always)] || {
+                let c0 = c * LANES;
+                for ((x, dy), (&mean, &rstd)) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(mean.iter().zip(&rstd)) {
+                    let (x, dy) = (&x[c0..c0 + dw.len()], &dy[c0..c0 + dw.len()]);
+                    for (((dw, db), &x), &dy) in dw.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
+                        *dw += dy * ((x - mean) * rstd);
+                        *db += dy;
+                    }
+                }
+            })
+        });
         out.extend(dweight);
         out.extend(dbias);
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, dim))))

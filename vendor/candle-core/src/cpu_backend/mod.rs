@@ -1471,14 +1471,12 @@ impl Map2 for MatMul {
         let rhs_rs = rhs_stride[rank - 2];
 
         let (a_skip, b_skip) = self.ab_skip(lhs_l, rhs_l)?;
-        let c_skip: usize = m * n;
 
         let dst_shape: Shape = (m, n).into();
         let dst_strides = dst_shape.stride_contiguous();
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        let mut dst = vec![T::zero(); b * m * n];
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1488,7 +1486,7 @@ impl Map2 for MatMul {
         let (b, m, n, k) = if b_skip == 0 && a_skip == m * k {
             // A batch-invariant rhs lets the batches of lhs stack into the rows of a single
             // (b * m, k) matrix, which the destination already matches row for row.
-            // a_skip and c_skip should be updated but step is always 0 so
+            // a_skip should be updated but step is always 0 so
             // it wouldn't matter.
             (1, b * m, n, k)
         } else {
@@ -1499,10 +1497,20 @@ impl Map2 for MatMul {
             // over itself, so a stride-zero batch on lhs goes through the loop below.
             (b, m, n, k)
         };
-        for step in 0..b {
+        // pipe patch: no zero fill (gemm with read_dst = false writes every value of
+        // dst), and the batches run side by side on rayon's pool, each the same gemm
+        // call as before (same bits): attention's many small per-head products ran
+        // one after another on the calling thread.
+        let mut dst = Vec::with_capacity(b * m * n);
+        // SAFETY: f16, f32 and f64 (checked above) take any bit pattern, and the
+        // gemm calls below write every value before anything reads it.
+        unsafe { dst.set_len(b * m * n) };
+        if dst.is_empty() {
+            return Ok(dst);
+        }
+        let product = |step: usize, dst_p: &mut [T]| {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            let dst_p = &mut dst[step * c_skip..];
             unsafe {
                 gemm(
                     /* m: usize = */ m,
@@ -1526,6 +1534,11 @@ impl Map2 for MatMul {
                     parallelism,
                 )
             }
+        };
+        if b > 1 && num_threads > 1 {
+            dst.par_chunks_mut(m * n).enumerate().for_each(|(step, dst_p)| product(step, dst_p));
+        } else {
+            dst.chunks_mut(m * n).enumerate().for_each(|(step, dst_p)| product(step, dst_p));
         }
         Ok(dst)
     }
