@@ -46,8 +46,8 @@ impl CustomOp2 for MaskedSoftmax {
         if l2.dims() != [batch, dim] {
             candle_core::bail!("softmax: mask {:?} for scores {:?}, expected [{batch}, {dim}]", l2.dims(), l1.dims());
         }
-        // Rows of scores per batch item: they share a mask row.
-        let per_item = x.len() / dim / batch;
+        // Rows of scores per batch item: they share a mask row (none when the batch is empty).
+        let per_item = x.len() / dim / batch.max(1);
         let out = fill_rows(x.len(), dim, #[inline(always)] |first, rows| {
             let row_at = |r: usize| (&x[(first + r) * dim..][..dim], &mask[(first + r) / per_item * dim..][..dim]);
             // 16 rows at a time: each row's max and sum in a lane of their own
@@ -123,6 +123,13 @@ mod tests {
     use super::super::expf::expf;
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn an_empty_batch_gives_an_empty_result() {
+        let scores = Tensor::zeros((0, 2, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mask = Tensor::zeros((0, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(masked_softmax(&scores, 0.5, &mask).unwrap().dims(), &[0, 2, 3, 3]);
+    }
 
     #[test]
     fn rows_get_the_bits_of_one_row_at_a_time() {
