@@ -6,7 +6,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
-use super::lanes::LANES;
+use super::lanes::map_blocks;
 use super::par::fill_rows;
 use crate::StageError;
 
@@ -38,7 +38,7 @@ impl CustomOp1 for Heads {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(storage, layout, self.name(), "input")?;
         let h = self.heads;
-        // (b, t, d) and the output shape, whichever way the values go.
+        // (t, d) and the output shape, whichever way the values go.
         let (t, d, shape) = if self.split {
             let (b, t, width) = layout.shape().dims3()?;
             if h == 0 || width % h != 0 {
@@ -53,7 +53,7 @@ impl CustomOp1 for Heads {
             for (r, dst) in rows.chunks_exact_mut(d).enumerate() {
                 let row = first + r;
                 let from = if self.split { merged_row(row, t, h) } else { split_row(row, t, h) };
-                copy(dst, &x[from * d..][..d]);
+                map_blocks(dst, [&x[from * d..][..d]], #[inline(always)] |[v]| v);
             }
         });
         Ok((CpuStorage::F32(out), shape))
@@ -75,21 +75,6 @@ fn merged_row(row: usize, t: usize, h: usize) -> usize {
 fn split_row(row: usize, t: usize, h: usize) -> usize {
     let (bt, head) = (row / h, row % h);
     ((bt / t) * h + head) * t + bt % t
-}
-
-/// `dst = src` in blocks of 16: `copy_from_slice` of a row's runtime length is
-/// a libc memcpy call per row.
-#[inline(always)]
-fn copy(dst: &mut [f32], src: &[f32]) {
-    let mut dst_blocks = dst.chunks_exact_mut(LANES);
-    let mut src_blocks = src.chunks_exact(LANES);
-    for (o, i) in (&mut dst_blocks).zip(&mut src_blocks) {
-        let block: &[f32; LANES] = i.try_into().expect("a whole block");
-        o.copy_from_slice(block);
-    }
-    for (o, i) in dst_blocks.into_remainder().iter_mut().zip(src_blocks.remainder()) {
-        *o = *i;
-    }
 }
 
 #[cfg(test)]

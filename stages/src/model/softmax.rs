@@ -61,6 +61,8 @@ impl CustomOp2 for MaskedSoftmax {
                 }
                 let mut max = [f32::NEG_INFINITY; LANES];
                 columns([&*dst], n, dim, |_, [v]| max = each2(max, v, f32::max));
+                // The logits again from scores and mask (two operations a value):
+                // `map_blocks` writes a destination from other sources, not in place.
                 for (r, (dst, max)) in dst.chunks_exact_mut(dim).zip(max).enumerate() {
                     let (row, mask) = row_at(first_row + r);
                     map_blocks(dst, [row, mask], #[inline(always)] |[s, m]| expf_lanes(each(self.logits(s, m), |v| v - max)));
