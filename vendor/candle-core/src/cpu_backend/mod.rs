@@ -1503,7 +1503,8 @@ impl Map2 for MatMul {
         // one after another on the calling thread.
         let mut dst = Vec::with_capacity(b * m * n);
         // SAFETY: f16, f32 and f64 (checked above) take any bit pattern, and the
-        // gemm calls below write every value before anything reads it.
+        // gemm calls below write every value before anything reads it (with k = 0
+        // too: gemm-common's gemm_basic_generic then fills dst with zeros).
         unsafe { dst.set_len(b * m * n) };
         if dst.is_empty() {
             return Ok(dst);
