@@ -1,17 +1,23 @@
-//! Whole-file writes that readers (and concurrent `pipe` processes) never see half done.
+//! Whole-file writes that readers (and concurrent `pipe` processes) never see half
+//! done, and that survive a crash: the file is synced before its rename, the
+//! directory after it.
 
+use std::io::Write;
 use std::path::Path;
 
-use crate::Error;
+use crate::{durable, Error};
 
-/// Writes to a uniquely named sibling, then renames it over `path`.
+/// Writes to a uniquely named sibling, syncs it, renames it over `path`, syncs the directory.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = durable::parent(path);
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
-    std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    let mut file = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(Error::io(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
+    durable::sync_dir(dir)
 }
 
 /// Pretty JSON (with a final newline), written atomically. Returns the bytes written.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, dag, diff, gc, predict, run, runs, show, status};
+use crate::commands::{bench, dag, diff, gc, predict, run, runs, show, status, verify};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -43,6 +43,8 @@ pub enum Command {
     Runs(runs::Args),
     /// Remove artifacts that no kept run references
     Gc(gc::Args),
+    /// Re-hash stored artifacts against their manifests; --repair quarantines corrupt ones
+    Verify(verify::Args),
     /// Classify sentences with a run's trained model and show the tokens behind each label
     Predict(predict::Args),
     /// Measure training or inference throughput of a hub model on SST-2 batches
@@ -65,6 +67,7 @@ impl Cli {
             Command::Show(args) => show::execute(args, &cache),
             Command::Runs(args) => runs::execute(args, &cache),
             Command::Gc(args) => gc::execute(args, &cache),
+            Command::Verify(args) => verify::execute(args, &cache),
             Command::Predict(args) => predict::execute(args, &cache),
             Command::Bench(args) => bench::execute(args),
         }

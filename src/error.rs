@@ -17,6 +17,9 @@ pub enum Error {
     /// The cache is in use by a run (for `pipe gc`).
     #[error("{0}")]
     Busy(String),
+    /// The run stopped on this signal (SIGINT, SIGTERM); its record says interrupted.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
 }
 
 impl Error {
@@ -31,10 +34,13 @@ impl Error {
         move |e| Error::Corrupt { path, message: e.to_string() }
     }
 
-    /// 2 when the pipeline file or command line is at fault, 1 for failures while running.
+    /// 2 when the pipeline file or command line is at fault, 1 for failures while running,
+    /// 128 + the signal for an interrupted run.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Failed { config: true, .. } => 2,
+            // As a shell reports a process ended by the signal.
+            Error::Interrupted(signal) => 128 + signal,
             _ => 1,
         }
     }

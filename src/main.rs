@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    pipe::signals::install();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

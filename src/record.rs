@@ -18,8 +18,10 @@ pub enum Status {
     /// Computed in this run.
     Ran,
     Failed,
-    /// Not attempted because an upstream failed.
+    /// Not attempted because an upstream failed or the run was interrupted.
     Skipped,
+    /// Running when the run was interrupted; no artifact was made.
+    Interrupted,
 }
 
 impl Status {
@@ -29,6 +31,7 @@ impl Status {
             Status::Ran => "ran",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -42,6 +45,9 @@ pub struct RunRecord {
     pub started: String,
     pub seconds: f64,
     pub ok: bool,
+    /// Stopped by SIGINT or SIGTERM before every stage was done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// The `--set` and `--stage` arguments, as given.
     pub overrides: Vec<String>,
     pub selected: Vec<String>,

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use pipe_stages::{Context, Input, Registry, Stage, StageError};
+use pipe_stages::{interrupt, Context, Input, Registry, Stage, StageError};
 use serde_json::{Map, Value};
 
 use crate::key::KeyParts;
@@ -38,6 +38,14 @@ impl Outcome {
         Outcome { status: Status::Failed, key, artifact: None, seconds, metrics: Map::new(), error: Some(error), config_error }
     }
 
+    fn skipped(why: String) -> Outcome {
+        Outcome { status: Status::Skipped, error: Some(why), ..Outcome::failed(None, 0.0, String::new(), false) }
+    }
+
+    fn stopped(key: Option<String>, seconds: f64) -> Outcome {
+        Outcome { status: Status::Interrupted, ..Outcome::failed(key, seconds, "interrupted".into(), false) }
+    }
+
     fn ok(&self) -> bool {
         self.artifact.is_some()
     }
@@ -51,7 +59,15 @@ pub struct Runner<'a> {
     pub jobs: usize,
     /// Recompute the targeted instances even when their artifact exists.
     pub force: bool,
+    /// Called with the outcomes so far (running instances as interrupted) when a stop
+    /// request finds stages still running after a grace period: built-in stages cannot
+    /// be stopped from outside, so it records the run and ends the process.
+    pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
 }
+
+/// How long a stop request waits for running stages (shell commands stop within
+/// milliseconds) before the run is recorded without them.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// A usable artifact: how it was obtained, where it is, its metrics.
 type Found = (Status, Artifact, Map<String, Value>);
@@ -73,6 +89,25 @@ struct Board {
     computing: HashSet<String>,
 }
 
+impl Slot {
+    fn outcome(self) -> Option<Outcome> {
+        match self {
+            Slot::Done(outcome) => Some(*outcome),
+            _ => None,
+        }
+    }
+
+    /// The outcome as of now: a running instance counts as interrupted.
+    fn snapshot(&self) -> Option<Outcome> {
+        match self {
+            Slot::Done(outcome) => Some((**outcome).clone()),
+            Slot::Running => Some(Outcome::stopped(None, 0.0)),
+            Slot::Pending => Some(Outcome::skipped("the run was interrupted".into())),
+            Slot::Out => None,
+        }
+    }
+}
+
 enum Next {
     Run(usize, Vec<Artifact>),
     Wait,
@@ -89,16 +124,30 @@ impl Runner<'_> {
             for _ in 0..self.jobs.max(1) {
                 s.spawn(|| self.work(&board, &wake, selection));
             }
+            if let Some(stop) = self.on_interrupt {
+                s.spawn(|| self.watch(&board, &wake, stop));
+            }
         });
         let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
-        board
-            .slots
-            .into_iter()
-            .map(|slot| match slot {
-                Slot::Done(outcome) => Some(*outcome),
-                _ => None,
-            })
-            .collect()
+        board.slots.into_iter().map(Slot::outcome).collect()
+    }
+
+    /// Waits until every instance is done, or until a stop request has waited `GRACE`
+    /// for running instances: then hands the outcomes so far to `stop`.
+    fn watch(&self, board: &Mutex<Board>, wake: &Condvar, stop: &(dyn Fn(Vec<Option<Outcome>>) + Sync)) {
+        let mut since: Option<Instant> = None;
+        let mut guard = lock(board);
+        loop {
+            if !guard.slots.iter().any(|s| matches!(s, Slot::Pending | Slot::Running)) {
+                return;
+            }
+            if interrupt::requested().is_some() && since.get_or_insert_with(Instant::now).elapsed() >= GRACE {
+                let outcomes = guard.slots.iter().map(Slot::snapshot).collect();
+                drop(guard);
+                return stop(outcomes);
+            }
+            guard = wake.wait_timeout(guard, Duration::from_millis(50)).map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
     }
 
     fn work(&self, board: &Mutex<Board>, wake: &Condvar, selection: &Selection) {
@@ -130,6 +179,9 @@ impl Runner<'_> {
         for i in 0..board.slots.len() {
             match board.slots[i] {
                 Slot::Running => running = true,
+                Slot::Pending if interrupt::requested().is_some() => {
+                    board.slots[i] = Slot::Done(Box::new(Outcome::skipped("the run was interrupted".into())));
+                }
                 Slot::Pending => {
                     let inputs = &self.plan.instances[i].inputs;
                     let failed = inputs.iter().any(|&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()));
@@ -139,11 +191,8 @@ impl Runner<'_> {
                             .find(|&&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()))
                             .map(|&u| self.plan.instances[u].name.clone())
                             .unwrap_or_default();
-                        board.slots[i] = Slot::Done(Box::new(Outcome {
-                            status: Status::Skipped,
-                            error: Some(format!("upstream `{upstream}` failed")),
-                            ..Outcome::failed(None, 0.0, String::new(), false)
-                        }));
+                        let why = format!("upstream `{upstream}` failed");
+                        board.slots[i] = Slot::Done(Box::new(Outcome::skipped(why)));
                         continue;
                     }
                     let ready: Option<Vec<Artifact>> = inputs
@@ -186,6 +235,7 @@ impl Runner<'_> {
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok((status, artifact, metrics)) => Outcome::done(status, artifact, seconds, metrics),
+            Err(Failure::Stage(StageError::Interrupted)) => Outcome::stopped(Some(key), seconds),
             Err(e) => {
                 let config = match &e {
                     Failure::Stage(e) => e.is_config(),

@@ -1,33 +1,44 @@
 //! The artifact store:
 //!
 //! ```text
-//! <cache>/objects/<key>/   the artifact: stage files + manifest.json, params.json, metrics.json, key.json
+//! <cache>/objects/<key>/   the artifact: stage files + manifest.json, params.json, metrics.json, key.json,
+//!                          stamp.json; read-only
 //! <cache>/tmp/<key>-<pid>/ an artifact being computed (renamed into objects/ on success)
+//! <cache>/quarantine/<key>-<time>/ a corrupt object moved aside (`pipe gc` removes it)
 //! <cache>/locks/<key>.lock per-key lock: one process computes a key at a time
 //! <cache>/runs/<id>.json   run records
 //! <cache>/gc.lock          held shared by runs, exclusively by `pipe gc`
 //! ```
 //!
-//! An object directory exists only once complete (the rename is atomic), so a
-//! crash or SIGKILL leaves at most a tmp directory, which the next computation
-//! of that key (or `pipe gc`) removes.
+//! An object directory exists only once complete (its files are synced before the
+//! atomic rename, its parent after it), so a crash, SIGKILL or power loss leaves at
+//! most a tmp directory, which the next computation of that key (or `pipe gc`)
+//! removes. Every lookup checks the object against its stamp (see `integrity`); a
+//! corrupt object is quarantined and counts as missing, so it is recomputed.
+//!
+//! Writing into the store from elsewhere (a remote cache, say): take the key's
+//! [`Store::lock`], fill [`Store::begin`]'s directory with the stage files and the
+//! metadata files, then [`Store::import`] verifies every file against the manifest
+//! and seals the object, or refuses it.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-use pipe_stages::shell::{hash_tree, FileHash};
+use pipe_stages::tree::{hash_tree, FileHash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::integrity::{self, Problem, Stamp};
 use crate::key::KeyParts;
-use crate::{atomic, Error};
+use crate::{atomic, durable, seal, Error};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const PARAMS: &str = "params.json";
 pub const METRICS: &str = "metrics.json";
 pub const KEY: &str = "key.json";
+pub const STAMP: &str = "stamp.json";
 /// Metadata the engine writes beside a stage's files; a stage may not use these names.
-const RESERVED: [&str; 4] = [MANIFEST, PARAMS, METRICS, KEY];
+pub const RESERVED: [&str; 5] = [MANIFEST, PARAMS, METRICS, KEY, STAMP];
 
 /// Every file a stage wrote, with size and blake3. Its own blake3 is the artifact hash.
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,8 +103,34 @@ impl Store {
         self.root.join("runs")
     }
 
-    /// The complete artifact for `key`, if there is one.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// The complete, intact artifact for `key`, if there is one. The object is checked
+    /// against its stamp first (sizes and mtimes; a mismatch re-hashes every file): a
+    /// corrupt object is quarantined with a warning and reported missing.
     pub fn lookup(&self, key: &str) -> Result<Option<Artifact>, Error> {
+        let Some(artifact) = self.find(key)? else { return Ok(None) };
+        let stamp = Stamp::read(&artifact.dir);
+        if stamp.as_ref().is_some_and(|s| s.matches(&artifact.dir)) {
+            return Ok(Some(artifact));
+        }
+        let report = integrity::full(&artifact.dir, stamp.as_ref());
+        if report.problems.is_empty() {
+            // Objects from before stamps, or touched without a change: stamp them afresh.
+            self.restamp(&artifact.dir)?;
+            return Ok(Some(artifact));
+        }
+        // None: another process moved it first and has warned.
+        if let Some(to) = self.quarantine(key)? {
+            eprintln!("warning: {}; moved to {}, it will be recomputed", describe(key, &report.problems), to.display());
+        }
+        Ok(None)
+    }
+
+    /// The object for `key` as it is, unchecked (for `pipe verify`).
+    pub fn find(&self, key: &str) -> Result<Option<Artifact>, Error> {
         let dir = self.object_dir(key);
         let manifest = dir.join(MANIFEST);
         match fs::read(&manifest) {
@@ -101,6 +138,35 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(manifest)(e)),
         }
+    }
+
+    /// Moves the object of `key` to `quarantine/`, where nothing reads it; returns
+    /// where it went, or `None` when it was already gone.
+    pub fn quarantine(&self, key: &str) -> Result<Option<PathBuf>, Error> {
+        let from = self.object_dir(key);
+        let dir = self.quarantine_dir();
+        fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let to = dir.join(format!("{key}-{}.{:09}", since.as_secs(), since.subsec_nanos()));
+        // Moving a directory to another parent needs write permission on it.
+        seal::unseal(&from)?;
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&from)(e)),
+        }
+        durable::sync_dir(&self.objects_dir())?;
+        Ok(Some(to))
+    }
+
+    /// Writes a fresh stamp into an intact object (briefly making it writable).
+    fn restamp(&self, dir: &Path) -> Result<(), Error> {
+        let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
+        seal::unseal(dir)?;
+        let written = atomic::write_json(&dir.join(STAMP), &Stamp::of(dir, &manifest)?).map(drop);
+        seal::seal(dir)?;
+        seal::close(dir)?;
+        written
     }
 
     /// Waits for the key's lock; `waiting` is called first if another process holds it.
@@ -145,23 +211,55 @@ impl Store {
             });
         }
         let key = parts.key();
-        let files = hash_tree(tmp).map_err(|e| Error::Corrupt { path: tmp.to_path_buf(), message: e.to_string() })?;
+        // Links are refused: sealing or hashing through one would reach outside the store.
+        let output = |e| Error::Failed { message: format!("the stage's output: {e}"), config: false };
+        let files = hash_tree(tmp).map_err(output)?;
         atomic::write_json(&tmp.join(PARAMS), &parts.params)?;
         atomic::write_json(&tmp.join(METRICS), metrics)?;
         atomic::write_json(&tmp.join(KEY), &KeyFile { key: key.clone(), parts: parts.clone() })?;
-        let manifest = atomic::write_json(&tmp.join(MANIFEST), &Manifest { files })?;
-        let dest = self.object_dir(&key);
+        let manifest = Manifest { files };
+        let bytes = atomic::write_json(&tmp.join(MANIFEST), &manifest)?;
+        self.seal_into(tmp, &key, &manifest, &bytes)
+    }
+
+    /// Commits a directory filled elsewhere (a remote cache): it must hold the stage
+    /// files and `manifest.json`, `params.json`, `metrics.json` and `key.json` for `key`.
+    /// Every file is re-hashed against the manifest first; any difference refuses it.
+    pub fn import(&self, tmp: &Path, key: &str, _lock: &KeyLock) -> Result<Artifact, Error> {
+        let keyfile: KeyFile = read_json(&tmp.join(KEY))?;
+        if keyfile.key != key {
+            let message = format!("holds key {}, not {key}", keyfile.key);
+            return Err(Error::Corrupt { path: tmp.join(KEY), message });
+        }
+        let report = integrity::full(tmp, None);
+        if !report.problems.is_empty() {
+            return Err(Error::Corrupt { path: tmp.to_path_buf(), message: describe(key, &report.problems) });
+        }
+        let bytes = fs::read(tmp.join(MANIFEST)).map_err(Error::io(tmp.join(MANIFEST)))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(Error::corrupt(tmp.join(MANIFEST)))?;
+        self.seal_into(tmp, key, &manifest, &bytes)
+    }
+
+    /// Stamps, syncs and write-protects `tmp`, then renames it into place (replacing an
+    /// existing object, for `--force`) and syncs the objects directory.
+    fn seal_into(&self, tmp: &Path, key: &str, manifest: &Manifest, bytes: &[u8]) -> Result<Artifact, Error> {
+        atomic::write_json(&tmp.join(STAMP), &Stamp::of(tmp, manifest)?)?;
+        seal::seal(tmp)?;
+        let dest = self.object_dir(key);
         let objects = self.objects_dir();
         fs::create_dir_all(&objects).map_err(Error::io(&objects))?;
         if dest.exists() {
             let old = self.tmp_dir().join(format!("{key}-{}-replaced", std::process::id()));
+            seal::unseal(&dest)?;
             fs::rename(&dest, &old).map_err(Error::io(&dest))?;
             fs::rename(tmp, &dest).map_err(Error::io(&dest))?;
             remove(&old)?;
         } else {
             fs::rename(tmp, &dest).map_err(Error::io(&dest))?;
         }
-        Ok(Artifact { key, hash: blake3::hash(&manifest).to_hex().to_string(), dir: dest })
+        durable::sync_dir(&objects)?;
+        seal::close(&dest)?;
+        Ok(Artifact { key: key.to_string(), hash: blake3::hash(bytes).to_hex().to_string(), dir: dest })
     }
 
     /// Throws away a failed computation.
@@ -213,8 +311,15 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error
     serde_json::from_slice(&bytes).map_err(Error::corrupt(path))
 }
 
-/// Removes a file or directory tree; a path already gone is fine.
+/// "object <key> is corrupt: <file>: <problem>; ..." for warnings and errors.
+pub fn describe(key: &str, problems: &[Problem]) -> String {
+    let list: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.problem)).collect();
+    format!("object {key} is corrupt: {}", list.join("; "))
+}
+
+/// Removes a file or directory tree (sealed ones too); a path already gone is fine.
 pub fn remove(path: &Path) -> Result<(), Error> {
+    seal::unseal(path)?;
     let result = match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => Err(e),

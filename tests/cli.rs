@@ -229,7 +229,7 @@ fn dag_prints_text_dot_and_mermaid() {
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let t = Test::new();
-    for sub in ["run", "status", "dag", "diff", "show", "runs", "gc", "predict", "bench"] {
+    for sub in ["run", "status", "dag", "diff", "show", "runs", "gc", "verify", "predict", "bench"] {
         t.run(&[sub, "--help"]).success().stdout_has("Examples:").stdout_has(&format!("pipe {sub}"));
     }
 }

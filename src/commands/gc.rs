@@ -1,4 +1,5 @@
-//! `pipe gc`: removes objects no kept run record references, and leftovers of killed runs.
+//! `pipe gc`: removes objects no kept run record references, leftovers of killed runs
+//! and quarantined objects.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -61,7 +62,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         }
     }
     let mut leftovers = 0;
-    for entry in entries(&store.tmp_dir())? {
+    let quarantined = entries(&store.quarantine_dir())?;
+    for entry in entries(&store.tmp_dir())?.into_iter().chain(quarantined) {
         leftovers += 1;
         bytes += size(&entry.path());
         if !args.dry_run {
@@ -70,7 +72,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     }
     let verb = if args.dry_run { "would remove" } else { "removed" };
     println!(
-        "{verb} {objects} object(s), {leftovers} leftover(s) of interrupted runs and {dropped_runs} run record(s): {:.1} MB",
+        "{verb} {objects} object(s), {leftovers} leftover(s) of interrupted runs or quarantined objects and {dropped_runs} run record(s): {:.1} MB",
         bytes as f64 / 1e6
     );
     Ok(())

@@ -5,7 +5,7 @@ use std::path::Path;
 use pipe_stages::Registry;
 
 use crate::plan::{self, Plan};
-use crate::spec;
+use crate::spec::{self, Pipeline};
 use crate::{overrides, Error};
 
 pub mod bench;
@@ -17,12 +17,18 @@ pub mod run;
 pub mod runs;
 pub mod show;
 pub mod status;
+pub mod verify;
 
 /// Parses a pipeline file, applies `--set`s and builds its plan: everything that
 /// can be wrong with the file is reported here, before the cache is touched.
 pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, Error> {
+    plan::build(&load_spec(file, sets)?, registry)
+}
+
+/// The pipeline file with its `--set`s applied.
+pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
     let mut pipeline = spec::load(file)?;
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
     overrides::apply(&mut pipeline, &parsed)?;
-    plan::build(&pipeline, registry)
+    Ok(pipeline)
 }

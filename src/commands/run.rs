@@ -3,17 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use pipe_stages::Registry;
+use pipe_stages::{interrupt, Registry};
 
 use crate::lockfile::{self, LockEntry};
-use crate::plan::{Plan, Selection};
+use crate::plan::{self, Plan, Selection};
+use crate::preflight;
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::{self, RunRecord, StageRecord, Status};
 use crate::runner::{Outcome, Runner};
 use crate::store::Store;
 use crate::table::{self, short};
-use crate::Error;
+use crate::{signals, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -49,8 +50,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let registry = Registry::builtin();
-    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let pipeline = super::load_spec(&args.file, &args.sets)?;
+    let plan = plan::build(&pipeline, &registry)?;
     let selection = plan.select(&args.stages, args.downstream)?;
+    preflight::check(&pipeline, &plan, &registry, &selection.run)?;
     let store = Store::new(cache)?;
     if args.dry_run {
         return dry_run(&plan, &registry, &store, &selection, args.force);
@@ -58,9 +61,42 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let _shared = store.lock_cache(false)?;
     let reporter = Reporter::new();
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let runner = Runner { plan: &plan, registry: &registry, store: &store, reporter: &reporter, jobs, force: args.force };
-    let outcomes = runner.run(&selection);
+    let finish = |outcomes: Vec<Option<Outcome>>| record_run(&args, &plan, &registry, &store, started, clock, outcomes);
+    // Built-in stages still running after a stop request: record the run, end the process.
+    let stop = |outcomes| {
+        let code = finish(outcomes).map_or_else(
+            |e| {
+                eprintln!("error: {e}");
+                e.exit_code()
+            },
+            |()| 0,
+        );
+        std::process::exit(code)
+    };
+    let runner = Runner {
+        plan: &plan,
+        registry: &registry,
+        store: &store,
+        reporter: &reporter,
+        jobs,
+        force: args.force,
+        on_interrupt: Some(&stop),
+    };
+    signals::graceful();
+    finish(runner.run(&selection))
+}
 
+/// Writes the run record and the lock file, prints the summary; the error says what failed.
+fn record_run(
+    args: &Args,
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    started: SystemTime,
+    clock: Instant,
+    outcomes: Vec<Option<Outcome>>,
+) -> Result<(), Error> {
+    let interrupted = interrupt::requested();
     let id = record::new_id(started);
     let stages: Vec<StageRecord> = plan
         .instances
@@ -89,15 +125,16 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         file: args.file.clone(),
         started: record::timestamp(started),
         seconds: clock.elapsed().as_secs_f64(),
-        ok: failed.is_empty(),
+        ok: failed.is_empty() && interrupted.is_none(),
+        interrupted: interrupted.is_some(),
         overrides: args.sets.clone(),
         selected: args.stages.clone(),
         stages,
     };
-    let record_path = record.save(&store)?;
-    update_lock_file(&plan, &registry, &args.file, &record)?;
+    let record_path = record.save(store)?;
+    update_lock_file(plan, registry, &args.file, &record)?;
 
-    print!("{}", summary_table(&registry, &record));
+    print!("{}", summary_table(registry, &record));
     let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
     println!(
         "run {id}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
@@ -108,6 +145,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         clock.elapsed().as_secs_f64(),
         record::display(&record_path)
     );
+    if let Some(signal) = interrupted {
+        return Err(Error::Interrupted(signal));
+    }
     if failed.is_empty() {
         return Ok(());
     }

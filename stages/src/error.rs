@@ -23,6 +23,12 @@ pub enum StageError {
     Tensor(#[from] candle_core::Error),
     #[error("{0}")]
     Failed(String),
+    /// The run was asked to stop (SIGINT or SIGTERM) while the stage worked.
+    #[error("interrupted")]
+    Interrupted,
+    /// A symbolic link where pipe reads or writes files: it is never followed.
+    #[error("{}: a symbolic link; pipe handles regular files only and never follows links", .0.display())]
+    Link(PathBuf),
 }
 
 impl StageError {

@@ -6,11 +6,14 @@
 
 pub mod context;
 pub mod error;
+pub mod interrupt;
 pub mod params;
 pub mod registry;
 pub mod rng;
 pub mod stage;
 pub mod testkit;
+pub mod tree;
+pub mod workspace;
 
 pub use context::{Context, Input, Progress, SilentProgress};
 pub use error::StageError;

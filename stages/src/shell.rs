@@ -16,17 +16,21 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{params, Context, Progress, Stage, StageError};
+use crate::tree::{hash_file, hash_tree};
+use crate::workspace::{self, Last, PathError, Paths};
+use crate::{interrupt, params, Context, Progress, Stage, StageError};
 
 /// How many trailing stderr lines a failure message quotes.
 const STDERR_TAIL: usize = 20;
+/// How often a running command is checked, at most, for its end or a stop request.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -60,22 +64,33 @@ impl Stage for Shell {
         if p.run.trim().is_empty() {
             return Err(StageError::param("run", "a shell stage needs a non-empty `run:` command"));
         }
-        for out in &p.outs {
-            inside_workdir(out)?;
+        for (key, paths) in [("deps", &p.deps), ("outs", &p.outs)] {
+            for path in paths {
+                // The lexical part of the check: it needs no file system.
+                if let Err(e @ PathError::NotRelative(_)) = workspace::resolve(Path::new("/"), path, Last::Keep) {
+                    return Err(StageError::param(key, e.to_string()));
+                }
+            }
         }
         Ok(value)
+    }
+
+    fn workspace(&self, params: &Value) -> Result<Paths, StageError> {
+        let p: ShellParams = params::parse(params)?;
+        Ok(Paths { deps: p.deps, outs: p.outs })
     }
 
     fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
         let p: ShellParams = params::parse(params)?;
         let mut deps = Map::new();
         for dep in &p.deps {
-            let path = workdir.join(dep);
+            let path = resolve(workdir, dep, "deps", Last::Follow)?;
             let meta = fs::metadata(&path).map_err(|e| {
                 StageError::param("deps", format!("`{dep}` cannot be read in {}: {e}", workdir.display()))
             })?;
             if meta.is_dir() {
-                for file in hash_tree(&path)? {
+                let files = hash_tree(&path).map_err(|e| StageError::param("deps", format!("`{dep}`: {e}")))?;
+                for file in files {
                     deps.insert(format!("{}/{}", dep.trim_end_matches('/'), file.path), file.blake3.into());
                 }
             } else {
@@ -88,8 +103,10 @@ impl Stage for Shell {
     fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
         let p: ShellParams = params::parse(&ctx.params)?;
         // Outs are the command's to produce: a stale copy from an earlier run must not be captured.
-        for out in &p.outs {
-            remove_path(&ctx.workdir.join(out))?;
+        // Resolved first: a link on the way must not lead the removal outside the project.
+        let outs = p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
+        for out in &outs {
+            remove_path(out)?;
         }
         let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
         let mut command = Command::new("sh");
@@ -120,15 +137,15 @@ impl Stage for Shell {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let tail = Mutex::new(VecDeque::new());
         let progress = ctx.progress;
-        std::thread::scope(|s| {
+        let status = std::thread::scope(|s| {
             if let Some(out) = stdout {
                 s.spawn(|| follow(out, progress, None));
             }
             if let Some(err) = stderr {
                 s.spawn(|| follow(err, progress, Some(&tail)));
             }
-        });
-        let status = child.wait().map_err(|e| StageError::Failed(format!("waiting for `{}`: {e}", p.run)))?;
+            wait(&mut child, &p.run)
+        })?;
         if !status.success() {
             let _ = fs::remove_file(&metrics_file);
             let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -143,17 +160,36 @@ impl Stage for Shell {
             )));
         }
         read_metrics(&metrics_file, ctx)?;
-        for out in &p.outs {
-            let from = ctx.workdir.join(out);
-            if !from.exists() {
+        for (out, from) in p.outs.iter().zip(&outs) {
+            if fs::symlink_metadata(from).is_err() {
                 return Err(StageError::Failed(format!(
                     "the command succeeded but did not produce out `{out}` (in {})",
                     ctx.workdir.display()
                 )));
             }
-            copy_tree(&from, &ctx.out_path(out)?)?;
+            copy_tree(from, &ctx.out_path(out)?)?;
         }
         Ok(())
+    }
+}
+
+/// Waits for the command; if the run is asked to stop first, kills its process group
+/// (its output pipes then close, which ends the threads following them).
+fn wait(child: &mut Child, run: &str) -> Result<std::process::ExitStatus, StageError> {
+    // Short commands are common: start polling fast, back off to POLL.
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| StageError::Failed(format!("waiting for `{run}`: {e}")))? {
+            return Ok(status);
+        }
+        if interrupt::requested().is_some() {
+            // SAFETY: signals the process group this stage created for its command.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(StageError::Interrupted);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(POLL);
     }
 }
 
@@ -199,58 +235,9 @@ impl Drop for GroupGuard {
     }
 }
 
-/// One file of a directory tree: its `/`-separated relative path, size and blake3.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileHash {
-    pub path: String,
-    pub size: u64,
-    pub blake3: String,
-}
-
-/// Hashes every file under `root`, sorted by path (also used by the engine for
-/// artifact manifests, so deps and artifacts are hashed the same way).
-pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
-    let mut files = Vec::new();
-    walk(root, root, &mut files)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
-fn walk(root: &Path, dir: &Path, files: &mut Vec<FileHash>) -> Result<(), StageError> {
-    for entry in fs::read_dir(dir).map_err(StageError::io(dir))? {
-        let path = entry.map_err(StageError::io(dir))?.path();
-        // Follows symlinks: an artifact holds contents, not links into the workspace.
-        if fs::metadata(&path).map_err(StageError::io(&path))?.is_dir() {
-            walk(root, &path, files)?;
-        } else {
-            let (size, blake3) = hash_file(&path)?;
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            files.push(FileHash { path: parts.join("/"), size, blake3 });
-        }
-    }
-    Ok(())
-}
-
-/// Size and blake3 (hex) of one file, streamed.
-pub fn hash_file(path: &Path) -> Result<(u64, String), StageError> {
-    let file = fs::File::open(path).map_err(StageError::io(path))?;
-    let mut hasher = blake3::Hasher::new();
-    let size = std::io::copy(&mut BufReader::with_capacity(1 << 16, file), &mut hasher).map_err(StageError::io(path))?;
-    Ok((size, hasher.finalize().to_hex().to_string()))
-}
-
-/// Outs are captured from the pipeline directory, so they must stay inside it.
-fn inside_workdir(out: &str) -> Result<(), StageError> {
-    let path = Path::new(out);
-    let escapes = path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-    if out.is_empty() || escapes {
-        return Err(StageError::param(
-            "outs",
-            format!("`{out}` must be a relative path inside the pipeline's directory (no `..`, not absolute)"),
-        ));
-    }
-    Ok(())
+/// A dep or out resolved inside the pipeline's directory (param `key` is at fault if not).
+fn resolve(workdir: &Path, path: &str, key: &str, last: Last) -> Result<PathBuf, StageError> {
+    workspace::resolve(workdir, path, last).map_err(|e| StageError::param(key, e.to_string()))
 }
 
 fn env_name(stage: &str) -> String {
@@ -314,8 +301,13 @@ fn remove_path(path: &Path) -> Result<(), StageError> {
     result.map_err(StageError::io(path))
 }
 
+/// Copies regular files and directories; a symbolic link is refused, never followed.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
-    if fs::metadata(from).map_err(StageError::io(from))?.is_dir() {
+    let kind = fs::symlink_metadata(from).map_err(StageError::io(from))?.file_type();
+    if kind.is_symlink() {
+        return Err(StageError::Link(from.to_path_buf()));
+    }
+    if kind.is_dir() {
         fs::create_dir_all(to).map_err(StageError::io(to))?;
         for entry in fs::read_dir(from).map_err(StageError::io(from))? {
             let entry = entry.map_err(StageError::io(from))?;
@@ -338,6 +330,8 @@ mod tests {
         assert!(err.is_config() && err.to_string().contains("run"), "{err}");
         let err = Shell.resolve(&json!({"run": "true", "outs": ["../x"]})).unwrap_err();
         assert!(err.to_string().contains("`../x`"), "{err}");
+        let err = Shell.resolve(&json!({"run": "true", "deps": ["/etc/passwd"]})).unwrap_err();
+        assert!(err.to_string().contains("param `deps`: `/etc/passwd` must be a relative path"), "{err}");
         let ok = Shell.resolve(&json!({"run": "true"})).unwrap();
         assert_eq!(ok, json!({"run": "true", "deps": [], "outs": []}));
     }

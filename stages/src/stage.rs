@@ -24,6 +24,12 @@ pub trait Stage: Send + Sync {
         Ok(Value::Null)
     }
 
+    /// Paths in the pipeline's directory the stage reads and writes (shell `deps` and
+    /// `outs`), so the engine can check them before anything runs.
+    fn workspace(&self, _params: &Value) -> Result<crate::workspace::Paths, StageError> {
+        Ok(crate::workspace::Paths::default())
+    }
+
     /// Metric names (keys of metrics.json) worth showing in the lock file and run table.
     fn headline(&self) -> &'static [&'static str] {
         &[]

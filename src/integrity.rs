@@ -1,0 +1,138 @@
+//! Whether a committed object still holds what was committed. At commit the store
+//! writes `stamp.json`: size, mtime and blake3 of every file of the object (stage
+//! files and metadata alike). The cheap check compares sizes and mtimes with one
+//! `stat` per file; only a mismatch pays for the full check, which re-hashes every
+//! file against the stamp and the manifest, as `pipe verify` does for every object.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use pipe_stages::tree::{self, hash_file, FileHash};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Manifest, MANIFEST, RESERVED, STAMP};
+use crate::Error;
+
+/// stamp.json: every file of an object as committed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stamp {
+    pub files: Vec<Stamped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stamped {
+    #[serde(flatten)]
+    pub file: FileHash,
+    /// Modification time: seconds and nanoseconds since the epoch.
+    pub mtime: (i64, i64),
+}
+
+/// One thing wrong with an object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Relative to the object directory.
+    pub path: String,
+    pub problem: String,
+}
+
+/// What the full check found: the problems (none: intact) and the bytes it read.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl Stamp {
+    /// Stamps an object directory whose stage files `manifest` lists (already hashed);
+    /// the engine's metadata files are hashed here.
+    pub fn of(dir: &Path, manifest: &Manifest) -> Result<Stamp, Error> {
+        let mut files = Vec::new();
+        for file in &manifest.files {
+            files.push(Stamped { mtime: mtime(&dir.join(&file.path))?, file: file.clone() });
+        }
+        for name in RESERVED.iter().filter(|n| **n != STAMP) {
+            let path = dir.join(name);
+            let (size, blake3) =
+                hash_file(&path).map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
+            files.push(Stamped { file: FileHash { path: name.to_string(), size, blake3 }, mtime: mtime(&path)? });
+        }
+        Ok(Stamp { files })
+    }
+
+    pub fn read(dir: &Path) -> Option<Stamp> {
+        serde_json::from_slice(&fs::read(dir.join(STAMP)).ok()?).ok()
+    }
+
+    /// The cheap check: every stamped file is still a regular file of the stamped size and mtime.
+    pub fn matches(&self, dir: &Path) -> bool {
+        self.files.iter().all(|s| {
+            let path = dir.join(&s.file.path);
+            fs::symlink_metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.len() == s.file.size && (m.mtime(), m.mtime_nsec()) == s.mtime)
+        })
+    }
+}
+
+fn mtime(path: &Path) -> Result<(i64, i64), Error> {
+    let meta = fs::symlink_metadata(path).map_err(Error::io(path))?;
+    Ok((meta.mtime(), meta.mtime_nsec()))
+}
+
+/// The full check: re-hashes every file of the object and compares it with the stamp
+/// (when there is one) and the manifest. Extra, missing or changed files are problems.
+pub fn full(dir: &Path, stamp: Option<&Stamp>) -> Report {
+    let mut report = Report::default();
+    let mut problems = Vec::new();
+    let found = match tree::hash_tree(dir) {
+        Ok(found) => found,
+        Err(e) => {
+            problems.push(problem(".", e.to_string()));
+            return Report { problems, ..report };
+        }
+    };
+    let found: BTreeMap<&str, &FileHash> =
+        found.iter().filter(|f| f.path != STAMP).map(|f| (f.path.as_str(), f)).collect();
+    report.files = found.len();
+    report.bytes = found.values().map(|f| f.size).sum();
+    let manifest: Option<Manifest> = fs::read(dir.join(MANIFEST)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut expected: BTreeMap<&str, &FileHash> = BTreeMap::new();
+    match &manifest {
+        Some(m) => expected.extend(m.files.iter().map(|f| (f.path.as_str(), f))),
+        None => problems.push(problem(MANIFEST, "missing or not a valid manifest".into())),
+    }
+    if let Some(stamp) = stamp {
+        for s in &stamp.files {
+            let listed = expected.insert(s.file.path.as_str(), &s.file);
+            if listed.is_some_and(|m| *m != s.file) {
+                problems.push(problem(&s.file.path, "the manifest and stamp.json disagree".into()));
+            }
+        }
+    }
+    for (path, want) in &expected {
+        match found.get(path) {
+            None => problems.push(problem(path, "missing".into())),
+            Some(got) if got.size != want.size => {
+                problems.push(problem(path, format!("{} bytes, {} expected", got.size, want.size)))
+            }
+            Some(got) if got.blake3 != want.blake3 => {
+                problems.push(problem(path, format!("blake3 {}, {} expected", short(&got.blake3), short(&want.blake3))))
+            }
+            Some(_) => {}
+        }
+    }
+    for path in found.keys().filter(|p| !expected.contains_key(*p) && !RESERVED.contains(p)) {
+        problems.push(problem(path, "not in the manifest".into()));
+    }
+    Report { problems, ..report }
+}
+
+fn problem(path: &str, what: String) -> Problem {
+    Problem { path: path.to_string(), problem: what }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}

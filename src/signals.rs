@@ -1,0 +1,40 @@
+//! SIGINT (Ctrl-C) and SIGTERM (what CI systems and schedulers send) are received by
+//! one thread with `sigwait`. While `pipe run` runs stages, the first one asks the run
+//! to stop ([`pipe_stages::interrupt`]): running commands are killed, nothing new
+//! starts, and the run record says interrupted; a second one ends the process at
+//! once. Every other command ends at once, as with the default action.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+/// Blocks the two signals in this thread and every thread it starts (child processes
+/// get a clean mask from std), and starts the thread that receives them. Call it
+/// before any other thread exists.
+pub fn install() {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || loop {
+        let mut signal = 0;
+        // SAFETY: waits for one of the blocked signals of `set`.
+        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+            continue;
+        }
+        if !GRACEFUL.load(Ordering::SeqCst) || pipe_stages::interrupt::requested().is_some() {
+            std::process::exit(128 + signal);
+        }
+        pipe_stages::interrupt::request(signal);
+    });
+}
+
+/// From now on a first signal stops the run gracefully instead of ending the process.
+pub fn graceful() {
+    GRACEFUL.store(true, Ordering::SeqCst);
+}

@@ -1,0 +1,226 @@
+//! The store trusts nothing and pipe touches nothing outside the project: symlinks
+//! that lead out are refused before anything runs, corrupt objects are caught and
+//! quarantined instead of being fed downstream, and every pre-run check is a
+//! configuration error (exit 2) that leaves no run record and an untouched cache.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::{expect, Test};
+
+/// a -> b: b copies a's file, so a corrupt `a` would flow into b.
+const CHAIN: &str = r#"
+name: chain
+stages:
+  a: {uses: shell, run: echo a >> ran.log; cat data.txt > $PIPE_OUT/a, deps: [data.txt]}
+  b: {uses: shell, needs: [a], run: echo b >> ran.log; cat $PIPE_INPUT_A/a > $PIPE_OUT/b}
+"#;
+
+/// Every path under the cache with its size and mtime: "untouched" means this is unchanged.
+fn snapshot(root: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut all = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            }
+            all.push((entry.path(), meta.len(), meta.modified().unwrap()));
+        }
+    }
+    all.sort();
+    all
+}
+
+fn object(t: &Test, instance: &str) -> PathBuf {
+    let record = t.last_record();
+    let stage = record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == instance).unwrap().clone();
+    t.cache().join("objects").join(stage["key"].as_str().unwrap())
+}
+
+/// Overwrites a file of a sealed object, as a disk error or a careless hand would.
+fn damage(file: &Path, contents: &str) {
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(file, contents).unwrap();
+}
+
+#[test]
+fn an_out_through_a_symlink_leading_outside_is_refused_before_anything_is_deleted() {
+    let t = Test::new().file("outside/sentinel.txt", "precious\n").file("proj/data.txt", "1\n");
+    symlink("../outside", t.path().join("proj/link")).unwrap();
+    t.write(
+        "proj/p.yaml",
+        "name: s\nstages:\n  a:\n    uses: shell\n    run: echo hi > link/sentinel.txt\n    outs: [link/sentinel.txt]\n",
+    );
+    let ran = t.command(&["run", "p.yaml"]).current_dir(t.path().join("proj")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("p.yaml:6: stage `a`: `outs`: `link/sentinel.txt` resolves through a symbolic link"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(t.path().join("outside/sentinel.txt")).unwrap(), "precious\n");
+    assert!(!t.path().join("proj/cache").exists(), "no run record, no cache");
+}
+
+#[test]
+fn deps_through_links_must_stay_inside_and_links_inside_are_followed() {
+    let t = Test::new().file("outside/secret.txt", "s\n").file("proj/data/x.txt", "1\n");
+    symlink("../outside/secret.txt", t.path().join("proj/secret")).unwrap();
+    symlink("data", t.path().join("proj/alias")).unwrap();
+    let run = |yaml: &str| {
+        t.write("proj/p.yaml", yaml);
+        support::Ran::from(t.command(&["run", "p.yaml"]).current_dir(t.path().join("proj")).output().unwrap())
+    };
+    run("name: d\nstages:\n  a: {uses: shell, run: cat secret > $PIPE_OUT/a, deps: [secret]}\n")
+        .code(2)
+        .stderr_has("p.yaml:3: stage `a`: `deps`: `secret` resolves through a symbolic link to ");
+    run("name: d\nstages:\n  a: {uses: shell, run: cat alias/x.txt > $PIPE_OUT/a, deps: [alias/x.txt]}\n").success();
+    // A link inside a dep directory is refused too, before anything runs.
+    symlink("../../outside", t.path().join("proj/data/escape")).unwrap();
+    run("name: d\nstages:\n  a: {uses: shell, run: ls data > $PIPE_OUT/a, deps: [data]}\n")
+        .code(2)
+        .stderr_has("a symbolic link; pipe handles regular files only");
+}
+
+#[test]
+fn links_a_command_makes_are_never_followed_into_the_store() {
+    let t = Test::new().file("outside/sentinel.txt", "precious\n");
+    let t = t.file("proj/p.yaml", "name: l\nstages:\n  a: {uses: shell, run: ln -s ../outside/sentinel.txt out.txt, outs: [out.txt]}\n  b: {uses: shell, run: ln -s /etc/passwd $PIPE_OUT/pw}\n");
+    let ran = support::Ran::from(t.command(&["run", "p.yaml"]).current_dir(t.path().join("proj")).output().unwrap());
+    ran.code(1)
+        .stderr_has("out.txt: a symbolic link")
+        .stderr_has("pw: a symbolic link")
+        .stderr_has("2 stage(s) failed");
+    assert_eq!(fs::read_to_string(t.path().join("outside/sentinel.txt")).unwrap(), "precious\n");
+    assert!(fs::metadata("/etc/passwd").unwrap().permissions().mode() & 0o200 != 0, "/etc/passwd was not sealed");
+    assert!(fs::read_dir(t.path().join("proj/cache/objects")).map_or(true, |mut d| d.next().is_none()));
+}
+
+#[test]
+fn a_corrupt_artifact_is_quarantined_and_recomputed_never_fed_downstream() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let a = object(&t, "a");
+    let mode = fs::metadata(a.join("a")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444, "committed files are read-only");
+    assert_eq!(fs::metadata(&a).unwrap().permissions().mode() & 0o777, 0o555, "and so is the object directory");
+    damage(&a.join("a"), "evil\n");
+    t.run(&["run", "p.yaml"])
+        .success()
+        .stderr_has(&format!("warning: object {} is corrupt: a: blake3 ", a.file_name().unwrap().to_string_lossy()))
+        .stderr_has("it will be recomputed");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "cached")]));
+    assert_eq!(fs::read_to_string(object(&t, "b").join("b")).unwrap(), "good\n");
+    assert_eq!(fs::read_to_string(a.join("a")).unwrap(), "good\n");
+    assert_eq!(t.cache_entries("quarantine").len(), 1);
+    t.run(&["gc"]).success().stdout_has("1 leftover(s)");
+    assert!(t.cache_entries("quarantine").is_empty());
+}
+
+#[test]
+fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verify() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["verify", "p.yaml"]).success().stdout_has("verified 2 object(s), 10 file(s)").stdout_has("0 corrupt");
+    // Same size, same mtime: invisible to the stat check, caught by the re-hash.
+    let file = object(&t, "b").join("b");
+    let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+    damage(&file, "evil\n");
+    fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+    let key = object(&t, "b").file_name().unwrap().to_string_lossy().into_owned();
+    t.run(&["verify", "--all"])
+        .code(1)
+        .stdout_has(&format!("corrupt {key} b: blake3 "))
+        .stdout_has("1 corrupt")
+        .stderr_has("`pipe verify --repair` quarantines them");
+    let json = t.run(&["verify", "--all", "--repair", "--json"]).code(1);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["corrupt"][0]["key"], key.as_str());
+    assert!(report["corrupt"][0]["quarantined"].as_str().unwrap().contains("/quarantine/"));
+    t.run(&["verify", "--all"]).success().stdout_has("verified 1 object(s)");
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
+    t.run(&["verify"]).code(2).stderr_has("--all");
+}
+
+#[test]
+fn every_pre_run_check_exits_2_with_file_and_line_and_leaves_the_cache_untouched() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let before = snapshot(&t.cache());
+    let cases: [(&str, &[&str], &str); 10] = [
+        ("name: x\nstages:\n  a: {uses: shell, run: [}\n", &[], "p.yaml:3"),
+        ("name: x\nstages:\n  a:\n    uses: shell\n    neds: [b]\n", &[], "p.yaml:5: stage `a`: unknown key `neds`"),
+        (
+            "name: x\nstages:\n  a:\n    uses: split\n    with:\n      train_dev_split: lots\n",
+            &[],
+            "p.yaml:6: stage `a`: invalid params",
+        ),
+        (
+            "name: x\nstages:\n  a: {uses: shell, run: x, needs: [b]}\n  b: {uses: shell, run: x, needs: [a]}\n",
+            &[],
+            "cycle",
+        ),
+        (
+            "name: x\nstages:\n  a:\n    uses: shel\n",
+            &[],
+            "p.yaml:4: stage `a`: unknown stage kind `shel` (did you mean `shell`?)",
+        ),
+        (CHAIN, &["--set", "a.nope"], "--set"),
+        (CHAIN, &["--set", "params.nope=1"], "params.nope"),
+        (
+            "name: x\nstages:\n  a:\n    uses: shell\n    run: x\n    deps: [missing.txt]\n",
+            &[],
+            "p.yaml:6: stage `a`: `deps`: `missing.txt` cannot be read",
+        ),
+        ("name: x\nstages:\n  a:\n    uses: shell\n    run: x\n    outs: [../x]\n", &[], "p.yaml:6: stage `a`"),
+        ("name: x\nstages:\n  a:\n    uses: shell\n    run: x\n    deps: [/etc/passwd]\n", &[], "p.yaml:6: stage `a`"),
+    ];
+    for (yaml, extra, expected) in cases {
+        t.write("bad.yaml", yaml);
+        let mut args = vec!["run", "bad.yaml"];
+        args.extend(extra);
+        let ran = t.run(&args).code(2);
+        assert!(ran.stderr.contains(&expected.replace("p.yaml", "bad.yaml")), "{yaml}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+        assert_eq!(snapshot(&t.cache()), before, "{yaml}: the cache changed");
+        assert!(!t.path().join("bad.lock").exists());
+    }
+    // A dep that an upstream stage's out produces need not exist beforehand.
+    let made = "name: m\nstages:\n  make: {uses: shell, run: echo 1 > made.txt, outs: [made.txt]}\n  use: {uses: shell, needs: [make], run: cat made.txt > $PIPE_OUT/u, deps: [made.txt]}\n";
+    t.write("made.yaml", made);
+    t.run(&["run", "made.yaml"]).success().stdout_has("2 ran");
+}
+
+#[test]
+fn sigterm_stops_the_run_like_ctrl_c_and_records_it_as_interrupted() {
+    let t = Test::new().pipeline(
+        "name: t\nstages:\n  a: {uses: shell, run: echo A > $PIPE_OUT/a}\n  b: {uses: shell, needs: [a], run: 'sleep 60 & echo $! > sleep.pid; wait'}\n  c: {uses: shell, needs: [b], run: touch $PIPE_OUT/c}\n",
+    );
+    let child = t.spawn(&["run", "p.yaml"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !t.path().join("sleep.pid").exists() {
+        assert!(Instant::now() < deadline, "stage b never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = t.lines("sleep.pid")[0].clone();
+    while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(Instant::now() < deadline, "the stage's `sleep 60` outlived the terminated pipe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let record = t.last_record();
+    assert_eq!(record["interrupted"], true, "{record}");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "interrupted"), ("c", "skipped")]));
+    assert!(t.cache_entries("tmp").is_empty(), "no half-made artifact is left: {:?}", t.cache_entries("tmp"));
+    assert_eq!(t.cache_entries("objects").len(), 1);
+}
