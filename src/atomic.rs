@@ -22,8 +22,15 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Pretty JSON (with a final newline), written atomically. Returns the bytes written.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<Vec<u8>, Error> {
+    let bytes = json(path, value)?;
+    write(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// Pretty JSON with a final newline, as every JSON file of pipe is written (`path` names
+/// the file in the error).
+pub fn json(path: &Path, value: &impl serde::Serialize) -> Result<Vec<u8>, Error> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(Error::corrupt(path))?;
     bytes.push(b'\n');
-    write(path, &bytes)?;
     Ok(bytes)
 }

@@ -214,11 +214,11 @@ impl Store {
         // Links are refused: sealing or hashing through one would reach outside the store.
         let output = |e| Error::Failed { message: format!("the stage's output: {e}"), config: false };
         let files = hash_tree(tmp).map_err(output)?;
-        atomic::write_json(&tmp.join(PARAMS), &parts.params)?;
-        atomic::write_json(&tmp.join(METRICS), metrics)?;
-        atomic::write_json(&tmp.join(KEY), &KeyFile { key: key.clone(), parts: parts.clone() })?;
+        write_json(&tmp.join(PARAMS), &parts.params)?;
+        write_json(&tmp.join(METRICS), metrics)?;
+        write_json(&tmp.join(KEY), &KeyFile { key: key.clone(), parts: parts.clone() })?;
         let manifest = Manifest { files };
-        let bytes = atomic::write_json(&tmp.join(MANIFEST), &manifest)?;
+        let bytes = write_json(&tmp.join(MANIFEST), &manifest)?;
         self.seal_into(tmp, &key, &manifest, &bytes)
     }
 
@@ -243,7 +243,7 @@ impl Store {
     /// Stamps, syncs and write-protects `tmp`, then renames it into place (replacing an
     /// existing object, for `--force`) and syncs the objects directory.
     fn seal_into(&self, tmp: &Path, key: &str, manifest: &Manifest, bytes: &[u8]) -> Result<Artifact, Error> {
-        atomic::write_json(&tmp.join(STAMP), &Stamp::of(tmp, manifest)?)?;
+        write_json(&tmp.join(STAMP), &Stamp::of(tmp, manifest)?)?;
         seal::seal(tmp)?;
         let dest = self.object_dir(key);
         let objects = self.objects_dir();
@@ -309,6 +309,14 @@ pub fn key_file(store: &Store, key: &str) -> Result<Option<KeyFile>, Error> {
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let bytes = fs::read(path).map_err(Error::io(path))?;
     serde_json::from_slice(&bytes).map_err(Error::corrupt(path))
+}
+
+/// A JSON file inside a private directory: no one reads it before the directory is
+/// sealed, which syncs it, so a plain write is enough.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<Vec<u8>, Error> {
+    let bytes = atomic::json(path, value)?;
+    fs::write(path, &bytes).map_err(Error::io(path))?;
+    Ok(bytes)
 }
 
 /// "object <key> is corrupt: <file>: <problem>; ..." for warnings and errors.
