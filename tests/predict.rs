@@ -64,6 +64,7 @@ fn record(store: &Store, id: &str, stages: Vec<StageRecord>) {
         started: "2026-11-30T06:00:00.000Z".into(),
         seconds: 1.0,
         ok: true,
+        interrupted: false,
         overrides: vec![],
         selected: vec![],
         stages,
