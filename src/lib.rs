@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod commands;
+pub mod dvc;
 pub mod error;
 pub mod flatten;
 pub mod interpolate;

@@ -5,7 +5,6 @@ use std::path::Path;
 use pipe_stages::Registry;
 
 use crate::plan::{self, Plan};
-use crate::spec;
 use crate::{overrides, Error};
 
 pub mod bench;
@@ -21,7 +20,10 @@ pub mod status;
 /// Parses a pipeline file, applies `--set`s and builds its plan: everything that
 /// can be wrong with the file is reported here, before the cache is touched.
 pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, Error> {
-    let mut pipeline = spec::load(file)?;
+    let (mut pipeline, notes) = crate::dvc::load_any(file)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
     overrides::apply(&mut pipeline, &parsed)?;
     plan::build(&pipeline, registry)
