@@ -8,6 +8,7 @@ use crate::plan::{self, Plan};
 use crate::{overrides, Error};
 
 pub mod bench;
+pub mod checkout;
 pub mod dag;
 pub mod diff;
 pub mod gc;
