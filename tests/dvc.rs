@@ -118,6 +118,18 @@ fn a_param_no_stage_names_reruns_nothing() {
 }
 
 #[test]
+fn a_deleted_out_is_restored_not_recomputed() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    let model = std::fs::read_to_string(t.path().join("model.txt")).unwrap();
+    std::fs::remove_file(t.path().join("model.txt")).unwrap();
+    std::fs::remove_dir_all(t.path().join("data/prepared")).unwrap();
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 10 cached");
+    assert_eq!(std::fs::read_to_string(t.path().join("model.txt")).unwrap(), model);
+    assert!(t.path().join("data/prepared/train.tsv").is_file() && t.path().join("data/prepared/test.tsv").is_file());
+}
+
+#[test]
 fn stage_selects_a_foreach_group_or_one_instance_as_dvc_repro_does() {
     let t = fixture("get-started");
     t.run(&["run", "dvc.yaml", "--stage", "count"]).success();
