@@ -120,7 +120,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         let run = if stage.wdir.is_empty() {
             stage.cmd.clone()
         } else {
-            format!("cd '{}' || exit 1\n{}", stage.wdir, stage.cmd)
+            format!("cd {} || exit 1\n{}", template::shell_quote(&stage.wdir), stage.cmd)
         };
         let strings = |list: &[String]| Value::from(list.to_vec());
         let mut with = Map::new();

@@ -129,14 +129,21 @@ fn in_order(prefix: &str, map: &Map<String, Value>, out: &mut Vec<(String, Value
     }
 }
 
-/// Python's `shlex.quote` for strings; other scalars as text.
+/// Strings shell-quoted, other scalars as text.
 fn quoted(value: &Value) -> Result<String, String> {
-    let Value::String(s) = value else { return text(value) };
+    match value {
+        Value::String(s) => Ok(shell_quote(s)),
+        other => text(other),
+    }
+}
+
+/// Python's `shlex.quote`: safe words as they are, anything else in single quotes.
+pub fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_alphanumeric() || "_@%+=:,./-".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
-        return Ok(s.clone());
+        return s.to_string();
     }
-    Ok(format!("'{}'", s.replace('\'', "'\"'\"'")))
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
 /// Python's `repr` of a float: shortest round-trip digits, scientific below 1e-4
