@@ -118,6 +118,18 @@ fn a_param_no_stage_names_reruns_nothing() {
 }
 
 #[test]
+fn params_a_template_uses_are_tracked_as_dvc_tracks_them() {
+    let t = Test::new()
+        .file("params.yaml", "train:\n  lr: 0.1\n  epochs: 2\n")
+        .file("dvc.yaml", "stages:\n  train:\n    cmd: echo ${train.lr} > lr.txt\n    outs: [lr.txt]\n");
+    t.run(&["run", "dvc.yaml"]).success();
+    edit(&t, "params.yaml", "epochs: 2", "epochs: 3");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+    edit(&t, "params.yaml", "lr: 0.1", "lr: 0.2");
+    t.run(&["status", "dvc.yaml", "--why"]).success().stdout_has("param `params.train.lr`: 0.1 -> 0.2");
+}
+
+#[test]
 fn a_deleted_out_is_restored_not_recomputed() {
     let t = fixture("get-started");
     t.run(&["run", "dvc.yaml"]).success();

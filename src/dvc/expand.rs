@@ -15,6 +15,8 @@ pub struct Generated {
     /// `train@lr-0.1`, or the entry's own name.
     pub name: String,
     pub def: Map<String, Value>,
+    /// The references its definition used (`train.lr`), which DVC tracks as params.
+    pub used: Vec<String>,
 }
 
 /// Where a message about key `key` of the entry points (`file:line: stage `x`: `).
@@ -44,7 +46,7 @@ pub fn expand(
                 format!("`{nested}` inside `foreach`'s `do:` is not supported (DVC does not nest them either)"),
             ));
         }
-        let items = template::resolve(foreach, scope, false).map_err(|m| err("foreach", m))?;
+        let items = template::resolve(foreach, scope, false, &mut Vec::new()).map_err(|m| err("foreach", m))?;
         let mut out = Vec::new();
         let is_map = items.is_object();
         for (key, item) in iteration(&items).map_err(|m| err("foreach", m))? {
@@ -63,7 +65,8 @@ pub fn expand(
     let Some(matrix) = entry.get("matrix") else {
         return Ok(vec![generate(group.to_string(), entry, scope.clone(), root, at)?]);
     };
-    let Value::Object(axes) = template::resolve(matrix, scope, false).map_err(|m| err("matrix", m))? else {
+    let Value::Object(axes) = template::resolve(matrix, scope, false, &mut Vec::new()).map_err(|m| err("matrix", m))?
+    else {
         return Err(err("matrix", "`matrix` is a mapping from names to lists of values".into()));
     };
     let mut combos: Vec<(Vec<String>, Map<String, Value>)> = vec![(Vec::new(), Map::new())];
@@ -126,12 +129,13 @@ fn generate(
         load_vars(&mut scope, &vars, root).map_err(|m| Error::Config(format!("{}{m}", at(Some("vars")))))?;
     }
     let mut resolved = Map::new();
+    let mut used = Vec::new();
     for (key, value) in def {
-        let value = template::resolve(&value, &scope, key == "cmd")
+        let value = template::resolve(&value, &scope, key == "cmd", &mut used)
             .map_err(|m| Error::Config(format!("{}`{key}`: {m}", at(Some(&key)))))?;
         resolved.insert(key, value);
     }
-    Ok(Generated { name, def: resolved })
+    Ok(Generated { name, def: resolved, used })
 }
 
 /// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)

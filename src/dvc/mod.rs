@@ -84,6 +84,8 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
             scope = values;
         }
     }
+    // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
+    let params_yaml = Value::Object(scope.clone());
     if let Some(vars) = top.get("vars") {
         expand::load_vars(&mut scope, vars, &root).map_err(|m| Error::Config(format!("{}: {m}", top_line("vars"))))?;
     }
@@ -91,6 +93,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         return Err(Error::Config(format!("{}: `stages:` must be a non-empty mapping of stages", top_line("stages"))));
     };
     let mut stages = Vec::new();
+    let mut used = Vec::new();
     for (group, entry) in entries {
         let at = |key: Option<&str>| format!("{}: stage `{group}`: ", pipeline.at(group, key));
         for generated in expand::expand(group, entry, &scope, &root, &at)? {
@@ -99,6 +102,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
                 Error::Config(format!("{}{message}", at(key)))
             })?;
             stages.push(parsed);
+            used.push(generated.used);
         }
     }
     let wiring = graph::wire(&stages).map_err(|(i, key, message)| {
@@ -107,7 +111,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
     let mut files = params::ParamFiles::new(&root);
     let mut notes = Vec::new();
     let mut specs = Vec::new();
-    for (stage, wiring) in stages.iter().zip(&wiring) {
+    for ((stage, wiring), used) in stages.iter().zip(&wiring).zip(&used) {
         let at = |key: &str| format!("{}: stage `{}`", pipeline.at(&stage.name, Some(key)), stage.name);
         if stage.plot_props {
             notes.push(format!("{}: `plots` templates are not used; the files are kept as outs", at("plots")));
@@ -115,8 +119,14 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         if stage.frozen {
             continue;
         }
-        let values =
+        let mut values =
             files.resolve(&stage.params, &stage.wdir).map_err(|m| Error::Config(format!("{}: {m}", at("params"))))?;
+        for path in used.iter().filter(|p| !matches!(p.split('.').next(), Some("item" | "key"))) {
+            let listed = values.keys().any(|k| path == k || path.starts_with(&format!("{k}.")));
+            if let (false, Some(value)) = (listed, path.split('.').try_fold(&params_yaml, |v, part| v.get(part))) {
+                values.insert(path.clone(), value.clone());
+            }
+        }
         let run = if stage.wdir.is_empty() {
             stage.cmd.clone()
         } else {

@@ -9,14 +9,17 @@ use serde_json::{Map, Value};
 use crate::suggest;
 
 /// Interpolates every string (and mapping key) inside `value`; `cmd` allows mapping unpacking.
-pub fn resolve(value: &Value, scope: &Map<String, Value>, cmd: bool) -> Result<Value, String> {
+/// The references it resolved are added to `used` as dotted paths (`train.lr`, `langs.0`).
+pub fn resolve(value: &Value, scope: &Map<String, Value>, cmd: bool, used: &mut Vec<String>) -> Result<Value, String> {
     Ok(match value {
-        Value::String(s) => string(s, scope, cmd)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, scope, cmd)).collect::<Result<_, _>>()?),
+        Value::String(s) => string(s, scope, cmd, used)?,
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| resolve(v, scope, cmd, used)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(text(&string(k, scope, false)?)?, resolve(v, scope, cmd)?);
+                out.insert(text(&string(k, scope, false, used)?)?, resolve(v, scope, cmd, used)?);
             }
             Value::Object(out)
         }
@@ -39,7 +42,7 @@ pub fn text(value: &Value) -> Result<String, String> {
     }
 }
 
-fn string(s: &str, scope: &Map<String, Value>, cmd: bool) -> Result<Value, String> {
+fn string(s: &str, scope: &Map<String, Value>, cmd: bool, used: &mut Vec<String>) -> Result<Value, String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -52,7 +55,7 @@ fn string(s: &str, scope: &Map<String, Value>, cmd: bool) -> Result<Value, Strin
         let Some(len) = rest[start..].find('}') else {
             return Err(format!("`{s}`: `${{` without a closing `}}`"));
         };
-        let value = lookup(rest[start + 2..start + len].trim(), scope)?;
+        let value = lookup(rest[start + 2..start + len].trim(), scope, used)?;
         if start == 0 && len + 1 == rest.len() && out.is_empty() {
             return Ok(value);
         }
@@ -68,8 +71,9 @@ fn string(s: &str, scope: &Map<String, Value>, cmd: bool) -> Result<Value, Strin
 }
 
 /// `a.b`, `a[0]` and `a.0` paths into the scope.
-fn lookup(reference: &str, scope: &Map<String, Value>) -> Result<Value, String> {
+fn lookup(reference: &str, scope: &Map<String, Value>, used: &mut Vec<String>) -> Result<Value, String> {
     let normalized = reference.replace('[', ".").replace(']', "");
+    used.push(normalized.clone());
     let mut parts = normalized.split('.');
     let first = parts.next().unwrap_or_default();
     let mut value = scope.get(first).ok_or_else(|| {
@@ -187,12 +191,16 @@ mod tests {
     #[test]
     fn whole_references_keep_types_and_splices_print_as_python() {
         let s = scope();
-        assert_eq!(resolve(&json!("${langs}"), &s, false).unwrap(), json!(["en", "fr"]));
+        assert_eq!(resolve(&json!("${langs}"), &s, false, &mut Vec::new()).unwrap(), json!(["en", "fr"]));
         assert_eq!(
-            resolve(&json!("lr=${train.lr} e=${train.epochs} x=${item.x} on=${on}"), &s, false).unwrap(),
+            resolve(&json!("lr=${train.lr} e=${train.epochs} x=${item.x} on=${on}"), &s, false, &mut Vec::new())
+                .unwrap(),
             json!("lr=0.001 e=3 x=1e-05 on=true")
         );
-        assert_eq!(resolve(&json!("${langs[1]}/${langs.0} \\${HOME}"), &s, false).unwrap(), json!("fr/en ${HOME}"));
+        assert_eq!(
+            resolve(&json!("${langs[1]}/${langs.0} \\${HOME}"), &s, false, &mut Vec::new()).unwrap(),
+            json!("fr/en ${HOME}")
+        );
         assert_eq!(py_float(100000.0), "100000.0");
         assert_eq!(py_float(1e16), "1e+16");
         assert_eq!(py_float(0.1), "0.1");
@@ -202,12 +210,14 @@ mod tests {
     fn mappings_unpack_only_in_cmd_and_misses_suggest() {
         let s = scope();
         assert_eq!(
-            resolve(&json!("python t.py ${train}"), &s, true).unwrap(),
+            resolve(&json!("python t.py ${train}"), &s, true, &mut Vec::new()).unwrap(),
             json!("python t.py --lr 0.001 --epochs 3 --name 'a b'")
         );
-        assert!(resolve(&json!("x ${train}"), &s, false).unwrap_err().contains("only be interpolated into `cmd`"));
-        let err = resolve(&json!("${train.lrr}"), &s, false).unwrap_err();
+        assert!(resolve(&json!("x ${train}"), &s, false, &mut Vec::new())
+            .unwrap_err()
+            .contains("only be interpolated into `cmd`"));
+        let err = resolve(&json!("${train.lrr}"), &s, false, &mut Vec::new()).unwrap_err();
         assert!(err.contains("`train` has no `lrr` (did you mean `lr`?)"), "{err}");
-        assert!(resolve(&json!("${lang}"), &s, false).unwrap_err().contains("did you mean `langs`"));
+        assert!(resolve(&json!("${lang}"), &s, false, &mut Vec::new()).unwrap_err().contains("did you mean `langs`"));
     }
 }
