@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod durable;
+pub mod dvc;
 pub mod error;
 pub mod flatten;
 pub mod integrity;
@@ -27,5 +28,6 @@ pub mod store;
 pub mod suggest;
 pub mod table;
 pub mod why;
+pub mod workspace;
 
 pub use error::Error;

@@ -30,8 +30,12 @@ pub struct LockEntry {
     pub metrics: Map<String, Value>,
 }
 
-/// `<dir>/<stem>.lock` for `<dir>/<stem>.yaml`.
+/// `<dir>/<stem>.lock` for `<dir>/<stem>.yaml`; `dvc.pipe.lock` for `dvc.yaml`, whose
+/// `dvc.lock` belongs to DVC.
 pub fn path_for(pipeline_file: &Path) -> PathBuf {
+    if crate::dvc::is_dvc_name(pipeline_file) {
+        return pipeline_file.with_extension("pipe.lock");
+    }
     pipeline_file.with_extension("lock")
 }
 

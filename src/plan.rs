@@ -226,9 +226,10 @@ fn expand(
 }
 
 impl Plan {
-    /// Instances of a stage (by stage name) or one instance (by instance name).
+    /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`) or one instance.
     pub fn matching(&self, name: &str) -> Vec<usize> {
-        (0..self.instances.len()).filter(|&i| self.instances[i].stage == name || self.instances[i].name == name).collect()
+        let of = |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
+        (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
     }
 
     /// `--stage` names (and with `downstream`, their dependents) plus their upstream.

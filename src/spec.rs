@@ -113,20 +113,7 @@ pub fn load(file: &Path) -> Result<Pipeline, Error> {
 
 pub fn parse(file: &Path, source: String) -> Result<Pipeline, Error> {
     let raw: RawPipeline = serde_yaml_ng::from_str(&source).map_err(|e| yaml_error(file, &e))?;
-    let dir = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let workdir = std::path::absolute(dir).map_err(Error::io(dir))?;
-    let mut pipeline = Pipeline {
-        name: raw.name,
-        seed: raw.seed,
-        params: raw.params,
-        stages: Vec::new(),
-        file: file.to_path_buf(),
-        workdir,
-        source,
-    };
+    let mut pipeline = Pipeline::new(file, source, raw.name, raw.seed, raw.params)?;
     for (name, stage) in raw.stages.0 {
         let spec = fold(&pipeline, name, stage)?;
         pipeline.stages.push(spec);
@@ -166,6 +153,17 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
 }
 
 impl Pipeline {
+    /// A pipeline without stages yet; `source` is the file's text (for error lines).
+    /// Front ends other than this file's (see `dvc`) build theirs with it.
+    pub fn new(file: &Path, source: String, name: String, seed: u64, params: Map<String, Value>) -> Result<Pipeline, Error> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let workdir = std::path::absolute(dir).map_err(Error::io(dir))?;
+        Ok(Pipeline { name, seed, params, stages: Vec::new(), file: file.to_path_buf(), workdir, source })
+    }
+
     pub fn stage(&self, name: &str) -> Option<&StageSpec> {
         self.stages.iter().find(|s| s.name == name)
     }
@@ -189,6 +187,8 @@ impl Pipeline {
     /// A line scan rather than a YAML AST: it finds block-style keys (the usual
     /// layout) and falls back to the stage's own line for flow-style entries.
     fn line_of(&self, stage: &str, key: Option<&str>) -> Option<usize> {
+        // DVC's generated stages (`train@lr-0.1`) sit under their group's entry.
+        let stage = stage.split_once('@').map_or(stage, |(group, _)| group);
         let lines: Vec<&str> = self.source.lines().collect();
         let stages = lines.iter().position(|l| l.starts_with("stages:"))?;
         let is_key = |line: &str, name: &str| {

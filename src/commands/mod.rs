@@ -5,10 +5,11 @@ use std::path::Path;
 use pipe_stages::Registry;
 
 use crate::plan::{self, Plan};
-use crate::spec::{self, Pipeline};
+use crate::spec::Pipeline;
 use crate::{overrides, Error};
 
 pub mod bench;
+pub mod checkout;
 pub mod dag;
 pub mod diff;
 pub mod gc;
@@ -25,9 +26,12 @@ pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, E
     plan::build(&load_spec(file, sets)?, registry)
 }
 
-/// The pipeline file with its `--set`s applied.
+/// The pipeline file (pipe's YAML or a `dvc.yaml`) with its `--set`s applied.
 pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
-    let mut pipeline = spec::load(file)?;
+    let (mut pipeline, notes) = crate::dvc::load_any(file)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
     overrides::apply(&mut pipeline, &parsed)?;
     Ok(pipeline)

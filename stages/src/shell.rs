@@ -41,6 +41,18 @@ pub struct ShellParams {
     pub deps: Vec<String>,
     /// Paths (relative to the pipeline file) the command produces; copied into the artifact.
     pub outs: Vec<String>,
+    /// Values that enter the key and nothing else: the resolved keys of DVC `params:` deps.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+    /// Outs (JSON or YAML) whose contents also become the stage's metrics, as DVC `metrics:`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
+    /// Outs left in place before the command runs (DVC `persist: true`), which may update them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub persist: Vec<String>,
+    /// Run on every `pipe run` (DVC `always_changed`): the key takes a value new each time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub always_changed: bool,
 }
 
 pub struct Shell;
@@ -72,6 +84,11 @@ impl Stage for Shell {
                 }
             }
         }
+        for (key, listed) in [("metrics", &p.metrics), ("persist", &p.persist)] {
+            if let Some(path) = listed.iter().find(|m| !p.outs.contains(m)) {
+                return Err(StageError::param(key, format!("`{path}` must also be listed in `outs`")));
+            }
+        }
         Ok(value)
     }
 
@@ -97,6 +114,12 @@ impl Stage for Shell {
                 deps.insert(dep.clone(), hash_file(&path)?.1.into());
             }
         }
+        if p.always_changed {
+            // Distinct for every evaluation, so the key never matches an earlier artifact.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let nonce = format!("{}.{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id());
+            return Ok(serde_json::json!({ "deps": deps, "always_changed": nonce }));
+        }
         Ok(serde_json::json!({ "deps": deps }))
     }
 
@@ -105,8 +128,8 @@ impl Stage for Shell {
         // Outs are the command's to produce: a stale copy from an earlier run must not be captured.
         // Resolved first: a link on the way must not lead the removal outside the project.
         let outs = p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
-        for out in &outs {
-            remove_path(out)?;
+        for (_, path) in p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)) {
+            remove_path(path)?;
         }
         let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
         let mut command = Command::new("sh");
@@ -168,6 +191,9 @@ impl Stage for Shell {
                 )));
             }
             copy_tree(from, &ctx.out_path(out)?)?;
+        }
+        for file in &p.metrics {
+            read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
         }
         Ok(())
     }
@@ -292,6 +318,18 @@ fn read_metrics(file: &Path, ctx: &mut Context) -> Result<(), StageError> {
     Ok(())
 }
 
+/// A metrics out's top-level keys become metrics (JSON is YAML, so one parser reads both).
+fn read_metrics_out(path: &Path, ctx: &mut Context) -> Result<(), StageError> {
+    let text = fs::read_to_string(path).map_err(StageError::io(path))?;
+    let Ok(Value::Object(metrics)) = serde_yaml_ng::from_str::<Value>(&text) else {
+        return Err(StageError::Data(format!("metrics file {} must hold a mapping", path.display())));
+    };
+    for (key, value) in metrics {
+        ctx.metric(&key, value);
+    }
+    Ok(())
+}
+
 fn remove_path(path: &Path) -> Result<(), StageError> {
     let result = match fs::symlink_metadata(path) {
         Err(_) => return Ok(()),
@@ -301,8 +339,9 @@ fn remove_path(path: &Path) -> Result<(), StageError> {
     result.map_err(StageError::io(path))
 }
 
-/// Copies regular files and directories; a symbolic link is refused, never followed.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
+/// Copies regular files and directories (permissions included, as `fs::copy` does);
+/// a symbolic link is refused, never followed.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
     let kind = fs::symlink_metadata(from).map_err(StageError::io(from))?.file_type();
     if kind.is_symlink() {
         return Err(StageError::Link(from.to_path_buf()));
@@ -334,6 +373,17 @@ mod tests {
         assert!(err.to_string().contains("param `deps`: `/etc/passwd` must be a relative path"), "{err}");
         let ok = Shell.resolve(&json!({"run": "true"})).unwrap();
         assert_eq!(ok, json!({"run": "true", "deps": [], "outs": []}));
+    }
+
+    #[test]
+    fn dvc_settings_stay_out_of_plain_shell_params_and_must_name_outs() {
+        let plain = Shell.resolve(&json!({"run": "true", "params": {}, "metrics": [], "always_changed": false})).unwrap();
+        assert_eq!(plain, json!({"run": "true", "deps": [], "outs": []}), "keys of existing shell stages stay the same");
+        let err = Shell.resolve(&json!({"run": "true", "outs": ["a"], "metrics": ["m.json"]})).unwrap_err();
+        assert!(err.to_string().contains("`m.json` must also be listed in `outs`"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let always = Shell.resolve(&json!({"run": "true", "always_changed": true})).unwrap();
+        assert_ne!(Shell.fingerprint(&always, dir.path()).unwrap(), Shell.fingerprint(&always, dir.path()).unwrap());
     }
 
     #[test]

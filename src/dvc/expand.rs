@@ -1,0 +1,199 @@
+//! One `stages:` entry of a `dvc.yaml` into the stages it generates: itself, or
+//! one per `foreach` item (`build@us`, `train@0`) or `matrix` combination
+//! (`train@lr-0.1-small`), named as DVC names them, with `${...}` resolved in
+//! the scope of `vars:`, `params.yaml` and the iteration's `item` and `key`.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::template::{self, text};
+use crate::Error;
+
+/// A stage definition with every reference resolved.
+pub struct Generated {
+    /// `train@lr-0.1`, or the entry's own name.
+    pub name: String,
+    pub def: Map<String, Value>,
+    /// The references its definition used (`train.lr`), which DVC tracks as params.
+    pub used: Vec<String>,
+}
+
+/// Where a message about key `key` of the entry points (`file:line: stage `x`: `).
+pub type At<'a> = &'a dyn Fn(Option<&str>) -> String;
+
+pub fn expand(
+    group: &str,
+    entry: &Value,
+    scope: &Map<String, Value>,
+    root: &Path,
+    at: At,
+) -> Result<Vec<Generated>, Error> {
+    let err = |key: &str, message: String| Error::Config(format!("{}{message}", at(Some(key))));
+    let Value::Object(entry) = entry else {
+        return Err(Error::Config(format!("{}a stage is a mapping of keys (`cmd`, `deps`, `outs`, ...)", at(None))));
+    };
+    if let Some(foreach) = entry.get("foreach") {
+        if let Some(extra) = entry.keys().find(|k| !["foreach", "do"].contains(&k.as_str())) {
+            return Err(err(extra, format!("with `foreach`, `{extra}` goes under `do:`")));
+        }
+        let Some(Value::Object(template)) = entry.get("do") else {
+            return Err(err("foreach", "`foreach` needs a `do:` mapping with the stage to generate".into()));
+        };
+        if let Some(nested) = ["foreach", "matrix"].into_iter().find(|k| template.contains_key(*k)) {
+            return Err(err(
+                nested,
+                format!("`{nested}` inside `foreach`'s `do:` is not supported (DVC does not nest them either)"),
+            ));
+        }
+        let items = template::resolve(foreach, scope, false, &mut Vec::new()).map_err(|m| err("foreach", m))?;
+        let mut out = Vec::new();
+        let is_map = items.is_object();
+        for (key, item) in iteration(&items).map_err(|m| err("foreach", m))? {
+            let mut local = scope.clone();
+            local.insert("item".into(), item);
+            if is_map {
+                local.insert("key".into(), Value::String(key.clone()));
+            }
+            out.push(generate(format!("{group}@{key}"), template, local, root, at)?);
+        }
+        return Ok(out);
+    }
+    if entry.contains_key("do") {
+        return Err(err("do", "`do:` belongs to a `foreach:` stage".into()));
+    }
+    let Some(matrix) = entry.get("matrix") else {
+        return Ok(vec![generate(group.to_string(), entry, scope.clone(), root, at)?]);
+    };
+    let Value::Object(axes) = template::resolve(matrix, scope, false, &mut Vec::new()).map_err(|m| err("matrix", m))?
+    else {
+        return Err(err("matrix", "`matrix` is a mapping from names to lists of values".into()));
+    };
+    let mut combos: Vec<(Vec<String>, Map<String, Value>)> = vec![(Vec::new(), Map::new())];
+    for (axis, values) in &axes {
+        let Value::Array(values) = values else {
+            return Err(err("matrix", format!("matrix `{axis}` must be a list of values, got {values}")));
+        };
+        let mut next = Vec::new();
+        for (fragments, combo) in &combos {
+            for (i, v) in values.iter().enumerate() {
+                // DVC names a composite value by its axis and position.
+                let fragment = if v.is_object() || v.is_array() {
+                    format!("{axis}{i}")
+                } else {
+                    text(v).map_err(|m| err("matrix", m))?
+                };
+                let mut combo = combo.clone();
+                combo.insert(axis.clone(), v.clone());
+                next.push((fragments.iter().cloned().chain([fragment]).collect(), combo));
+            }
+        }
+        combos = next;
+    }
+    let mut template = entry.clone();
+    template.remove("matrix");
+    let mut out = Vec::new();
+    for (fragments, combo) in combos {
+        let key = fragments.join("-");
+        let mut local = scope.clone();
+        local.insert("item".into(), Value::Object(combo));
+        local.insert("key".into(), Value::String(key.clone()));
+        out.push(generate(format!("{group}@{key}"), &template, local, root, at)?);
+    }
+    Ok(out)
+}
+
+/// `foreach` data as (key, item): a mapping by its keys, a list of scalars by the
+/// values themselves, a list holding composite values by position.
+fn iteration(items: &Value) -> Result<Vec<(String, Value)>, String> {
+    match items {
+        Value::Object(map) => Ok(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Array(list) if list.iter().any(|v| v.is_object() || v.is_array()) => {
+            Ok(list.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect())
+        }
+        Value::Array(list) => list.iter().map(|v| Ok((text(v)?, v.clone()))).collect(),
+        other => Err(format!("`foreach` needs a list or a mapping, got {other}")),
+    }
+}
+
+/// Resolves one stage definition; its own `vars:` join the scope first.
+fn generate(
+    name: String,
+    def: &Map<String, Value>,
+    mut scope: Map<String, Value>,
+    root: &Path,
+    at: At,
+) -> Result<Generated, Error> {
+    let mut def = def.clone();
+    if let Some(vars) = def.remove("vars") {
+        load_vars(&mut scope, &vars, root).map_err(|m| Error::Config(format!("{}{m}", at(Some("vars")))))?;
+    }
+    let mut resolved = Map::new();
+    let mut used = Vec::new();
+    for (key, value) in def {
+        let value = template::resolve(&value, &scope, key == "cmd", &mut used)
+            .map_err(|m| Error::Config(format!("{}`{key}`: {m}", at(Some(&key)))))?;
+        resolved.insert(key, value);
+    }
+    Ok(Generated { name, def: resolved, used })
+}
+
+/// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
+/// relative to the `dvc.yaml`, merged into the scope.
+pub fn load_vars(scope: &mut Map<String, Value>, vars: &Value, root: &Path) -> Result<(), String> {
+    let Value::Array(entries) = vars else {
+        return Err("`vars` is a list of files and mappings".into());
+    };
+    for entry in entries {
+        match entry {
+            Value::Object(map) => merge(scope, map),
+            Value::String(spec) => {
+                let (file, keys) = match spec.split_once(':') {
+                    Some((file, keys)) => (file, Some(keys)),
+                    None => (spec.as_str(), None),
+                };
+                let Value::Object(values) = read_values(&root.join(file))? else {
+                    return Err(format!("`vars` file `{file}` does not hold a mapping"));
+                };
+                match keys {
+                    None => merge(scope, &values),
+                    Some(keys) => {
+                        for key in keys.split(',').map(str::trim) {
+                            let value =
+                                values.get(key).ok_or_else(|| format!("`vars`: `{file}` has no key `{key}`"))?;
+                            merge(scope, &Map::from_iter([(key.to_string(), value.clone())]));
+                        }
+                    }
+                }
+            }
+            other => return Err(format!("a `vars` entry is a file name or a mapping, got {other}")),
+        }
+    }
+    Ok(())
+}
+
+/// A YAML or JSON file of values (params files, `vars` files).
+pub fn read_values(path: &Path) -> Result<Value, String> {
+    let shown = path.display();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml" | "json") => {}
+        Some(ext @ ("toml" | "py")) => {
+            return Err(format!("`{shown}`: .{ext} params files are not supported; pipe reads YAML and JSON"))
+        }
+        _ => return Err(format!("`{shown}`: not a YAML or JSON file")),
+    }
+    let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    serde_yaml_ng::from_str(&source).map_err(|e| format!("`{shown}`: {e}"))
+}
+
+/// Mappings merge key by key; anything else is replaced.
+fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}

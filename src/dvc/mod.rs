@@ -1,0 +1,160 @@
+//! DVC's pipeline format (`dvc.yaml`) as a second front end: its stages become
+//! shell stages of the same [`Pipeline`] that pipe's own YAML gives, so the
+//! planner, keys, store and runner are shared. DVC's files (`dvc.lock`, `.dvc/`)
+//! are never written: the lock file is `dvc.pipe.lock`.
+
+mod expand;
+mod graph;
+mod params;
+mod stage;
+mod template;
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::spec::{self, Pipeline, StageSpec, SHELL};
+use crate::{suggest, Error};
+
+/// Top-level keys of `dvc.yaml` (`dvc/schema.py`); all but `stages` and `vars` are
+/// display settings for `dvc metrics`/`plots`/`params` and DVC Studio.
+const TOP_KEYS: &[&str] = &["stages", "vars", "params", "metrics", "plots", "artifacts", "datasets"];
+
+/// `dvc.yaml` (or `dvc.yml`): DVC's name for its pipeline file.
+pub fn is_dvc_name(file: &Path) -> bool {
+    matches!(file.file_name().and_then(|n| n.to_str()), Some("dvc.yaml" | "dvc.yml"))
+}
+
+/// A pipeline file in either format, with notes on what DVC settings pipe leaves aside.
+/// `dvc.yaml` is DVC's by name; another file is DVC's by content when it is not a valid
+/// pipe file, has no `name:` and its stages have a `cmd`, `foreach` or `matrix`.
+pub fn load_any(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
+    if is_dvc_name(file) {
+        return load(file);
+    }
+    match spec::load(file) {
+        Ok(pipeline) => Ok((pipeline, Vec::new())),
+        Err(_) if looks_like_dvc(file) => load(file),
+        Err(e) => Err(e),
+    }
+}
+
+fn looks_like_dvc(file: &Path) -> bool {
+    let Ok(Value::Object(top)) =
+        std::fs::read_to_string(file).map_err(drop).and_then(|s| serde_yaml_ng::from_str(&s).map_err(drop))
+    else {
+        return false;
+    };
+    let dvc_stage = |s: &Value| ["cmd", "foreach", "matrix"].iter().any(|k| s.get(k).is_some());
+    !top.contains_key("name") && top.get("stages").and_then(Value::as_object).is_some_and(|s| s.values().any(dvc_stage))
+}
+
+/// Reads a `dvc.yaml` into a pipeline of shell stages.
+pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
+    let source =
+        std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+    let top: Value = serde_yaml_ng::from_str(&source).map_err(|e| {
+        let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
+        Error::Config(format!("{}{line}: {e}", file.display()))
+    })?;
+    let Value::Object(top) = top else {
+        return Err(Error::Config(format!("{}: a dvc.yaml is a mapping with `stages:`", file.display())));
+    };
+    let mut pipeline = Pipeline::new(file, source.clone(), String::new(), 0, Map::new())?;
+    let root = pipeline.workdir.clone();
+    // Run records group by name: the project's directory names a DVC pipeline.
+    pipeline.name = root.file_name().map_or("dvc".to_string(), |n| n.to_string_lossy().into_owned());
+    let top_line = |key: &str| {
+        let line = source.lines().position(|l| l.starts_with(&format!("{key}:"))).map(|i| format!(":{}", i + 1));
+        format!("{}{}", file.display(), line.unwrap_or_default())
+    };
+    if let Some(key) = top.keys().find(|k| !TOP_KEYS.contains(&k.as_str())) {
+        return Err(Error::Config(format!(
+            "{}: unknown top-level key `{key}`{}; valid keys: {}",
+            top_line(key),
+            suggest::hint(key, TOP_KEYS.iter().copied()),
+            TOP_KEYS.join(", ")
+        )));
+    }
+    // DVC's scope: `params.yaml` beside the file, then the top-level `vars:`.
+    let mut scope = Map::new();
+    let default_params = root.join(params::DEFAULT_FILE);
+    if default_params.exists() {
+        if let Value::Object(values) = expand::read_values(&default_params).map_err(Error::Config)? {
+            scope = values;
+        }
+    }
+    // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
+    let params_yaml = Value::Object(scope.clone());
+    if let Some(vars) = top.get("vars") {
+        expand::load_vars(&mut scope, vars, &root).map_err(|m| Error::Config(format!("{}: {m}", top_line("vars"))))?;
+    }
+    let Some(Value::Object(entries)) = top.get("stages") else {
+        return Err(Error::Config(format!("{}: `stages:` must be a non-empty mapping of stages", top_line("stages"))));
+    };
+    let mut stages = Vec::new();
+    let mut used = Vec::new();
+    for (group, entry) in entries {
+        let at = |key: Option<&str>| format!("{}: stage `{group}`: ", pipeline.at(group, key));
+        for generated in expand::expand(group, entry, &scope, &root, &at)? {
+            let parsed = stage::parse(generated.name, &generated.def).map_err(|(key, message)| {
+                let key = Some(key.as_str()).filter(|k| !k.is_empty());
+                Error::Config(format!("{}{message}", at(key)))
+            })?;
+            stages.push(parsed);
+            used.push(generated.used);
+        }
+    }
+    let wiring = graph::wire(&stages).map_err(|(i, key, message)| {
+        Error::Config(format!("{}: stage `{}`: {message}", pipeline.at(&stages[i].name, Some(key)), stages[i].name))
+    })?;
+    let mut files = params::ParamFiles::new(&root);
+    let mut notes = Vec::new();
+    let mut specs = Vec::new();
+    for ((stage, wiring), used) in stages.iter().zip(&wiring).zip(&used) {
+        let at = |key: &str| format!("{}: stage `{}`", pipeline.at(&stage.name, Some(key)), stage.name);
+        if stage.plot_props {
+            notes.push(format!("{}: `plots` templates are not used; the files are kept as outs", at("plots")));
+        }
+        if stage.frozen {
+            continue;
+        }
+        let mut values =
+            files.resolve(&stage.params, &stage.wdir).map_err(|m| Error::Config(format!("{}: {m}", at("params"))))?;
+        for path in used.iter().filter(|p| !matches!(p.split('.').next(), Some("item" | "key"))) {
+            let listed = values.keys().any(|k| path == k || path.starts_with(&format!("{k}.")));
+            if let (false, Some(value)) = (listed, path.split('.').try_fold(&params_yaml, |v, part| v.get(part))) {
+                values.insert(path.clone(), value.clone());
+            }
+        }
+        let run = if stage.wdir.is_empty() {
+            stage.cmd.clone()
+        } else {
+            format!("cd {} || exit 1\n{}", template::shell_quote(&stage.wdir), stage.cmd)
+        };
+        let strings = |list: &[String]| Value::from(list.to_vec());
+        let mut with = Map::new();
+        with.insert("run".into(), run.into());
+        with.insert("deps".into(), strings(&wiring.hashed));
+        with.insert("outs".into(), strings(&stage.outs));
+        with.insert("params".into(), Value::Object(values));
+        with.insert("metrics".into(), strings(&stage.metrics));
+        with.insert("persist".into(), strings(&stage.persist));
+        with.insert("always_changed".into(), stage.always_changed.into());
+        specs.push(StageSpec {
+            name: stage.name.clone(),
+            uses: SHELL.into(),
+            needs: wiring.needs.iter().map(|&j| stages[j].name.clone()).collect(),
+            gather: Vec::new(),
+            with,
+            matrix: None,
+            exclude: Vec::new(),
+            seed: None,
+        });
+    }
+    pipeline.stages = specs;
+    if pipeline.stages.is_empty() {
+        return Err(Error::Config(format!("{}: no stage to run (every stage is frozen)", top_line("stages"))));
+    }
+    Ok((pipeline, notes))
+}

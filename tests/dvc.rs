@@ -1,0 +1,277 @@
+//! `pipe run dvc.yaml`: DVC's pipeline format run by pipe, on the fixture projects of
+//! tests/fixtures/dvc (in the style of DVC's get-started example) and small inline files.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{expect, Test};
+
+/// A copy of fixture project `name` in a fresh test directory.
+fn fixture(name: &str) -> Test {
+    let test = Test::new();
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dvc").join(name), test.path());
+    test
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            copy(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Replaces `from` by `to` in a file of the test directory (it must be there).
+fn edit(test: &Test, rel: &str, from: &str, to: &str) {
+    let text = std::fs::read_to_string(test.path().join(rel)).unwrap();
+    assert!(text.contains(from), "{rel} lacks {from:?}");
+    test.write(rel, &text.replace(from, to));
+}
+
+const STAGES: [&str; 10] = [
+    "prepare",
+    "featurize",
+    "train",
+    "evaluate",
+    "count@train",
+    "count@test",
+    "sweep@5-1",
+    "sweep@5-3",
+    "sweep@20-1",
+    "sweep@20-3",
+];
+
+fn all(status: &str) -> Vec<(&'static str, &str)> {
+    STAGES.iter().map(|s| (*s, status)).collect()
+}
+
+/// The fixture's `prepare -> featurize -> train -> evaluate` chain, plus the readers of data/prepared.
+const EDGES: [(&str, &str); 6] = [
+    ("prepare", "featurize"),
+    ("featurize", "train"),
+    ("featurize", "evaluate"),
+    ("train", "evaluate"),
+    ("prepare", "count@train"),
+    ("prepare", "count@test"),
+];
+
+#[test]
+fn first_run_runs_every_stage_in_dag_order_with_independent_stages_at_once() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml", "-j", "4"]).success().stdout_has("10 ran, 0 cached");
+    assert_eq!(t.statuses(), expect(&all("ran")));
+    let events = t.lines("log/events");
+    let at =
+        |event: String| events.iter().position(|e| *e == event).unwrap_or_else(|| panic!("no `{event}` in {events:?}"));
+    for (up, down) in EDGES {
+        assert!(at(format!("end {up}")) < at(format!("start {down}")), "{up} -> {down}: {events:?}");
+    }
+    // Each count instance waited for the other: they ran at the same time.
+    at("count@train saw count@test".into());
+    at("count@test saw count@train".into());
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("eval/metrics.json")).unwrap(),
+        "{\"accuracy\": 0.9286, \"test_rows\": 14}\n"
+    );
+    assert_eq!(t.last_record()["stages"][3]["metrics"]["accuracy"], 0.9286);
+    // DVC's files stay DVC's: pipe writes its own lock beside the pipeline.
+    assert!(t.path().join("dvc.pipe.lock").exists());
+    assert!(!t.path().join("dvc.lock").exists() && !t.path().join(".dvc").exists());
+}
+
+#[test]
+fn a_rerun_without_changes_runs_nothing() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 10 cached");
+    t.run(&["status", "dvc.yaml"]).success().stdout_has("0 of 10 stage instance(s) stale");
+}
+
+#[test]
+fn a_named_param_change_reruns_its_stage_and_downstream_and_status_names_the_key() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    edit(&t, "params.yaml", "max_features: 30", "max_features: 12");
+    t.run(&["status", "dvc.yaml", "--why"])
+        .success()
+        .stdout_has("param `params.featurize.max_features`: 30 -> 12")
+        .stdout_has("upstream `featurize` is stale");
+    t.run(&["run", "dvc.yaml"]).success();
+    let mut want = all("cached");
+    for stage in ["featurize", "train", "evaluate"] {
+        want.iter_mut().find(|(s, _)| *s == stage).unwrap().1 = "ran";
+    }
+    assert_eq!(t.statuses(), expect(&want));
+}
+
+#[test]
+fn a_param_no_stage_names_reruns_nothing() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    edit(&t, "params.yaml", "owner: data-team", "owner: platform-team");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 10 cached");
+}
+
+#[test]
+fn params_a_template_uses_are_tracked_as_dvc_tracks_them() {
+    let t = Test::new()
+        .file("params.yaml", "train:\n  lr: 0.1\n  epochs: 2\n")
+        .file("dvc.yaml", "stages:\n  train:\n    cmd: echo ${train.lr} > lr.txt\n    outs: [lr.txt]\n");
+    t.run(&["run", "dvc.yaml"]).success();
+    edit(&t, "params.yaml", "epochs: 2", "epochs: 3");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+    edit(&t, "params.yaml", "lr: 0.1", "lr: 0.2");
+    t.run(&["status", "dvc.yaml", "--why"]).success().stdout_has("param `params.train.lr`: 0.1 -> 0.2");
+}
+
+#[test]
+fn a_deleted_out_is_restored_not_recomputed() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    let model = std::fs::read_to_string(t.path().join("model.txt")).unwrap();
+    std::fs::remove_file(t.path().join("model.txt")).unwrap();
+    std::fs::remove_dir_all(t.path().join("data/prepared")).unwrap();
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 10 cached");
+    assert_eq!(std::fs::read_to_string(t.path().join("model.txt")).unwrap(), model);
+    assert!(t.path().join("data/prepared/train.tsv").is_file() && t.path().join("data/prepared/test.tsv").is_file());
+}
+
+#[test]
+fn stage_selects_a_foreach_group_or_one_instance_as_dvc_repro_does() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml", "--stage", "count"]).success();
+    assert_eq!(t.statuses(), expect(&[("prepare", "ran"), ("count@train", "ran"), ("count@test", "ran")]));
+    t.run(&["run", "dvc.yaml", "--stage", "sweep@20-3"]).success();
+    assert_eq!(t.statuses(), expect(&[("prepare", "cached"), ("sweep@20-3", "ran")]));
+}
+
+#[test]
+fn dvc_dag_edges_equal_pipes() {
+    let t = fixture("get-started");
+    let dvc = |args: &[&str]| {
+        let out = Command::new("dvc").args(args).current_dir(t.path()).output();
+        let out = out.unwrap_or_else(|e| panic!("this test needs DVC on PATH (pip install dvc): {e}"));
+        assert!(out.status.success(), "dvc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    dvc(&["init", "--no-scm", "-q"]);
+    let edges = |dot: &str| {
+        let mut edges: Vec<String> =
+            dot.lines().filter(|l| l.contains("->")).map(|l| l.trim().trim_end_matches(';').to_string()).collect();
+        edges.sort();
+        edges
+    };
+    let theirs = edges(&dvc(&["dag", "--dot"]));
+    let ours = edges(&t.run(&["dag", "dvc.yaml", "--format", "dot"]).success().stdout);
+    assert_eq!(theirs.len(), 10, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn frozen_stages_never_run_and_always_changed_stages_always_do() {
+    let t = Test::new().file("raw.txt", "x\n").file(
+        "dvc.yaml",
+        "stages:\n  fetch:\n    cmd: echo fresh > raw.txt\n    outs: [raw.txt]\n    frozen: true\n  \
+         clock:\n    cmd: echo tick >> ticks.log; cp raw.txt copy.txt\n    deps: [raw.txt]\n    outs: [copy.txt]\n    always_changed: true\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("clock", "ran")]));
+    assert_eq!(t.lines("ticks.log").len(), 2);
+    assert_eq!(t.lines("copy.txt"), ["x"], "the frozen stage's out is read as it is");
+}
+
+#[test]
+fn wdir_vars_matrix_and_persist_resolve_as_dvc_does() {
+    let t = Test::new().file("cfg.yaml", "greeting: hi\n").file("sub/in.txt", "1\n").file(
+        "dvc.yaml",
+        "vars:\n  - cfg.yaml\n  - who: world\nstages:\n  say:\n    matrix:\n      n: [1, 2]\n      loud: [true, false]\n    \
+         wdir: sub\n    cmd: echo ${greeting} ${who} ${item.n} ${item.loud} >> said-${key}.txt\n    deps: [in.txt]\n    \
+         outs:\n      - said-${key}.txt:\n          persist: true\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    let names: Vec<String> = t.statuses().into_keys().collect();
+    assert_eq!(names, ["say@1-false", "say@1-true", "say@2-false", "say@2-true"]);
+    assert_eq!(t.lines("sub/said-2-true.txt"), ["hi world 2 true"]);
+    // A persisted out is not removed before its stage runs again.
+    edit(&t, "sub/in.txt", "1", "2");
+    t.run(&["run", "dvc.yaml", "--stage", "say@2-true"]).success();
+    assert_eq!(t.lines("sub/said-2-true.txt"), ["hi world 2 true", "hi world 2 true"]);
+}
+
+#[test]
+fn a_dvc_pipeline_under_another_name_is_found_by_its_content() {
+    let t = Test::new().file("pipeline.yaml", "stages:\n  hello:\n    cmd: echo hi > hi.txt\n    outs: [hi.txt]\n");
+    t.run(&["run", "pipeline.yaml"]).success().stdout_has("1 ran");
+    assert!(t.path().join("pipeline.lock").exists());
+}
+
+/// `dvc.yaml` holding `yaml` (with a params.yaml) fails with exit code 2 and `message`.
+fn rejects(yaml: &str, message: &str) {
+    Test::new()
+        .file("params.yaml", "train:\n  seed: 1\n  lr: 0.1\n")
+        .file("a.txt", "a\n")
+        .file("dvc.yaml", yaml)
+        .run(&["run", "dvc.yaml"])
+        .code(2)
+        .stderr_has(message);
+}
+
+#[test]
+fn each_unsupported_or_wrong_construct_gets_its_own_error() {
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    dep: [a.txt]\n",
+        "dvc.yaml:4: stage `a`: unknown key `dep` (did you mean `deps`?)",
+    );
+    rejects("stage:\n  a:\n    cmd: x\n", "dvc.yaml:1: unknown top-level key `stage` (did you mean `stages`?)");
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    outs: [o.txt]\n  b:\n    cmd: y\n    outs: [o.txt]\n",
+        "dvc.yaml:7: stage `b`: out `o.txt` is also an out of stage `a`: two stages cannot write the same path",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    deps: [a.txt]\n    outs: [a.txt]\n",
+        "dvc.yaml:5: stage `a`: out `a.txt` is also a dep of the same stage",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    params:\n      - train.sed\n",
+        "dvc.yaml:4: stage `a`: params key `train.sed` is not in params.yaml (did you mean `train.seed`?)",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    params:\n      - p.toml: [a]\n",
+        ".toml params files are not supported; pipe reads YAML and JSON",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    deps: [s3://bucket/data.csv]\n",
+        "dvc.yaml:4: stage `a`: `s3://bucket/data.csv`: remote deps and outs are not supported",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: x\n    outs:\n      - m:\n          checkpoint: true\n",
+        "`m`: `checkpoint` outs are not supported",
+    );
+    rejects(
+        "stages:\n  a:\n    foreach: [1, 2]\n    do:\n      matrix: {x: [1]}\n      cmd: x\n",
+        "dvc.yaml:5: stage `a`: `matrix` inside `foreach`'s `do:` is not supported",
+    );
+    rejects(
+        "stages:\n  a:\n    cmd: echo ${train.lrr}\n",
+        "dvc.yaml:3: stage `a`: `cmd`: `${train.lrr}`: `train` has no `lrr` (did you mean `lr`?)",
+    );
+    rejects("stages:\n  a:\n    cmd: x\n    outs: [../o]\n", "`../o` lies outside the directory of dvc.yaml");
+}
+
+#[test]
+fn plot_templates_are_named_as_unused_and_the_plots_kept_as_outs() {
+    let t = Test::new().file(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: printf 'x,y\\n1,2\\n' > p.csv\n    plots:\n      - p.csv:\n          x: x\n          y: y\n",
+    );
+    t.run(&["run", "dvc.yaml"])
+        .success()
+        .stderr_has("note: dvc.yaml:4: stage `a`: `plots` templates are not used; the files are kept as outs");
+    t.run(&["show", "dvc.yaml", "a"]).success().stdout_has("p.csv");
+}
