@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, dag, diff, gc, predict, run, runs, show, status};
+use crate::commands::{bench, dag, diff, gc, job, predict, run, runs, show, status};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -47,6 +47,9 @@ pub enum Command {
     Predict(predict::Args),
     /// Measure training or inference throughput of a hub model on SST-2 batches
     Bench(bench::Args),
+    /// Compute one instance from upstream artifacts in the cache: what a cluster job runs
+    #[command(hide = true)]
+    Job(job::Args),
 }
 
 impl Cli {
@@ -67,6 +70,7 @@ impl Cli {
             Command::Gc(args) => gc::execute(args, &cache),
             Command::Predict(args) => predict::execute(args, &cache),
             Command::Bench(args) => bench::execute(args),
+            Command::Job(args) => job::execute(args, &cache),
         }
     }
 }

@@ -30,15 +30,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
+    pub fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
         Outcome { status, key: Some(artifact.key.clone()), artifact: Some(artifact), seconds, metrics, error: None, config_error: false }
     }
 
-    fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
+    pub fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
         Outcome { status: Status::Failed, key, artifact: None, seconds, metrics: Map::new(), error: Some(error), config_error }
     }
 
-    fn ok(&self) -> bool {
+    /// Not attempted because input `upstream` failed.
+    pub fn skipped(upstream: &str) -> Outcome {
+        Outcome {
+            status: Status::Skipped,
+            error: Some(format!("upstream `{upstream}` failed")),
+            ..Outcome::failed(None, 0.0, String::new(), false)
+        }
+    }
+
+    pub fn ok(&self) -> bool {
         self.artifact.is_some()
     }
 }
@@ -139,11 +148,7 @@ impl Runner<'_> {
                             .find(|&&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()))
                             .map(|&u| self.plan.instances[u].name.clone())
                             .unwrap_or_default();
-                        board.slots[i] = Slot::Done(Box::new(Outcome {
-                            status: Status::Skipped,
-                            error: Some(format!("upstream `{upstream}` failed")),
-                            ..Outcome::failed(None, 0.0, String::new(), false)
-                        }));
+                        board.slots[i] = Slot::Done(Box::new(Outcome::skipped(&upstream)));
                         continue;
                     }
                     let ready: Option<Vec<Artifact>> = inputs

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod dag;
 pub mod diff;
 pub mod gc;
+pub mod job;
 pub mod predict;
 pub mod run;
 pub mod runs;

@@ -5,12 +5,16 @@ use std::time::{Instant, SystemTime};
 
 use pipe_stages::Registry;
 
+use crate::executor::local::Local;
+use crate::executor::slurm::{self, Slurm};
+use crate::executor::{Executor, ExecutorKind, Finished, Work};
 use crate::lockfile::{self, LockEntry};
 use crate::plan::{Plan, Selection};
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::{self, RunRecord, StageRecord, Status};
-use crate::runner::{Outcome, Runner};
+use crate::resources::Resources;
+use crate::runner::Outcome;
 use crate::store::Store;
 use crate::table::{self, short};
 use crate::Error;
@@ -21,7 +25,8 @@ use crate::Error;
   pipe run pipelines/final.yaml --stage evaluate            evaluate and the stale part of its upstream
   pipe run pipelines/final.yaml --stage train --downstream --force
   pipe run pipelines/final.yaml --set train.lr=3e-5 --set params.model=sentence-transformers/all-MiniLM-L6-v2
-  pipe run pipelines/ablations.yaml -j 2 --dry-run")]
+  pipe run pipelines/ablations.yaml -j 2 --dry-run
+  pipe run pipelines/ablations.yaml --executor slurm --resource time=4h --detach")]
 pub struct Args {
     /// Pipeline file
     pub file: PathBuf,
@@ -43,6 +48,15 @@ pub struct Args {
     /// Override a value: STAGE.KEY=VALUE or params.KEY=VALUE (VALUE is YAML); repeatable
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Where stale stages are computed [default: $PIPE_EXECUTOR, else the pipeline's `executor:`, else local]
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// Cluster resources for stages that set none: cpus, mem, time, gpus, partition, account, qos; repeatable
+    #[arg(long = "resource", value_name = "KEY=VALUE")]
+    pub resources: Vec<String>,
+    /// With a cluster executor: submit the jobs, print their ids and return
+    #[arg(long)]
+    pub detach: bool,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -52,14 +66,17 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let plan = super::load(&args.file, &args.sets, &registry)?;
     let selection = plan.select(&args.stages, args.downstream)?;
     let store = Store::new(cache)?;
+    let executor = executor(&args, &plan)?;
     if args.dry_run {
         return dry_run(&plan, &registry, &store, &selection, args.force);
     }
     let _shared = store.lock_cache(false)?;
     let reporter = Reporter::new();
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let runner = Runner { plan: &plan, registry: &registry, store: &store, reporter: &reporter, jobs, force: args.force };
-    let outcomes = runner.run(&selection);
+    let work = Work { plan: &plan, registry: &registry, store: &store, reporter: &reporter, selection: &selection, force: args.force };
+    let Finished::All(outcomes) = executor.execute(&work)? else {
+        println!("detached: `pipe run {}` again follows the jobs to the end and records the run", args.file.display());
+        return Ok(());
+    };
 
     let id = record::new_id(started);
     let stages: Vec<StageRecord> = plan
@@ -116,6 +133,24 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         message: format!("{} stage(s) failed: {}", names.len(), names.join(", ")),
         config: failed.iter().all(|o| o.config_error),
     })
+}
+
+fn executor(args: &Args, plan: &Plan) -> Result<Box<dyn Executor>, Error> {
+    let defaults = Resources::from_args(&args.resources)?;
+    match ExecutorKind::choose(args.executor, plan)? {
+        ExecutorKind::Local if args.detach => Err(Error::Config("--detach needs a cluster executor (--executor slurm)".into())),
+        ExecutorKind::Local => {
+            let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            Ok(Box::new(Local { jobs }))
+        }
+        ExecutorKind::Slurm => Ok(Box::new(Slurm {
+            file: std::path::absolute(&args.file).map_err(Error::io(&args.file))?,
+            sets: args.sets.clone(),
+            defaults,
+            detach: args.detach,
+            poll: slurm::poll_interval()?,
+        })),
+    }
 }
 
 fn summary_table(registry: &Registry, record: &RunRecord) -> String {
