@@ -167,10 +167,11 @@ fn detach_then_run_again_submits_no_key_twice() {
         detached.stdout
     );
     assert!(t.cache_entries("runs").is_empty(), "a detached run records nothing yet");
-    t.run(&["status", "p.yaml"]).success().stdout_has("slurm job");
+    t.run(&["status", "p.yaml"]).success().stdout_has("(slurm job");
+    t.run(&["run", "p.yaml"]).code(1).stderr_has("Slurm jobs are computing a (job ").stderr_has("--executor slurm");
     let again = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("3 ran, 0 cached");
     assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
-    assert_eq!(again.stderr.matches("by an earlier run; following it").count(), 3, "{}", again.stderr);
+    assert_eq!(again.stderr.matches(": following it (submitted ").count(), 3, "{}", again.stderr);
     assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
 
-use crate::executor::{jobs, slurm};
+use crate::executor::slurm;
 use crate::lockfile;
 use crate::probe::{probe, State};
 use crate::store::Store;
@@ -33,8 +33,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
     let lock = lockfile::load(&lockfile::path_for(&args.file))?;
-    let unbuilt: Vec<bool> = probes.iter().map(|p| p.as_ref().is_some_and(|p| p.artifact().is_none())).collect();
-    let live = slurm::live_jobs(&store, &jobs::recipes(&plan, &registry, &unbuilt))?;
+    let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;
     let mut out = String::new();
     for ((inst, p), job) in plan.instances.iter().zip(&probes).zip(&live) {

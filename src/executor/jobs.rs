@@ -67,6 +67,12 @@ pub fn log_path(store: &Store, recipe: &str) -> PathBuf {
     store.root().join("logs").join(format!("{recipe}.log"))
 }
 
+/// Whether any job is recorded (live or not).
+pub fn any(store: &Store) -> bool {
+    std::fs::read_dir(dir(store))
+        .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))))
+}
+
 pub fn load(store: &Store, recipe: &str) -> Result<Option<JobRecord>, Error> {
     let path = path(store, recipe);
     if !path.exists() {

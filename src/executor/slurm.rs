@@ -12,7 +12,10 @@ use std::time::{Duration, SystemTime};
 use super::jobs::{self, JobRecord};
 use super::slurm_client::{self, JobState};
 use super::{interrupt, Executor, Finished, Work};
-use crate::probe::{probe, State};
+use pipe_stages::Registry;
+
+use crate::plan::Plan;
+use crate::probe::{probe, Probe, State};
 use crate::record::{self, Status};
 use crate::resources::Resources;
 use crate::runner::Outcome;
@@ -127,13 +130,10 @@ impl Slurm {
                     Outcome::failed(None, 0.0, "an upstream instance cannot be fingerprinted".into(), true),
                 ),
                 (state, Some(recipe), None) => {
-                    if let Some((record, job)) = &live[i] {
+                    if let Some((record, _)) = &live[i] {
                         w.reporter.line(&format!(
-                            "slurm job {} {}: {}, submitted {} by an earlier run; following it",
-                            record.job,
-                            w.plan.instances[i].name,
-                            job.describe(),
-                            record.submitted
+                            "slurm job {} {}: following it (submitted {} by an earlier run)",
+                            record.job, w.plan.instances[i].name, record.submitted
                         ));
                         job_of[i] = Some(record.job.clone());
                         followed.push(Job { instance: i, id: record.job.clone(), recipe: recipe.clone(), ours: false });
@@ -262,6 +262,21 @@ impl Slurm {
             }
         }
     }
+}
+
+/// The live job, if any, of each probed instance that has no artifact yet. Asks the
+/// cluster only when the cache holds job records, so local users never need Slurm.
+pub fn computing(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    probes: &[Option<Probe>],
+) -> Result<Vec<Option<(JobRecord, JobState)>>, Error> {
+    if !jobs::any(store) {
+        return Ok(vec![None; probes.len()]);
+    }
+    let unbuilt: Vec<bool> = probes.iter().map(|p| p.as_ref().is_some_and(|p| p.artifact().is_none())).collect();
+    live_jobs(store, &jobs::recipes(plan, registry, &unbuilt))
 }
 
 /// The live job computing each instance, from the records in the cache: one query for all.

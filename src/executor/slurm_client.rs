@@ -97,9 +97,10 @@ pub fn scancel(ids: &[String]) -> Result<(), Error> {
     }
 }
 
-/// Asks about jobs: where accounting works (`sacct`, which knows finished jobs for
-/// good), else the controller (`squeue`, which forgets them after MinJobAge). A job
-/// missing from the answer is gone: finished long ago, or never known.
+/// Asks about jobs: where accounting works `sacct` (which knows finished jobs for
+/// good), and `squeue` for the jobs it does not know (all of them without slurmdbd;
+/// just-submitted ones that have not reached the database yet). `squeue` forgets
+/// finished jobs after MinJobAge: a job missing from the answer is long gone.
 pub struct Status {
     accounting: bool,
 }
@@ -110,37 +111,36 @@ impl Status {
     }
 
     pub fn query(&mut self, ids: &[String]) -> Result<HashMap<String, JobState>, Error> {
+        let mut states = HashMap::new();
         if ids.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(states);
         }
-        let list = format!("--jobs={}", ids.join(","));
         if self.accounting {
-            let args = [
-                "--noheader",
-                "--parsable2",
-                "--allocations",
-                "--format=JobIDRaw,State,Reason,NodeList,ElapsedRaw",
-                &list,
-            ];
-            match run("sacct", &args.map(String::from), None) {
-                Ok(output) if output.status.success() => {
-                    return Ok(parse_sacct(&String::from_utf8_lossy(&output.stdout)))
-                }
+            let args =
+                ["--noheader", "--parsable2", "--allocations", "--format=JobIDRaw,State,Reason,NodeList,ElapsedRaw"];
+            let mut args: Vec<String> = args.map(String::from).to_vec();
+            args.push(format!("--jobs={}", ids.join(",")));
+            match run("sacct", &args, None) {
+                Ok(output) if output.status.success() => states = parse_sacct(&String::from_utf8_lossy(&output.stdout)),
                 // Without slurmdbd: "Slurm accounting storage is disabled". Ask the controller from now on.
                 _ => self.accounting = false,
             }
         }
-        let args = ["--noheader", "--states=all", "--format=%i|%T|%r|%N|%M", &list];
-        let output = run("squeue", &args.map(String::from), None)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            Ok(parse_squeue(&String::from_utf8_lossy(&output.stdout)))
-        } else if stderr.contains("Invalid job id") {
-            // Every id is unknown to the controller (squeue answers for the others when some are known).
-            Ok(HashMap::new())
-        } else {
-            Err(failed("squeue", &output))
+        let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !states.contains_key(*id)).collect();
+        if missing.is_empty() {
+            return Ok(states);
         }
+        let args = ["--noheader", "--states=all", "--format=%i|%T|%r|%N|%M"];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.push(format!("--jobs={}", missing.join(",")));
+        let output = run("squeue", &args, None)?;
+        if output.status.success() {
+            states.extend(parse_squeue(&String::from_utf8_lossy(&output.stdout)));
+        } else if !String::from_utf8_lossy(&output.stderr).contains("Invalid job id") {
+            // "Invalid job id" comes only when no id is known (squeue answers for the others when some are).
+            return Err(failed("squeue", &output));
+        }
+        Ok(states)
     }
 }
 
