@@ -275,8 +275,15 @@ pub fn computing(
     if !jobs::any(store) {
         return Ok(vec![None; probes.len()]);
     }
-    let unbuilt: Vec<bool> = probes.iter().map(|p| p.as_ref().is_some_and(|p| p.artifact().is_none())).collect();
-    live_jobs(store, &jobs::recipes(plan, registry, &unbuilt))
+    // Recipes build on the upstream's, built or not; only the unbuilt instances are asked about.
+    let probed: Vec<bool> = probes.iter().map(Option::is_some).collect();
+    let mut recipes = jobs::recipes(plan, registry, &probed);
+    for (recipe, p) in recipes.iter_mut().zip(probes) {
+        if p.as_ref().is_none_or(|p| p.artifact().is_some()) {
+            *recipe = None;
+        }
+    }
+    live_jobs(store, &recipes)
 }
 
 /// The live job computing each instance, from the records in the cache: one query for all.
