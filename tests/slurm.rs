@@ -87,8 +87,9 @@ impl Test {
             .count()
     }
 
+    /// Waits for `file` to appear; the cluster may be busy with the other tests' jobs.
     fn wait_for(&self, file: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while !self.path().join(file).exists() {
             assert!(Instant::now() < deadline, "{what} never happened");
             std::thread::sleep(Duration::from_millis(100));
