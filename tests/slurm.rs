@@ -176,6 +176,19 @@ fn detach_then_run_again_submits_no_key_twice() {
 }
 
 #[test]
+fn two_runs_at_once_submit_each_instance_once() {
+    // a's 2 s keep every job queued while the second run looks.
+    let t = on_cluster(&FLAKY.replace("echo a >> ran.log;", "echo a >> ran.log; sleep 2;"), "twice");
+    let (one, two) = (t.spawn_slurm(&["run", "p.yaml"]), t.spawn_slurm(&["run", "p.yaml"]));
+    let one = Ran::from(one.wait_with_output().unwrap()).success();
+    let two = Ran::from(two.wait_with_output().unwrap()).success();
+    let submitted = one.stderr.matches(": submitted").count() + two.stderr.matches(": submitted").count();
+    let followed = one.stderr.matches(": following it").count() + two.stderr.matches(": following it").count();
+    assert_eq!((submitted, followed), (3, 3), "one run submits, the other follows\n{}\n{}", one.stderr, two.stderr);
+    assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
 fn a_job_cancelled_mid_stage_leaves_no_object_and_the_next_run_completes() {
     let t = on_cluster(FLAKY, "scancel").file("hang", "");
     let child = t.spawn_slurm(&["run", "p.yaml"]);
