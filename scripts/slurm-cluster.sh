@@ -5,10 +5,13 @@
 #
 #   scripts/slurm-cluster.sh start   writes /etc/slurm/slurm.conf, starts munged,
 #                                    slurmctld and slurmd, waits for the node to be idle
+#   scripts/slurm-cluster.sh start --accounting
+#                                    also MariaDB and slurmdbd (apt-get install slurmdbd
+#                                    mariadb-server), so that `sacct` works
 #   scripts/slurm-cluster.sh stop    stops the daemons this script started
 #
 # State, spool and daemon logs live in $PIPE_SLURM_STATE (default /var/tmp/pipe-slurm).
-# No accounting daemon: `sacct` is unavailable, as on clusters without slurmdbd.
+# Without --accounting `sacct` is unavailable, as on clusters without slurmdbd.
 set -euo pipefail
 
 state="${PIPE_SLURM_STATE:-/var/tmp/pipe-slurm}"
@@ -16,7 +19,7 @@ conf=/etc/slurm/slurm.conf
 host="$(hostname -s)"
 
 stop() {
-    for daemon in slurmd slurmctld; do
+    for daemon in slurmd slurmctld slurmdbd mariadbd; do
         if [ -f "$state/$daemon.pid" ]; then
             kill "$(cat "$state/$daemon.pid")" 2>/dev/null || true
             rm -f "$state/$daemon.pid"
@@ -45,6 +48,12 @@ start() {
     su -s /bin/sh munge -c "/usr/sbin/munged --pid-file=/run/munge/munged.pid"
     cp /run/munge/munged.pid "$state/munged.pid"
 
+    storage=accounting_storage/none
+    if [ "${1:-}" = --accounting ]; then
+        accounting
+        storage=accounting_storage/slurmdbd
+    fi
+
     cpus="$(nproc)"
     memory="$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)"
     cat > "$conf" <<CONF
@@ -55,7 +64,8 @@ AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=$storage
+AccountingStorageHost=localhost
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 StateSaveLocation=$state/ctld
@@ -84,8 +94,38 @@ CONF
     exit 1
 }
 
+# MariaDB on a local socket, slurmdbd over it, and the cluster registered before slurmctld starts.
+accounting() {
+    for tool in mariadbd slurmdbd sacctmgr; do
+        command -v "$tool" >/dev/null || { echo "slurm-cluster.sh: no $tool: apt-get install slurmdbd mariadb-server" >&2; exit 1; }
+    done
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld
+    mariadbd --user=mysql --bind-address=127.0.0.1 --pid-file=/run/mysqld/mariadbd.pid >"$state/mariadb.log" 2>&1 &
+    for _ in $(seq 30); do mysql -e 'select 1' >/dev/null 2>&1 && break; sleep 1; done
+    cp /run/mysqld/mariadbd.pid "$state/mariadbd.pid"
+    mysql -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'pipe';
+              GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+    cat > /etc/slurm/slurmdbd.conf <<CONF
+AuthType=auth/munge
+DbdHost=localhost
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=pipe
+StorageLoc=slurm_acct_db
+PidFile=$state/slurmdbd.pid
+LogFile=$state/slurmdbd.log
+CONF
+    chmod 600 /etc/slurm/slurmdbd.conf
+    slurmdbd
+    for _ in $(seq 30); do sacctmgr --noheader list cluster >/dev/null 2>&1 && break; sleep 1; done
+    sacctmgr --immediate add cluster pipe >/dev/null || true
+}
+
 case "${1:-}" in
-    start) start ;;
+    start) start "${2:-}" ;;
     stop) stop ;;
     *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

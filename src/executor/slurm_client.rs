@@ -39,7 +39,11 @@ impl JobState {
 
     /// `PENDING (Dependency)`, `RUNNING on node1`, `FAILED (NonZeroExitCode)`.
     pub fn describe(&self) -> String {
-        let reason = Some(self.reason.as_str()).filter(|r| !r.is_empty() && *r != "None");
+        // sacct keeps a finished job's last pending reason (`Dependency`): news only while pending.
+        let pending = self.state == "PENDING";
+        let reason = Some(self.reason.as_str())
+            .filter(|r| !r.is_empty() && *r != "None")
+            .filter(|r| pending || (*r != "Dependency" && self.state != "COMPLETED"));
         match (self.state.as_str(), reason) {
             ("RUNNING" | "COMPLETING", _) if !self.node.is_empty() => format!("{} on {}", self.state, self.node),
             (state, Some(reason)) => format!("{state} ({reason})"),
@@ -210,6 +214,12 @@ mod tests {
             }
         );
         assert!(!a["20"].live());
+        let done =
+            parse_sacct("22|COMPLETED|Dependency|gpu3|5\n23|FAILED|Dependency|gpu3|5\n24|TIMEOUT|TimeLimit|gpu3|60\n");
+        assert_eq!(
+            [done["22"].describe(), done["23"].describe(), done["24"].describe()],
+            ["COMPLETED", "FAILED", "TIMEOUT (TimeLimit)"]
+        );
         assert_eq!(clock("0:07"), 7.0);
     }
 }
