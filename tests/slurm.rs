@@ -170,6 +170,7 @@ fn detach_then_run_again_submits_no_key_twice() {
     let status = t.run(&["status", "p.yaml"]).success();
     assert_eq!(status.stdout.matches("(slurm job ").count(), 2, "{}", status.stdout);
     t.run(&["run", "p.yaml"]).code(1).stderr_has("Slurm jobs are computing b (job ").stderr_has("--executor slurm");
+    t.run(&["gc"]).code(1).stderr_has("slurm job(s) ").stderr_has("retry when they have finished");
     let again = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("2 ran, 1 cached");
     assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
     assert_eq!(again.stderr.matches(": following it (submitted ").count(), 2, "{}", again.stderr);

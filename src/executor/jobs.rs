@@ -69,8 +69,13 @@ pub fn log_path(store: &Store, recipe: &str) -> PathBuf {
 
 /// Whether any job is recorded (live or not).
 pub fn any(store: &Store) -> bool {
-    std::fs::read_dir(dir(store))
-        .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))))
+    !recorded(store).is_empty()
+}
+
+/// The recipes of all recorded jobs.
+pub fn recorded(store: &Store) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir(store)) else { return Vec::new() };
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
 }
 
 pub fn load(store: &Store, recipe: &str) -> Result<Option<JobRecord>, Error> {

@@ -286,6 +286,12 @@ pub fn computing(
     live_jobs(store, &recipes)
 }
 
+/// The ids of all recorded jobs that are still queued or running.
+pub fn live_ids(store: &Store) -> Result<Vec<String>, Error> {
+    let recipes: Vec<Option<String>> = jobs::recorded(store).into_iter().map(Some).collect();
+    Ok(live_jobs(store, &recipes)?.into_iter().flatten().map(|(record, _)| record.job).collect())
+}
+
 /// The live job computing each instance, from the records in the cache: one query for all.
 pub fn live_jobs(store: &Store, recipes: &[Option<String>]) -> Result<Vec<Option<(JobRecord, JobState)>>, Error> {
     // An unreadable record is treated as none: at worst the instance is submitted again,
