@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, checkout, dag, diff, gc, predict, run, runs, show, status, verify};
+use crate::commands::{bench, checkout, dag, diff, gc, job, predict, run, runs, show, status, verify};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -51,6 +51,9 @@ pub enum Command {
     Predict(predict::Args),
     /// Measure training or inference throughput of a hub model on SST-2 batches
     Bench(bench::Args),
+    /// Compute one instance from upstream artifacts in the cache: what a cluster job runs
+    #[command(hide = true)]
+    Job(job::Args),
 }
 
 impl Cli {
@@ -73,6 +76,7 @@ impl Cli {
             Command::Verify(args) => verify::execute(args, &cache),
             Command::Predict(args) => predict::execute(args, &cache),
             Command::Bench(args) => bench::execute(args),
+            Command::Job(args) => job::execute(args, &cache),
         }
     }
 }

@@ -13,7 +13,9 @@ use pipe_stages::Registry;
 use serde_json::Value;
 
 use crate::interpolate::{interpolate, Scope};
+use crate::executor::ExecutorKind;
 use crate::matrix::{self, Combo};
+use crate::resources::Resources;
 use crate::spec::{Pipeline, StageSpec};
 use crate::{suggest, Error};
 
@@ -32,6 +34,8 @@ pub struct Instance {
     pub seed: u64,
     /// Upstream instances (indices into [`Plan::instances`]): `needs` first, then `gather`.
     pub inputs: Vec<usize>,
+    /// The stage's own `resources:` (executors fill in the defaults).
+    pub resources: Resources,
 }
 
 #[derive(Debug)]
@@ -41,6 +45,9 @@ pub struct Plan {
     pub workdir: PathBuf,
     /// In topological order: every instance comes after its inputs.
     pub instances: Vec<Instance>,
+    /// The pipeline's `resources:` defaults and `executor:` setting.
+    pub resources: Resources,
+    pub executor: Option<ExecutorKind>,
     graph: DiGraph<usize, ()>,
 }
 
@@ -91,6 +98,8 @@ pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
         file: pipeline.file.clone(),
         workdir: pipeline.workdir.clone(),
         instances: Vec::new(),
+        resources: pipeline.resources.clone(),
+        executor: pipeline.executor,
         graph: DiGraph::new(),
     };
     let mut of_stage: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
@@ -215,6 +224,7 @@ fn expand(
                 params,
                 seed: spec.seed.unwrap_or(pipeline.seed),
                 inputs,
+                resources: spec.resources.clone(),
             });
             made.push(instances.len() - 1);
         }

@@ -30,15 +30,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
+    pub fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
         Outcome { status, key: Some(artifact.key.clone()), artifact: Some(artifact), seconds, metrics, error: None, config_error: false }
     }
 
-    fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
+    pub fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
         Outcome { status: Status::Failed, key, artifact: None, seconds, metrics: Map::new(), error: Some(error), config_error }
     }
 
-    fn skipped(why: String) -> Outcome {
+    /// Not attempted, for the reason `why` (an upstream failed, or the run was stopped).
+    pub fn skipped(why: String) -> Outcome {
         Outcome { status: Status::Skipped, error: Some(why), ..Outcome::failed(None, 0.0, String::new(), false) }
     }
 
@@ -46,7 +47,7 @@ impl Outcome {
         Outcome { status: Status::Interrupted, ..Outcome::failed(key, seconds, "interrupted".into(), false) }
     }
 
-    fn ok(&self) -> bool {
+    pub fn ok(&self) -> bool {
         self.artifact.is_some()
     }
 }

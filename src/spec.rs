@@ -8,6 +8,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use crate::executor::ExecutorKind;
+use crate::resources::Resources;
 use crate::{suggest, Error};
 
 /// The stage kind whose top-level `run`, `deps` and `outs` keys are its params.
@@ -21,6 +23,10 @@ pub struct Pipeline {
     pub params: Map<String, Value>,
     /// In file order.
     pub stages: Vec<StageSpec>,
+    /// `resources:` at the top: defaults for every stage.
+    pub resources: Resources,
+    /// `executor:`: where stale instances are computed unless the command line says otherwise.
+    pub executor: Option<ExecutorKind>,
     /// The file as given on the command line.
     pub file: PathBuf,
     /// Absolute directory of the file: commands run and relative paths resolve here.
@@ -40,6 +46,8 @@ pub struct StageSpec {
     pub matrix: Option<Value>,
     pub exclude: Vec<Map<String, Value>>,
     pub seed: Option<u64>,
+    /// What a cluster job computing one of its instances asks for (not part of the key).
+    pub resources: Resources,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +58,10 @@ struct RawPipeline {
     seed: u64,
     #[serde(default)]
     params: Map<String, Value>,
+    #[serde(default)]
+    resources: Resources,
+    #[serde(default)]
+    executor: Option<ExecutorKind>,
     stages: StageList,
 }
 
@@ -75,6 +87,8 @@ struct RawStage {
     deps: Option<Value>,
     #[serde(default)]
     outs: Option<Value>,
+    #[serde(default)]
+    resources: Resources,
 }
 
 /// `stages:` keeps file order (it is the display order) and rejects duplicate names.
@@ -114,6 +128,8 @@ pub fn load(file: &Path) -> Result<Pipeline, Error> {
 pub fn parse(file: &Path, source: String) -> Result<Pipeline, Error> {
     let raw: RawPipeline = serde_yaml_ng::from_str(&source).map_err(|e| yaml_error(file, &e))?;
     let mut pipeline = Pipeline::new(file, source, raw.name, raw.seed, raw.params)?;
+    pipeline.resources = raw.resources;
+    pipeline.executor = raw.executor;
     for (name, stage) in raw.stages.0 {
         let spec = fold(&pipeline, name, stage)?;
         pipeline.stages.push(spec);
@@ -149,6 +165,7 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
         matrix: raw.matrix,
         exclude: raw.exclude,
         seed: raw.seed,
+        resources: raw.resources,
     })
 }
 
@@ -161,7 +178,17 @@ impl Pipeline {
             _ => Path::new("."),
         };
         let workdir = std::path::absolute(dir).map_err(Error::io(dir))?;
-        Ok(Pipeline { name, seed, params, stages: Vec::new(), file: file.to_path_buf(), workdir, source })
+        Ok(Pipeline {
+            name,
+            seed,
+            params,
+            stages: Vec::new(),
+            resources: Resources::default(),
+            executor: None,
+            file: file.to_path_buf(),
+            workdir,
+            source,
+        })
     }
 
     pub fn stage(&self, name: &str) -> Option<&StageSpec> {

@@ -8,21 +8,7 @@ use std::time::{Duration, Instant};
 use support::{by_instance, expect, statuses, Ran, Test};
 
 /// b fails while `fail` exists and hangs while `hang` exists; neither file is a dep, so the key stays the same.
-const FLAKY: &str = r#"
-name: flaky
-stages:
-  a: {uses: shell, run: echo a >> ran.log; echo A > $PIPE_OUT/a}
-  b:
-    uses: shell
-    needs: [a]
-    run: |
-      echo b >> ran.log
-      echo partial > $PIPE_OUT/b
-      if [ -e fail ]; then echo "disk on fire" >&2; exit 3; fi
-      if [ -e hang ]; then sleep 60 & echo $! > sleep.pid; wait; fi
-      echo B >> $PIPE_OUT/b
-  c: {uses: shell, needs: [b], run: echo c >> ran.log; cat $PIPE_INPUT_B/b > $PIPE_OUT/c}
-"#;
+const FLAKY: &str = include_str!("pipelines/flaky.yaml");
 
 /// True while the process runs (a zombie awaiting its reaper counts as gone).
 fn alive(pid: &str) -> bool {

@@ -31,6 +31,12 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     }
     // Exclusive: no run is computing, so every tmp entry is a leftover.
     let _exclusive = store.lock_cache(true)?;
+    // Queued cluster jobs hold no lock yet, and no run record references their inputs until their run ends.
+    let queued = crate::executor::slurm::live_ids(&store)?;
+    if !queued.is_empty() {
+        let (jobs, root) = (queued.join(", "), store.root().display());
+        return Err(Error::Busy(format!("slurm job(s) {jobs} will use {root}; retry when they have finished")));
+    }
     let mut by_pipeline: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for id in record::list(&store)? {
         by_pipeline.entry(record::load(&store, &id)?.pipeline).or_default().push(id);

@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod dag;
 pub mod diff;
 pub mod gc;
+pub mod job;
 pub mod predict;
 pub mod run;
 pub mod runs;

@@ -5,13 +5,17 @@ use std::time::{Instant, SystemTime};
 
 use pipe_stages::{interrupt, Registry};
 
+use crate::executor::local::Local;
+use crate::executor::slurm::{self, Slurm};
+use crate::executor::{Executor, ExecutorKind, Finished, Work};
 use crate::lockfile::{self, LockEntry};
 use crate::plan::{self, Plan, Selection};
 use crate::preflight;
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::{self, RunRecord, StageRecord, Status};
-use crate::runner::{Outcome, Runner};
+use crate::resources::Resources;
+use crate::runner::Outcome;
 use crate::store::Store;
 use crate::table::{self, short};
 use crate::{signals, workspace, Error};
@@ -22,7 +26,8 @@ use crate::{signals, workspace, Error};
   pipe run pipelines/final.yaml --stage evaluate            evaluate and the stale part of its upstream
   pipe run pipelines/final.yaml --stage train --downstream --force
   pipe run pipelines/final.yaml --set train.lr=3e-5 --set params.model=sentence-transformers/all-MiniLM-L6-v2
-  pipe run pipelines/ablations.yaml -j 2 --dry-run")]
+  pipe run pipelines/ablations.yaml -j 2 --dry-run
+  pipe run pipelines/ablations.yaml --executor slurm --resource time=4h --detach")]
 pub struct Args {
     /// Pipeline file
     pub file: PathBuf,
@@ -44,6 +49,15 @@ pub struct Args {
     /// Override a value: STAGE.KEY=VALUE or params.KEY=VALUE (VALUE is YAML); repeatable
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Where stale stages are computed [default: $PIPE_EXECUTOR, else the pipeline's `executor:`, else local]
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// Cluster resources for stages that set none: cpus, mem, time, gpus, partition, account, qos; repeatable
+    #[arg(long = "resource", value_name = "KEY=VALUE")]
+    pub resources: Vec<String>,
+    /// With a cluster executor: submit the jobs, print their ids and return
+    #[arg(long)]
+    pub detach: bool,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -55,12 +69,12 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let selection = plan.select(&args.stages, args.downstream)?;
     preflight::check(&pipeline, &plan, &registry, &selection.run)?;
     let store = Store::new(cache)?;
+    let executor = executor(&args, &plan)?;
     if args.dry_run {
         return dry_run(&plan, &registry, &store, &selection, args.force);
     }
     let _shared = store.lock_cache(false)?;
     let reporter = Reporter::new();
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let finish = |outcomes: Vec<Option<Outcome>>| record_run(&args, &plan, &registry, &store, started, clock, outcomes);
     // Built-in stages still running after a stop request: record the run, end the process.
     let stop = |outcomes| {
@@ -73,17 +87,21 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         );
         std::process::exit(code)
     };
-    let runner = Runner {
+    let work = Work {
         plan: &plan,
         registry: &registry,
         store: &store,
         reporter: &reporter,
-        jobs,
+        selection: &selection,
         force: args.force,
         on_interrupt: Some(&stop),
     };
     signals::graceful();
-    finish(runner.run(&selection))
+    let Finished::All(outcomes) = executor.execute(&work)? else {
+        println!("detached: `pipe run {}` again follows the jobs to the end and records the run", args.file.display());
+        return Ok(());
+    };
+    finish(outcomes)
 }
 
 /// Writes the run record and the lock file, prints the summary; the error says what failed.
@@ -157,6 +175,24 @@ fn record_run(
         message: format!("{} stage(s) failed: {}", names.len(), names.join(", ")),
         config: failed.iter().all(|o| o.config_error),
     })
+}
+
+fn executor(args: &Args, plan: &Plan) -> Result<Box<dyn Executor>, Error> {
+    let defaults = Resources::from_args(&args.resources)?;
+    match ExecutorKind::choose(args.executor, plan)? {
+        ExecutorKind::Local if args.detach => Err(Error::Config("--detach needs a cluster executor (--executor slurm)".into())),
+        ExecutorKind::Local => {
+            let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            Ok(Box::new(Local { jobs }))
+        }
+        ExecutorKind::Slurm => Ok(Box::new(Slurm {
+            file: std::path::absolute(&args.file).map_err(Error::io(&args.file))?,
+            sets: args.sets.clone(),
+            defaults,
+            detach: args.detach,
+            poll: slurm::poll_interval()?,
+        })),
+    }
 }
 
 fn summary_table(registry: &Registry, record: &RunRecord) -> String {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
 
+use crate::executor::slurm;
 use crate::lockfile;
 use crate::probe::{probe, State};
 use crate::store::Store;
@@ -32,9 +33,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
     let lock = lockfile::load(&lockfile::path_for(&args.file))?;
+    let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;
     let mut out = String::new();
-    for (inst, p) in plan.instances.iter().zip(&probes) {
+    for ((inst, p), job) in plan.instances.iter().zip(&probes).zip(&live) {
         let Some(p) = p else { continue };
         let (word, key) = match &p.state {
             State::Fresh(a) => ("fresh", short(&a.key).to_string()),
@@ -44,7 +46,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         if !matches!(p.state, State::Fresh(_)) {
             stale += 1;
         }
-        out.push_str(&format!("{word:<7}{key:<14}{}\n", inst.name));
+        let job = job.as_ref().map(|(r, state)| format!("  (slurm job {}: {})", r.job, state.describe())).unwrap_or_default();
+        out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
         if args.why {
             for reason in why::reasons(p, lock.stages.get(&inst.name), &store)? {
                 out.push_str(&format!("{:21}- {reason}\n", ""));

@@ -150,6 +150,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
             matrix: None,
             exclude: Vec::new(),
             seed: None,
+            resources: Default::default(),
         });
     }
     pipeline.stages = specs;

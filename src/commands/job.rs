@@ -1,0 +1,69 @@
+//! `pipe job` (hidden): what a cluster job runs. Computes exactly one instance from
+//! the upstream artifacts already in the shared cache, under the key lock, as a local
+//! run would; the submitting run records the result.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::Registry;
+
+use crate::probe::{probe, State};
+use crate::progress::Reporter;
+use crate::record::Status;
+use crate::runner::Runner;
+use crate::store::Store;
+use crate::Error;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Pipeline file (absolute: the job may start in another directory)
+    pub file: PathBuf,
+    /// The instance to compute, e.g. 'train[dropout=0.1]'
+    pub instance: String,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Recompute even when the artifact exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let Some(i) = plan.instances.iter().position(|inst| inst.name == args.instance) else {
+        return Err(Error::Config(format!("no instance `{}` in {}", args.instance, args.file.display())));
+    };
+    let selection = plan.select(std::slice::from_ref(&args.instance), false)?;
+    let store = Store::new(cache)?;
+    let _shared = store.lock_cache(false)?;
+    // The job's dependencies guarantee its inputs; computing a missing one here would
+    // duplicate another job's work behind the scheduler's back.
+    let probes = probe(&plan, &registry, &store, &selection.run)?;
+    for &u in &plan.instances[i].inputs {
+        if !matches!(probes[u].as_ref().map(|p| &p.state), Some(State::Fresh(_))) {
+            return Err(Error::Failed {
+                message: format!("input `{}` has no artifact in {}", plan.instances[u].name, store.root().display()),
+                config: false,
+            });
+        }
+    }
+    eprintln!("pipe job: {} of {} on {}", args.instance, args.file.display(), host());
+    let reporter = Reporter::new();
+    let runner =
+        Runner { plan: &plan, registry: &registry, store: &store, reporter: &reporter, jobs: 1, force: args.force, on_interrupt: None };
+    let outcomes = runner.run(&selection);
+    match &outcomes[i] {
+        Some(o) if o.ok() => {
+            let how = if o.status == Status::Cached { "found in the cache" } else { "computed" };
+            eprintln!("pipe job: {} {how}: key {}", args.instance, o.key.as_deref().unwrap_or_default());
+            Ok(())
+        }
+        o => Err(Error::Failed {
+            message: o.as_ref().and_then(|o| o.error.clone()).unwrap_or_else(|| "not computed".into()),
+            config: o.as_ref().is_some_and(|o| o.config_error),
+        }),
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "?".into())
+}

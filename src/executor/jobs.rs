@@ -1,0 +1,117 @@
+//! Cluster jobs recorded in the cache, so that no instance is submitted twice, by two
+//! `pipe run`s or two users sharing the cache:
+//!
+//! ```text
+//! <cache>/jobs/<recipe>.json  a submitted job that computes the instance with this recipe
+//! <cache>/jobs/submit.lock    held while a run checks the records and submits
+//! <cache>/logs/<recipe>.log   the job's stdout and stderr
+//! ```
+//!
+//! A job is submitted before its upstream artifacts exist, so its key is not known
+//! yet. Its recipe is: the key computed with the upstream instances' recipes in place
+//! of their artifact hashes. It is fixed by the pipeline alone, so a later run finds
+//! the job whatever its upstream jobs have done meanwhile; an instance without inputs
+//! has its key as recipe.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use pipe_stages::Registry;
+use serde::{Deserialize, Serialize};
+
+use crate::key::KeyParts;
+use crate::plan::Plan;
+use crate::store::{self, Store};
+use crate::{atomic, Error};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The id the cluster gave the job.
+    pub job: String,
+    pub executor: String,
+    pub pipeline: String,
+    pub instance: String,
+    /// When known at submission (all inputs were in the store).
+    pub key: Option<String>,
+    pub log: PathBuf,
+    /// UTC, ISO 8601.
+    pub submitted: String,
+}
+
+/// The recipe of each instance marked in `which` (their upstream must be marked too);
+/// none where a fingerprint cannot be taken (a missing dep) or an upstream has none.
+pub fn recipes(plan: &Plan, registry: &Registry, which: &[bool]) -> Vec<Option<String>> {
+    let mut recipes: Vec<Option<String>> = Vec::with_capacity(plan.instances.len());
+    for (i, inst) in plan.instances.iter().enumerate() {
+        let upstream: Option<Vec<String>> = inst.inputs.iter().map(|&u| recipes[u].clone()).collect();
+        let fingerprint = || registry.get(&inst.kind)?.fingerprint(&inst.params, &plan.workdir).ok();
+        let recipe = match (which[i], upstream) {
+            (true, Some(upstream)) => fingerprint().map(|f| KeyParts::of(plan, i, &upstream, f).key()),
+            _ => None,
+        };
+        recipes.push(recipe);
+    }
+    recipes
+}
+
+fn dir(store: &Store) -> PathBuf {
+    store.root().join("jobs")
+}
+
+fn path(store: &Store, recipe: &str) -> PathBuf {
+    dir(store).join(format!("{recipe}.json"))
+}
+
+/// Where the job computing `recipe` writes its output.
+pub fn log_path(store: &Store, recipe: &str) -> PathBuf {
+    store.root().join("logs").join(format!("{recipe}.log"))
+}
+
+/// Whether any job is recorded (live or not).
+pub fn any(store: &Store) -> bool {
+    !recorded(store).is_empty()
+}
+
+/// The recipes of all recorded jobs.
+pub fn recorded(store: &Store) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir(store)) else { return Vec::new() };
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
+}
+
+pub fn load(store: &Store, recipe: &str) -> Result<Option<JobRecord>, Error> {
+    let path = path(store, recipe);
+    if !path.exists() {
+        return Ok(None);
+    }
+    store::read_json(&path).map(Some)
+}
+
+pub fn save(store: &Store, recipe: &str, record: &JobRecord) -> Result<(), Error> {
+    atomic::write_json(&path(store, recipe), record).map(drop)
+}
+
+/// Forgets the record of `recipe`; given `job`, only if it still names that job (a later
+/// run may have replaced it).
+pub fn forget(store: &Store, recipe: &str, job: Option<&str>) -> Result<(), Error> {
+    match load(store, recipe) {
+        Ok(Some(r)) if job.is_none_or(|j| r.job == j) => store::remove(&path(store, recipe)),
+        Ok(_) => Ok(()),
+        // An unreadable record is as good as none: the next submission rewrites it.
+        Err(_) => store::remove(&path(store, recipe)),
+    }
+}
+
+/// Held while a run reads the records and submits: a second run then sees the first's jobs.
+pub struct SubmitLock {
+    _file: File,
+}
+
+pub fn lock_submissions(store: &Store) -> Result<SubmitLock, Error> {
+    let dir = dir(store);
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let path = dir.join("submit.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+    file.lock().map_err(Error::io(&path))?;
+    Ok(SubmitLock { _file: file })
+}

@@ -1,0 +1,236 @@
+//! `pipe run --executor slurm` against a real one-node Slurm cluster
+//! (`scripts/slurm-cluster.sh start`, which `.ci/run` does). Without one these
+//! tests fail and say how to start it.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{by_instance, expect, Ran, Test};
+
+/// a -> t[x=1], t[x=2] -> g (gathers both); every stage appends its name to ran.log.
+const SWEEP: &str = r#"
+name: sweep
+resources: {cpus: 1, time: 10m}
+stages:
+  a:
+    uses: shell
+    run: echo a >> ran.log; echo A > $PIPE_OUT/a.txt
+  t:
+    uses: shell
+    needs: [a]
+    matrix: {x: [1, 2]}
+    run: echo t${matrix.x} >> ran.log; cat $PIPE_INPUT_A/a.txt > $PIPE_OUT/t.txt; echo ${matrix.x} >> $PIPE_OUT/t.txt
+  g:
+    uses: shell
+    gather: [t]
+    resources: {mem: 100M}
+    run: echo g >> ran.log; for d in $PIPE_INPUT_T; do cat $d/t.txt; done > $PIPE_OUT/g.txt
+"#;
+
+/// a -> b -> c; b fails while `fail` exists, sleeps while `hang` exists (writing sleep.pid).
+const FLAKY: &str = include_str!("pipelines/flaky.yaml");
+
+/// Panics with the way to start the cluster unless `sinfo` shows a usable node.
+fn cluster() {
+    let sinfo = Command::new("sinfo").args(["--noheader", "--format=%t"]).output();
+    let states = sinfo.as_ref().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let up = states.lines().any(|s| ["idle", "mix", "alloc"].contains(&s.trim()));
+    assert!(
+        up,
+        "no Slurm cluster to test against (sinfo: {}): start one with `scripts/slurm-cluster.sh start` (as root; \
+         apt-get install slurm-wlm munge first)",
+        match &sinfo {
+            Ok(o) => format!("{:?}{}", states.trim(), String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => e.to_string(),
+        }
+    );
+}
+
+/// A test directory with `yaml` as p.yaml, its pipeline named uniquely (job names carry it).
+fn on_cluster(yaml: &str, name: &str) -> Test {
+    cluster();
+    let first = yaml.trim_start().lines().next().unwrap_or_default();
+    Test::new().pipeline(&yaml.replacen(first, &format!("name: {name}-{}", std::process::id()), 1))
+}
+
+impl Test {
+    fn slurm(&self, args: &[&str]) -> Command {
+        let mut command = self.command(&[args, &["--executor", "slurm"]].concat());
+        command.env("PIPE_SLURM_POLL", "1");
+        command
+    }
+
+    fn spawn_slurm(&self, args: &[&str]) -> std::process::Child {
+        let mut command = self.slurm(args);
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("pipe starts")
+    }
+
+    fn run_slurm(&self, args: &[&str]) -> Ran {
+        Ran::from(self.slurm(args).output().expect("pipe runs"))
+    }
+
+    /// Slurm's live jobs of this test's pipeline (named `pipe:<pipeline>:<instance>`).
+    fn live_jobs(&self) -> Vec<String> {
+        let yaml = std::fs::read_to_string(self.path().join("p.yaml")).unwrap();
+        let name = yaml.lines().find_map(|l| l.strip_prefix("name: ")).unwrap().to_string();
+        let out = Command::new("squeue").args(["--noheader", "--format=%i %j"]).output().expect("squeue");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().filter(|l| l.contains(&format!("pipe:{name}:"))).map(str::to_string).collect()
+    }
+
+    fn objects_with(&self, file: &str) -> usize {
+        self.cache_entries("objects")
+            .iter()
+            .filter(|k| self.cache().join("objects").join(k).join(file).exists())
+            .count()
+    }
+
+    /// Waits for `file` to appear; the cluster may be busy with the other tests' jobs.
+    fn wait_for(&self, file: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !self.path().join(file).exists() {
+            assert!(Instant::now() < deadline, "{what} never happened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_matrix_chain_with_a_gather_runs_as_jobs_once_per_key_and_matches_a_local_run() {
+    let t = on_cluster(SWEEP, "sweep");
+    let ran = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("4 ran, 0 cached");
+    for instance in ["a", "t[x=1]", "t[x=2]", "g"] {
+        assert!(ran.stderr.contains(&format!(" {instance}: submitted")), "{instance} not submitted\n{}", ran.stderr);
+    }
+    assert!(ran.stderr.contains("COMPLETED"), "{}", ran.stderr);
+    assert_eq!(sorted(t.lines("ran.log")), ["a", "g", "t1", "t2"], "each key computed once");
+    assert!(t.cache_entries("jobs").iter().all(|e| !e.ends_with(".json")), "finished jobs are forgotten");
+
+    let local = Test::new().pipeline(&std::fs::read_to_string(t.path().join("p.yaml")).unwrap());
+    local.run(&["run", "p.yaml"]).success();
+    assert_eq!(by_instance(&t.last_record(), "artifact"), by_instance(&local.last_record(), "artifact"));
+    assert_eq!(by_instance(&t.last_record(), "key"), by_instance(&local.last_record(), "key"));
+
+    // Nothing stale, nothing submitted; `pipe show` names the job's log.
+    t.run_slurm(&["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
+    let show = t.run(&["show", "p.yaml", "g"]).success();
+    let log = show.stdout.lines().find_map(|l| l.trim().strip_prefix("log")).expect("a log line").trim().to_string();
+    let text = std::fs::read_to_string(t.path().join(&log)).unwrap();
+    assert!(text.contains("pipe job: g of"), "{text}");
+}
+
+#[test]
+fn a_failing_job_skips_its_dependants_and_the_error_shows_its_log() {
+    let t = on_cluster(FLAKY, "fail").file("fail", "");
+    let ran = t.run_slurm(&["run", "p.yaml"]).code(1);
+    assert!(ran.stderr.contains("disk on fire") && ran.stderr.contains("FAILED"), "{}", ran.stderr);
+    // squeue says `CANCELLED (DependencyNeverSatisfied)`; sacct keeps only `Dependency`.
+    assert!(ran.stderr.contains(" c: CANCELLED"), "Slurm cancelled c: {}", ran.stderr);
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "failed"), ("c", "skipped")]));
+    assert!(t.live_jobs().is_empty(), "{:?}", t.live_jobs());
+    std::fs::remove_file(t.path().join("fail")).unwrap();
+    t.run_slurm(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran")]));
+}
+
+#[test]
+fn ctrl_c_cancels_the_runs_jobs() {
+    let t = on_cluster(FLAKY, "sigint").file("hang", "");
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    assert_eq!(t.live_jobs().len(), 2, "b running, c waiting on it: {:?}", t.live_jobs());
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(1).stderr_has("interrupted: cancelled slurm job(s)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !t.live_jobs().is_empty() {
+        assert!(Instant::now() < deadline, "jobs still queued: {:?}\n{}", t.live_jobs(), ran.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(t.objects_with("b"), 0);
+}
+
+#[test]
+fn detach_then_run_again_submits_no_key_twice() {
+    // b takes long enough for the later commands to find its job and c's still queued;
+    // a is built first, so their recipes build on a built upstream.
+    let t = on_cluster(&FLAKY.replace("echo b >> ran.log", "echo b >> ran.log; sleep 3"), "detach");
+    t.run(&["run", "p.yaml", "--stage", "a"]).success();
+    let detached = t.run_slurm(&["run", "p.yaml", "--detach"]).success().stdout_has("JOB").stdout_has("detached");
+    let ids = detached.stdout.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count();
+    assert_eq!(ids, 2, "{}", detached.stdout);
+    assert_eq!(t.cache_entries("runs").len(), 1, "a detached run records nothing yet");
+    let status = t.run(&["status", "p.yaml"]).success();
+    assert_eq!(status.stdout.matches("(slurm job ").count(), 2, "{}", status.stdout);
+    t.run(&["run", "p.yaml"]).code(1).stderr_has("Slurm jobs are computing b (job ").stderr_has("--executor slurm");
+    t.run(&["gc"]).code(1).stderr_has("slurm job(s) ").stderr_has("retry when they have finished");
+    let again = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("2 ran, 1 cached");
+    assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
+    assert_eq!(again.stderr.matches(": following it (submitted ").count(), 2, "{}", again.stderr);
+    assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
+fn two_runs_at_once_submit_each_instance_once() {
+    // a's 2 s keep every job queued while the second run looks.
+    let t = on_cluster(&FLAKY.replace("echo a >> ran.log;", "echo a >> ran.log; sleep 2;"), "twice");
+    let (one, two) = (t.spawn_slurm(&["run", "p.yaml"]), t.spawn_slurm(&["run", "p.yaml"]));
+    let one = Ran::from(one.wait_with_output().unwrap()).success();
+    let two = Ran::from(two.wait_with_output().unwrap()).success();
+    let submitted = one.stderr.matches(": submitted").count() + two.stderr.matches(": submitted").count();
+    let followed = one.stderr.matches(": following it").count() + two.stderr.matches(": following it").count();
+    assert_eq!((submitted, followed), (3, 3), "one run submits, the other follows\n{}\n{}", one.stderr, two.stderr);
+    assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_job_cancelled_mid_stage_leaves_no_object_and_the_next_run_completes() {
+    let t = on_cluster(FLAKY, "scancel").file("hang", "");
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    let b = t.live_jobs().into_iter().find(|l| l.ends_with(":b")).expect("b's job");
+    let id = b.split_whitespace().next().unwrap();
+    assert!(Command::new("scancel").arg(id).status().unwrap().success());
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(1).stderr_has("CANCELLED");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "failed"), ("c", "skipped")]), "{}", ran.stderr);
+    assert_eq!(t.objects_with("b"), 0, "no artifact for the cancelled stage");
+    std::fs::remove_file(t.path().join("hang")).unwrap();
+    t.run_slurm(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran")]));
+    let c = t.cache().join("objects").join(&by_instance(&t.last_record(), "key")["c"]).join("c");
+    assert_eq!(std::fs::read_to_string(c).unwrap(), "partial\nB\n");
+}
+
+#[test]
+fn the_tiny_study_through_slurm_gives_the_local_artifact_hashes() {
+    cluster();
+    let hub = pipe_stages::testkit::use_offline_hub();
+    let tiny = include_str!("pipelines/tiny.yaml");
+    let cluster_run = Test::new().pipeline(tiny);
+    Ran::from(cluster_run.slurm(&["run", "p.yaml"]).env("HF_HOME", &hub).output().unwrap())
+        .success()
+        .stdout_has("9 ran");
+    let local = Test::new().pipeline(tiny);
+    local.run_hub(&["run", "p.yaml"]).success();
+    assert_eq!(by_instance(&cluster_run.last_record(), "artifact"), by_instance(&local.last_record(), "artifact"));
+}
+
+#[test]
+fn bad_resources_are_config_errors_with_file_and_line() {
+    let t = Test::new().pipeline("name: r\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    resources: {cpu: 2}\n");
+    t.run(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:6: stage `a`").stderr_has("did you mean `cpus`?");
+    t.write("p.yaml", "name: r\nresources:\n  time: soon\nstages:\n  a: {uses: shell, run: 'true'}\n");
+    t.run(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:3").stderr_has("a time limit such as 2h");
+    t.write("p.yaml", "name: r\nexecutor: slurn\nstages:\n  a: {uses: shell, run: 'true'}\n");
+    t.run(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:2").stderr_has("slurm");
+    t.write("p.yaml", "name: r\nstages:\n  a: {uses: shell, run: 'true'}\n");
+    t.run(&["run", "p.yaml", "--resource", "mem=lots"]).code(2).stderr_has("--resource").stderr_has("16G");
+    t.run(&["run", "p.yaml", "--detach"]).code(2).stderr_has("--detach needs a cluster executor");
+}
