@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, dag, diff, gc, predict, run, runs, show, status};
+use crate::commands::{bench, checkout, dag, diff, gc, predict, run, runs, show, status};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -41,6 +41,8 @@ pub enum Command {
     Show(show::Args),
     /// List recorded runs
     Runs(runs::Args),
+    /// Restore the declared outs of cached stages into the workspace
+    Checkout(checkout::Args),
     /// Remove artifacts that no kept run references
     Gc(gc::Args),
     /// Classify sentences with a run's trained model and show the tokens behind each label
@@ -64,6 +66,7 @@ impl Cli {
             Command::Diff(args) => diff::execute(args, &cache),
             Command::Show(args) => show::execute(args, &cache),
             Command::Runs(args) => runs::execute(args, &cache),
+            Command::Checkout(args) => checkout::execute(args, &cache),
             Command::Gc(args) => gc::execute(args, &cache),
             Command::Predict(args) => predict::execute(args, &cache),
             Command::Bench(args) => bench::execute(args),

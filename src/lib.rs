@@ -22,5 +22,6 @@ pub mod store;
 pub mod suggest;
 pub mod table;
 pub mod why;
+pub mod workspace;
 
 pub use error::Error;

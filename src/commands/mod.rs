@@ -9,6 +9,7 @@ use crate::spec;
 use crate::{overrides, Error};
 
 pub mod bench;
+pub mod checkout;
 pub mod dag;
 pub mod diff;
 pub mod gc;

@@ -13,7 +13,7 @@ use crate::record::{self, RunRecord, StageRecord, Status};
 use crate::runner::{Outcome, Runner};
 use crate::store::Store;
 use crate::table::{self, short};
-use crate::Error;
+use crate::{workspace, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -95,6 +95,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         stages,
     };
     let record_path = record.save(&store)?;
+    restore_outs(&plan, &registry, &store, &args.file, &outcomes)?;
     update_lock_file(&plan, &registry, &args.file, &record)?;
 
     print!("{}", summary_table(&registry, &record));
@@ -131,6 +132,25 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
         ]);
     }
     table::render(&rows)
+}
+
+/// Puts back the missing outs of the instances this run found cached (the ones that ran wrote theirs).
+fn restore_outs(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    file: &Path,
+    outcomes: &[Option<Outcome>],
+) -> Result<(), Error> {
+    let cached = |o: &&Outcome| o.status == Status::Cached;
+    let found: Vec<_> = (outcomes.iter().enumerate())
+        .filter_map(|(i, o)| Some((i, o.as_ref().filter(cached)?.artifact.as_ref()?)))
+        .collect();
+    let previous = lockfile::load(&lockfile::path_for(file))?;
+    for line in workspace::report(&workspace::restore(plan, registry, store, &found, &previous, false)?) {
+        eprintln!("{line}");
+    }
+    Ok(())
 }
 
 /// Records every instance that now has an artifact; keeps entries of instances this run did not touch.

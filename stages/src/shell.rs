@@ -85,6 +85,10 @@ impl Stage for Shell {
         Ok(serde_json::json!({ "deps": deps }))
     }
 
+    fn outs(&self, params: &Value) -> Vec<String> {
+        params::parse::<ShellParams>(params).map(|p| p.outs).unwrap_or_default()
+    }
+
     fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
         let p: ShellParams = params::parse(&ctx.params)?;
         // Outs are the command's to produce: a stale copy from an earlier run must not be captured.
@@ -314,7 +318,8 @@ fn remove_path(path: &Path) -> Result<(), StageError> {
     result.map_err(StageError::io(path))
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
+/// Copies a file or directory tree (permissions included, as `fs::copy` does).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
     if fs::metadata(from).map_err(StageError::io(from))?.is_dir() {
         fs::create_dir_all(to).map_err(StageError::io(to))?;
         for entry in fs::read_dir(from).map_err(StageError::io(from))? {

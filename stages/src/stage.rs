@@ -24,6 +24,12 @@ pub trait Stage: Send + Sync {
         Ok(Value::Null)
     }
 
+    /// Workspace paths (relative to the pipeline file) the stage declares as outs: they are
+    /// also in its artifact at the same relative path, and `pipe checkout` restores them.
+    fn outs(&self, _params: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Metric names (keys of metrics.json) worth showing in the lock file and run table.
     fn headline(&self) -> &'static [&'static str] {
         &[]

@@ -1,0 +1,69 @@
+//! `pipe checkout`: put the declared outs of cached stages back into the workspace.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::Registry;
+
+use crate::probe::probe;
+use crate::store::Store;
+use crate::workspace::{self, Action};
+use crate::{lockfile, Error};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe checkout pipelines/final.yaml
+  pipe checkout pipelines/final.yaml --stage counts --force")]
+pub struct Args {
+    /// Pipeline file
+    pub file: PathBuf,
+    /// Only this stage's (or instance's) outs; repeatable
+    #[arg(long = "stage", value_name = "STAGE")]
+    pub stages: Vec<String>,
+    /// Overwrite outs that were changed by hand
+    #[arg(long)]
+    pub force: bool,
+    /// Override a value as `pipe run --set` would: STAGE.KEY=VALUE or params.KEY=VALUE
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let selection = plan.select(&args.stages, false)?;
+    let store = Store::new(cache)?;
+    let probes = probe(&plan, &registry, &store, &selection.run)?;
+    let mut found = Vec::new();
+    for (i, p) in probes.iter().enumerate().filter(|&(i, _)| selection.targets[i]) {
+        let Some(p) = p else { continue };
+        let declares =
+            registry.get(&plan.instances[i].kind).is_some_and(|s| !s.outs(&plan.instances[i].params).is_empty());
+        match p.artifact() {
+            Some(artifact) => found.push((i, artifact)),
+            None if declares => {
+                eprintln!("{} is not in the store: `pipe run` or `pipe pull` it first", plan.instances[i].name)
+            }
+            None => {}
+        }
+    }
+    let previous = lockfile::load(&lockfile::path_for(&args.file))?;
+    let restored = workspace::restore(&plan, &registry, &store, &found, &previous, args.force)?;
+    for line in workspace::report(&restored) {
+        eprintln!("{line}");
+    }
+    let count = |a: Action| restored.iter().filter(|r| r.action == a).count();
+    println!(
+        "{} restored, {} overwritten, {} already current, {} changed by hand and kept",
+        count(Action::Restored),
+        count(Action::Overwritten),
+        count(Action::Current),
+        count(Action::Modified)
+    );
+    if count(Action::Modified) > 0 {
+        return Err(Error::Failed {
+            message: "some outs were changed by hand and kept; `pipe checkout --force` overwrites them".into(),
+            config: false,
+        });
+    }
+    Ok(())
+}

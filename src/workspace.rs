@@ -1,0 +1,258 @@
+//! Workspace outs. A stage's declared `outs` (a shell stage's `outs:`) live twice: in
+//! its artifact, at the same relative path, and in the pipeline's directory, where the
+//! user reads them. When a run finds the stage cached, or its artifact was pulled from
+//! a remote, the workspace copy may be missing; [`restore`] puts it back from the store.
+//!
+//! Outs are compared by content (blake3). A workspace out that differs from the
+//! artifact is the user's work and is kept and reported, unless `force`, or unless it
+//! equals the out of the instance's previous artifact (the lock file's key): pipe wrote
+//! that one itself, so replacing it loses nothing.
+//!
+//! Restored outs are writable copies made with `std::fs::copy`, which on Linux uses
+//! `copy_file_range`: where the filesystem can (Btrfs, XFS), the copy is a reflink
+//! sharing the object's blocks. Never a hardlink: an edit through it would change the
+//! stored object. Each out is built beside its place and renamed in, so an
+//! interrupted restore leaves the old out or the new one, never half of one. Nothing
+//! is written through a symlink that leads out of the pipeline's directory.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use pipe_stages::shell::{copy_tree, hash_file, hash_tree};
+use pipe_stages::{Registry, StageError};
+
+use crate::lockfile::LockFile;
+use crate::plan::Plan;
+use crate::store::{remove, Artifact, Store};
+use crate::Error;
+
+/// What [`restore`] did with one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The workspace already held the artifact's content.
+    Current,
+    /// It was missing, or held pipe's own earlier output: now a copy of the artifact's.
+    Restored,
+    /// The user changed it: left as it is.
+    Modified,
+    /// The user changed it and `force` overwrote it.
+    Overwritten,
+}
+
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub instance: String,
+    /// As declared in the pipeline file.
+    pub out: String,
+    pub action: Action,
+}
+
+/// Restores the declared outs of `found` (instance index in `plan`, its artifact).
+/// `previous` is the pipeline's lock file as it was before this run changed it.
+pub fn restore(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    found: &[(usize, &Artifact)],
+    previous: &LockFile,
+    force: bool,
+) -> Result<Vec<Restored>, Error> {
+    let mut done = Vec::new();
+    for &(i, artifact) in found {
+        let inst = &plan.instances[i];
+        let Some(stage) = registry.get(&inst.kind) else { continue };
+        let outs = stage.outs(&inst.params);
+        if outs.is_empty() {
+            continue;
+        }
+        let earlier = match previous.stages.get(&inst.name) {
+            Some(entry) if entry.key != artifact.key => store.lookup(&entry.key)?,
+            _ => None,
+        };
+        for out in outs {
+            let action = restore_out(&plan.workdir, &out, artifact, earlier.as_ref(), force)?;
+            done.push(Restored { instance: inst.name.clone(), out, action });
+        }
+    }
+    Ok(done)
+}
+
+/// One line per out that was not already current, for stderr.
+pub fn report(restored: &[Restored]) -> Vec<String> {
+    restored
+        .iter()
+        .filter_map(|r| {
+            let (out, instance) = (&r.out, &r.instance);
+            match r.action {
+                Action::Current => None,
+                Action::Restored => Some(format!("restored {out} (out of {instance})")),
+                Action::Overwritten => {
+                    Some(format!("overwrote {out} (out of {instance}; it had been changed by hand)"))
+                }
+                Action::Modified => Some(format!(
+                    "warning: {out} (out of {instance}) differs from its cached artifact; kept it \
+                     (`pipe checkout --force` overwrites it)"
+                )),
+            }
+        })
+        .collect()
+}
+
+fn restore_out(
+    workdir: &Path,
+    out: &str,
+    artifact: &Artifact,
+    earlier: Option<&Artifact>,
+    force: bool,
+) -> Result<Action, Error> {
+    let rel = normalize(out);
+    let want = contents(&artifact.dir, &rel)?;
+    let have = contents(workdir, &rel)?;
+    // Nothing to restore from (a shell stage fails without its outs, so only other kinds).
+    if want.is_none() || have == want {
+        return Ok(Action::Current);
+    }
+    let ours = match (&have, earlier) {
+        (None, _) => true,
+        (Some(have), Some(earlier)) => contents(&earlier.dir, &rel)?.as_ref() == Some(have),
+        (Some(_), None) => false,
+    };
+    if !ours && !force {
+        return Ok(Action::Modified);
+    }
+    place(workdir, &rel, &artifact.dir.join(&rel))?;
+    Ok(if ours { Action::Restored } else { Action::Overwritten })
+}
+
+/// `out` as a clean relative path (`./a//b/` -> `a/b`); the shell stage has checked it stays inside.
+fn normalize(out: &str) -> PathBuf {
+    Path::new(out).components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// The content of `root/rel`: (relative path, blake3) of each file, or None when absent.
+/// An empty directory is `Some(vec![])`, distinct from a missing one.
+fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(PathBuf, String)>>, Error> {
+    let path = root.join(rel);
+    let meta = match fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path)(e)),
+    };
+    let corrupt = |e: StageError| Error::Corrupt { path: path.clone(), message: e.to_string() };
+    if meta.is_dir() {
+        let files = hash_tree(&path).map_err(corrupt)?;
+        return Ok(Some(files.into_iter().map(|f| (rel.join(f.path), f.blake3)).collect()));
+    }
+    Ok(Some(vec![(rel.to_path_buf(), hash_file(&path).map_err(corrupt)?.1)]))
+}
+
+/// Copies `from` (a file or directory of the artifact) to `workdir/rel`, replacing what is there.
+fn place(workdir: &Path, rel: &Path, from: &Path) -> Result<(), Error> {
+    let dest = workdir.join(rel);
+    let parent = dest.parent().unwrap_or(workdir);
+    contained(workdir, parent)?;
+    fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sibling = |what: &str| parent.join(format!(".{name}.pipe-{what}.{}", std::process::id()));
+    let tmp = sibling("checkout");
+    remove(&tmp)?;
+    let built = copy_tree(from, &tmp)
+        .map_err(|e| Error::Corrupt { path: from.to_path_buf(), message: e.to_string() })
+        .and_then(|()| writable(&tmp));
+    if let Err(e) = built {
+        let _ = remove(&tmp);
+        return Err(e);
+    }
+    // rename() replaces a file or symlink in one step, but not a directory, nor a file by one.
+    let is_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if is_dir(&dest) || (is_dir(&tmp) && fs::symlink_metadata(&dest).is_ok()) {
+        let old = sibling("old");
+        fs::rename(&dest, &old).map_err(Error::io(&dest))?;
+        fs::rename(&tmp, &dest).map_err(Error::io(&dest))?;
+        remove(&old)
+    } else {
+        fs::rename(&tmp, &dest).map_err(Error::io(&dest))
+    }
+}
+
+/// Refuses a destination whose nearest existing ancestor resolves outside `workdir`
+/// (a symlinked directory leading elsewhere).
+fn contained(workdir: &Path, dir: &Path) -> Result<(), Error> {
+    let root = fs::canonicalize(workdir).map_err(Error::io(workdir))?;
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(workdir);
+    let real = fs::canonicalize(existing).map_err(Error::io(existing))?;
+    if real.starts_with(&root) {
+        return Ok(());
+    }
+    Err(Error::Failed {
+        message: format!(
+            "{} leads out of the pipeline's directory (to {}); pipe does not write there",
+            existing.display(),
+            real.display()
+        ),
+        config: true,
+    })
+}
+
+/// Adds the owner's write permission throughout a tree copied from read-only objects.
+fn writable(path: &Path) -> Result<(), Error> {
+    let meta = fs::symlink_metadata(path).map_err(Error::io(path))?;
+    let mut perms = meta.permissions();
+    perms.set_mode(perms.mode() | 0o200);
+    fs::set_permissions(path, perms).map_err(Error::io(path))?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(Error::io(path))? {
+            writable(&entry.map_err(Error::io(path))?.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_drops_dots_and_slashes() {
+        assert_eq!(normalize("./a//b/"), PathBuf::from("a/b"));
+        assert_eq!(normalize("counts.txt"), PathBuf::from("counts.txt"));
+    }
+
+    #[test]
+    fn contents_tells_missing_from_empty_and_lists_files_under_the_out() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), None);
+        fs::create_dir(dir.path().join("out")).unwrap();
+        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![]));
+        fs::write(dir.path().join("out/a"), "x").unwrap();
+        let hash = blake3::hash(b"x").to_hex().to_string();
+        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![(PathBuf::from("out/a"), hash)]));
+    }
+
+    #[test]
+    fn place_replaces_a_file_by_a_directory_and_leaves_no_temporaries() {
+        let (src, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        fs::create_dir_all(src.path().join("out/sub")).unwrap();
+        fs::write(src.path().join("out/sub/f"), "new").unwrap();
+        fs::set_permissions(src.path().join("out/sub/f"), fs::Permissions::from_mode(0o444)).unwrap();
+        fs::write(work.path().join("out"), "old file").unwrap();
+        place(work.path(), Path::new("out"), &src.path().join("out")).unwrap();
+        assert_eq!(fs::read_to_string(work.path().join("out/sub/f")).unwrap(), "new");
+        let mode = fs::metadata(work.path().join("out/sub/f")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o200, 0o200, "the restored copy is writable");
+        let names: Vec<_> = fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["out"]);
+    }
+
+    #[test]
+    fn place_refuses_a_symlinked_directory_leading_outside() {
+        let (src, work, elsewhere) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        fs::write(src.path().join("f"), "x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), work.path().join("link")).unwrap();
+        let err = place(work.path(), Path::new("link/f"), &src.path().join("f")).unwrap_err();
+        assert!(err.to_string().contains("leads out of the pipeline's directory"), "{err}");
+        assert!(!elsewhere.path().join("f").exists());
+    }
+}

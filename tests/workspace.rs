@@ -1,0 +1,85 @@
+//! Black-box tests of workspace outs: `pipe run` and `pipe checkout` put the declared
+//! outs of cached shell stages back into the pipeline's directory.
+
+mod support;
+
+use support::Test;
+
+/// `counts` declares a file out, `parts` a directory out; both log their runs to ran.log.
+const OUTS: &str = r#"
+name: outs
+params:
+  n: 1
+stages:
+  counts:
+    uses: shell
+    run: echo counts >> ran.log; wc -l < data.txt > counts.txt; echo ${params.n} >> counts.txt
+    deps: [data.txt]
+    outs: [counts.txt]
+  parts:
+    uses: shell
+    needs: [counts]
+    run: echo parts >> ran.log; mkdir -p parts/deep; cp $PIPE_INPUT_COUNTS/counts.txt parts/deep/c; echo x > parts/x
+    outs: [parts/]
+"#;
+
+fn outs() -> Test {
+    Test::new().pipeline(OUTS).file("data.txt", "a\nb\nc\n")
+}
+
+fn read(t: &Test, rel: &str) -> String {
+    std::fs::read_to_string(t.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn run_restores_a_deleted_out_of_a_cached_stage() {
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success().stdout_has("2 ran, 0 cached");
+    let counts = read(&t, "counts.txt");
+    std::fs::remove_file(t.path().join("counts.txt")).unwrap();
+    std::fs::remove_dir_all(t.path().join("parts")).unwrap();
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt (out of counts)");
+    assert_eq!(read(&t, "counts.txt"), counts);
+    assert_eq!(read(&t, "parts/deep/c"), counts);
+    assert_eq!(read(&t, "parts/x"), "x\n");
+    assert_eq!(t.lines("ran.log").len(), 2, "nothing ran again");
+}
+
+#[test]
+fn an_out_changed_by_hand_is_reported_and_kept_unless_forced() {
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success();
+    let counts = read(&t, "counts.txt");
+    t.write("counts.txt", "my notes\n");
+    t.run(&["run", "p.yaml"]).success().stderr_has("warning: counts.txt (out of counts) differs");
+    assert_eq!(read(&t, "counts.txt"), "my notes\n");
+    t.run(&["checkout", "p.yaml"]).code(1).stdout_has("1 changed by hand and kept");
+    assert_eq!(read(&t, "counts.txt"), "my notes\n");
+    t.run(&["checkout", "p.yaml", "--force"]).success().stderr_has("overwrote counts.txt");
+    assert_eq!(read(&t, "counts.txt"), counts);
+    t.run(&["checkout", "p.yaml"]).success().stdout_has("0 restored, 0 overwritten, 2 already current");
+}
+
+#[test]
+fn switching_back_to_a_cached_param_replaces_pipes_own_earlier_out() {
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success();
+    let first = read(&t, "counts.txt");
+    t.run(&["run", "p.yaml", "--set", "params.n=2"]).success().stdout_has("2 ran");
+    assert_ne!(read(&t, "counts.txt"), first);
+    // Not the user's work: the out of the artifact the lock file recorded last.
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt");
+    assert_eq!(read(&t, "counts.txt"), first);
+}
+
+#[test]
+fn checkout_restores_one_stage_and_names_stages_not_in_the_store() {
+    let t = outs();
+    t.run(&["checkout", "p.yaml"]).success().stderr_has("counts is not in the store");
+    t.run(&["run", "p.yaml"]).success();
+    std::fs::remove_file(t.path().join("counts.txt")).unwrap();
+    std::fs::remove_dir_all(t.path().join("parts")).unwrap();
+    t.run(&["checkout", "p.yaml", "--stage", "parts"]).success().stdout_has("1 restored");
+    assert!(t.path().join("parts/deep/c").exists());
+    assert!(!t.path().join("counts.txt").exists(), "only the selected stage's outs");
+}
