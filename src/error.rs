@@ -17,6 +17,8 @@ pub enum Error {
     /// The cache is in use by a run (for `pipe gc`).
     #[error("{0}")]
     Busy(String),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 impl Error {
@@ -35,6 +37,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Failed { config: true, .. } => 2,
+            Error::Remote(crate::remote::RemoteError::Config(_) | crate::remote::RemoteError::ReadOnly(_)) => 2,
             _ => 1,
         }
     }

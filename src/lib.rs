@@ -16,6 +16,7 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod record;
+pub mod remote;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -164,6 +164,21 @@ impl Store {
         Ok(Artifact { key, hash: blake3::hash(&manifest).to_hex().to_string(), dir: dest })
     }
 
+    /// Moves a complete object directory that was filled and verified outside a stage
+    /// (a download from a remote, in a directory from [`Store::begin`]) into place.
+    /// An object that appeared meanwhile is kept and the directory removed.
+    pub fn adopt(&self, tmp: &Path, key: &str, _lock: &KeyLock) -> Result<Artifact, Error> {
+        let dest = self.object_dir(key);
+        if dest.exists() {
+            remove(tmp)?;
+        } else {
+            let objects = self.objects_dir();
+            fs::create_dir_all(&objects).map_err(Error::io(&objects))?;
+            fs::rename(tmp, &dest).map_err(Error::io(&dest))?;
+        }
+        self.lookup(key)?.ok_or_else(|| Error::Corrupt { path: dest, message: format!("no {MANIFEST}") })
+    }
+
     /// Throws away a failed computation.
     pub fn discard(&self, tmp: &Path) -> Result<(), Error> {
         remove(tmp)

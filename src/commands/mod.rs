@@ -14,6 +14,8 @@ pub mod dag;
 pub mod diff;
 pub mod gc;
 pub mod predict;
+pub mod pull;
+pub mod push;
 pub mod run;
 pub mod runs;
 pub mod show;
