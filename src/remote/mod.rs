@@ -176,12 +176,15 @@ impl Remote {
         let meter = Meter::new("pulled", files, bytes);
         let outcomes = self.download(work.iter().map(|(e, _, tmp)| (*e, tmp.as_path())), &meter);
         let totals = meter.finish();
+        // Every failure is reported; the first is the command's error.
         let mut first_error = None;
         for ((entry, lock, tmp), outcome) in work.iter().zip(outcomes) {
             if let Err(e) = outcome.and_then(|()| adopt(store, entry, tmp, lock).map(drop)) {
                 let _ = store.discard(tmp);
-                eprintln!("error: {e}");
-                first_error.get_or_insert(e);
+                match first_error {
+                    None => first_error = Some(e),
+                    Some(_) => eprintln!("error: {e}"),
+                }
             }
         }
         match first_error {
@@ -206,24 +209,45 @@ impl Remote {
         adopted.map(Some)
     }
 
-    /// Downloads the files of each (entry, directory); one result per entry.
+    /// Downloads the files of each (entry, directory); one result per entry. A content
+    /// held by several files is downloaded once and copied locally to the others.
     fn download<'e>(
         &self,
         items: impl Iterator<Item = (&'e Entry, &'e Path)>,
         meter: &Meter,
     ) -> Vec<Result<(), Error>> {
         let items: Vec<_> = items.collect();
-        let files = items
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (e, dir))| e.files.iter().map(move |f| (i, *e, f, dir.join(&f.path))));
-        let gets = files.map(|(i, entry, f, dest)| async move { (i, self.get(entry, f, &dest, meter).await) });
-        let done: Vec<(usize, Result<(), Error>)> =
-            self.runtime.block_on(stream::iter(gets).buffer_unordered(self.jobs).collect());
+        let mut by_blob: BTreeMap<&str, Vec<(usize, &FileHash, PathBuf)>> = BTreeMap::new();
+        for (i, (entry, dir)) in items.iter().enumerate() {
+            for f in &entry.files {
+                by_blob.entry(f.blake3.as_str()).or_default().push((i, f, dir.join(&f.path)));
+            }
+        }
+        let entries: Vec<&Entry> = items.iter().map(|(e, _)| *e).collect();
+        let entries = &entries;
+        let gets = by_blob.values().map(|files| async move {
+            let (i, f, dest) = &files[0];
+            let mut result = self.get(entries[*i], f, dest, meter).await;
+            for (_, other, copy) in &files[1..] {
+                result = result.and_then(|()| copy_file(dest, copy));
+                meter.file(other.size, false);
+            }
+            (files, result)
+        });
+        let done: Vec<_> = self.runtime.block_on(stream::iter(gets).buffer_unordered(self.jobs).collect());
         let mut results: Vec<Result<(), Error>> = items.iter().map(|_| Ok(())).collect();
-        for (i, r) in done {
-            if let (Err(e), Ok(())) = (r, &results[i]) {
-                results[i] = Err(e);
+        for (files, result) in done {
+            let Err(e) = result else { continue };
+            let (first, _, _) = files[0];
+            for &(i, f, _) in &files[1..] {
+                if i != first && results[i].is_ok() {
+                    let why = format!("same content as key {} file `{}`: {e}", items[first].0.key, files[0].1.path);
+                    let what = format!("key {} file `{}`: {why}", items[i].0.key, f.path);
+                    results[i] = Err(RemoteError::Integrity(what).into());
+                }
+            }
+            if results[first].is_ok() {
+                results[first] = Err(e);
             }
         }
         results
@@ -294,6 +318,14 @@ impl Remote {
         RemoteError::Unreachable { remote: self.location.to_string(), message: self.location.mask(&e.to_string()) }
             .into()
     }
+}
+
+/// A local copy of a downloaded file (a reflink where the filesystem offers one).
+fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    std::fs::copy(from, to).map(drop).map_err(Error::io(to))
 }
 
 /// Verifies a downloaded directory against its entry and renames it into the store.
