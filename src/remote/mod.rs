@@ -230,7 +230,9 @@ impl Remote {
             let mut result = self.get(entries[*i], f, dest, meter).await;
             for (_, other, copy) in &files[1..] {
                 result = result.and_then(|()| copy_file(dest, copy));
-                meter.file(other.size, false);
+                if result.is_ok() {
+                    meter.file(other.size, false);
+                }
             }
             (files, result)
         });
