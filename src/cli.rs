@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, checkout, dag, diff, gc, job, predict, run, runs, show, status, verify};
+use crate::commands::{bench, checkout, dag, diff, gc, job, predict, pull, push, run, runs, show, status, verify};
 use crate::Error;
 
 const EXAMPLES: &str = "Examples:
@@ -41,6 +41,10 @@ pub enum Command {
     Show(show::Args),
     /// List recorded runs
     Runs(runs::Args),
+    /// Upload artifacts to the remote cache
+    Push(push::Args),
+    /// Download the artifacts a pipeline resolves to from the remote cache
+    Pull(pull::Args),
     /// Restore the declared outs of cached stages into the workspace
     Checkout(checkout::Args),
     /// Remove artifacts that no kept run references
@@ -71,6 +75,8 @@ impl Cli {
             Command::Diff(args) => diff::execute(args, &cache),
             Command::Show(args) => show::execute(args, &cache),
             Command::Runs(args) => runs::execute(args, &cache),
+            Command::Push(args) => push::execute(args, &cache),
+            Command::Pull(args) => pull::execute(args, &cache),
             Command::Checkout(args) => checkout::execute(args, &cache),
             Command::Gc(args) => gc::execute(args, &cache),
             Command::Verify(args) => verify::execute(args, &cache),

@@ -20,6 +20,8 @@ pub enum Error {
     /// The run stopped on this signal (SIGINT, SIGTERM); its record says interrupted.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 impl Error {
@@ -41,6 +43,7 @@ impl Error {
             Error::Config(_) | Error::Failed { config: true, .. } => 2,
             // As a shell reports a process ended by the signal.
             Error::Interrupted(signal) => 128 + signal,
+            Error::Remote(crate::remote::RemoteError::Config(_) | crate::remote::RemoteError::ReadOnly(_)) => 2,
             _ => 1,
         }
     }

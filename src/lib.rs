@@ -21,6 +21,7 @@ pub mod preflight;
 pub mod probe;
 pub mod progress;
 pub mod record;
+pub mod remote;
 pub mod resources;
 pub mod runner;
 pub mod seal;

@@ -23,9 +23,14 @@ pub struct Probe {
     pub state: State,
     /// Known when the key is: what `--why` compares with the last build.
     pub parts: Option<KeyParts>,
-    /// Upstream instances and their artifact hashes where fresh.
+    /// Upstream instances and their artifact hashes where fresh (or known from the remote).
     pub inputs: Vec<(String, Option<String>)>,
+    /// The artifact hash the remote holds for the key, when a remote was consulted.
+    pub remote: Option<String>,
 }
+
+/// Looks a key up on a remote: its artifact hash there, if any.
+pub type RemoteLookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, Error>;
 
 impl Probe {
     pub fn artifact(&self) -> Option<&Artifact> {
@@ -38,6 +43,18 @@ impl Probe {
 
 /// Probes the instances marked in `which` (their upstream must be marked too).
 pub fn probe(plan: &Plan, registry: &Registry, store: &Store, which: &[bool]) -> Result<Vec<Option<Probe>>, Error> {
+    probe_via(plan, registry, store, which, None)
+}
+
+/// [`probe`], also asking `remote` for every key it can compute: an artifact found only
+/// there lets the keys downstream of it be computed too (what `pipe pull` downloads).
+pub fn probe_via(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    which: &[bool],
+    remote: Option<RemoteLookup>,
+) -> Result<Vec<Option<Probe>>, Error> {
     let mut probes: Vec<Option<Probe>> = Vec::with_capacity(plan.instances.len());
     for (i, inst) in plan.instances.iter().enumerate() {
         if !which[i] {
@@ -48,7 +65,8 @@ pub fn probe(plan: &Plan, registry: &Registry, store: &Store, which: &[bool]) ->
             .inputs
             .iter()
             .map(|&u| {
-                let hash = probes[u].as_ref().and_then(Probe::artifact).map(|a| a.hash.clone());
+                let up = probes[u].as_ref();
+                let hash = up.and_then(Probe::artifact).map(|a| a.hash.clone()).or_else(|| up?.remote.clone());
                 (plan.instances[u].name.clone(), hash)
             })
             .collect();
@@ -57,24 +75,35 @@ pub fn probe(plan: &Plan, registry: &Registry, store: &Store, which: &[bool]) ->
             None => Err(format!("unknown stage kind `{}`", inst.kind)),
         };
         let probe = match fingerprint {
-            Err(message) => Probe { state: State::Broken(message), parts: None, inputs },
-            Ok(fingerprint) => known(plan, store, i, inputs, fingerprint)?,
+            Err(message) => Probe { state: State::Broken(message), parts: None, inputs, remote: None },
+            Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
         probes.push(Some(probe));
     }
     Ok(probes)
 }
 
-fn known(plan: &Plan, store: &Store, i: usize, inputs: Vec<(String, Option<String>)>, fingerprint: Value) -> Result<Probe, Error> {
+fn known(
+    plan: &Plan,
+    store: &Store,
+    i: usize,
+    inputs: Vec<(String, Option<String>)>,
+    fingerprint: Value,
+    remote: Option<RemoteLookup>,
+) -> Result<Probe, Error> {
     let artifacts: Option<Vec<String>> = inputs.iter().map(|(_, a)| a.clone()).collect();
     let Some(artifacts) = artifacts else {
-        return Ok(Probe { state: State::Stale { key: None }, parts: None, inputs });
+        return Ok(Probe { state: State::Stale { key: None }, parts: None, inputs, remote: None });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
+    let on_remote = match remote {
+        Some(lookup) => lookup(&key)?,
+        None => None,
+    };
     let state = match store.lookup(&key)? {
         Some(artifact) => State::Fresh(artifact),
         None => State::Stale { key: Some(key) },
     };
-    Ok(Probe { state, parts: Some(parts), inputs })
+    Ok(Probe { state, parts: Some(parts), inputs, remote: on_remote })
 }

@@ -17,6 +17,8 @@ pub enum Status {
     Cached,
     /// Computed in this run.
     Ran,
+    /// Downloaded from the remote cache by this run instead of being computed.
+    Pulled,
     Failed,
     /// Not attempted because an upstream failed or the run was interrupted.
     Skipped,
@@ -29,6 +31,7 @@ impl Status {
         match self {
             Status::Cached => "cached",
             Status::Ran => "ran",
+            Status::Pulled => "pulled",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
             Status::Interrupted => "interrupted",

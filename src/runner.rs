@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use crate::key::KeyParts;
 use crate::plan::{Instance, Plan, Selection};
 use crate::progress::Reporter;
 use crate::record::Status;
+use crate::remote::Remote;
 use crate::store::{Artifact, KeyLock, Store};
 use crate::Error;
 
@@ -64,6 +66,17 @@ pub struct Runner<'a> {
     /// request finds stages still running after a grace period: built-in stages cannot
     /// be stopped from outside, so it records the run and ends the process.
     pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
+    /// Where a stale key is looked up before it is computed.
+    pub remote: Option<&'a RemoteRead<'a>>,
+}
+
+/// `pipe run --remote`: a remote consulted before computing. When it fails, the run
+/// fails if the remote was `required` (asked for with `--remote`); otherwise it warns
+/// once and computes locally from then on.
+pub struct RemoteRead<'a> {
+    pub remote: &'a Remote,
+    pub required: bool,
+    pub gave_up: AtomicBool,
 }
 
 /// How long a stop request waits for running stages (shell commands stop within
@@ -282,10 +295,40 @@ impl Runner<'_> {
         if let Some(found) = reuse(self.store)? {
             return Ok(found);
         }
+        if !force {
+            if let Some(found) = self.from_remote(inst, key, &key_lock)? {
+                return Ok(found);
+            }
+        }
         lock(board).computing.insert(key.to_string());
         let result = self.compute(inst, stage, parts, key, inputs, &key_lock, board);
         lock(board).computing.remove(key);
         result
+    }
+
+    /// Downloads the key's artifact when the remote has it.
+    fn from_remote(&self, inst: &Instance, key: &str, key_lock: &KeyLock) -> Result<Option<Found>, Failure> {
+        let Some(read) = self.remote else { return Ok(None) };
+        if read.gave_up.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        match read.remote.fetch(self.store, key, key_lock) {
+            Ok(Some(artifact)) => {
+                let metrics = artifact.metrics()?;
+                let seconds = started.elapsed().as_secs_f64();
+                self.reporter.line(&format!(" pulled {} ({seconds:.2}s)", inst.name));
+                Ok(Some((Status::Pulled, artifact, metrics)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) if read.required => Err(e.into()),
+            Err(e) => {
+                if !read.gave_up.swap(true, Ordering::Relaxed) {
+                    self.reporter.line(&format!("warning: {e}; computing locally without the remote"));
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// Runs the stage into a private directory and seals it into the store.

@@ -90,6 +90,23 @@ pub fn declared_outs(registry: &Registry, plan: &Plan, i: usize) -> Result<Vec<S
     Ok(paths.outs)
 }
 
+/// [`restore`] against the plan's lock file as it is now, reporting on stderr: what
+/// `run`, `pull` and `checkout` do with the artifacts they found.
+pub fn restore_reporting(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    found: &[(usize, &Artifact)],
+    force: bool,
+) -> Result<Vec<Restored>, Error> {
+    let previous = crate::lockfile::load(&crate::lockfile::path_for(&plan.file))?;
+    let restored = restore(plan, registry, store, found, &previous, force)?;
+    for line in report(&restored) {
+        eprintln!("{line}");
+    }
+    Ok(restored)
+}
+
 /// One line per out that was not already current, for stderr.
 pub fn report(restored: &[Restored]) -> Vec<String> {
     restored

@@ -7,7 +7,7 @@ use pipe_stages::Registry;
 use crate::probe::probe;
 use crate::store::Store;
 use crate::workspace::{self, Action};
-use crate::{lockfile, Error};
+use crate::Error;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -45,11 +45,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             None => {}
         }
     }
-    let previous = lockfile::load(&lockfile::path_for(&args.file))?;
-    let restored = workspace::restore(&plan, &registry, &store, &found, &previous, args.force)?;
-    for line in workspace::report(&restored) {
-        eprintln!("{line}");
-    }
+    let restored = workspace::restore_reporting(&plan, &registry, &store, &found, args.force)?;
     let count = |a: Action| restored.iter().filter(|r| r.action == a).count();
     println!(
         "{} restored, {} overwritten, {} already current, {} changed by hand and kept",

@@ -15,6 +15,8 @@ pub mod diff;
 pub mod gc;
 pub mod job;
 pub mod predict;
+pub mod pull;
+pub mod push;
 pub mod run;
 pub mod runs;
 pub mod show;

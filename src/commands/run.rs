@@ -1,6 +1,7 @@
 //! `pipe run`: run what is stale, reuse the rest, record the run.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
 use pipe_stages::{interrupt, Registry};
@@ -14,9 +15,11 @@ use crate::preflight;
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::{self, RunRecord, StageRecord, Status};
+use crate::remote::config::{self, RemoteArg};
+use crate::remote::Remote;
 use crate::resources::Resources;
-use crate::runner::Outcome;
-use crate::store::Store;
+use crate::runner::{Outcome, RemoteRead};
+use crate::store::{Artifact, Store};
 use crate::table::{self, short};
 use crate::{signals, workspace, Error};
 
@@ -58,6 +61,11 @@ pub struct Args {
     /// With a cluster executor: submit the jobs, print their ids and return
     #[arg(long)]
     pub detach: bool,
+    #[command(flatten)]
+    pub remote: RemoteArg,
+    /// Upload the run's artifacts to the remote afterwards (as `remote.write: true` does)
+    #[arg(long)]
+    pub push: bool,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -73,9 +81,17 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if args.dry_run {
         return dry_run(&plan, &registry, &store, &selection, args.force);
     }
+    let (remote, read, write) = open_remote(&args)?;
     let _shared = store.lock_cache(false)?;
     let reporter = Reporter::new();
-    let finish = |outcomes: Vec<Option<Outcome>>| record_run(&args, &plan, &registry, &store, started, clock, outcomes);
+    let remote_read = remote.as_ref().filter(|_| read).map(|remote| RemoteRead {
+        remote,
+        required: args.remote.remote.is_some(),
+        gave_up: AtomicBool::new(false),
+    });
+    let push = remote.as_ref().filter(|_| write);
+    let finish =
+        |outcomes: Vec<Option<Outcome>>| record_run(&args, &plan, &registry, &store, push, (started, clock), outcomes);
     // Built-in stages still running after a stop request: record the run, end the process.
     let stop = |outcomes| {
         let code = finish(outcomes).map_or_else(
@@ -95,6 +111,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         selection: &selection,
         force: args.force,
         on_interrupt: Some(&stop),
+        remote: remote_read.as_ref(),
     };
     signals::graceful();
     let Finished::All(outcomes) = executor.execute(&work)? else {
@@ -110,8 +127,8 @@ fn record_run(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
-    started: SystemTime,
-    clock: Instant,
+    push: Option<&Remote>,
+    (started, clock): (SystemTime, Instant),
     outcomes: Vec<Option<Outcome>>,
 ) -> Result<(), Error> {
     let interrupted = interrupt::requested();
@@ -150,13 +167,17 @@ fn record_run(
         stages,
     };
     let record_path = record.save(store)?;
-    restore_outs(plan, registry, store, &args.file, &outcomes)?;
+    restore_outs(plan, registry, store, &outcomes)?;
     update_lock_file(plan, registry, &args.file, &record)?;
 
     print!("{}", summary_table(registry, &record));
     let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
+    let pulled = match count(Status::Pulled) {
+        0 => String::new(),
+        n => format!(", {n} pulled"),
+    };
     println!(
-        "run {id}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
+        "run {id}: {} ran, {} cached{pulled}, {} failed, {} skipped in {:.2}s ({})",
         count(Status::Ran),
         count(Status::Cached),
         count(Status::Failed),
@@ -166,6 +187,15 @@ fn record_run(
     );
     if let Some(signal) = interrupted {
         return Err(Error::Interrupted(signal));
+    }
+    if let Some(remote) = push {
+        let artifacts: Vec<Artifact> = outcomes.iter().flatten().filter_map(|o| o.artifact.clone()).collect();
+        let report = remote.push(&artifacts);
+        match report {
+            Ok(r) => println!("{} artifact(s) pushed to {}, {} already there", r.moved, remote.location, r.present),
+            Err(e) if failed.is_empty() => return Err(e),
+            Err(e) => eprintln!("error: {e}"),
+        }
     }
     if failed.is_empty() {
         return Ok(());
@@ -195,6 +225,19 @@ fn executor(args: &Args, plan: &Plan) -> Result<Box<dyn Executor>, Error> {
     }
 }
 
+/// The remote this run reads (`--remote` or `remote.read`) or writes (`--push` or `remote.write`), if any.
+fn open_remote(args: &Args) -> Result<(Option<Remote>, bool, bool), Error> {
+    let flag = args.remote.remote.as_deref();
+    let dir = config::project_dir(Some(&args.file));
+    let settings = if args.push { Some(config::required(&dir, flag)?) } else { config::resolve(&dir, flag)? };
+    let Some(settings) = settings else { return Ok((None, false, false)) };
+    let (read, write) = (flag.is_some() || settings.read, args.push || settings.write);
+    if !read && !write {
+        return Ok((None, false, false));
+    }
+    Ok((Some(Remote::open(&settings, None, write)?), read, write))
+}
+
 fn summary_table(registry: &Registry, record: &RunRecord) -> String {
     let mut rows = vec![vec!["STAGE".into(), "STATUS".into(), "SECONDS".into(), "KEY".into(), "METRICS".into()]];
     for r in &record.stages {
@@ -210,23 +253,12 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
     table::render(&rows)
 }
 
-/// Puts back the missing outs of the instances this run found cached (the ones that ran wrote theirs).
-fn restore_outs(
-    plan: &Plan,
-    registry: &Registry,
-    store: &Store,
-    file: &Path,
-    outcomes: &[Option<Outcome>],
-) -> Result<(), Error> {
-    let cached = |o: &&Outcome| o.status == Status::Cached;
+/// Puts back the missing outs of the instances this run found cached or pulled (the ones that ran wrote theirs).
+fn restore_outs(plan: &Plan, registry: &Registry, store: &Store, outcomes: &[Option<Outcome>]) -> Result<(), Error> {
     let found: Vec<_> = (outcomes.iter().enumerate())
-        .filter_map(|(i, o)| Some((i, o.as_ref().filter(cached)?.artifact.as_ref()?)))
+        .filter_map(|(i, o)| Some((i, o.as_ref().filter(|o| o.status != Status::Ran)?.artifact.as_ref()?)))
         .collect();
-    let previous = lockfile::load(&lockfile::path_for(file))?;
-    for line in workspace::report(&workspace::restore(plan, registry, store, &found, &previous, false)?) {
-        eprintln!("{line}");
-    }
-    Ok(())
+    workspace::restore_reporting(plan, registry, store, &found, false).map(drop)
 }
 
 /// Records every instance that now has an artifact; keeps entries of instances this run did not touch.

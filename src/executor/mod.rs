@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::plan::{Plan, Selection};
 use crate::progress::Reporter;
-use crate::runner::Outcome;
+use crate::runner::{Outcome, RemoteRead};
 use crate::store::Store;
 use crate::Error;
 
@@ -59,6 +59,8 @@ pub struct Work<'a> {
     pub force: bool,
     /// Called with the outcomes so far when a stop signal arrives while stages run here.
     pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
+    /// A remote cache consulted before a stale key is computed here (`pipe run --remote`).
+    pub remote: Option<&'a RemoteRead<'a>>,
 }
 
 pub enum Finished {

@@ -1,0 +1,84 @@
+//! `pipe push`: upload artifacts to the remote cache.
+
+use std::path::{Path, PathBuf};
+
+use pipe_stages::Registry;
+
+use crate::probe::probe;
+use crate::record;
+use crate::remote::config::{self, RemoteArg};
+use crate::remote::Remote;
+use crate::store::{Artifact, Store};
+use crate::Error;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  pipe push pipelines/final.yaml                      the artifacts the pipeline resolves to now
+  pipe push pipelines/final.yaml --stage train -j 16
+  pipe push --run latest                              the artifacts of one recorded run
+  pipe push --all --remote=file:///mnt/usb/pipe-cache everything in the local store")]
+pub struct Args {
+    /// Pipeline file: push the artifacts its stages resolve to
+    #[arg(required_unless_present_any = ["run", "all"])]
+    pub file: Option<PathBuf>,
+    /// Only this stage (or instance) and its upstream; repeatable
+    #[arg(long = "stage", value_name = "STAGE", requires = "file")]
+    pub stages: Vec<String>,
+    /// Push the artifacts of a recorded run (id, unique prefix or `latest`)
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "all"])]
+    pub run: Option<String>,
+    /// Push every artifact in the local store
+    #[arg(long, conflicts_with = "file")]
+    pub all: bool,
+    #[command(flatten)]
+    pub remote: RemoteArg,
+    /// Transfers at once [default: `remote.jobs`, else 8]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Override a value as `pipe run --set` would
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "file")]
+    pub sets: Vec<String>,
+}
+
+pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    let settings = config::required(&config::project_dir(args.file.as_deref()), args.remote.remote.as_deref())?;
+    let store = Store::new(cache)?;
+    let artifacts = if let Some(run) = &args.run {
+        let record = record::find(&store, run)?;
+        let keys = record.stages.iter().filter_map(|s| s.key.as_deref());
+        keys.map(|k| store.lookup(k)).filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?
+    } else if args.all {
+        every_object(&store)?
+    } else {
+        let file = args.file.as_deref().unwrap_or(Path::new(""));
+        of_pipeline(file, &args.stages, &args.sets, &store)?
+    };
+    let remote = Remote::open(&settings, args.jobs, true)?;
+    let report = remote.push(&artifacts)?;
+    println!("{} artifact(s) pushed to {}, {} already there", report.moved, remote.location, report.present);
+    Ok(())
+}
+
+/// The artifacts a pipeline's (selected) instances resolve to now; stale ones are named and left out.
+fn of_pipeline(file: &Path, stages: &[String], sets: &[String], store: &Store) -> Result<Vec<Artifact>, Error> {
+    let registry = Registry::builtin();
+    let plan = super::load(file, sets, &registry)?;
+    let selection = plan.select(stages, false)?;
+    let mut artifacts = Vec::new();
+    for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
+        match p.as_ref().map(|p| p.artifact()) {
+            Some(Some(artifact)) => artifacts.push(artifact.clone()),
+            Some(None) => eprintln!("{} is not in the store (stale): not pushed; `pipe run` it first", inst.name),
+            None => {}
+        }
+    }
+    Ok(artifacts)
+}
+
+fn every_object(store: &Store) -> Result<Vec<Artifact>, Error> {
+    let dir = store.objects_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut keys: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    keys.sort();
+    keys.iter().map(|k| store.lookup(k)).filter_map(Result::transpose).collect()
+}

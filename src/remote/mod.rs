@@ -1,0 +1,338 @@
+//! The remote cache: a second store on S3, GCS, Azure, an HTTP/WebDAV server or a
+//! mounted directory, through the `object_store` crate. Layout under the URL:
+//!
+//! ```text
+//! cas/<b3[..2]>/<b3>   a file, addressed by its blake3 (stored once however many artifacts hold it)
+//! ac/<key>.json        an entry: the key's artifact hash and files (uploaded last)
+//! ```
+//!
+//! Uploads are whole-object PUTs, which every backend makes visible at once, and
+//! an entry goes up only after all its files, so an interrupted push leaves no
+//! visible artifact and two machines pushing one key write identical bytes. A
+//! download is re-hashed file by file against the entry and the whole artifact
+//! against its manifest and key before it is renamed into the local store.
+
+pub mod config;
+pub mod entry;
+pub mod location;
+pub mod meter;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, PutPayload};
+use pipe_stages::tree::FileHash;
+
+use crate::store::{Artifact, KeyLock, Store};
+use crate::Error;
+use config::Settings;
+use entry::{blob_path, entry_path, Entry};
+use location::Location;
+use meter::{Meter, Totals};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The URL or the project file is wrong (exit code 2).
+    #[error("{0}")]
+    Config(String),
+    /// The server is down, refused, or the credentials were rejected.
+    #[error("remote {remote}: {message}")]
+    Unreachable { remote: String, message: String },
+    /// Downloaded bytes do not match what the entry promised; nothing entered the store.
+    #[error("{0}")]
+    Integrity(String),
+    #[error(
+        "remote {0} is read-only (the default for http(s) remotes); set `read_only: false` under `remote:` in .pipe.yaml to write to it"
+    )]
+    ReadOnly(String),
+}
+
+/// What a push or pull did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Report {
+    /// Artifacts transferred.
+    pub moved: usize,
+    /// Artifacts already at the destination.
+    pub present: usize,
+    pub totals: Totals,
+}
+
+pub struct Remote {
+    pub location: Location,
+    objects: Arc<dyn ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+    jobs: usize,
+    read_only: bool,
+}
+
+impl Remote {
+    /// Connects lazily: nothing is sent until the first transfer. `write` creates a missing `file://` directory.
+    pub fn open(settings: &Settings, jobs: Option<usize>, write: bool) -> Result<Remote, Error> {
+        if write && settings.read_only {
+            return Err(RemoteError::ReadOnly(settings.location.to_string()).into());
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::io("tokio runtime"))?;
+        let objects = settings.location.open(write)?;
+        Ok(Remote {
+            location: settings.location.clone(),
+            objects,
+            runtime,
+            jobs: jobs.unwrap_or(settings.jobs).max(1),
+            read_only: settings.read_only,
+        })
+    }
+
+    /// The entries of `keys` on the remote (None where absent), fetched in parallel.
+    pub fn entries<'k>(&self, keys: &'k [String]) -> Result<Vec<Option<Entry>>, Error> {
+        let fetch = |key: &'k String| async move {
+            let path = StorePath::from(entry_path(key));
+            let bytes = match self.objects.get(&path).await {
+                Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(self.failure(e)),
+            };
+            let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| {
+                RemoteError::Integrity(format!("remote {}: entry {}: {e}", self.location, entry_path(key)))
+            })?;
+            if &entry.key != key {
+                let why = format!("remote {}: entry {} is for key {}", self.location, entry_path(key), entry.key);
+                return Err(RemoteError::Integrity(why).into());
+            }
+            Ok::<_, Error>(Some(entry))
+        };
+        self.runtime
+            .block_on(stream::iter(keys).map(fetch).buffered(self.jobs).collect::<Vec<_>>())
+            .into_iter()
+            .collect()
+    }
+
+    /// The entry of one key, if the remote has it.
+    pub fn lookup(&self, key: &str) -> Result<Option<Entry>, Error> {
+        Ok(self.entries(&[key.to_string()])?.pop().flatten())
+    }
+
+    /// Uploads the artifacts not yet on the remote: files first, then each entry.
+    pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
+        if self.read_only {
+            return Err(RemoteError::ReadOnly(self.location.to_string()).into());
+        }
+        let keys: Vec<String> = artifacts.iter().map(|a| a.key.clone()).collect();
+        let there = self.entries(&keys)?;
+        let todo: Vec<(&Artifact, Entry)> = (artifacts.iter().zip(&there))
+            .filter(|(_, there)| there.is_none())
+            .map(|(a, _)| Ok((a, Entry::of(a)?)))
+            .collect::<Result<_, Error>>()?;
+        let mut blobs: BTreeMap<&str, (&FileHash, PathBuf)> = BTreeMap::new();
+        for (artifact, entry) in &todo {
+            for f in &entry.files {
+                blobs.entry(f.blake3.as_str()).or_insert((f, artifact.dir.join(&f.path)));
+            }
+        }
+        let meter = Meter::new("pushed", blobs.len() as u64, blobs.values().map(|(f, _)| f.size).sum());
+        let uploads = blobs.values().map(|(f, src)| self.upload(f, src, &meter));
+        let results: Vec<Result<(), Error>> =
+            self.runtime.block_on(stream::iter(uploads).buffer_unordered(self.jobs).collect());
+        let failed: HashSet<&str> = blobs.keys().zip(&results).filter(|(_, r)| r.is_err()).map(|(b, _)| *b).collect();
+        let complete =
+            todo.iter().map(|(_, e)| e).filter(|e| e.files.iter().all(|f| !failed.contains(f.blake3.as_str())));
+        let puts = complete.map(|entry| async move {
+            let bytes = serde_json::to_vec_pretty(entry).map_err(Error::corrupt(entry_path(&entry.key)))?;
+            let path = StorePath::from(entry_path(&entry.key));
+            self.objects.put(&path, PutPayload::from(bytes)).await.map(drop).map_err(|e| self.failure(e))
+        });
+        let put: Vec<Result<(), Error>> =
+            self.runtime.block_on(stream::iter(puts).buffer_unordered(self.jobs).collect());
+        let totals = meter.finish();
+        results.into_iter().chain(put).collect::<Result<Vec<()>, Error>>()?;
+        Ok(Report { moved: todo.len(), present: artifacts.len() - todo.len(), totals })
+    }
+
+    /// Downloads `entries` into `store`: under each key's lock, into a private directory,
+    /// every file re-hashed, then the whole artifact verified and renamed into place.
+    /// Keys already in the store are skipped. Good artifacts enter even when another fails.
+    pub fn pull(&self, store: &Store, entries: &[Entry]) -> Result<Report, Error> {
+        let mut work = Vec::new();
+        let mut present = 0;
+        for entry in entries {
+            entry.safe_paths()?;
+            let lock = store.lock(&entry.key, || {})?;
+            if store.lookup(&entry.key)?.is_some() {
+                present += 1;
+                continue;
+            }
+            let tmp = store.begin(&entry.key, &lock)?;
+            work.push((entry, lock, tmp));
+        }
+        let files = work.iter().map(|(e, _, _)| e.files.len() as u64).sum();
+        let bytes = work.iter().flat_map(|(e, _, _)| &e.files).map(|f| f.size).sum();
+        let meter = Meter::new("pulled", files, bytes);
+        let outcomes = self.download(work.iter().map(|(e, _, tmp)| (*e, tmp.as_path())), &meter);
+        let totals = meter.finish();
+        // Every failure is reported; the first is the command's error.
+        let mut first_error = None;
+        for ((entry, lock, tmp), outcome) in work.iter().zip(outcomes) {
+            if let Err(e) = outcome.and_then(|()| adopt(store, entry, tmp, lock).map(drop)) {
+                let _ = store.discard(tmp);
+                match first_error {
+                    None => first_error = Some(e),
+                    Some(_) => eprintln!("error: {e}"),
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Report { moved: work.len(), present, totals }),
+        }
+    }
+
+    /// One key for `pipe run`, whose caller holds the key's lock: Some when the remote had it.
+    pub fn fetch(&self, store: &Store, key: &str, lock: &KeyLock) -> Result<Option<Artifact>, Error> {
+        let Some(entry) = self.lookup(key)? else {
+            return Ok(None);
+        };
+        entry.safe_paths()?;
+        let tmp = store.begin(key, lock)?;
+        let quiet = Meter::quiet();
+        let outcome = self.download(std::iter::once((&entry, tmp.as_path())), &quiet).pop().unwrap_or(Ok(()));
+        let adopted = outcome.and_then(|()| adopt(store, &entry, &tmp, lock));
+        if adopted.is_err() {
+            let _ = store.discard(&tmp);
+        }
+        adopted.map(Some)
+    }
+
+    /// Downloads the files of each (entry, directory); one result per entry. A content
+    /// held by several files is downloaded once and copied locally to the others.
+    fn download<'e>(
+        &self,
+        items: impl Iterator<Item = (&'e Entry, &'e Path)>,
+        meter: &Meter,
+    ) -> Vec<Result<(), Error>> {
+        let items: Vec<_> = items.collect();
+        let mut by_blob: BTreeMap<&str, Vec<(usize, &FileHash, PathBuf)>> = BTreeMap::new();
+        for (i, (entry, dir)) in items.iter().enumerate() {
+            for f in &entry.files {
+                by_blob.entry(f.blake3.as_str()).or_default().push((i, f, dir.join(&f.path)));
+            }
+        }
+        let entries: Vec<&Entry> = items.iter().map(|(e, _)| *e).collect();
+        let entries = &entries;
+        let gets = by_blob.values().map(|files| async move {
+            let (i, f, dest) = &files[0];
+            let mut result = self.get(entries[*i], f, dest, meter).await;
+            for (_, other, copy) in &files[1..] {
+                result = result.and_then(|()| copy_file(dest, copy));
+                if result.is_ok() {
+                    meter.file(other.size, false);
+                }
+            }
+            (files, result)
+        });
+        let done: Vec<_> = self.runtime.block_on(stream::iter(gets).buffer_unordered(self.jobs).collect());
+        let mut results: Vec<Result<(), Error>> = items.iter().map(|_| Ok(())).collect();
+        for (files, result) in done {
+            let Err(e) = result else { continue };
+            let (first, _, _) = files[0];
+            for &(i, f, _) in &files[1..] {
+                if i != first && results[i].is_ok() {
+                    let why = format!("same content as key {} file `{}`: {e}", items[first].0.key, files[0].1.path);
+                    let what = format!("key {} file `{}`: {why}", items[i].0.key, f.path);
+                    results[i] = Err(RemoteError::Integrity(what).into());
+                }
+            }
+            if results[first].is_ok() {
+                results[first] = Err(e);
+            }
+        }
+        results
+    }
+
+    async fn get(&self, entry: &Entry, file: &FileHash, dest: &Path, meter: &Meter) -> Result<(), Error> {
+        let path = StorePath::from(blob_path(&file.blake3));
+        let refuse = |what: String| -> Error {
+            RemoteError::Integrity(format!("key {} file `{}`: {what}; nothing entered the store", entry.key, file.path))
+                .into()
+        };
+        let got = match self.objects.get(&path).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(refuse(format!("{path} is missing on the remote")))
+            }
+            Err(e) => return Err(self.failure(e)),
+        };
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        let mut out = std::fs::File::create(dest).map_err(Error::io(dest))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        let mut chunks = got.into_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| self.failure(e))?;
+            size += chunk.len() as u64;
+            if size > file.size {
+                return Err(refuse(format!("the remote sent more than the {} bytes of the entry", file.size)));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).map_err(Error::io(dest))?;
+        }
+        let hash = hasher.finalize().to_hex().to_string();
+        if size != file.size || hash != file.blake3 {
+            return Err(refuse(format!(
+                "downloaded {size} bytes with blake3 {hash}, the entry says {} bytes with blake3 {}",
+                file.size, file.blake3
+            )));
+        }
+        meter.file(size, true);
+        Ok(())
+    }
+
+    /// Uploads one file unless a blob of its hash and size is already there.
+    async fn upload(&self, file: &FileHash, src: &Path, meter: &Meter) -> Result<(), Error> {
+        let path = StorePath::from(blob_path(&file.blake3));
+        match self.objects.head(&path).await {
+            Ok(meta) if meta.size == file.size => {
+                meter.file(file.size, false);
+                return Ok(());
+            }
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.failure(e)),
+        }
+        let bytes = tokio::fs::read(src).await.map_err(Error::io(src))?;
+        // The file was hashed moments ago; a change since then must not reach the remote under the old name.
+        if blake3::hash(&bytes).to_hex().as_str() != file.blake3 {
+            return Err(Error::Corrupt { path: src.to_path_buf(), message: "changed while being pushed".into() });
+        }
+        self.objects.put(&path, PutPayload::from(bytes)).await.map_err(|e| self.failure(e))?;
+        meter.file(file.size, true);
+        Ok(())
+    }
+
+    fn failure(&self, e: object_store::Error) -> Error {
+        RemoteError::Unreachable { remote: self.location.to_string(), message: self.location.mask(&e.to_string()) }
+            .into()
+    }
+}
+
+/// A local copy of a downloaded file (a reflink where the filesystem offers one).
+fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    std::fs::copy(from, to).map(drop).map_err(Error::io(to))
+}
+
+/// Verifies a downloaded directory against its entry, then commits it into the store
+/// (which re-hashes every file against the manifest, stamps, seals and syncs it).
+fn adopt(store: &Store, entry: &Entry, tmp: &Path, lock: &KeyLock) -> Result<Artifact, Error> {
+    entry.verify(tmp)?;
+    store.import(tmp, &entry.key, lock)
+}

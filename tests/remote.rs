@@ -1,0 +1,309 @@
+//! Black-box tests of the remote cache (`pipe push`, `pull`, `run --remote`, `status
+//! --remote`) against a real WebDAV server (Debian's nginx, started by
+//! scripts/webdav-server.sh) and `file://` directories. S3, GCS and Azure go through the
+//! same library code; with no server of theirs here, their tests cover what pipe adds:
+//! the URL and credential handling and the error messages.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{by_instance, expect, Ran, Test};
+
+/// `make` writes two identical files (stored once on the remote) and one unique; `count` reads them.
+const SHARED: &str = r#"
+name: shared
+stages:
+  make:
+    uses: shell
+    run: echo make >> ran.log; mkdir -p out; printf 'alpha\n' > out/a.txt; printf 'alpha\n' > out/same.txt; printf 'beta\n' > $PIPE_OUT/b.txt
+    outs: [out]
+  count:
+    uses: shell
+    needs: [make]
+    run: echo count >> ran.log; cat $PIPE_INPUT_MAKE/out/*.txt | wc -l > n.txt
+    outs: [n.txt]
+"#;
+
+/// A WebDAV server: the one `.ci/run` started ($PIPE_WEBDAV_URL, $PIPE_WEBDAV_ROOT), else
+/// a private one for this test, stopped when dropped. Each test works under its own path.
+struct Server {
+    url: String,
+    root: PathBuf,
+    private: Option<tempfile::TempDir>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/webdav-server.sh")
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let unique = format!("{name}-{}", std::process::id());
+        if let (Ok(url), Ok(root)) = (std::env::var("PIPE_WEBDAV_URL"), std::env::var("PIPE_WEBDAV_ROOT")) {
+            return Server { url: format!("{url}/{unique}"), root: PathBuf::from(root).join(unique), private: None };
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(script()).arg("start").arg(dir.path()).output().expect("bash runs the script");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "these tests need nginx with WebDAV (apt-get install nginx-light): scripts/webdav-server.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = |k: &str| text.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+        Server {
+            url: format!("{}/{unique}", field("PIPE_WEBDAV_URL=")),
+            root: PathBuf::from(field("PIPE_WEBDAV_ROOT=")).join(unique),
+            private: Some(dir),
+        }
+    }
+
+    /// Files under the test's path on the server, relative, sorted.
+    fn files(&self, sub: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        walk(&self.root.join(sub), &self.root, &mut found);
+        found.sort();
+        found
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.private {
+            let _ = Command::new(script()).arg("stop").arg(dir.path()).status();
+        }
+    }
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, root, out);
+        } else {
+            out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A workspace with SHARED and a project file naming the remote (writable).
+fn project(url: &str) -> Test {
+    Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote:\n  url: {url}\n  read_only: false\n"))
+}
+
+fn run_env(t: &Test, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut command = t.command(args);
+    command.env_remove("PIPE_REMOTE");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Ran::from(command.output().expect("pipe runs"))
+}
+
+fn run(t: &Test, args: &[&str]) -> Ran {
+    run_env(t, args, &[])
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn push_then_pull_into_an_empty_cache_gives_the_same_artifacts_and_runs_nothing() {
+    let server = Server::start("roundtrip");
+    let a = project(&server.url);
+    run(&a, &["run", "p.yaml"]).success().stdout_has("2 ran, 0 cached");
+    run(&a, &["push", "p.yaml"]).success().stdout_has("2 artifact(s) pushed").stderr_has("pushed");
+    let blobs = server.files("cas");
+    // make: a.txt = same.txt, b.txt, 4 metadata files; count: n.txt, 4 metadata files.
+    assert_eq!(server.files("ac").len(), 2);
+    assert!(blobs.len() < 2 * 4 + 4, "identical files are stored once: {blobs:?}");
+    run(&a, &["push", "p.yaml"]).success().stdout_has("0 artifact(s) pushed to").stdout_has("2 already there");
+
+    let b = project(&server.url);
+    run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("remote  stale").stdout_has("count");
+    run(&b, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled").stderr_has("restored n.txt");
+    assert_eq!(std::fs::read_to_string(b.path().join("out/a.txt")).unwrap(), "alpha\n");
+    run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("both    fresh");
+    run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    assert!(b.lines("ran.log").is_empty(), "nothing was computed in the second workspace");
+    assert_eq!(by_instance(&b.last_record(), "artifact"), by_instance(&a.last_record(), "artifact"));
+    run(&b, &["pull", "p.yaml"]).success().stdout_has("0 artifact(s) pulled").stdout_has("2 already in the store");
+}
+
+#[test]
+fn run_with_remote_downloads_instead_of_computing_and_push_uploads_what_ran() {
+    let server = Server::start("runremote");
+    let a = project(&server.url);
+    run(&a, &["run", "p.yaml", "--push"]).success().stdout_has("2 ran").stdout_has("2 artifact(s) pushed");
+    let b = project(&server.url);
+    run(&b, &["run", "p.yaml", "--remote"]).success().stdout_has("0 ran, 0 cached, 2 pulled").stderr_has("pulled make");
+    assert!(b.lines("ran.log").is_empty(), "the stages' commands never ran");
+    assert_eq!(b.statuses(), expect(&[("make", "pulled"), ("count", "pulled")]));
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("n.txt")).unwrap(),
+        std::fs::read_to_string(a.path().join("n.txt")).unwrap()
+    );
+}
+
+#[test]
+fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
+    let server = Server::start("corrupt");
+    let a = project(&server.url);
+    run(&a, &["run", "p.yaml", "--push"]).success();
+    let b_txt = blake3::hash(b"beta\n").to_hex().to_string();
+    let blob = server.root.join("cas").join(&b_txt[..2]).join(&b_txt);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let b = project(&server.url);
+    let ran = run(&b, &["pull", "p.yaml"]).code(1).stderr_has("file `b.txt`").stderr_has("nothing entered the store");
+    assert!(ran.stderr.contains(&format!("blake3 {b_txt}")), "{}", ran.stderr);
+    // `count`'s own files are intact, so it may enter; `make`'s artifact may not.
+    let make = by_instance(&a.last_record(), "key")["make"].clone();
+    assert!(!b.cache_entries("objects").contains(&make), "the corrupted artifact did not enter the store");
+    assert!(b.cache_entries("tmp").is_empty(), "the download was discarded: {:?}", b.cache_entries("tmp"));
+    // Required (--remote): the run fails. From the config only: a warning, then computed locally.
+    run(&b, &["run", "p.yaml", "--remote"]).code(1).stderr_has("nothing entered the store");
+    assert!(b.lines("ran.log").is_empty());
+    b.write(".pipe.yaml", &format!("remote: {{url: '{}', read: true}}\n", server.url));
+    run(&b, &["run", "p.yaml"])
+        .success()
+        .stdout_has("1 ran, 1 cached")
+        .stderr_has("computing locally without the remote");
+}
+
+#[test]
+fn an_interrupted_push_leaves_no_visible_artifact_and_the_next_push_completes() {
+    let server = Server::start("interrupt");
+    // 300 files of 64 KiB: enough requests that the push is caught half way.
+    let pipeline = "name: big\nstages:\n  big:\n    uses: shell\n    run: for i in $(seq 300); do head -c 65536 /dev/urandom > $PIPE_OUT/f$i; done\n";
+    let a = Test::new()
+        .pipeline(pipeline)
+        .file(".pipe.yaml", &format!("remote: {{url: '{}', read_only: false}}\n", server.url));
+    run(&a, &["run", "p.yaml"]).success();
+    let mut push = a.command(&["push", "p.yaml", "-j", "1"]);
+    let mut child = push
+        .env_remove("PIPE_REMOTE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while server.files("cas").len() < 20 {
+        assert!(child.try_wait().unwrap().is_none(), "the push finished before it could be interrupted");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = server.files("cas").len();
+    assert!(partial < 304, "interrupted half way: {partial} files");
+    assert!(server.files("ac").is_empty(), "no entry, so no visible artifact");
+    let b = Test::new().pipeline(pipeline).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
+    run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("missing");
+
+    let done = run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
+    let already: usize = done.stderr.split("; ").nth(1).and_then(|s| s.split(' ').next()?.parse().ok()).unwrap();
+    assert!(already >= partial, "the files that made it are not sent again\n{}", done.stderr);
+    assert_eq!(server.files("ac").len(), 1);
+}
+
+#[test]
+fn two_concurrent_pushes_of_one_key_both_succeed_and_leave_one_consistent_object() {
+    let server = Server::start("concurrent");
+    let (a, b) = (project(&server.url), project(&server.url));
+    run(&a, &["run", "p.yaml"]).success();
+    run(&b, &["run", "p.yaml"]).success();
+    let spawned: Vec<_> = [&a, &b].iter().map(|t| t.spawn(&["push", "p.yaml"])).collect();
+    for child in spawned {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(server.files("ac").len(), 2);
+    let c = project(&server.url);
+    run(&c, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
+    run(&c, &["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    assert_eq!(by_instance(&c.last_record(), "artifact"), by_instance(&a.last_record(), "artifact"));
+}
+
+#[test]
+fn a_server_that_is_down_is_an_error_naming_the_url_without_its_password() {
+    let url = format!("http://alice:hunter22@127.0.0.1:{}/cache", closed_port());
+    let t = project(&url);
+    run(&t, &["run", "p.yaml"]).success();
+    let ran = run(&t, &["push", "p.yaml"]).code(1).stderr_has(&url.replace("hunter22", "***"));
+    assert!(!ran.stderr.contains("hunter22"), "{}", ran.stderr);
+    let ran = run(&t, &["pull", "p.yaml"]).code(1);
+    assert!(!ran.stderr.contains("hunter22") && ran.stderr.contains("alice:***@"), "{}", ran.stderr);
+    // Not required: warn and compute. Required (--remote): fail.
+    let fresh = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{url}', read: true}}\n"));
+    run(&fresh, &["run", "p.yaml"]).success().stdout_has("2 ran").stderr_has("computing locally without the remote");
+    run(&fresh, &["--cache", "other", "run", "p.yaml", "--remote"]).code(1).stderr_has("alice:***@");
+}
+
+#[test]
+fn a_file_remote_round_trips_and_http_is_read_only_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/usb-disk", dir.path().display());
+    let a = Test::new().pipeline(SHARED);
+    run(&a, &["run", "p.yaml"]).success();
+    run(&a, &["push", "--all", &format!("--remote={url}")]).success().stdout_has("2 artifact(s) pushed");
+    let b = Test::new().pipeline(SHARED);
+    run_env(&b, &["pull", "p.yaml"], &[("PIPE_REMOTE", &url)]).success().stdout_has("2 artifact(s) pulled");
+    run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    run(&b, &["push", "--run", "latest", &format!("--remote={url}")]).success().stdout_has("2 already there");
+
+    let http = Test::new().pipeline(SHARED);
+    run(&http, &["run", "p.yaml"]).success();
+    run(&http, &["push", "p.yaml", "--remote=http://127.0.0.1:9/c"]).code(2).stderr_has("read-only");
+    run(&http, &["push", "p.yaml"]).code(2).stderr_has("no remote configured");
+    run(&http, &["pull", "p.yaml", "--remote=s4://bucket/x"]).code(2).stderr_has("did you mean `s3`");
+}
+
+#[test]
+fn cloud_remotes_name_the_url_and_never_print_their_credentials() {
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let gcs_key = format!(
+        r#"{{"private_key": "gcs-private-key-do-not-print", "private_key_id": "id", "client_email": "ci@example.iam", "gcs_base_url": "{endpoint}", "disable_oauth": true}}"#
+    );
+    let cases: [(&str, Vec<(&str, &str)>, &str); 3] = [
+        (
+            "s3://team-bucket/pipe",
+            vec![
+                ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID"),
+                ("AWS_SECRET_ACCESS_KEY", "aws-secret-do-not-print"),
+                ("AWS_ENDPOINT", &endpoint),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_REGION", "us-east-1"),
+            ],
+            "aws-secret-do-not-print",
+        ),
+        ("gs://team-bucket/pipe", vec![("GOOGLE_SERVICE_ACCOUNT_KEY", &gcs_key)], "gcs-private-key-do-not-print"),
+        (
+            "az://container/pipe",
+            vec![
+                ("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1"),
+                ("AZURE_STORAGE_ACCOUNT_KEY", "YXp1cmUtc2VjcmV0LWRvLW5vdC1wcmludA=="),
+                ("AZURE_STORAGE_USE_EMULATOR", "true"),
+                ("AZURITE_BLOB_STORAGE_URL", &endpoint),
+            ],
+            "YXp1cmUtc2VjcmV0LWRvLW5vdC1wcmludA==",
+        ),
+    ];
+    let t = Test::new().pipeline(SHARED);
+    run(&t, &["run", "p.yaml"]).success();
+    for (url, env, secret) in cases {
+        let flag = format!("--remote={url}");
+        for command in ["push", "status"] {
+            let ran = run_env(&t, &[command, "p.yaml", &flag], &env);
+            assert!(ran.code == 1 || ran.code == 2, "{url}: {}", ran.stderr);
+            assert!(ran.stderr.contains(&format!("remote {url}")), "{command} {url}: {}", ran.stderr);
+            assert!(!ran.stderr.contains(secret), "{command} {url}: {}", ran.stderr);
+        }
+    }
+}
