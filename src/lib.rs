@@ -11,6 +11,7 @@ pub mod interpolate;
 pub mod key;
 pub mod lockfile;
 pub mod matrix;
+pub mod metric_text;
 pub mod overrides;
 pub mod plan;
 pub mod probe;
