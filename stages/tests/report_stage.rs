@@ -153,7 +153,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(summary.contains("<th>seed report (distilbert-base-uncased)</th>"), "{summary}");
     assert!(summary.contains("<td>test accuracy, 95% CI (bootstrap)</td><td>90.14% [88.07, 92.09]%</td><td>90.14%</td>"), "{summary}");
     assert!(summary.contains("<td>accuracy, Wilson 95% interval</td><td>[88.00, 91.95]%</td>"), "{summary}");
-    assert!(summary.contains("<td>0.0594 → 0.0213</td><td>0.0594</td>"), "ECE before and after: {summary}");
+    assert!(summary.contains("<td>0.05940 → 0.02130</td><td>0.05940</td>"), "ECE before and after: {summary}");
     assert!(summary.contains("negation: 85.00% [78.33, 90.83]% (drop 5.140 pp)"), "largest slice drop: {summary}");
     assert!(summary.contains("pooling=mean: +0.1147 pp, 95% CI"), "ablation finding: {summary}");
     assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");
@@ -161,7 +161,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     // Content of the tables, escaped.
     assert!(html.contains("a &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; | piped film") && !html.contains("<b>bold"));
     assert!(html.contains("<td>true negative</td><td>380</td><td>48</td>"));
-    assert!(html.contains("<td>ece</td><td>0.0594</td><td>0.0213</td>"), "calibration before/after");
+    assert!(html.contains("<td>ece</td><td>0.05940</td><td>0.02130</td>"), "calibration before/after");
     assert!(html.contains("<td>temperature</td><td>1.700</td><td></td>"));
     assert!(html.contains("<td>accuracy</td><td>0.9014</td><td>[0.8807, 0.9209]</td>"), "test metrics with their interval");
     assert!(html.contains("Figure `reliability_scaled.png` is missing from `calibrate`."));
@@ -183,7 +183,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     // report.md carries the same tables and links the copied figures.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| true negative | 380 | 48 |"));
-    assert!(md.contains("| ece | 0.0594 | 0.0213 |"));
+    assert!(md.contains("| ece | 0.05940 | 0.02130 |"));
     assert!(md.contains("| 1 | mean | 90.25% | — | 787/872 | +0.1147 |"), "{md}");
     assert!(md.contains("a <b>bold</b> & \"quoted\" \\| piped film"), "pipes escaped in md cells");
     let links: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).collect();
@@ -219,7 +219,7 @@ fn a_report_of_a_partial_pipeline_leaves_absent_sections_out_and_says_what_is_mi
     assert!(!html.contains("Skipped"));
     // Summary, test metrics, error analysis, appendix.
     assert_eq!(ran.metrics["sections"], json!(4));
-    assert!(html.contains("<td>ECE (15 bins), before → after temperature scaling</td><td>—</td>"), "no calibrate: a dash");
+    assert!(!html.contains("ECE (15 bins)"), "no calibrate: the row is left out of the summary");
     assert!(html.contains("`classification_report.json` is missing from `evaluate`."));
     assert!(html.contains("The 1 most confident of 3 mistakes"));
     assert!(html.contains("Pipeline seed: 7."));

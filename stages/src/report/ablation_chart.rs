@@ -14,14 +14,11 @@ pub fn draw(summary: &Summary, path: &Path) -> Result<(), StageError> {
     let bar = |label: String, reference: bool, tied: bool, delta: f64, ci: Option<[f64; 2]>| {
         let label = if reference { format!("{label} (ref)") } else { label };
         let tie = if tied { "  tie" } else { "" };
-        let range = ci.map_or(String::new(), |[lo, hi]| {
-            format!("  [{}, {}]", signed_pp(lo), signed_pp(hi))
-        });
-        // Short, so it fits beside the longest bar; accuracies are in the table.
+        // Short, so it fits beside the longest bar; accuracies and interval ends are in the table.
         Bar {
             label,
             value: delta,
-            text: format!("{} pp{range}{tie}", signed_pp(delta)),
+            text: format!("{} pp{tie}", signed_pp(delta)),
             interval: ci.map(|[lo, hi]| (lo, hi)),
         }
     };

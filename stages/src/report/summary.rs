@@ -192,11 +192,12 @@ pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
                 .and_then(|m| m.ci)
                 .map(|[lo, hi]| 100.0 * (hi - lo));
             let width = width.map_or(String::new(), |w| {
-                format!(" The 95% interval of accuracy is {} pp wide:", sig(w))
+                format!(" The 95% interval of accuracy spans {} pp.", sig(w))
             });
             section.push(Block::Paragraph(format!(
-                "Test split: n = {n} sentences; one sentence is {} pp.{width} differences smaller than that are not \
-                 evidence that one model is better on this test set.",
+                "Test split: n = {n} sentences; one sentence is {} pp.{width} Whether two models differ on this \
+                 split is decided by a paired test on the same sentences (the ablate stage), not by comparing \
+                 their intervals.",
                 sig(100.0 / n as f64)
             )));
         }
@@ -226,7 +227,11 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
     }));
     header.push(baseline.label.clone());
     let mut rows = Vec::new();
+    // A row none of our columns can fill (no calibrate, no slice, Wilson over seeds) is left out.
     let mut row = |label: &str, cells: Vec<String>, theirs: Option<String>| {
+        if cells.iter().all(|c| c == "—") {
+            return;
+        }
         let mut r = vec![label.to_string()];
         r.extend(cells);
         r.push(theirs.unwrap_or_else(|| "—".into()));
