@@ -259,7 +259,7 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
     };
     let theirs = |v: Option<f64>, unit: Unit| v.map(|v| unit.value(v));
     row(
-        "test accuracy, 95% CI (bootstrap)",
+        "test accuracy",
         per_group("evaluate", "accuracy", Unit::Percent),
         theirs(baseline.accuracy, Unit::Percent),
     );
