@@ -15,6 +15,7 @@ pub mod interpolate;
 pub mod key;
 pub mod lockfile;
 pub mod matrix;
+pub mod metric_text;
 pub mod overrides;
 pub mod plan;
 pub mod preflight;

@@ -77,6 +77,18 @@ pub fn merge(a: &Combo, b: &Combo) -> Option<Combo> {
     Some(merged)
 }
 
+/// The matrix key that sets an instance's seed (own or inherited) instead of entering its params:
+/// `matrix: {seed: [1, 2, 3]}` runs a stage, and the stages fanning out with it, under three seeds.
+pub const SEED: &str = pipe_stages::SEED_AXIS;
+
+/// The seed a combination sets, if it has a `seed` value; it must be a non-negative integer.
+pub fn seed(combo: &Combo) -> Result<Option<u64>, String> {
+    combo
+        .get(SEED)
+        .map(|v| v.as_u64().ok_or_else(|| format!("matrix `{SEED}` values must be non-negative integers, got {v}")))
+        .transpose()
+}
+
 /// `train[dropout=0.1,pooling=mean]`, or the bare stage name without a matrix.
 pub fn instance_name(stage: &str, combo: &Combo) -> String {
     if combo.is_empty() {

@@ -189,6 +189,9 @@ fn expand(
         partial = next;
     }
     let own = matrix::expand(spec.matrix.as_ref(), &spec.exclude).map_err(|m| config(Some("matrix"), m))?;
+    if spec.seed.is_some() && own.iter().any(|c| c.contains_key(matrix::SEED)) {
+        return Err(config(Some("seed"), "`seed:` and a `seed` matrix axis both set the seed; keep one".into()));
+    }
     let stage = registry.get(&spec.uses).ok_or_else(|| config(Some("uses"), format!("unknown stage kind `{}`", spec.uses)))?;
     let raw = Value::Object(spec.with.clone());
     let mut made = Vec::new();
@@ -211,6 +214,7 @@ fn expand(
                 let named = if key.is_empty() || message.contains(&format!("`{key}`")) { String::new() } else { format!("`{key}`: ") };
                 config(line_key, format!("invalid params ({}): {named}{}", spec.uses, suggest::explain(&message)))
             })?;
+            let seed = matrix::seed(&combo).map_err(|m| config(Some("matrix"), m))?;
             let name = matrix::instance_name(&spec.name, &combo);
             if instances.iter().any(|i| i.name == name) {
                 return Err(config(Some("matrix"), format!("instance `{name}` would be made twice")));
@@ -222,7 +226,7 @@ fn expand(
                 version: stage.version(),
                 matrix: combo,
                 params,
-                seed: spec.seed.unwrap_or(pipeline.seed),
+                seed: seed.or(spec.seed).unwrap_or(pipeline.seed),
                 inputs,
                 resources: spec.resources.clone(),
             });

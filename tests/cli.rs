@@ -280,3 +280,36 @@ fn a_closed_stdout_ends_quietly_without_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_seed_matrix_axis_sets_the_seed_of_each_instance_and_of_those_fanning_out() {
+    let sweep = "name: s\nseed: 42\nstages:\n  t:\n    uses: shell\n    matrix: {seed: [42, 43]}\n    run: echo $PIPE_SEED > $PIPE_OUT/seed.txt\n  e:\n    uses: shell\n    needs: [t]\n    run: cat $PIPE_INPUT_T/seed.txt > $PIPE_OUT/in.txt; echo $PIPE_SEED >> $PIPE_OUT/in.txt\n";
+    let plain = "name: p\nseed: 42\nstages:\n  t:\n    uses: shell\n    run: echo $PIPE_SEED > $PIPE_OUT/seed.txt\n";
+    let t = Test::new().pipeline(sweep).file("plain.yaml", plain);
+    t.run(&["run", "p.yaml"]).success();
+    let keys = support::by_instance(&t.last_record(), "key");
+    let dir = |instance: &str| t.cache().join("objects").join(&keys[instance]);
+    assert_eq!(std::fs::read_to_string(dir("t[seed=43]").join("seed.txt")).unwrap(), "43\n");
+    assert_eq!(std::fs::read_to_string(dir("e[seed=43]").join("in.txt")).unwrap(), "43\n43\n", "the seed is inherited");
+    // The seed is key material, not a param: seed 42 is the plain stage under pipeline seed 42.
+    t.run(&["run", "plain.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("t", "cached")]));
+    assert_eq!(support::by_instance(&t.last_record(), "key")["t"], keys["t[seed=42]"]);
+
+    let both = "name: b\nstages:\n  t:\n    uses: shell\n    seed: 1\n    matrix: {seed: [2, 3]}\n    run: 'true'\n";
+    Test::new().pipeline(both).run(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:5: stage `t`: `seed:` and a `seed` matrix axis");
+    let text = "name: b\nstages:\n  t:\n    uses: shell\n    matrix: {seed: [one]}\n    run: 'true'\n";
+    Test::new().pipeline(text).run(&["run", "p.yaml"]).code(2).stderr_has("matrix `seed` values must be non-negative integers");
+}
+
+#[test]
+fn show_and_diff_print_a_metric_with_its_interval() {
+    let yaml = "name: m\nparams: {acc: 0.5}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}, \\\"acc_ci\\\": [0.4, 0.6]}\" > $PIPE_METRICS'}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success();
+    let shown = t.run(&["show", "p.yaml", "e"]).success();
+    assert!(shown.stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["acc", "0.5000", "[0.4000,", "0.6000]"]), "{}", shown.stdout);
+    assert!(!shown.stdout.contains("acc_ci"), "the interval sits beside its metric: {}", shown.stdout);
+    t.run(&["run", "p.yaml", "--set", "params.acc=0.75"]).success();
+    t.run(&["diff"]).success().stdout_has("metric    acc: 0.5000 [0.4000, 0.6000] -> 0.7500 [0.4000, 0.6000] (+0.2500)");
+}

@@ -10,7 +10,9 @@ use crate::flatten::changes;
 use crate::record::{self, RunRecord, StageRecord};
 use crate::store::Store;
 use crate::table::short;
-use crate::Error;
+use crate::{metric_text, Error};
+use pipe_stages::numfmt::signed;
+use pipe_stages::stats::interval::CI_SUFFIX;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -44,6 +46,9 @@ struct Changed {
     artifact: [Option<String>; 2],
     params: Map<String, Value>,
     metrics: Map<String, Value>,
+    /// Old and new text of each changed metric that has a 95% interval (`x` with `x_ci`).
+    #[serde(skip)]
+    intervals: std::collections::BTreeMap<String, [String; 2]>,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -97,6 +102,7 @@ fn compare(a: &RunRecord, b: &RunRecord) -> Report {
                 .map(|c| (c.path, serde_json::json!([c.old, c.new])))
                 .collect(),
             metrics: metric_changes(old, new),
+            intervals: interval_texts(old, new),
         });
     }
     let only = |x: &RunRecord, y: &RunRecord| -> Vec<String> {
@@ -120,6 +126,17 @@ fn metric_changes(old: &StageRecord, new: &StageRecord) -> Map<String, Value> {
         .collect()
 }
 
+/// Metrics that have an interval on either side, as `value [lo, hi]` before and after.
+fn interval_texts(old: &StageRecord, new: &StageRecord) -> std::collections::BTreeMap<String, [String; 2]> {
+    let keys = old.metrics.keys().chain(new.metrics.keys());
+    keys.filter(|k| {
+        let ci = format!("{k}{CI_SUFFIX}");
+        (old.metrics.contains_key(&ci) || new.metrics.contains_key(&ci)) && old.metrics.get(*k) != new.metrics.get(*k)
+    })
+    .map(|k| (k.clone(), [metric_text::with_interval(&old.metrics, k), metric_text::with_interval(&new.metrics, k)]))
+    .collect()
+}
+
 fn text(r: &Report) -> String {
     let mut out = format!("diff {} -> {}\n", r.a, r.b);
     let hash = |h: &Option<String>| h.as_deref().map(short).unwrap_or("-").to_string();
@@ -133,8 +150,16 @@ fn text(r: &Report) -> String {
             out.push_str(&format!("    param     {path}: {} -> {}\n", v[0], v[1]));
         }
         for (path, m) in &c.metrics {
-            let delta = m["delta"].as_f64().map(|d| format!(" ({d:+.4})")).unwrap_or_default();
-            out.push_str(&format!("    metric    {path}: {} -> {}{delta}\n", m["old"], m["new"]));
+            // An interval that changed with its metric is shown beside it, not on its own line.
+            if path.strip_suffix(CI_SUFFIX).is_some_and(|base| c.metrics.contains_key(base)) {
+                continue;
+            }
+            let delta = m["delta"].as_f64().map(|d| format!(" ({})", signed(d))).unwrap_or_default();
+            let (old, new) = match c.intervals.get(path) {
+                Some([old, new]) => (old.clone(), new.clone()),
+                None => (m["old"].to_string(), m["new"].to_string()),
+            };
+            out.push_str(&format!("    metric    {path}: {old} -> {new}{delta}\n"));
         }
     }
     for name in &r.added {

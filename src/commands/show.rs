@@ -7,7 +7,7 @@ use pipe_stages::Registry;
 use crate::executor::jobs;
 use crate::probe::{probe, State};
 use crate::store::Store;
-use crate::{lockfile, record, suggest, Error};
+use crate::{lockfile, metric_text, record, suggest, table, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -71,9 +71,15 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         for f in artifact.manifest()?.files {
             println!("    {:>10}  {}", f.size, f.path);
         }
-        let metrics = serde_json::Value::Object(artifact.metrics()?);
-        let pretty = serde_json::to_string_pretty(&metrics).map_err(Error::corrupt(&artifact.dir))?;
-        println!("  metrics\n    {}\n", pretty.replace('\n', "\n    "));
+        // Readable values; metrics.json in the directory keeps full precision.
+        let metrics = artifact.metrics()?;
+        let rows: Vec<Vec<String>> = metrics
+            .keys()
+            .filter(|k| !metric_text::is_interval_of_another(&metrics, k))
+            .map(|k| vec![format!("    {k}"), metric_text::with_interval(&metrics, k)])
+            .collect();
+        println!("  metrics (4 significant digits, [95% interval]; full precision in metrics.json)");
+        println!("{}", table::render(&rows));
     }
     Ok(())
 }

@@ -5,6 +5,10 @@ use serde_json::{Map, Value};
 
 use crate::StageError;
 
+/// The matrix key that sets an instance's seed instead of entering its params
+/// (`matrix: {seed: [1, 2, 3]}`); gathering stages group variants by the other keys.
+pub const SEED_AXIS: &str = "seed";
+
 /// One upstream artifact as a stage sees it.
 #[derive(Debug, Clone)]
 pub struct Input {

@@ -30,6 +30,22 @@ pub fn use_offline_hub() -> PathBuf {
     hf
 }
 
+/// Writes an evaluate-style `predictions.csv` into `dir` (created): one row per
+/// entry of `correct`, true label positive, predicted positive when correct.
+pub fn write_predictions(dir: &Path, correct: &[bool]) {
+    use crate::eval::predictions::{write_csv, Prediction};
+    std::fs::create_dir_all(dir).expect("create the predictions directory");
+    let rows: Vec<Prediction> = correct
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let p = if c { 0.9 } else { 0.1 };
+            Prediction { idx: i as u64, text: format!("s{i}"), label: 1, pred: u8::from(c), p_negative: 1.0 - p, p_positive: p, confidence: 0.9, correct: c }
+        })
+        .collect();
+    write_csv(&dir.join("predictions.csv"), &rows).expect("write predictions.csv");
+}
+
 /// The result of running a stage: its artifact directory and metrics.
 pub struct Ran {
     pub dir: PathBuf,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pipe_stages::testkit::run_stage;
+use pipe_stages::testkit::{run_stage, write_predictions};
 use pipe_stages::Input;
 use plotters::prelude::*;
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ fn evaluate(root: &Path) -> Input {
         root,
         "evaluate",
         json!({"batch_size": 128}),
-        json!({"accuracy": 0.9014, "precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "macro_f1": 0.9013,
+        json!({"accuracy": 0.9014, "accuracy_ci": [0.8807, 0.9209], "accuracy_wilson": [0.8800, 0.9195], "precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "macro_f1": 0.9013,
                "confusion": [[380, 48], [38, 406]], "n": 872}),
     );
     // As the evaluate stage writes them: errors ranked most confident first.
@@ -84,20 +84,26 @@ fn full(root: &Path) -> Vec<Input> {
     png(&calibrate.dir.join("reliability.png"), RGBColor(200, 200, 120));
     // reliability_scaled.png is deliberately absent: the report must say so, not fail.
     let slice = input(root, "slice", json!({}), json!({"negation_accuracy": 0.85}));
-    write(&slice.dir, "slices.csv", "slice,n,accuracy,f1\nnegation,120,0.8500,0.8400\nlength<=4,60,0.9500,0.9400\n");
+    write(&slice.dir, "slices.json", &json!({"slices": [
+        {"name": "negation", "complement": false, "n": 120, "n_positive": 60, "accuracy": 0.85, "accuracy_ci": [0.7833, 0.9083], "f1": 0.84, "drop": 0.0514},
+        {"name": "length <=4", "complement": false, "n": 60, "n_positive": 30, "accuracy": 0.95, "accuracy_ci": null, "f1": 0.94, "drop": -0.0486}]}).to_string());
     png(&slice.dir.join("slices.png"), RGBColor(180, 140, 210));
     let visualize = input(root, "visualize", json!({"per_category": 1}), json!({}));
     png(&visualize.dir.join("figures/negation_0_attention.png"), RGBColor(250, 200, 80));
     png(&visualize.dir.join("figures/negation_0_ig.png"), RGBColor(80, 200, 250));
     // A real ablate artifact over two hand-made variants, one example apart.
-    let variants = [("cls", 786), ("mean", 787)].map(|(pooling, correct)| Input {
-        stage: "evaluate".into(),
-        kind: "evaluate".into(),
-        instance: format!("evaluate[pooling={pooling}]"),
-        matrix: BTreeMap::from([("pooling".to_string(), json!(pooling))]),
-        params: json!({}),
-        dir: root.to_path_buf(),
-        metrics: json!({"accuracy": correct as f64 / 872.0, "f1": 0.9, "n": 872}),
+    let variants = [("cls", 786), ("mean", 787)].map(|(pooling, correct)| {
+        let dir = root.join(format!("variant_{pooling}"));
+        write_predictions(&dir, &(0..872).map(|i| i < correct).collect::<Vec<_>>());
+        Input {
+            stage: "evaluate".into(),
+            kind: "evaluate".into(),
+            instance: format!("evaluate[pooling={pooling}]"),
+            matrix: BTreeMap::from([("pooling".to_string(), json!(pooling))]),
+            params: json!({}),
+            dir,
+            metrics: json!({"accuracy": correct as f64 / 872.0, "f1": 0.9, "n": 872}),
+        }
     });
     let ablate = run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants.to_vec(), &root.join("ablate"), 42)
         .unwrap()
@@ -129,28 +135,38 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     let ran = run_stage("report", json!({}), full(tmp.path()), &out, 42).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
 
-    for title in ["Run configuration", "Dataset", "Training", "Test metrics", "Calibration (temperature scaling)", "Slices",
-        "Error analysis", "Attention, rollout and integrated gradients", "Ablations"]
-    {
-        assert!(html.contains(&format!("<h2>{}</h2>", title.replace('&', "&amp;"))), "section {title}");
-    }
-    assert!(!html.contains("Skipped:"), "no section is skipped when every upstream is there");
+    let titles = ["Summary", "Dataset", "Training", "Test metrics", "Calibration (temperature scaling)", "Slices", "Error analysis",
+        "Attention, rollout and integrated gradients", "Ablations", "Appendix: run configuration"];
+    let at: Vec<usize> = titles.iter().map(|t| html.find(&format!("<h2>{t}</h2>")).unwrap_or_else(|| panic!("section {t}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "summary first, configuration last: {at:?}");
+    assert_eq!(ran.metrics["sections"], json!(titles.len()));
     for reference in references(&html) {
         assert!(reference.starts_with("data:image/png;base64,") || reference.starts_with("#s"), "external reference {reference}");
     }
     assert!(!html.contains("url("), "no CSS fetches");
-    assert_eq!(html.matches("<img src=\"data:image/png;base64,").count(), 8);
-    assert_eq!(ran.metrics["figures"], json!(8));
-    assert_eq!(ran.metrics["skipped_sections"], json!(0));
+    // 8 figures of the sections, and the slice and ablation charts again in the summary.
+    assert_eq!(html.matches("<img src=\"data:image/png;base64,").count(), 10);
+    assert_eq!(ran.metrics["figures"], json!(10));
+
+    // The summary: our numbers with intervals beside the seed report's.
+    let summary = &html[at[0]..at[1]];
+    assert!(summary.contains("<th>seed report (distilbert-base-uncased)</th>"), "{summary}");
+    assert!(summary.contains("<td>test accuracy</td><td>90.14% [88.07, 92.09]%</td><td>90.14%</td>"), "{summary}");
+    assert!(summary.contains("<td>accuracy, Wilson 95% interval</td><td>[88.00, 91.95]%</td>"), "{summary}");
+    assert!(summary.contains("<td>0.05940 → 0.02130</td><td>0.05940</td>"), "ECE before and after: {summary}");
+    assert!(summary.contains("negation: 85.00% [78.33, 90.83]% (drop 5.140 pp)"), "largest slice drop: {summary}");
+    assert!(summary.contains("pooling=mean: +0.1147 pp, 95% CI"), "ablation finding: {summary}");
+    assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");
 
     // Content of the tables, escaped.
     assert!(html.contains("a &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; | piped film") && !html.contains("<b>bold"));
     assert!(html.contains("<td>true negative</td><td>380</td><td>48</td>"));
-    assert!(html.contains("<td>ece</td><td>0.0594</td><td>0.0213</td>"), "calibration before/after");
-    assert!(html.contains("<td>temperature</td><td>1.7000</td><td></td>"));
+    assert!(html.contains("<td>ece</td><td>0.05940</td><td>0.02130</td>"), "calibration before/after");
+    assert!(html.contains("<td>temperature</td><td>1.700</td><td></td>"));
+    assert!(html.contains("<td>accuracy</td><td>0.9014</td><td>[0.8807, 0.9209]</td>"), "test metrics with their interval");
     assert!(html.contains("Figure `reliability_scaled.png` is missing from `calibrate`."));
-    assert!(html.contains("<td>negation</td><td>120</td>"), "slice table");
-    assert!(html.contains("100/872 = 0.115 pp"), "ablation footer");
+    assert!(html.contains("<td>negation</td><td>120</td><td>60</td><td>85.00%</td><td>[78.33, 90.83]%</td><td>0.8400</td><td>+5.140</td>"), "slice table");
+    assert!(html.contains("100/872 = 0.1147 pp"), "ablation footer");
     assert!(html.contains("&quot;lr&quot;: 0.00002"), "run config shows each input's params");
 
     // Most confident mistake first.
@@ -167,11 +183,11 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     // report.md carries the same tables and links the copied figures.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| true negative | 380 | 48 |"));
-    assert!(md.contains("| ece | 0.0594 | 0.0213 |"));
-    assert!(md.contains("| 1 | mean | 0.9025 | 787/872 | +0.115 | 0.9000 | 0.000 | — | — |"), "{md}");
+    assert!(md.contains("| ece | 0.05940 | 0.02130 |"));
+    assert!(md.contains("| 1 | mean | 90.25% | — | 787/872 | +0.1147 |"), "{md}");
     assert!(md.contains("a <b>bold</b> & \"quoted\" \\| piped film"), "pipes escaped in md cells");
     let links: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).collect();
-    assert_eq!(links.len(), 8);
+    assert_eq!(links.len(), 10);
     for link in links {
         let file = link.split("](").nth(1).unwrap().trim_end_matches(')');
         assert!(out.join(file).is_file(), "{file} copied beside report.md");
@@ -189,7 +205,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
 }
 
 #[test]
-fn a_report_of_a_partial_pipeline_says_what_is_missing() {
+fn a_report_of_a_partial_pipeline_leaves_absent_sections_out_and_says_what_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let e = evaluate(tmp.path());
     std::fs::remove_file(e.dir.join("classification_report.json")).unwrap();
@@ -197,10 +213,13 @@ fn a_report_of_a_partial_pipeline_says_what_is_missing() {
     let ran = run_stage("report", json!({"title": "Partial <run>", "max_errors": 1}), vec![e], &out, 7).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<title>Partial &lt;run&gt;</title>"));
-    for kind in ["split", "train", "calibrate", "slice", "visualize", "ablate"] {
-        assert!(html.contains(&format!("Skipped: this report has no upstream `{kind}` artifact")), "{kind}");
+    for title in ["Dataset", "Training", "Calibration", "Slices", "Attention", "Ablations"] {
+        assert!(!html.contains(&format!("<h2>{title}")), "{title} has no upstream and is left out");
     }
-    assert_eq!(ran.metrics["skipped_sections"], json!(6));
+    assert!(!html.contains("Skipped"));
+    // Summary, test metrics, error analysis, appendix.
+    assert_eq!(ran.metrics["sections"], json!(4));
+    assert!(!html.contains("ECE (15 bins)"), "no calibrate: the row is left out of the summary");
     assert!(html.contains("`classification_report.json` is missing from `evaluate`."));
     assert!(html.contains("The 1 most confident of 3 mistakes"));
     assert!(html.contains("Pipeline seed: 7."));

@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::calibration::{calibration, Calibration};
+use super::calibration::{brier, calibration, ece, reliability_bins, Calibration};
 use super::logits::Logits;
 use super::scores::Scored;
 use super::{json, temperature};
+use crate::stats::bootstrap::{Bootstrap, Statistic};
+use crate::stats::interval::ci_key;
 use crate::{params, plot, Context, Stage, StageError};
 
 /// Tolerance of the temperature fit, in ln T (relative tolerance in T).
@@ -38,7 +40,8 @@ impl Stage for Calibrate {
     fn version(&self) -> u32 {
         // 2: probabilities parsed exactly (serde_json float_roundtrip); one slice Brier
         // score in calibration.json moved by 1 ULP under the same key before.
-        2
+        // 3: bootstrap intervals of Brier and ECE, before and after scaling.
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -69,7 +72,20 @@ impl Stage for Calibrate {
         }
         let scale = |s: &[Scored]| s.iter().map(|s| s.with_temperature(t)).collect::<Vec<_>>();
         let before = calibration(&test, p.bins);
-        let after = calibration(&scale(&test), p.bins);
+        let scaled = scale(&test);
+        let after = calibration(&scaled, p.bins);
+        // The same resampled test sets as evaluate's intervals (same seed and purpose); T stays
+        // as fitted on dev, so the intervals are those of the test sample alone.
+        let pairs: Vec<(Scored, Scored)> = test.iter().copied().zip(scaled.iter().copied()).collect();
+        let bins = p.bins;
+        let brier_of = |pick: fn(&(Scored, Scored)) -> Scored| move |sample: &[(Scored, Scored)]| brier(&sample.iter().map(pick).collect::<Vec<_>>());
+        let ece_of = |pick: fn(&(Scored, Scored)) -> Scored| {
+            move |sample: &[(Scored, Scored)]| ece(&reliability_bins(&sample.iter().map(pick).collect::<Vec<_>>(), bins))
+        };
+        let (brier_before, ece_before, brier_after, ece_after) = (brier_of(|p| p.0), ece_of(|p| p.0), brier_of(|p| p.1), ece_of(|p| p.1));
+        let statistics: [Statistic<(Scored, Scored)>; 4] = [&brier_before, &ece_before, &brier_after, &ece_after];
+        let intervals = Bootstrap::new(ctx.seed, "test").intervals(&pairs, statistics);
+        let interval_names = ["brier", "ece", "brier_scaled", "ece_scaled"];
 
         let report = json!({
             "definitions": {
@@ -83,6 +99,10 @@ impl Stage for Calibrate {
             "temperature": t,
             "fit": {"split": "dev", "n": dev.len(), "nll_before": fit.nll_before, "nll_after": fit.nll_after, "at_bound": fit.at_bound},
             "test": {"before": before, "after": after},
+            "intervals": {
+                "method": "95% bootstrap percentile intervals on the test split: 1,000 resamples with replacement drawn from the stage seed (the resamples of evaluate's intervals), T fixed as fitted on dev",
+                "brier": intervals[0], "ece": intervals[1], "brier_scaled": intervals[2], "ece_scaled": intervals[3],
+            },
             "dev": {"before": calibration(&dev, p.bins), "after": calibration(&scale(&dev), p.bins)},
         });
         json::write(&ctx.out_path("calibration.json")?, &report)?;
@@ -96,6 +116,9 @@ impl Stage for Calibrate {
             for (name, value) in METRICS.iter().zip(values) {
                 ctx.metric(&format!("{name}{suffix}"), value);
             }
+        }
+        for (name, ci) in interval_names.iter().zip(intervals) {
+            ctx.metric(&ci_key(name), json!(ci));
         }
         ctx.metric("temperature", t);
         ctx.metric("n", test.len());

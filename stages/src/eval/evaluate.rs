@@ -19,6 +19,9 @@ use crate::data::examples::{read_jsonl, Example};
 use crate::data::tokens::TokenizedSplit;
 use crate::model::{Classifier, HeadOptions, Pooling};
 use crate::plot::{heatmap, Heatmap, Scale};
+use crate::stats::bootstrap::{Bootstrap, Statistic};
+use crate::stats::interval::{ci_key, Interval};
+use crate::stats::wilson::wilson;
 use crate::{params, Context, Stage, StageError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,7 +49,8 @@ impl Stage for Evaluate {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: bootstrap intervals of accuracy, F1 and macro-F1, and the Wilson interval of accuracy.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -106,7 +110,11 @@ impl Stage for Evaluate {
         for w in &warnings {
             eprintln!("warning: evaluate: {w}");
         }
-        json::write(&ctx.out_path("classification_report.json")?, &report(&metrics, dev_metrics.as_ref(), &warnings))?;
+        let intervals = Intervals::of(ctx.seed, &test_scored, &metrics);
+        json::write(
+            &ctx.out_path("classification_report.json")?,
+            &report(&metrics, dev_metrics.as_ref(), &intervals, &warnings),
+        )?;
         heatmap(&ctx.out_path("confusion_matrix.png")?, &confusion_chart(&confusion))?;
 
         let tags: Vec<_> = test_preds.iter().zip(&test.tokens.ids).map(|(p, ids)| spec.tags(&p.text, content_tokens(ids))).collect();
@@ -118,11 +126,19 @@ impl Stage for Evaluate {
         misclassified.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.idx.cmp(&b.idx)));
         write_csv(&ctx.out_path("misclassified.csv")?, &misclassified)?;
 
-        ctx.metric("accuracy", metrics.accuracy);
-        ctx.metric("precision", metrics.precision);
-        ctx.metric("recall", metrics.recall);
-        ctx.metric("f1", metrics.f1);
-        ctx.metric("macro_f1", metrics.macro_f1);
+        for (name, value, ci) in [
+            ("accuracy", metrics.accuracy, intervals.accuracy),
+            ("precision", metrics.precision, None),
+            ("recall", metrics.recall, None),
+            ("f1", metrics.f1, intervals.f1),
+            ("macro_f1", metrics.macro_f1, intervals.macro_f1),
+        ] {
+            ctx.metric(name, value);
+            if let Some(ci) = ci {
+                ctx.metric(&ci_key(name), json!(ci));
+            }
+        }
+        ctx.metric("accuracy_wilson", json!(intervals.accuracy_wilson));
         ctx.metric("confusion", json!(metrics.confusion));
         ctx.metric("n", metrics.n);
         ctx.metric("false_positives", errors.false_positives);
@@ -183,8 +199,29 @@ impl Split {
     }
 }
 
+/// 95% intervals of the test metrics: bootstrap (percentile, 1,000 resamples of the
+/// test set drawn from the stage seed) and, for accuracy, Wilson's as a cross-check.
+struct Intervals {
+    accuracy: Option<Interval>,
+    f1: Option<Interval>,
+    macro_f1: Option<Interval>,
+    accuracy_wilson: Option<Interval>,
+}
+
+impl Intervals {
+    fn of(seed: u64, scored: &[Scored], metrics: &Metrics) -> Intervals {
+        let pairs: Vec<(u8, u8)> = scored.iter().map(|s| (s.label, s.pred())).collect();
+        let of = |f: fn(&Metrics) -> f64| move |sample: &[(u8, u8)]| Metrics::of(Confusion::of(sample.iter().copied())).map(|m| f(&m));
+        let (accuracy, f1, macro_f1) = (of(|m| m.accuracy), of(|m| m.f1), of(|m| m.macro_f1));
+        let statistics: [Statistic<(u8, u8)>; 3] = [&accuracy, &f1, &macro_f1];
+        let [accuracy, f1, macro_f1] = Bootstrap::new(seed, "test").intervals(&pairs, statistics);
+        let correct = (metrics.confusion.tn + metrics.confusion.tp) as u64;
+        Intervals { accuracy, f1, macro_f1, accuracy_wilson: wilson(correct, metrics.n as u64) }
+    }
+}
+
 /// A per-class report in the layout of scikit-learn's `classification_report`.
-fn report(m: &Metrics, dev: Option<&Metrics>, warnings: &[String]) -> Value {
+fn report(m: &Metrics, dev: Option<&Metrics>, ci: &Intervals, warnings: &[String]) -> Value {
     let (neg, pos) = (m.confusion.class(0), m.confusion.class(1));
     let n = m.n as f64;
     let avg = |w0: f64, w1: f64| {
@@ -203,6 +240,13 @@ fn report(m: &Metrics, dev: Option<&Metrics>, warnings: &[String]) -> Value {
         "confusion": m.confusion,
         "confusion_layout": "[[tn, fp], [fn, tp]]: rows = true label (negative, positive), columns = prediction",
         "dev": dev,
+        "intervals": {
+            "method": "95% bootstrap percentile intervals: 1,000 resamples of the test set with replacement, drawn from the stage seed; accuracy also by Wilson's score interval",
+            "accuracy": ci.accuracy,
+            "accuracy_wilson": ci.accuracy_wilson,
+            "f1": ci.f1,
+            "macro_f1": ci.macro_f1,
+        },
         "warnings": warnings,
     })
 }

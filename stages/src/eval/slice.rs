@@ -9,7 +9,9 @@ use super::predictions;
 use super::slices::{content_tokens, slice_rows, Member, SliceRow, SliceSpec, LENGTH_BOUNDS};
 use super::{json, markers};
 use crate::data::tokens::TokenizedSplit;
+use crate::numfmt::{interval_text, sig, signed};
 use crate::plot::{bar_chart, Bar, BarChart, BarColours};
+use crate::stats::interval::ci_key;
 use crate::{params, Context, Stage, StageError};
 
 /// Slice definitions; `evaluate` takes the same three keys to tag its errors.
@@ -49,7 +51,8 @@ impl Stage for Slice {
 
     fn version(&self) -> u32 {
         // 2: value texts on a white box where the dashed reference line crosses them.
-        2
+        // 3: bootstrap intervals of every slice's accuracy (JSON, CSV, Markdown, error bars).
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -81,7 +84,7 @@ impl Stage for Slice {
         let members: Vec<Member> = preds.iter().zip(&tags).map(|(p, tags)| Member { label: p.label, pred: p.pred, tags }).collect();
         let overall = Metrics::of(Confusion::of(preds.iter().map(|p| (p.label, p.pred))));
         let overall_accuracy = overall.as_ref().map(|m| m.accuracy);
-        let rows = slice_rows(&spec, &members, overall_accuracy);
+        let rows = slice_rows(&spec, &members, overall_accuracy, ctx.seed);
         for row in rows.iter().filter(|r| r.single_class) {
             eprintln!("warning: slice: `{}` holds one class only (n = {}); its F1 is a convention", row.name, row.n);
         }
@@ -94,6 +97,7 @@ impl Stage for Slice {
                 "length_bounds": spec.length_bounds,
                 "length_unit": "WordPiece tokens of the model's tokenizer, excluding [CLS] and [SEP]",
                 "drop": "overall accuracy minus slice accuracy",
+                "accuracy_ci": "95% bootstrap percentile interval: the slice's sentences resampled with replacement 1,000 times from the stage seed",
             },
             "overall": overall,
             "slices": rows,
@@ -106,6 +110,7 @@ impl Stage for Slice {
         ctx.metric("accuracy", overall_accuracy);
         for row in &rows {
             ctx.metric(&format!("{}_accuracy", row.key), row.accuracy);
+            ctx.metric(&ci_key(&format!("{}_accuracy", row.key)), json!(row.accuracy_ci));
             ctx.metric(&format!("{}_n", row.key), row.n);
         }
         Ok(())
@@ -115,25 +120,33 @@ impl Stage for Slice {
 fn write_csv(path: &std::path::Path, rows: &[SliceRow]) -> Result<(), StageError> {
     let fail = |e: csv::Error| StageError::Failed(format!("{}: {e}", path.display()));
     let mut w = csv::Writer::from_path(path).map_err(fail)?;
-    for row in rows {
-        w.serialize(row).map_err(fail)?;
+    let header = ["family", "name", "key", "complement", "n", "n_positive", "accuracy", "accuracy_ci_lo", "accuracy_ci_hi"];
+    let header = header.iter().chain(&["f1", "macro_f1", "drop", "single_class"]);
+    w.write_record(header).map_err(fail)?;
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for r in rows {
+        let [lo, hi] = r.accuracy_ci.map_or([None; 2], |[lo, hi]| [Some(lo), Some(hi)]);
+        let cells = [r.family.clone(), r.name.clone(), r.key.clone(), r.complement.to_string(), r.n.to_string()];
+        let cells = cells.into_iter().chain([r.n_positive.to_string(), opt(r.accuracy), opt(lo), opt(hi), opt(r.f1)]);
+        w.write_record(cells.chain([opt(r.macro_f1), opt(r.drop), r.single_class.to_string()])).map_err(fail)?;
     }
     w.flush().map_err(StageError::io(path))
 }
 
 fn markdown(rows: &[SliceRow], overall: Option<&Metrics>) -> String {
-    let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
-    let signed = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:+.4}"));
+    let num = |v: Option<f64>| v.map_or("–".to_string(), sig);
+    let delta = |v: Option<f64>| v.map_or("–".to_string(), signed);
     let mut md = String::from("# Slices of the test split\n\n");
     md += &match overall {
-        Some(m) => format!("Overall: n = {}, accuracy {:.4}, F1 {:.4}.\n\n", m.n, m.accuracy, m.f1),
+        Some(m) => format!("Overall: n = {}, accuracy {}, F1 {}.\n\n", m.n, sig(m.accuracy), sig(m.f1)),
         None => "Overall: n = 0.\n\n".to_string(),
     };
-    md += "Drop = overall accuracy minus slice accuracy (positive: the slice is harder). \
-           Lengths in WordPiece tokens without [CLS]/[SEP].\n\n";
-    md += "| slice | n | positive | accuracy | F1 | drop |\n|---|---:|---:|---:|---:|---:|\n";
+    md += "Drop = overall accuracy minus slice accuracy (positive: the slice is harder). 95% CI: bootstrap \
+           over the slice's sentences. Lengths in WordPiece tokens without [CLS]/[SEP].\n\n";
+    md += "| slice | n | positive | accuracy | 95% CI | F1 | drop |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
-        md += &format!("| {} | {} | {} | {} | {} | {} |\n", r.name, r.n, r.n_positive, num(r.accuracy), num(r.f1), signed(r.drop));
+        let ci = r.accuracy_ci.map_or("–".to_string(), interval_text);
+        md += &format!("| {} | {} | {} | {} | {ci} | {} | {} |\n", r.name, r.n, r.n_positive, num(r.accuracy), num(r.f1), delta(r.drop));
     }
     md
 }
@@ -148,10 +161,11 @@ fn chart(rows: &[SliceRow], overall: Option<f64>) -> BarChart {
                 Some(a) => format!("{a:.3}  n={}", r.n),
                 None => "n=0".to_string(),
             },
+            interval: r.accuracy_ci.map(|[lo, hi]| (lo, hi)),
         })
         .collect();
     BarChart {
-        title: "Test accuracy per slice".into(),
+        title: "Test accuracy per slice (bars: 95% bootstrap interval)".into(),
         value_label: "accuracy".into(),
         bars,
         colours: BarColours::Single,

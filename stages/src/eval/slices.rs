@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use super::markers;
 use super::metrics::{Confusion, Metrics};
+use crate::stats::bootstrap::{mean_of, Bootstrap};
+use crate::stats::Interval;
 use crate::StageError;
 
 /// Default upper bounds (inclusive) of the length buckets: <=4, 5-8, 9-16, 17-32, 33+.
@@ -86,6 +88,8 @@ pub struct SliceRow {
     pub n: usize,
     pub n_positive: usize,
     pub accuracy: Option<f64>,
+    /// 95% bootstrap interval of the accuracy: the slice's own sentences resampled.
+    pub accuracy_ci: Option<Interval>,
     pub f1: Option<f64>,
     pub macro_f1: Option<f64>,
     /// Overall accuracy minus the slice's (positive = the slice is harder).
@@ -102,14 +106,18 @@ pub struct Member<'a> {
 }
 
 /// Rows for negation, contrast and every length bucket, each followed by its complement.
-pub fn slice_rows(spec: &SliceSpec, members: &[Member<'_>], overall_accuracy: Option<f64>) -> Vec<SliceRow> {
+/// Accuracy intervals resample each slice on its own, from `seed`.
+pub fn slice_rows(spec: &SliceSpec, members: &[Member<'_>], overall_accuracy: Option<f64>, seed: u64) -> Vec<SliceRow> {
     let mut rows = Vec::new();
     let mut add = |family: &str, name: String, complement: bool, inside: &dyn Fn(&Tags) -> bool| {
         let selected: Vec<&Member> = members.iter().filter(|m| inside(m.tags) != complement).collect();
         let metrics = Metrics::of(Confusion::of(selected.iter().map(|m| (m.label, m.pred))));
+        let key = metric_key(&name);
+        let correct: Vec<bool> = selected.iter().map(|m| m.label == m.pred).collect();
         rows.push(SliceRow {
             family: family.to_string(),
-            key: metric_key(&name),
+            accuracy_ci: Bootstrap::new(seed, format!("slice/{key}")).interval(&correct, &mean_of),
+            key,
             name,
             complement,
             n: selected.len(),

@@ -1,4 +1,5 @@
-//! Bar charts: one bar per labelled value, with its text at the bar end.
+//! Bar charts: one bar per labelled value, with its text at the bar end and,
+//! where given, its uncertainty interval as an error bar.
 
 use std::path::Path;
 
@@ -17,12 +18,14 @@ pub struct Bar {
     pub value: f64,
     /// Printed at the end of the bar (e.g. "0.912  n=120").
     pub text: String,
+    /// An uncertainty interval `(lo, hi)` drawn as an error bar across the bar's end.
+    pub interval: Option<(f64, f64)>,
 }
 
 impl Bar {
     /// A bar whose text is its value with three decimals.
     pub fn new(label: impl Into<String>, value: f64) -> Bar {
-        Bar { label: label.into(), value, text: format!("{value:.3}") }
+        Bar { label: label.into(), value, text: format!("{value:.3}"), interval: None }
     }
 }
 
@@ -59,7 +62,8 @@ const INSET: i32 = 14;
 /// as empty bars with their text.
 pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     let n = chart.bars.len().max(1);
-    let values = chart.bars.iter().map(|b| b.value).filter(|v| v.is_finite());
+    let ends = chart.bars.iter().flat_map(|b| b.interval.map_or([b.value; 2], |(l, h)| [l, h]));
+    let values = chart.bars.iter().map(|b| b.value).chain(ends).filter(|v| v.is_finite());
     let (lo, hi) = values.chain(chart.reference.iter().map(|r| r.1)).fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
     // Room beyond the bar ends for the value text.
     let (lo, hi) = if lo == 0.0 && hi == 0.0 { (0.0, 1.0) } else { (lo, hi) };
@@ -103,7 +107,9 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             let style = fill(chart.colours, v);
             ctx.draw_series([Rectangle::new([(0.0, y + INSET), (v, y + UNIT - INSET)], style)]).map_err(&err)?;
-            let (x, y) = ctx.backend_coord(&(v, y + UNIT / 2));
+            let lines = whisker(bar, y + UNIT / 2).into_iter().map(|p| PathElement::new(p.to_vec(), WHISKER.stroke_width(2)));
+            ctx.draw_series(lines).map_err(&err)?;
+            let (x, y) = ctx.backend_coord(&(outer_end(bar, v), y + UNIT / 2));
             texts.push(if v < 0.0 {
                 ValueText { at: (x - 6, y), pos: Pos::new(HPos::Right, VPos::Center), text: bar.text.clone() }
             } else {
@@ -141,7 +147,10 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             let x = i as i32 * UNIT;
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))]).map_err(&err)?;
-            let (px, py) = ctx.backend_coord(&(x + UNIT / 2, v));
+            let lines = whisker(bar, x + UNIT / 2).into_iter();
+            let lines = lines.map(|p| PathElement::new(p.map(|(v, c)| (c, v)).to_vec(), WHISKER.stroke_width(2)));
+            ctx.draw_series(lines).map_err(&err)?;
+            let (px, py) = ctx.backend_coord(&(x + UNIT / 2, outer_end(bar, v)));
             texts.push(if v < 0.0 {
                 ValueText { at: (px, py + 5), pos: Pos::new(HPos::Center, VPos::Top), text: bar.text.clone() }
             } else {
@@ -160,6 +169,23 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     }
 }
 
+/// The error bar of a bar centred at category position `centre` as (value, category)
+/// segments: the interval and a tick at each end (none without an interval).
+fn whisker(bar: &Bar, centre: i32) -> Vec<[(f64, i32); 2]> {
+    let Some((lo, hi)) = bar.interval else { return Vec::new() };
+    let (a, b) = (centre - UNIT / 6, centre + UNIT / 6);
+    vec![[(lo, centre), (hi, centre)], [(lo, a), (lo, b)], [(hi, a), (hi, b)]]
+}
+
+/// Where a bar's text goes: past the bar's end, or past its error bar when that reaches further.
+fn outer_end(bar: &Bar, v: f64) -> f64 {
+    match bar.interval {
+        Some((lo, _)) if v < 0.0 => lo.min(v),
+        Some((_, hi)) => hi.max(v),
+        None => v,
+    }
+}
+
 /// A bar's value text, placed in absolute pixels.
 struct ValueText {
     at: (i32, i32),
@@ -168,6 +194,9 @@ struct ValueText {
 }
 
 const VALUE_PX: u32 = 13;
+
+/// Colour of the error bars: dark, so they read on both bar colours and the white ground.
+const WHISKER: RGBColor = RGBColor(40, 40, 40);
 
 /// Draws the value texts after the reference line; with `boxed`, each on a white
 /// box, so the dashed line never runs through a number and makes a 5 read as a 6.

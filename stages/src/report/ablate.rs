@@ -1,14 +1,19 @@
 //! The `ablate` stage: gathers every variant of a matrix of `evaluate` artifacts
-//! (with their `calibrate` and `train` artifacts when those are gathered too) and
-//! writes the ablation summary as JSON, CSV and Markdown plus a chart.
+//! (with their `calibrate` and `train` artifacts when those are gathered too),
+//! compares each with the reference on the same test sentences (paired bootstrap,
+//! McNemar), aggregates over seeds, and writes the ablation summary as JSON, CSV
+//! and Markdown plus a chart with error bars.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ablation::{self, Measured, Summary};
+use super::ablation::{self, Measured, Summary, Verdict};
 use super::markdown;
+use crate::eval::predictions;
+use crate::stats::bootstrap::Bootstrap;
+use crate::stats::interval::{ci_key, of_metric};
 use crate::{params, Context, Input, Stage, StageError};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -27,7 +32,8 @@ impl Stage for Ablate {
 
     fn version(&self) -> u32 {
         // 2: value texts on a white box where the dashed reference line crosses them.
-        2
+        // 3: paired-bootstrap intervals, McNemar's test, verdicts, aggregation over seeds, error bars.
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -35,27 +41,35 @@ impl Stage for Ablate {
     }
 
     fn headline(&self) -> &'static [&'static str] {
-        &["variants", "reference_accuracy", "best_accuracy", "best_delta_pp"]
+        &["variants", "reference_accuracy", "best_accuracy", "best_delta_pp", "better_variants", "worse_variants"]
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
         let p: AblateParams = params::parse(&ctx.params)?;
         let measured = ctx.inputs_of("evaluate").into_iter().map(|e| measure(ctx, e)).collect::<Result<Vec<_>, _>>()?;
-        let summary = ablation::summarize(measured, &p.reference)?;
+        let summary = ablation::summarize(measured, &p.reference, &Bootstrap::new(ctx.seed, "test"))?;
         write(ctx, "ablation_summary.json", serde_json::to_string_pretty(&summary).map_err(json_error)? + "\n")?;
         write(ctx, "ablation_summary.csv", csv_text(&summary)?)?;
-        write(
-            ctx,
-            "ablation_summary.md",
-            format!("# Ablation summary\n\n{}", markdown::table(&ablation::table(&summary))),
-        )?;
+        let mut md = String::from("# Ablation summary\n\n");
+        if summary.has_seeds() {
+            md += &format!("## Over seeds\n\n{}\n## Per seed\n\n", markdown::table(&ablation::seeds_table(&summary)));
+        }
+        md += &markdown::table(&ablation::table(&summary));
+        write(ctx, "ablation_summary.md", md)?;
         super::ablation_chart::draw(&summary, &ctx.out_path("ablation.png")?)?;
-        let best = &summary.rows[0];
-        let reference = summary.rows.iter().find(|r| r.reference).map_or(f64::NAN, |r| r.accuracy);
+        // Over seeds when the matrix has a seed axis (one value per configuration otherwise).
+        let best = &summary.aggregates[0];
+        let reference = summary.aggregates.iter().find(|a| a.reference).map_or(f64::NAN, |a| a.accuracy.mean);
+        let count = |v: Verdict| summary.aggregates.iter().filter(|a| a.verdict == Some(v)).count();
         ctx.metric("variants", summary.rows.len());
+        ctx.metric("configurations", summary.aggregates.len());
+        ctx.metric("seeds", summary.aggregates.iter().map(|a| a.seeds.len()).max().unwrap_or(0));
         ctx.metric("reference_accuracy", reference);
-        ctx.metric("best_accuracy", best.accuracy);
-        ctx.metric("best_delta_pp", best.delta_accuracy_pp);
+        ctx.metric("best_accuracy", best.accuracy.mean);
+        ctx.metric("best_delta_pp", best.delta_accuracy_pp.mean);
+        ctx.metric(&ci_key("best_delta_pp"), serde_json::json!(best.delta_ci_pp));
+        ctx.metric("better_variants", count(Verdict::Better));
+        ctx.metric("worse_variants", count(Verdict::Worse));
         ctx.metric("tied_variants", summary.rows.iter().filter(|r| r.tied).count());
         ctx.metric("single_example_pp", summary.single_example_pp);
         Ok(())
@@ -101,15 +115,26 @@ fn measure(ctx: &Context, evaluate: &Input) -> Result<Measured, StageError> {
         Some(train) => Some(number(train, "best_dev_loss")?),
         None => evaluate.metrics.get("best_dev_loss").and_then(Value::as_f64),
     };
-    let n = number(evaluate, "n")?;
+    let (accuracy, f1, n) = (number(evaluate, "accuracy")?, number(evaluate, "f1")?, number(evaluate, "n")? as usize);
+    let rows = predictions::read_csv(&evaluate.dir.join("predictions.csv"))?;
+    if rows.len() != n {
+        return Err(StageError::Input(format!(
+            "ablate: {}/predictions.csv has {} rows but metric `n` is {n} (upstream `{}`)",
+            evaluate.dir.display(),
+            rows.len(),
+            evaluate.instance
+        )));
+    }
+    let accuracy_ci = of_metric(&evaluate.metrics, "accuracy");
     Ok(Measured {
         instance: evaluate.instance.clone(),
         matrix: evaluate.matrix.clone(),
-        accuracy: number(evaluate, "accuracy")?,
-        f1: number(evaluate, "f1")?,
-        n: n as u64,
+        accuracy,
+        accuracy_ci,
+        f1,
         ece,
         dev_loss,
+        correct: rows.iter().map(|r| r.correct).collect(),
     })
 }
 
@@ -119,28 +144,23 @@ fn csv_text(summary: &Summary) -> Result<String, StageError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["instance".to_string()];
     header.extend(keys.iter().cloned());
-    header.extend(
-        ["accuracy", "correct", "n", "f1", "ece", "dev_loss", "delta_accuracy_pp", "delta_f1_pp", "rank", "tied", "reference"]
-            .map(String::from),
-    );
+    let columns = ["accuracy", "accuracy_ci_lo", "accuracy_ci_hi", "correct", "n", "f1", "ece", "dev_loss", "delta_accuracy_pp"];
+    let more = ["delta_ci_lo_pp", "delta_ci_hi_pp", "mcnemar_b", "mcnemar_c", "mcnemar_p", "verdict", "delta_f1_pp", "rank", "tied"];
+    header.extend(columns.iter().chain(&more).chain(&["reference"]).map(|c| c.to_string()));
     w.write_record(&header).map_err(fail)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let ends = |ci: Option<[f64; 2]>| ci.map_or([String::new(), String::new()], |[lo, hi]| [lo.to_string(), hi.to_string()]);
     for r in &summary.rows {
         let mut record = vec![r.instance.clone()];
         record.extend(keys.iter().map(|k| r.matrix.get(k).map(ablation::value_text).unwrap_or_default()));
-        record.extend([
-            r.accuracy.to_string(),
-            r.correct.to_string(),
-            r.n.to_string(),
-            r.f1.to_string(),
-            opt(r.ece),
-            opt(r.dev_loss),
-            r.delta_accuracy_pp.to_string(),
-            r.delta_f1_pp.to_string(),
-            r.rank.to_string(),
-            r.tied.to_string(),
-            r.reference.to_string(),
-        ]);
+        record.push(r.accuracy.to_string());
+        record.extend(ends(r.accuracy_ci));
+        record.extend([r.correct.to_string(), r.n.to_string(), r.f1.to_string(), opt(r.ece), opt(r.dev_loss)]);
+        record.push(r.delta_accuracy_pp.to_string());
+        record.extend(ends(r.delta_ci_pp));
+        record.extend([opt(r.mcnemar.map(|m| m.b as f64)), opt(r.mcnemar.map(|m| m.c as f64)), opt(r.mcnemar.map(|m| m.p_value))]);
+        record.push(r.verdict.map_or("reference", Verdict::text).to_string());
+        record.extend([r.delta_f1_pp.to_string(), r.rank.to_string(), r.tied.to_string(), r.reference.to_string()]);
         w.write_record(&record).map_err(fail)?;
     }
     let bytes = w.into_inner().map_err(|e| StageError::Failed(format!("ablate: writing ablation_summary.csv: {e}")))?;

@@ -1,6 +1,19 @@
-//! The ablation summary: one row per gathered variant, its rank on test
-//! accuracy (ties share a rank and are marked, not hidden) and its difference
-//! from the reference variant in percentage points.
+//! The ablation summary: every gathered variant against the reference variant on
+//! the same test sentences, and, when the matrix has a `seed` axis, each
+//! configuration aggregated over its seeds.
+//!
+//! Per variant (one seed): the accuracy difference from the reference in
+//! percentage points, its 95% paired-bootstrap interval (the test sentences
+//! resampled as pairs, so both models see the same set), McNemar's exact test on
+//! the discordant sentences, and a verdict: `better` or `worse` when McNemar's p <
+//! 0.05, else "no detectable difference" at this test size.
+//!
+//! Per configuration over seeds: mean ± sd and the per-seed values of accuracy, F1,
+//! ECE and the difference (each seed compared with the reference under the same
+//! seed); the paired-bootstrap interval of the seed-averaged difference (each
+//! sentence scored by the share of seeds that got it right); the verdict is `better`
+//! or `worse` only when that interval excludes 0 and every seed's difference has
+//! the same sign.
 
 use std::collections::BTreeMap;
 
@@ -8,19 +21,45 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::document::Table;
-use crate::StageError;
+use crate::numfmt::{percent, percent_interval, sig, signed};
+use crate::stats::bootstrap::{Bootstrap, Statistic};
+use crate::stats::mcnemar::mcnemar;
+use crate::stats::{Interval, McNemar, Spread};
+use crate::{StageError, SEED_AXIS};
 
-/// What was measured for one variant, before ranking.
+/// Significance level of the verdicts.
+pub const ALPHA: f64 = 0.05;
+
+/// What was measured for one variant, before comparing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     pub instance: String,
     pub matrix: BTreeMap<String, Value>,
     pub accuracy: f64,
+    pub accuracy_ci: Option<Interval>,
     pub f1: f64,
-    /// Number of test sentences the accuracy is over.
-    pub n: u64,
     pub ece: Option<f64>,
     pub dev_loss: Option<f64>,
+    /// Per test sentence, in split order: was the prediction right.
+    pub correct: Vec<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    NoDetectableDifference,
+}
+
+impl Verdict {
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::NoDetectableDifference => "no detectable difference at this test size",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,13 +67,19 @@ pub struct Row {
     pub instance: String,
     pub matrix: BTreeMap<String, Value>,
     pub accuracy: f64,
+    pub accuracy_ci: Option<Interval>,
     pub correct: u64,
     pub n: u64,
     pub f1: f64,
     pub ece: Option<f64>,
     pub dev_loss: Option<f64>,
+    /// Against the reference variant of the same seed.
     pub delta_accuracy_pp: f64,
     pub delta_f1_pp: f64,
+    /// 95% paired-bootstrap interval of `delta_accuracy_pp`; `None` for a reference row.
+    pub delta_ci_pp: Option<Interval>,
+    pub mcnemar: Option<McNemar>,
+    pub verdict: Option<Verdict>,
     /// Competition rank on test accuracy (1 = best; tied variants share a rank).
     pub rank: usize,
     /// Another variant has exactly the same test accuracy.
@@ -42,16 +87,37 @@ pub struct Row {
     pub reference: bool,
 }
 
+/// One configuration (matrix values without the seed) over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub matrix: BTreeMap<String, Value>,
+    /// The seeds, in the order of the per-seed values (empty without a seed axis).
+    pub seeds: Vec<u64>,
+    pub accuracy: Spread,
+    pub f1: Spread,
+    pub ece: Option<Spread>,
+    pub delta_accuracy_pp: Spread,
+    /// 95% paired-bootstrap interval of the seed-averaged difference; `None` for the reference.
+    pub delta_ci_pp: Option<Interval>,
+    pub verdict: Option<Verdict>,
+    /// Competition rank on mean test accuracy.
+    pub rank: usize,
+    pub reference: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The `reference:` matrix values as given.
     pub reference: BTreeMap<String, Value>,
-    pub reference_instance: String,
-    /// Test sentences of the reference variant, and what one of them is worth in pp.
+    /// The reference instances (one per seed).
+    pub reference_instances: Vec<String>,
+    /// Test sentences, and what one of them is worth in pp.
     pub n: u64,
     pub single_example_pp: f64,
     /// Best first; ties in instance-name order.
     pub rows: Vec<Row>,
+    /// Best mean first; one per configuration (one per row without a seed axis).
+    pub aggregates: Vec<Aggregate>,
 }
 
 impl Summary {
@@ -59,6 +125,11 @@ impl Summary {
     pub fn matrix_keys(&self) -> Vec<String> {
         let keys: std::collections::BTreeSet<&String> = self.rows.iter().flat_map(|r| r.matrix.keys()).collect();
         keys.into_iter().cloned().collect()
+    }
+
+    /// True when some configuration ran under more than one seed.
+    pub fn has_seeds(&self) -> bool {
+        self.aggregates.iter().any(|a| a.seeds.len() > 1)
     }
 }
 
@@ -73,135 +144,424 @@ pub fn value_text(value: &Value) -> String {
 
 /// `pooling=cls, dropout=0.1` (empty when the variant has no matrix values).
 pub fn matrix_text(matrix: &BTreeMap<String, Value>) -> String {
-    matrix.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect::<Vec<_>>().join(", ")
+    matrix
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_text(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn matches(reference: &BTreeMap<String, Value>, matrix: &BTreeMap<String, Value>) -> bool {
-    reference.iter().all(|(k, v)| matrix.get(k).is_some_and(|m| value_text(m) == value_text(v)))
+    reference
+        .iter()
+        .all(|(k, v)| matrix.get(k).is_some_and(|m| value_text(m) == value_text(v)))
 }
 
-/// Ranks the variants and measures each against the one matching `reference`.
-pub fn summarize(measured: Vec<Measured>, reference: &BTreeMap<String, Value>) -> Result<Summary, StageError> {
-    let listing = || measured.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ");
+/// The matrix values without the seed: what identifies a configuration.
+fn configuration(matrix: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    matrix
+        .iter()
+        .filter(|(k, _)| *k != SEED_AXIS)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn seed_of(matrix: &BTreeMap<String, Value>) -> Option<u64> {
+    matrix.get(SEED_AXIS).and_then(Value::as_u64)
+}
+
+/// Variant minus reference in pp, per sentence scores in [0, 1] (the share of seeds right).
+fn paired_delta_ci(bootstrap: &Bootstrap, pairs: &[(f64, f64)]) -> Option<Interval> {
+    let delta: Statistic<(f64, f64)> = &|s: &[(f64, f64)]| {
+        (!s.is_empty())
+            .then(|| 100.0 * s.iter().map(|(reference, variant)| variant - reference).sum::<f64>() / s.len() as f64)
+    };
+    bootstrap.interval(pairs, delta)
+}
+
+fn as_score(correct: bool) -> f64 {
+    if correct {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Compares every variant with the reference of its seed; `bootstrap` draws the
+/// resampled test sets (the same for every comparison).
+pub fn summarize(
+    measured: Vec<Measured>,
+    reference: &BTreeMap<String, Value>,
+    bootstrap: &Bootstrap,
+) -> Result<Summary, StageError> {
+    let listing = || {
+        measured
+            .iter()
+            .map(|m| format!("`{}`", m.instance))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if measured.is_empty() {
-        return Err(StageError::Input("ablate: no upstream `evaluate` artifacts were gathered".into()));
+        return Err(StageError::Input(
+            "ablate: no upstream `evaluate` artifacts were gathered".into(),
+        ));
     }
     if reference.is_empty() {
         return Err(StageError::param(
             "reference",
-            format!("give the matrix values of the reference variant, e.g. {{pooling: cls, dropout: 0.1}}; variants: {}", listing()),
+            format!(
+                "give the matrix values of the reference variant, e.g. {{pooling: cls, dropout: 0.1}}; variants: {}",
+                listing()
+            ),
         ));
     }
+    let n = measured[0].correct.len();
+    if let Some(m) = measured.iter().find(|m| m.correct.len() != n) {
+        return Err(StageError::Input(format!(
+            "ablate: `{}` scored {} test sentences but `{}` scored {n}; variants must share one test split",
+            m.instance,
+            m.correct.len(),
+            measured[0].instance
+        )));
+    }
     let hits: Vec<&Measured> = measured.iter().filter(|m| matches(reference, &m.matrix)).collect();
-    let base = match hits.as_slice() {
-        [one] => (*one).clone(),
-        [] => {
-            return Err(StageError::param(
-                "reference",
-                format!("no variant has {}; variants: {}", matrix_text(reference), listing()),
-            ))
-        }
-        _ => {
-            return Err(StageError::param(
-                "reference",
-                format!("{} matches several variants ({}); add matrix keys to pick one", matrix_text(reference),
-                    hits.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ")),
-            ))
-        }
+    let configurations: std::collections::BTreeSet<String> =
+        hits.iter().map(|m| matrix_text(&configuration(&m.matrix))).collect();
+    if hits.is_empty() {
+        return Err(StageError::param(
+            "reference",
+            format!("no variant has {}; variants: {}", matrix_text(reference), listing()),
+        ));
+    }
+    if configurations.len() > 1 {
+        let names = hits
+            .iter()
+            .map(|m| format!("`{}`", m.instance))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(StageError::param(
+            "reference",
+            format!(
+                "{} matches several variants ({names}); add matrix keys to pick one",
+                matrix_text(reference)
+            ),
+        ));
+    }
+    let reference_of = |m: &Measured| -> Result<&Measured, StageError> {
+        hits.iter()
+            .copied()
+            .find(|r| seed_of(&r.matrix) == seed_of(&m.matrix))
+            .ok_or_else(|| {
+                StageError::Input(format!(
+                    "ablate: the reference {} has no variant under the seed of `{}`",
+                    matrix_text(reference),
+                    m.instance
+                ))
+            })
     };
-    let mut rows: Vec<Row> = measured
-        .iter()
-        .map(|m| Row {
+
+    let mut rows = Vec::with_capacity(measured.len());
+    for m in &measured {
+        let base = reference_of(m)?;
+        let is_reference = std::ptr::eq(base, m);
+        let pairs: Vec<(f64, f64)> = base
+            .correct
+            .iter()
+            .zip(&m.correct)
+            .map(|(&r, &v)| (as_score(r), as_score(v)))
+            .collect();
+        let test = (!is_reference).then(|| mcnemar(base.correct.iter().copied().zip(m.correct.iter().copied())));
+        let delta = (m.accuracy - base.accuracy) * 100.0;
+        rows.push(Row {
             instance: m.instance.clone(),
             matrix: m.matrix.clone(),
             accuracy: m.accuracy,
-            // Accuracy is correct / n; rounding recovers the count exactly.
-            correct: (m.accuracy * m.n as f64).round() as u64,
-            n: m.n,
+            accuracy_ci: m.accuracy_ci,
+            correct: m.correct.iter().filter(|&&c| c).count() as u64,
+            n: n as u64,
             f1: m.f1,
             ece: m.ece,
             dev_loss: m.dev_loss,
-            delta_accuracy_pp: (m.accuracy - base.accuracy) * 100.0,
+            delta_accuracy_pp: delta,
             delta_f1_pp: (m.f1 - base.f1) * 100.0,
+            delta_ci_pp: if is_reference {
+                None
+            } else {
+                paired_delta_ci(bootstrap, &pairs)
+            },
+            verdict: test.map(|t| match t.p_value < ALPHA {
+                true if delta > 0.0 => Verdict::Better,
+                true => Verdict::Worse,
+                false => Verdict::NoDetectableDifference,
+            }),
+            mcnemar: test,
             rank: 1 + measured.iter().filter(|o| o.accuracy > m.accuracy).count(),
             tied: measured.iter().filter(|o| o.accuracy == m.accuracy).count() > 1,
-            reference: m.instance == base.instance,
-        })
-        .collect();
+            reference: is_reference,
+        });
+    }
     rows.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.instance.cmp(&b.instance)));
+    let aggregates = aggregate(&measured, &rows, &hits, bootstrap);
     Ok(Summary {
         reference: reference.clone(),
-        reference_instance: base.instance,
-        n: base.n,
-        single_example_pp: if base.n == 0 { 0.0 } else { 100.0 / base.n as f64 },
+        reference_instances: hits.iter().map(|m| m.instance.clone()).collect(),
+        n: n as u64,
+        single_example_pp: if n == 0 { 0.0 } else { 100.0 / n as f64 },
         rows,
+        aggregates,
     })
 }
 
-/// A signed difference in pp; an exact zero prints without a sign.
-pub fn signed_pp(delta: f64) -> String {
-    if delta == 0.0 {
-        "0.000".into()
-    } else {
-        format!("{delta:+.3}")
+/// One aggregate per configuration, over its seeds (in seed order).
+fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], bootstrap: &Bootstrap) -> Vec<Aggregate> {
+    // Keyed by the configuration's text (JSON values have no order of their own).
+    let mut groups: BTreeMap<String, (BTreeMap<String, Value>, Vec<(&Measured, &Row)>)> = BTreeMap::new();
+    for m in measured {
+        let row = rows
+            .iter()
+            .find(|r| r.instance == m.instance)
+            .expect("one row per measured variant");
+        let config = configuration(&m.matrix);
+        groups
+            .entry(matrix_text(&config))
+            .or_insert_with(|| (config, Vec::new()))
+            .1
+            .push((m, row));
     }
+    let mut out: Vec<Aggregate> = groups
+        .into_values()
+        .map(|(matrix, mut members)| {
+            members.sort_by_key(|(m, _)| seed_of(&m.matrix));
+            let spread = |f: &dyn Fn(&Row) -> f64| {
+                Spread::of(members.iter().map(|(_, r)| f(r)).collect()).expect("a group has members")
+            };
+            let is_reference = members.iter().all(|(_, r)| r.reference);
+            let deltas = spread(&|r| r.delta_accuracy_pp);
+            // Each sentence scored by the share of this configuration's seeds that got it right.
+            let share = |group: &[&Measured], i: usize| {
+                group.iter().filter(|m| m.correct[i]).count() as f64 / group.len() as f64
+            };
+            let variant: Vec<&Measured> = members.iter().map(|(m, _)| *m).collect();
+            let base: Vec<&Measured> = variant
+                .iter()
+                .filter_map(|v| {
+                    references
+                        .iter()
+                        .copied()
+                        .find(|r| seed_of(&r.matrix) == seed_of(&v.matrix))
+                })
+                .collect();
+            let n = variant[0].correct.len();
+            let pairs: Vec<(f64, f64)> = (0..n).map(|i| (share(&base, i), share(&variant, i))).collect();
+            let delta_ci = (!is_reference).then(|| paired_delta_ci(bootstrap, &pairs)).flatten();
+            let agree = |sign: f64| deltas.values.iter().all(|d| d * sign > 0.0);
+            let verdict = (!is_reference).then(|| match delta_ci {
+                Some([lo, _]) if lo > 0.0 && agree(1.0) => Verdict::Better,
+                Some([_, hi]) if hi < 0.0 && agree(-1.0) => Verdict::Worse,
+                _ => Verdict::NoDetectableDifference,
+            });
+            let eces: Option<Vec<f64>> = members.iter().map(|(_, r)| r.ece).collect();
+            Aggregate {
+                matrix,
+                seeds: members.iter().filter_map(|(m, _)| seed_of(&m.matrix)).collect(),
+                accuracy: spread(&|r| r.accuracy),
+                f1: spread(&|r| r.f1),
+                ece: eces.and_then(Spread::of),
+                delta_accuracy_pp: deltas,
+                delta_ci_pp: delta_ci,
+                verdict,
+                rank: 0,
+                reference: is_reference,
+            }
+        })
+        .collect();
+    let means: Vec<f64> = out.iter().map(|a| a.accuracy.mean).collect();
+    for a in &mut out {
+        a.rank = 1 + means.iter().filter(|&&m| m > a.accuracy.mean).count();
+    }
+    out.sort_by(|a, b| {
+        a.rank
+            .cmp(&b.rank)
+            .then_with(|| matrix_text(&a.matrix).cmp(&matrix_text(&b.matrix)))
+    });
+    out
+}
+
+/// A difference in pp; an exact zero prints without a sign.
+pub fn signed_pp(delta: f64) -> String {
+    signed(delta)
 }
 
 fn optional(value: Option<f64>) -> String {
-    value.map_or_else(|| "—".into(), |v| format!("{v:.4}"))
+    value.map_or_else(|| "—".into(), sig)
 }
 
-/// The summary as a table (for ablation_summary.md and the report).
+fn interval_pp(ci: Option<Interval>) -> String {
+    ci.map_or_else(|| "—".into(), |[lo, hi]| format!("[{}, {}]", signed(lo), signed(hi)))
+}
+
+/// `89.91 ± 0.35%` (sd over seeds; the mean alone for one seed).
+fn mean_sd(spread: &Spread, show: fn(f64) -> String) -> String {
+    match spread.sd {
+        Some(sd) => format!("{} ± {}", show(spread.mean), sig(sd)),
+        None => show(spread.mean),
+    }
+}
+
+fn rank_text(rank: usize, tied: bool, reference: bool) -> String {
+    let mut text = rank.to_string();
+    if tied {
+        text.push_str(" (tie)");
+    }
+    if reference {
+        text.push_str(" ref");
+    }
+    text
+}
+
+fn variant_cells(keys: &[String], matrix: &BTreeMap<String, Value>, instance: &str) -> Vec<String> {
+    if keys.is_empty() {
+        return vec![instance.to_string()];
+    }
+    keys.iter()
+        .map(|k| matrix.get(k).map_or_else(|| "—".into(), value_text))
+        .collect()
+}
+
+fn variant_header(keys: &[String]) -> Vec<String> {
+    if keys.is_empty() {
+        vec!["variant".to_string()]
+    } else {
+        keys.to_vec()
+    }
+}
+
+/// Every variant (every seed) against the reference: for ablation_summary.md and the report.
 pub fn table(summary: &Summary) -> Table {
     let keys = summary.matrix_keys();
     let mut header = vec!["rank".to_string()];
-    if keys.is_empty() {
-        header.push("variant".into());
-    } else {
-        header.extend(keys.iter().cloned());
-    }
+    header.extend(variant_header(&keys));
     header.extend(
-        ["test accuracy", "correct", "Δ accuracy (pp)", "F1", "Δ F1 (pp)", "ECE", "dev loss"].map(String::from),
+        [
+            "test accuracy",
+            "95% CI",
+            "correct",
+            "Δ accuracy (pp)",
+            "Δ 95% CI (pp)",
+            "McNemar b / c",
+            "p",
+            "verdict",
+            "F1",
+            "ECE",
+            "dev loss",
+        ]
+        .map(String::from),
     );
     let rows = summary
         .rows
         .iter()
         .map(|r| {
-            let mut rank = r.rank.to_string();
-            if r.tied {
-                rank.push_str(" (tie)");
-            }
-            if r.reference {
-                rank.push_str(" ref");
-            }
-            let mut cells = vec![rank];
-            if keys.is_empty() {
-                cells.push(r.instance.clone());
-            } else {
-                cells.extend(keys.iter().map(|k| r.matrix.get(k).map_or_else(|| "—".into(), value_text)));
-            }
+            let mut cells = vec![rank_text(r.rank, r.tied, r.reference)];
+            cells.extend(variant_cells(&keys, &r.matrix, &r.instance));
             cells.extend([
-                format!("{:.4}", r.accuracy),
+                percent(r.accuracy),
+                r.accuracy_ci.map_or_else(|| "—".into(), percent_interval),
                 format!("{}/{}", r.correct, r.n),
                 signed_pp(r.delta_accuracy_pp),
-                format!("{:.4}", r.f1),
-                signed_pp(r.delta_f1_pp),
+                interval_pp(r.delta_ci_pp),
+                r.mcnemar.map_or_else(|| "—".into(), |m| format!("{} / {}", m.b, m.c)),
+                r.mcnemar.map_or_else(|| "—".into(), |m| sig(m.p_value)),
+                r.verdict.map_or_else(|| "reference".into(), |v| v.text().to_string()),
+                sig(r.f1),
                 optional(r.ece),
                 optional(r.dev_loss),
             ]);
             cells
         })
         .collect();
+    let per_seed = if summary.has_seeds() { " of the same seed" } else { "" };
     let footer = format!(
-        "Δ: percentage points against the reference variant ({}, marked ref). A single-example difference on {} test \
-         sentences is 100/{} = {:.3} pp, so gaps of one or two examples are within noise. (tie): the same test accuracy \
-         as another variant; tied variants share a rank.",
+        "Δ: percentage points against the reference variant{per_seed} ({}, marked ref). 95% CI of accuracy: bootstrap \
+         over the test set; of Δ: paired bootstrap (both variants on the same resampled sentences). McNemar: b = \
+         sentences only the reference got right, c = only the variant; exact two-sided p; the verdict is better or \
+         worse when p < {ALPHA}. One test sentence is 100/{} = {} pp. (tie): the same test accuracy as another \
+         variant; tied variants share a rank.",
         matrix_text(&summary.reference),
         summary.n,
-        summary.n,
-        summary.single_example_pp
+        sig(summary.single_example_pp)
     );
-    Table { header, rows, footer: Some(footer) }
+    Table {
+        header,
+        rows,
+        footer: Some(footer),
+    }
+}
+
+/// Each configuration over its seeds: mean ± sd and the per-seed values.
+pub fn seeds_table(summary: &Summary) -> Table {
+    let keys: Vec<String> = summary.matrix_keys().into_iter().filter(|k| k != SEED_AXIS).collect();
+    let mut header = vec!["rank".to_string()];
+    header.extend(variant_header(&keys));
+    header.extend(
+        [
+            "seeds",
+            "test accuracy, mean ± sd",
+            "per seed",
+            "Δ accuracy (pp), mean ± sd",
+            "Δ 95% CI (pp)",
+            "verdict",
+            "F1, mean ± sd",
+            "ECE, mean ± sd",
+        ]
+        .map(String::from),
+    );
+    let rows = summary
+        .aggregates
+        .iter()
+        .map(|a| {
+            let tied = summary
+                .aggregates
+                .iter()
+                .filter(|o| o.accuracy.mean == a.accuracy.mean)
+                .count()
+                > 1;
+            let mut cells = vec![rank_text(a.rank, tied, a.reference)];
+            cells.extend(variant_cells(&keys, &a.matrix, &matrix_text(&a.matrix)));
+            let seeds = a.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+            let per_seed = a
+                .accuracy
+                .values
+                .iter()
+                .map(|&v| percent(v))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let percent_sd = |s: &Spread| match s.sd {
+                Some(sd) => format!("{} ± {}", percent(s.mean), sig(100.0 * sd)),
+                None => percent(s.mean),
+            };
+            cells.extend([
+                seeds,
+                percent_sd(&a.accuracy),
+                per_seed,
+                mean_sd(&a.delta_accuracy_pp, signed),
+                interval_pp(a.delta_ci_pp),
+                a.verdict.map_or_else(|| "reference".into(), |v| v.text().to_string()),
+                mean_sd(&a.f1, sig),
+                a.ece.as_ref().map_or_else(|| "—".into(), |e| mean_sd(e, sig)),
+            ]);
+            cells
+        })
+        .collect();
+    let footer = "Mean ± sample sd over seeds (sd of accuracy in pp). Δ: each seed against the reference under the same \
+                  seed. Δ 95% CI: paired bootstrap of the seed-averaged difference (each sentence scored by the share of \
+                  seeds that got it right). Verdict better or worse only when that interval excludes 0 and every seed's \
+                  Δ has the same sign."
+        .to_string();
+    Table {
+        header,
+        rows,
+        footer: Some(footer),
+    }
 }
 
 #[cfg(test)]
@@ -209,33 +569,78 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn m(instance: &str, pooling: &str, accuracy: f64) -> Measured {
+    fn m(instance: &str, pooling: &str, correct: usize) -> Measured {
         Measured {
             instance: instance.into(),
             matrix: BTreeMap::from([("pooling".to_string(), json!(pooling))]),
-            accuracy,
-            f1: accuracy,
-            n: 872,
+            accuracy: correct as f64 / 10.0,
+            accuracy_ci: None,
+            f1: 0.5,
             ece: None,
             dev_loss: None,
+            correct: (0..10).map(|i| i < correct).collect(),
         }
     }
 
+    fn boot() -> Bootstrap {
+        Bootstrap::new(1, "test")
+    }
+
     #[test]
-    fn reference_must_match_exactly_one_variant() {
-        let measured = vec![m("a", "cls", 0.9), m("b", "mean", 0.8)];
+    fn reference_must_match_exactly_one_configuration() {
+        let measured = vec![m("a", "cls", 9), m("b", "mean", 8)];
         let none = BTreeMap::from([("pooling".to_string(), json!("max"))]);
-        let err = summarize(measured.clone(), &none).unwrap_err();
-        assert!(err.to_string().contains("no variant has pooling=max") && err.to_string().contains("`b`"), "{err}");
-        let err = summarize(measured, &BTreeMap::new()).unwrap_err();
+        let err = summarize(measured.clone(), &none, &boot()).unwrap_err();
+        assert!(
+            err.to_string().contains("no variant has pooling=max") && err.to_string().contains("`b`"),
+            "{err}"
+        );
+        let err = summarize(measured, &BTreeMap::new(), &boot()).unwrap_err();
         assert!(err.is_config(), "{err}");
     }
 
     #[test]
     fn numbers_and_their_string_forms_match() {
-        let mut a = m("a", "cls", 0.9);
+        let mut a = m("a", "cls", 9);
         a.matrix.insert("dropout".into(), json!(0.1));
         let reference = BTreeMap::from([("dropout".to_string(), json!("0.1"))]);
-        assert_eq!(summarize(vec![a, m("b", "mean", 0.8)], &reference).unwrap().reference_instance, "a");
+        assert_eq!(
+            summarize(vec![a, m("b", "mean", 8)], &reference, &boot())
+                .unwrap()
+                .reference_instances,
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn seeds_pair_with_the_reference_of_the_same_seed_and_aggregate() {
+        let with_seed = |mut v: Measured, seed: u64| {
+            v.matrix.insert(SEED_AXIS.into(), json!(seed));
+            v.instance = format!("{}[seed={seed}]", v.instance);
+            v
+        };
+        // Reference right on 9, 8 (seeds 1, 2); the variant on 6, 7: -3 and -1 sentences.
+        let measured = vec![
+            with_seed(m("a", "cls", 9), 1),
+            with_seed(m("a", "cls", 8), 2),
+            with_seed(m("b", "mean", 6), 1),
+            with_seed(m("b", "mean", 7), 2),
+        ];
+        let reference = BTreeMap::from([("pooling".to_string(), json!("cls"))]);
+        let s = summarize(measured, &reference, &boot()).unwrap();
+        assert!(s.has_seeds());
+        assert_eq!(s.reference_instances, ["a[seed=1]", "a[seed=2]"]);
+        let row = |name: &str| s.rows.iter().find(|r| r.instance == name).unwrap();
+        assert!((row("b[seed=1]").delta_accuracy_pp + 30.0).abs() < 1e-9);
+        assert!((row("b[seed=2]").delta_accuracy_pp + 10.0).abs() < 1e-9);
+        assert_eq!(row("b[seed=1]").mcnemar.map(|t| (t.b, t.c)), Some((3, 0)));
+        let b = s.aggregates.iter().find(|a| !a.reference).unwrap();
+        assert_eq!(b.seeds, [1, 2]);
+        assert_eq!(b.accuracy.values, [0.6, 0.7]);
+        assert!((b.delta_accuracy_pp.mean + 20.0).abs() < 1e-9);
+        // sd of -30 and -10: sqrt(((-10)^2 + 10^2) / 1) = 14.14.
+        assert!((b.delta_accuracy_pp.sd.unwrap() - 200f64.sqrt()).abs() < 1e-9);
+        assert_eq!(s.aggregates[0].rank, 1);
+        assert!(s.aggregates[0].reference);
     }
 }

@@ -5,6 +5,8 @@
 use serde_json::Value;
 
 use super::document::Table;
+use crate::numfmt::{format_value, interval_text};
+use crate::stats::interval::{of_metric, CI_SUFFIX};
 use crate::Input;
 
 /// Where a file of an upstream artifact comes from, for messages.
@@ -26,50 +28,36 @@ pub fn read_json(input: &Input, name: &str) -> Result<Option<Value>, String> {
     serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{} is not valid JSON: {e}", origin(input, name)))
 }
 
-/// A CSV file as a table of its first `limit` rows (all when `None`).
-pub fn read_csv(input: &Input, name: &str) -> Result<Option<Table>, String> {
-    let Some(bytes) = read_bytes(input, name)? else { return Ok(None) };
-    let bad = |e: csv::Error| format!("{} is not valid CSV: {e}", origin(input, name));
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let header = reader.headers().map_err(bad)?.iter().map(String::from).collect();
-    let rows = reader
-        .records()
-        .map(|r| r.map(|r| r.iter().map(String::from).collect()))
-        .collect::<Result<Vec<Vec<String>>, _>>()
-        .map_err(bad)?;
-    Ok(Some(Table { header, rows, footer: None }))
+/// A metric's interval (`<key>_ci`) as text, or empty when it has none.
+pub fn interval_cell(metrics: &Value, key: &str) -> String {
+    of_metric(metrics, key).map_or_else(String::new, interval_text)
 }
 
-/// A metric or cell value for display: integers as they are, other numbers
-/// with four decimals (scientific below 0.001), strings bare, anything else as compact JSON.
-pub fn format_value(value: &Value) -> String {
-    match value {
-        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        // Tiny values such as learning rates would print as 0.0000.
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f != 0.0 && f.abs() < 1e-3 => format!("{f:.3e}"),
-            Some(f) => format!("{f:.4}"),
-            None => n.to_string(),
-        },
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
-    }
-}
-
-/// A metrics object as a two-column table (metric, value), in file order.
+/// A metrics object as a table (metric, value, 95% CI), in file order; a metric's
+/// interval `<key>_ci` goes into its row rather than a row of its own.
 /// Timings (`*_seconds`, `*_per_second`) are left out: they measure the machine,
 /// not the result, and would make the report differ between identical runs
 /// (the run record keeps them).
 pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
     let object = metrics.as_object()?;
     let is_timing = |k: &str| k.ends_with("seconds") || k.ends_with("per_second");
+    let is_interval = |k: &str| k.strip_suffix(CI_SUFFIX).is_some_and(|base| object.contains_key(base));
     let rows: Vec<Vec<String>> = object
         .iter()
-        .filter(|(k, _)| !skip.contains(&k.as_str()) && !is_timing(k))
-        .map(|(k, v)| vec![k.clone(), format_value(v)])
+        .filter(|(k, _)| !skip.contains(&k.as_str()) && !is_timing(k) && !is_interval(k))
+        .map(|(k, v)| vec![k.clone(), format_value(v), interval_cell(metrics, k)])
         .collect();
-    (!rows.is_empty()).then(|| Table { header: vec!["metric".into(), "value".into()], rows, footer: None })
+    let any_interval = rows.iter().any(|r| !r[2].is_empty());
+    let rows = rows.into_iter().map(|mut r| {
+        r.truncate(if any_interval { 3 } else { 2 });
+        r
+    });
+    let mut header = vec!["metric".to_string(), "value".to_string()];
+    if any_interval {
+        header.push("95% CI".into());
+    }
+    let rows: Vec<Vec<String>> = rows.collect();
+    (!rows.is_empty()).then(|| Table { header, rows, footer: None })
 }
 
 /// A list of records (e.g. per-epoch history) or a map of records (e.g. per
@@ -117,6 +105,11 @@ mod tests {
         let t = records_table(&history).unwrap();
         assert_eq!(t.header, ["epoch", "dev_loss", "lr"]);
         assert_eq!(t.rows[1], ["2", "0.2500", "1.000e-5"]);
+        assert_eq!(format_value(&json!(0.708994708994709)), "0.7090");
+        assert_eq!(format_value(&json!(-2.645418663904664e-6)), "-2.645e-6");
+        let m = metrics_table(&json!({"accuracy": 0.8, "accuracy_ci": [0.77, 0.83], "n": 872}), &[]).unwrap();
+        assert_eq!(m.header, ["metric", "value", "95% CI"]);
+        assert_eq!(m.rows, [["accuracy", "0.8000", "[0.7700, 0.8300]"], ["n", "872", ""]]);
         let report = json!({"negative": {"precision": 0.9, "support": 428}});
         let t = records_table(&report).unwrap();
         assert_eq!(t.header, ["", "precision", "support"]);

@@ -26,6 +26,8 @@ pub enum Block {
     /// A sub-heading (one per variant when a section has several upstream instances).
     Heading(String),
     Paragraph(String),
+    /// A bulleted list of short findings.
+    List(Vec<String>),
     /// A section or part that was skipped, and why.
     Note(String),
     /// Preformatted text such as a stage's params as JSON.

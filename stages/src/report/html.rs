@@ -63,6 +63,13 @@ fn render_block(block: &Block, out: &mut String) {
     match block {
         Block::Heading(text) => out.push_str(&format!("<h3>{}</h3>\n", escape(text))),
         Block::Paragraph(text) => out.push_str(&format!("<p>{}</p>\n", escape(text))),
+        Block::List(items) => {
+            out.push_str("<ul>\n");
+            for item in items {
+                out.push_str(&format!("<li>{}</li>\n", escape(item)));
+            }
+            out.push_str("</ul>\n");
+        }
         Block::Note(text) => out.push_str(&format!("<p class=\"note\">{}</p>\n", escape(text))),
         Block::Code(text) => out.push_str(&format!("<pre>{}</pre>\n", escape(text))),
         Block::Table(table) => render_table(table, out),

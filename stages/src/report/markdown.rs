@@ -31,6 +31,7 @@ pub fn render(doc: &Document) -> String {
             match block {
                 Block::Heading(text) => out.push_str(&format!("### {text}\n")),
                 Block::Paragraph(text) => out.push_str(&format!("{text}\n")),
+                Block::List(items) => items.iter().for_each(|item| out.push_str(&format!("- {item}\n"))),
                 Block::Note(text) => out.push_str(&format!("> {text}\n")),
                 Block::Code(text) => out.push_str(&format!("```json\n{text}\n```\n")),
                 Block::Table(t) => out.push_str(&table(t)),

@@ -5,11 +5,14 @@ pub mod ablate;
 pub mod ablation;
 mod ablation_chart;
 pub mod artifacts;
+pub mod baseline;
 pub mod document;
+mod figures;
 pub mod html;
 pub mod markdown;
 pub mod report;
 pub mod sections;
+mod summary;
 
 pub fn register(r: &mut crate::Registry) {
     r.add(Box::new(ablate::Ablate));

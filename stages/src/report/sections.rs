@@ -1,13 +1,18 @@
-//! The report's sections, each built from the upstream artifacts of one kind.
-//! A section whose upstream is absent, or a file an upstream did not write,
-//! becomes a note in the report instead of an error: a report of a partial
-//! pipeline is still a report.
+//! The report's sections, each built from the upstream artifacts of one kind:
+//! the summary first, the run configuration last as an appendix. A section whose
+//! upstream is absent is left out; a file an upstream did not write becomes a
+//! note instead of an error: a report of a partial pipeline is still a report.
 
 use serde_json::Value;
 
 use super::ablation::{self, Summary};
-use super::artifacts::{format_value, metrics_table, read_bytes, read_csv, read_json, records_table};
-use super::document::{Block, Document, Figure, Section, Table};
+use super::artifacts::{interval_cell, metrics_table, read_json, records_table};
+use super::baseline::Baseline;
+use super::document::{Block, Document, Section, Table};
+use super::figures::figure;
+use super::summary::summary;
+use crate::numfmt::{format_value, percent, percent_interval, signed};
+use crate::stats::interval::from_json;
 use crate::Input;
 
 /// What the report shows of the upstream artifacts.
@@ -16,70 +21,61 @@ pub struct Options<'a> {
     pub seed: u64,
     /// Rows of the error analysis table (the most confident mistakes).
     pub max_errors: usize,
+    /// Published numbers shown beside the summary's.
+    pub baseline: &'a Baseline,
 }
 
 pub fn build(inputs: &[Input], options: &Options) -> Document {
     let of = |kind: &str| inputs.iter().filter(|i| i.kind == kind).collect::<Vec<_>>();
     Document {
         title: options.title.to_string(),
-        sections: vec![
+        sections: [
+            summary(inputs, options.baseline),
+            per_input("Dataset", &of("split"), |s, i| dataset(s, i, &of("tokenize"))),
+            per_input("Training", &of("train"), training),
+            per_input("Test metrics", &of("evaluate"), test_metrics),
+            per_input("Calibration (temperature scaling)", &of("calibrate"), calibration),
+            per_input("Slices", &of("slice"), slices),
+            per_input("Error analysis", &of("evaluate"), |s, i| errors(s, i, options.max_errors)),
+            per_input("Attention, rollout and integrated gradients", &of("visualize"), explanations),
+            per_input("Ablations", &of("ablate"), ablations),
             configuration(inputs, options.seed),
-            per_input("Dataset", "split", &of("split"), |s, i| dataset(s, i, &of("tokenize"))),
-            per_input("Training", "train", &of("train"), training),
-            per_input("Test metrics", "evaluate", &of("evaluate"), test_metrics),
-            per_input("Calibration (temperature scaling)", "calibrate", &of("calibrate"), calibration),
-            per_input("Slices", "slice", &of("slice"), slices),
-            per_input("Error analysis", "evaluate", &of("evaluate"), |s, i| errors(s, i, options.max_errors)),
-            per_input("Attention, rollout and integrated gradients", "visualize", &of("visualize"), explanations),
-            per_input("Ablations", "ablate", &of("ablate"), ablations),
-        ],
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     }
 }
 
-/// A section filled by `fill` once per upstream instance of `kind` (with a
-/// sub-heading each when a matrix gave several), or a note when there is none.
-fn per_input(title: &str, kind: &str, inputs: &[&Input], fill: impl Fn(&mut Section, &Input)) -> Section {
-    let mut section = Section::new(title);
+/// A section filled by `fill` once per upstream instance (with a sub-heading
+/// each when a matrix gave several); none when there is no such upstream.
+fn per_input(title: &str, inputs: &[&Input], fill: impl Fn(&mut Section, &Input)) -> Option<Section> {
     if inputs.is_empty() {
-        section.push(Block::Note(format!(
-            "Skipped: this report has no upstream `{kind}` artifact (add a `{kind}` stage to the report's `needs:`)."
-        )));
+        return None;
     }
+    let mut section = Section::new(title);
     for input in inputs {
         if inputs.len() > 1 {
             section.push(Block::Heading(input.instance.clone()));
         }
         fill(&mut section, input);
     }
-    section
+    Some(section)
 }
 
-/// A file name for the report's figures/ directory, unique per upstream instance and file.
-fn figure_file(input: &Input, name: &str) -> String {
-    let slug = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect::<String>();
-    format!("{}__{}", slug(&input.instance), slug(name))
-}
-
-fn figure(section: &mut Section, input: &Input, name: &str, caption: &str) {
-    match read_bytes(input, name) {
-        Ok(Some(png)) => section.push(Block::Figure(Figure { caption: caption.into(), file: figure_file(input, name), png })),
-        Ok(None) => section.push(Block::Note(format!("Figure `{name}` is missing from `{}`.", input.instance))),
-        Err(message) => section.push(Block::Note(message)),
-    }
-}
-
-fn configuration(inputs: &[Input], seed: u64) -> Section {
-    let mut section = Section::new("Run configuration");
+/// The appendix: every upstream's resolved params.
+fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
+    let mut section = Section::new("Appendix: run configuration");
     section.push(Block::Paragraph(format!("Pipeline seed: {seed}. Resolved parameters of each upstream stage instance:")));
     if inputs.is_empty() {
-        section.push(Block::Note("Skipped: this report has no upstream artifacts.".into()));
+        return None;
     }
     for input in inputs {
         section.push(Block::Heading(format!("{} (uses: {})", input.instance, input.kind)));
         let params = serde_json::to_string_pretty(&input.params).unwrap_or_else(|_| input.params.to_string());
         section.push(Block::Code(params));
     }
-    section
+    Some(section)
 }
 
 fn metrics(section: &mut Section, input: &Input, skip: &[&str]) {
@@ -163,31 +159,73 @@ fn calibration(section: &mut Section, calibrate: &Input) {
         section.push(Block::Note(format!("`{}` recorded no metrics.", calibrate.instance)));
         return;
     };
-    // Each metric `x` has its after-scaling twin `x_scaled`.
+    // Each metric `x` has its after-scaling twin `x_scaled`, and either may have an interval `x_ci`.
+    let with_ci = |key: &str, value: &Value| {
+        let ci = interval_cell(&calibrate.metrics, key);
+        if ci.is_empty() { format_value(value) } else { format!("{} {ci}", format_value(value)) }
+    };
     let rows: Vec<Vec<String>> = metrics
         .iter()
-        .filter(|(k, _)| !k.ends_with("_scaled"))
+        .filter(|(k, _)| !k.ends_with("_scaled") && !k.ends_with("_ci") && !k.ends_with("_scaled_ci"))
         .map(|(k, before)| {
-            let after = metrics.get(&format!("{k}_scaled")).map_or_else(String::new, format_value);
-            vec![k.clone(), format_value(before), after]
+            let scaled = format!("{k}_scaled");
+            let after = metrics.get(&scaled).map_or_else(String::new, |v| with_ci(&scaled, v));
+            vec![k.clone(), with_ci(k, before), after]
         })
         .collect();
     section.push(Block::Table(Table {
         header: vec!["metric (test)".into(), "before".into(), "after temperature scaling".into()],
         rows,
-        footer: Some("The temperature is fitted on the dev split; before/after are on the test split.".into()),
+        footer: Some(
+            "The temperature is fitted on the dev split; before/after are on the test split. Brackets: 95% bootstrap \
+             intervals over the test set, T held fixed."
+                .into(),
+        ),
     }));
     figure(section, calibrate, "reliability.png", "Reliability diagram before temperature scaling");
     figure(section, calibrate, "reliability_scaled.png", "Reliability diagram after temperature scaling");
 }
 
 fn slices(section: &mut Section, slice: &Input) {
-    match read_csv(slice, "slices.csv") {
-        Ok(Some(table)) => section.push(Block::Table(table)),
-        Ok(None) => section.push(Block::Note(format!("`slices.csv` is missing from `{}`.", slice.instance))),
-        Err(message) => section.push(Block::Note(message)),
+    let rows = match read_json(slice, "slices.json") {
+        Ok(Some(json)) => json.get("slices").and_then(Value::as_array).cloned().unwrap_or_default(),
+        Ok(None) => {
+            section.push(Block::Note(format!("`slices.json` is missing from `{}`.", slice.instance)));
+            Vec::new()
+        }
+        Err(message) => {
+            section.push(Block::Note(message));
+            Vec::new()
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let text = |key: &str| r.get(key).map_or_else(String::new, format_value);
+            let number = |key: &str| r.get(key).and_then(Value::as_f64);
+            vec![
+                text("name"),
+                text("n"),
+                text("n_positive"),
+                number("accuracy").map_or("—".into(), percent),
+                r.get("accuracy_ci").and_then(from_json).map_or("—".into(), percent_interval),
+                text("f1"),
+                number("drop").map_or("—".into(), |d| signed(100.0 * d)),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        section.push(Block::Table(Table {
+            header: ["slice", "n", "positive", "accuracy", "95% CI", "F1", "drop (pp)"].map(String::from).to_vec(),
+            rows,
+            footer: Some(
+                "Drop: overall accuracy minus the slice's, in percentage points (positive: the slice is harder). \
+                 95% CI: bootstrap over the slice's own sentences; a small slice has a wide interval."
+                    .into(),
+            ),
+        }));
     }
-    figure(section, slice, "slices.png", "Accuracy per slice");
+    figure(section, slice, "slices.png", "Accuracy per slice with 95% bootstrap intervals");
 }
 
 /// The evaluate stage's error analysis (errors.json): counts, mistakes per
@@ -278,8 +316,15 @@ fn ablations(section: &mut Section, ablate: &Input) {
         Err(message) => Err(message),
     };
     match summary {
-        Ok(summary) => section.push(Block::Table(ablation::table(&summary))),
+        Ok(summary) => {
+            if summary.has_seeds() {
+                section.push(Block::Heading("Over seeds".into()));
+                section.push(Block::Table(ablation::seeds_table(&summary)));
+                section.push(Block::Heading("Per seed".into()));
+            }
+            section.push(Block::Table(ablation::table(&summary)));
+        }
         Err(message) => section.push(Block::Note(message)),
     }
-    figure(section, ablate, "ablation.png", "Test accuracy against the reference variant");
+    figure(section, ablate, "ablation.png", "Test accuracy against the reference, with 95% paired-bootstrap intervals");
 }

@@ -15,7 +15,7 @@ fn bars(tokens: &[String], scores: &[f32]) -> Vec<Bar> {
         .iter()
         .zip(scores)
         .enumerate()
-        .map(|(i, (t, &v))| Bar { label: format!("{i} {t}"), value: f64::from(v), text: value_text(v) })
+        .map(|(i, (t, &v))| Bar { label: format!("{i} {t}"), value: f64::from(v), text: value_text(v), interval: None })
         .collect()
 }
 

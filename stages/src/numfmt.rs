@@ -1,0 +1,88 @@
+//! Numbers formatted for reading (reports, tables, `pipe show`, `pipe diff`): four
+//! significant digits, percentages and percentage points where natural. Files keep
+//! full precision; only what a person reads is rounded, and always here.
+
+use serde_json::Value;
+
+use crate::stats::interval::{self, Interval};
+
+/// Significant digits of every number shown to a reader.
+pub const DIGITS: i32 = 4;
+
+/// `0.708994708994709` -> `0.7090`, `12.3456` -> `12.35`, `-2.645418663904664e-6` ->
+/// `-2.645e-6`: plain notation from 0.001 up, scientific below; trailing zeros kept
+/// (they say how precise the number is).
+pub fn sig(v: f64) -> String {
+    if !v.is_finite() {
+        return "—".into();
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.abs() < 1e-3 {
+        return format!("{v:.prec$e}", prec = (DIGITS - 1) as usize);
+    }
+    let decimals = (DIGITS - 1 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// [`sig`] with an explicit sign (`+0.3440`, `-1.950`); zero stays `0`.
+pub fn signed(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", sig(v))
+    } else {
+        sig(v)
+    }
+}
+
+/// A proportion as a percentage with four significant digits: `0.80045` -> `80.05%`.
+pub fn percent(v: f64) -> String {
+    format!("{}%", sig(100.0 * v))
+}
+
+/// An interval as `[lo, hi]`, each end with [`sig`].
+pub fn interval_text([lo, hi]: Interval) -> String {
+    format!("[{}, {}]", sig(lo), sig(hi))
+}
+
+/// A proportion's interval in percent: `[77.41, 82.68]%`.
+pub fn percent_interval([lo, hi]: Interval) -> String {
+    format!("[{}, {}]%", sig(100.0 * lo), sig(100.0 * hi))
+}
+
+/// A metric or cell value for display: integers as they are, other numbers with
+/// four significant digits (scientific below 0.001), an interval as `[lo, hi]`,
+/// strings bare, anything else as compact JSON.
+pub fn format_value(value: &Value) -> String {
+    if let Some(ci) = interval::from_json(value) {
+        return interval_text(ci);
+    }
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), sig),
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_significant_digits() {
+        assert_eq!(sig(0.708994708994709), "0.7090");
+        assert_eq!(sig(-2.645418663904664e-6), "-2.645e-6");
+        assert_eq!(sig(12.3456), "12.35");
+        assert_eq!(sig(1234.56), "1235");
+        assert_eq!(sig(0.001), "0.001000");
+        assert_eq!(sig(0.0), "0");
+        assert_eq!(sig(f64::NAN), "—");
+        assert_eq!(signed(0.344), "+0.3440");
+        assert_eq!(signed(-1.95), "-1.950");
+        assert_eq!(percent(0.8004587155963303), "80.05%");
+        assert_eq!(interval_text([0.77408, 0.82683]), "[0.7741, 0.8268]");
+        assert_eq!(percent_interval([0.77408, 0.82683]), "[77.41, 82.68]%");
+    }
+}

@@ -1,0 +1,14 @@
+//! The statistics behind every uncertainty `pipe` reports: bootstrap percentile
+//! intervals, the Wilson interval, McNemar's exact test and mean ± sd over seeds.
+//! Every stage that states an interval or a test computes it here.
+
+pub mod bootstrap;
+pub mod interval;
+pub mod mcnemar;
+pub mod spread;
+pub mod wilson;
+
+pub use bootstrap::Bootstrap;
+pub use interval::Interval;
+pub use mcnemar::McNemar;
+pub use spread::Spread;
