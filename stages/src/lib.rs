@@ -19,6 +19,7 @@ pub use stage::Stage;
 
 pub mod data;
 pub mod eval;
+pub(crate) mod kernels;
 pub mod model;
 pub mod plot;
 pub mod predict;

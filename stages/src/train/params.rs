@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{HeadOptions, Pooling, Precision};
+use super::schedule::LinearSchedule;
+use super::trainer::Recipe;
+use crate::model::{ModelOptions, Pooling, Precision};
 use crate::StageError;
 
 /// Which dev figure chooses the best epoch.
@@ -116,8 +118,26 @@ impl TrainParams {
         Ok(())
     }
 
-    pub fn head(&self) -> HeadOptions {
-        HeadOptions { pooling: self.pooling, dropout: self.dropout, num_layers: self.num_layers, precision: self.precision }
+    /// The optimiser's settings for a run of `total_steps` steps.
+    pub fn recipe(&self, total_steps: usize) -> Recipe {
+        Recipe {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup_steps: LinearSchedule::warmup_steps(total_steps, self.warmup_ratio),
+            total_steps,
+            grad_clip: self.grad_clip,
+            label_smoothing: self.label_smoothing,
+            freeze_embeddings: self.freeze_embeddings,
+        }
+    }
+
+    pub fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            pooling: self.pooling,
+            dropout: self.dropout,
+            num_layers: self.num_layers,
+            precision: self.precision,
+        }
     }
 }
 

@@ -110,7 +110,7 @@ fn pack_rhs(b: Operand, k: usize, n: usize, steps: usize) -> Vec<u16> {
 }
 
 /// Room for `count` tiles, left unwritten: `pack_tile` writes every value of a
-/// tile (zeros outside the operand), and zeroing first was a memset as long as packing.
+/// tile (zeros outside the operand), and zeroing first would write every value twice.
 fn tiles(count: usize) -> Vec<u16> {
     let mut packed = Vec::with_capacity(count * TILE);
     // SAFETY: every u16 bit pattern is valid; each caller packs all `count` tiles before the kernel reads them.

@@ -7,10 +7,9 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use super::cpu_data::cpu_slice;
 use super::lanes::each2;
 use super::par::map2;
-use crate::StageError;
 
-pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor, StageError> {
-    Ok(a.contiguous()?.apply_op2(&b.contiguous()?, Residual)?)
+pub fn residual(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    a.contiguous()?.apply_op2(&b.contiguous()?, Residual)
 }
 
 struct Residual;
