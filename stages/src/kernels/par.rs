@@ -29,6 +29,7 @@ fn chunk_len(len: usize, row: usize) -> usize {
 /// A vector of `len` values whose rows of `row` values are written by
 /// `fill(first_row, rows)`; each call gets whole rows and must write every value
 /// of them (they start uninitialised: zeroing first would write every value twice).
+#[allow(clippy::uninit_vec)]
 pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = Vec::with_capacity(len);
     // SAFETY: every f32 bit pattern is valid, and `fill` writes each value
