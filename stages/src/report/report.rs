@@ -31,7 +31,8 @@ impl Stage for Report {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: unset params in the run configuration show the value the stage recorded.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
