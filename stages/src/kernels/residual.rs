@@ -1,5 +1,5 @@
 //! The residual sum a + b of two same-shape tensors as a custom op: candle's add
-//! runs on one thread here (see threads.rs); this one splits the values over
+//! runs on one thread (its own pool is off, src/runtime.rs); this one splits the values over
 //! rayon's pool. The backward hands dy to both operands.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
