@@ -24,6 +24,14 @@ pub enum Error {
     Remote(#[from] crate::remote::RemoteError),
 }
 
+/// A stage-library error outside a run (`pipe bench`, `pipe predict`): a bad
+/// option is the command line's fault (exit 2), anything else a failure (exit 1).
+impl From<pipe_stages::StageError> for Error {
+    fn from(e: pipe_stages::StageError) -> Error {
+        Error::Failed { config: e.is_config(), message: e.to_string() }
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

@@ -3,14 +3,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipe::cli::Cli;
 
+mod runtime;
+
 #[global_allocator]
-static ALLOCATOR: pipe_stages::model::LineAligned = pipe_stages::model::LineAligned;
+static ALLOCATOR: runtime::LineAligned = runtime::LineAligned;
 
 fn main() -> ExitCode {
-    // Before any thread starts: candle's elementwise pool and rayon's matmul pool
-    // would otherwise spin against each other on small machines.
-    pipe_stages::model::single_threaded_elementwise();
-    pipe_stages::model::keep_freed_memory();
+    // Process-wide settings, before any thread starts (runtime.rs says why).
+    runtime::single_threaded_elementwise();
+    runtime::keep_freed_memory();
     // Like other Unix tools, end quietly when the reader of stdout goes away
     // (`pipe status | head`) instead of panicking in println!. The store is
     // crash-safe, so nothing already computed is lost.

@@ -39,7 +39,7 @@ fn bad_arguments_are_usage_errors() {
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--peak-gflops", "0"]).code(2).stderr_has("--peak-gflops");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "0"]).code(2).stderr_has("at least 1");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
-    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"]).code(2).stderr_has("expected fp32 or bf16");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"]).code(2).stderr_has("[possible values: fp32, bf16]");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
 }
 

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use pipe::key::KeyParts;
 use pipe::record::{RunRecord, StageRecord, Status};
 use pipe::store::Store;
-use pipe_stages::model::{Classifier, HeadOptions};
+use pipe_stages::model::{Classifier, ModelOptions};
 use pipe_stages::testkit::use_offline_hub;
 use serde_json::{json, Value};
 use support::{Ran, Test};
@@ -21,7 +21,7 @@ const SHELL_ONLY: &str = "name: p\nstages:\n  a: {uses: shell, run: echo a > $PI
 /// Saves the fixture model with its tokenizer as the train stage's `model/` does.
 fn save_model(dir: &Path) {
     let hf = use_offline_hub();
-    let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &HeadOptions::default(), 42).unwrap();
+    let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &ModelOptions::default(), 42).unwrap();
     let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
     let snapshot = std::fs::read_dir(&snapshots).unwrap_or_else(|e| panic!("{}: {e}", snapshots.display())).next().unwrap().unwrap();
     model.save_hf_dir(dir, &[snapshot.path().join("tokenizer.json")]).unwrap();

@@ -8,14 +8,6 @@ use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOption
 
 use crate::Error;
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Mode {
-    /// Full optimiser steps: dropout forward, backward, gradient clipping, AdamW
-    Train,
-    /// Eval-mode forward passes to logits
-    Infer,
-}
-
 /// Where the timed batches come from.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Batches {
@@ -41,7 +33,7 @@ impl Batches {
       --config n_heads=12 --config n_layers=6 --config max_position_embeddings=512   (DistilBERT-base size)")]
 pub struct Args {
     #[arg(value_enum)]
-    pub mode: Mode,
+    pub mode: BenchMode,
     /// Hub model repo, read from the HF cache ($HF_HOME)
     #[arg(long, value_name = "REPO")]
     pub model: String,
@@ -74,9 +66,8 @@ pub struct Args {
     /// drawn at random (N(0, 0.02)) instead of loaded: a resized model, for timing
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub config: Vec<(String, String)>,
-    /// Precision of the dense layers' matrix products: fp32, or bf16 (AMX tiles
-    /// where the CPU has them; as the train stage's `precision`)
-    #[arg(long, value_name = "P", default_value = "fp32", value_parser = precision)]
+    /// Precision of the dense layers' matrix products (as the train stage's `precision`)
+    #[arg(long, value_name = "P", value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
@@ -93,15 +84,8 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn precision(text: &str) -> Result<Precision, String> {
-    serde_json::from_value(serde_json::Value::String(text.into())).map_err(|_| format!("expected fp32 or bf16, got `{text}`"))
-}
-
 pub fn execute(args: Args) -> Result<(), Error> {
-    let mode = match args.mode {
-        Mode::Train => BenchMode::Train,
-        Mode::Infer => BenchMode::Infer,
-    };
+    let mode = args.mode;
     // NaN is no peak either.
     if args.peak_gflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
         return Err(Error::Config("--peak-gflops must be a positive number".into()));
@@ -125,8 +109,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),
-    }
-    .map_err(|e| Error::Failed { message: e.to_string(), config: e.is_config() })?;
+    }?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
         println!("{text}");

@@ -67,9 +67,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if !dir.is_dir() {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
-    let failed = |e: pipe_stages::StageError| Error::Failed { message: e.to_string(), config: e.is_config() };
-    let predictor = Predictor::load(&dir, args.max_len).map_err(failed)?;
-    let predictions = predictor.predict(&sentences, args.top, args.ig_steps).map_err(failed)?;
+    let predictor = Predictor::load(&dir, args.max_len)?;
+    let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {
             println!("{}", serde_json::to_string(p).map_err(|e| Error::Failed { message: e.to_string(), config: false })?);

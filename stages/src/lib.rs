@@ -22,6 +22,7 @@ pub use stage::Stage;
 
 pub mod data;
 pub mod eval;
+pub(crate) mod kernels;
 pub mod model;
 pub mod numfmt;
 pub mod plot;

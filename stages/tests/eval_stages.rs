@@ -165,11 +165,11 @@ fn slice_scores_markers_and_length_buckets_with_complements() {
 
 #[test]
 fn evaluate_scores_test_and_dev_with_a_saved_model() {
-    use pipe_stages::model::{Classifier, HeadOptions};
+    use pipe_stages::model::{Classifier, ModelOptions};
     pipe_stages::testkit::use_offline_hub();
     let scratch = eval_common::scratch("evaluate_scores_test_and_dev_with_a_saved_model");
     let (train, tokenize, split) = (scratch.path.join("train"), scratch.path.join("tokenize"), scratch.path.join("split"));
-    let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &HeadOptions::default(), 3).unwrap();
+    let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &ModelOptions::default(), 3).unwrap();
     model.save_hf_dir(&train.join("model"), &[]).unwrap();
     std::fs::create_dir_all(&tokenize).unwrap();
     std::fs::create_dir_all(&split).unwrap();

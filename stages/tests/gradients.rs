@@ -5,7 +5,7 @@ mod parity_util;
 
 use candle_core::{Device, Tensor};
 use parity_util::*;
-use pipe_stages::model::{HeadOptions, Mode, Pooling, Precision};
+use pipe_stages::model::{ModelOptions, Mode, Pooling, Precision};
 use pipe_stages::train::loss::cross_entropy;
 use rand::SeedableRng;
 
@@ -13,7 +13,7 @@ use rand::SeedableRng;
 /// its norm against PyTorch's to `tol` (relative).
 fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precision, tol: f64) {
     let g = golden(name);
-    let model = load(g["model_id"].as_str().unwrap(), &HeadOptions { precision, ..options(pooling, dropout) }, 0);
+    let model = load(g["model_id"].as_str().unwrap(), &ModelOptions { precision, ..options(pooling, dropout) }, 0);
     let batch = golden_batch(&g);
     let labels: Vec<u32> = flat(&g["training"]["labels"]).iter().map(|&v| v as u32).collect();
     let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();

@@ -5,7 +5,6 @@
 //! Run it alone (`minilm_speed_probe` is this file's only test): it sets the
 //! process environment.
 
-use pipe_stages::model::single_threaded_elementwise;
 use pipe_stages::testkit::use_offline_hub;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 
@@ -16,8 +15,10 @@ fn env_usize(key: &str, default: usize) -> usize {
 #[test]
 #[ignore]
 fn minilm_speed_probe() {
-    // As the `pipe` binary does at start (CANDLE_NUM_THREADS, when set, wins).
-    single_threaded_elementwise();
+    // As the `pipe` binary does at start (src/runtime.rs); a CANDLE_NUM_THREADS the user set wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     use_offline_hub();
     let modes = match std::env::var("SPEED_MODE").as_deref() {
         Ok("train") => vec![BenchMode::Train],

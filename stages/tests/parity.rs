@@ -5,7 +5,7 @@ mod parity_util;
 
 use candle_core::{IndexOp, Tensor};
 use parity_util::*;
-use pipe_stages::model::{mean_pool, HeadOptions, Mode, Pooling};
+use pipe_stages::model::{mean_pool, ModelOptions, Mode, Pooling};
 
 fn tiny_forward(name: &str) {
     let g = golden(name);
@@ -99,7 +99,7 @@ fn paraphrase_minilm_l3_forward_matches_golden() {
 #[test]
 fn num_layers_keeps_the_first_layers() {
     let g = golden("tiny-bert");
-    let opts = HeadOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: Some(1), ..HeadOptions::default() };
+    let opts = ModelOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: Some(1), ..ModelOptions::default() };
     let model = load("pipe-fixtures/tiny-bert", &opts, 0);
     assert_eq!(model.config().layers, 1);
     let out = model.forward(&golden_batch(&g), Mode::Eval, false).unwrap();

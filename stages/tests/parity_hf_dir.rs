@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use parity_util::*;
-use pipe_stages::model::{Classifier, HeadOptions, Mode, Pooling};
+use pipe_stages::model::{Classifier, ModelOptions, Mode, Pooling};
 
 fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
@@ -57,7 +57,7 @@ fn fixtures_round_trip_byte_for_byte() {
 #[test]
 fn sentence_transformer_gains_prefix_and_head() {
     let repo = "sentence-transformers/all-MiniLM-L6-v2";
-    let opts = HeadOptions { pooling: Pooling::Mean, dropout: 0.1, num_layers: Some(3), ..HeadOptions::default() };
+    let opts = ModelOptions { pooling: Pooling::Mean, dropout: 0.1, num_layers: Some(3), ..ModelOptions::default() };
     let model = load(repo, &opts, 5);
     let out = tempfile::tempdir().unwrap();
     model.save_hf_dir(out.path(), &[]).unwrap();
@@ -79,7 +79,7 @@ fn sentence_transformer_gains_prefix_and_head() {
     // The saved head is used as is, and the pooling must match.
     let back = Classifier::from_dir(out.path(), &opts).unwrap();
     assert_eq!(back.config().layers, 3);
-    let cls = HeadOptions { pooling: Pooling::Cls, ..opts };
+    let cls = ModelOptions { pooling: Pooling::Cls, ..opts };
     let err = Classifier::from_dir(out.path(), &cls).err().expect("pooling mismatch must fail").to_string();
     assert!(err.contains("pooling `mean`"), "{err}");
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pipe_stages::model::{Classifier, HeadOptions, Pooling};
+use pipe_stages::model::{Classifier, ModelOptions, Pooling};
 use pipe_stages::predict::{Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN};
 use pipe_stages::testkit::use_offline_hub;
 
@@ -16,7 +16,7 @@ fn fixture_tokenizer(hf: &Path) -> PathBuf {
 /// A model directory as the train stage writes it, with the given pooling.
 fn model_dir(root: &Path, pooling: Pooling) -> PathBuf {
     let hf = use_offline_hub();
-    let opts = HeadOptions { pooling, ..HeadOptions::default() };
+    let opts = ModelOptions { pooling, ..ModelOptions::default() };
     let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &opts, 42).unwrap();
     let dir = root.join(format!("model-{}", pooling.name()));
     model.save_hf_dir(&dir, &[fixture_tokenizer(&hf)]).unwrap();

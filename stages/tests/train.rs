@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pipe_stages::data::tokenize::load_unpadded;
 use pipe_stages::data::tokens::TokenizedSplit;
-use pipe_stages::model::{Classifier, HeadOptions};
+use pipe_stages::model::{Classifier, ModelOptions};
 use pipe_stages::testkit::{run_stage, shared_dir, use_offline_hub, Ran};
 use pipe_stages::train::history::History;
 use pipe_stages::Input;
@@ -99,7 +99,7 @@ fn trains_the_tiny_fixture_and_writes_the_artifact() {
     assert!(metric(&ran, "examples_per_second") > 0.0);
 
     // The saved HF directory is the best checkpoint: it reproduces the recorded dev accuracy.
-    let model = Classifier::from_dir(&ran.dir.join("model"), &HeadOptions::default()).unwrap();
+    let model = Classifier::from_dir(&ran.dir.join("model"), &ModelOptions::default()).unwrap();
     let dev = TokenizedSplit::read(&tok.dir.join("dev.safetensors")).unwrap();
     let logits = model.predict_logits(&dev.ids, 64).unwrap();
     let correct = logits.iter().zip(&dev.labels).filter(|(l, &y)| i64::from(l[1] > l[0]) == y).count();

@@ -17,7 +17,7 @@ use super::slices::content_tokens;
 use super::json;
 use crate::data::examples::{read_jsonl, Example};
 use crate::data::tokens::TokenizedSplit;
-use crate::model::{Classifier, HeadOptions, Pooling};
+use crate::model::{Classifier, ModelOptions, Pooling};
 use crate::plot::{heatmap, Heatmap, Scale};
 use crate::stats::bootstrap::{Bootstrap, Statistic};
 use crate::stats::interval::{ci_key, Interval};
@@ -87,7 +87,7 @@ impl Stage for Evaluate {
 
         ctx.progress.set_message("loading model");
         // Eval mode ignores dropout; the layer count comes from the saved config.
-        let opts = HeadOptions { pooling, dropout: 0.0, ..HeadOptions::default() };
+        let opts = ModelOptions { pooling, dropout: 0.0, ..ModelOptions::default() };
         let model = Classifier::from_dir(&model_dir, &opts)?;
         ctx.progress.set_message("scoring test");
         let test_scored = test.score(&model, p.batch_size)?;

@@ -3,10 +3,9 @@
 use candle_core::Tensor;
 
 use super::dropout::Mode;
-use super::heads::{merge_heads, split_heads};
 use super::linear::Linear;
-use super::softmax::masked_softmax;
-use crate::StageError;
+use crate::kernels::head_split::{merge_heads, split_heads};
+use crate::kernels::softmax::masked_softmax;
 
 pub struct SelfAttention {
     pub query: Linear,
@@ -19,9 +18,9 @@ pub struct SelfAttention {
 /// The additive mask of a [b, t] 1/0 attention mask: 0 on real keys and the
 /// lowest f32 on padded ones (as transformers does), [b, t]; the softmax adds
 /// it to every head's and query's row. Probabilities on padded keys become exactly 0.
-pub fn mask_bias(attention_mask: &Tensor) -> Result<Tensor, StageError> {
+pub fn mask_bias(attention_mask: &Tensor) -> candle_core::Result<Tensor> {
     // mask * MAX + MIN: 1 -> 0 exactly, 0 -> MIN.
-    Ok(attention_mask.affine(f32::MAX as f64, f32::MIN as f64)?)
+    attention_mask.affine(f32::MAX as f64, f32::MIN as f64)
 }
 
 impl SelfAttention {
@@ -33,7 +32,7 @@ impl SelfAttention {
         bias: &Tensor,
         mode: &mut Mode,
         dropout: f32,
-    ) -> Result<(Tensor, Tensor), StageError> {
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let head_dim = x.dims3()?.2 / self.heads;
         let q = split_heads(&self.query.forward(x)?, self.heads)?;
         let k = split_heads(&self.key.forward(x)?, self.heads)?;

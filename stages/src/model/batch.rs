@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::StageError;
+use super::error::ModelError;
 
 pub struct Batch {
     /// [batch, seq] u32, padded with id 0.
@@ -13,14 +13,14 @@ pub struct Batch {
 
 impl Batch {
     /// Right-pads every row with 0 to the longest row; rows must not be empty.
-    pub fn pad(rows: &[&[u32]], device: &Device) -> Result<Batch, StageError> {
+    pub fn pad(rows: &[&[u32]], device: &Device) -> Result<Batch, ModelError> {
         // An empty row would have no key to attend to and nothing to mean-pool.
         if let Some(i) = rows.iter().position(|r| r.is_empty()) {
-            return Err(StageError::Data(format!("row {i} of the batch has no tokens")));
+            return Err(ModelError::Data(format!("row {i} of the batch has no tokens")));
         }
         let len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         if len == 0 {
-            return Err(StageError::Data("cannot build an empty batch".into()));
+            return Err(ModelError::Data("cannot build an empty batch".into()));
         }
         let mut ids = Vec::with_capacity(rows.len() * len);
         let mut mask = Vec::with_capacity(rows.len() * len);

@@ -1,5 +1,5 @@
-//! A BERT or DistilBERT encoder with its classification head: loading, forward
-//! passes in train and eval mode, and batched prediction.
+//! An encoder of any architecture in `arch/` with its classification head:
+//! loading, forward passes in train and eval mode, and batched prediction.
 
 use std::path::Path;
 
@@ -12,9 +12,10 @@ use super::config::ModelConfig;
 use super::dropout::Mode;
 use super::embeddings::Embeddings;
 use super::encoder::Layer;
-use super::head::{Head, HeadOptions};
-use super::weights::Params;
-use crate::StageError;
+use super::error::ModelError;
+use super::head::ClassifierHead;
+use super::options::ModelOptions;
+use super::weights::Weights;
 
 /// The config key that records the head's pooling in a saved model directory.
 pub const POOLING_KEY: &str = "pipe_pooling";
@@ -30,30 +31,22 @@ pub struct Output {
 
 pub struct Classifier {
     pub(super) config: ModelConfig,
-    pub(super) params: Params,
-    pub(super) opts: HeadOptions,
+    pub(super) weights: Weights,
+    pub(super) opts: ModelOptions,
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    head: Head,
+    head: ClassifierHead,
     device: Device,
 }
 
 impl Classifier {
-    /// From a hub repo (config.json + model.safetensors via `data::hub`); a head the checkpoint
-    /// lacks is drawn from `seed`.
-    pub fn from_hub(repo: &str, revision: &str, opts: &HeadOptions, seed: u64) -> Result<Classifier, StageError> {
-        let config = crate::data::hub::model_file(repo, revision, "config.json")?;
-        let weights = crate::data::hub::model_file(repo, revision, "model.safetensors")?;
-        Self::load(&config, &weights, opts, Some(seed))
-    }
-
     /// From a local HF model directory that includes the head (e.g. the train stage's `model/`).
-    pub fn from_dir(dir: &Path, opts: &HeadOptions) -> Result<Classifier, StageError> {
+    pub fn from_dir(dir: &Path, opts: &ModelOptions) -> Result<Classifier, ModelError> {
         let config_path = dir.join("config.json");
         let model = Self::load(&config_path, &dir.join("model.safetensors"), opts, None)?;
         if let Some(saved) = model.config.raw.get(POOLING_KEY).and_then(Value::as_str) {
             if saved != opts.pooling.name() {
-                return Err(StageError::Input(format!(
+                return Err(ModelError::Checkpoint(format!(
                     "{}: the model was trained with pooling `{saved}`, asked to run with `{}`",
                     config_path.display(),
                     opts.pooling.name()
@@ -63,56 +56,59 @@ impl Classifier {
         Ok(model)
     }
 
-    /// A hub model's architecture with `config.json` fields replaced and every
-    /// weight drawn from `seed` (`pipe bench --config`: timing a resized model).
-    pub fn random_from_hub(
-        repo: &str,
-        revision: &str,
-        fields: &[(String, String)],
-        opts: &HeadOptions,
-        seed: u64,
-    ) -> Result<Classifier, StageError> {
-        let config = ModelConfig::read(&crate::data::hub::model_file(repo, revision, "config.json")?)?.with_fields(fields)?;
-        let params = Params::random(&config, seed)?;
-        Self::assemble(config, params, opts)
-    }
-
-    fn load(config: &Path, weights: &Path, opts: &HeadOptions, seed: Option<u64>) -> Result<Classifier, StageError> {
+    /// From a checkpoint's config.json and safetensors; a head the checkpoint
+    /// lacks is drawn from `head_seed`, or is an error without one.
+    pub fn load(
+        config: &Path,
+        weights: &Path,
+        opts: &ModelOptions,
+        head_seed: Option<u64>,
+    ) -> Result<Classifier, ModelError> {
         let mut config = ModelConfig::read(config)?;
         if let Some(n) = opts.num_layers {
             if n == 0 || n > config.layers {
-                return Err(StageError::param("num_layers", format!("must be 1..={} for this model, got {n}", config.layers)));
+                let message = format!("must be 1..={} for this model, got {n}", config.layers);
+                return Err(ModelError::Option { key: "num_layers", message });
             }
             config.layers = n;
         }
-        let params = Params::load(weights, &config, seed)?;
-        Self::assemble(config, params, opts)
+        let weights = Weights::load(weights, &config, head_seed)?;
+        Self::assemble(config, weights, opts)
     }
 
-    fn assemble(config: ModelConfig, params: Params, opts: &HeadOptions) -> Result<Classifier, StageError> {
-        let embeddings = Embeddings::new(&params, &config)?;
-        let layers = (0..config.layers).map(|i| Layer::new(&params, &config, i, opts.precision)).collect::<Result<Vec<_>, _>>()?;
-        let head = Head::new(&params, &config, opts)?;
-        Ok(Classifier { config, params, opts: opts.clone(), embeddings, layers, head, device: Device::Cpu })
+    /// `config`'s architecture with every weight drawn from `seed` (`pipe bench
+    /// --config`: timing a resized model, whose checkpoint no longer fits).
+    pub fn random(config: ModelConfig, opts: &ModelOptions, seed: u64) -> Result<Classifier, ModelError> {
+        let weights = Weights::random(&config, seed)?;
+        Self::assemble(config, weights, opts)
     }
 
-    pub fn forward(&self, batch: &Batch, mut mode: Mode, want_attentions: bool) -> Result<Output, StageError> {
+    fn assemble(config: ModelConfig, weights: Weights, opts: &ModelOptions) -> Result<Classifier, ModelError> {
+        let embeddings = Embeddings::new(&weights, &config)?;
+        let layers = (0..config.layers)
+            .map(|i| Layer::new(&weights, &config, i, opts.precision))
+            .collect::<Result<Vec<_>, _>>()?;
+        let head = ClassifierHead::new(&weights, &config, opts)?;
+        Ok(Classifier { config, weights, opts: opts.clone(), embeddings, layers, head, device: Device::Cpu })
+    }
+
+    pub fn forward(&self, batch: &Batch, mut mode: Mode, want_attentions: bool) -> Result<Output, ModelError> {
         let words = self.embeddings.words(&batch.input_ids)?;
         self.run(&words, &batch.attention_mask, &mut mode, want_attentions)
     }
 
     /// Word embeddings [b, t, h] of ids [b, t] (the input of `forward_embeds`).
-    pub fn embed_words(&self, input_ids: &Tensor) -> Result<Tensor, StageError> {
+    pub fn embed_words(&self, input_ids: &Tensor) -> Result<Tensor, ModelError> {
         self.embeddings.words(input_ids)
     }
 
     /// Eval-mode logits from given word embeddings (positions, token types and
     /// LayerNorm are added as usual); differentiable w.r.t. `word_embeds`.
-    pub fn forward_embeds(&self, word_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor, StageError> {
+    pub fn forward_embeds(&self, word_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor, ModelError> {
         Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false)?.logits)
     }
 
-    fn run(&self, words: &Tensor, mask: &Tensor, mode: &mut Mode, want_attentions: bool) -> Result<Output, StageError> {
+    fn run(&self, words: &Tensor, mask: &Tensor, mode: &mut Mode, want_attentions: bool) -> Result<Output, ModelError> {
         let p = self.opts.dropout;
         let bias = mask_bias(mask)?;
         let mut x = self.embeddings.forward(words, mode, p)?;
@@ -133,12 +129,12 @@ impl Classifier {
 
     /// Trainable parameters under their HF names, sorted by name.
     pub fn vars(&self) -> Vec<(String, Var)> {
-        self.params.vars().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
+        self.weights.vars().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
     }
 
     /// Eval-mode logits for many rows, batched by similar length (less padding);
     /// results are in input order.
-    pub fn predict_logits(&self, rows: &[Vec<u32>], batch_size: usize) -> Result<Vec<[f32; 2]>, StageError> {
+    pub fn predict_logits(&self, rows: &[Vec<u32>], batch_size: usize) -> Result<Vec<[f32; 2]>, ModelError> {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
         let mut out = vec![[0f32; 2]; rows.len()];
@@ -157,7 +153,7 @@ impl Classifier {
         &self.config
     }
 
-    pub fn options(&self) -> &HeadOptions {
+    pub fn options(&self) -> &ModelOptions {
         &self.opts
     }
 

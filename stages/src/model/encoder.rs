@@ -1,20 +1,18 @@
-//! The post-LayerNorm transformer layer shared by BERT and DistilBERT: attention,
-//! (dropout,) add & norm, feed-forward, dropout, add & norm. They differ in tensor
-//! names and in one dropout: DistilBERT applies none to the attention output
-//! (`out_lin`), BERT does (`BertSelfOutput.dropout`).
+//! The post-LayerNorm transformer layer every architecture here shares: attention,
+//! (dropout,) add & norm, feed-forward, dropout, add & norm. The architecture
+//! names the tensors and says whether the attention output has its dropout.
 
 use candle_core::Tensor;
 
 use super::attention::SelfAttention;
-use super::config::{Activation, ModelConfig, ModelType};
+use super::config::{Activation, ModelConfig};
 use super::dropout::Mode;
-use super::gelu::gelu_erf;
-use super::layer_norm::layer_norm;
 use super::linear::Linear;
-use super::precision::Precision;
-use super::residual::residual;
-use super::weights::Params;
-use crate::StageError;
+use super::weights::Weights;
+use crate::kernels::gelu::gelu_erf;
+use crate::kernels::layer_norm::layer_norm;
+use crate::kernels::residual::residual;
+use crate::kernels::Precision;
 
 pub struct Layer {
     attention: SelfAttention,
@@ -28,9 +26,14 @@ pub struct Layer {
 }
 
 impl Layer {
-    pub fn new(params: &Params, config: &ModelConfig, index: usize, precision: Precision) -> Result<Layer, StageError> {
-        let n = config.model_type.layer(index);
-        let linear = |module: &str| params.linear(module, precision);
+    pub fn new(
+        weights: &Weights,
+        config: &ModelConfig,
+        index: usize,
+        precision: Precision,
+    ) -> candle_core::Result<Layer> {
+        let n = (config.arch.layer)(index);
+        let linear = |module: &str| weights.linear(module, precision);
         Ok(Layer {
             attention: SelfAttention {
                 query: linear(&n.query)?,
@@ -39,12 +42,12 @@ impl Layer {
                 output: linear(&n.attention_out)?,
                 heads: config.heads,
             },
-            attention_norm: params.norm(&n.attention_norm)?,
+            attention_norm: weights.norm(&n.attention_norm)?,
             ffn_in: linear(&n.ffn_in)?,
             ffn_out: linear(&n.ffn_out)?,
-            output_norm: params.norm(&n.output_norm)?,
+            output_norm: weights.norm(&n.output_norm)?,
             activation: config.activation,
-            attention_output_dropout: config.model_type == ModelType::Bert,
+            attention_output_dropout: config.arch.attention_output_dropout,
             eps: config.layer_norm_eps,
         })
     }
@@ -56,7 +59,7 @@ impl Layer {
         bias: &Tensor,
         mode: &mut Mode,
         dropout: f32,
-    ) -> Result<(Tensor, Tensor), StageError> {
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let (attended, probs) = self.attention.forward(x, bias, mode, dropout)?;
         let attended = if self.attention_output_dropout { mode.dropout(&attended, dropout)? } else { attended };
         let x = layer_norm(&residual(&attended, x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;

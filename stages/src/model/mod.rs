@@ -1,45 +1,33 @@
-//! BERT-family encoders (BERT, DistilBERT) with a 2-label sequence-classification
-//! head, written on candle so that attention probabilities, seeded dropout and
-//! gradients through every layer are available (see DESIGN.md, "Models and data").
+//! Encoders with a 2-label sequence-classification head, written on candle so
+//! that attention probabilities, seeded dropout and gradients through every
+//! layer are available. The layers are written once; what differs between
+//! architectures lives in `arch/`, one file each (README.md: adding one). The
+//! ops they are built from are in `crate::kernels`.
 
-#[cfg(target_arch = "x86_64")]
-mod amx;
+mod arch;
 mod attention;
-mod bf16;
 mod batch;
 mod classifier;
 mod config;
-pub(crate) mod cpu_data;
 mod dropout;
-mod gemm;
 mod embeddings;
 mod encoder;
-mod expf;
-mod gelu;
+mod error;
 mod head;
-mod heads;
-mod lanes;
-mod layer_norm;
+mod hub;
 mod linear;
-mod lookup;
-mod malloc;
-mod names;
-pub(crate) mod par;
-mod precision;
-mod residual;
+mod options;
+mod pooling;
 mod save;
-mod softmax;
-mod threads;
-mod transpose;
 mod weights;
-mod wide;
 
+pub use arch::Architecture;
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};
-pub use config::{Activation, ModelConfig, ModelType};
+pub use config::{Activation, ModelConfig};
 pub use dropout::Mode;
-pub use head::{mean_pool, HeadOptions, Pooling};
-pub use malloc::{keep_freed_memory, LineAligned};
-pub use precision::Precision;
-pub use threads::single_threaded_elementwise;
+pub use error::ModelError;
+pub use options::ModelOptions;
+pub use pooling::{mean_pool, Pooling};
 pub use weights::NUM_LABELS;
+pub use crate::kernels::Precision;

@@ -68,7 +68,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
             .label_font((FAMILY, 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(&series, (x0, x1), (y0, y1)))
             .draw()
             .map_err(&err)?;
     }
@@ -76,6 +76,72 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
     finish(path, root)
 }
 
+/// The corner of the plot area the legend covers least of: the one whose box
+/// (a third of the width, a quarter of the height) holds the fewest points of the
+/// drawn lines, each segment sampled along its length; ties in the order upper
+/// right, lower right, upper left, lower left. A fixed corner hid the last epoch's
+/// marker whenever the curve ended high, as accuracy curves do.
+fn legend_corner(series: &[(&str, Vec<(f64, f64)>)], x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    const SAMPLES: usize = 16;
+    let to_unit = |(px, py): (f64, f64)| ((px - x.0) / (x.1 - x.0), (py - y.0) / (y.1 - y.0));
+    let mut samples = Vec::new();
+    for (_, points) in series {
+        samples.extend(points.iter().map(|&p| to_unit(p)));
+        for pair in points.windows(2) {
+            let (a, b) = (to_unit(pair[0]), to_unit(pair[1]));
+            samples.extend((1..SAMPLES).map(|k| {
+                let t = k as f64 / SAMPLES as f64;
+                (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+            }));
+        }
+    }
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let covered = |right: bool, upper: bool| {
+        let inside = |(u, v): &(f64, f64)| {
+            (if right { *u >= 2.0 / 3.0 } else { *u <= 1.0 / 3.0 }) && (if upper { *v >= 0.75 } else { *v <= 0.25 })
+        };
+        samples.iter().filter(|p| inside(p)).count()
+    };
+    let mut best = (SeriesLabelPosition::UpperRight, usize::MAX);
+    for (corner, right, upper) in corners {
+        let n = covered(right, upper);
+        if n < best.1 {
+            best = (corner, n);
+        }
+    }
+    best.0
+}
+
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corner(points: Vec<(f64, f64)>) -> SeriesLabelPosition {
+        legend_corner(&[("s", points)], (0.0, 1.0), (0.0, 1.0))
+    }
+
+    #[test]
+    fn the_legend_avoids_the_corner_a_curve_ends_in() {
+        // Falling (a loss curve): upper right is empty.
+        assert!(matches!(corner(vec![(0.0, 1.0), (1.0, 0.0)]), SeriesLabelPosition::UpperRight));
+        // Rising (an accuracy curve ending at the top right, its last marker under the old
+        // legend): lower right is the first empty corner.
+        assert!(matches!(corner(vec![(0.0, 0.0), (1.0, 1.0)]), SeriesLabelPosition::LowerRight));
+        // Rising, then flat along the bottom-right: upper right is empty again.
+        assert!(matches!(corner(vec![(0.0, 0.5), (0.5, 0.1), (1.0, 0.1)]), SeriesLabelPosition::UpperRight));
+        // Both right corners taken by the line's samples: upper left.
+        assert!(matches!(
+            corner(vec![(0.7, 0.0), (0.7, 1.0), (1.0, 1.0), (1.0, 0.0)]),
+            SeriesLabelPosition::UpperLeft
+        ));
+    }
 }

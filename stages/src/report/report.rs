@@ -34,7 +34,8 @@ impl Stage for Report {
 
     fn version(&self) -> u32 {
         // 2: summary first with intervals and the compared numbers, configuration last, 4 significant
-        // digits, absent sections left out, ablations over seeds.
+        // digits, absent sections left out, ablations over seeds; unset params in the run
+        // configuration show the value the stage recorded.
         2
     }
 

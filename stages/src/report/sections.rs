@@ -72,10 +72,31 @@ fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
     }
     for input in inputs {
         section.push(Block::Heading(format!("{} (uses: {})", input.instance, input.kind)));
-        let params = serde_json::to_string_pretty(&input.params).unwrap_or_else(|_| input.params.to_string());
-        section.push(Block::Code(params));
+        let (params, filled) = with_recorded_values(input);
+        section.push(Block::Code(serde_json::to_string_pretty(&params).unwrap_or_else(|_| params.to_string())));
+        if !filled.is_empty() {
+            let names: Vec<String> = filled.iter().map(|k| format!("`{k}`")).collect();
+            section.push(Block::Note(format!("Not set in the pipeline; shown as the stage recorded using it: {}.", names.join(", "))));
+        }
     }
     Some(section)
+}
+
+/// The resolved params with each unset (null) one replaced by the metric of the
+/// same name, where the stage recorded the value it used (the train stage's
+/// `model` and `revision` come from the tokenize stage); and the keys replaced.
+fn with_recorded_values(input: &Input) -> (Value, Vec<String>) {
+    let mut params = input.params.clone();
+    let mut filled = Vec::new();
+    if let Some(map) = params.as_object_mut() {
+        for (key, value) in map.iter_mut() {
+            if let (true, Some(recorded)) = (value.is_null(), input.metrics.get(key)) {
+                *value = recorded.clone();
+                filled.push(key.clone());
+            }
+        }
+    }
+    (params, filled)
 }
 
 fn metrics(section: &mut Section, input: &Input, skip: &[&str]) {

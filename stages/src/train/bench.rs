@@ -12,19 +12,22 @@ use serde_json::{json, Value};
 
 use super::batches::{eval_batches, padded_len, train_batches};
 use super::rows::{capped, Rows};
-use super::schedule::LinearSchedule;
-use super::trainer::{Recipe, Trainer};
+use super::params::TrainParams;
+use super::trainer::Trainer;
 use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, HeadOptions, Mode, ModelConfig, Precision};
+use crate::model::{Batch, Classifier, Mode, ModelConfig, Precision};
 use crate::rng::derive;
 use crate::StageError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
+    /// Full optimiser steps: dropout forward, backward, gradient clipping, AdamW
     Train,
+    /// Eval-mode forward passes to logits
     Infer,
 }
 
@@ -146,16 +149,7 @@ pub fn bench_train(opts: &BenchOptions) -> Result<BenchReport, StageError> {
     let model = load(opts)?;
     let config = model.config().clone();
     let total_steps = (warm.len() + measured.len() * opts.repeats.max(1)).max(1);
-    let recipe = Recipe {
-        lr: 2e-5,
-        weight_decay: 0.01,
-        warmup_steps: LinearSchedule::warmup_steps(total_steps, 0.06),
-        total_steps,
-        grad_clip: 1.0,
-        label_smoothing: 0.0,
-        freeze_embeddings: false,
-    };
-    let mut trainer = Trainer::new(model, recipe, derive(opts.seed, "bench/dropout"))?;
+    let mut trainer = Trainer::new(model, train_params(opts).recipe(total_steps), derive(opts.seed, "bench/dropout"))?;
     let mut step = |batch: &[usize]| -> Result<(), StageError> {
         let ids: Vec<&[u32]> = batch.iter().map(|&i| rows.ids[i].as_slice()).collect();
         let labels: Vec<u32> = batch.iter().map(|&i| rows.labels[i]).collect();
@@ -180,12 +174,17 @@ pub fn bench_infer(opts: &BenchOptions) -> Result<BenchReport, StageError> {
     Ok(report(BenchMode::Infer, opts, model.config(), &rows, &measured, seconds))
 }
 
+/// The train stage's default recipe and model options at the benchmark's precision.
+fn train_params(opts: &BenchOptions) -> TrainParams {
+    TrainParams { precision: opts.precision, ..TrainParams::default() }
+}
+
 fn load(opts: &BenchOptions) -> Result<Classifier, StageError> {
-    let head = HeadOptions { precision: opts.precision, ..HeadOptions::default() };
+    let model_options = train_params(opts).model_options();
     if opts.config.is_empty() {
-        Classifier::from_hub(&opts.model, &opts.revision, &head, opts.seed)
+        Classifier::from_hub(&opts.model, &opts.revision, &model_options, opts.seed)
     } else {
-        Classifier::random_from_hub(&opts.model, &opts.revision, &opts.config, &head, opts.seed)
+        Classifier::random_from_hub(&opts.model, &opts.revision, &opts.config, &model_options, opts.seed)
     }
 }
 

@@ -10,7 +10,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
-use crate::model::cpu_data::storage_slice;
+use crate::kernels::cpu_data::storage_slice;
 use crate::StageError;
 
 /// The total L2 norm of the gradients of `vars`. Each gradient's sum of squares is

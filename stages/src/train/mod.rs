@@ -16,5 +16,5 @@ pub mod optim;
 pub mod schedule;
 
 pub fn register(r: &mut crate::Registry) {
-    r.add(Box::new(stage::TrainStage));
+    r.add(Box::new(stage::Train));
 }

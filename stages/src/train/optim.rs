@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Var};
 
-use crate::model::par::zip4_mut;
+use crate::kernels::par::zip4_mut;
 use crate::StageError;
 
 pub const BETA1: f64 = 0.9;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{HeadOptions, Pooling, Precision};
+use super::schedule::LinearSchedule;
+use super::trainer::Recipe;
+use crate::model::{ModelOptions, Pooling, Precision};
 use crate::StageError;
 
 /// Which dev figure chooses the best epoch.
@@ -56,7 +58,9 @@ pub struct TrainParams {
     /// Stop after this many epochs without improvement of `select_by`.
     pub patience: Option<usize>,
     pub pooling: Pooling,
-    pub dropout: f32,
+    /// f64 so that the resolved params (keys, `params.json`, the report) show the
+    /// value as written; the model takes it as f32.
+    pub dropout: f64,
     /// Keep only the first N encoder layers.
     pub num_layers: Option<usize>,
     /// Keep the embedding tables fixed.
@@ -116,8 +120,26 @@ impl TrainParams {
         Ok(())
     }
 
-    pub fn head(&self) -> HeadOptions {
-        HeadOptions { pooling: self.pooling, dropout: self.dropout, num_layers: self.num_layers, precision: self.precision }
+    /// The optimiser's settings for a run of `total_steps` steps.
+    pub fn recipe(&self, total_steps: usize) -> Recipe {
+        Recipe {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup_steps: LinearSchedule::warmup_steps(total_steps, self.warmup_ratio),
+            total_steps,
+            grad_clip: self.grad_clip,
+            label_smoothing: self.label_smoothing,
+            freeze_embeddings: self.freeze_embeddings,
+        }
+    }
+
+    pub fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            pooling: self.pooling,
+            dropout: self.dropout as f32,
+            num_layers: self.num_layers,
+            precision: self.precision,
+        }
     }
 }
 
@@ -134,6 +156,7 @@ mod tests {
         assert_eq!(v["lr"], 2e-5);
         assert_eq!(v["select_by"], "dev_loss");
         assert_eq!(v["pooling"], "cls");
+        assert_eq!(v["dropout"].to_string(), "0.1", "printed as written, not as the nearest f32");
         assert!(v.get("precision").is_none(), "fp32 is left out so older keys still match");
         assert_eq!(resolve::<TrainParams>(&json!({"precision": "bf16"})).unwrap()["precision"], "bf16");
         parse::<TrainParams>(&v).unwrap().validate().unwrap();

@@ -11,27 +11,28 @@ use super::curves::{accuracy_curve, loss_curve};
 use super::history::{EpochRecord, History, StepRecord};
 use super::params::TrainParams;
 use super::rows::labelled;
-use super::schedule::LinearSchedule;
 use super::subset::stratified;
-use super::trainer::{evaluate, Recipe, Trainer};
+use super::trainer::{evaluate, Trainer};
 use crate::data::hub::model_file;
 use crate::model::Classifier;
 use crate::rng::derive;
 use crate::{params, Context, Stage, StageError};
 
-pub struct TrainStage;
+pub struct Train;
 
 /// Tokenizer files of the hub repo copied beside tokenize's tokenizer.json into
 /// `model/`, when the repo has them (transformers' AutoTokenizer reads them).
 const TOKENIZER_EXTRAS: [&str; 3] = ["tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
 
-impl Stage for TrainStage {
+impl Stage for Train {
     fn kind(&self) -> &'static str {
         "train"
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: `dropout` resolves as f64 (0.1, not 0.10000000149011612); the curves'
+        // legend moves to the corner the lines leave free.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -66,19 +67,10 @@ impl Stage for TrainStage {
         if let Some(why) = p.precision.slow_here() {
             eprintln!("warning: train: {why}");
         }
-        let model = Classifier::from_hub(&repo, &revision, &p.head(), ctx.seed)?;
+        let model = Classifier::from_hub(&repo, &revision, &p.model_options(), ctx.seed)?;
         let steps_per_epoch = train.ids.len().div_ceil(p.batch_size);
         let total_steps = steps_per_epoch * p.epochs;
-        let recipe = Recipe {
-            lr: p.lr,
-            weight_decay: p.weight_decay,
-            warmup_steps: LinearSchedule::warmup_steps(total_steps, p.warmup_ratio),
-            total_steps,
-            grad_clip: p.grad_clip,
-            label_smoothing: p.label_smoothing,
-            freeze_embeddings: p.freeze_embeddings,
-        };
-        let mut trainer = Trainer::new(model, recipe, derive(ctx.seed, "train/dropout"))?;
+        let mut trainer = Trainer::new(model, p.recipe(total_steps), derive(ctx.seed, "train/dropout"))?;
         let mut shuffle = derive(ctx.seed, "train/shuffle");
         let lengths = train.lengths();
 

@@ -9,7 +9,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::integrated_gradients::{integrated_gradients, Attribution};
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, HeadOptions, Mode, Pooling};
+use crate::model::{Batch, Classifier, ModelOptions, Mode, Pooling};
 use crate::StageError;
 
 /// Key of the saved config.json that records the head's pooling (written by the model's `save_hf_dir`).
@@ -48,7 +48,7 @@ impl Subject {
             return Err(StageError::param("max_len", format!("must be at least 2 ([CLS] and [SEP]), got {max_len}")));
         }
         let pooling = saved_pooling(&dir.join("config.json"))?;
-        let model = Classifier::from_dir(dir, &HeadOptions { pooling, ..HeadOptions::default() })?;
+        let model = Classifier::from_dir(dir, &ModelOptions { pooling, ..ModelOptions::default() })?;
         let path = dir.join("tokenizer.json");
         let (_, mut tokenizer) = load_unpadded(&path)?;
         tokenizer
@@ -95,7 +95,7 @@ impl Subject {
         let t = encoded.ids.len();
         let logits_of = |points: &Tensor| -> Result<Tensor, StageError> {
             let mask = Tensor::ones((points.dim(0)?, t), DType::F32, device)?;
-            self.model.forward_embeds(points, &mask)
+            Ok(self.model.forward_embeds(points, &mask)?)
         };
         integrated_gradients(logits_of, &input, &baseline, target, steps)
     }

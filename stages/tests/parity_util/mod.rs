@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use candle_core::{Device, Tensor};
-use pipe_stages::model::{Batch, Classifier, HeadOptions, Pooling};
+use pipe_stages::model::{Batch, Classifier, ModelOptions, Pooling};
 use serde_json::Value;
 
 pub const TOL: f32 = 1e-4;
@@ -58,11 +58,11 @@ pub fn golden_batch(g: &Value) -> Batch {
     batch
 }
 
-pub fn options(pooling: Pooling, dropout: f32) -> HeadOptions {
-    HeadOptions { pooling, dropout, ..HeadOptions::default() }
+pub fn options(pooling: Pooling, dropout: f32) -> ModelOptions {
+    ModelOptions { pooling, dropout, ..ModelOptions::default() }
 }
 
-pub fn load(repo: &str, opts: &HeadOptions, seed: u64) -> Classifier {
+pub fn load(repo: &str, opts: &ModelOptions, seed: u64) -> Classifier {
     pipe_stages::testkit::use_offline_hub();
     Classifier::from_hub(repo, "main", opts, seed).unwrap()
 }

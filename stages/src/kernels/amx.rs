@@ -61,6 +61,8 @@ fn request_tile_state() -> bool {
 
 /// `lhs` (m x k) times `rhs` (k x n) as a row-major m x n vector, plus `bias`
 /// on every row where given. Only call when `available()`.
+// The output starts unwritten (clippy's uninit_vec): zeroing first would write every value twice.
+#[allow(clippy::uninit_vec)]
 pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand, bias: Option<&[f32]>) -> Vec<f32> {
     assert!(tiles_granted(), "AMX bf16 product on a CPU without AMX-BF16");
     let steps = k.div_ceil(TILE_K);
@@ -110,7 +112,8 @@ fn pack_rhs(b: Operand, k: usize, n: usize, steps: usize) -> Vec<u16> {
 }
 
 /// Room for `count` tiles, left unwritten: `pack_tile` writes every value of a
-/// tile (zeros outside the operand), and zeroing first was a memset as long as packing.
+/// tile (zeros outside the operand), and zeroing first would write every value twice.
+#[allow(clippy::uninit_vec)]
 fn tiles(count: usize) -> Vec<u16> {
     let mut packed = Vec::with_capacity(count * TILE);
     // SAFETY: every u16 bit pattern is valid; each caller packs all `count` tiles before the kernel reads them.

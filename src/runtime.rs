@@ -1,16 +1,26 @@
-//! The `pipe` binary's allocator (`LineAligned`) and glibc's settings for
-//! training. A step allocates and frees the same large
-//! buffers (activations, gradients, the 47 MB word-embedding gradient) every
-//! time. glibc serves blocks over 128 KiB with mmap and returns them to the
-//! kernel on free, so each step faulted every page in again: profiles of
-//! MiniLM-L6 training showed a quarter of all CPU time in page faults, and
-//! `pipe bench train` ran at 65 examples/s with them against 90 without.
+//! Process setup of the `pipe` binary, done once at start before any thread
+//! exists: the allocator, glibc's malloc settings and candle's thread pool.
+//! Library code never touches process-wide state; the binary decides.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
+/// Sets CANDLE_NUM_THREADS=1 unless the user set it. candle runs elementwise ops
+/// on a pool of its own whose caller spins until every worker is done, next to
+/// rayon's pool that runs the matmuls and the custom ops: with both, the pools
+/// compete for the cores. The custom ops already split their loops on rayon's
+/// pool, so candle's own pool only adds contention. candle reads the variable
+/// once, when its pool first starts; setting the environment is not thread-safe.
+pub fn single_threaded_elementwise() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 /// Makes glibc keep freed memory for reuse: no mmap for large blocks, no trim of
-/// the heap top. Peak memory is what a step needs, as before; it just is not
-/// handed back between steps. Call at process start, before other threads exist.
+/// the heap top. A training step allocates and frees the same large buffers
+/// every time; glibc would serve them with mmap and unmap them on free, so every
+/// step would fault each page in again. Peak memory is what a step needs; it
+/// just is not handed back between steps.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any
@@ -24,8 +34,8 @@ pub fn keep_freed_memory() {
 
 /// The global allocator of the `pipe` binary: the system allocator, with every
 /// block of 4 KiB or more starting on a 64-byte cache line. glibc aligns to 16
-/// bytes, so most rows of a tensor straddled two cache lines and each 64-byte
-/// vector load of one (the AMX packing, the elementwise kernels) touched both.
+/// bytes, so most rows of a tensor would straddle two cache lines and each
+/// 64-byte vector load of one (the AMX packing, the elementwise kernels) touch both.
 pub struct LineAligned;
 
 /// Blocks from this size up are line-aligned; smaller ones keep malloc's packing.
@@ -38,7 +48,8 @@ fn line_aligned(layout: Layout) -> Layout {
         return layout;
     }
     // An alignment of 64 or more is a power of two with a size that is no larger.
-    Layout::from_size_align(layout.size(), layout.align().max(LINE)).expect("a valid layout stays valid with 64-byte alignment")
+    Layout::from_size_align(layout.size(), layout.align().max(LINE))
+        .expect("a valid layout stays valid with 64-byte alignment")
 }
 
 // SAFETY: every block comes from `System` and goes back to it with the layout

@@ -1,32 +1,31 @@
 //! Attention's head split, [b, t, heads x d] -> [b, heads, t, d], and its
-//! inverse, as custom ops that copy on rayon's pool. candle's transpose +
-//! contiguous copies on one thread (see threads.rs): 5% of bf16 inference
-//! samples by perf, with the other core idle meanwhile. Each op is the other's backward.
+//! inverse, as custom ops that copy on rayon's pool: candle's transpose +
+//! contiguous copies on one thread (its own pool is off, src/runtime.rs),
+//! leaving the other cores idle. Each op is the other's backward.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
 use super::lanes::map_blocks;
 use super::par::fill_rows;
-use crate::StageError;
 
 /// [b, t, heads x d] -> [b, heads, t, d].
-pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor, StageError> {
-    Ok(x.contiguous()?.apply_op1(Heads { heads, split: true })?)
+pub fn split_heads(x: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(HeadSplit { heads, split: true })
 }
 
 /// [b, heads, t, d] -> [b, t, heads x d].
-pub fn merge_heads(x: &Tensor) -> Result<Tensor, StageError> {
+pub fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
     let heads = x.dims4()?.1;
-    Ok(x.contiguous()?.apply_op1(Heads { heads, split: false })?)
+    x.contiguous()?.apply_op1(HeadSplit { heads, split: false })
 }
 
-struct Heads {
+struct HeadSplit {
     heads: usize,
     split: bool,
 }
 
-impl CustomOp1 for Heads {
+impl CustomOp1 for HeadSplit {
     fn name(&self) -> &'static str {
         if self.split {
             "split-heads"
@@ -60,7 +59,7 @@ impl CustomOp1 for Heads {
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(dy.contiguous()?.apply_op1(Heads { heads: self.heads, split: !self.split })?))
+        Ok(Some(dy.contiguous()?.apply_op1(HeadSplit { heads: self.heads, split: !self.split })?))
     }
 }
 

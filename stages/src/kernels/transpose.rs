@@ -9,7 +9,7 @@ use super::lanes::{build, Lanes, LANES};
 
 /// A 16 x 16 matrix of 32-bit values (one row per vector) transposed in registers:
 /// 32-bit and 64-bit interleaves within 128-bit lanes, then a 4 x 4 transpose of
-/// the lanes. (The scalar loop it replaces compiled to scatters: a third of packing.)
+/// the lanes. (A scalar loop compiles to scatters.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
@@ -42,9 +42,8 @@ pub unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
 /// Values [j0, j0 + width) (width at most 16) of the first `rows` (at most 16)
 /// rows of `dim` values of `src`, transposed into `block`: block[c] holds value
 /// j0 + c of each row, one row per lane, zeros past `rows`. Written in place
-/// rather than returned: the staging copies through 1 KiB arrays and per-row
-/// `copy_from_slice` of a variable width were libc memcpy calls (4% of bf16
-/// inference, perf).
+/// rather than returned: staging copies through 1 KiB arrays and per-row
+/// `copy_from_slice` of a variable width become libc memcpy calls.
 #[inline(always)]
 fn transpose_rows(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize, block: &mut [Lanes; LANES]) {
     assert!(rows <= LANES && width <= LANES && (rows == 0 || (rows - 1) * dim + j0 + width <= src.len()), "transpose_rows: outside the source");
@@ -82,8 +81,8 @@ unsafe fn transpose_rows_avx512(src: &[f32], rows: usize, dim: usize, j0: usize,
 #[inline(always)]
 pub fn columns<const N: usize>(srcs: [&[f32]; N], rows: usize, dim: usize, mut f: impl FnMut(usize, [Lanes; N])) {
     assert!(rows <= LANES && srcs.iter().all(|s| s.len() >= rows * dim), "columns: more than 16 rows, or a source shorter than its rows");
-    // Plain loops, not `array::map`: LLVM kept map's closure out of line,
-    // compiled for baseline x86-64 (2% of bf16 inference).
+    // Plain loops, not `array::map`: LLVM keeps map's closure out of line,
+    // compiled for baseline x86-64.
     let mut blocks = [[[0.0; LANES]; LANES]; N];
     let mut cols = [[0.0; LANES]; N];
     for j0 in (0..dim).step_by(LANES) {

@@ -1,10 +1,9 @@
 //! Blocks of 16 f32 values, the unit the elementwise kernels (GELU, softmax,
-//! residual, dropout) compute in. Whether LLVM vectorised a per-value loop that
-//! calls `expf` (a table lookup and selects) hung on how the loop was written
-//! and inlined: a profile found GELU's forward (a third of bf16 inference) and
-//! backward and softmax's exponentials scalar. In blocks, `expf_lanes` is
-//! AVX-512 code by construction, and the plain arithmetic around it is
-//! fixed-width array code that vectorises.
+//! residual, dropout) compute in. Whether LLVM vectorises a per-value loop that
+//! calls `expf` (a table lookup and selects) hangs on how the loop is written
+//! and inlined, and it often stays scalar. In blocks, `expf_lanes` is AVX-512
+//! code by construction, and the plain arithmetic around it is fixed-width
+//! array code that vectorises.
 
 /// Values per block: one AVX-512 register of f32.
 pub const LANES: usize = 16;
@@ -12,8 +11,8 @@ pub const LANES: usize = 16;
 pub type Lanes = [f32; LANES];
 
 /// The block whose value `i` is `f(i)`. A plain loop rather than
-/// `std::array::from_fn`: LLVM kept `from_fn` out of line in erf, where it was
-/// compiled for baseline x86-64 and ran 4 wide (6% of bf16 inference, perf).
+/// `std::array::from_fn`: LLVM keeps `from_fn` out of line (in erf, for one),
+/// where it is compiled for baseline x86-64 and runs 4 wide.
 #[inline(always)]
 pub fn build(f: impl Fn(usize) -> f32) -> Lanes {
     let mut out = [0.0; LANES];

@@ -1,8 +1,8 @@
 //! Embedding-table row lookup as a custom op. Its backward writes the table's
 //! gradient in one buffer (zeroed on all threads, then the rows of the batch
 //! added in order, as candle's index_add adds them); candle's index_select
-//! backward zero-filled a table-sized tensor on one thread and then copied it
-//! before adding (the 30522x384 word table: 47 MB each, every step).
+//! backward zero-fills a table-sized tensor on one thread and then copies it
+//! before adding, for a table of tens of megabytes at every step.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 

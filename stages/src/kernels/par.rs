@@ -1,14 +1,14 @@
 //! Row-parallel loops for the custom ops, on rayon's pool (the one gemm's
-//! matmuls use). candle's own elementwise pool is off (see threads.rs), so
-//! without this everything but the matmuls ran on one core.
+//! matmuls use). The `pipe` binary turns candle's own elementwise pool off
+//! (src/runtime.rs): these loops are what spreads the rest over the cores.
 //!
 //! Work is only ever split between rows (or between independent elements),
 //! never inside a sum, so the results are bit-identical for any thread count.
 //! Each piece runs compiled for AVX-512 where the CPU has it (`wide.rs`); a
 //! closure's own loops get that only if it is `#[inline(always)]` (GELU, softmax,
-//! LayerNorm, residual and dropout are; marking lookup and AdamW too was slower
-//! in an A/B, so they are not). `map1` and `map2` hand
-//! their closures blocks of 16 values (`lanes.rs`).
+//! LayerNorm, residual and dropout are; lookup and AdamW are not: they gain
+//! nothing from it, see bench/README.md). `map1` and `map2` hand their closures
+//! blocks of 16 values (`lanes.rs`).
 
 use rayon::prelude::*;
 
@@ -28,7 +28,8 @@ fn chunk_len(len: usize, row: usize) -> usize {
 
 /// A vector of `len` values whose rows of `row` values are written by
 /// `fill(first_row, rows)`; each call gets whole rows and must write every value
-/// of them (they start uninitialised: a full-size memset per op was 5% of training).
+/// of them (they start uninitialised: zeroing first would write every value twice).
+#[allow(clippy::uninit_vec)]
 pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = Vec::with_capacity(len);
     // SAFETY: every f32 bit pattern is valid, and `fill` writes each value

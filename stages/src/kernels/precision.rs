@@ -11,10 +11,13 @@ use super::gemm::{self, Operand};
 use super::par::for_rows_mut;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// f32 products: the reference
     #[default]
     Fp32,
+    /// Operands rounded to bf16, sums in f32 (on AMX tiles where the CPU has them)
     Bf16,
 }
 

@@ -1,5 +1,5 @@
 //! The residual sum a + b of two same-shape tensors as a custom op: candle's add
-//! runs on one thread here (see threads.rs); this one splits the values over
+//! runs on one thread (its own pool is off, src/runtime.rs); this one splits the values over
 //! rayon's pool. The backward hands dy to both operands.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
@@ -7,10 +7,9 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use super::cpu_data::cpu_slice;
 use super::lanes::each2;
 use super::par::map2;
-use crate::StageError;
 
-pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor, StageError> {
-    Ok(a.contiguous()?.apply_op2(&b.contiguous()?, Residual)?)
+pub fn residual(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    a.contiguous()?.apply_op2(&b.contiguous()?, Residual)
 }
 
 struct Residual;

@@ -3,7 +3,7 @@
 //! `wide(|| ..)` compiles the closure, and what it inlines, with AVX-512 and FMA so
 //! the same loops run 16 wide. Mark the closures on the way `#[inline(always)]`:
 //! one LLVM keeps out of line is compiled for baseline, where `mul_add` is a libm
-//! call (the first try ran softmax slower that way). Only the width changes: Rust
+//! call. Only the width changes: Rust
 //! never fuses `a * b + c` on its own nor reorders a sum, so the bits are the same
 //! on either path.
 

@@ -1,7 +1,7 @@
 //! e^x for f32, computed as glibc's `expf` computes it (sysdeps/ieee754/flt-32/e_expf.c,
 //! the FMA build this CPU's libm runs), with `expf_lanes` doing the same on 16
-//! values at once in AVX-512 (see `lanes.rs`). libm's scalar `expf` was 13% of
-//! bf16 inference (GELU's erf, softmax). Giving the same bits as libm keeps every
+//! values at once in AVX-512 (see `lanes.rs`): libm's `expf` is scalar, and
+//! GELU's erf and softmax call it for every value. Giving the same bits as libm keeps every
 //! f32 result, cache key and lock file of the earlier builds valid; tests hold
 //! both paths to that.
 

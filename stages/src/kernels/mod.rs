@@ -1,0 +1,26 @@
+//! CPU kernels: the custom ops (with their backward passes) and matrix products
+//! the model is written with, and the loops, SIMD helpers and precision choice
+//! behind them. Rules in README.md: no model knowledge here, candle's error
+//! type, and the same bits for any thread split and either SIMD path.
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
+mod bf16;
+pub(crate) mod cpu_data;
+pub(crate) mod dropout;
+mod expf;
+pub(crate) mod gelu;
+mod gemm;
+pub(crate) mod head_split;
+mod lanes;
+pub(crate) mod layer_norm;
+pub(crate) mod linear;
+pub(crate) mod lookup;
+pub(crate) mod par;
+mod precision;
+pub(crate) mod residual;
+pub(crate) mod softmax;
+mod transpose;
+mod wide;
+
+pub use precision::Precision;
