@@ -14,7 +14,9 @@ fn main() {
     let mut t = Test::new();
     for i in 0..10 {
         let needs = if i > 0 { format!(", needs: [s{}]", i - 1) } else { String::new() };
-        yaml.push_str(&format!("  s{i}: {{uses: shell, run: 'cat data{i}.txt > $PIPE_OUT/out{i}.txt', deps: [data{i}.txt]{needs}}}\n"));
+        yaml.push_str(&format!(
+            "  s{i}: {{uses: shell, run: 'cat data{i}.txt > $PIPE_OUT/out{i}.txt', deps: [data{i}.txt]{needs}}}\n"
+        ));
         t = t.file(&format!("data{i}.txt"), &format!("data {i}\n").repeat(100));
     }
     let t = t.pipeline(&yaml);

@@ -63,7 +63,10 @@ pub enum Command {
 impl Cli {
     /// `--cache`, else `$PIPE_CACHE`, else `cache` in the current directory.
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache.clone().or_else(|| std::env::var_os("PIPE_CACHE").map(PathBuf::from)).unwrap_or_else(|| "cache".into())
+        self.cache
+            .clone()
+            .or_else(|| std::env::var_os("PIPE_CACHE").map(PathBuf::from))
+            .unwrap_or_else(|| "cache".into())
     }
 
     pub fn execute(self) -> Result<(), Error> {

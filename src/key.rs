@@ -108,7 +108,11 @@ mod tests {
             kind: "shell".into(),
             version: 1,
             params,
-            inputs: inputs.iter().enumerate().map(|(i, a)| InputRef { instance: format!("s{i}"), artifact: a.to_string() }).collect(),
+            inputs: inputs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| InputRef { instance: format!("s{i}"), artifact: a.to_string() })
+                .collect(),
             seed: 7,
             fingerprint: Value::Null,
         }

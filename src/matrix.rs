@@ -54,11 +54,13 @@ fn cartesian(axes: &Map<String, Value>) -> Result<Vec<Combo>, String> {
         };
         combos = combos
             .iter()
-            .flat_map(|c| values.iter().map(move |v| {
-                let mut c = c.clone();
-                c.insert(key.clone(), v.clone());
-                c
-            }))
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(key.clone(), v.clone());
+                    c
+                })
+            })
             .collect();
     }
     Ok(combos)
@@ -109,7 +111,10 @@ mod tests {
         let ex = vec![json!({"pooling": "mean", "dropout": 0.0}).as_object().unwrap().clone()];
         let combos = expand(Some(&m), &ex).unwrap();
         let names: Vec<String> = combos.iter().map(|c| instance_name("train", c)).collect();
-        assert_eq!(names, ["train[dropout=0.1,pooling=cls]", "train[dropout=0.0,pooling=cls]", "train[dropout=0.1,pooling=mean]"]);
+        assert_eq!(
+            names,
+            ["train[dropout=0.1,pooling=cls]", "train[dropout=0.0,pooling=cls]", "train[dropout=0.1,pooling=mean]"]
+        );
         let list = json!([{"a": 1}, {"a": 2, "b": "x"}]);
         assert_eq!(expand(Some(&list), &[]).unwrap().len(), 2);
         assert!(expand(Some(&json!({"a": []})), &[]).is_err());

@@ -8,8 +8,7 @@ use serde_json::{Map, Value};
 
 /// `x_ci` when `x` is also a metric: shown beside `x`, not on a line of its own.
 pub fn is_interval_of_another(metrics: &Map<String, Value>, key: &str) -> bool {
-    key.strip_suffix(CI_SUFFIX)
-        .is_some_and(|base| metrics.contains_key(base))
+    key.strip_suffix(CI_SUFFIX).is_some_and(|base| metrics.contains_key(base))
 }
 
 /// `0.8005 [0.7741, 0.8268]`, or the value alone when it has no interval.

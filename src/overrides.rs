@@ -17,7 +17,8 @@ pub struct Override {
 }
 
 pub fn parse(text: &str) -> Result<Override, Error> {
-    let bad = |why: &str| Error::Config(format!("--set {text}: {why} (expected `stage.key=value` or `params.key=value`)"));
+    let bad =
+        |why: &str| Error::Config(format!("--set {text}: {why} (expected `stage.key=value` or `params.key=value`)"));
     let (lhs, rhs) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
     let mut parts = lhs.split('.').map(str::to_string);
     let target = parts.next().filter(|t| !t.is_empty()).ok_or_else(|| bad("no stage name"))?;
@@ -73,7 +74,10 @@ mod tests {
     #[test]
     fn values_are_yaml_scalars() {
         let o = parse("train.lr=3e-5").unwrap();
-        assert_eq!((o.target.as_str(), o.path.as_slice(), o.value.as_f64()), ("train", &["lr".to_string()][..], Some(3e-5)));
+        assert_eq!(
+            (o.target.as_str(), o.path.as_slice(), o.value.as_f64()),
+            ("train", &["lr".to_string()][..], Some(3e-5))
+        );
         assert_eq!(parse("params.model=mean").unwrap().value, Value::from("mean"));
         assert!(parse("train=3").is_err());
     }

@@ -12,8 +12,8 @@ use petgraph::Direction;
 use pipe_stages::Registry;
 use serde_json::Value;
 
-use crate::interpolate::{interpolate, Scope};
 use crate::executor::ExecutorKind;
+use crate::interpolate::{interpolate, Scope};
 use crate::matrix::{self, Combo};
 use crate::resources::Resources;
 use crate::spec::{Pipeline, StageSpec};
@@ -192,7 +192,8 @@ fn expand(
     if spec.seed.is_some() && own.iter().any(|c| c.contains_key(matrix::SEED)) {
         return Err(config(Some("seed"), "`seed:` and a `seed` matrix axis both set the seed; keep one".into()));
     }
-    let stage = registry.get(&spec.uses).ok_or_else(|| config(Some("uses"), format!("unknown stage kind `{}`", spec.uses)))?;
+    let stage =
+        registry.get(&spec.uses).ok_or_else(|| config(Some("uses"), format!("unknown stage kind `{}`", spec.uses)))?;
     let raw = Value::Object(spec.with.clone());
     let mut made = Vec::new();
     for (upstream, needs) in &partial {
@@ -211,7 +212,11 @@ fn expand(
                 };
                 let line_key = Some(key.as_str()).filter(|k| spec.with.contains_key(*k)).or(Some("with"));
                 // serde's message names the key only for unknown and missing fields.
-                let named = if key.is_empty() || message.contains(&format!("`{key}`")) { String::new() } else { format!("`{key}`: ") };
+                let named = if key.is_empty() || message.contains(&format!("`{key}`")) {
+                    String::new()
+                } else {
+                    format!("`{key}`: ")
+                };
                 config(line_key, format!("invalid params ({}): {named}{}", spec.uses, suggest::explain(&message)))
             })?;
             let seed = matrix::seed(&combo).map_err(|m| config(Some("matrix"), m))?;
@@ -234,7 +239,10 @@ fn expand(
         }
     }
     if made.is_empty() {
-        return Err(config(Some("needs"), "no combination of its upstream matrix instances agrees on shared matrix keys".into()));
+        return Err(config(
+            Some("needs"),
+            "no combination of its upstream matrix instances agrees on shared matrix keys".into(),
+        ));
     }
     Ok(made)
 }
@@ -242,7 +250,8 @@ fn expand(
 impl Plan {
     /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`) or one instance.
     pub fn matching(&self, name: &str) -> Vec<usize> {
-        let of = |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
+        let of =
+            |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
         (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
     }
 
@@ -315,7 +324,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cycle in `needs`: `") && err.matches(" needs ").count() == 3, "{err}");
-        let err = plan("name: c\nstages:\n  a: {uses: shell, run: x, needs: [bb]}\n  b: {uses: shell, run: x}\n").unwrap_err().to_string();
+        let err = plan("name: c\nstages:\n  a: {uses: shell, run: x, needs: [bb]}\n  b: {uses: shell, run: x}\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.yaml:3: stage `a` needs unknown stage `bb` (did you mean `b`?)"), "{err}");
     }
 }

@@ -130,7 +130,14 @@ fn lock(plain: &Mutex<Plain>) -> std::sync::MutexGuard<'_, Plain> {
 
 impl Plain {
     fn new(instance: &str, started: Instant) -> Plain {
-        Plain { instance: instance.to_string(), started, message: String::new(), position: 0, length: None, printed: None }
+        Plain {
+            instance: instance.to_string(),
+            started,
+            message: String::new(),
+            position: 0,
+            length: None,
+            printed: None,
+        }
     }
 
     fn print_if_due(&mut self, now: Instant) {

@@ -127,7 +127,17 @@ pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
 pub fn new_id(now: SystemTime) -> String {
     let t = Utc::of(now);
     let salt = blake3::hash(format!("{}:{:?}", std::process::id(), now).as_bytes()).to_hex();
-    format!("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{}", t.year, t.month, t.day, t.hour, t.minute, t.second, t.milli, &salt[..4])
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.milli,
+        &salt[..4]
+    )
 }
 
 /// ISO 8601 UTC timestamp.
@@ -162,7 +172,15 @@ impl Utc {
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = yoe + era * 400 + i64::from(month <= 2);
         let rem = secs % 86_400;
-        Utc { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, milli: since.subsec_millis() }
+        Utc {
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            minute: rem / 60 % 60,
+            second: rem % 60,
+            milli: since.subsec_millis(),
+        }
     }
 }
 

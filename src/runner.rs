@@ -33,11 +33,27 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn done(status: Status, artifact: Artifact, seconds: f64, metrics: Map<String, Value>) -> Outcome {
-        Outcome { status, key: Some(artifact.key.clone()), artifact: Some(artifact), seconds, metrics, error: None, config_error: false }
+        Outcome {
+            status,
+            key: Some(artifact.key.clone()),
+            artifact: Some(artifact),
+            seconds,
+            metrics,
+            error: None,
+            config_error: false,
+        }
     }
 
     pub fn failed(key: Option<String>, seconds: f64, error: String, config_error: bool) -> Outcome {
-        Outcome { status: Status::Failed, key, artifact: None, seconds, metrics: Map::new(), error: Some(error), config_error }
+        Outcome {
+            status: Status::Failed,
+            key,
+            artifact: None,
+            seconds,
+            metrics: Map::new(),
+            error: Some(error),
+            config_error,
+        }
     }
 
     /// Not attempted, for the reason `why` (an upstream failed, or the run was stopped).
@@ -363,7 +379,15 @@ impl Runner<'_> {
         let tmp = self.store.begin(key, key_lock)?;
         let bar = self.reporter.started(&inst.name);
         let started = Instant::now();
-        let mut ctx = Context::new(inst.name.clone(), inst.params.clone(), upstream, tmp.clone(), self.plan.workdir.clone(), inst.seed, &bar);
+        let mut ctx = Context::new(
+            inst.name.clone(),
+            inst.params.clone(),
+            upstream,
+            tmp.clone(),
+            self.plan.workdir.clone(),
+            inst.seed,
+            &bar,
+        );
         let ran = catch_unwind(AssertUnwindSafe(|| stage.run(&mut ctx))).unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
@@ -374,7 +398,8 @@ impl Runner<'_> {
         });
         let metrics = ctx.into_metrics();
         let seconds = started.elapsed().as_secs_f64();
-        let sealed = ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, key_lock)?));
+        let sealed =
+            ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, key_lock)?));
         match sealed {
             Ok(artifact) => {
                 // Before the key lock is released, so an identical instance waiting on it reuses this.

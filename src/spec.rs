@@ -121,7 +121,8 @@ impl<'de> Deserialize<'de> for StageList {
 /// Reads and parses a pipeline file.
 pub fn load(file: &Path) -> Result<Pipeline, Error> {
     // A missing or unreadable pipeline file is a command-line mistake (exit code 2).
-    let source = std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+    let source =
+        std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
     parse(file, source)
 }
 
@@ -153,7 +154,9 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
             )));
         }
         if with.insert(key.to_string(), value).is_some() {
-            return Err(Error::Config(format!("{at}: stage `{name}`: `{key}` is given both at the stage level and under `with:`")));
+            return Err(Error::Config(format!(
+                "{at}: stage `{name}`: `{key}` is given both at the stage level and under `with:`"
+            )));
         }
     }
     Ok(StageSpec {
@@ -172,7 +175,13 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
 impl Pipeline {
     /// A pipeline without stages yet; `source` is the file's text (for error lines).
     /// Front ends other than this file's (see `dvc`) build theirs with it.
-    pub fn new(file: &Path, source: String, name: String, seed: u64, params: Map<String, Value>) -> Result<Pipeline, Error> {
+    pub fn new(
+        file: &Path,
+        source: String,
+        name: String,
+        seed: u64,
+        params: Map<String, Value>,
+    ) -> Result<Pipeline, Error> {
         let dir = match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -226,8 +235,9 @@ impl Pipeline {
         let start = (stages + 1..lines.len()).find(|&i| indent(lines[i]) > 0 && is_key(lines[i], stage))?;
         let Some(key) = key else { return Some(start + 1) };
         let own = indent(lines[start]);
-        let block = (start + 1..lines.len())
-            .take_while(|&i| lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#') || indent(lines[i]) > own);
+        let block = (start + 1..lines.len()).take_while(|&i| {
+            lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#') || indent(lines[i]) > own
+        });
         Some(block.into_iter().find(|&i| is_key(lines[i], key)).unwrap_or(start) + 1)
     }
 }

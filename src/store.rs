@@ -134,7 +134,9 @@ impl Store {
         let dir = self.object_dir(key);
         let manifest = dir.join(MANIFEST);
         match fs::read(&manifest) {
-            Ok(bytes) => Ok(Some(Artifact { key: key.to_string(), hash: blake3::hash(&bytes).to_hex().to_string(), dir })),
+            Ok(bytes) => {
+                Ok(Some(Artifact { key: key.to_string(), hash: blake3::hash(&bytes).to_hex().to_string(), dir }))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(manifest)(e)),
         }
@@ -203,7 +205,13 @@ impl Store {
 
     /// Seals a computed directory: writes the metadata and renames it into
     /// place, replacing an existing object (for `--force`).
-    pub fn commit(&self, tmp: &Path, parts: &KeyParts, metrics: &Map<String, Value>, _lock: &KeyLock) -> Result<Artifact, Error> {
+    pub fn commit(
+        &self,
+        tmp: &Path,
+        parts: &KeyParts,
+        metrics: &Map<String, Value>,
+        _lock: &KeyLock,
+    ) -> Result<Artifact, Error> {
         if let Some(name) = RESERVED.iter().find(|n| tmp.join(n).exists()) {
             return Err(Error::Failed {
                 message: format!("the stage wrote `{name}`, a file name the engine reserves for artifact metadata"),
@@ -276,7 +284,10 @@ impl Store {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Busy(format!("a `pipe run` is using {}; retry when it has finished", self.root.display())))
+                    return Err(Error::Busy(format!(
+                        "a `pipe run` is using {}; retry when it has finished",
+                        self.root.display()
+                    )))
                 }
                 Err(TryLockError::Error(e)) => return Err(Error::io(path)(e)),
             }

@@ -83,10 +83,9 @@ pub fn restore(
 pub fn declared_outs(registry: &Registry, plan: &Plan, i: usize) -> Result<Vec<String>, Error> {
     let inst = &plan.instances[i];
     let Some(stage) = registry.get(&inst.kind) else { return Ok(Vec::new()) };
-    let paths = stage.workspace(&inst.params).map_err(|e| Error::Failed {
-        message: format!("stage `{}`: {e}", inst.name),
-        config: true,
-    })?;
+    let paths = stage
+        .workspace(&inst.params)
+        .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })?;
     Ok(paths.outs)
 }
 

@@ -13,14 +13,39 @@ fn bench(t: &Test, args: &[&str]) -> Ran {
 #[test]
 fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
     let t = Test::new();
-    let text = bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--peak-gflops", "100"]).success();
+    let text = bench(
+        &t,
+        &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--peak-gflops", "100"],
+    )
+    .success();
     let first = text.stdout.lines().next().unwrap_or_default();
-    for part in ["Infer pipe-fixtures/tiny-bert (fp32): ", " examples/s, ", " real tokens/s, ", " GFLOP/s (", "% of 100 GFLOP/s peak)"] {
+    for part in [
+        "Infer pipe-fixtures/tiny-bert (fp32): ",
+        " examples/s, ",
+        " real tokens/s, ",
+        " GFLOP/s (",
+        "% of 100 GFLOP/s peak)",
+    ] {
         assert!(first.contains(part), "{part:?} missing from {first:?}");
     }
     assert!(text.stdout.contains("2 batches of 128"), "{}", text.stdout);
 
-    let json = bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--repeats", "1", "--json", "--dump-batches", "b.json"]).success();
+    let json = bench(
+        &t,
+        &[
+            "infer",
+            "--model",
+            "pipe-fixtures/tiny-bert",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--json",
+            "--dump-batches",
+            "b.json",
+        ],
+    )
+    .success();
     let report: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(report["mode"], "infer");
     assert_eq!(report["batches"], 2);
@@ -36,10 +61,14 @@ fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
 #[test]
 fn bad_arguments_are_usage_errors() {
     let t = Test::new();
-    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--peak-gflops", "0"]).code(2).stderr_has("--peak-gflops");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--peak-gflops", "0"])
+        .code(2)
+        .stderr_has("--peak-gflops");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "0"]).code(2).stderr_has("at least 1");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
-    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"]).code(2).stderr_has("[possible values: fp32, bf16]");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"])
+        .code(2)
+        .stderr_has("[possible values: fp32, bf16]");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
 }
 
@@ -48,19 +77,52 @@ fn config_fields_resize_the_model_with_random_weights() {
     let t = Test::new();
     let json = bench(
         &t,
-        &["train", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim=48", "--config", "n_heads=6", "--steps", "1", "--warmup", "0", "--repeats", "1", "--json"],
+        &[
+            "train",
+            "--model",
+            "pipe-fixtures/tiny-distilbert",
+            "--config",
+            "dim=48",
+            "--config",
+            "n_heads=6",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+            "--json",
+        ],
     )
     .success();
     let report: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(report["model"], "pipe-fixtures/tiny-distilbert with dim=48 n_heads=6 (random init)");
     // The FLOP count follows the resized width: more than the 32-wide checkpoint's.
     let stock: Value = serde_json::from_str(
-        &bench(&t, &["train", "--model", "pipe-fixtures/tiny-distilbert", "--steps", "1", "--warmup", "0", "--repeats", "1", "--json"]).success().stdout,
+        &bench(
+            &t,
+            &[
+                "train",
+                "--model",
+                "pipe-fixtures/tiny-distilbert",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--repeats",
+                "1",
+                "--json",
+            ],
+        )
+        .success()
+        .stdout,
     )
     .unwrap();
     assert!(report["gflop_per_repeat"].as_f64().unwrap() > stock["gflop_per_repeat"].as_f64().unwrap());
 
-    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim"]).code(2).stderr_has("KEY=VALUE");
+    bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim"])
+        .code(2)
+        .stderr_has("KEY=VALUE");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-distilbert", "--config", "dim=50", "--steps", "1"])
         .code(2)
         .stderr_has("not a multiple of 4 heads");
@@ -69,7 +131,19 @@ fn config_fields_resize_the_model_with_random_weights() {
 #[test]
 fn bf16_precision_trains_and_says_so() {
     let t = Test::new();
-    let args = ["train", "--model", "pipe-fixtures/tiny-bert", "--steps", "2", "--warmup", "0", "--repeats", "1", "--precision", "bf16"];
+    let args = [
+        "train",
+        "--model",
+        "pipe-fixtures/tiny-bert",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--precision",
+        "bf16",
+    ];
     let text = bench(&t, &args).success();
     assert!(text.stdout.starts_with("Train pipe-fixtures/tiny-bert (bf16): "), "{}", text.stdout);
     let report: Value = serde_json::from_str(&bench(&t, &[&args[..], &["--json"]].concat()).success().stdout).unwrap();
@@ -77,7 +151,12 @@ fn bf16_precision_trains_and_says_so() {
     assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
 
     // Without AMX tiles (forced here) the portable bf16 product runs, with a warning.
-    let portable = t.command(&[&["bench"][..], &args[..]].concat()).env("HF_HOME", pipe_stages::testkit::use_offline_hub()).env("PIPE_NO_AMX", "1").output().unwrap();
+    let portable = t
+        .command(&[&["bench"][..], &args[..]].concat())
+        .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
+        .env("PIPE_NO_AMX", "1")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&portable.stderr);
     assert!(portable.status.success(), "{stderr}");
     assert!(stderr.contains("warning: precision bf16: no AMX-BF16 tiles here"), "{stderr}");

@@ -200,7 +200,10 @@ fn status_why_names_the_changed_param_dep_and_upstream() {
         .success()
         .stdout_has("param `run`: \"echo 1 > $PIPE_OUT/b\" -> \"echo 2 > $PIPE_OUT/b\"");
     t.write("data.txt", "two\n");
-    t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.data.txt` changed").stdout_has("upstream `a` is stale");
+    t.run(&["status", "p.yaml", "--why"])
+        .success()
+        .stdout_has("`deps.data.txt` changed")
+        .stdout_has("upstream `a` is stale");
     t.run(&["run", "p.yaml"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "ran")]));
 }
@@ -274,7 +277,12 @@ fn a_closed_stdout_ends_quietly_without_a_panic() {
     let t = Test::new().pipeline(CHAIN);
     t.run(&["run", "p.yaml"]).success();
     // The read end closes before `pipe` writes its first line (`pipe status | true`).
-    let mut child = t.command(&["status", "p.yaml"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = t
+        .command(&["status", "p.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -297,9 +305,17 @@ fn a_seed_matrix_axis_sets_the_seed_of_each_instance_and_of_those_fanning_out() 
     assert_eq!(support::by_instance(&t.last_record(), "key")["t"], keys["t[seed=42]"]);
 
     let both = "name: b\nstages:\n  t:\n    uses: shell\n    seed: 1\n    matrix: {seed: [2, 3]}\n    run: 'true'\n";
-    Test::new().pipeline(both).run(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:5: stage `t`: `seed:` and a `seed` matrix axis");
+    Test::new()
+        .pipeline(both)
+        .run(&["run", "p.yaml"])
+        .code(2)
+        .stderr_has("p.yaml:5: stage `t`: `seed:` and a `seed` matrix axis");
     let text = "name: b\nstages:\n  t:\n    uses: shell\n    matrix: {seed: [one]}\n    run: 'true'\n";
-    Test::new().pipeline(text).run(&["run", "p.yaml"]).code(2).stderr_has("matrix `seed` values must be non-negative integers");
+    Test::new()
+        .pipeline(text)
+        .run(&["run", "p.yaml"])
+        .code(2)
+        .stderr_has("matrix `seed` values must be non-negative integers");
 }
 
 #[test]
@@ -308,8 +324,17 @@ fn show_and_diff_print_a_metric_with_its_interval() {
     let t = Test::new().pipeline(yaml);
     t.run(&["run", "p.yaml"]).success();
     let shown = t.run(&["show", "p.yaml", "e"]).success();
-    assert!(shown.stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["acc", "0.5000", "[0.4000,", "0.6000]"]), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["acc", "0.5000", "[0.4000,", "0.6000]"]),
+        "{}",
+        shown.stdout
+    );
     assert!(!shown.stdout.contains("acc_ci"), "the interval sits beside its metric: {}", shown.stdout);
     t.run(&["run", "p.yaml", "--set", "params.acc=0.75"]).success();
-    t.run(&["diff"]).success().stdout_has("metric    acc: 0.5000 [0.4000, 0.6000] -> 0.7500 [0.4000, 0.6000] (+0.2500)");
+    t.run(&["diff"])
+        .success()
+        .stdout_has("metric    acc: 0.5000 [0.4000, 0.6000] -> 0.7500 [0.4000, 0.6000] (+0.2500)");
 }

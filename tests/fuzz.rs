@@ -19,17 +19,87 @@ const EVERY_CLI: usize = 25;
 
 /// Pieces of YAML and of pipe's own syntax that mutations splice in.
 const TOKENS: &[&str] = &[
-    ":", ": ", "-", "- ", "[", "]", "{", "}", ",", "\n", "\n  ", "\n    ", "\t", "\"", "'", "#", "&a ", "*a", "!!binary ", "~",
-    "null", "true", "1e309", "-0", "0x1F", "${", "}", "${params.", "${matrix.", "${params.model}", "${matrix.pooling}",
-    "${nope.x}", "$${x}", "needs: [", "gather: [", "matrix: {", "exclude: [{", "uses: shell", "uses: train", "with: {",
-    "run: ", "deps: [", "outs: [", "../", "/etc/", "seed: ", "-1", "18446744073709551616", "stages:", "params:", "name: ",
-    "? ", "|", ">", "---\n", "...\n", "<<: *a", "\u{0}", "é", "\u{feff}",
+    ":",
+    ": ",
+    "-",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "\n  ",
+    "\n    ",
+    "\t",
+    "\"",
+    "'",
+    "#",
+    "&a ",
+    "*a",
+    "!!binary ",
+    "~",
+    "null",
+    "true",
+    "1e309",
+    "-0",
+    "0x1F",
+    "${",
+    "}",
+    "${params.",
+    "${matrix.",
+    "${params.model}",
+    "${matrix.pooling}",
+    "${nope.x}",
+    "$${x}",
+    "needs: [",
+    "gather: [",
+    "matrix: {",
+    "exclude: [{",
+    "uses: shell",
+    "uses: train",
+    "with: {",
+    "run: ",
+    "deps: [",
+    "outs: [",
+    "../",
+    "/etc/",
+    "seed: ",
+    "-1",
+    "18446744073709551616",
+    "stages:",
+    "params:",
+    "name: ",
+    "? ",
+    "|",
+    ">",
+    "---\n",
+    "...\n",
+    "<<: *a",
+    "\u{0}",
+    "é",
+    "\u{feff}",
 ];
 
 const SETS: &[&str] = &[
-    "train.lr=3e-5", "params.model=x", "train.epochs=", "=1", "train=1", "train.=1", ".lr=1", "params.=2",
-    "params.seed=[1, 2]", "train.with.x={a: 1}", "evaluate.batch_size=-3", "train.pooling=${matrix.pooling}",
-    "a.run=echo ${params.v}", "a.deps=[../x]", "a.outs=/etc/passwd", "train.lr=[", "x.y.z.w=~", "params.v=*a",
+    "train.lr=3e-5",
+    "params.model=x",
+    "train.epochs=",
+    "=1",
+    "train=1",
+    "train.=1",
+    ".lr=1",
+    "params.=2",
+    "params.seed=[1, 2]",
+    "train.with.x={a: 1}",
+    "evaluate.batch_size=-3",
+    "train.pooling=${matrix.pooling}",
+    "a.run=echo ${params.v}",
+    "a.deps=[../x]",
+    "a.outs=/etc/passwd",
+    "train.lr=[",
+    "x.y.z.w=~",
+    "params.v=*a",
 ];
 
 /// xorshift64*: a fixed seed gives the same cases on every machine.
@@ -54,7 +124,12 @@ fn corpus() -> Vec<String> {
     for dir in ["pipelines", "tests/pipelines"] {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).unwrap().flatten().map(|e| e.path()).collect();
         files.sort();
-        texts.extend(files.iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")).map(|p| std::fs::read_to_string(p).unwrap()));
+        texts.extend(
+            files
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .map(|p| std::fs::read_to_string(p).unwrap()),
+        );
     }
     assert!(texts.len() >= 4, "the real pipelines are the corpus");
     texts
@@ -124,7 +199,8 @@ fn mutated_pipelines_and_sets_give_exit_0_or_2_and_never_panic() {
     for case in 0..CASES {
         let yaml = mutate(&corpus[rng.below(corpus.len())], &mut rng);
         let sets: Vec<String> = (0..rng.below(3)).map(|_| set(&mut rng)).collect();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(t.path(), &yaml, &sets, &registry)));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(t.path(), &yaml, &sets, &registry)));
         match outcome {
             Err(_) => panic!("case {case} panicked on\n{yaml}\n--set {sets:?}"),
             Ok(Ok(())) => ok += 1,
@@ -137,21 +213,28 @@ fn mutated_pipelines_and_sets_give_exit_0_or_2_and_never_panic() {
             t.write("p.yaml", &yaml);
             let mut args = vec!["run".to_string(), "p.yaml".into(), "--dry-run".into()];
             args.extend(sets.iter().flat_map(|s| ["--set".to_string(), s.clone()]));
-            let out = t.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            let out = t
+                .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
                 .env("HF_HOME", &hf)
                 .env("HF_HUB_OFFLINE", "1")
                 .output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             let code = out.status.code();
-            assert!(matches!(code, Some(0 | 2)) && !stderr.contains("panicked"), "case {case}: {code:?} {stderr}\n{yaml}");
+            assert!(
+                matches!(code, Some(0 | 2)) && !stderr.contains("panicked"),
+                "case {case}: {code:?} {stderr}\n{yaml}"
+            );
             cli += 1;
         }
     }
     assert!(!t.cache().exists(), "a dry run or a bad file writes nothing");
     // The corpus must reach the planner, not only the YAML parser's error paths.
     assert!(ok > CASES / 50 && config > CASES / 2, "ok {ok}, config errors {config}");
-    eprintln!("{CASES} cases ({ok} valid, {config} config errors, {cli} through the binary) in {:.1?}", started.elapsed());
+    eprintln!(
+        "{CASES} cases ({ok} valid, {config} config errors, {cli} through the binary) in {:.1?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -165,7 +248,8 @@ fn interpolation_of_generated_strings_never_panics() {
         let pieces: Vec<&str> = (0..rng.below(8)).map(|_| TOKENS[rng.below(TOKENS.len())]).collect();
         let text = pieces.concat();
         let value = serde_json::json!({"a": text, "b": [text.clone(), {"c": text}]});
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipe::interpolate::interpolate(&value, &scope)));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipe::interpolate::interpolate(&value, &scope)));
         assert!(result.is_ok(), "interpolating {text:?} panicked");
     }
 }

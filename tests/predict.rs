@@ -23,13 +23,24 @@ fn save_model(dir: &Path) {
     let hf = use_offline_hub();
     let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &ModelOptions::default(), 42).unwrap();
     let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
-    let snapshot = std::fs::read_dir(&snapshots).unwrap_or_else(|e| panic!("{}: {e}", snapshots.display())).next().unwrap().unwrap();
+    let snapshot = std::fs::read_dir(&snapshots)
+        .unwrap_or_else(|e| panic!("{}: {e}", snapshots.display()))
+        .next()
+        .unwrap()
+        .unwrap();
     model.save_hf_dir(dir, &[snapshot.path().join("tokenizer.json")]).unwrap();
 }
 
 /// Stores an artifact of kind `train` holding `model/` (when `with_model`), as a run would.
 fn train_artifact(store: &Store, seed: u64, with_model: bool) -> String {
-    let parts = KeyParts { kind: "train".into(), version: 1, params: json!({}), inputs: vec![], seed, fingerprint: Value::Null };
+    let parts = KeyParts {
+        kind: "train".into(),
+        version: 1,
+        params: json!({}),
+        inputs: vec![],
+        seed,
+        fingerprint: Value::Null,
+    };
     let key = parts.key();
     let lock = store.lock(&key, || {}).unwrap();
     let tmp = store.begin(&key, &lock).unwrap();
@@ -89,7 +100,12 @@ fn usage_errors_exit_2_before_any_model_is_loaded() {
     predict(&t, &["--run", "nope", "fine"]).code(2).stderr_has("no run `nope`");
     predict(&t, &["fine"]).code(2).stderr_has("has no `train` stage");
 
-    let mut child = t.command(&["predict", "--model", "nowhere", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = t
+        .command(&["predict", "--model", "nowhere", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"good\n\nbad\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -103,7 +119,11 @@ fn the_model_comes_from_the_runs_train_instance() {
     let store = Store::new(&t.cache()).unwrap();
     let cls = train_artifact(&store, 1, true);
     let bare = train_artifact(&store, 2, false);
-    record(&store, "20261130T060000.000Z-0001", vec![stage("split", "split", None), stage("train", "train", Some(cls.clone()))]);
+    record(
+        &store,
+        "20261130T060000.000Z-0001",
+        vec![stage("split", "split", None), stage("train", "train", Some(cls.clone()))],
+    );
     record(
         &store,
         "20261130T060100.000Z-0002",
@@ -116,9 +136,15 @@ fn the_model_comes_from_the_runs_train_instance() {
         .stderr_has("2 train instances: train[dropout=0.1], train[dropout=0.3]")
         .stderr_has("--stage INSTANCE");
     predict(&t, &["--stage", "train[dropout=0.3]", "a fine film"]).code(2).stderr_has("has no `model/` directory");
-    predict(&t, &["--stage", "train[dropout=0.5]", "a fine film"]).code(2).stderr_has("no train instance `train[dropout=0.5]`");
+    predict(&t, &["--stage", "train[dropout=0.5]", "a fine film"])
+        .code(2)
+        .stderr_has("no train instance `train[dropout=0.5]`");
 
-    let picked = predict(&t, &["--stage", "train[dropout=0.1]", "--json", "--top", "2", "a gorgeous, witty film", "a dull mess"]).success();
+    let picked = predict(
+        &t,
+        &["--stage", "train[dropout=0.1]", "--json", "--top", "2", "a gorgeous, witty film", "a dull mess"],
+    )
+    .success();
     let lines: Vec<Value> = picked.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{}", picked.stdout);
     assert_eq!(lines[0]["text"], "a gorgeous, witty film");
@@ -132,7 +158,11 @@ fn the_model_comes_from_the_runs_train_instance() {
 
     // The same model by run id prefix, and by directory, gives the same answer.
     let by_run = predict(&t, &["--run", "20261130T0600", "--top", "2", "a gorgeous, witty film"]).success();
-    let by_dir = predict(&t, &["--model", store.object_dir(&cls).join("model").to_str().unwrap(), "--top", "2", "a gorgeous, witty film"]).success();
+    let by_dir = predict(
+        &t,
+        &["--model", store.object_dir(&cls).join("model").to_str().unwrap(), "--top", "2", "a gorgeous, witty film"],
+    )
+    .success();
     assert_eq!(by_run.stdout, by_dir.stdout);
     assert!(by_run.stdout.contains("top tokens: "), "{}", by_run.stdout);
     let first = by_run.stdout.lines().next().unwrap();

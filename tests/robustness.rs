@@ -23,7 +23,11 @@ fn objects_with(t: &Test, file: &str) -> usize {
 #[test]
 fn a_failing_stage_leaves_no_artifact_and_the_next_run_completes() {
     let t = Test::new().pipeline(FLAKY).file("fail", "");
-    t.run(&["run", "p.yaml"]).code(1).stderr_has("exit code 3").stderr_has("disk on fire").stderr_has("1 stage(s) failed: b");
+    t.run(&["run", "p.yaml"])
+        .code(1)
+        .stderr_has("exit code 3")
+        .stderr_has("disk on fire")
+        .stderr_has("1 stage(s) failed: b");
     assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "failed"), ("c", "skipped")]));
     assert_eq!(objects_with(&t, "b"), 0, "no artifact for the failed stage");
     assert!(t.cache_entries("tmp").is_empty(), "the failed attempt was cleaned up: {:?}", t.cache_entries("tmp"));
@@ -110,7 +114,8 @@ stages:
 
 #[test]
 fn gc_removes_what_no_kept_run_references() {
-    let t = Test::new().pipeline("name: g\nparams: {v: 1}\nstages:\n  a: {uses: shell, run: 'echo ${params.v} > $PIPE_OUT/a'}\n");
+    let t = Test::new()
+        .pipeline("name: g\nparams: {v: 1}\nstages:\n  a: {uses: shell, run: 'echo ${params.v} > $PIPE_OUT/a'}\n");
     t.run(&["run", "p.yaml"]).success();
     t.run(&["run", "p.yaml", "--set", "params.v=2"]).success();
     assert_eq!(t.cache_entries("objects").len(), 2);

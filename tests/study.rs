@@ -22,7 +22,6 @@ impl Test {
     }
 }
 
-
 #[test]
 fn the_tiny_study_runs_end_to_end_and_reproduces_byte_for_byte() {
     let a = study();

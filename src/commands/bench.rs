@@ -111,7 +111,8 @@ pub fn execute(args: Args) -> Result<(), Error> {
         BenchMode::Infer => bench_infer(&opts),
     }?;
     if args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
         println!("{text}");
     } else {
         println!("{}", report.summary());

@@ -58,7 +58,11 @@ fn dot(plan: &Plan) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quote(&plan.name));
     for inst in &plan.instances {
-        out.push_str(&format!("  {} [label={}];\n", quote(&inst.name), quote(&format!("{}\\n{}", inst.name, inst.kind))));
+        out.push_str(&format!(
+            "  {} [label={}];\n",
+            quote(&inst.name),
+            quote(&format!("{}\\n{}", inst.name, inst.kind))
+        ));
     }
     for inst in &plan.instances {
         for &u in &inst.inputs {

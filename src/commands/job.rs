@@ -48,8 +48,16 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     }
     eprintln!("pipe job: {} of {} on {}", args.instance, args.file.display(), host());
     let reporter = Reporter::new();
-    let runner =
-        Runner { plan: &plan, registry: &registry, store: &store, reporter: &reporter, jobs: 1, force: args.force, on_interrupt: None, remote: None };
+    let runner = Runner {
+        plan: &plan,
+        registry: &registry,
+        store: &store,
+        reporter: &reporter,
+        jobs: 1,
+        force: args.force,
+        on_interrupt: None,
+        remote: None,
+    };
     let outcomes = runner.run(&selection);
     match &outcomes[i] {
         Some(o) if o.ok() => {

@@ -71,7 +71,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {
-            println!("{}", serde_json::to_string(p).map_err(|e| Error::Failed { message: e.to_string(), config: false })?);
+            println!(
+                "{}",
+                serde_json::to_string(p).map_err(|e| Error::Failed { message: e.to_string(), config: false })?
+            );
         } else {
             print!("{}", text(p));
         }
@@ -95,7 +98,10 @@ fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>, Er
         for (n, line) in stdin.lines().enumerate() {
             let line = line.map_err(Error::io("<stdin>"))?;
             if line.trim().is_empty() {
-                return Err(Error::Config(format!("line {} of stdin is empty: one sentence per line, no blank lines", n + 1)));
+                return Err(Error::Config(format!(
+                    "line {} of stdin is empty: one sentence per line, no blank lines",
+                    n + 1
+                )));
             }
             out.push(line);
             read += 1;

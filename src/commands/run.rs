@@ -200,7 +200,8 @@ fn record_run(
     if failed.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = record.stages.iter().filter(|r| r.status == Status::Failed).map(|r| r.instance.as_str()).collect();
+    let names: Vec<&str> =
+        record.stages.iter().filter(|r| r.status == Status::Failed).map(|r| r.instance.as_str()).collect();
     Err(Error::Failed {
         message: format!("{} stage(s) failed: {}", names.len(), names.join(", ")),
         config: failed.iter().all(|o| o.config_error),
@@ -210,7 +211,9 @@ fn record_run(
 fn executor(args: &Args, plan: &Plan) -> Result<Box<dyn Executor>, Error> {
     let defaults = Resources::from_args(&args.resources)?;
     match ExecutorKind::choose(args.executor, plan)? {
-        ExecutorKind::Local if args.detach => Err(Error::Config("--detach needs a cluster executor (--executor slurm)".into())),
+        ExecutorKind::Local if args.detach => {
+            Err(Error::Config("--detach needs a cluster executor (--executor slurm)".into()))
+        }
         ExecutorKind::Local => {
             let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             Ok(Box::new(Local { jobs }))

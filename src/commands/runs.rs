@@ -14,7 +14,9 @@ pub struct Args {}
 
 pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
-    let mut rows = vec![["RUN", "PIPELINE", "STATUS", "RAN", "CACHED", "FAILED", "SECONDS", "OVERRIDES"].map(String::from).to_vec()];
+    let mut rows = vec![["RUN", "PIPELINE", "STATUS", "RAN", "CACHED", "FAILED", "SECONDS", "OVERRIDES"]
+        .map(String::from)
+        .to_vec()];
     for id in record::list(&store)? {
         let r = record::load(&store, &id)?;
         let count = |s: Status| r.stages.iter().filter(|x| x.status == s).count().to_string();

@@ -31,7 +31,9 @@ fn offending_key<P: DeserializeOwned>(value: &Value, message: &str) -> Option<St
         return field_in(message);
     }
     let Value::Object(map) = value else { return None };
-    let alone = |key: &String, v: &Value| serde_json::from_value::<P>(Value::Object([(key.clone(), v.clone())].into_iter().collect()));
+    let alone = |key: &String, v: &Value| {
+        serde_json::from_value::<P>(Value::Object([(key.clone(), v.clone())].into_iter().collect()))
+    };
     map.iter().find(|(key, v)| matches!(alone(key, v), Err(e) if e.to_string() == message)).map(|(key, _)| key.clone())
 }
 

@@ -127,7 +127,8 @@ impl Stage for Shell {
         let p: ShellParams = params::parse(&ctx.params)?;
         // Outs are the command's to produce: a stale copy from an earlier run must not be captured.
         // Resolved first: a link on the way must not lead the removal outside the project.
-        let outs = p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
+        let outs =
+            p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
         for (_, path) in p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)) {
             remove_path(path)?;
         }
@@ -153,9 +154,8 @@ impl Stage for Shell {
         for (name, dirs) in by_stage {
             command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+        let mut child =
+            command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
         let _guard = GroupGuard::watch(&mut child)?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let tail = Mutex::new(VecDeque::new());
@@ -377,8 +377,13 @@ mod tests {
 
     #[test]
     fn dvc_settings_stay_out_of_plain_shell_params_and_must_name_outs() {
-        let plain = Shell.resolve(&json!({"run": "true", "params": {}, "metrics": [], "always_changed": false})).unwrap();
-        assert_eq!(plain, json!({"run": "true", "deps": [], "outs": []}), "keys of existing shell stages stay the same");
+        let plain =
+            Shell.resolve(&json!({"run": "true", "params": {}, "metrics": [], "always_changed": false})).unwrap();
+        assert_eq!(
+            plain,
+            json!({"run": "true", "deps": [], "outs": []}),
+            "keys of existing shell stages stay the same"
+        );
         let err = Shell.resolve(&json!({"run": "true", "outs": ["a"], "metrics": ["m.json"]})).unwrap_err();
         assert!(err.to_string().contains("`m.json` must also be listed in `outs`"), "{err}");
         let dir = tempfile::tempdir().unwrap();

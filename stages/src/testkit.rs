@@ -10,9 +10,9 @@ use crate::{Context, Input, Registry, SilentProgress, StageError};
 /// The offline material (`../shared` beside the checkout, or `$PIPE_SHARED`).
 /// Panics with what is missing: a test that needs it must fail, not pass silently.
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("PIPE_SHARED").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-    });
+    let dir = std::env::var_os("PIPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     assert!(
         dir.join("hf/hub").is_dir(),
         "offline material not found: expected {} with hf/hub, hf/golden and data/sst2 \
@@ -40,7 +40,16 @@ pub fn write_predictions(dir: &Path, correct: &[bool]) {
         .enumerate()
         .map(|(i, &c)| {
             let p = if c { 0.9 } else { 0.1 };
-            Prediction { idx: i as u64, text: format!("s{i}"), label: 1, pred: u8::from(c), p_negative: 1.0 - p, p_positive: p, confidence: 0.9, correct: c }
+            Prediction {
+                idx: i as u64,
+                text: format!("s{i}"),
+                label: 1,
+                pred: u8::from(c),
+                p_negative: 1.0 - p,
+                p_positive: p,
+                confidence: 0.9,
+                correct: c,
+            }
         })
         .collect();
     write_csv(&dir.join("predictions.csv"), &rows).expect("write predictions.csv");
@@ -75,7 +84,8 @@ pub fn run_stage(kind: &str, raw: Value, inputs: Vec<Input>, out_dir: &Path, see
     let params = stage.resolve(&raw)?;
     std::fs::create_dir_all(out_dir).map_err(StageError::io(out_dir))?;
     let workdir = std::env::current_dir().map_err(StageError::io("."))?;
-    let mut ctx = Context::new(kind.to_string(), params.clone(), inputs, out_dir.to_path_buf(), workdir, seed, &SilentProgress);
+    let mut ctx =
+        Context::new(kind.to_string(), params.clone(), inputs, out_dir.to_path_buf(), workdir, seed, &SilentProgress);
     stage.run(&mut ctx)?;
     Ok(Ran { dir: out_dir.to_path_buf(), metrics: ctx.into_metrics(), params })
 }

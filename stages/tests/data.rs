@@ -89,7 +89,8 @@ fn local_tsv_and_parquet_sources_give_the_same_splits_as_the_hub() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, hub) = download_split(json!({"dataset": "stanfordnlp/sst2"}), &tmp.path().join("hub"));
     let tsv = shared_dir().join("data/sst2");
-    let parquet = shared_dir().join("hf/hub/datasets--stanfordnlp--sst2/snapshots/e24a7e7fd95d79a4d830fb0608e50047cd87c34b/data");
+    let parquet =
+        shared_dir().join("hf/hub/datasets--stanfordnlp--sst2/snapshots/e24a7e7fd95d79a4d830fb0608e50047cd87c34b/data");
     for (name, dir) in [("tsv", tsv), ("parquet", parquet)] {
         let (_, local) = download_split(json!({"source": dir.to_str().unwrap()}), &tmp.path().join(name));
         assert_eq!(files(&local.dir), files(&hub.dir), "{name}");
@@ -104,7 +105,10 @@ fn fingerprints_name_the_hub_commit_or_the_local_file_hashes() {
     let download = registry.get("download").unwrap();
     let here = Path::new(".");
     let params = download.resolve(&json!({"dataset": "stanfordnlp/sst2"})).unwrap();
-    assert_eq!(download.fingerprint(&params, here).unwrap(), json!({"commit": "e24a7e7fd95d79a4d830fb0608e50047cd87c34b"}));
+    assert_eq!(
+        download.fingerprint(&params, here).unwrap(),
+        json!({"commit": "e24a7e7fd95d79a4d830fb0608e50047cd87c34b"})
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("train.tsv");
@@ -149,8 +153,11 @@ fn token_ids_equal_the_pytorch_golden_input_ids() {
         let sentences: Vec<String> = serde_json::from_value(golden["sentences"].clone()).unwrap();
         let ids: Vec<Vec<u32>> = serde_json::from_value(golden["input_ids"].clone()).unwrap();
         let mask: Vec<Vec<u32>> = serde_json::from_value(golden["attention_mask"].clone()).unwrap();
-        let expected: Vec<Vec<u32>> =
-            ids.iter().zip(&mask).map(|(i, m)| i.iter().zip(m).filter(|(_, &m)| m == 1).map(|(&i, _)| i).collect()).collect();
+        let expected: Vec<Vec<u32>> = ids
+            .iter()
+            .zip(&mask)
+            .map(|(i, m)| i.iter().zip(m).filter(|(_, &m)| m == 1).map(|(&i, _)| i).collect())
+            .collect();
 
         let out = tmp.path().join(model.replace('/', "--"));
         let split = split_of(&sentences, &out.join("split"));

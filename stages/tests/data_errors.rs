@@ -27,9 +27,7 @@ fn empty_hub() -> &'static Path {
 
 fn file_count(dir: &Path) -> usize {
     std::fs::read_dir(dir)
-        .map(|entries| {
-            entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { file_count(&p) } else { 1 }).sum()
-        })
+        .map(|entries| entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { file_count(&p) } else { 1 }).sum())
         .unwrap_or(0)
 }
 
@@ -65,7 +63,8 @@ fn download_local(data: &Path, out: &Path) -> String {
 fn dataset_not_cached_and_hub_unreachable() {
     let hub = empty_hub();
     let tmp = tempfile::tempdir().unwrap();
-    let err = fails("download", json!({"dataset": "stanfordnlp/sst2", "revision": "main"}), vec![], &tmp.path().join("out"));
+    let err =
+        fails("download", json!({"dataset": "stanfordnlp/sst2", "revision": "main"}), vec![], &tmp.path().join("out"));
     let cache = hub.join("hub/datasets--stanfordnlp--sst2");
     for part in ["dataset `stanfordnlp/sst2`", "revision `main`", &cache.display().to_string()] {
         assert!(err.contains(part), "`{part}` not in: {err}");
@@ -128,7 +127,8 @@ fn labels_outside_0_1_or_not_integers_name_file_and_row() {
 
 #[test]
 fn empty_splits_are_errors() {
-    let (tmp, data) = source_dir(&[("train.tsv", "sentence\tlabel\ngood \t1\n"), ("validation.tsv", "sentence\tlabel\n")]);
+    let (tmp, data) =
+        source_dir(&[("train.tsv", "sentence\tlabel\ngood \t1\n"), ("validation.tsv", "sentence\tlabel\n")]);
     let err = download_local(&data, &tmp.path().join("out"));
     assert!(err.contains("empty split `validation`") && err.contains("validation.tsv has no data rows"), "{err}");
 

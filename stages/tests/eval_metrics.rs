@@ -24,7 +24,7 @@ fn accuracy_precision_recall_f1_and_confusion() {
     close(m.precision, 0.6);
     close(m.recall, 0.75);
     close(m.f1, 2.0 / 3.0); // 2 * 0.6 * 0.75 / 1.35
-    // negative class: precision 0/1, recall 0/2 -> F1 0; macro = (0 + 2/3) / 2
+                            // negative class: precision 0/1, recall 0/2 -> F1 0; macro = (0 + 2/3) / 2
     close(m.macro_f1, 1.0 / 3.0);
     assert!(!m.single_class());
     let neg = m.confusion.class(0);

@@ -99,12 +99,15 @@ fn heatmap_and_grid() {
     let (w, h) = png_size(&path);
     assert!(w >= 360 && h >= 260, "{w}x{h}");
 
-    let tokens: Vec<String> = ["[CLS]", "it", "is", "not", "a", "gorgeous", "film", "[SEP]"].iter().map(|s| s.to_string()).collect();
+    let tokens: Vec<String> =
+        ["[CLS]", "it", "is", "not", "a", "gorgeous", "film", "[SEP]"].iter().map(|s| s.to_string()).collect();
     let n = tokens.len();
     let panels: Vec<Heatmap> = (0..4)
         .map(|h| Heatmap {
             title: format!("head {h}"),
-            values: (0..n).map(|i| (0..n).map(|j| if (i + h) % n == j { 0.7 } else { 0.3 / (n - 1) as f64 }).collect()).collect(),
+            values: (0..n)
+                .map(|i| (0..n).map(|j| if (i + h) % n == j { 0.7 } else { 0.3 / (n - 1) as f64 }).collect())
+                .collect(),
             row_labels: tokens.clone(),
             col_labels: tokens.clone(),
             x_label: "key".into(),
@@ -128,7 +131,13 @@ fn reliability_diagram_with_empty_bins() {
             let (lower, upper) = (b as f64 / 15.0, (b + 1) as f64 / 15.0);
             let count = if b < 7 { 0 } else { 10 * (b - 6) };
             let mid = (lower + upper) / 2.0;
-            Bin { lower, upper, count, accuracy: (count > 0).then_some(mid - 0.05), confidence: (count > 0).then_some(mid) }
+            Bin {
+                lower,
+                upper,
+                count,
+                accuracy: (count > 0).then_some(mid - 0.05),
+                confidence: (count > 0).then_some(mid),
+            }
         })
         .collect();
     let path = dir.join("reliability.png");

@@ -45,7 +45,8 @@ fn calibrate_reports_hand_computed_metrics_and_the_known_temperature() {
     let test = [([0.0, l3], 1), ([0.0, l3], 0), ([9f64.ln(), 0.0], 0), ([0.0, 0.0], 1)];
     // dev: margin 2, three of four right -> T = 2 / ln 3
     let dev = [([2.0, 0.0], 0), ([2.0, 0.0], 0), ([2.0, 0.0], 0), ([2.0, 0.0], 1)];
-    let scored = |rows: &[([f64; 2], u8)]| rows.iter().map(|&(logits, label)| Scored { logits, label }).collect::<Vec<_>>();
+    let scored =
+        |rows: &[([f64; 2], u8)]| rows.iter().map(|&(logits, label)| Scored { logits, label }).collect::<Vec<_>>();
     let logits = Logits::new(&scored(&test), &scored(&dev));
     std::fs::write(evaluate.join("logits.json"), serde_json::to_string(&logits).unwrap()).unwrap();
 
@@ -65,10 +66,12 @@ fn calibrate_reports_hand_computed_metrics_and_the_known_temperature() {
     close(&m["brier_scaled"], expected_brier);
     assert!(m["nll_scaled"].as_f64().unwrap() < m["nll"].as_f64().unwrap());
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(ran.dir.join("calibration.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ran.dir.join("calibration.json")).unwrap()).unwrap();
     assert_eq!(report["bins"], 5);
     assert_eq!(report["test"]["before"]["bins"][0]["accuracy"], Value::Null, "empty bins are null, not NaN");
-    let saved: Value = serde_json::from_str(&std::fs::read_to_string(ran.dir.join("temperature.json")).unwrap()).unwrap();
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(ran.dir.join("temperature.json")).unwrap()).unwrap();
     assert_eq!(saved["temperature"].as_f64(), Some(t));
     for png in ["reliability.png", "reliability_scaled.png"] {
         assert!(std::fs::metadata(ran.dir.join(png)).unwrap().len() > 1000, "{png}");
@@ -141,10 +144,21 @@ fn slice_scores_markers_and_length_buckets_with_complements() {
     // n adds up: each slice plus its complement, and the buckets, make the whole split
     for r in rows.iter().filter(|r| r["complement"] == false) {
         let name = r["name"].as_str().unwrap();
-        let complement = rows.iter().find(|c| c["family"] == r["family"] && c["complement"] == true && c["key"].as_str().unwrap().ends_with(r["key"].as_str().unwrap().trim_start_matches("length_"))).unwrap();
+        let complement = rows
+            .iter()
+            .find(|c| {
+                c["family"] == r["family"]
+                    && c["complement"] == true
+                    && c["key"].as_str().unwrap().ends_with(r["key"].as_str().unwrap().trim_start_matches("length_"))
+            })
+            .unwrap();
         assert_eq!(r["n"].as_u64().unwrap() + complement["n"].as_u64().unwrap(), 5, "{name}");
     }
-    let bucket_total: u64 = rows.iter().filter(|r| r["family"] == "length" && r["complement"] == false).map(|r| r["n"].as_u64().unwrap()).sum();
+    let bucket_total: u64 = rows
+        .iter()
+        .filter(|r| r["family"] == "length" && r["complement"] == false)
+        .map(|r| r["n"].as_u64().unwrap())
+        .sum();
     assert_eq!(bucket_total, 5);
     let text = std::fs::read_to_string(ran.dir.join("slices.json")).unwrap();
     assert!(!text.contains("NaN"));
@@ -155,7 +169,14 @@ fn slice_scores_markers_and_length_buckets_with_complements() {
     assert!(ran.dir.join("slices.png").is_file());
 
     // a custom list and bounds
-    let ran = run_stage("slice", json!({"negation": ["dull"], "length_bounds": [2]}), inputs.clone(), &scratch.path.join("custom"), 1).unwrap();
+    let ran = run_stage(
+        "slice",
+        json!({"negation": ["dull"], "length_bounds": [2]}),
+        inputs.clone(),
+        &scratch.path.join("custom"),
+        1,
+    )
+    .unwrap();
     assert_eq!(ran.metrics["negation_n"], 1);
     assert_eq!(ran.metrics["length_le2_n"], 1);
     assert_eq!(ran.metrics["length_3plus_n"], 4);
@@ -168,7 +189,8 @@ fn evaluate_scores_test_and_dev_with_a_saved_model() {
     use pipe_stages::model::{Classifier, ModelOptions};
     pipe_stages::testkit::use_offline_hub();
     let scratch = eval_common::scratch("evaluate_scores_test_and_dev_with_a_saved_model");
-    let (train, tokenize, split) = (scratch.path.join("train"), scratch.path.join("tokenize"), scratch.path.join("split"));
+    let (train, tokenize, split) =
+        (scratch.path.join("train"), scratch.path.join("tokenize"), scratch.path.join("split"));
     let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &ModelOptions::default(), 3).unwrap();
     model.save_hf_dir(&train.join("model"), &[]).unwrap();
     std::fs::create_dir_all(&tokenize).unwrap();
@@ -183,7 +205,15 @@ fn evaluate_scores_test_and_dev_with_a_saved_model() {
             })
             .collect();
         write_jsonl(&split.join(format!("{name}.jsonl")), &examples).unwrap();
-        let ids = (0..n).map(|i| [101].into_iter().chain((0..(i % 7 + 1) as u32).map(|k| 1000 + 37 * k + i as u32)).chain([102]).collect()).collect();
+        let ids = (0..n)
+            .map(|i| {
+                [101]
+                    .into_iter()
+                    .chain((0..(i % 7 + 1) as u32).map(|k| 1000 + 37 * k + i as u32))
+                    .chain([102])
+                    .collect()
+            })
+            .collect();
         let labels = examples.iter().map(|e| e.label.unwrap() as i64).collect();
         TokenizedSplit { ids, labels }.write(&tokenize.join(format!("{name}.safetensors"))).unwrap();
     }
@@ -200,12 +230,16 @@ fn evaluate_scores_test_and_dev_with_a_saved_model() {
     close(&ran.metrics["accuracy"], correct as f64 / 24.0);
     assert_eq!(ran.metrics["n"], 24);
     let confusion = &ran.metrics["confusion"];
-    let cells: u64 = confusion.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    let cells: u64 =
+        confusion.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(cells, 24);
     assert_eq!(read_csv(&ran.dir.join("misclassified.csv")).unwrap().len(), 24 - correct);
     let errors: Value = serde_json::from_str(&std::fs::read_to_string(ran.dir.join("errors.json")).unwrap()).unwrap();
     assert_eq!(errors["n_errors"], 24 - correct as u64);
-    assert_eq!(ran.metrics["false_positives"].as_u64().unwrap() + ran.metrics["false_negatives"].as_u64().unwrap(), 24 - correct as u64);
+    assert_eq!(
+        ran.metrics["false_positives"].as_u64().unwrap() + ran.metrics["false_negatives"].as_u64().unwrap(),
+        24 - correct as u64
+    );
     let logits = Logits::read(&ran.dir.join("logits.json")).unwrap();
     assert_eq!((logits.test.len(), logits.dev.len()), (24, 10));
     for (p, s) in preds.iter().zip(logits.test_scored()) {
@@ -221,7 +255,14 @@ fn evaluate_scores_test_and_dev_with_a_saved_model() {
     // the downstream stages accept what evaluate wrote
     let evaluated = input("evaluate", &ran.dir, json!({}));
     run_stage("calibrate", json!({}), vec![evaluated.clone()], &scratch.path.join("cal"), 1).unwrap();
-    run_stage("slice", json!({}), vec![evaluated, input("tokenize", &tokenize, json!({}))], &scratch.path.join("sl"), 1).unwrap();
+    run_stage(
+        "slice",
+        json!({}),
+        vec![evaluated, input("tokenize", &tokenize, json!({}))],
+        &scratch.path.join("sl"),
+        1,
+    )
+    .unwrap();
 
     // a model trained with other pooling is refused rather than run wrongly
     let mut wrong = inputs;

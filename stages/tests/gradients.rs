@@ -5,7 +5,7 @@ mod parity_util;
 
 use candle_core::{Device, Tensor};
 use parity_util::*;
-use pipe_stages::model::{ModelOptions, Mode, Pooling, Precision};
+use pipe_stages::model::{Mode, ModelOptions, Pooling, Precision};
 use pipe_stages::train::loss::cross_entropy;
 use rand::SeedableRng;
 
@@ -36,7 +36,10 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
             worst_rel = worst_rel.max(rel);
         }
     }
-    eprintln!("{name} {pooling:?} dropout {dropout} {}: worst relative gradient-norm diff {worst_rel:e}", precision.name());
+    eprintln!(
+        "{name} {pooling:?} dropout {dropout} {}: worst relative gradient-norm diff {worst_rel:e}",
+        precision.name()
+    );
 }
 
 #[test]

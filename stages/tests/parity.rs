@@ -5,7 +5,7 @@ mod parity_util;
 
 use candle_core::{IndexOp, Tensor};
 use parity_util::*;
-use pipe_stages::model::{mean_pool, ModelOptions, Mode, Pooling};
+use pipe_stages::model::{mean_pool, Mode, ModelOptions, Pooling};
 
 fn tiny_forward(name: &str) {
     let g = golden(name);
@@ -66,8 +66,7 @@ fn sentence_transformer(file: &str) {
     assert_close("last_hidden_state[:, :3, :5]", &corner(last), &flat(&g["last_hidden_state[:, :3, :5]"]), TOL);
     let hidden: Vec<f32> = out.hidden_states.iter().flat_map(corner).collect();
     assert_close("hidden_states", &hidden, &flat(&g["hidden_states[:, :, :3, :5]"]["values"]), TOL);
-    let attn: Vec<f32> =
-        out.attentions.iter().flat_map(|a| tensor_flat(&a.i((.., 0, ..6, ..6)).unwrap())).collect();
+    let attn: Vec<f32> = out.attentions.iter().flat_map(|a| tensor_flat(&a.i((.., 0, ..6, ..6)).unwrap())).collect();
     assert_close("attentions head 0", &attn, &flat(&g["attentions_head0[:, 0, :6, :6]"]["values"]), TOL);
     for (i, cls) in g["cls_last_hidden_state"].as_array().unwrap().iter().enumerate() {
         let ours = tensor_flat(&last.i((i, 0)).unwrap());

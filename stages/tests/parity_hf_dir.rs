@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use parity_util::*;
-use pipe_stages::model::{Classifier, ModelOptions, Mode, Pooling};
+use pipe_stages::model::{Classifier, Mode, ModelOptions, Pooling};
 
 fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
@@ -35,7 +35,8 @@ fn fixtures_round_trip_byte_for_byte() {
         let snap = snapshot(repo);
         model.save_hf_dir(&dir, &[snap.join("tokenizer.json"), snap.join("vocab.txt")]).unwrap();
         assert_eq!(tensors(&dir.join("model.safetensors")), tensors(&snap.join("model.safetensors")), "{repo}");
-        let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         assert_eq!(config["architectures"][0], arch);
         assert_eq!(config["id2label"]["0"], "negative");
         assert_eq!(config["id2label"]["1"], "positive");
@@ -50,7 +51,10 @@ fn fixtures_round_trip_byte_for_byte() {
 
         // Saving is deterministic.
         model.save_safetensors(&out.path().join("again.safetensors")).unwrap();
-        assert_eq!(std::fs::read(out.path().join("again.safetensors")).unwrap(), std::fs::read(dir.join("model.safetensors")).unwrap());
+        assert_eq!(
+            std::fs::read(out.path().join("again.safetensors")).unwrap(),
+            std::fs::read(dir.join("model.safetensors")).unwrap()
+        );
     }
 }
 
@@ -65,14 +69,18 @@ fn sentence_transformer_gains_prefix_and_head() {
     let original = tensors(&snapshot(repo).join("model.safetensors"));
     let mut expected: Vec<String> = original
         .keys()
-        .filter(|n| *n != "embeddings.position_ids" && !["3", "4", "5"].iter().any(|l| n.starts_with(&format!("encoder.layer.{l}."))))
+        .filter(|n| {
+            *n != "embeddings.position_ids"
+                && !["3", "4", "5"].iter().any(|l| n.starts_with(&format!("encoder.layer.{l}.")))
+        })
         .map(|n| format!("bert.{n}"))
         .chain(["classifier.bias".to_string(), "classifier.weight".to_string()])
         .collect();
     expected.sort();
     assert_eq!(saved.keys().cloned().collect::<Vec<_>>(), expected);
     assert_eq!(saved["bert.pooler.dense.weight"], original["pooler.dense.weight"]);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config["num_hidden_layers"], 3);
     assert_eq!(config["pipe_pooling"], "mean");
 

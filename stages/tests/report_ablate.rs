@@ -10,7 +10,15 @@ use serde_json::{json, Value};
 fn input(kind: &str, pooling: &str, dropout: f64, metrics: Value, dir: &Path) -> Input {
     let matrix = BTreeMap::from([("dropout".to_string(), json!(dropout)), ("pooling".to_string(), json!(pooling))]);
     let instance = format!("{kind}[dropout={},pooling={pooling}]", json!(dropout));
-    Input { stage: kind.into(), kind: kind.into(), dir: dir.join(&instance), instance, matrix, params: json!({}), metrics }
+    Input {
+        stage: kind.into(),
+        kind: kind.into(),
+        dir: dir.join(&instance),
+        instance,
+        matrix,
+        params: json!({}),
+        metrics,
+    }
 }
 
 /// Four variants on 872 test sentences: cls/0.0 is one example better than the
@@ -44,13 +52,24 @@ fn summary_ranks_variants_shows_the_tie_and_deltas_against_the_reference() {
     let out = tmp.path().join("ablate");
     let ran = run_stage("ablate", reference(), variants(tmp.path()), &out, 42).unwrap();
 
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("ablation_summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ablation_summary.json")).unwrap()).unwrap();
     let rows = summary["rows"].as_array().unwrap();
     let order: Vec<(&str, u64, bool, bool)> = rows
         .iter()
-        .map(|r| (r["matrix"]["pooling"].as_str().unwrap(), r["rank"].as_u64().unwrap(), r["tied"].as_bool().unwrap(), r["reference"].as_bool().unwrap()))
+        .map(|r| {
+            (
+                r["matrix"]["pooling"].as_str().unwrap(),
+                r["rank"].as_u64().unwrap(),
+                r["tied"].as_bool().unwrap(),
+                r["reference"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(order, [("cls", 1, false, false), ("cls", 2, true, true), ("mean", 2, true, false), ("mean", 4, false, false)]);
+    assert_eq!(
+        order,
+        [("cls", 1, false, false), ("cls", 2, true, true), ("mean", 2, true, false), ("mean", 4, false, false)]
+    );
     assert_eq!(rows[0]["matrix"]["dropout"], json!(0.0));
     let delta = |i: usize| rows[i]["delta_accuracy_pp"].as_f64().unwrap();
     assert!((delta(0) - 100.0 / 872.0).abs() < 1e-9, "one example better: {}", delta(0));
@@ -62,7 +81,13 @@ fn summary_ranks_variants_shows_the_tie_and_deltas_against_the_reference() {
     assert_eq!(rows[3]["dev_loss"], json!(0.270), "dev loss comes from the train artifact of the same variant");
     assert_eq!(rows[1]["correct"], json!(786));
     // McNemar on the discordant sentences: b = only the reference right, c = only the variant.
-    let test = |i: usize| (rows[i]["mcnemar"]["b"].as_u64().unwrap(), rows[i]["mcnemar"]["c"].as_u64().unwrap(), rows[i]["mcnemar"]["p_value"].as_f64().unwrap());
+    let test = |i: usize| {
+        (
+            rows[i]["mcnemar"]["b"].as_u64().unwrap(),
+            rows[i]["mcnemar"]["c"].as_u64().unwrap(),
+            rows[i]["mcnemar"]["p_value"].as_f64().unwrap(),
+        )
+    };
     assert_eq!(test(0), (0, 1, 1.0));
     assert_eq!(test(2), (1, 1, 1.0));
     // b = 6, c = 0: p = 2 * 0.5^6 = 0.03125 < 0.05, so worse; the others show no detectable difference.
@@ -87,7 +112,10 @@ fn summary_ranks_variants_shows_the_tie_and_deltas_against_the_reference() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5, "{csv}");
     assert!(lines[0].starts_with("instance,dropout,pooling,accuracy,accuracy_ci_lo,accuracy_ci_hi,correct,n,f1,ece,dev_loss,delta_accuracy_pp,delta_ci_lo_pp,delta_ci_hi_pp,mcnemar_b,mcnemar_c,mcnemar_p,verdict,"), "{csv}");
-    assert!(lines[2].starts_with("\"evaluate[dropout=0.1,pooling=cls]\",0.1,cls,0.9013761467889908,,,786,872,"), "{csv}");
+    assert!(
+        lines[2].starts_with("\"evaluate[dropout=0.1,pooling=cls]\",0.1,cls,0.9013761467889908,,,786,872,"),
+        "{csv}"
+    );
     assert!(lines[2].ends_with(",reference,0,2,true,true"), "{csv}");
 
     let png = std::fs::read(out.join("ablation.png")).expect("ablation.png is written");
@@ -119,11 +147,17 @@ fn without_calibrate_and_train_the_optional_columns_are_dashes() {
 #[test]
 fn a_reference_that_matches_no_variant_is_a_param_error_listing_the_variants() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = run_stage("ablate", json!({"reference": {"pooling": "max"}}), variants(tmp.path()), &tmp.path().join("a"), 42).err().expect("the stage must fail");
+    let err =
+        run_stage("ablate", json!({"reference": {"pooling": "max"}}), variants(tmp.path()), &tmp.path().join("a"), 42)
+            .err()
+            .expect("the stage must fail");
     assert!(err.is_config(), "{err}");
     let text = err.to_string();
     assert!(text.contains("pooling=max") && text.contains("evaluate[dropout=0.0,pooling=mean]"), "{text}");
-    let err = run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants(tmp.path()), &tmp.path().join("b"), 42).err().expect("the stage must fail");
+    let err =
+        run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants(tmp.path()), &tmp.path().join("b"), 42)
+            .err()
+            .expect("the stage must fail");
     assert!(err.to_string().contains("several variants"), "{err}");
 }
 
@@ -143,7 +177,8 @@ fn a_seed_axis_pairs_each_seed_with_the_reference_of_that_seed_and_aggregates() 
     let mut inputs = Vec::new();
     // Reference right on 786 and 790; mean on 780 and 788 of the same sentences: -6 and -2.
     for (pooling, seed, right) in [("cls", 1, 786), ("cls", 2, 790), ("mean", 1, 780), ("mean", 2, 788)] {
-        let mut e = input("evaluate", pooling, 0.1, json!({"accuracy": right as f64 / 872.0, "f1": 0.9, "n": 872}), tmp.path());
+        let mut e =
+            input("evaluate", pooling, 0.1, json!({"accuracy": right as f64 / 872.0, "f1": 0.9, "n": 872}), tmp.path());
         e.matrix.insert("seed".into(), json!(seed));
         e.instance = format!("evaluate[dropout=0.1,pooling={pooling},seed={seed}]");
         e.dir = tmp.path().join(&e.instance);
@@ -152,11 +187,13 @@ fn a_seed_axis_pairs_each_seed_with_the_reference_of_that_seed_and_aggregates() 
     }
     let out = tmp.path().join("ablate");
     let ran = run_stage("ablate", reference(), inputs, &out, 42).unwrap();
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("ablation_summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ablation_summary.json")).unwrap()).unwrap();
     let mean = summary["aggregates"].as_array().unwrap().iter().find(|a| a["matrix"]["pooling"] == "mean").unwrap();
     assert_eq!(mean["seeds"], json!([1, 2]));
     let pp = |k: i32| 100.0 * f64::from(k) / 872.0;
-    let deltas: Vec<f64> = mean["delta_accuracy_pp"]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let deltas: Vec<f64> =
+        mean["delta_accuracy_pp"]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!((deltas[0] - pp(-6)).abs() < 1e-9 && (deltas[1] - pp(-2)).abs() < 1e-9, "{deltas:?}");
     assert!((mean["delta_accuracy_pp"]["mean"].as_f64().unwrap() - pp(-4)).abs() < 1e-9);
     // The seed-averaged difference only ever loses sentences and both seeds agree: worse.

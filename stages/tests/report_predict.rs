@@ -9,7 +9,11 @@ use pipe_stages::testkit::use_offline_hub;
 
 fn fixture_tokenizer(hf: &Path) -> PathBuf {
     let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
-    let snapshot = std::fs::read_dir(&snapshots).unwrap_or_else(|e| panic!("{}: {e}", snapshots.display())).next().unwrap().unwrap();
+    let snapshot = std::fs::read_dir(&snapshots)
+        .unwrap_or_else(|e| panic!("{}: {e}", snapshots.display()))
+        .next()
+        .unwrap()
+        .unwrap();
     snapshot.path().join("tokenizer.json")
 }
 
@@ -44,7 +48,11 @@ fn predictions_are_distributions_over_the_saved_labels_and_independent_of_batchi
         assert!(p.probability >= 0.5);
         // Integrated gradients: the strongest words of the sentence, no [CLS]/[SEP], strongest first.
         assert_eq!(p.top_tokens.len(), 3, "{:?}", p.top_tokens);
-        assert!(p.top_tokens.iter().all(|t| !t.token.starts_with('[') && text.contains(t.token.trim_start_matches("##"))), "{:?}", p.top_tokens);
+        assert!(
+            p.top_tokens.iter().all(|t| !t.token.starts_with('[') && text.contains(t.token.trim_start_matches("##"))),
+            "{:?}",
+            p.top_tokens
+        );
         assert!(p.top_tokens.windows(2).all(|w| w[0].score >= w[1].score), "{:?}", p.top_tokens);
     }
     // Padding in a batch must not change a sentence's prediction.
@@ -72,7 +80,8 @@ fn long_input_is_truncated_and_mean_pooling_is_restored_from_the_config() {
 fn empty_sentences_and_missing_models_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN).unwrap();
-    let err = predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).err().expect("a blank sentence is an error");
+    let err =
+        predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).err().expect("a blank sentence is an error");
     assert!(err.to_string().contains("sentence 2 is empty"), "{err}");
     let err = Predictor::load(&tmp.path().join("nowhere"), DEFAULT_MAX_LEN).err().expect("no model there");
     assert!(err.to_string().contains("nowhere") && err.to_string().contains("not a model directory"), "{err}");

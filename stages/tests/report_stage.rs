@@ -72,15 +72,34 @@ fn evaluate(root: &Path) -> Input {
 
 /// Every upstream a final.yaml report sees, plus an ablate artifact.
 fn full(root: &Path) -> Vec<Input> {
-    let split = input(root, "split", json!({"train_dev_split": 0.1}), json!({"train_rows": 60614, "dev_rows": 6735, "test_rows": 872, "unlabelled_rows": 1821}));
-    let train = input(root, "train", json!({"lr": 2e-5, "pooling": "cls", "dropout": 0.1}), json!({"best_epoch": 2, "best_dev_loss": 0.2512, "best_dev_accuracy": 0.9121}));
-    write(&train.dir, "history.json", r#"{"select_by": "dev_loss", "best_epoch": 2, "stopped_early": false,
+    let split = input(
+        root,
+        "split",
+        json!({"train_dev_split": 0.1}),
+        json!({"train_rows": 60614, "dev_rows": 6735, "test_rows": 872, "unlabelled_rows": 1821}),
+    );
+    let train = input(
+        root,
+        "train",
+        json!({"lr": 2e-5, "pooling": "cls", "dropout": 0.1}),
+        json!({"best_epoch": 2, "best_dev_loss": 0.2512, "best_dev_accuracy": 0.9121}),
+    );
+    write(
+        &train.dir,
+        "history.json",
+        r#"{"select_by": "dev_loss", "best_epoch": 2, "stopped_early": false,
         "epochs": [{"epoch": 1, "train_loss": 0.41, "dev_loss": 0.27, "dev_accuracy": 0.90, "best": false},
                    {"epoch": 2, "train_loss": 0.22, "dev_loss": 0.2512, "dev_accuracy": 0.9121, "best": true}],
-        "steps": [{"step": 1, "epoch": 1, "loss": 0.69, "lr": 1e-5, "grad_norm": 1.2}]}"#);
+        "steps": [{"step": 1, "epoch": 1, "loss": 0.69, "lr": 1e-5, "grad_norm": 1.2}]}"#,
+    );
     png(&train.dir.join("training_loss.png"), RGBColor(230, 140, 120));
     png(&train.dir.join("training_acc.png"), RGBColor(140, 200, 140));
-    let calibrate = input(root, "calibrate", json!({"bins": 15}), json!({"brier": 0.1543, "ece": 0.0594, "temperature": 1.7, "brier_scaled": 0.1402, "ece_scaled": 0.0213}));
+    let calibrate = input(
+        root,
+        "calibrate",
+        json!({"bins": 15}),
+        json!({"brier": 0.1543, "ece": 0.0594, "temperature": 1.7, "brier_scaled": 0.1402, "ece_scaled": 0.0213}),
+    );
     png(&calibrate.dir.join("reliability.png"), RGBColor(200, 200, 120));
     // reliability_scaled.png is deliberately absent: the report must say so, not fail.
     let slice = input(root, "slice", json!({}), json!({"negation_accuracy": 0.85}));
@@ -105,9 +124,10 @@ fn full(root: &Path) -> Vec<Input> {
             metrics: json!({"accuracy": correct as f64 / 872.0, "f1": 0.9, "n": 872}),
         }
     });
-    let ablate = run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants.to_vec(), &root.join("ablate"), 42)
-        .unwrap()
-        .as_input("ablate");
+    let ablate =
+        run_stage("ablate", json!({"reference": {"pooling": "cls"}}), variants.to_vec(), &root.join("ablate"), 42)
+            .unwrap()
+            .as_input("ablate");
     vec![split, train, evaluate(root), calibrate, slice, visualize, ablate]
 }
 
@@ -135,13 +155,27 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     let ran = run_stage("report", json!({}), full(tmp.path()), &out, 42).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
 
-    let titles = ["Summary", "Dataset", "Training", "Test metrics", "Calibration (temperature scaling)", "Slices", "Error analysis",
-        "Attention, rollout and integrated gradients", "Ablations", "Appendix: run configuration"];
-    let at: Vec<usize> = titles.iter().map(|t| html.find(&format!("<h2>{t}</h2>")).unwrap_or_else(|| panic!("section {t}"))).collect();
+    let titles = [
+        "Summary",
+        "Dataset",
+        "Training",
+        "Test metrics",
+        "Calibration (temperature scaling)",
+        "Slices",
+        "Error analysis",
+        "Attention, rollout and integrated gradients",
+        "Ablations",
+        "Appendix: run configuration",
+    ];
+    let at: Vec<usize> =
+        titles.iter().map(|t| html.find(&format!("<h2>{t}</h2>")).unwrap_or_else(|| panic!("section {t}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "summary first, configuration last: {at:?}");
     assert_eq!(ran.metrics["sections"], json!(titles.len()));
     for reference in references(&html) {
-        assert!(reference.starts_with("data:image/png;base64,") || reference.starts_with("#s"), "external reference {reference}");
+        assert!(
+            reference.starts_with("data:image/png;base64,") || reference.starts_with("#s"),
+            "external reference {reference}"
+        );
     }
     assert!(!html.contains("url("), "no CSS fetches");
     // 8 figures of the sections, and the slice and ablation charts again in the summary.
@@ -159,11 +193,16 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");
 
     // Content of the tables, escaped.
-    assert!(html.contains("a &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; | piped film") && !html.contains("<b>bold"));
+    assert!(
+        html.contains("a &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; | piped film") && !html.contains("<b>bold")
+    );
     assert!(html.contains("<td>true negative</td><td>380</td><td>48</td>"));
     assert!(html.contains("<td>ece</td><td>0.05940</td><td>0.02130</td>"), "calibration before/after");
     assert!(html.contains("<td>temperature</td><td>1.700</td><td></td>"));
-    assert!(html.contains("<td>accuracy</td><td>0.9014</td><td>[0.8807, 0.9209]</td>"), "test metrics with their interval");
+    assert!(
+        html.contains("<td>accuracy</td><td>0.9014</td><td>[0.8807, 0.9209]</td>"),
+        "test metrics with their interval"
+    );
     assert!(html.contains("Figure `reliability_scaled.png` is missing from `calibrate`."));
     assert!(html.contains("<td>negation</td><td>120</td><td>60</td><td>85.00%</td><td>[78.33, 90.83]%</td><td>0.8400</td><td>+5.140</td>"), "slice table");
     assert!(html.contains("100/872 = 0.1147 pp"), "ablation footer");
@@ -228,7 +267,9 @@ fn a_report_of_a_partial_pipeline_leaves_absent_sections_out_and_says_what_is_mi
 #[test]
 fn unknown_params_are_rejected() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = run_stage("report", json!({"titel": "x"}), vec![], &tmp.path().join("r"), 1).err().expect("the stage must fail");
+    let err = run_stage("report", json!({"titel": "x"}), vec![], &tmp.path().join("r"), 1)
+        .err()
+        .expect("the stage must fail");
     assert!(err.is_config() && err.to_string().contains("titel"), "{err}");
 }
 
@@ -263,8 +304,10 @@ fn several_variants_of_a_kind_get_a_sub_heading_and_their_own_figure_files() {
     // Test metrics and error analysis each show both variants.
     assert_eq!(html.matches("<h3>evaluate[pooling=mean]</h3>").count(), 2);
     assert_eq!(ran.metrics["figures"], json!(2));
-    let mut files: Vec<String> =
-        std::fs::read_dir(out.join("figures")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(out.join("figures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     files.sort();
     assert_eq!(files, ["evaluate_pooling_cls___confusion_matrix.png", "evaluate_pooling_mean___confusion_matrix.png"]);
 }

@@ -62,9 +62,19 @@ fn check(name: &str, variant: Option<&str>, label_smoothing: f64, max_norm: f64)
     assert_close("loss", &t.loss, &flat(&trace["loss"]), TOL);
     assert_close("lr", &t.lr, &flat(&trace["lr"]), 1e-9);
     assert_close("grad_norm_before_clip", &t.grad_norm, &flat(&trace["grad_norm_before_clip"]), TOL);
-    assert_close("loss_after_final_step", &[t.loss_after], &[expected["loss_after_final_step"].as_f64().unwrap() as f32], TOL);
+    assert_close(
+        "loss_after_final_step",
+        &[t.loss_after],
+        &[expected["loss_after_final_step"].as_f64().unwrap() as f32],
+        TOL,
+    );
     let fin = &expected["final"];
-    assert_close("classifier.weight", &tensor_flat(&t.vars["classifier.weight"]), &flat(&fin["classifier.weight"]), TOL);
+    assert_close(
+        "classifier.weight",
+        &tensor_flat(&t.vars["classifier.weight"]),
+        &flat(&fin["classifier.weight"]),
+        TOL,
+    );
     assert_close("classifier.bias", &tensor_flat(&t.vars["classifier.bias"]), &flat(&fin["classifier.bias"]), TOL);
     let prefix = if name == "tiny-bert" { "bert" } else { "distilbert" };
     let word = &t.vars[&format!("{prefix}.embeddings.word_embeddings.weight")];

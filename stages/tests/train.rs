@@ -117,7 +117,8 @@ fn same_seed_gives_identical_bytes_and_another_seed_does_not() {
     let b = train(&tok, with.clone(), &tmp.path().join("b"), 1);
     let c = train(&tok, with, &tmp.path().join("c"), 2);
     let bytes = |r: &Ran, f: &str| std::fs::read(r.dir.join(f)).unwrap();
-    for file in ["best.safetensors", "last.safetensors", "history.json", "model/model.safetensors", "training_loss.png"] {
+    for file in ["best.safetensors", "last.safetensors", "history.json", "model/model.safetensors", "training_loss.png"]
+    {
         assert!(bytes(&a, file) == bytes(&b, file), "{file} differs between two runs with seed 1");
     }
     assert!(bytes(&a, "best.safetensors") != bytes(&c, "best.safetensors"), "seeds 1 and 2 gave the same weights");
@@ -139,7 +140,12 @@ fn subset_patience_and_frozen_embeddings() {
     let saved = std::fs::read(ran.dir.join("model/model.safetensors")).unwrap();
     let saved = safetensors::SafeTensors::deserialize(&saved).unwrap();
     let name = saved.names().into_iter().find(|n| n.ends_with("embeddings.word_embeddings.weight")).unwrap();
-    let hub_dir = std::fs::read_dir(shared_dir().join("hf/hub/models--pipe-fixtures--tiny-bert/snapshots")).unwrap().next().unwrap().unwrap().path();
+    let hub_dir = std::fs::read_dir(shared_dir().join("hf/hub/models--pipe-fixtures--tiny-bert/snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let hub = std::fs::read(hub_dir.join("model.safetensors")).unwrap();
     let hub = safetensors::SafeTensors::deserialize(&hub).unwrap();
     assert!(saved.tensor(&name).unwrap().data() == hub.tensor(&name).unwrap().data());
@@ -170,10 +176,14 @@ fn quick_recipe_learns_sst2() {
     let split = step("split", json!({}), vec![download.as_input("download")]);
     let tokenize = step("tokenize", json!({"model": model}), vec![split.as_input("split")]);
     let started = std::time::Instant::now();
-    let ran = step("train", json!({"lr": 5e-5, "epochs": 2, "train_subset": 4000}), vec![tokenize.as_input("tokenize")]);
+    let ran =
+        step("train", json!({"lr": 5e-5, "epochs": 2, "train_subset": 4000}), vec![tokenize.as_input("tokenize")]);
     let history = History::read(&ran.dir.join("history.json")).unwrap();
     for e in &history.epochs {
-        println!("epoch {}: train loss {:.4}, dev loss {:.4}, dev accuracy {:.4}", e.epoch, e.train_loss, e.dev_loss, e.dev_accuracy);
+        println!(
+            "epoch {}: train loss {:.4}, dev loss {:.4}, dev accuracy {:.4}",
+            e.epoch, e.train_loss, e.dev_loss, e.dev_accuracy
+        );
     }
     println!("wall {:.0} s; metrics {:?}", started.elapsed().as_secs_f64(), ran.metrics);
     assert!(metric(&ran, "best_dev_accuracy") > 0.8, "{:?}", history.epochs);

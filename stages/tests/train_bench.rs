@@ -32,7 +32,9 @@ fn check(report: &BenchReport, dumped: &Value, batch_size: usize) {
     assert_eq!(dumped["warmup"].as_array().unwrap().len(), 1);
     let rows: Vec<Vec<u64>> = batches
         .iter()
-        .flat_map(|b| b.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect()))
+        .flat_map(|b| {
+            b.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect())
+        })
         .collect();
     assert_eq!(rows.len(), 4 * batch_size);
     assert!(rows.iter().all(|r| r[0] == 101 && *r.last().unwrap() == 102), "rows must be [CLS] ... [SEP]");

@@ -130,7 +130,10 @@ fn visualize_names_a_missing_model() {
     let root = tempfile::tempdir().unwrap();
     let inputs = upstream(root.path());
     std::fs::remove_file(inputs[0].dir.join("model/model.safetensors")).unwrap();
-    let err = run_stage("visualize", json!({}), inputs, &root.path().join("out"), 1).err().expect("a missing model fails").to_string();
+    let err = run_stage("visualize", json!({}), inputs, &root.path().join("out"), 1)
+        .err()
+        .expect("a missing model fails")
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
@@ -139,10 +142,17 @@ fn visualize_names_a_missing_model() {
 #[test]
 #[ignore = "needs a trained model: set PIPE_TRAINED_MODEL to a train artifact's model/ directory"]
 fn a_trained_model_credits_the_sentiment_words_of_a_polar_sentence() {
-    let dir = std::env::var_os("PIPE_TRAINED_MODEL").expect("set PIPE_TRAINED_MODEL to a train artifact's model/ directory");
+    let dir =
+        std::env::var_os("PIPE_TRAINED_MODEL").expect("set PIPE_TRAINED_MODEL to a train artifact's model/ directory");
     let (encoded, ig) = attribute_text(Path::new(&dir), "a gorgeous , witty , seductive movie .", 128, 50).unwrap();
     let scored: Vec<(String, f32)> = encoded.tokens.iter().cloned().zip(ig.scores.iter().copied()).collect();
-    eprintln!("{scored:?}\nF(x) {} F(x') {} gap {:.3e} ({:.3}%)", ig.f_input, ig.f_baseline, ig.completeness_gap(), 100.0 * ig.relative_gap());
+    eprintln!(
+        "{scored:?}\nF(x) {} F(x') {} gap {:.3e} ({:.3}%)",
+        ig.f_input,
+        ig.f_baseline,
+        ig.completeness_gap(),
+        100.0 * ig.relative_gap()
+    );
     assert_eq!(ig.target, 1, "predicted negative for a clearly positive sentence");
     assert!(ig.relative_gap() < 0.05, "completeness gap {:.3}% at 50 steps", 100.0 * ig.relative_gap());
     let (top, _) = scored.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();

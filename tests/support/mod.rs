@@ -59,7 +59,9 @@ impl Test {
 
     /// Runs `pipe` with the offline HF cache (../shared/hf) as $HF_HOME.
     pub fn run_hub(&self, args: &[&str]) -> Ran {
-        Ran::from(self.command(args).env("HF_HOME", pipe_stages::testkit::use_offline_hub()).output().expect("pipe runs"))
+        Ran::from(
+            self.command(args).env("HF_HOME", pipe_stages::testkit::use_offline_hub()).output().expect("pipe runs"),
+        )
     }
 
     /// Starts `pipe` without waiting (for concurrency and kill tests).
@@ -137,7 +139,12 @@ impl Ran {
     }
 
     pub fn stdout_has(self, text: &str) -> Ran {
-        assert!(self.stdout.contains(text), "stdout lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 

@@ -129,11 +129,8 @@ impl Stage for Download {
                     found.join(", ")
                 )));
             }
-            let cols = Columns {
-                text: &p.text_column,
-                label: &p.label_column,
-                label_required: split != SourceSplit::Test,
-            };
+            let cols =
+                Columns { text: &p.text_column, label: &p.label_column, label_required: split != SourceSplit::Test };
             let mut rows: Vec<Example> = Vec::new();
             for file in of_split {
                 ctx.progress.set_message(&format!("reading {}", file.name));

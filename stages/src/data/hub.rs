@@ -114,10 +114,8 @@ impl HubRepo {
         if offline {
             return Err(self.unreachable(what, "HF_HUB_OFFLINE is set, so the hub was not asked"));
         }
-        let api = ApiBuilder::from_env()
-            .with_progress(false)
-            .build()
-            .map_err(|e| self.unreachable(what, &e.to_string()))?;
+        let api =
+            ApiBuilder::from_env().with_progress(false).build().map_err(|e| self.unreachable(what, &e.to_string()))?;
         Ok(api.repo(self.repo()))
     }
 

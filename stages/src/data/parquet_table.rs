@@ -16,8 +16,15 @@ pub fn read(path: &Path) -> Result<Table, StageError> {
     let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
     let reader = SerializedFileReader::new(file).map_err(|e| unreadable(path, e))?;
     check_codecs(path, &reader)?;
-    let columns: Vec<String> =
-        reader.metadata().file_metadata().schema_descr().root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
+    let columns: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     let mut rows = Vec::new();
     for (r, row) in reader.get_row_iter(None).map_err(|e| unreadable(path, e))?.enumerate() {
         let row = row.map_err(|e| unreadable(path, format!("row {}: {e}", r + 1)))?;

@@ -65,7 +65,11 @@ impl Stage for Split {
             if rows.is_empty() {
                 let hint = match *name {
                     "test" => "the source has no validation rows".to_string(),
-                    _ => format!("train_dev_split {} of {} source train rows", p.train_dev_split, train.len() + dev.len()),
+                    _ => format!(
+                        "train_dev_split {} of {} source train rows",
+                        p.train_dev_split,
+                        train.len() + dev.len()
+                    ),
                 };
                 return Err(StageError::Data(format!("empty split `{name}` ({hint})")));
             }

@@ -27,7 +27,12 @@ mod tests {
     use super::*;
 
     fn rows(labels: &[u8]) -> Vec<Example> {
-        let ex = |(i, &l): (usize, &u8)| Example { idx: i as u64, source: "train".into(), text: i.to_string(), label: Some(l) };
+        let ex = |(i, &l): (usize, &u8)| Example {
+            idx: i as u64,
+            source: "train".into(),
+            text: i.to_string(),
+            label: Some(l),
+        };
         labels.iter().enumerate().map(ex).collect()
     }
 

@@ -66,8 +66,7 @@ pub fn unreadable(path: &Path, detail: impl std::fmt::Display) -> StageError {
 fn read_delimited(path: &Path, delimiter: u8, quoting: bool) -> Result<Table, StageError> {
     let file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).quoting(quoting).from_reader(file);
-    let columns: Vec<String> =
-        reader.headers().map_err(|e| unreadable(path, e))?.iter().map(str::to_string).collect();
+    let columns: Vec<String> = reader.headers().map_err(|e| unreadable(path, e))?.iter().map(str::to_string).collect();
     let mut rows = Vec::new();
     for (r, record) in reader.records().enumerate() {
         let record = record.map_err(|e| unreadable(path, format!("row {}: {e}", r + 1)))?;
@@ -95,10 +94,8 @@ fn read_jsonl(path: &Path) -> Result<Table, StageError> {
         }
         objects.push(object);
     }
-    let rows = objects
-        .into_iter()
-        .map(|mut o| columns.iter().map(|c| o.remove(c).unwrap_or(Value::Null)).collect())
-        .collect();
+    let rows =
+        objects.into_iter().map(|mut o| columns.iter().map(|c| o.remove(c).unwrap_or(Value::Null)).collect()).collect();
     Ok(Table { path: path.to_path_buf(), columns, rows })
 }
 

@@ -71,7 +71,10 @@ impl Stage for Tokenize {
         let resolved = params::resolve::<TokenizeParams>(raw)?;
         let p: TokenizeParams = params::parse(&resolved)?;
         if p.max_len < 2 {
-            return Err(StageError::param("max_len", format!("must be at least 2 ([CLS] and [SEP]), got {}", p.max_len)));
+            return Err(StageError::param(
+                "max_len",
+                format!("must be at least 2 ([CLS] and [SEP]), got {}", p.max_len),
+            ));
         }
         Ok(resolved)
     }
@@ -125,7 +128,8 @@ impl Stage for Tokenize {
 /// The tokenizer with padding and truncation switched off, and its JSON text
 /// (the copy written to the artifact is exactly the one used).
 pub fn load_unpadded(path: &Path) -> Result<(String, Tokenizer), StageError> {
-    let bad = |e: &dyn std::fmt::Display| StageError::Input(format!("{}: not a usable tokenizer.json: {e}", path.display()));
+    let bad =
+        |e: &dyn std::fmt::Display| StageError::Input(format!("{}: not a usable tokenizer.json: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(StageError::io(path))?;
     let mut value: Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
     let object = value.as_object_mut().ok_or_else(|| bad(&"not a JSON object"))?;

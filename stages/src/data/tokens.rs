@@ -46,7 +46,8 @@ impl TokenizedSplit {
         let bytes = std::fs::read(path).map_err(StageError::io(path))?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(bad(path))?;
         let get = |name: &str| st.tensor(name).map_err(bad(path));
-        let ids: Vec<u32> = get("ids")?.data().chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        let ids: Vec<u32> =
+            get("ids")?.data().chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
         let i64s = |name| -> Result<Vec<i64>, StageError> {
             Ok(get(name)?.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
         };
@@ -54,7 +55,12 @@ impl TokenizedSplit {
         let labels = i64s("labels")?;
         let ids = offsets.windows(2).map(|w| ids[w[0] as usize..w[1] as usize].to_vec()).collect::<Vec<_>>();
         if ids.len() != labels.len() {
-            return Err(StageError::Input(format!("{}: {} rows of ids but {} labels", path.display(), ids.len(), labels.len())));
+            return Err(StageError::Input(format!(
+                "{}: {} rows of ids but {} labels",
+                path.display(),
+                ids.len(),
+                labels.len()
+            )));
         }
         Ok(TokenizedSplit { ids, labels })
     }

@@ -64,8 +64,9 @@ impl Stage for Calibrate {
         if test.is_empty() {
             return Err(StageError::Input(format!("{}: no test logits to calibrate", source.display())));
         }
-        let fit = temperature::fit(&dev, FIT_TOLERANCE)
-            .ok_or_else(|| StageError::Input(format!("{}: no dev logits to fit the temperature on", source.display())))?;
+        let fit = temperature::fit(&dev, FIT_TOLERANCE).ok_or_else(|| {
+            StageError::Input(format!("{}: no dev logits to fit the temperature on", source.display()))
+        })?;
         let t = fit.temperature;
         if fit.at_bound {
             eprintln!("warning: calibrate: the dev NLL is lowest at the end of the search range (T = {t:.4}); dev is probably separable");
@@ -78,11 +79,16 @@ impl Stage for Calibrate {
         // as fitted on dev, so the intervals are those of the test sample alone.
         let pairs: Vec<(Scored, Scored)> = test.iter().copied().zip(scaled.iter().copied()).collect();
         let bins = p.bins;
-        let brier_of = |pick: fn(&(Scored, Scored)) -> Scored| move |sample: &[(Scored, Scored)]| brier(&sample.iter().map(pick).collect::<Vec<_>>());
-        let ece_of = |pick: fn(&(Scored, Scored)) -> Scored| {
-            move |sample: &[(Scored, Scored)]| ece(&reliability_bins(&sample.iter().map(pick).collect::<Vec<_>>(), bins))
+        let brier_of = |pick: fn(&(Scored, Scored)) -> Scored| {
+            move |sample: &[(Scored, Scored)]| brier(&sample.iter().map(pick).collect::<Vec<_>>())
         };
-        let (brier_before, ece_before, brier_after, ece_after) = (brier_of(|p| p.0), ece_of(|p| p.0), brier_of(|p| p.1), ece_of(|p| p.1));
+        let ece_of = |pick: fn(&(Scored, Scored)) -> Scored| {
+            move |sample: &[(Scored, Scored)]| {
+                ece(&reliability_bins(&sample.iter().map(pick).collect::<Vec<_>>(), bins))
+            }
+        };
+        let (brier_before, ece_before, brier_after, ece_after) =
+            (brier_of(|p| p.0), ece_of(|p| p.0), brier_of(|p| p.1), ece_of(|p| p.1));
         let statistics: [Statistic<(Scored, Scored)>; 4] = [&brier_before, &ece_before, &brier_after, &ece_after];
         let intervals = Bootstrap::new(ctx.seed, "test").intervals(&pairs, statistics);
         let interval_names = ["brier", "ece", "brier_scaled", "ece_scaled"];
@@ -107,7 +113,11 @@ impl Stage for Calibrate {
         });
         json::write(&ctx.out_path("calibration.json")?, &report)?;
         json::write(&ctx.out_path("temperature.json")?, &json!({"temperature": t}))?;
-        plot::reliability_diagram(&ctx.out_path("reliability.png")?, &title("Reliability, test", &before), &before.bins)?;
+        plot::reliability_diagram(
+            &ctx.out_path("reliability.png")?,
+            &title("Reliability, test", &before),
+            &before.bins,
+        )?;
         let scaled_title = title(&format!("Reliability, test, temperature {t:.3}"), &after);
         plot::reliability_diagram(&ctx.out_path("reliability_scaled.png")?, &scaled_title, &after.bins)?;
 

@@ -88,7 +88,14 @@ pub fn nll(scored: &[Scored]) -> Option<f64> {
 
 pub fn calibration(scored: &[Scored], bins: usize) -> Calibration {
     let table = reliability_bins(scored, bins);
-    Calibration { n: scored.len(), brier: brier(scored), ece: ece(&table), mce: mce(&table), nll: nll(scored), bins: table }
+    Calibration {
+        n: scored.len(),
+        brier: brier(scored),
+        ece: ece(&table),
+        mce: mce(&table),
+        nll: nll(scored),
+        bins: table,
+    }
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {

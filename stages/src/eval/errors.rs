@@ -42,7 +42,11 @@ pub fn analyse(predictions: &[Prediction], tags: &[Tags]) -> ErrorAnalysis {
     wrong.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence).then(a.0.idx.cmp(&b.0.idx)));
     let mut errors_by_slice = BTreeMap::new();
     for (_, t) in &wrong {
-        let slices = [(t.negation, "negation".to_string()), (t.contrast, "contrast".to_string()), (true, format!("length {}", t.length))];
+        let slices = [
+            (t.negation, "negation".to_string()),
+            (t.contrast, "contrast".to_string()),
+            (true, format!("length {}", t.length)),
+        ];
         for (inside, name) in slices {
             *errors_by_slice.entry(name).or_insert(0) += usize::from(inside);
         }
@@ -82,7 +86,10 @@ pub fn markdown(a: &ErrorAnalysis, top: usize) -> String {
         a.n, a.n_errors, a.false_positives, a.false_negatives
     );
     let per_slice: Vec<String> = a.errors_by_slice.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    md += &format!("Mistakes per slice: {}.\n\n", if per_slice.is_empty() { "none".into() } else { per_slice.join(", ") });
+    md += &format!(
+        "Mistakes per slice: {}.\n\n",
+        if per_slice.is_empty() { "none".into() } else { per_slice.join(", ") }
+    );
     let shown = a.errors.len().min(top);
     md += &format!("## The {shown} most confident mistakes\n\n");
     md += "| rank | idx | label | pred | confidence | kind | slices | text |\n|---:|---:|---:|---:|---:|---|---|---|\n";

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::{analyse, markdown};
+use super::json;
 use super::logits::Logits;
 use super::metrics::{ClassScores, Confusion, Metrics};
 use super::predictions::{write_csv, Prediction};
 use super::scores::Scored;
 use super::slice::SliceParams;
 use super::slices::content_tokens;
-use super::json;
 use crate::data::examples::{read_jsonl, Example};
 use crate::data::tokens::TokenizedSplit;
 use crate::model::{Classifier, ModelOptions, Pooling};
@@ -82,7 +82,10 @@ impl Stage for Evaluate {
         let test = Split::load(&split_dir, &tokens_dir, "test")?;
         let dev = Split::load(&split_dir, &tokens_dir, "dev")?;
         if test.examples.is_empty() {
-            return Err(StageError::Input(format!("{}: the test split is empty", split_dir.join("test.jsonl").display())));
+            return Err(StageError::Input(format!(
+                "{}: the test split is empty",
+                split_dir.join("test.jsonl").display()
+            )));
         }
 
         ctx.progress.set_message("loading model");
@@ -105,7 +108,10 @@ impl Stage for Evaluate {
         let dev_metrics = Metrics::of(Confusion::of(dev_scored.iter().map(|s| (s.label, s.pred()))));
         let mut warnings = Vec::new();
         if metrics.single_class() {
-            warnings.push("the test split holds one class only: precision/recall/F1 of the absent class are 0 by convention".to_string());
+            warnings.push(
+                "the test split holds one class only: precision/recall/F1 of the absent class are 0 by convention"
+                    .to_string(),
+            );
         }
         for w in &warnings {
             eprintln!("warning: evaluate: {w}");
@@ -117,7 +123,8 @@ impl Stage for Evaluate {
         )?;
         heatmap(&ctx.out_path("confusion_matrix.png")?, &confusion_chart(&confusion))?;
 
-        let tags: Vec<_> = test_preds.iter().zip(&test.tokens.ids).map(|(p, ids)| spec.tags(&p.text, content_tokens(ids))).collect();
+        let tags: Vec<_> =
+            test_preds.iter().zip(&test.tokens.ids).map(|(p, ids)| spec.tags(&p.text, content_tokens(ids))).collect();
         let errors = analyse(&test_preds, &tags);
         json::write(&ctx.out_path("errors.json")?, &errors)?;
         let md_path = ctx.out_path("errors.md")?;
@@ -174,7 +181,12 @@ impl Split {
         let mut labels = Vec::with_capacity(examples.len());
         for (row, (e, &tokenized)) in examples.iter().zip(&tokens.labels).enumerate() {
             let label = e.label.filter(|&l| l <= 1).ok_or_else(|| {
-                StageError::Input(format!("{}: line {}: evaluation needs a label 0 or 1, got {:?}", jsonl.display(), row + 1, e.label))
+                StageError::Input(format!(
+                    "{}: line {}: evaluation needs a label 0 or 1, got {:?}",
+                    jsonl.display(),
+                    row + 1,
+                    e.label
+                ))
             })?;
             if i64::from(label) != tokenized {
                 return Err(StageError::Input(format!(
@@ -191,7 +203,11 @@ impl Split {
 
     fn score(&self, model: &Classifier, batch_size: usize) -> Result<Vec<Scored>, StageError> {
         let logits = model.predict_logits(&self.tokens.ids, batch_size)?;
-        Ok(logits.iter().zip(&self.labels).map(|(l, &label)| Scored { logits: [l[0] as f64, l[1] as f64], label }).collect())
+        Ok(logits
+            .iter()
+            .zip(&self.labels)
+            .map(|(l, &label)| Scored { logits: [l[0] as f64, l[1] as f64], label })
+            .collect())
     }
 
     fn predictions(&self, scored: &[Scored]) -> Vec<Prediction> {
@@ -211,7 +227,9 @@ struct Intervals {
 impl Intervals {
     fn of(seed: u64, scored: &[Scored], metrics: &Metrics) -> Intervals {
         let pairs: Vec<(u8, u8)> = scored.iter().map(|s| (s.label, s.pred())).collect();
-        let of = |f: fn(&Metrics) -> f64| move |sample: &[(u8, u8)]| Metrics::of(Confusion::of(sample.iter().copied())).map(|m| f(&m));
+        let of = |f: fn(&Metrics) -> f64| {
+            move |sample: &[(u8, u8)]| Metrics::of(Confusion::of(sample.iter().copied())).map(|m| f(&m))
+        };
         let (accuracy, f1, macro_f1) = (of(|m| m.accuracy), of(|m| m.f1), of(|m| m.macro_f1));
         let statistics: [Statistic<(u8, u8)>; 3] = [&accuracy, &f1, &macro_f1];
         let [accuracy, f1, macro_f1] = Bootstrap::new(seed, "test").intervals(&pairs, statistics);
@@ -264,6 +282,8 @@ fn confusion_chart(c: &Confusion) -> Heatmap {
         y_label: "true".into(),
         scale: Scale::Sequential,
         range: Some((0.0, m.iter().flatten().copied().max().unwrap_or(1).max(1) as f64)),
-        cell_text: Some(m.iter().map(|r| r.iter().map(|&v| format!("{v} ({:.1}%)", 100.0 * v as f64 / n)).collect()).collect()),
+        cell_text: Some(
+            m.iter().map(|r| r.iter().map(|&v| format!("{v} ({:.1}%)", 100.0 * v as f64 / n)).collect()).collect(),
+        ),
     }
 }

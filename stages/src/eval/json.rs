@@ -8,7 +8,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::StageError;
 
 pub fn write(path: &Path, value: &impl Serialize) -> Result<(), StageError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
     text.push('\n');
     std::fs::write(path, text).map_err(StageError::io(path))
 }

@@ -31,7 +31,12 @@ impl Logits {
         let logits: Logits = super::json::read(path)?;
         for (name, l, y) in [("test", &logits.test, &logits.test_labels), ("dev", &logits.dev, &logits.dev_labels)] {
             if l.len() != y.len() {
-                return Err(StageError::Input(format!("{}: {} {name} logits but {} labels", path.display(), l.len(), y.len())));
+                return Err(StageError::Input(format!(
+                    "{}: {} {name} logits but {} labels",
+                    path.display(),
+                    l.len(),
+                    y.len()
+                )));
             }
             if let Some(bad) = y.iter().find(|&&y| y > 1) {
                 return Err(StageError::Input(format!("{}: {name} label {bad} is not 0 or 1", path.display())));

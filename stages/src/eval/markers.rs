@@ -4,10 +4,12 @@
 //! already tokenised (`does n't`, `ca n't`), so "n't" is a word of its own.
 
 /// Default negation words (configurable in the stages' YAML).
-pub const NEGATION: &[&str] = &["not", "n't", "no", "never", "nothing", "none", "nobody", "neither", "nor", "nowhere", "cannot"];
+pub const NEGATION: &[&str] =
+    &["not", "n't", "no", "never", "nothing", "none", "nobody", "neither", "nor", "nowhere", "cannot"];
 
 /// Default contrast words (configurable in the stages' YAML).
-pub const CONTRAST: &[&str] = &["but", "however", "although", "though", "yet", "nevertheless", "nonetheless", "whereas"];
+pub const CONTRAST: &[&str] =
+    &["but", "however", "although", "though", "yet", "nevertheless", "nonetheless", "whereas"];
 
 /// The default lists as owned strings, for params structs.
 pub fn owned(list: &[&str]) -> Vec<String> {

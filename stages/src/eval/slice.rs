@@ -80,8 +80,10 @@ impl Stage for Slice {
                 tokens.len()
             )));
         }
-        let tags: Vec<_> = preds.iter().zip(&tokens.ids).map(|(p, ids)| spec.tags(&p.text, content_tokens(ids))).collect();
-        let members: Vec<Member> = preds.iter().zip(&tags).map(|(p, tags)| Member { label: p.label, pred: p.pred, tags }).collect();
+        let tags: Vec<_> =
+            preds.iter().zip(&tokens.ids).map(|(p, ids)| spec.tags(&p.text, content_tokens(ids))).collect();
+        let members: Vec<Member> =
+            preds.iter().zip(&tags).map(|(p, tags)| Member { label: p.label, pred: p.pred, tags }).collect();
         let overall = Metrics::of(Confusion::of(preds.iter().map(|p| (p.label, p.pred))));
         let overall_accuracy = overall.as_ref().map(|m| m.accuracy);
         let rows = slice_rows(&spec, &members, overall_accuracy, ctx.seed);
@@ -104,7 +106,8 @@ impl Stage for Slice {
         });
         json::write(&ctx.out_path("slices.json")?, &report)?;
         write_csv(&ctx.out_path("slices.csv")?, &rows)?;
-        std::fs::write(ctx.out_path("slices.md")?, markdown(&rows, overall.as_ref())).map_err(StageError::io(ctx.out_dir.join("slices.md")))?;
+        std::fs::write(ctx.out_path("slices.md")?, markdown(&rows, overall.as_ref()))
+            .map_err(StageError::io(ctx.out_dir.join("slices.md")))?;
         bar_chart(&ctx.out_path("slices.png")?, &chart(&rows, overall_accuracy))?;
 
         ctx.metric("accuracy", overall_accuracy);
@@ -120,7 +123,8 @@ impl Stage for Slice {
 fn write_csv(path: &std::path::Path, rows: &[SliceRow]) -> Result<(), StageError> {
     let fail = |e: csv::Error| StageError::Failed(format!("{}: {e}", path.display()));
     let mut w = csv::Writer::from_path(path).map_err(fail)?;
-    let header = ["family", "name", "key", "complement", "n", "n_positive", "accuracy", "accuracy_ci_lo", "accuracy_ci_hi"];
+    let header =
+        ["family", "name", "key", "complement", "n", "n_positive", "accuracy", "accuracy_ci_lo", "accuracy_ci_hi"];
     let header = header.iter().chain(&["f1", "macro_f1", "drop", "single_class"]);
     w.write_record(header).map_err(fail)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -146,7 +150,15 @@ fn markdown(rows: &[SliceRow], overall: Option<&Metrics>) -> String {
     md += "| slice | n | positive | accuracy | 95% CI | F1 | drop |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         let ci = r.accuracy_ci.map_or("–".to_string(), interval_text);
-        md += &format!("| {} | {} | {} | {} | {ci} | {} | {} |\n", r.name, r.n, r.n_positive, num(r.accuracy), num(r.f1), delta(r.drop));
+        md += &format!(
+            "| {} | {} | {} | {} | {ci} | {} | {} |\n",
+            r.name,
+            r.n,
+            r.n_positive,
+            num(r.accuracy),
+            num(r.f1),
+            delta(r.drop)
+        );
     }
     md
 }

@@ -35,12 +35,19 @@ pub struct Tags {
 
 impl SliceSpec {
     /// Checks the bounds; `key` names the param in errors.
-    pub fn new(negation: Vec<String>, contrast: Vec<String>, length_bounds: Vec<usize>) -> Result<SliceSpec, StageError> {
+    pub fn new(
+        negation: Vec<String>,
+        contrast: Vec<String>,
+        length_bounds: Vec<usize>,
+    ) -> Result<SliceSpec, StageError> {
         if length_bounds.is_empty() {
             return Err(StageError::param("length_bounds", "needs at least one bound (e.g. [4, 8, 16, 32])"));
         }
         if length_bounds.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(StageError::param("length_bounds", format!("must be strictly increasing, got {length_bounds:?}")));
+            return Err(StageError::param(
+                "length_bounds",
+                format!("must be strictly increasing, got {length_bounds:?}"),
+            ));
         }
         Ok(SliceSpec { negation, contrast, length_bounds })
     }
@@ -160,7 +167,8 @@ mod tests {
     use super::*;
 
     fn spec() -> SliceSpec {
-        SliceSpec::new(markers::owned(markers::NEGATION), markers::owned(markers::CONTRAST), LENGTH_BOUNDS.to_vec()).unwrap()
+        SliceSpec::new(markers::owned(markers::NEGATION), markers::owned(markers::CONTRAST), LENGTH_BOUNDS.to_vec())
+            .unwrap()
     }
 
     #[test]

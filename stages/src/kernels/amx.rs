@@ -77,7 +77,10 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand, bias: O
         // `steps` tiles per band with every band the loops reach.
         unsafe { slab_product(&lhs, &rhs, steps, n, dst) };
         if let Some(bias) = bias {
-            wide(#[inline(always)] || add_bias(dst, bias));
+            wide(
+                #[inline(always)]
+                || add_bias(dst, bias),
+            );
         }
     });
     out
@@ -149,7 +152,10 @@ enum Side {
 /// The CPU must have AVX-512BW; a line or k stride must be 1 (checked).
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_tile(src: Lines, line0: usize, k0: usize, side: Side, tile: &mut [u16]) {
-    assert!(tile.len() == TILE && (src.k_stride == 1 || src.line_stride == 1), "AMX packing: bad tile or operand layout");
+    assert!(
+        tile.len() == TILE && (src.k_stride == 1 || src.line_stride == 1),
+        "AMX packing: bad tile or operand layout"
+    );
     let lines = src.lines.saturating_sub(line0).min(TILE_ROWS);
     let ks = src.k.saturating_sub(k0).min(TILE_K);
     let mut vectors = [_mm512_setzero_si512(); TILE_ROWS];
@@ -166,7 +172,11 @@ unsafe fn pack_tile(src: Lines, line0: usize, k0: usize, side: Side, tile: &mut 
         for (pair, v) in vectors.iter_mut().enumerate().take(ks.div_ceil(2)) {
             let kk = k0 + 2 * pair;
             let even = round16(src.data, kk * src.k_stride + line0, lines);
-            let odd = if 2 * pair + 1 < ks { round16(src.data, (kk + 1) * src.k_stride + line0, lines) } else { _mm512_setzero_si512() };
+            let odd = if 2 * pair + 1 < ks {
+                round16(src.data, (kk + 1) * src.k_stride + line0, lines)
+            } else {
+                _mm512_setzero_si512()
+            };
             *v = _mm512_or_si512(even, _mm512_slli_epi32::<16>(odd));
         }
     }
@@ -297,7 +307,9 @@ mod tests {
                 assert_eq!(x.to_bits(), (y + bias[i % n]).to_bits(), "element {i} with the bias");
             }
             // Both sum exact bf16 products in f32; only the order of the sums differs.
-            let scale: f32 = a.iter().map(|v| v.abs()).fold(0.0, f32::max) * b.iter().map(|v| v.abs()).fold(0.0, f32::max) * k as f32;
+            let scale: f32 = a.iter().map(|v| v.abs()).fold(0.0, f32::max)
+                * b.iter().map(|v| v.abs()).fold(0.0, f32::max)
+                * k as f32;
             for (i, (x, y)) in tiles.iter().zip(&portable).enumerate() {
                 assert!((x - y).abs() <= 1e-6 * scale, "element {i}: tiles {x}, portable {y}");
             }

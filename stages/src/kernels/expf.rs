@@ -10,14 +10,38 @@ use super::lanes::{Lanes, LANES};
 /// 2^(i/32) as f64 bits, minus i << 47, so that adding k << 47 gives 2^(k/32) for
 /// any integer k with k mod 32 = i (glibc's `__exp2f_data.tab`).
 const TAB: [u64; 32] = [
-    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
-    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
-    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
-    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
-    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
-    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
-    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
-    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+    0x3ff0000000000000,
+    0x3fefd9b0d3158574,
+    0x3fefb5586cf9890f,
+    0x3fef9301d0125b51,
+    0x3fef72b83c7d517b,
+    0x3fef54873168b9aa,
+    0x3fef387a6e756238,
+    0x3fef1e9df51fdee1,
+    0x3fef06fe0a31b715,
+    0x3feef1a7373aa9cb,
+    0x3feedea64c123422,
+    0x3feece086061892d,
+    0x3feebfdad5362a27,
+    0x3feeb42b569d4f82,
+    0x3feeab07dd485429,
+    0x3feea47eb03a5585,
+    0x3feea09e667f3bcd,
+    0x3fee9f75e8ec5f74,
+    0x3feea11473eb0187,
+    0x3feea589994cce13,
+    0x3feeace5422aa0db,
+    0x3feeb737b0cdc5e5,
+    0x3feec49182a3f090,
+    0x3feed503b23e255d,
+    0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47,
+    0x3fef199bdd85529c,
+    0x3fef3720dcef9069,
+    0x3fef5818dcfba487,
+    0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da,
+    0x3fefd0765b6e4540,
 ];
 /// 32 / ln 2.
 const INV_LN2_N: f64 = f64::from_bits(0x4047_1547_652b_82fe);
@@ -53,7 +77,11 @@ pub fn expf(x: f32) -> f32 {
     let y = if x < MAY_UNDERFLOW { f32::from_bits(1) } else { y };
     let y = if x < UNDERFLOW { 0.0 } else { y };
     let y = if x > OVERFLOW { f32::INFINITY } else { y };
-    if x.is_nan() { x + x } else { y }
+    if x.is_nan() {
+        x + x
+    } else {
+        y
+    }
 }
 
 /// `expf` of each value of a block: one AVX-512 computation when the CPU has it.
@@ -82,10 +110,22 @@ mod avx512 {
         let xs = _mm512_loadu_ps(x.as_ptr());
         let low = exp_f64(_mm512_cvtps_pd(_mm512_castps512_ps256(xs)));
         let high = exp_f64(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(xs)))));
-        let y = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(low)), _mm256_castps_pd(high)));
-        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(MAY_UNDERFLOW)), _mm512_set1_ps(f32::from_bits(1)));
-        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(UNDERFLOW)), _mm512_setzero_ps());
-        let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_GT_OQ>(xs, _mm512_set1_ps(OVERFLOW)), _mm512_set1_ps(f32::INFINITY));
+        let y = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+            _mm512_castps_pd(_mm512_castps256_ps512(low)),
+            _mm256_castps_pd(high),
+        ));
+        let y = _mm512_mask_mov_ps(
+            y,
+            _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(MAY_UNDERFLOW)),
+            _mm512_set1_ps(f32::from_bits(1)),
+        );
+        let y =
+            _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xs, _mm512_set1_ps(UNDERFLOW)), _mm512_setzero_ps());
+        let y = _mm512_mask_mov_ps(
+            y,
+            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(xs, _mm512_set1_ps(OVERFLOW)),
+            _mm512_set1_ps(f32::INFINITY),
+        );
         let y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(xs, xs), _mm512_add_ps(xs, xs));
         let mut out = [0f32; LANES];
         _mm512_storeu_ps(out.as_mut_ptr(), y);
@@ -129,8 +169,22 @@ mod tests {
     /// run around 0. (All 2^32 patterns: the ignored test below,
     /// `cargo test --release -p pipe-stages expf -- --ignored`.)
     fn patterns() -> impl Iterator<Item = f32> {
-        let edges = [OVERFLOW, UNDERFLOW, MAY_UNDERFLOW, 88.0, -88.0, -87.5, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
-        let near = edges.into_iter().flat_map(|e| (0..64).flat_map(move |d| [e.to_bits().wrapping_add(d), e.to_bits().wrapping_sub(d)]));
+        let edges = [
+            OVERFLOW,
+            UNDERFLOW,
+            MAY_UNDERFLOW,
+            88.0,
+            -88.0,
+            -87.5,
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        let near = edges
+            .into_iter()
+            .flat_map(|e| (0..64).flat_map(move |d| [e.to_bits().wrapping_add(d), e.to_bits().wrapping_sub(d)]));
         let dense = (0..1u32 << 20).map(|i| (i as f32 / (1 << 14) as f32 - 32.0).to_bits());
         (0..=u32::MAX).step_by(61).chain(near).chain(dense).map(f32::from_bits)
     }

@@ -38,10 +38,14 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(storage, layout, "gelu", "input")?;
-        let out = map1(x, #[inline(always)] |v| {
-            let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
-            each2(erf, v, |erf, v| (erf + 1.) * 0.5 * v)
-        });
+        let out = map1(
+            x,
+            #[inline(always)]
+            |v| {
+                let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
+                each2(erf, v, |erf, v| (erf + 1.) * 0.5 * v)
+            },
+        );
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -59,18 +63,29 @@ impl CustomOp2 for GeluErfBackward {
         "gelu-erf-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(s1, l1, "gelu backward", "input")?;
         let dy = cpu_slice::<f32>(s2, l2, "gelu backward", "gradient")?;
         if x.len() != dy.len() {
             candle_core::bail!("gelu backward: input {:?} vs gradient {:?}", l1.dims(), l2.dims());
         }
         let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-        let dx = map2(x, dy, #[inline(always)] |v, g| {
-            let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
-            let e = expf_lanes(each(v, |v| -0.5 * v * v));
-            build(|i| g[i] * (0.5 * (1.0 + erf[i]) + v[i] * e[i] * inv_sqrt_2pi))
-        });
+        let dx = map2(
+            x,
+            dy,
+            #[inline(always)]
+            |v, g| {
+                let erf = erf(each(v, |v| v * std::f32::consts::FRAC_1_SQRT_2));
+                let e = expf_lanes(each(v, |v| -0.5 * v * v));
+                build(|i| g[i] * (0.5 * (1.0 + erf[i]) + v[i] * e[i] * inv_sqrt_2pi))
+            },
+        );
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

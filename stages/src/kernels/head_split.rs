@@ -48,13 +48,23 @@ impl CustomOp1 for HeadSplit {
             let (b, heads, t, d) = layout.shape().dims4()?;
             (t, d, Shape::from((b, t, heads * d)))
         };
-        let out = fill_rows(x.len(), d, #[inline(always)] |first, rows| {
-            for (r, dst) in rows.chunks_exact_mut(d).enumerate() {
-                let row = first + r;
-                let from = if self.split { merged_row(row, t, h) } else { split_row(row, t, h) };
-                map_blocks(dst, [&x[from * d..][..d]], #[inline(always)] |[v]| v);
-            }
-        });
+        let out = fill_rows(
+            x.len(),
+            d,
+            #[inline(always)]
+            |first, rows| {
+                for (r, dst) in rows.chunks_exact_mut(d).enumerate() {
+                    let row = first + r;
+                    let from = if self.split { merged_row(row, t, h) } else { split_row(row, t, h) };
+                    map_blocks(
+                        dst,
+                        [&x[from * d..][..d]],
+                        #[inline(always)]
+                        |[v]| v,
+                    );
+                }
+            },
+        );
         Ok((CpuStorage::F32(out), shape))
     }
 
@@ -91,19 +101,38 @@ mod tests {
         let split = split_heads(&x, h).unwrap();
         let expected = x.reshape((b, t, h, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
         assert_eq!(split.dims4().unwrap(), (b, h, t, d));
-        assert_eq!(split.flatten_all().unwrap().to_vec1::<f32>().unwrap(), expected.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            split.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            expected.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
         let merged = merge_heads(&split).unwrap();
-        assert_eq!(merged.flatten_all().unwrap().to_vec1::<f32>().unwrap(), x.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            merged.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 
     #[test]
     fn gradients_flow_back_through_the_inverse() {
         let (b, t, h, d) = (2, 3, 2, 4);
-        let x = candle_core::Var::from_vec((0..b * t * h * d).map(|i| i as f32).collect::<Vec<_>>(), (b, t, h * d), &Device::Cpu).unwrap();
-        let weights = Tensor::from_vec((0..b * h * t * d).map(|i| (i * i) as f32).collect::<Vec<_>>(), (b, h, t, d), &Device::Cpu).unwrap();
+        let x = candle_core::Var::from_vec(
+            (0..b * t * h * d).map(|i| i as f32).collect::<Vec<_>>(),
+            (b, t, h * d),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let weights = Tensor::from_vec(
+            (0..b * h * t * d).map(|i| (i * i) as f32).collect::<Vec<_>>(),
+            (b, h, t, d),
+            &Device::Cpu,
+        )
+        .unwrap();
         let loss = (split_heads(x.as_tensor(), h).unwrap() * &weights).unwrap().sum_all().unwrap();
         let grad = loss.backward().unwrap().get(x.as_tensor()).unwrap().clone();
         let expected = weights.transpose(1, 2).unwrap().reshape((b, t, h * d)).unwrap();
-        assert_eq!(grad.flatten_all().unwrap().to_vec1::<f32>().unwrap(), expected.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            grad.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            expected.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 }

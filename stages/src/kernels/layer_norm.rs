@@ -58,17 +58,22 @@ impl CustomOp3 for LayerNormOp {
         if w.len() != dim || b.len() != dim {
             candle_core::bail!("layer_norm: input {:?} vs weight {} / bias {}", l1.dims(), w.len(), b.len());
         }
-        let out = fill_rows(x.len(), dim, #[inline(always)] |first, dst| {
-            for (g, dst) in dst.chunks_mut(LANES * dim).enumerate() {
-                let x = &x[(first + g * LANES) * dim..][..dst.len()];
-                let (mean, rstd) = row_stats(x, dst.len() / dim, dim, self.eps);
-                for (r, (row, dst)) in x.chunks_exact(dim).zip(dst.chunks_exact_mut(dim)).enumerate() {
-                    for (((y, &v), &w), &b) in dst.iter_mut().zip(row).zip(w).zip(b) {
-                        *y = (v - mean[r]) * rstd[r] * w + b;
+        let out = fill_rows(
+            x.len(),
+            dim,
+            #[inline(always)]
+            |first, dst| {
+                for (g, dst) in dst.chunks_mut(LANES * dim).enumerate() {
+                    let x = &x[(first + g * LANES) * dim..][..dst.len()];
+                    let (mean, rstd) = row_stats(x, dst.len() / dim, dim, self.eps);
+                    for (r, (row, dst)) in x.chunks_exact(dim).zip(dst.chunks_exact_mut(dim)).enumerate() {
+                        for (((y, &v), &w), &b) in dst.iter_mut().zip(row).zip(w).zip(b) {
+                            *y = (v - mean[r]) * rstd[r] * w + b;
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -117,47 +122,67 @@ impl CustomOp3 for LayerNormBackward {
         let dy = cpu_slice::<f32>(s3, l3, "layer_norm backward", "gradient")?;
         let dim = row_len(l1, "layer_norm backward")?;
         if w.len() != dim || dy.len() != x.len() {
-            candle_core::bail!("layer_norm backward: input {:?}, weight {}, gradient {:?}", l1.dims(), w.len(), l3.dims());
+            candle_core::bail!(
+                "layer_norm backward: input {:?}, weight {}, gradient {:?}",
+                l1.dims(),
+                w.len(),
+                l3.dims()
+            );
         }
         let rows = x.len() / dim;
-        let stats: Vec<(Lanes, Lanes)> = x.par_chunks(LANES * dim).map(|g| row_stats(g, g.len() / dim, dim, self.eps)).collect();
-        let (mean, rstd): (Vec<f32>, Vec<f32>) = (0..rows).map(|i| (stats[i / LANES].0[i % LANES], stats[i / LANES].1[i % LANES])).unzip();
+        let stats: Vec<(Lanes, Lanes)> =
+            x.par_chunks(LANES * dim).map(|g| row_stats(g, g.len() / dim, dim, self.eps)).collect();
+        let (mean, rstd): (Vec<f32>, Vec<f32>) =
+            (0..rows).map(|i| (stats[i / LANES].0[i % LANES], stats[i / LANES].1[i % LANES])).unzip();
         // dx 16 rows at a time (their sums in lanes, as in `row_stats`), rows in parallel.
-        let mut out = fill_rows(rows * dim, dim, #[inline(always)] |first, dst| {
-            for (g, dx) in dst.chunks_mut(LANES * dim).enumerate() {
-                let (first, n) = (first + g * LANES, dx.len() / dim);
-                let (x, dy) = (&x[first * dim..][..dx.len()], &dy[first * dim..][..dx.len()]);
-                let (mean, rstd) = (&mean[first..first + n], &rstd[first..first + n]);
-                let (m, s) = (build(|r| if r < n { mean[r] } else { 0.0 }), build(|r| if r < n { rstd[r] } else { 0.0 }));
-                let (mut g_sum, mut gx_sum) = ([0f32; LANES], [0f32; LANES]);
-                columns([x, dy], n, dim, |j, [x, dy]| {
-                    let g = each(dy, |dy| dy * w[j]);
-                    g_sum = each2(g_sum, g, |s, g| s + g);
-                    gx_sum = build(|r| gx_sum[r] + g[r] * ((x[r] - m[r]) * s[r]));
-                });
-                for (r, ((x, dy), dx)) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)).enumerate() {
-                    let (mean, rstd) = (mean[r], rstd[r]);
-                    let (g_mean, gx_mean) = (g_sum[r] / dim as f32, gx_sum[r] / dim as f32);
-                    for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
-                        *dx = rstd * (dy * w - g_mean - (x - mean) * rstd * gx_mean);
+        let mut out = fill_rows(
+            rows * dim,
+            dim,
+            #[inline(always)]
+            |first, dst| {
+                for (g, dx) in dst.chunks_mut(LANES * dim).enumerate() {
+                    let (first, n) = (first + g * LANES, dx.len() / dim);
+                    let (x, dy) = (&x[first * dim..][..dx.len()], &dy[first * dim..][..dx.len()]);
+                    let (mean, rstd) = (&mean[first..first + n], &rstd[first..first + n]);
+                    let (m, s) =
+                        (build(|r| if r < n { mean[r] } else { 0.0 }), build(|r| if r < n { rstd[r] } else { 0.0 }));
+                    let (mut g_sum, mut gx_sum) = ([0f32; LANES], [0f32; LANES]);
+                    columns([x, dy], n, dim, |j, [x, dy]| {
+                        let g = each(dy, |dy| dy * w[j]);
+                        g_sum = each2(g_sum, g, |s, g| s + g);
+                        gx_sum = build(|r| gx_sum[r] + g[r] * ((x[r] - m[r]) * s[r]));
+                    });
+                    for (r, ((x, dy), dx)) in
+                        x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)).enumerate()
+                    {
+                        let (mean, rstd) = (mean[r], rstd[r]);
+                        let (g_mean, gx_mean) = (g_sum[r] / dim as f32, gx_sum[r] / dim as f32);
+                        for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
+                            *dx = rstd * (dy * w - g_mean - (x - mean) * rstd * gx_mean);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         // The column sums after, each column over the rows in row order; columns in
         // parallel, 16 at a time (a split of the rows would reorder the sums).
         let (mut dweight, mut dbias) = (vec![0f32; dim], vec![0f32; dim]);
         dweight.par_chunks_mut(LANES).zip(dbias.par_chunks_mut(LANES)).enumerate().for_each(|(c, (dw, db))| {
-            wide(#[inline(always)] || {
-                let c0 = c * LANES;
-                for ((x, dy), (&mean, &rstd)) in x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(mean.iter().zip(&rstd)) {
-                    let (x, dy) = (&x[c0..c0 + dw.len()], &dy[c0..c0 + dw.len()]);
-                    for (((dw, db), &x), &dy) in dw.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
-                        *dw += dy * ((x - mean) * rstd);
-                        *db += dy;
+            wide(
+                #[inline(always)]
+                || {
+                    let c0 = c * LANES;
+                    for ((x, dy), (&mean, &rstd)) in
+                        x.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(mean.iter().zip(&rstd))
+                    {
+                        let (x, dy) = (&x[c0..c0 + dw.len()], &dy[c0..c0 + dw.len()]);
+                        for (((dw, db), &x), &dy) in dw.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
+                            *dw += dy * ((x - mean) * rstd);
+                            *db += dy;
+                        }
                     }
-                }
-            })
+                },
+            )
         });
         out.extend(dweight);
         out.extend(dbias);
@@ -174,7 +199,8 @@ mod tests {
         // 16 and 7 rows of 37 values (two whole 16-column blocks and a partial one), magnitudes
         // far apart so that any change in the order of the adds shows in the bits.
         let dim = 37;
-        let x: Vec<f32> = (0..16 * dim).map(|i| ((i * 7919) % 1000) as f32 * 10f32.powi((i % 9) as i32 - 4) - 3.0).collect();
+        let x: Vec<f32> =
+            (0..16 * dim).map(|i| ((i * 7919) % 1000) as f32 * 10f32.powi((i % 9) as i32 - 4) - 3.0).collect();
         for rows in [16, 7] {
             let (mean, rstd) = row_stats(&x, rows, dim, 1e-12);
             for (r, row) in x.chunks_exact(dim).take(rows).enumerate() {

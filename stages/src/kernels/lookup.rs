@@ -22,7 +22,13 @@ impl CustomOp2 for Lookup {
         "embedding-lookup"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let table = cpu_slice::<f32>(s1, l1, "lookup", "table")?;
         let width = row_len(l1, "lookup")?;
         let ids = cpu_slice::<u32>(s2, l2, "lookup", "ids")?;
@@ -34,7 +40,13 @@ impl CustomOp2 for Lookup {
         Ok((CpuStorage::F32(out), Shape::from((ids.len(), width))))
     }
 
-    fn bwd(&self, table: &Tensor, ids: &Tensor, _out: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        table: &Tensor,
+        ids: &Tensor,
+        _out: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (rows, width) = table.dims2()?;
         let dy = dy.contiguous()?;
         let (dy_s, dy_l) = dy.storage_and_layout();

@@ -41,31 +41,72 @@ pub fn fill_rows(len: usize, row: usize, fill: impl Fn(usize, &mut [f32]) + Sync
 
 /// `f` of each block of values of `x` (see `lanes.rs`), on all threads when `x` is large.
 pub fn map1(x: &[f32], f: impl Fn(Lanes) -> Lanes + Sync) -> Vec<f32> {
-    fill_rows(x.len(), 1, #[inline(always)] |first, dst| map_blocks(dst, [&x[first..]], #[inline(always)] |[v]| f(v)))
+    fill_rows(
+        x.len(),
+        1,
+        #[inline(always)]
+        |first, dst| {
+            map_blocks(
+                dst,
+                [&x[first..]],
+                #[inline(always)]
+                |[v]| f(v),
+            )
+        },
+    )
 }
 
 /// `f` of the blocks at the same place in the equally long `a` and `b`, on all threads when they are large.
 pub fn map2(a: &[f32], b: &[f32], f: impl Fn(Lanes, Lanes) -> Lanes + Sync) -> Vec<f32> {
     // A shorter `b` would leave values unwritten.
     assert_eq!(a.len(), b.len(), "map2 over slices of different lengths");
-    fill_rows(a.len(), 1, #[inline(always)] |first, dst| map_blocks(dst, [&a[first..], &b[first..]], #[inline(always)] |[a, b]| f(a, b)))
+    fill_rows(
+        a.len(),
+        1,
+        #[inline(always)]
+        |first, dst| {
+            map_blocks(
+                dst,
+                [&a[first..], &b[first..]],
+                #[inline(always)]
+                |[a, b]| f(a, b),
+            )
+        },
+    )
 }
 
 /// Calls `f(first_row, rows)` on whole rows of `data`, in parallel when it is large.
 pub fn for_rows_mut(data: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     if data.len() < MIN_PARALLEL {
-        wide(#[inline(always)] || f(0, data));
+        wide(
+            #[inline(always)]
+            || f(0, data),
+        );
         return;
     }
     let chunk = chunk_len(data.len(), row);
-    data.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| wide(#[inline(always)] || f(i * chunk / row.max(1), part)));
+    data.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| {
+        wide(
+            #[inline(always)]
+            || f(i * chunk / row.max(1), part),
+        )
+    });
 }
 
 /// Runs `f` on matching pieces of four equally long slices (AdamW's parameter,
 /// gradient and moments), in parallel when they are large.
-pub fn zip4_mut(a: &mut [f32], b: &[f32], c: &mut [f32], d: &mut [f32], f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync) {
+pub fn zip4_mut(
+    a: &mut [f32],
+    b: &[f32],
+    c: &mut [f32],
+    d: &mut [f32],
+    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+) {
     if a.len() < MIN_PARALLEL {
-        wide(#[inline(always)] || f(a, b, c, d));
+        wide(
+            #[inline(always)]
+            || f(a, b, c, d),
+        );
         return;
     }
     let chunk = chunk_len(a.len(), 64);
@@ -73,7 +114,12 @@ pub fn zip4_mut(a: &mut [f32], b: &[f32], c: &mut [f32], d: &mut [f32], f: impl 
         .zip(b.par_chunks(chunk))
         .zip(c.par_chunks_mut(chunk))
         .zip(d.par_chunks_mut(chunk))
-        .for_each(|(((a, b), c), d)| wide(#[inline(always)] || f(a, b, c, d)));
+        .for_each(|(((a, b), c), d)| {
+            wide(
+                #[inline(always)]
+                || f(a, b, c, d),
+            )
+        });
 }
 
 #[cfg(test)]
@@ -94,7 +140,8 @@ mod tests {
 
     /// A deterministic [ROWS, DIM] input with values of both signs and several magnitudes.
     fn input(salt: f32) -> Tensor {
-        let values: Vec<f32> = (0..ROWS * DIM).map(|i| (i as f32 * 0.618 + salt).sin() * (1.0 + (i % 7) as f32)).collect();
+        let values: Vec<f32> =
+            (0..ROWS * DIM).map(|i| (i as f32 * 0.618 + salt).sin() * (1.0 + (i % 7) as f32)).collect();
         Tensor::from_vec(values, (ROWS, DIM), &Device::Cpu).unwrap()
     }
 
@@ -105,7 +152,8 @@ mod tests {
     /// `op` on the whole inputs and on each row of them alone, concatenated.
     fn whole_and_by_row(x: &Tensor, y: &Tensor, op: impl Fn(&Tensor, &Tensor) -> Tensor) -> (Vec<u32>, Vec<u32>) {
         assert!(ROWS * DIM >= MIN_PARALLEL && DIM < MIN_PARALLEL);
-        let rows: Vec<Tensor> = (0..ROWS).map(|r| op(&x.narrow(0, r, 1).unwrap(), &y.narrow(0, r, 1).unwrap())).collect();
+        let rows: Vec<Tensor> =
+            (0..ROWS).map(|r| op(&x.narrow(0, r, 1).unwrap(), &y.narrow(0, r, 1).unwrap())).collect();
         (bits(&op(x, y)), bits(&Tensor::cat(&rows, 0).unwrap()))
     }
 

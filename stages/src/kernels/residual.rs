@@ -19,16 +19,36 @@ impl CustomOp2 for Residual {
         "residual-add"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let a = cpu_slice::<f32>(s1, l1, "residual", "input")?;
         let b = cpu_slice::<f32>(s2, l2, "residual", "shortcut")?;
         if l1.dims() != l2.dims() {
             candle_core::bail!("residual: {:?} + {:?}", l1.dims(), l2.dims());
         }
-        Ok((CpuStorage::F32(map2(a, b, #[inline(always)] |x, y| each2(x, y, |x, y| x + y))), l1.shape().clone()))
+        Ok((
+            CpuStorage::F32(map2(
+                a,
+                b,
+                #[inline(always)]
+                |x, y| each2(x, y, |x, y| x + y),
+            )),
+            l1.shape().clone(),
+        ))
     }
 
-    fn bwd(&self, _a: &Tensor, _b: &Tensor, _sum: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        _a: &Tensor,
+        _b: &Tensor,
+        _sum: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(dy.clone()), Some(dy.clone())))
     }
 }

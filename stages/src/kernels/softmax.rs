@@ -37,7 +37,13 @@ impl CustomOp2 for MaskedSoftmax {
         "masked-softmax-with-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_slice::<f32>(s1, l1, "softmax", "scores")?;
         let mask = cpu_slice::<f32>(s2, l2, "softmax", "mask")?;
         let dim = row_len(l1, "softmax")?;
@@ -47,38 +53,59 @@ impl CustomOp2 for MaskedSoftmax {
         }
         // Rows of scores per batch item: they share a mask row (none when the batch is empty).
         let per_item = x.len() / dim / batch.max(1);
-        let out = fill_rows(x.len(), dim, #[inline(always)] |first, rows| {
-            let row_at = |r: usize| (&x[(first + r) * dim..][..dim], &mask[(first + r) / per_item * dim..][..dim]);
-            // 16 rows at a time: each row's max and sum in a lane of their own
-            // (`columns`), taken in the row's order as a loop over one row does.
-            for (group, dst) in rows.chunks_mut(LANES * dim).enumerate() {
-                let n = dst.len() / dim;
-                let first_row = group * LANES;
-                for (r, dst) in dst.chunks_exact_mut(dim).enumerate() {
-                    let (row, mask) = row_at(first_row + r);
-                    map_blocks(dst, [row, mask], #[inline(always)] |[s, m]| self.logits(s, m));
-                }
-                let mut max = [f32::NEG_INFINITY; LANES];
-                columns([&*dst], n, dim, |_, [v]| max = each2(max, v, f32::max));
-                // The logits again from scores and mask (two operations a value):
-                // `map_blocks` writes a destination from other sources, not in place.
-                for (r, (dst, max)) in dst.chunks_exact_mut(dim).zip(max).enumerate() {
-                    let (row, mask) = row_at(first_row + r);
-                    map_blocks(dst, [row, mask], #[inline(always)] |[s, m]| expf_lanes(each(self.logits(s, m), |v| v - max)));
-                }
-                let mut sum = [0f32; LANES];
-                columns([&*dst], n, dim, |_, [e]| sum = each2(sum, e, |s, e| s + e));
-                for (dst, sum) in dst.chunks_exact_mut(dim).zip(sum) {
-                    for d in dst.iter_mut() {
-                        *d /= sum;
+        let out = fill_rows(
+            x.len(),
+            dim,
+            #[inline(always)]
+            |first, rows| {
+                let row_at = |r: usize| (&x[(first + r) * dim..][..dim], &mask[(first + r) / per_item * dim..][..dim]);
+                // 16 rows at a time: each row's max and sum in a lane of their own
+                // (`columns`), taken in the row's order as a loop over one row does.
+                for (group, dst) in rows.chunks_mut(LANES * dim).enumerate() {
+                    let n = dst.len() / dim;
+                    let first_row = group * LANES;
+                    for (r, dst) in dst.chunks_exact_mut(dim).enumerate() {
+                        let (row, mask) = row_at(first_row + r);
+                        map_blocks(
+                            dst,
+                            [row, mask],
+                            #[inline(always)]
+                            |[s, m]| self.logits(s, m),
+                        );
+                    }
+                    let mut max = [f32::NEG_INFINITY; LANES];
+                    columns([&*dst], n, dim, |_, [v]| max = each2(max, v, f32::max));
+                    // The logits again from scores and mask (two operations a value):
+                    // `map_blocks` writes a destination from other sources, not in place.
+                    for (r, (dst, max)) in dst.chunks_exact_mut(dim).zip(max).enumerate() {
+                        let (row, mask) = row_at(first_row + r);
+                        map_blocks(
+                            dst,
+                            [row, mask],
+                            #[inline(always)]
+                            |[s, m]| expf_lanes(each(self.logits(s, m), |v| v - max)),
+                        );
+                    }
+                    let mut sum = [0f32; LANES];
+                    columns([&*dst], n, dim, |_, [e]| sum = each2(sum, e, |s, e| s + e));
+                    for (dst, sum) in dst.chunks_exact_mut(dim).zip(sum) {
+                        for d in dst.iter_mut() {
+                            *d /= sum;
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, _mask: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _mask: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         Ok((Some(y.apply_op2(&dy.contiguous()?, MaskedSoftmaxBackward { scale: self.scale })?), None))
     }
 }
@@ -94,7 +121,13 @@ impl CustomOp2 for MaskedSoftmaxBackward {
         "masked-softmax-backward"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let y = cpu_slice::<f32>(s1, l1, "softmax backward", "output")?;
         let dy = cpu_slice::<f32>(s2, l2, "softmax backward", "gradient")?;
         let dim = row_len(l1, "softmax backward")?;
@@ -102,19 +135,27 @@ impl CustomOp2 for MaskedSoftmaxBackward {
             candle_core::bail!("softmax backward: output {:?} vs gradient {:?}", l1.dims(), l2.dims());
         }
         let scale = self.scale;
-        let dx = fill_rows(y.len(), dim, #[inline(always)] |first, rows| {
-            let (y, dy) = (&y[first * dim..][..rows.len()], &dy[first * dim..][..rows.len()]);
-            for ((y, dy), dx) in y.chunks(LANES * dim).zip(dy.chunks(LANES * dim)).zip(rows.chunks_mut(LANES * dim)) {
-                // Each row's dot product in a lane, in index order from -0.0 (`Sum`'s start).
-                let mut dot = [-0.0; LANES];
-                columns([y, dy], y.len() / dim, dim, |_, [y, dy]| dot = build(|r| dot[r] + y[r] * dy[r]));
-                for (((y, dy), dx), dot) in y.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)).zip(dot) {
-                    for ((d, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
-                        *d = (g - dot) * y * scale + 0.0;
+        let dx = fill_rows(
+            y.len(),
+            dim,
+            #[inline(always)]
+            |first, rows| {
+                let (y, dy) = (&y[first * dim..][..rows.len()], &dy[first * dim..][..rows.len()]);
+                for ((y, dy), dx) in y.chunks(LANES * dim).zip(dy.chunks(LANES * dim)).zip(rows.chunks_mut(LANES * dim))
+                {
+                    // Each row's dot product in a lane, in index order from -0.0 (`Sum`'s start).
+                    let mut dot = [-0.0; LANES];
+                    columns([y, dy], y.len() / dim, dim, |_, [y, dy]| dot = build(|r| dot[r] + y[r] * dy[r]));
+                    for (((y, dy), dx), dot) in
+                        y.chunks_exact(dim).zip(dy.chunks_exact(dim)).zip(dx.chunks_exact_mut(dim)).zip(dot)
+                    {
+                        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+                            *d = (g - dot) * y * scale + 0.0;
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
@@ -148,9 +189,13 @@ mod tests {
             let y = masked_softmax(&xt, scale as f64, &mt).unwrap();
             let dyt = Tensor::from_vec(dy.clone(), (items, rows / items, dim), &Device::Cpu).unwrap();
             let dx = y.apply_op2(&dyt, MaskedSoftmaxBackward { scale }).unwrap();
-            let (y, dx) = (y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), dx.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            let (y, dx) = (
+                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                dx.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
             for r in 0..rows {
-                let (row, g, m) = (&x[r * dim..][..dim], &dy[r * dim..][..dim], &mask[r / (rows / items) * dim..][..dim]);
+                let (row, g, m) =
+                    (&x[r * dim..][..dim], &dy[r * dim..][..dim], &mask[r / (rows / items) * dim..][..dim]);
                 let logits: Vec<f32> = row.iter().zip(m).map(|(v, m)| v * scale + 0.0 + m).collect();
                 let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let e: Vec<f32> = logits.iter().map(|v| expf(v - max)).collect();
@@ -159,7 +204,11 @@ mod tests {
                 let dot: f32 = want.iter().zip(g).map(|(a, b)| a * b).sum();
                 for j in 0..dim {
                     assert_eq!(y[r * dim + j].to_bits(), want[j].to_bits(), "softmax, row {r}, column {j}");
-                    assert_eq!(dx[r * dim + j].to_bits(), ((g[j] - dot) * want[j] * scale + 0.0).to_bits(), "backward, row {r}, column {j}");
+                    assert_eq!(
+                        dx[r * dim + j].to_bits(),
+                        ((g[j] - dot) * want[j] * scale + 0.0).to_bits(),
+                        "backward, row {r}, column {j}"
+                    );
                 }
             }
         }

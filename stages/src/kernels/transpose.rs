@@ -30,7 +30,8 @@ pub unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
     let mut out = [zero; 16];
     for p in 0..4 {
         let (x0, x1) = (_mm512_shuffle_i32x4::<0x44>(u[p], u[4 + p]), _mm512_shuffle_i32x4::<0xee>(u[p], u[4 + p]));
-        let (x2, x3) = (_mm512_shuffle_i32x4::<0x44>(u[8 + p], u[12 + p]), _mm512_shuffle_i32x4::<0xee>(u[8 + p], u[12 + p]));
+        let (x2, x3) =
+            (_mm512_shuffle_i32x4::<0x44>(u[8 + p], u[12 + p]), _mm512_shuffle_i32x4::<0xee>(u[8 + p], u[12 + p]));
         out[p] = _mm512_shuffle_i32x4::<0x88>(x0, x2);
         out[4 + p] = _mm512_shuffle_i32x4::<0xdd>(x0, x2);
         out[8 + p] = _mm512_shuffle_i32x4::<0x88>(x1, x3);
@@ -46,7 +47,10 @@ pub unsafe fn transpose16(v: &[__m512i; 16]) -> [__m512i; 16] {
 /// `copy_from_slice` of a variable width become libc memcpy calls.
 #[inline(always)]
 fn transpose_rows(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize, block: &mut [Lanes; LANES]) {
-    assert!(rows <= LANES && width <= LANES && (rows == 0 || (rows - 1) * dim + j0 + width <= src.len()), "transpose_rows: outside the source");
+    assert!(
+        rows <= LANES && width <= LANES && (rows == 0 || (rows - 1) * dim + j0 + width <= src.len()),
+        "transpose_rows: outside the source"
+    );
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; the reads stay inside `src` (asserted).
@@ -62,7 +66,14 @@ fn transpose_rows(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize,
 /// is compiled for baseline x86-64; inside `wide` it is inlined whole.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose_rows_avx512(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize, block: &mut [Lanes; LANES]) {
+unsafe fn transpose_rows_avx512(
+    src: &[f32],
+    rows: usize,
+    dim: usize,
+    j0: usize,
+    width: usize,
+    block: &mut [Lanes; LANES],
+) {
     let mask = ((1u32 << width) - 1) as u16;
     let mut v = [_mm512_setzero_si512(); LANES];
     for (r, v) in v.iter_mut().enumerate().take(rows) {
@@ -80,7 +91,10 @@ unsafe fn transpose_rows_avx512(src: &[f32], rows: usize, dim: usize, j0: usize,
 /// row does (same bits), for 16 rows at once.
 #[inline(always)]
 pub fn columns<const N: usize>(srcs: [&[f32]; N], rows: usize, dim: usize, mut f: impl FnMut(usize, [Lanes; N])) {
-    assert!(rows <= LANES && srcs.iter().all(|s| s.len() >= rows * dim), "columns: more than 16 rows, or a source shorter than its rows");
+    assert!(
+        rows <= LANES && srcs.iter().all(|s| s.len() >= rows * dim),
+        "columns: more than 16 rows, or a source shorter than its rows"
+    );
     // Plain loops, not `array::map`: LLVM keeps map's closure out of line,
     // compiled for baseline x86-64.
     let mut blocks = [[[0.0; LANES]; LANES]; N];

@@ -21,6 +21,7 @@ mod pooling;
 mod save;
 mod weights;
 
+pub use crate::kernels::Precision;
 pub use arch::Architecture;
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};
@@ -30,4 +31,3 @@ pub use error::ModelError;
 pub use options::ModelOptions;
 pub use pooling::{mean_pool, Pooling};
 pub use weights::NUM_LABELS;
-pub use crate::kernels::Precision;

@@ -64,7 +64,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     let n = chart.bars.len().max(1);
     let ends = chart.bars.iter().flat_map(|b| b.interval.map_or([b.value; 2], |(l, h)| [l, h]));
     let values = chart.bars.iter().map(|b| b.value).chain(ends).filter(|v| v.is_finite());
-    let (lo, hi) = values.chain(chart.reference.iter().map(|r| r.1)).fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+    let (lo, hi) =
+        values.chain(chart.reference.iter().map(|r| r.1)).fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
     // Room beyond the bar ends for the value text.
     let (lo, hi) = if lo == 0.0 && hi == 0.0 { (0.0, 1.0) } else { (lo, hi) };
     let (plo, phi) = padded(lo, hi, 0.18);
@@ -73,7 +74,9 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     let longest = chart.bars.iter().map(|b| text_width(&b.label, LABEL_PX)).max().unwrap_or(0);
     let centres: Vec<i32> = (0..n as i32).map(|i| i * UNIT + UNIT / 2).collect();
     let categories = (0..n as i32 * UNIT).with_key_points(centres);
-    let label_of = |index: i32| usize::try_from(index).ok().and_then(|i| chart.bars.get(i)).map(|b| b.label.clone()).unwrap_or_default();
+    let label_of = |index: i32| {
+        usize::try_from(index).ok().and_then(|i| chart.bars.get(i)).map(|b| b.label.clone()).unwrap_or_default()
+    };
 
     let value_desc = match &chart.reference {
         Some((name, v)) => format!("{}   (dashed line: {name} = {v:.3})", chart.value_label),
@@ -107,7 +110,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             let style = fill(chart.colours, v);
             ctx.draw_series([Rectangle::new([(0.0, y + INSET), (v, y + UNIT - INSET)], style)]).map_err(&err)?;
-            let lines = whisker(bar, y + UNIT / 2).into_iter().map(|p| PathElement::new(p.to_vec(), WHISKER.stroke_width(2)));
+            let lines =
+                whisker(bar, y + UNIT / 2).into_iter().map(|p| PathElement::new(p.to_vec(), WHISKER.stroke_width(2)));
             ctx.draw_series(lines).map_err(&err)?;
             let (x, y) = ctx.backend_coord(&(outer_end(bar, v), y + UNIT / 2));
             texts.push(if v < 0.0 {
@@ -146,7 +150,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         for (i, bar) in chart.bars.iter().enumerate() {
             let x = i as i32 * UNIT;
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
-            ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))]).map_err(&err)?;
+            ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))])
+                .map_err(&err)?;
             let lines = whisker(bar, x + UNIT / 2).into_iter();
             let lines = lines.map(|p| PathElement::new(p.map(|(v, c)| (c, v)).to_vec(), WHISKER.stroke_width(2)));
             ctx.draw_series(lines).map_err(&err)?;
@@ -160,7 +165,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         draw_reference(&mut ctx, chart, |v, t| ((t * (n as i32 * UNIT) as f64) as i32, v), path)?;
         if rotate {
             let labels = chart.bars.iter().enumerate();
-            let labels = labels.map(|(i, b)| (ctx.backend_coord(&(i as i32 * UNIT + UNIT / 2, lo)), b.label.clone())).collect();
+            let labels =
+                labels.map(|(i, b)| (ctx.backend_coord(&(i as i32 * UNIT + UNIT / 2, lo)), b.label.clone())).collect();
             vertical_labels(&root, labels, LABEL_PX, path)?;
         }
         drop(ctx);

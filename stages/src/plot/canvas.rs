@@ -51,7 +51,12 @@ pub fn text_width(text: &str, size: u32) -> u32 {
 /// Draws `labels` vertically (reading downwards), each starting just below its
 /// absolute pixel anchor. plotters' mesh centres rotated tick labels on the axis
 /// line, so long category labels (tokens) are drawn here instead.
-pub fn vertical_labels(area: &Area<'_>, labels: Vec<((i32, i32), String)>, size: u32, path: &Path) -> Result<(), StageError> {
+pub fn vertical_labels(
+    area: &Area<'_>,
+    labels: Vec<((i32, i32), String)>,
+    size: u32,
+    path: &Path,
+) -> Result<(), StageError> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let (bx, by) = area.get_base_pixel();
     let style = TextStyle::from((super::font::FAMILY, size).into_font())

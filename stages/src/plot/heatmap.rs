@@ -59,7 +59,11 @@ impl Heatmap {
             Scale::Sequential => (lo, hi),
             Scale::Diverging => {
                 let m = lo.abs().max(hi.abs());
-                if m == 0.0 { (-1.0, 1.0) } else { (-m, m) }
+                if m == 0.0 {
+                    (-1.0, 1.0)
+                } else {
+                    (-m, m)
+                }
             }
         }
     }
@@ -107,7 +111,8 @@ pub fn heatmap_grid(path: &Path, title: &str, panels: &[Heatmap], columns: usize
     let side = panels.iter().map(|p| p.rows().max(p.cols())).max().unwrap_or(1).max(1) as u32;
     let cell = (320 / side).clamp(8, 100);
     let font = if cell < 16 { 10 } else { 12 };
-    let (x_area, y_area) = panels.iter().map(|p| p.label_areas(font, cell)).fold((0, 0), |(x, y), (a, b, _)| (x.max(a), y.max(b)));
+    let (x_area, y_area) =
+        panels.iter().map(|p| p.label_areas(font, cell)).fold((0, 0), |(x, y), (a, b, _)| (x.max(a), y.max(b)));
     let max_cols = panels.iter().map(Heatmap::cols).max().unwrap_or(1).max(1) as u32;
     let max_rows = panels.iter().map(Heatmap::rows).max().unwrap_or(1).max(1) as u32;
     let panel = (y_area + cell * max_cols + 24, x_area + cell * max_rows + 44);
@@ -116,7 +121,10 @@ pub fn heatmap_grid(path: &Path, title: &str, panels: &[Heatmap], columns: usize
     let err = failed(path);
     let body = root.titled(title, (FAMILY, 24)).map_err(&err)?;
     let (grid, bar) = body.split_horizontally(size.0 - COLOUR_BAR_PX);
-    let range = panels.iter().map(Heatmap::range).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (a, b)| (l.min(a), h.max(b)));
+    let range = panels
+        .iter()
+        .map(Heatmap::range)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (a, b)| (l.min(a), h.max(b)));
     let scale = first.scale;
     for (area, map) in grid.split_evenly((grid_rows, columns)).iter().zip(panels) {
         draw_panel(area, &Heatmap { scale, ..map.clone() }, range, font, cell, 15, path)?;
@@ -125,7 +133,15 @@ pub fn heatmap_grid(path: &Path, title: &str, panels: &[Heatmap], columns: usize
     finish(path, root)
 }
 
-fn draw_panel(area: &Area, map: &Heatmap, (lo, hi): (f64, f64), font: u32, cell: u32, title_px: u32, path: &Path) -> Result<(), StageError> {
+fn draw_panel(
+    area: &Area,
+    map: &Heatmap,
+    (lo, hi): (f64, f64),
+    font: u32,
+    cell: u32,
+    title_px: u32,
+    path: &Path,
+) -> Result<(), StageError> {
     let err = failed(path);
     let (rows, cols) = (map.rows(), map.cols());
     let (x_area, y_area, rotate) = map.label_areas(font, cell);
@@ -140,7 +156,8 @@ fn draw_panel(area: &Area, map: &Heatmap, (lo, hi): (f64, f64), font: u32, cell:
             (0..rows.max(1) as i32 * UNIT).with_key_points(centres(rows)),
         )
         .map_err(&err)?;
-    let label = |labels: &[String], i: i32| usize::try_from(i).ok().and_then(|i| labels.get(i)).cloned().unwrap_or_default();
+    let label =
+        |labels: &[String], i: i32| usize::try_from(i).ok().and_then(|i| labels.get(i)).cloned().unwrap_or_default();
     ctx.configure_mesh()
         .disable_mesh()
         .x_desc(&map.x_label)
@@ -160,7 +177,9 @@ fn draw_panel(area: &Area, map: &Heatmap, (lo, hi): (f64, f64), font: u32, cell:
             ctx.draw_series([Rectangle::new([(x, y), (x + UNIT, y + UNIT)], fill.filled())]).map_err(&err)?;
             if let Some(text) = map.cell_text.as_ref().and_then(|t| t.get(r)).and_then(|t| t.get(c)) {
                 let ink = colour::text_on(fill);
-                let style = TextStyle::from((FAMILY, font + 4).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+                let style = TextStyle::from((FAMILY, font + 4).into_font())
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
                 ctx.draw_series([Text::new(text.clone(), (x + UNIT / 2, y + UNIT / 2), style)]).map_err(&err)?;
             }
         }
@@ -182,7 +201,13 @@ fn colour_of(scale: Scale, t: f64) -> RGBColor {
 
 /// A vertical gradient from `lo` (bottom) to `hi` (top) with value labels;
 /// `bottom_px` leaves the same room as the panel's column labels so the bar lines up.
-fn draw_colour_bar(area: &Area, scale: Scale, (lo, hi): (f64, f64), bottom_px: u32, path: &Path) -> Result<(), StageError> {
+fn draw_colour_bar(
+    area: &Area,
+    scale: Scale,
+    (lo, hi): (f64, f64),
+    bottom_px: u32,
+    path: &Path,
+) -> Result<(), StageError> {
     let err = failed(path);
     let hi = if hi > lo { hi } else { lo + 1.0 };
     let mut ctx = ChartBuilder::on(area)
@@ -211,6 +236,14 @@ fn draw_colour_bar(area: &Area, scale: Scale, (lo, hi): (f64, f64), bottom_px: u
 
 /// A colour-bar tick with as many decimals as the range needs.
 fn tick(v: f64, span: f64) -> String {
-    let decimals = if span >= 10.0 { 0 } else if span >= 1.0 { 1 } else if span >= 0.1 { 2 } else { 3 };
+    let decimals = if span >= 10.0 {
+        0
+    } else if span >= 1.0 {
+        1
+    } else if span >= 0.1 {
+        2
+    } else {
+        3
+    };
     format!("{v:.decimals$}")
 }

@@ -139,9 +139,6 @@ mod tests {
         // Rising, then flat along the bottom-right: upper right is empty again.
         assert!(matches!(corner(vec![(0.0, 0.5), (0.5, 0.1), (1.0, 0.1)]), SeriesLabelPosition::UpperRight));
         // Both right corners taken by the line's samples: upper left.
-        assert!(matches!(
-            corner(vec![(0.7, 0.0), (0.7, 1.0), (1.0, 1.0), (1.0, 0.0)]),
-            SeriesLabelPosition::UpperLeft
-        ));
+        assert!(matches!(corner(vec![(0.7, 0.0), (0.7, 1.0), (1.0, 1.0), (1.0, 0.0)]), SeriesLabelPosition::UpperLeft));
     }
 }

@@ -43,8 +43,11 @@ pub fn reliability_diagram(path: &Path, title: &str, bins: &[Bin]) -> Result<(),
         .map_err(&err)?
         .label("gap to mean confidence")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], gap_style));
-    ctx.draw_series(bins.iter().map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy.unwrap_or(0.0))], BLACK.stroke_width(1))))
-        .map_err(&err)?;
+    ctx.draw_series(
+        bins.iter()
+            .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy.unwrap_or(0.0))], BLACK.stroke_width(1))),
+    )
+    .map_err(&err)?;
     let diagonal = RGBColor(90, 90, 90).stroke_width(2);
     ctx.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], diagonal))
         .map_err(&err)?

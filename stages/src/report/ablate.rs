@@ -144,12 +144,24 @@ fn csv_text(summary: &Summary) -> Result<String, StageError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["instance".to_string()];
     header.extend(keys.iter().cloned());
-    let columns = ["accuracy", "accuracy_ci_lo", "accuracy_ci_hi", "correct", "n", "f1", "ece", "dev_loss", "delta_accuracy_pp"];
-    let more = ["delta_ci_lo_pp", "delta_ci_hi_pp", "mcnemar_b", "mcnemar_c", "mcnemar_p", "verdict", "delta_f1_pp", "rank", "tied"];
+    let columns =
+        ["accuracy", "accuracy_ci_lo", "accuracy_ci_hi", "correct", "n", "f1", "ece", "dev_loss", "delta_accuracy_pp"];
+    let more = [
+        "delta_ci_lo_pp",
+        "delta_ci_hi_pp",
+        "mcnemar_b",
+        "mcnemar_c",
+        "mcnemar_p",
+        "verdict",
+        "delta_f1_pp",
+        "rank",
+        "tied",
+    ];
     header.extend(columns.iter().chain(&more).chain(&["reference"]).map(|c| c.to_string()));
     w.write_record(&header).map_err(fail)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let ends = |ci: Option<[f64; 2]>| ci.map_or([String::new(), String::new()], |[lo, hi]| [lo.to_string(), hi.to_string()]);
+    let ends =
+        |ci: Option<[f64; 2]>| ci.map_or([String::new(), String::new()], |[lo, hi]| [lo.to_string(), hi.to_string()]);
     for r in &summary.rows {
         let mut record = vec![r.instance.clone()];
         record.extend(keys.iter().map(|k| r.matrix.get(k).map(ablation::value_text).unwrap_or_default()));
@@ -158,7 +170,11 @@ fn csv_text(summary: &Summary) -> Result<String, StageError> {
         record.extend([r.correct.to_string(), r.n.to_string(), r.f1.to_string(), opt(r.ece), opt(r.dev_loss)]);
         record.push(r.delta_accuracy_pp.to_string());
         record.extend(ends(r.delta_ci_pp));
-        record.extend([opt(r.mcnemar.map(|m| m.b as f64)), opt(r.mcnemar.map(|m| m.c as f64)), opt(r.mcnemar.map(|m| m.p_value))]);
+        record.extend([
+            opt(r.mcnemar.map(|m| m.b as f64)),
+            opt(r.mcnemar.map(|m| m.c as f64)),
+            opt(r.mcnemar.map(|m| m.p_value)),
+        ]);
         record.push(r.verdict.map_or("reference", Verdict::text).to_string());
         record.extend([r.delta_f1_pp.to_string(), r.rank.to_string(), r.tied.to_string(), r.reference.to_string()]);
         w.write_record(&record).map_err(fail)?;

@@ -144,26 +144,16 @@ pub fn value_text(value: &Value) -> String {
 
 /// `pooling=cls, dropout=0.1` (empty when the variant has no matrix values).
 pub fn matrix_text(matrix: &BTreeMap<String, Value>) -> String {
-    matrix
-        .iter()
-        .map(|(k, v)| format!("{k}={}", value_text(v)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    matrix.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect::<Vec<_>>().join(", ")
 }
 
 fn matches(reference: &BTreeMap<String, Value>, matrix: &BTreeMap<String, Value>) -> bool {
-    reference
-        .iter()
-        .all(|(k, v)| matrix.get(k).is_some_and(|m| value_text(m) == value_text(v)))
+    reference.iter().all(|(k, v)| matrix.get(k).is_some_and(|m| value_text(m) == value_text(v)))
 }
 
 /// The matrix values without the seed: what identifies a configuration.
 fn configuration(matrix: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
-    matrix
-        .iter()
-        .filter(|(k, _)| *k != SEED_AXIS)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    matrix.iter().filter(|(k, _)| *k != SEED_AXIS).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn seed_of(matrix: &BTreeMap<String, Value>) -> Option<u64> {
@@ -194,17 +184,9 @@ pub fn summarize(
     reference: &BTreeMap<String, Value>,
     bootstrap: &Bootstrap,
 ) -> Result<Summary, StageError> {
-    let listing = || {
-        measured
-            .iter()
-            .map(|m| format!("`{}`", m.instance))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let listing = || measured.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ");
     if measured.is_empty() {
-        return Err(StageError::Input(
-            "ablate: no upstream `evaluate` artifacts were gathered".into(),
-        ));
+        return Err(StageError::Input("ablate: no upstream `evaluate` artifacts were gathered".into()));
     }
     if reference.is_empty() {
         return Err(StageError::param(
@@ -234,42 +216,28 @@ pub fn summarize(
         ));
     }
     if configurations.len() > 1 {
-        let names = hits
-            .iter()
-            .map(|m| format!("`{}`", m.instance))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let names = hits.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ");
         return Err(StageError::param(
             "reference",
-            format!(
-                "{} matches several variants ({names}); add matrix keys to pick one",
-                matrix_text(reference)
-            ),
+            format!("{} matches several variants ({names}); add matrix keys to pick one", matrix_text(reference)),
         ));
     }
     let reference_of = |m: &Measured| -> Result<&Measured, StageError> {
-        hits.iter()
-            .copied()
-            .find(|r| seed_of(&r.matrix) == seed_of(&m.matrix))
-            .ok_or_else(|| {
-                StageError::Input(format!(
-                    "ablate: the reference {} has no variant under the seed of `{}`",
-                    matrix_text(reference),
-                    m.instance
-                ))
-            })
+        hits.iter().copied().find(|r| seed_of(&r.matrix) == seed_of(&m.matrix)).ok_or_else(|| {
+            StageError::Input(format!(
+                "ablate: the reference {} has no variant under the seed of `{}`",
+                matrix_text(reference),
+                m.instance
+            ))
+        })
     };
 
     let mut rows = Vec::with_capacity(measured.len());
     for m in &measured {
         let base = reference_of(m)?;
         let is_reference = std::ptr::eq(base, m);
-        let pairs: Vec<(f64, f64)> = base
-            .correct
-            .iter()
-            .zip(&m.correct)
-            .map(|(&r, &v)| (as_score(r), as_score(v)))
-            .collect();
+        let pairs: Vec<(f64, f64)> =
+            base.correct.iter().zip(&m.correct).map(|(&r, &v)| (as_score(r), as_score(v))).collect();
         let test = (!is_reference).then(|| mcnemar(base.correct.iter().copied().zip(m.correct.iter().copied())));
         let delta = (m.accuracy - base.accuracy) * 100.0;
         rows.push(Row {
@@ -284,11 +252,7 @@ pub fn summarize(
             dev_loss: m.dev_loss,
             delta_accuracy_pp: delta,
             delta_f1_pp: (m.f1 - base.f1) * 100.0,
-            delta_ci_pp: if is_reference {
-                None
-            } else {
-                paired_delta_ci(bootstrap, &pairs)
-            },
+            delta_ci_pp: if is_reference { None } else { paired_delta_ci(bootstrap, &pairs) },
             verdict: test.map(|t| match t.p_value < ALPHA {
                 true if delta > 0.0 => Verdict::Better,
                 true => Verdict::Worse,
@@ -317,16 +281,9 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
     // Keyed by the configuration's text (JSON values have no order of their own).
     let mut groups: BTreeMap<String, (BTreeMap<String, Value>, Vec<(&Measured, &Row)>)> = BTreeMap::new();
     for m in measured {
-        let row = rows
-            .iter()
-            .find(|r| r.instance == m.instance)
-            .expect("one row per measured variant");
+        let row = rows.iter().find(|r| r.instance == m.instance).expect("one row per measured variant");
         let config = configuration(&m.matrix);
-        groups
-            .entry(matrix_text(&config))
-            .or_insert_with(|| (config, Vec::new()))
-            .1
-            .push((m, row));
+        groups.entry(matrix_text(&config)).or_insert_with(|| (config, Vec::new())).1.push((m, row));
     }
     let mut out: Vec<Aggregate> = groups
         .into_values()
@@ -344,12 +301,7 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
             let variant: Vec<&Measured> = members.iter().map(|(m, _)| *m).collect();
             let base: Vec<&Measured> = variant
                 .iter()
-                .filter_map(|v| {
-                    references
-                        .iter()
-                        .copied()
-                        .find(|r| seed_of(&r.matrix) == seed_of(&v.matrix))
-                })
+                .filter_map(|v| references.iter().copied().find(|r| seed_of(&r.matrix) == seed_of(&v.matrix)))
                 .collect();
             let n = variant[0].correct.len();
             let pairs: Vec<(f64, f64)> = (0..n).map(|i| (share(&base, i), share(&variant, i))).collect();
@@ -379,11 +331,7 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
     for a in &mut out {
         a.rank = 1 + means.iter().filter(|&&m| m > a.accuracy.mean).count();
     }
-    out.sort_by(|a, b| {
-        a.rank
-            .cmp(&b.rank)
-            .then_with(|| matrix_text(&a.matrix).cmp(&matrix_text(&b.matrix)))
-    });
+    out.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| matrix_text(&a.matrix).cmp(&matrix_text(&b.matrix))));
     out
 }
 
@@ -423,9 +371,7 @@ fn variant_cells(keys: &[String], matrix: &BTreeMap<String, Value>, instance: &s
     if keys.is_empty() {
         return vec![instance.to_string()];
     }
-    keys.iter()
-        .map(|k| matrix.get(k).map_or_else(|| "—".into(), value_text))
-        .collect()
+    keys.iter().map(|k| matrix.get(k).map_or_else(|| "—".into(), value_text)).collect()
 }
 
 fn variant_header(keys: &[String]) -> Vec<String> {
@@ -490,11 +436,7 @@ pub fn table(summary: &Summary) -> Table {
         summary.n,
         sig(summary.single_example_pp)
     );
-    Table {
-        header,
-        rows,
-        footer: Some(footer),
-    }
+    Table { header, rows, footer: Some(footer) }
 }
 
 /// Each configuration over its seeds: mean ± sd and the per-seed values.
@@ -519,22 +461,11 @@ pub fn seeds_table(summary: &Summary) -> Table {
         .aggregates
         .iter()
         .map(|a| {
-            let tied = summary
-                .aggregates
-                .iter()
-                .filter(|o| o.accuracy.mean == a.accuracy.mean)
-                .count()
-                > 1;
+            let tied = summary.aggregates.iter().filter(|o| o.accuracy.mean == a.accuracy.mean).count() > 1;
             let mut cells = vec![rank_text(a.rank, tied, a.reference)];
             cells.extend(variant_cells(&keys, &a.matrix, &matrix_text(&a.matrix)));
             let seeds = a.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-            let per_seed = a
-                .accuracy
-                .values
-                .iter()
-                .map(|&v| percent(v))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let per_seed = a.accuracy.values.iter().map(|&v| percent(v)).collect::<Vec<_>>().join(", ");
             let percent_sd = |s: &Spread| match s.sd {
                 Some(sd) => format!("{} ± {}", percent(s.mean), sig(100.0 * sd)),
                 None => percent(s.mean),
@@ -557,11 +488,7 @@ pub fn seeds_table(summary: &Summary) -> Table {
                   seeds that got it right). Verdict better or worse only when that interval excludes 0 and every seed's \
                   Δ has the same sign."
         .to_string();
-    Table {
-        header,
-        rows,
-        footer: Some(footer),
-    }
+    Table { header, rows, footer: Some(footer) }
 }
 
 #[cfg(test)]
@@ -591,10 +518,7 @@ mod tests {
         let measured = vec![m("a", "cls", 9), m("b", "mean", 8)];
         let none = BTreeMap::from([("pooling".to_string(), json!("max"))]);
         let err = summarize(measured.clone(), &none, &boot()).unwrap_err();
-        assert!(
-            err.to_string().contains("no variant has pooling=max") && err.to_string().contains("`b`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("no variant has pooling=max") && err.to_string().contains("`b`"), "{err}");
         let err = summarize(measured, &BTreeMap::new(), &boot()).unwrap_err();
         assert!(err.is_config(), "{err}");
     }
@@ -604,12 +528,7 @@ mod tests {
         let mut a = m("a", "cls", 9);
         a.matrix.insert("dropout".into(), json!(0.1));
         let reference = BTreeMap::from([("dropout".to_string(), json!("0.1"))]);
-        assert_eq!(
-            summarize(vec![a, m("b", "mean", 8)], &reference, &boot())
-                .unwrap()
-                .reference_instances,
-            ["a"]
-        );
+        assert_eq!(summarize(vec![a, m("b", "mean", 8)], &reference, &boot()).unwrap().reference_instances, ["a"]);
     }
 
     #[test]

@@ -26,34 +26,16 @@ pub fn draw(summary: &Summary, path: &Path) -> Result<(), StageError> {
         let bars = summary
             .aggregates
             .iter()
-            .map(|a| {
-                bar(
-                    matrix_text(&a.matrix),
-                    a.reference,
-                    false,
-                    a.delta_accuracy_pp.mean,
-                    a.delta_ci_pp,
-                )
-            })
+            .map(|a| bar(matrix_text(&a.matrix), a.reference, false, a.delta_accuracy_pp.mean, a.delta_ci_pp))
             .collect();
         let seeds = summary.aggregates.iter().map(|a| a.seeds.len()).max().unwrap_or(0);
-        (
-            bars,
-            format!(
-                "Test accuracy against the reference, mean of {seeds} seeds (n = {})",
-                summary.n
-            ),
-        )
+        (bars, format!("Test accuracy against the reference, mean of {seeds} seeds (n = {})", summary.n))
     } else {
         let bars = summary
             .rows
             .iter()
             .map(|r| {
-                let label = if r.matrix.is_empty() {
-                    r.instance.clone()
-                } else {
-                    matrix_text(&r.matrix)
-                };
+                let label = if r.matrix.is_empty() { r.instance.clone() } else { matrix_text(&r.matrix) };
                 bar(label, r.reference, r.tied, r.delta_accuracy_pp, r.delta_ci_pp)
             })
             .collect();

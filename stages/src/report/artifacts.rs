@@ -66,7 +66,9 @@ pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
 pub fn records_table(value: &Value) -> Option<Table> {
     let (names, records): (Option<Vec<String>>, Vec<&serde_json::Map<String, Value>>) = match value {
         Value::Array(items) => (None, items.iter().map(Value::as_object).collect::<Option<_>>()?),
-        Value::Object(map) => (Some(map.keys().cloned().collect()), map.values().map(Value::as_object).collect::<Option<_>>()?),
+        Value::Object(map) => {
+            (Some(map.keys().cloned().collect()), map.values().map(Value::as_object).collect::<Option<_>>()?)
+        }
         _ => return None,
     };
     if records.is_empty() {

@@ -121,7 +121,9 @@ mod tests {
         section.push(Block::Figure(Figure { caption: "\"q\"".into(), file: "q.png".into(), png: vec![1, 2, 3] }));
         let html = render(&Document { title: "<t>".into(), sections: vec![section] });
         assert!(!html.contains("<script>") && !html.contains("<s>") && !html.contains("<h>") && !html.contains("<f>"));
-        assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; b") && html.contains("alt=\"&quot;q&quot;\""));
+        assert!(
+            html.contains("&lt;script&gt;") && html.contains("a &amp; b") && html.contains("alt=\"&quot;q&quot;\"")
+        );
         assert!(html.contains("src=\"data:image/png;base64,AQID\""), "figure bytes are embedded");
     }
 }

@@ -48,7 +48,8 @@ mod tests {
 
     #[test]
     fn pipes_and_newlines_cannot_break_a_table_row() {
-        let t = Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["x|y".into(), "1\n2".into()]], footer: None };
+        let t =
+            Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["x|y".into(), "1\n2".into()]], footer: None };
         assert_eq!(table(&t), "| a | b |\n|---|---|\n| x\\|y | 1 2 |\n");
     }
 }

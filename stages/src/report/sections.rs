@@ -66,7 +66,8 @@ fn per_input(title: &str, inputs: &[&Input], fill: impl Fn(&mut Section, &Input)
 /// The appendix: every upstream's resolved params.
 fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
     let mut section = Section::new("Appendix: run configuration");
-    section.push(Block::Paragraph(format!("Pipeline seed: {seed}. Resolved parameters of each upstream stage instance:")));
+    section
+        .push(Block::Paragraph(format!("Pipeline seed: {seed}. Resolved parameters of each upstream stage instance:")));
     if inputs.is_empty() {
         return None;
     }
@@ -76,7 +77,10 @@ fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
         section.push(Block::Code(serde_json::to_string_pretty(&params).unwrap_or_else(|_| params.to_string())));
         if !filled.is_empty() {
             let names: Vec<String> = filled.iter().map(|k| format!("`{k}`")).collect();
-            section.push(Block::Note(format!("Not set in the pipeline; shown as the stage recorded using it: {}.", names.join(", "))));
+            section.push(Block::Note(format!(
+                "Not set in the pipeline; shown as the stage recorded using it: {}.",
+                names.join(", ")
+            )));
         }
     }
     Some(section)
@@ -121,7 +125,9 @@ fn training(section: &mut Section, train: &Input) {
         // The per-epoch records; the per-step ones are in the curves.
         Ok(Some(history)) => match records_table(history.get("epochs").unwrap_or(&history)) {
             Some(table) => section.push(Block::Table(table)),
-            None => section.push(Block::Note(format!("`history.json` of `{}` has no per-epoch records.", train.instance))),
+            None => {
+                section.push(Block::Note(format!("`history.json` of `{}` has no per-epoch records.", train.instance)))
+            }
         },
         Ok(None) => section.push(Block::Note(format!("`history.json` is missing from `{}`.", train.instance))),
         Err(message) => section.push(Block::Note(message)),
@@ -169,7 +175,9 @@ fn test_metrics(section: &mut Section, evaluate: &Input) {
                 section.push(Block::Note(format!("Warning from `{}`: {}", evaluate.instance, format_value(warning))));
             }
         }
-        Ok(None) => section.push(Block::Note(format!("`classification_report.json` is missing from `{}`.", evaluate.instance))),
+        Ok(None) => {
+            section.push(Block::Note(format!("`classification_report.json` is missing from `{}`.", evaluate.instance)))
+        }
         Err(message) => section.push(Block::Note(message)),
     }
     figure(section, evaluate, "confusion_matrix.png", "Confusion matrix (test)");
@@ -183,7 +191,11 @@ fn calibration(section: &mut Section, calibrate: &Input) {
     // Each metric `x` has its after-scaling twin `x_scaled`, and either may have an interval `x_ci`.
     let with_ci = |key: &str, value: &Value| {
         let ci = interval_cell(&calibrate.metrics, key);
-        if ci.is_empty() { format_value(value) } else { format!("{} {ci}", format_value(value)) }
+        if ci.is_empty() {
+            format_value(value)
+        } else {
+            format!("{} {ci}", format_value(value))
+        }
     };
     let rows: Vec<Vec<String>> = metrics
         .iter()
@@ -278,18 +290,32 @@ fn errors(section: &mut Section, evaluate: &Input, max: usize) {
             footer: None,
         }));
     }
-    let rows: Vec<&Value> = analysis.get("errors").and_then(Value::as_array).map(|e| e.iter().collect()).unwrap_or_default();
+    let rows: Vec<&Value> =
+        analysis.get("errors").and_then(Value::as_array).map(|e| e.iter().collect()).unwrap_or_default();
     let shown: Vec<Vec<String>> = rows
         .iter()
         .take(max)
         .map(|e| {
             let cell = |key: &str| e.get(key).map_or_else(String::new, format_value);
-            vec![cell("rank"), cell("idx"), cell("text"), cell("label"), cell("pred"), cell("confidence"), cell("kind"), tags(e.get("tags"))]
+            vec![
+                cell("rank"),
+                cell("idx"),
+                cell("text"),
+                cell("label"),
+                cell("pred"),
+                cell("confidence"),
+                cell("kind"),
+                tags(e.get("tags")),
+            ]
         })
         .collect();
     section.push(Block::Table(Table {
         header: ["rank", "idx", "text", "label", "pred", "confidence", "kind", "slices"].map(String::from).to_vec(),
-        footer: Some(format!("The {} most confident of {} mistakes (labels: 0 negative, 1 positive).", shown.len(), rows.len())),
+        footer: Some(format!(
+            "The {} most confident of {} mistakes (labels: 0 negative, 1 positive).",
+            shown.len(),
+            rows.len()
+        )),
         rows: shown,
     }));
 }

@@ -61,12 +61,7 @@ struct Group<'a> {
 }
 
 fn configuration(input: &Input) -> BTreeMap<String, Value> {
-    input
-        .matrix
-        .iter()
-        .filter(|(k, _)| *k != SEED_AXIS)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    input.matrix.iter().filter(|(k, _)| *k != SEED_AXIS).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn seed(input: &Input) -> Option<u64> {
@@ -79,10 +74,7 @@ fn groups<'a>(evaluates: &[&'a Input]) -> Vec<Group<'a>> {
         let name = matrix_text(&configuration(input));
         match out.iter_mut().find(|g| g.name == name) {
             Some(g) => g.members.push(input),
-            None => out.push(Group {
-                name,
-                members: vec![input],
-            }),
+            None => out.push(Group { name, members: vec![input] }),
         }
     }
     for g in &mut out {
@@ -98,10 +90,7 @@ fn sibling<'a>(inputs: &'a [Input], kind: &str, evaluate: &Input) -> Option<&'a 
 
 fn measure(input: &Input, key: &str) -> Option<Measure> {
     let value = input.metrics.get(key)?.as_f64()?;
-    Some(Measure {
-        value,
-        ci: of_metric(&input.metrics, key),
-    })
+    Some(Measure { value, ci: of_metric(&input.metrics, key) })
 }
 
 /// One cell: the value and its interval, or over several seeds mean ± sd and the per-seed values.
@@ -122,12 +111,7 @@ fn cell(measures: &[Option<Measure>], seeds: &[Option<u64>], unit: Unit) -> Stri
         .zip(&found)
         .map(|(s, m)| format!("{}: {}", s.map_or("?".into(), |s| s.to_string()), unit.value(m.value)))
         .collect();
-    format!(
-        "{} ± {} (seed {})",
-        unit.value(spread.mean),
-        unit.sd(spread.sd.unwrap_or(0.0)),
-        per_seed.join(", ")
-    )
+    format!("{} ± {} (seed {})", unit.value(spread.mean), unit.sd(spread.sd.unwrap_or(0.0)), per_seed.join(", "))
 }
 
 fn before_after(before: String, after: String) -> String {
@@ -150,15 +134,9 @@ fn largest_drop(group: &Group, inputs: &[Input]) -> Option<(String, Vec<Option<M
         })
         .collect::<Option<_>>()?;
     let of = |rows: &[Value], name: &str, field: &str| {
-        let row = rows
-            .iter()
-            .find(|r| r.get("name").and_then(Value::as_str) == Some(name))?;
+        let row = rows.iter().find(|r| r.get("name").and_then(Value::as_str) == Some(name))?;
         let value = row.get(field)?.as_f64()?;
-        let ci = if field == "accuracy" {
-            row.get("accuracy_ci").and_then(from_json)
-        } else {
-            None
-        };
+        let ci = if field == "accuracy" { row.get("accuracy_ci").and_then(from_json) } else { None };
         Some(Measure { value, ci })
     };
     let names: Vec<String> = rows[0]
@@ -166,11 +144,8 @@ fn largest_drop(group: &Group, inputs: &[Input]) -> Option<(String, Vec<Option<M
         .filter(|r| r.get("complement").and_then(Value::as_bool) == Some(false))
         .filter_map(|r| Some(r.get("name")?.as_str()?.to_string()))
         .collect();
-    let mean_drop = |name: &str| {
-        rows.iter()
-            .map(|r| of(r, name, "drop").map_or(f64::NEG_INFINITY, |m| m.value))
-            .sum::<f64>()
-    };
+    let mean_drop =
+        |name: &str| rows.iter().map(|r| of(r, name, "drop").map_or(f64::NEG_INFINITY, |m| m.value)).sum::<f64>();
     let name = names.into_iter().max_by(|a, b| mean_drop(a).total_cmp(&mean_drop(b)))?;
     let drops = rows.iter().map(|r| of(r, &name, "drop")).collect();
     let accuracies = rows.iter().map(|r| of(r, &name, "accuracy")).collect();
@@ -188,12 +163,8 @@ pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
     if !groups.is_empty() {
         section.push(Block::Table(results_table(&groups, inputs, baseline)));
         if let Some(n) = evaluates[0].metrics.get("n").and_then(Value::as_u64) {
-            let width = measure(evaluates[0], "accuracy")
-                .and_then(|m| m.ci)
-                .map(|[lo, hi]| 100.0 * (hi - lo));
-            let width = width.map_or(String::new(), |w| {
-                format!(" The 95% interval of accuracy spans {} pp.", sig(w))
-            });
+            let width = measure(evaluates[0], "accuracy").and_then(|m| m.ci).map(|[lo, hi]| 100.0 * (hi - lo));
+            let width = width.map_or(String::new(), |w| format!(" The 95% interval of accuracy spans {} pp.", sig(w)));
             section.push(Block::Paragraph(format!(
                 "Test split: n = {n} sentences; one sentence is {} pp.{width} Whether two models differ on this \
                  split is decided by a paired test on the same sentences (the ablate stage), not by comparing \
@@ -206,25 +177,14 @@ pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
         ablation_findings(&mut section, ablate);
     }
     for slice in inputs.iter().filter(|i| i.kind == "slice").take(1) {
-        figure(
-            &mut section,
-            slice,
-            "slices.png",
-            "Accuracy per slice with 95% bootstrap intervals",
-        );
+        figure(&mut section, slice, "slices.png", "Accuracy per slice with 95% bootstrap intervals");
     }
     Some(section)
 }
 
 fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Table {
     let mut header = vec![String::new()];
-    header.extend(groups.iter().map(|g| {
-        if g.name.is_empty() {
-            "this run".to_string()
-        } else {
-            g.name.clone()
-        }
-    }));
+    header.extend(groups.iter().map(|g| if g.name.is_empty() { "this run".to_string() } else { g.name.clone() }));
     header.push(baseline.label.clone());
     let mut rows = Vec::new();
     // A row none of our columns can fill (no calibrate, no slice, Wilson over seeds) is left out.
@@ -245,12 +205,8 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
                     .members
                     .iter()
                     .map(|e| {
-                        if kind == "evaluate" {
-                            Some(*e)
-                        } else {
-                            sibling(inputs, kind, e)
-                        }
-                        .and_then(|i| measure(i, key))
+                        if kind == "evaluate" { Some(*e) } else { sibling(inputs, kind, e) }
+                            .and_then(|i| measure(i, key))
                     })
                     .collect();
                 cell(&measures, &g.members.iter().map(|m| seed(m)).collect::<Vec<_>>(), unit)
@@ -258,28 +214,16 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
             .collect()
     };
     let theirs = |v: Option<f64>, unit: Unit| v.map(|v| unit.value(v));
-    row(
-        "test accuracy",
-        per_group("evaluate", "accuracy", Unit::Percent),
-        theirs(baseline.accuracy, Unit::Percent),
-    );
+    row("test accuracy", per_group("evaluate", "accuracy", Unit::Percent), theirs(baseline.accuracy, Unit::Percent));
     let wilson: Vec<String> = groups
         .iter()
         .map(|g| match g.members.as_slice() {
-            [one] => one
-                .metrics
-                .get("accuracy_wilson")
-                .and_then(from_json)
-                .map_or("—".into(), percent_interval),
+            [one] => one.metrics.get("accuracy_wilson").and_then(from_json).map_or("—".into(), percent_interval),
             _ => "—".into(),
         })
         .collect();
     row("accuracy, Wilson 95% interval", wilson, None);
-    row(
-        "F1 (positive class)",
-        per_group("evaluate", "f1", Unit::Plain),
-        theirs(baseline.f1, Unit::Plain),
-    );
+    row("F1 (positive class)", per_group("evaluate", "f1", Unit::Plain), theirs(baseline.f1, Unit::Plain));
     row("macro-F1", per_group("evaluate", "macro_f1", Unit::Plain), None);
     let pairs = |key: &str| {
         per_group("calibrate", key, Unit::Plain)
@@ -288,30 +232,15 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
             .map(|(b, a)| before_after(b, a))
             .collect()
     };
-    row(
-        "ECE (15 bins), before → after temperature scaling",
-        pairs("ece"),
-        theirs(baseline.ece, Unit::Plain),
-    );
-    row(
-        "Brier, before → after temperature scaling",
-        pairs("brier"),
-        theirs(baseline.brier, Unit::Plain),
-    );
+    row("ECE (15 bins), before → after temperature scaling", pairs("ece"), theirs(baseline.ece, Unit::Plain));
+    row("Brier, before → after temperature scaling", pairs("brier"), theirs(baseline.brier, Unit::Plain));
     let drops: Vec<String> = groups
         .iter()
         .map(|g| match largest_drop(g, inputs) {
             Some((name, drops, accuracies)) => {
                 let seeds: Vec<Option<u64>> = g.members.iter().map(|m| seed(m)).collect();
-                let pp: Vec<Option<Measure>> = drops
-                    .iter()
-                    .map(|d| {
-                        d.map(|m| Measure {
-                            value: 100.0 * m.value,
-                            ci: None,
-                        })
-                    })
-                    .collect();
+                let pp: Vec<Option<Measure>> =
+                    drops.iter().map(|d| d.map(|m| Measure { value: 100.0 * m.value, ci: None })).collect();
                 format!(
                     "{name}: {} (drop {} pp)",
                     cell(&accuracies, &seeds, Unit::Percent),
@@ -346,26 +275,15 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
     let mut lines = Vec::new();
     for a in summary.aggregates.iter().filter(|a| !a.reference) {
         let delta = match a.delta_accuracy_pp.sd.filter(|_| seeds) {
-            Some(sd) => format!(
-                "{} ± {} pp over {} seeds",
-                signed(a.delta_accuracy_pp.mean),
-                sig(sd),
-                a.seeds.len()
-            ),
+            Some(sd) => format!("{} ± {} pp over {} seeds", signed(a.delta_accuracy_pp.mean), sig(sd), a.seeds.len()),
             None => format!("{} pp", signed(a.delta_accuracy_pp.mean)),
         };
-        let ci = a.delta_ci_pp.map_or(String::new(), |[lo, hi]| {
-            format!(", 95% CI [{}, {}]", signed(lo), signed(hi))
-        });
+        let ci = a.delta_ci_pp.map_or(String::new(), |[lo, hi]| format!(", 95% CI [{}, {}]", signed(lo), signed(hi)));
         let p = if seeds {
             String::new()
         } else {
-            let row = summary
-                .rows
-                .iter()
-                .find(|r| !r.reference && matrix_text(&r.matrix) == matrix_text(&a.matrix));
-            row.and_then(|r| r.mcnemar)
-                .map_or(String::new(), |m| format!(", McNemar p = {}", sig(m.p_value)))
+            let row = summary.rows.iter().find(|r| !r.reference && matrix_text(&r.matrix) == matrix_text(&a.matrix));
+            row.and_then(|r| r.mcnemar).map_or(String::new(), |m| format!(", McNemar p = {}", sig(m.p_value)))
         };
         let verdict = a.verdict.map_or("", |v| v.text());
         lines.push(format!("{}: {delta}{ci}{p}: {verdict}.", matrix_text(&a.matrix)));
@@ -373,17 +291,8 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
     section.push(Block::Paragraph(format!(
         "Ablations against {} (accuracy {}):",
         matrix_text(&summary.reference),
-        summary
-            .aggregates
-            .iter()
-            .find(|a| a.reference)
-            .map_or("—".into(), |a| percent(a.accuracy.mean))
+        summary.aggregates.iter().find(|a| a.reference).map_or("—".into(), |a| percent(a.accuracy.mean))
     )));
     section.push(Block::List(lines));
-    figure(
-        section,
-        ablate,
-        "ablation.png",
-        "Test accuracy against the reference, with 95% paired-bootstrap intervals",
-    );
+    figure(section, ablate, "ablation.png", "Test accuracy against the reference, with 95% paired-bootstrap intervals");
 }

@@ -31,11 +31,7 @@ pub struct Bootstrap {
 
 impl Bootstrap {
     pub fn new(seed: u64, purpose: impl Into<String>) -> Bootstrap {
-        Bootstrap {
-            seed,
-            purpose: purpose.into(),
-            resamples: RESAMPLES,
-        }
+        Bootstrap { seed, purpose: purpose.into(), resamples: RESAMPLES }
     }
 
     /// The 95% percentile interval of each statistic, all computed on the same

@@ -25,11 +25,7 @@ pub fn mcnemar(pairs: impl IntoIterator<Item = (bool, bool)>) -> McNemar {
         b += u64::from(reference && !variant);
         c += u64::from(!reference && variant);
     }
-    McNemar {
-        b,
-        c,
-        p_value: exact_p(b, c),
-    }
+    McNemar { b, c, p_value: exact_p(b, c) }
 }
 
 /// `min(1, 2 P(X <= min(b, c)))` for X ~ Binomial(b + c, 1/2), summed in log space
@@ -71,13 +67,7 @@ mod tests {
 
     #[test]
     fn counts_only_discordant_pairs() {
-        let pairs = [
-            (true, true),
-            (true, false),
-            (false, true),
-            (false, true),
-            (false, false),
-        ];
+        let pairs = [(true, true), (true, false), (false, true), (false, true), (false, false)];
         let m = mcnemar(pairs);
         assert_eq!((m.b, m.c), (1, 2));
         assert_eq!(m.p_value, 1.0);

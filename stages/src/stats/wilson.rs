@@ -30,17 +30,11 @@ mod tests {
     /// 1/29 -> 0.0061-0.1718.
     #[test]
     fn newcombe_worked_examples() {
-        for (k, n, lo, hi) in [
-            (81, 263, 0.2553, 0.3662),
-            (15, 148, 0.0624, 0.1605),
-            (0, 20, 0.0, 0.1611),
-            (1, 29, 0.0061, 0.1718),
-        ] {
+        for (k, n, lo, hi) in
+            [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)]
+        {
             let [l, h] = wilson(k, n).unwrap();
-            assert!(
-                (l - lo).abs() < 5e-5 && (h - hi).abs() < 5e-5,
-                "{k}/{n}: [{l:.5}, {h:.5}] vs [{lo}, {hi}]"
-            );
+            assert!((l - lo).abs() < 5e-5 && (h - hi).abs() < 5e-5, "{k}/{n}: [{l:.5}, {h:.5}] vs [{lo}, {hi}]");
         }
         assert_eq!(wilson(0, 0), None);
         assert_eq!(wilson(20, 20).unwrap()[1], 1.0);

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::batches::{eval_batches, padded_len, train_batches};
-use super::rows::{capped, Rows};
 use super::params::TrainParams;
+use super::rows::{capped, Rows};
 use super::trainer::Trainer;
 use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
@@ -210,7 +210,13 @@ fn prepare(mode: BenchMode, opts: &BenchOptions) -> Result<(Rows, Batches, Batch
     if all.len() < wanted {
         return Err(StageError::param(
             "batches",
-            format!("{} {} sentences make only {} full batches of {}; {wanted} wanted", rows.ids.len(), opts.split, all.len(), opts.batch_size),
+            format!(
+                "{} {} sentences make only {} full batches of {}; {wanted} wanted",
+                rows.ids.len(),
+                opts.split,
+                all.len(),
+                opts.batch_size
+            ),
         ));
     }
     all.truncate(wanted);
@@ -292,12 +298,20 @@ fn model_name(opts: &BenchOptions) -> String {
     format!("{} with {} (random init)", opts.model, fields.join(" "))
 }
 
-fn report(mode: BenchMode, opts: &BenchOptions, config: &ModelConfig, rows: &Rows, measured: &[Vec<usize>], seconds: Vec<f64>) -> BenchReport {
+fn report(
+    mode: BenchMode,
+    opts: &BenchOptions,
+    config: &ModelConfig,
+    rows: &Rows,
+    measured: &[Vec<usize>],
+    seconds: Vec<f64>,
+) -> BenchReport {
     let lengths = rows.lengths();
     let examples: usize = measured.iter().map(Vec::len).sum();
     let real: usize = measured.iter().flatten().map(|&i| lengths[i]).sum();
     let padded: usize = measured.iter().map(|b| padded_len(&lengths, b)).sum();
-    let forward: f64 = measured.iter().map(|b| forward_flops(config, b.len(), padded_len(&lengths, b) / b.len().max(1))).sum();
+    let forward: f64 =
+        measured.iter().map(|b| forward_flops(config, b.len(), padded_len(&lengths, b) / b.len().max(1))).sum();
     let flop = match mode {
         // Backward costs about twice the forward (gradients for inputs and for weights).
         BenchMode::Train => 3.0 * forward,
@@ -351,9 +365,20 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// `{"model", "mode", "batch_size", "warmup": [[ids of row]...] per batch, "batches": same, "labels": [[0/1...]...]}`.
-fn dump(path: &Path, mode: BenchMode, opts: &BenchOptions, rows: &Rows, warm: &[Vec<usize>], measured: &[Vec<usize>]) -> Result<(), StageError> {
-    let ids = |batches: &[Vec<usize>]| -> Value { batches.iter().map(|b| b.iter().map(|&i| rows.ids[i].clone()).collect::<Vec<_>>()).collect() };
-    let labels = |batches: &[Vec<usize>]| -> Value { batches.iter().map(|b| b.iter().map(|&i| rows.labels[i]).collect::<Vec<_>>()).collect() };
+fn dump(
+    path: &Path,
+    mode: BenchMode,
+    opts: &BenchOptions,
+    rows: &Rows,
+    warm: &[Vec<usize>],
+    measured: &[Vec<usize>],
+) -> Result<(), StageError> {
+    let ids = |batches: &[Vec<usize>]| -> Value {
+        batches.iter().map(|b| b.iter().map(|&i| rows.ids[i].clone()).collect::<Vec<_>>()).collect()
+    };
+    let labels = |batches: &[Vec<usize>]| -> Value {
+        batches.iter().map(|b| b.iter().map(|&i| rows.labels[i]).collect::<Vec<_>>()).collect()
+    };
     let doc = json!({
         "model": opts.model,
         "mode": mode,

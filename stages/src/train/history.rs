@@ -45,7 +45,8 @@ pub struct History {
 
 impl History {
     pub fn write(&self, path: &Path) -> Result<(), StageError> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
         std::fs::write(path, json + "\n").map_err(StageError::io(path))
     }
 

@@ -103,7 +103,8 @@ impl Default for TrainParams {
 impl TrainParams {
     /// Range checks serde cannot express; the error names the key.
     pub fn validate(&self) -> Result<(), StageError> {
-        let check = |ok: bool, key: &str, what: &str| if ok { Ok(()) } else { Err(StageError::param(key, what.to_string())) };
+        let check =
+            |ok: bool, key: &str, what: &str| if ok { Ok(()) } else { Err(StageError::param(key, what.to_string())) };
         check(self.batch_size > 0, "batch_size", "must be at least 1")?;
         check(self.eval_batch_size > 0, "eval_batch_size", "must be at least 1")?;
         check(self.epochs > 0, "epochs", "must be at least 1")?;

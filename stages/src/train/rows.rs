@@ -15,7 +15,10 @@ pub struct Rows {
 impl Rows {
     /// The given rows, in the given order.
     pub fn select(&self, keep: &[usize]) -> Rows {
-        Rows { ids: keep.iter().map(|&i| self.ids[i].clone()).collect(), labels: keep.iter().map(|&i| self.labels[i]).collect() }
+        Rows {
+            ids: keep.iter().map(|&i| self.ids[i].clone()).collect(),
+            labels: keep.iter().map(|&i| self.labels[i]).collect(),
+        }
     }
 
     pub fn lengths(&self) -> Vec<usize> {
@@ -33,7 +36,12 @@ pub fn labelled(path: &Path, max_len: Option<usize>) -> Result<Rows, StageError>
     for (row, &label) in tokens.labels.iter().enumerate() {
         match label {
             0 | 1 => labels.push(label as u32),
-            _ => return Err(StageError::Input(format!("{}: row {row} has label {label}; training needs 0/1 labels", path.display()))),
+            _ => {
+                return Err(StageError::Input(format!(
+                    "{}: row {row} has label {label}; training needs 0/1 labels",
+                    path.display()
+                )))
+            }
         }
     }
     let ids = tokens.ids.into_iter().map(|ids| capped(ids, max_len)).collect();

@@ -50,7 +50,10 @@ impl Stage for Train {
         let tokenize = ctx.input("tokenize")?;
         let upstream = |key: &str| tokenize.params.get(key).and_then(Value::as_str).map(str::to_string);
         let repo = p.model.clone().or_else(|| upstream("model")).ok_or_else(|| {
-            StageError::param("model", format!("not given, and the upstream tokenize artifact {} names none", tokenize.dir.display()))
+            StageError::param(
+                "model",
+                format!("not given, and the upstream tokenize artifact {} names none", tokenize.dir.display()),
+            )
         })?;
         let revision = p.revision.clone().or_else(|| upstream("revision")).unwrap_or_else(|| "main".into());
         let train = labelled(&tokenize.dir.join("train.safetensors"), p.max_len)?;
@@ -58,7 +61,11 @@ impl Stage for Train {
         let tokenizer_files = tokenizer_files(&tokenize.dir, &repo, &revision)?;
         let train = match p.train_subset {
             Some(n) => {
-                let keep = stratified(&train.labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), n, &mut derive(ctx.seed, "train/subset"));
+                let keep = stratified(
+                    &train.labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+                    n,
+                    &mut derive(ctx.seed, "train/subset"),
+                );
                 train.select(&keep)
             }
             None => train,
@@ -99,11 +106,18 @@ impl Stage for Train {
                     )));
                 }
                 losses.push(out.loss);
-                history.steps.push(StepRecord { step: history.steps.len() + 1, epoch, loss: out.loss, lr: out.lr, grad_norm: out.grad_norm });
+                history.steps.push(StepRecord {
+                    step: history.steps.len() + 1,
+                    epoch,
+                    loss: out.loss,
+                    lr: out.lr,
+                    grad_norm: out.grad_norm,
+                });
                 report_progress(ctx, epoch, p.epochs, history.steps.len(), total_steps, &losses, started);
             }
             ctx.progress.set_message(&format!("epoch {epoch}/{}: evaluating on dev", p.epochs));
-            let (dev_loss, dev_accuracy) = evaluate(&trainer.model, &dev.ids, &dev.labels, p.eval_batch_size, p.label_smoothing)?;
+            let (dev_loss, dev_accuracy) =
+                evaluate(&trainer.model, &dev.ids, &dev.labels, p.eval_batch_size, p.label_smoothing)?;
             let improved = p.select_by.improves(dev_loss, dev_accuracy, best);
             if improved {
                 best = Some((dev_loss, dev_accuracy));
@@ -163,7 +177,15 @@ fn tokenizer_files(tokenize_dir: &Path, repo: &str, revision: &str) -> Result<Ve
     Ok(files)
 }
 
-fn report_progress(ctx: &Context, epoch: usize, epochs: usize, step: usize, total: usize, losses: &[f64], started: Instant) {
+fn report_progress(
+    ctx: &Context,
+    epoch: usize,
+    epochs: usize,
+    step: usize,
+    total: usize,
+    losses: &[f64],
+    started: Instant,
+) {
     ctx.progress.set_position(step as u64);
     let recent = &losses[losses.len().saturating_sub(50)..];
     let loss = recent.iter().sum::<f64>() / recent.len().max(1) as f64;

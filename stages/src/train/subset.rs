@@ -18,10 +18,8 @@ pub fn stratified(labels: &[i64], n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> 
     }
     let total = labels.len();
     // Largest-remainder apportionment: floor shares first, leftovers to the largest remainders.
-    let mut quotas: Vec<(i64, usize, usize)> = by_label
-        .iter()
-        .map(|(&label, rows)| (label, rows.len() * n / total, rows.len() * n % total))
-        .collect();
+    let mut quotas: Vec<(i64, usize, usize)> =
+        by_label.iter().map(|(&label, rows)| (label, rows.len() * n / total, rows.len() * n % total)).collect();
     let mut left = n - quotas.iter().map(|q| q.1).sum::<usize>();
     let mut by_remainder: Vec<usize> = (0..quotas.len()).collect();
     by_remainder.sort_by_key(|&k| (std::cmp::Reverse(quotas[k].2), quotas[k].0));

@@ -53,7 +53,10 @@ pub fn layers_figure(path: &Path, tokens: &[String], heads: &[Vec<Matrix>], capt
         .iter()
         .enumerate()
         .flat_map(|(l, layer)| {
-            layer.iter().enumerate().map(move |(h, m)| panel(format!("layer {} head {}", l + 1, h + 1), m, tokens, "", ""))
+            layer
+                .iter()
+                .enumerate()
+                .map(move |(h, m)| panel(format!("layer {} head {}", l + 1, h + 1), m, tokens, "", ""))
         })
         .collect();
     heatmap_grid(path, &format!("{caption} · attention per layer (rows) and head (columns)"), &panels, columns)

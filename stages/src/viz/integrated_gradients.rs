@@ -77,18 +77,21 @@ where
     let device = input.device();
     let alphas: Vec<f32> = (0..=steps).map(|k| k as f32 / steps as f32).collect();
     // Trapezoid weights: half at both ends, so the weighted sum is the mean gradient.
-    let weights: Vec<f32> =
-        (0..=steps).map(|k| if k == 0 || k == steps { 0.5 } else { 1.0 } / steps as f32).collect();
+    let weights: Vec<f32> = (0..=steps).map(|k| if k == 0 || k == steps { 0.5 } else { 1.0 } / steps as f32).collect();
 
     let mut mean_grad = input.zeros_like()?;
     let mut probabilities = Vec::with_capacity(alphas.len());
     for (chunk_alphas, chunk_weights) in alphas.chunks(CHUNK).zip(weights.chunks(CHUNK)) {
         let n = chunk_alphas.len();
         let alpha = Tensor::from_slice(chunk_alphas, (n, 1, 1), device)?;
-        let points = Var::from_tensor(&baseline.unsqueeze(0)?.broadcast_add(&delta.unsqueeze(0)?.broadcast_mul(&alpha)?)?)?;
+        let points =
+            Var::from_tensor(&baseline.unsqueeze(0)?.broadcast_add(&delta.unsqueeze(0)?.broadcast_mul(&alpha)?)?)?;
         let logits = logits_of(points.as_tensor())?;
         if target >= logits.dim(D::Minus1)? {
-            return Err(StageError::Failed(format!("integrated gradients: target class {target} but logits {:?}", logits.dims())));
+            return Err(StageError::Failed(format!(
+                "integrated gradients: target class {target} but logits {:?}",
+                logits.dims()
+            )));
         }
         // The composed softmax (not the fused kernel) so that the gradient flows; in f64
         // because F(x) - F(x') can be tiny (an untrained model) and is compared with Σ attr.
@@ -96,7 +99,9 @@ where
         probabilities.extend(p.to_vec1::<f64>()?);
         let grads = p.sum_all()?.backward()?;
         let grad = grads.get(points.as_tensor()).ok_or_else(|| {
-            StageError::Failed("integrated gradients: the model's output does not depend on its input embeddings".into())
+            StageError::Failed(
+                "integrated gradients: the model's output does not depend on its input embeddings".into(),
+            )
         })?;
         let w = Tensor::from_slice(chunk_weights, (n, 1, 1), device)?;
         mean_grad = (mean_grad + grad.broadcast_mul(&w)?.sum(0)?)?;
@@ -125,7 +130,9 @@ mod tests {
         let fine = integrated_gradients(toy, &x, &base, 1, 50).unwrap();
         assert_eq!(fine.scores.len(), 2);
         // F(x), F(x') by direct evaluation.
-        let p = |e: &Tensor| candle_nn::ops::softmax(&toy(&e.unsqueeze(0).unwrap()).unwrap(), 1).unwrap().to_vec2::<f32>().unwrap()[0][1];
+        let p = |e: &Tensor| {
+            candle_nn::ops::softmax(&toy(&e.unsqueeze(0).unwrap()).unwrap(), 1).unwrap().to_vec2::<f32>().unwrap()[0][1]
+        };
         assert!((fine.f_input - f64::from(p(&x))).abs() < 1e-6 && (fine.f_baseline - f64::from(p(&base))).abs() < 1e-6);
         assert!(fine.relative_gap() < 1e-3, "gap {} of {}", fine.completeness_gap(), fine.f_input - fine.f_baseline);
         // One trapezoid is a poor integral: the gap measures something.

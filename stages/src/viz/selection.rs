@@ -33,7 +33,11 @@ pub fn select(rows: &[Prediction], per_category: usize, negation: &[String], con
         .iter()
         .zip(picks)
         .flat_map(|(&category, rows)| {
-            rows.into_iter().take(per_category).enumerate().map(move |(i, row)| Selected { category, k: i + 1, row: row.clone() })
+            rows.into_iter().take(per_category).enumerate().map(move |(i, row)| Selected {
+                category,
+                k: i + 1,
+                row: row.clone(),
+            })
         })
         .collect()
 }

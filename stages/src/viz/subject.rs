@@ -9,7 +9,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::integrated_gradients::{integrated_gradients, Attribution};
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, ModelOptions, Mode, Pooling};
+use crate::model::{Batch, Classifier, Mode, ModelOptions, Pooling};
 use crate::StageError;
 
 /// Key of the saved config.json that records the head's pooling (written by the model's `save_hf_dir`).
@@ -58,10 +58,8 @@ impl Subject {
     }
 
     pub fn encode(&self, text: &str) -> Result<Encoded, StageError> {
-        let encoding = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| StageError::Failed(format!("tokenizing {text:?}: {e}")))?;
+        let encoding =
+            self.tokenizer.encode(text, true).map_err(|e| StageError::Failed(format!("tokenizing {text:?}: {e}")))?;
         Ok(Encoded {
             ids: encoding.get_ids().to_vec(),
             tokens: encoding.get_tokens().to_vec(),
@@ -74,7 +72,11 @@ impl Subject {
         let batch = Batch::pad(&[encoded.ids.as_slice()], self.model.device())?;
         let out = self.model.forward(&batch, Mode::Eval, true)?;
         let probs = candle_nn::ops::softmax(&out.logits, 1)?.squeeze(0)?.to_vec1::<f32>()?;
-        let attentions = out.attentions.iter().map(|a| Ok(a.squeeze(0)?.to_dtype(DType::F32)?)).collect::<Result<_, StageError>>()?;
+        let attentions = out
+            .attentions
+            .iter()
+            .map(|a| Ok(a.squeeze(0)?.to_dtype(DType::F32)?))
+            .collect::<Result<_, StageError>>()?;
         Ok(Seen { probs: [probs[0], probs[1]], attentions })
     }
 
@@ -82,10 +84,16 @@ impl Subject {
     /// baseline that replaces every token by `[PAD]` except the special tokens
     /// ([CLS], [SEP]): the model still sees a well-formed, empty sentence, so the
     /// attribution is about the words alone.
-    pub fn integrated_gradients(&self, encoded: &Encoded, target: usize, steps: usize) -> Result<Attribution, StageError> {
+    pub fn integrated_gradients(
+        &self,
+        encoded: &Encoded,
+        target: usize,
+        steps: usize,
+    ) -> Result<Attribution, StageError> {
         let device = self.model.device();
         let pad = self.model.config().pad_token_id;
-        let baseline_ids: Vec<u32> = encoded.ids.iter().zip(&encoded.special).map(|(&id, &s)| if s { id } else { pad }).collect();
+        let baseline_ids: Vec<u32> =
+            encoded.ids.iter().zip(&encoded.special).map(|(&id, &s)| if s { id } else { pad }).collect();
         let embed = |ids: &[u32]| -> Result<Tensor, StageError> {
             let ids = Tensor::new(ids, device)?.unsqueeze(0)?;
             Ok(self.model.embed_words(&ids)?.squeeze(0)?.detach())
@@ -104,7 +112,12 @@ impl Subject {
 /// Explains `text` toward the model's own prediction: the tokens and their attribution.
 /// For checks on a trained model (e.g. that a clearly polar sentence's strongest
 /// positive attribution is a sentiment word).
-pub fn attribute_text(model_dir: &Path, text: &str, max_len: usize, steps: usize) -> Result<(Encoded, Attribution), StageError> {
+pub fn attribute_text(
+    model_dir: &Path,
+    text: &str,
+    max_len: usize,
+    steps: usize,
+) -> Result<(Encoded, Attribution), StageError> {
     let subject = Subject::from_dir(model_dir, max_len)?;
     let encoded = subject.encode(text)?;
     let probs = subject.look(&encoded)?.probs;

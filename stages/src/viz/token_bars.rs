@@ -29,7 +29,13 @@ fn value_text(v: f32) -> String {
     }
 }
 
-pub fn rollout_figure(path: &Path, tokens: &[String], scores: &[f32], pooling: Pooling, caption: &str) -> Result<(), StageError> {
+pub fn rollout_figure(
+    path: &Path,
+    tokens: &[String],
+    scores: &[f32],
+    pooling: Pooling,
+    caption: &str,
+) -> Result<(), StageError> {
     let from = match pooling {
         Pooling::Cls => "[CLS]",
         Pooling::Mean => "mean of positions",
@@ -47,7 +53,13 @@ pub fn rollout_figure(path: &Path, tokens: &[String], scores: &[f32], pooling: P
     )
 }
 
-pub fn ig_figure(path: &Path, tokens: &[String], ig: &Attribution, class: &str, caption: &str) -> Result<(), StageError> {
+pub fn ig_figure(
+    path: &Path,
+    tokens: &[String],
+    ig: &Attribution,
+    class: &str,
+    caption: &str,
+) -> Result<(), StageError> {
     let total: f64 = ig.scores.iter().map(|&s| f64::from(s)).sum();
     bar_chart(
         path,

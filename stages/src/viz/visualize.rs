@@ -101,10 +101,16 @@ impl Stage for Visualize {
 
         ctx.metric("examples", chosen.len() as u64);
         for category in CATEGORIES {
-            ctx.metric(&format!("{category}_examples"), chosen.iter().filter(|s| s.category == category).count() as u64);
+            ctx.metric(
+                &format!("{category}_examples"),
+                chosen.iter().filter(|s| s.category == category).count() as u64,
+            );
         }
         let finite = gaps.iter().copied().filter(|g| g.is_finite());
-        ctx.metric("ig_max_relative_gap", finite.clone().fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g)))));
+        ctx.metric(
+            "ig_max_relative_gap",
+            finite.clone().fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g)))),
+        );
         let n = finite.clone().count();
         ctx.metric("ig_mean_relative_gap", (n > 0).then(|| finite.sum::<f64>() / n as f64));
 
@@ -122,7 +128,8 @@ impl Stage for Visualize {
             "examples": examples,
         });
         let path = ctx.out_path("attributions.json")?;
-        let text = serde_json::to_string(&doc).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))? + "\n";
+        let text =
+            serde_json::to_string(&doc).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))? + "\n";
         std::fs::write(&path, text).map_err(StageError::io(&path))
     }
 }

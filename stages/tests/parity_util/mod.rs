@@ -54,7 +54,11 @@ pub fn golden_batch(g: &Value) -> Batch {
     let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
     let batch = Batch::pad(&refs, &Device::Cpu).unwrap();
     let ids: Vec<u32> = flat(&g["input_ids"]).iter().map(|&v| v as u32).collect();
-    assert_eq!(batch.input_ids.flatten_all().unwrap().to_vec1::<u32>().unwrap(), ids, "Batch::pad differs from golden ids");
+    assert_eq!(
+        batch.input_ids.flatten_all().unwrap().to_vec1::<u32>().unwrap(),
+        ids,
+        "Batch::pad differs from golden ids"
+    );
     batch
 }
 
