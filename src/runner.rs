@@ -312,7 +312,7 @@ impl Runner<'_> {
             return Ok(found);
         }
         if !force {
-            if let Some(found) = self.from_remote(inst, key, &key_lock)? {
+            if let Some(found) = self.pull_from_remote(inst, key, &key_lock)? {
                 return Ok(found);
             }
         }
@@ -323,7 +323,7 @@ impl Runner<'_> {
     }
 
     /// Downloads the key's artifact when the remote has it.
-    fn from_remote(&self, inst: &Instance, key: &str, key_lock: &KeyLock) -> Result<Option<Found>, Failure> {
+    fn pull_from_remote(&self, inst: &Instance, key: &str, key_lock: &KeyLock) -> Result<Option<Found>, Failure> {
         let Some(read) = self.remote else { return Ok(None) };
         if read.gave_up.load(Ordering::Relaxed) {
             return Ok(None);

@@ -271,7 +271,9 @@ fn cloud_remotes_name_the_url_and_never_print_their_credentials() {
     let gcs_key = format!(
         r#"{{"private_key": "gcs-private-key-do-not-print", "private_key_id": "id", "client_email": "ci@example.iam", "gcs_base_url": "{endpoint}", "disable_oauth": true}}"#
     );
-    let cases: [(&str, Vec<(&str, &str)>, &str); 3] = [
+    // (remote URL, its credentials in the environment, the secret that must never be printed)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 3] = [
         (
             "s3://team-bucket/pipe",
             vec![

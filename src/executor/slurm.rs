@@ -222,7 +222,7 @@ impl Slurm {
     /// Polls until no job is live, printing each job's state when it changes.
     fn wait(&self, w: &Work, jobs: &[Job]) -> Result<HashMap<String, JobState>, Error> {
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-        let mut status = slurm_client::Status::new();
+        let mut status = slurm_client::Status::default();
         let mut shown: HashMap<&str, String> = HashMap::new();
         let mut failures = 0;
         loop {
@@ -315,7 +315,7 @@ pub fn live_jobs(store: &Store, recipes: &[Option<String>]) -> Result<Vec<Option
     if ids.is_empty() {
         return Ok(vec![None; recipes.len()]);
     }
-    let states = slurm_client::Status::new().query(&ids)?;
+    let states = slurm_client::Status::default().query(&ids)?;
     Ok(records
         .into_iter()
         .map(|r| {

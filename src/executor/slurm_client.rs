@@ -109,11 +109,14 @@ pub struct Status {
     accounting: bool,
 }
 
-impl Status {
-    pub fn new() -> Status {
+impl Default for Status {
+    /// Tries `sacct` first; the first answer without accounting turns it off.
+    fn default() -> Status {
         Status { accounting: true }
     }
+}
 
+impl Status {
     pub fn query(&mut self, ids: &[String]) -> Result<HashMap<String, JobState>, Error> {
         let mut states = HashMap::new();
         if ids.is_empty() {

@@ -81,7 +81,7 @@ fn empty_sentences_and_missing_models_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN).unwrap();
     let err =
-        predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).err().expect("a blank sentence is an error");
+        predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).expect_err("a blank sentence is an error");
     assert!(err.to_string().contains("sentence 2 is empty"), "{err}");
     let err = Predictor::load(&tmp.path().join("nowhere"), DEFAULT_MAX_LEN).err().expect("no model there");
     assert!(err.to_string().contains("nowhere") && err.to_string().contains("not a model directory"), "{err}");

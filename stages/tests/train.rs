@@ -148,7 +148,7 @@ fn subset_patience_and_frozen_embeddings() {
         .path();
     let hub = std::fs::read(hub_dir.join("model.safetensors")).unwrap();
     let hub = safetensors::SafeTensors::deserialize(&hub).unwrap();
-    assert!(saved.tensor(&name).unwrap().data() == hub.tensor(&name).unwrap().data());
+    assert!(saved.tensor(name).unwrap().data() == hub.tensor(name).unwrap().data());
 }
 
 #[test]

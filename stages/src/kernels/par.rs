@@ -149,9 +149,12 @@ mod tests {
         t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
     }
 
+    /// The bits of an op's result computed whole, and computed row by row.
+    type WholeAndByRow = (Vec<u32>, Vec<u32>);
+
     /// `op` on the whole inputs and on each row of them alone, concatenated.
-    fn whole_and_by_row(x: &Tensor, y: &Tensor, op: impl Fn(&Tensor, &Tensor) -> Tensor) -> (Vec<u32>, Vec<u32>) {
-        assert!(ROWS * DIM >= MIN_PARALLEL && DIM < MIN_PARALLEL);
+    fn whole_and_by_row(x: &Tensor, y: &Tensor, op: impl Fn(&Tensor, &Tensor) -> Tensor) -> WholeAndByRow {
+        const { assert!(ROWS * DIM >= MIN_PARALLEL && DIM < MIN_PARALLEL) };
         let rows: Vec<Tensor> =
             (0..ROWS).map(|r| op(&x.narrow(0, r, 1).unwrap(), &y.narrow(0, r, 1).unwrap())).collect();
         (bits(&op(x, y)), bits(&Tensor::cat(&rows, 0).unwrap()))
@@ -162,7 +165,7 @@ mod tests {
         let x = input(0.0);
         let (w, b) = (input(1.0).get(0).unwrap(), input(2.0).get(0).unwrap());
         let y = input(3.0);
-        let cases: Vec<(&str, (Vec<u32>, Vec<u32>))> = vec![
+        let cases: Vec<(&str, WholeAndByRow)> = vec![
             ("softmax", whole_and_by_row(&x, &y, |t, mask| masked_softmax(t, 0.125, mask).unwrap())),
             ("gelu", whole_and_by_row(&x, &y, |t, _| gelu_erf(t).unwrap())),
             ("layer_norm", whole_and_by_row(&x, &y, |t, _| layer_norm(t, &w, &b, 1e-12).unwrap())),

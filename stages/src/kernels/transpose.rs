@@ -128,8 +128,8 @@ mod tests {
             columns([&x, &x], rows, dim, |j, [a, b]| {
                 assert_eq!(a, b);
                 seen.push(j);
-                for r in 0..LANES {
-                    assert_eq!(a[r], if r < rows { (r * dim + j) as f32 } else { 0.0 }, "row {r}, column {j}");
+                for (r, &v) in a.iter().enumerate().take(LANES) {
+                    assert_eq!(v, if r < rows { (r * dim + j) as f32 } else { 0.0 }, "row {r}, column {j}");
                 }
             });
             assert_eq!(seen, (0..dim).collect::<Vec<_>>());

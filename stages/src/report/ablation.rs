@@ -276,10 +276,13 @@ pub fn summarize(
     })
 }
 
+/// A configuration's matrix values and its variants (one per seed), measured and tabulated.
+type Group<'a> = (BTreeMap<String, Value>, Vec<(&'a Measured, &'a Row)>);
+
 /// One aggregate per configuration, over its seeds (in seed order).
 fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], bootstrap: &Bootstrap) -> Vec<Aggregate> {
     // Keyed by the configuration's text (JSON values have no order of their own).
-    let mut groups: BTreeMap<String, (BTreeMap<String, Value>, Vec<(&Measured, &Row)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for m in measured {
         let row = rows.iter().find(|r| r.instance == m.instance).expect("one row per measured variant");
         let config = configuration(&m.matrix);

@@ -57,7 +57,7 @@ pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
         header.push("95% CI".into());
     }
     let rows: Vec<Vec<String>> = rows.collect();
-    (!rows.is_empty()).then(|| Table { header, rows, footer: None })
+    (!rows.is_empty()).then_some(Table { header, rows, footer: None })
 }
 
 /// A list of records (e.g. per-epoch history) or a map of records (e.g. per

@@ -10,11 +10,11 @@ pub mod document;
 mod figures;
 pub mod html;
 pub mod markdown;
-pub mod report;
 pub mod sections;
+pub mod stage;
 mod summary;
 
 pub fn register(r: &mut crate::Registry) {
     r.add(Box::new(ablate::Ablate));
-    r.add(Box::new(report::Report));
+    r.add(Box::new(stage::Report));
 }

@@ -122,8 +122,15 @@ fn before_after(before: String, after: String) -> String {
     }
 }
 
-/// The slice with the largest mean drop over a group's members: (name, drop per member, accuracy per member).
-fn largest_drop(group: &Group, inputs: &[Input]) -> Option<(String, Vec<Option<Measure>>, Vec<Option<Measure>>)> {
+/// The slice with the largest mean drop over a group's members: its name, drop per member and
+/// accuracy per member.
+struct SliceDrop {
+    name: String,
+    drops: Vec<Option<Measure>>,
+    accuracies: Vec<Option<Measure>>,
+}
+
+fn largest_drop(group: &Group, inputs: &[Input]) -> Option<SliceDrop> {
     let rows: Vec<Vec<Value>> = group
         .members
         .iter()
@@ -149,7 +156,7 @@ fn largest_drop(group: &Group, inputs: &[Input]) -> Option<(String, Vec<Option<M
     let name = names.into_iter().max_by(|a, b| mean_drop(a).total_cmp(&mean_drop(b)))?;
     let drops = rows.iter().map(|r| of(r, &name, "drop")).collect();
     let accuracies = rows.iter().map(|r| of(r, &name, "accuracy")).collect();
-    Some((name, drops, accuracies))
+    Some(SliceDrop { name, drops, accuracies })
 }
 
 pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
@@ -237,7 +244,7 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
     let drops: Vec<String> = groups
         .iter()
         .map(|g| match largest_drop(g, inputs) {
-            Some((name, drops, accuracies)) => {
+            Some(SliceDrop { name, drops, accuracies }) => {
                 let seeds: Vec<Option<u64>> = g.members.iter().map(|m| seed(m)).collect();
                 let pp: Vec<Option<Measure>> =
                     drops.iter().map(|d| d.map(|m| Measure { value: 100.0 * m.value, ci: None })).collect();
