@@ -11,7 +11,7 @@ use pipe_stages::tree::{hash_tree, FileHash};
 use serde::{Deserialize, Serialize};
 
 use super::RemoteError;
-use crate::store::{self, Artifact, KeyFile, Manifest, KEY, MANIFEST, METRICS, PARAMS};
+use crate::store::{self, Artifact, KeyFile, Manifest, KEY, MANIFEST, METRICS, PARAMS, STAMP};
 use crate::Error;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,8 +36,10 @@ impl Entry {
     /// The entry for a local artifact, re-hashing its files: an object that no longer
     /// matches its manifest is refused rather than spread to other machines.
     pub fn of(artifact: &Artifact) -> Result<Entry, Error> {
-        let files = hash_tree(&artifact.dir)
+        let mut files = hash_tree(&artifact.dir)
             .map_err(|e| Error::Corrupt { path: artifact.dir.clone(), message: e.to_string() })?;
+        // The stamp records this machine's mtimes: the receiving store writes its own.
+        files.retain(|f| f.path != STAMP);
         let entry = Entry { key: artifact.key.clone(), artifact: artifact.hash.clone(), files };
         entry.check(&artifact.dir).map_err(|message| Error::Corrupt {
             path: artifact.dir.clone(),
