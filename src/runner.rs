@@ -16,7 +16,7 @@ use crate::progress::Reporter;
 use crate::record::Status;
 use crate::remote::Remote;
 use crate::store::{Artifact, KeyLock, Store};
-use crate::Error;
+use crate::{lockfile, workspace, Error};
 
 /// What happened to one instance.
 #[derive(Debug, Clone)]
@@ -264,7 +264,12 @@ impl Runner<'_> {
         let result = self.find_or_compute(i, stage, &parts, &key, inputs, force, board);
         let seconds = started.elapsed().as_secs_f64();
         match result {
-            Ok((status, artifact, metrics)) => Outcome::done(status, artifact, seconds, metrics),
+            Ok((status, artifact, metrics)) => match self.restore_outs(i, status, &artifact) {
+                Ok(()) => Outcome::done(status, artifact, seconds, metrics),
+                Err(e) => {
+                    self.report_failure(i, Outcome::failed(Some(key), seconds, e.to_string(), e.exit_code() == 2))
+                }
+            },
             Err(Failure::Stage(StageError::Interrupted)) => Outcome::stopped(Some(key), seconds),
             Err(e) => {
                 let config = match &e {
@@ -274,6 +279,20 @@ impl Runner<'_> {
                 self.report_failure(i, Outcome::failed(Some(key), seconds, e.to_string(), config))
             }
         }
+    }
+
+    /// A cached or pulled instance's declared outs go back into the workspace before any
+    /// downstream stage starts, since its command may read them there.
+    fn restore_outs(&self, i: usize, status: Status, artifact: &Artifact) -> Result<(), Error> {
+        if status == Status::Ran {
+            return Ok(());
+        }
+        let previous = lockfile::load(&lockfile::path_for(&self.plan.file))?;
+        let restored = workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], &previous, false)?;
+        for line in workspace::report(&restored) {
+            self.reporter.line(&line);
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -142,6 +142,16 @@ fn a_deleted_out_is_restored_not_recomputed() {
 }
 
 #[test]
+fn a_deleted_upstream_out_is_restored_before_a_stale_downstream_stage_reads_it() {
+    let t = fixture("get-started");
+    t.run(&["run", "dvc.yaml"]).success();
+    std::fs::remove_dir_all(t.path().join("data/prepared")).unwrap();
+    edit(&t, "params.yaml", "max_features: 30", "max_features: 12");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("3 ran, 7 cached");
+    assert!(t.path().join("data/prepared/train.tsv").is_file());
+}
+
+#[test]
 fn stage_selects_a_foreach_group_or_one_instance_as_dvc_repro_does() {
     let t = fixture("get-started");
     t.run(&["run", "dvc.yaml", "--stage", "count"]).success();

@@ -21,7 +21,7 @@ use crate::resources::Resources;
 use crate::runner::{Outcome, RemoteRead};
 use crate::store::{Artifact, Store};
 use crate::table::{self, short};
-use crate::{signals, workspace, Error};
+use crate::{signals, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -167,7 +167,6 @@ fn record_run(
         stages,
     };
     let record_path = record.save(store)?;
-    restore_outs(plan, registry, store, &outcomes)?;
     update_lock_file(plan, registry, &args.file, &record)?;
 
     print!("{}", summary_table(registry, &record));
@@ -254,14 +253,6 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
         ]);
     }
     table::render(&rows)
-}
-
-/// Puts back the missing outs of the instances this run found cached or pulled (the ones that ran wrote theirs).
-fn restore_outs(plan: &Plan, registry: &Registry, store: &Store, outcomes: &[Option<Outcome>]) -> Result<(), Error> {
-    let found: Vec<_> = (outcomes.iter().enumerate())
-        .filter_map(|(i, o)| Some((i, o.as_ref().filter(|o| o.status != Status::Ran)?.artifact.as_ref()?)))
-        .collect();
-    workspace::restore_reporting(plan, registry, store, &found, false).map(drop)
 }
 
 /// Records every instance that now has an artifact; keeps entries of instances this run did not touch.
