@@ -188,7 +188,10 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(summary.contains("<td>test accuracy</td><td>90.14% [88.07, 92.09]%</td><td>90.14%</td>"), "{summary}");
     assert!(summary.contains("<td>accuracy, Wilson 95% interval</td><td>[88.00, 91.95]%</td>"), "{summary}");
     assert!(summary.contains("<td>0.05940 → 0.02130</td><td>0.05940</td>"), "ECE before and after: {summary}");
-    assert!(summary.contains("negation: 85.00% [78.33, 90.83]% (drop 5.140 pp)"), "largest slice drop: {summary}");
+    assert!(
+        summary.contains("negation (n 120): 85.00% [78.33, 90.83]% (drop 5.140 pp)"),
+        "largest slice drop: {summary}"
+    );
     assert!(summary.contains("pooling=mean: +0.1147 pp, 95% CI"), "ablation finding: {summary}");
     assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");
 

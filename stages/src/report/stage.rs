@@ -35,8 +35,9 @@ impl Stage for Report {
     fn version(&self) -> u32 {
         // 2: summary first with intervals and the compared numbers, configuration last, 4 significant
         // digits, absent sections left out, ablations over seeds; unset params in the run
-        // configuration show the value the stage recorded.
-        2
+        // configuration show the value the stage recorded. 3: the summary's largest slice drop
+        // names the slice's size.
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

@@ -126,6 +126,8 @@ fn before_after(before: String, after: String) -> String {
 /// accuracy per member.
 struct SliceDrop {
     name: String,
+    /// Sentences in the slice (of the first member): a drop on a handful of them means little.
+    n: Option<u64>,
     drops: Vec<Option<Measure>>,
     accuracies: Vec<Option<Measure>>,
 }
@@ -156,7 +158,11 @@ fn largest_drop(group: &Group, inputs: &[Input]) -> Option<SliceDrop> {
     let name = names.into_iter().max_by(|a, b| mean_drop(a).total_cmp(&mean_drop(b)))?;
     let drops = rows.iter().map(|r| of(r, &name, "drop")).collect();
     let accuracies = rows.iter().map(|r| of(r, &name, "accuracy")).collect();
-    Some(SliceDrop { name, drops, accuracies })
+    let n = rows[0]
+        .iter()
+        .find(|r| r.get("name").and_then(Value::as_str) == Some(&name))
+        .and_then(|r| r.get("n")?.as_u64());
+    Some(SliceDrop { name, n, drops, accuracies })
 }
 
 pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
@@ -244,12 +250,13 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
     let drops: Vec<String> = groups
         .iter()
         .map(|g| match largest_drop(g, inputs) {
-            Some(SliceDrop { name, drops, accuracies }) => {
+            Some(SliceDrop { name, n, drops, accuracies }) => {
                 let seeds: Vec<Option<u64>> = g.members.iter().map(|m| seed(m)).collect();
                 let pp: Vec<Option<Measure>> =
                     drops.iter().map(|d| d.map(|m| Measure { value: 100.0 * m.value, ci: None })).collect();
+                let n = n.map_or(String::new(), |n| format!(" (n {n})"));
                 format!(
-                    "{name}: {} (drop {} pp)",
+                    "{name}{n}: {} (drop {} pp)",
                     cell(&accuracies, &seeds, Unit::Percent),
                     cell(&pp, &seeds, Unit::Plain)
                 )
