@@ -16,7 +16,7 @@ use crate::progress::Reporter;
 use crate::record::Status;
 use crate::remote::Remote;
 use crate::store::{Artifact, KeyLock, Store};
-use crate::{lockfile, workspace, Error};
+use crate::{workspace, Error};
 
 /// What happened to one instance.
 #[derive(Debug, Clone)]
@@ -287,11 +287,9 @@ impl Runner<'_> {
         if status == Status::Ran {
             return Ok(());
         }
-        let previous = lockfile::load(&lockfile::path_for(&self.plan.file))?;
-        let restored = workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], &previous, false)?;
-        for line in workspace::report(&restored) {
-            self.reporter.line(&line);
-        }
+        workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], false, &|line| {
+            self.reporter.line(line)
+        })?;
         Ok(())
     }
 

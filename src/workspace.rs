@@ -24,7 +24,7 @@ use pipe_stages::tree::{hash_file, hash_tree};
 use pipe_stages::workspace::{resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
-use crate::lockfile::LockFile;
+use crate::lockfile;
 use crate::plan::Plan;
 use crate::store::{remove, Artifact, Store};
 use crate::Error;
@@ -50,23 +50,33 @@ pub struct Restored {
     pub action: Action,
 }
 
-/// Restores the declared outs of `found` (instance index in `plan`, its artifact).
-/// `previous` is the pipeline's lock file as it was before this run changed it.
+/// Restores the declared outs of `found` (instance index in `plan`, its artifact) and hands
+/// a line to `say` for each out that was not already current: what `run`, `pull` and
+/// `checkout` do with the artifacts they found. The pipeline's lock file, as it was before
+/// this run changed it, tells pipe's own earlier outs from the user's edits; it is read only
+/// when one of the instances declares outs.
 pub fn restore(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
     found: &[(usize, &Artifact)],
-    previous: &LockFile,
     force: bool,
+    say: &dyn Fn(&str),
 ) -> Result<Vec<Restored>, Error> {
-    let mut done = Vec::new();
+    let mut declaring = Vec::new();
     for &(i, artifact) in found {
-        let inst = &plan.instances[i];
         let outs = declared_outs(registry, plan, i)?;
-        if outs.is_empty() {
-            continue;
+        if !outs.is_empty() {
+            declaring.push((i, artifact, outs));
         }
+    }
+    if declaring.is_empty() {
+        return Ok(Vec::new());
+    }
+    let previous = lockfile::load(&lockfile::path_for(&plan.file))?;
+    let mut done = Vec::new();
+    for (i, artifact, outs) in declaring {
+        let inst = &plan.instances[i];
         let earlier = match previous.stages.get(&inst.name) {
             Some(entry) if entry.key != artifact.key => store.lookup(&entry.key)?,
             _ => None,
@@ -75,6 +85,9 @@ pub fn restore(
             let action = restore_out(&plan.workdir, &out, artifact, earlier.as_ref(), force)?;
             done.push(Restored { instance: inst.name.clone(), out, action });
         }
+    }
+    for line in report(&done) {
+        say(&line);
     }
     Ok(done)
 }
@@ -89,25 +102,8 @@ pub fn declared_outs(registry: &Registry, plan: &Plan, i: usize) -> Result<Vec<S
     Ok(paths.outs)
 }
 
-/// [`restore`] against the plan's lock file as it is now, reporting on stderr: what
-/// `run`, `pull` and `checkout` do with the artifacts they found.
-pub fn restore_reporting(
-    plan: &Plan,
-    registry: &Registry,
-    store: &Store,
-    found: &[(usize, &Artifact)],
-    force: bool,
-) -> Result<Vec<Restored>, Error> {
-    let previous = crate::lockfile::load(&crate::lockfile::path_for(&plan.file))?;
-    let restored = restore(plan, registry, store, found, &previous, force)?;
-    for line in report(&restored) {
-        eprintln!("{line}");
-    }
-    Ok(restored)
-}
-
 /// One line per out that was not already current, for stderr.
-pub fn report(restored: &[Restored]) -> Vec<String> {
+fn report(restored: &[Restored]) -> Vec<String> {
     restored
         .iter()
         .filter_map(|r| {

@@ -45,7 +45,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             None => {}
         }
     }
-    let restored = workspace::restore_reporting(&plan, &registry, &store, &found, args.force)?;
+    let restored = workspace::restore(&plan, &registry, &store, &found, args.force, &|line| eprintln!("{line}"))?;
     let count = |a: Action| restored.iter().filter(|r| r.action == a).count();
     println!(
         "{} restored, {} overwritten, {} already current, {} changed by hand and kept",

@@ -66,5 +66,5 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     // The pulled artifacts' outs belong in the workspace, as after a run.
     let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
     let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
-    workspace::restore_reporting(&plan, &registry, &store, &found, false).map(drop)
+    workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}")).map(drop)
 }
