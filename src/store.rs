@@ -345,7 +345,11 @@ pub fn remove(path: &Path) -> Result<(), Error> {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
     };
-    result.map_err(Error::io(path))
+    match result {
+        // Removed meanwhile by another process: the outcome the caller wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(Error::io(path)),
+    }
 }
 
 fn open_lock(path: &Path) -> Result<File, Error> {

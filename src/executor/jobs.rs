@@ -80,10 +80,12 @@ pub fn recorded(store: &Store) -> Vec<String> {
 
 pub fn load(store: &Store, recipe: &str) -> Result<Option<JobRecord>, Error> {
     let path = path(store, recipe);
-    if !path.exists() {
-        return Ok(None);
+    // Read without a prior exists(): another run may forget the record meanwhile.
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path)(e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(Error::corrupt(&path)),
     }
-    store::read_json(&path).map(Some)
 }
 
 pub fn save(store: &Store, recipe: &str, record: &JobRecord) -> Result<(), Error> {
@@ -91,7 +93,8 @@ pub fn save(store: &Store, recipe: &str, record: &JobRecord) -> Result<(), Error
 }
 
 /// Forgets the record of `recipe`; given `job`, only if it still names that job (a later
-/// run may have replaced it).
+/// run may have replaced it). The caller holds the submit lock, so that no run replaces
+/// the record between the check and the removal.
 pub fn forget(store: &Store, recipe: &str, job: Option<&str>) -> Result<(), Error> {
     match load(store, recipe) {
         Ok(Some(r)) if job.is_none_or(|j| r.job == j) => store::remove(&path(store, recipe)),

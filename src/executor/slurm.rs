@@ -75,6 +75,7 @@ impl Executor for Slurm {
         }
         let states = self.wait(w, &jobs)?;
         let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
+        let _forgetting = jobs::lock_submissions(w.store)?;
         for job in &jobs {
             jobs::forget(w.store, &job.recipe, Some(&job.id))?;
             let i = job.instance;
@@ -251,6 +252,7 @@ impl Slurm {
                 let ours: Vec<&Job> = jobs.iter().filter(|j| j.ours).collect();
                 let ids: Vec<String> = ours.iter().map(|j| j.id.clone()).collect();
                 slurm_client::scancel(&ids)?;
+                let _forgetting = jobs::lock_submissions(w.store)?;
                 for job in ours {
                     jobs::forget(w.store, &job.recipe, Some(&job.id))?;
                 }
