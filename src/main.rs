@@ -21,6 +21,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     pipe::signals::install();
+    // A misspelt PIPE_SIMD stops here, before any kernel asks for the level.
+    if let Err(e) = pipe_stages::simd::requested() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

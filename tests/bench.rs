@@ -154,7 +154,7 @@ fn bf16_precision_trains_and_says_so() {
     let portable = t
         .command(&[&["bench"][..], &args[..]].concat())
         .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
-        .env("PIPE_NO_AMX", "1")
+        .env("PIPE_SIMD", "avx512")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&portable.stderr);

@@ -31,17 +31,15 @@ const TILE: usize = TILE_ROWS * TILE_K;
 /// Output rows and columns per task block: 2 x 2 tiles.
 const BLOCK: usize = 2 * TILE_ROWS;
 
-/// Whether the bf16 products run on the tiles: `tiles_granted()`, unless
-/// `PIPE_NO_AMX` is set (to run or time the portable path on an AMX machine).
-/// Decided once per process: every product asks.
+/// Whether the bf16 products run on the tiles: the process runs at level `amx`
+/// (`PIPE_SIMD` below it times another path on an AMX machine).
 pub fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| std::env::var_os("PIPE_NO_AMX").is_none() && tiles_granted())
+    super::simd::level() == super::simd::Level::Amx
 }
 
 /// Whether this CPU has AMX-BF16 and the kernel granted this process the tile
 /// state (Linux asks programs to request it once, with arch_prctl).
-fn tiles_granted() -> bool {
+pub(super) fn tiles_granted() -> bool {
     static GRANTED: OnceLock<bool> = OnceLock::new();
     *GRANTED.get_or_init(|| cpu_has_amx_bf16() && is_x86_feature_detected!("avx512bw") && request_tile_state())
 }

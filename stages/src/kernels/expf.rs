@@ -88,7 +88,7 @@ pub fn expf(x: f32) -> f32 {
 #[inline(always)]
 pub fn expf_lanes(x: Lanes) -> Lanes {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
+    if super::simd::level() >= super::simd::Level::Avx512 {
         // SAFETY: the CPU has AVX-512F.
         return unsafe { avx512::expf_lanes(x) };
     }

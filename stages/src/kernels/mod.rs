@@ -19,6 +19,7 @@ pub(crate) mod lookup;
 pub(crate) mod par;
 mod precision;
 pub(crate) mod residual;
+pub mod simd;
 pub(crate) mod softmax;
 mod transpose;
 mod wide;

@@ -41,7 +41,7 @@ impl Precision {
         let tiles = false;
         (self == Precision::Bf16 && !tiles).then_some(
             "precision bf16: no AMX-BF16 tiles here (the CPU lacks them, the kernel did not grant them, or \
-             PIPE_NO_AMX is set), so the dense layers use the portable bf16 product, which is slower than fp32",
+             PIPE_SIMD caps the level below amx), so the dense layers use the portable bf16 product, which is slower than fp32",
         )
     }
 

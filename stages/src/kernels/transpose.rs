@@ -52,7 +52,7 @@ fn transpose_rows(src: &[f32], rows: usize, dim: usize, j0: usize, width: usize,
         "transpose_rows: outside the source"
     );
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
+    if super::simd::level() >= super::simd::Level::Avx512 {
         // SAFETY: the CPU has AVX-512F; the reads stay inside `src` (asserted).
         return unsafe { transpose_rows_avx512(src, rows, dim, j0, width, block) };
     }
