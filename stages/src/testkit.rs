@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::{Context, Input, Registry, SilentProgress, StageError};
 
+pub mod levels;
+
 /// The offline material (`../shared` beside the checkout, or `$PIPE_SHARED`).
 /// Panics with what is missing: a test that needs it must fail, not pass silently.
 pub fn shared_dir() -> PathBuf {

@@ -15,6 +15,8 @@ pub(crate) mod head_split;
 mod lanes;
 pub(crate) mod layer_norm;
 pub(crate) mod linear;
+#[cfg(test)]
+mod levels;
 pub(crate) mod lookup;
 pub(crate) mod par;
 mod precision;
