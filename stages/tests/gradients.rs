@@ -83,3 +83,10 @@ fn forward_embeds_is_differentiable_and_matches_forward() {
     assert_eq!(grad.dims(), words.dims());
     assert!(tensor_flat(grad).iter().any(|&v| v != 0.0));
 }
+
+/// Every other test of this file again at each other SIMD level the CPU has:
+/// golden gradient holds at every level.
+#[test]
+fn every_test_here_holds_at_every_simd_level() {
+    pipe_stages::testkit::levels::rerun_at_other_levels("gradients", "every_test_here_holds_at_every_simd_level");
+}

@@ -156,3 +156,10 @@ fn batch_pads_right_and_rejects_empty_rows() {
     assert!(err.contains("row 1"), "{err}");
     assert!(pipe_stages::model::Batch::pad(&[], &device).is_err());
 }
+
+/// Every other test of this file again at each other SIMD level the CPU has:
+/// golden forward parity holds at every level.
+#[test]
+fn every_test_here_holds_at_every_simd_level() {
+    pipe_stages::testkit::levels::rerun_at_other_levels("parity", "every_test_here_holds_at_every_simd_level");
+}

@@ -160,3 +160,10 @@ fn schedule_matches_transformers() {
     assert_eq!(s.lr(1000), 0.0);
     assert_eq!(s.lr(2000), 0.0);
 }
+
+/// Every other test of this file again at each other SIMD level the CPU has:
+/// golden training trace holds at every level.
+#[test]
+fn every_test_here_holds_at_every_simd_level() {
+    pipe_stages::testkit::levels::rerun_at_other_levels("trace", "every_test_here_holds_at_every_simd_level");
+}

@@ -27,39 +27,33 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Runs the tests named `tests` (exact names) of this test binary in a process of
-/// its own at `level`, with `env` set as well; panics with the child's output
-/// unless every one of them ran and passed.
-pub fn run_at(level: Level, tests: &[&str], env: &[(&str, &OsStr)]) {
+/// Runs this test binary in a process of its own at `level` with the test
+/// harness arguments `args` (which select the tests) and `env` set as well;
+/// returns how many tests passed, and panics with the child's output if any
+/// failed or none ran.
+pub fn run_at(level: Level, args: &[&str], env: &[(&str, &OsStr)]) -> usize {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut command = Command::new(&exe);
-    command.arg("--exact").args(tests).env(ENV, level.name()).env_remove("PIPE_NO_AMX");
+    command.args(args).env(ENV, level.name()).env_remove("PIPE_NO_AMX");
     for (name, value) in env {
         command.env(name, value);
     }
     let out = command.output().unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let passed = format!("test result: ok. {} passed", tests.len());
-    assert!(
-        out.status.success() && text.contains(&passed),
-        "{} at {ENV}={level} failed or ran fewer than {} tests:\n{text}",
-        tests.join(", "),
-        tests.len()
-    );
+    let passed =
+        text.lines().find_map(|l| l.strip_prefix("test result: ok. ")?.split_once(" passed")?.0.parse::<usize>().ok());
+    match passed {
+        Some(n) if n > 0 && out.status.success() => n,
+        _ => panic!("{} {} at {ENV}={level}: failed or ran no test\n{text}", exe.display(), args.join(" ")),
+    }
 }
 
-/// Runs `tests` of this test binary again at each level the CPU has other than
-/// the one this process runs at (which the tests themselves cover), saying which.
-pub fn rerun_at_other_levels(who: &str, tests: &[&str]) {
+/// Runs every test of this test binary but `this_test` (the caller) again at
+/// each level the CPU has other than the one this process runs at (which the
+/// tests themselves cover), and says at which.
+pub fn rerun_at_other_levels(who: &str, this_test: &str) {
     let others: Vec<Level> = levels_here(who).into_iter().filter(|&l| l != simd::level()).collect();
-    for &level in &others {
-        run_at(level, tests, &[]);
-    }
-    let names: Vec<&str> = others.iter().map(|l| l.name()).collect();
-    say(&format!(
-        "{who}: {} tests passed at {} (and at {} in this process)",
-        tests.len(),
-        names.join(", "),
-        simd::level()
-    ));
+    let passed: Vec<String> =
+        others.iter().map(|&level| format!("{} at {level}", run_at(level, &["--skip", this_test], &[]))).collect();
+    say(&format!("{who}: tests passed {} (and at {} in this process)", passed.join(", "), simd::level()));
 }
