@@ -9,14 +9,19 @@ use std::process::Command;
 
 use crate::simd::{self, Level, ENV};
 
-/// The levels this CPU runs, lowest first; `who` (the test) says for each level
-/// above the CPU's best that it skips it, and why.
-pub fn levels_here(who: &str) -> Vec<Level> {
+/// Whether this CPU runs `level`; if not, `who` (the test) says that it skips
+/// the level, and why.
+pub fn runs(who: &str, level: Level) -> bool {
     let best = simd::detected();
-    for level in Level::ALL.into_iter().filter(|&l| l > best) {
+    if level > best {
         say(&format!("{who}: skipping level {level}: this CPU's best is {best} ({})", simd::cpu_description()));
     }
-    Level::ALL.into_iter().filter(|&l| l <= best).collect()
+    level <= best
+}
+
+/// The levels this CPU runs, lowest first, saying which it skips (`runs`).
+pub fn levels_here(who: &str) -> Vec<Level> {
+    Level::ALL.into_iter().filter(|&l| runs(who, l)).collect()
 }
 
 /// A line on the test process's stderr. Written to the stream itself: the test
