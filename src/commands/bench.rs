@@ -67,7 +67,6 @@ pub struct Args {
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub config: Vec<(String, String)>,
     /// Precision of the dense layers' matrix products, as the train stage's `precision`
-    /// (auto: bf16 where AMX tiles run it, else fp32)
     #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
     pub precision: PrecisionChoice,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere

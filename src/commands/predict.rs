@@ -46,7 +46,6 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LEN)]
     pub max_len: usize,
     /// Precision of the dense layers' matrix products, as the train stage's `precision`
-    /// (auto: bf16 where AMX tiles run it, else fp32)
     #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
     pub precision: PrecisionChoice,
     /// One JSON object per sentence, one per line
