@@ -1,6 +1,8 @@
 //! Why an instance is stale: its current key components against those of the
 //! artifact the lock file last recorded for it.
 
+use pipe_stages::Registry;
+
 use crate::flatten::changes;
 use crate::lockfile::LockEntry;
 use crate::probe::{Probe, State};
@@ -9,7 +11,12 @@ use crate::table::short;
 use crate::Error;
 
 /// One line per changed component; empty when the instance is fresh.
-pub fn reasons(probe: &Probe, last: Option<&LockEntry>, store: &Store) -> Result<Vec<String>, Error> {
+pub fn reasons(
+    probe: &Probe,
+    last: Option<&LockEntry>,
+    store: &Store,
+    registry: &Registry,
+) -> Result<Vec<String>, Error> {
     if let State::Broken(message) = &probe.state {
         return Ok(vec![message.clone()]);
     }
@@ -39,7 +46,7 @@ pub fn reasons(probe: &Probe, last: Option<&LockEntry>, store: &Store) -> Result
     } else if old.version != new.version {
         why.push(format!("code version of `{}`: {} -> {}", new.kind, old.version, new.version));
     }
-    for c in changes(&old.params, &new.params) {
+    for c in changes(&registry.shown(&old.kind, &old.params), &registry.shown(&new.kind, &new.params)) {
         why.push(format!("param `{}`: {}", c.path, c.arrow()));
     }
     if old.seed != new.seed {

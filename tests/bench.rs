@@ -3,6 +3,7 @@
 
 mod support;
 
+use pipe_stages::model::PrecisionChoice;
 use serde_json::Value;
 use support::{Ran, Test};
 
@@ -19,13 +20,9 @@ fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
     )
     .success();
     let first = text.stdout.lines().next().unwrap_or_default();
-    for part in [
-        "Infer pipe-fixtures/tiny-bert (fp32): ",
-        " examples/s, ",
-        " real tokens/s, ",
-        " GFLOP/s (",
-        "% of 100 GFLOP/s peak)",
-    ] {
+    // `--precision auto`, the default: what it means at this process's level.
+    let heading = format!("Infer pipe-fixtures/tiny-bert ({}): ", PrecisionChoice::Auto.resolve().name());
+    for part in [heading.as_str(), " examples/s, ", " real tokens/s, ", " GFLOP/s (", "% of 100 GFLOP/s peak)"] {
         assert!(first.contains(part), "{part:?} missing from {first:?}");
     }
     assert!(text.stdout.contains("2 batches of 128"), "{}", text.stdout);
@@ -68,7 +65,7 @@ fn bad_arguments_are_usage_errors() {
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--batches", "imdb"]).code(2).stderr_has("sst2");
     bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--precision", "fp16"])
         .code(2)
-        .stderr_has("[possible values: fp32, bf16]");
+        .stderr_has("[possible values: auto, fp32, bf16]");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
 }
 
@@ -151,13 +148,16 @@ fn bf16_precision_trains_and_says_so() {
     assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
 
     // Without AMX tiles (forced here) the portable bf16 product runs, with a warning.
-    let portable = t
-        .command(&[&["bench"][..], &args[..]].concat())
-        .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
-        .env("PIPE_SIMD", "avx512")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&portable.stderr);
-    assert!(portable.status.success(), "{stderr}");
-    assert!(stderr.contains("warning: precision bf16: no AMX-BF16 tiles here"), "{stderr}");
+    let below_amx = |args: &[&str]| {
+        let command = t
+            .command(&[&["bench"][..], args].concat())
+            .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
+            .env("PIPE_SIMD", "avx512")
+            .output();
+        Ran::from(command.unwrap()).success()
+    };
+    below_amx(&args).stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
+    // Auto, the default, picks fp32 there: no slow path, no warning.
+    let auto = below_amx(&args[..args.len() - 2]).stdout_has("Train pipe-fixtures/tiny-bert (fp32): ");
+    assert!(!auto.stderr.contains("warning"), "{}", auto.stderr);
 }

@@ -110,7 +110,7 @@ fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
         (
             "param value error",
             "name: x\nstages:\n  t:\n    uses: train\n    with:\n      precision: fp16\n",
-            "p.yaml:6: stage `t`: invalid params (train): `precision`: unknown variant `fp16`, expected `fp32` or `bf16`",
+            "p.yaml:6: stage `t`: invalid params (train): `precision`: unknown variant `fp16`, expected one of `auto`, `fp32`, `bf16`",
         ),
     ];
     for (what, yaml, message) in cases {

@@ -173,3 +173,20 @@ fn the_model_comes_from_the_runs_train_instance() {
     std::fs::remove_dir_all(store.object_dir(&cls)).unwrap();
     predict(&t, &["--run", "20261130T0600", "fine"]).code(2).stderr_has("no longer in");
 }
+
+#[test]
+fn auto_precision_is_fp32_below_amx_and_only_a_pinned_bf16_warns() {
+    let t = Test::new();
+    save_model(&t.path().join("model"));
+    let avx2 = |precision: &[&str]| {
+        let args =
+            [&["predict", "--model", "model", "--top", "0", "--json"][..], precision, &["a gorgeous, witty film"]];
+        let out = t.command(&args.concat()).env("HF_HOME", use_offline_hub()).env("PIPE_SIMD", "avx2").output();
+        Ran::from(out.unwrap()).success()
+    };
+    let auto = avx2(&[]);
+    assert!(!auto.stderr.contains("warning"), "{}", auto.stderr);
+    assert_eq!(auto.stdout, avx2(&["--precision", "fp32"]).stdout, "the same logits, to the last bit");
+    let bf16 = avx2(&["--precision", "bf16"]).stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
+    assert_ne!(auto.stdout, bf16.stdout, "bf16 rounds the products' operands");
+}

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use pipe_stages::model::Precision;
+use pipe_stages::model::PrecisionChoice;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 
 use crate::Error;
@@ -66,9 +66,9 @@ pub struct Args {
     /// drawn at random (N(0, 0.02)) instead of loaded: a resized model, for timing
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     pub config: Vec<(String, String)>,
-    /// Precision of the dense layers' matrix products (as the train stage's `precision`)
-    #[arg(long, value_name = "P", value_enum, default_value_t = Precision::Fp32)]
-    pub precision: Precision,
+    /// Precision of the dense layers' matrix products, as the train stage's `precision`
+    #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
+    pub precision: PrecisionChoice,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
     pub dump_batches: Option<PathBuf>,
@@ -102,7 +102,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.peak_gflops = args.peak_gflops;
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
-    opts.precision = args.precision;
+    opts.precision = args.precision.resolve();
     if let Some(why) = opts.precision.slow_here() {
         eprintln!("warning: {why}");
     }

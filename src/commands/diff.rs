@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pipe_stages::Registry;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -58,7 +59,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         [] => last_two(&store)?,
         _ => return Err(Error::Config("pipe diff takes two runs or none".into())),
     };
-    let report = compare(&a, &b);
+    let report = compare(&Registry::builtin(), &a, &b);
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(Error::corrupt(record::path(&store, &b.id)))?;
         println!("{text}");
@@ -84,7 +85,7 @@ fn last_two(store: &Store) -> Result<(RunRecord, RunRecord), Error> {
     Err(Error::Config(format!("only one run of pipeline `{}` is recorded; nothing to compare", b.pipeline)))
 }
 
-fn compare(a: &RunRecord, b: &RunRecord) -> Report {
+fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
     let mut changed = Vec::new();
     let mut unchanged = 0;
     for new in &b.stages {
@@ -97,7 +98,8 @@ fn compare(a: &RunRecord, b: &RunRecord) -> Report {
             instance: new.instance.clone(),
             key: [old.key.clone(), new.key.clone()],
             artifact: [old.artifact.clone(), new.artifact.clone()],
-            params: changes(&old.params, &new.params)
+            // Records from before a param existed lack its implicit value.
+            params: changes(&registry.shown(&old.kind, &old.params), &registry.shown(&new.kind, &new.params))
                 .into_iter()
                 .map(|c| (c.path, serde_json::json!([c.old, c.new])))
                 .collect(),

@@ -6,6 +6,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use pipe_stages::model::PrecisionChoice;
 use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
 
 use crate::record::{self, RunRecord, Status};
@@ -44,6 +45,9 @@ pub struct Args {
     /// Tokens read per sentence ([CLS] and [SEP] included); longer sentences are cut
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LEN)]
     pub max_len: usize,
+    /// Precision of the dense layers' matrix products, as the train stage's `precision`
+    #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
+    pub precision: PrecisionChoice,
     /// One JSON object per sentence, one per line
     #[arg(long)]
     pub json: bool,
@@ -67,7 +71,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if !dir.is_dir() {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
-    let predictor = Predictor::load(&dir, args.max_len)?;
+    let precision = args.precision.resolve();
+    if let Some(why) = precision.slow_here() {
+        eprintln!("warning: {why}");
+    }
+    let predictor = Predictor::load(&dir, args.max_len, precision)?;
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {

@@ -147,7 +147,7 @@ fn record_run(
                 key: o.key.clone(),
                 artifact: o.artifact.as_ref().map(|a| a.hash.clone()),
                 seconds: o.seconds,
-                params: inst.params.clone(),
+                params: registry.shown(&inst.kind, &inst.params),
                 metrics: o.metrics.clone(),
                 error: o.error.clone(),
             })

@@ -70,7 +70,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             job.as_ref().map(|(r, state)| format!("  (slurm job {}: {})", r.job, state.describe())).unwrap_or_default();
         out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
         if args.why {
-            for reason in why::reasons(p, lock.stages.get(&inst.name), &store)? {
+            for reason in why::reasons(p, lock.stages.get(&inst.name), &store, &registry)? {
                 out.push_str(&format!("{:21}- {reason}\n", ""));
             }
         }

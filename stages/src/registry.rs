@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use crate::Stage;
 
 /// The stage kinds a pipeline may `use`, by name.
@@ -30,6 +32,21 @@ impl Registry {
 
     pub fn get(&self, kind: &str) -> Option<&dyn Stage> {
         self.stages.get(kind).map(|s| s.as_ref())
+    }
+
+    /// Resolved params of a `kind` instance as people read them (run records,
+    /// `pipe status --why`, `pipe diff`): with the values the stage leaves out of
+    /// its key (`Stage::implicit`) filled in.
+    pub fn shown(&self, kind: &str, params: &Value) -> Value {
+        let mut shown = params.clone();
+        if let (Some(stage), Value::Object(map)) = (self.get(kind), &mut shown) {
+            if let Value::Object(implicit) = stage.implicit() {
+                for (k, v) in implicit {
+                    map.entry(k).or_insert(v);
+                }
+            }
+        }
+        shown
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {

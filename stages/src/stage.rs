@@ -17,6 +17,13 @@ pub trait Stage: Send + Sync {
     /// (usually `params::resolve::<MyParams>(raw)`). Unknown keys are errors.
     fn resolve(&self, raw: &Value) -> Result<Value, StageError>;
 
+    /// Params that `resolve` leaves out while they hold these values (an object
+    /// of param: value), so that keys made before a param existed still match.
+    /// People see them as if present (`Registry::shown`).
+    fn implicit(&self) -> Value {
+        Value::Null
+    }
+
     /// Extra key material that is not in the params or upstream artifacts, such
     /// as the hashes of local files or hub files a stage reads. `workdir` is the
     /// directory of the pipeline file, against which relative paths resolve.

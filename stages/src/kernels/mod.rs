@@ -26,4 +26,4 @@ pub(crate) mod softmax;
 mod transpose;
 mod wide;
 
-pub use precision::Precision;
+pub use precision::{Choice as PrecisionChoice, Precision};

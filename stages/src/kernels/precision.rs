@@ -1,14 +1,18 @@
 //! The precision of the dense layers' matrix products (`precision` in the train
-//! stage, `pipe bench --precision`). f32 is the reference and parity path. bf16
-//! rounds both operands to bf16 and accumulates in f32, as PyTorch's bf16
-//! autocast does: on AMX tiles where the CPU has them, else the portable
-//! product (same rounding, slower than f32). Weights, gradients, optimizer
-//! state and every other op stay f32.
+//! stage, `pipe bench --precision`, `pipe predict --precision`). f32 is the
+//! reference and parity path. bf16 rounds both operands to bf16 and accumulates
+//! in f32, as PyTorch's bf16 autocast does: on AMX tiles where the CPU has them,
+//! else the portable product (same rounding, slower than f32). Weights,
+//! gradients, optimizer state and every other op stay f32.
+//!
+//! What a user asks for is a [`Choice`]: a precision, or `auto`, which resolves
+//! once per process to the fastest acceptable precision at the SIMD level.
 
 use serde::{Deserialize, Serialize};
 
 use super::gemm::{self, Operand};
 use super::par::for_rows_mut;
+use super::simd::{self, Level};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -33,13 +37,21 @@ impl Precision {
         *self == Precision::Fp32
     }
 
+    /// The fastest precision whose results are acceptable at `level`: bf16 only
+    /// where its products run on AMX tiles. AVX512-BF16 and AVX2 have no fast
+    /// bf16 product here (the portable one is slower than f32), so f32.
+    pub fn fastest_at(level: Level) -> Precision {
+        if level == Level::Amx {
+            Precision::Bf16
+        } else {
+            Precision::Fp32
+        }
+    }
+
     /// Why this precision runs slowly on this CPU, if it does (for a warning).
     pub fn slow_here(self) -> Option<&'static str> {
-        #[cfg(target_arch = "x86_64")]
-        let tiles = super::amx::available();
-        #[cfg(not(target_arch = "x86_64"))]
-        let tiles = false;
-        (self == Precision::Bf16 && !tiles).then_some(
+        // Slow exactly where auto would not pick it, so auto never warns.
+        (self == Precision::Bf16 && Precision::fastest_at(simd::level()) != self).then_some(
             "precision bf16: no AMX-BF16 tiles here (the CPU lacks them, the kernel did not grant them, or \
              PIPE_SIMD caps the level below amx), so the dense layers use the portable bf16 product, which is slower than fp32",
         )
@@ -63,6 +75,35 @@ impl Precision {
     }
 }
 
+/// A precision as asked for: `auto` (the default) or one pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Choice {
+    /// The fastest acceptable precision of this machine: bf16 with AMX tiles, else fp32
+    #[default]
+    Auto,
+    /// f32 products everywhere: the same results on every machine
+    Fp32,
+    /// bf16 operands, f32 sums (slow without AMX tiles)
+    Bf16,
+}
+
+impl Choice {
+    /// The precision this choice means in this process (`simd::level()`).
+    pub fn resolve(self) -> Precision {
+        self.resolve_at(simd::level())
+    }
+
+    pub fn resolve_at(self, level: Level) -> Precision {
+        match self {
+            Choice::Auto => Precision::fastest_at(level),
+            Choice::Fp32 => Precision::Fp32,
+            Choice::Bf16 => Precision::Bf16,
+        }
+    }
+}
+
 /// Adds `bias` to each row of `rows` (whole rows of `bias.len()` values).
 #[inline(always)]
 pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
@@ -70,5 +111,30 @@ pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
         for (v, b) in row.iter_mut().zip(bias) {
             *v += b;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_is_bf16_on_amx_only_and_a_pinned_choice_holds_everywhere() {
+        for level in Level::ALL {
+            let auto = if level == Level::Amx { Precision::Bf16 } else { Precision::Fp32 };
+            assert_eq!(Choice::Auto.resolve_at(level), auto, "{level}");
+            assert_eq!(Choice::Fp32.resolve_at(level), Precision::Fp32, "{level}");
+            assert_eq!(Choice::Bf16.resolve_at(level), Precision::Bf16, "{level}");
+        }
+        assert_eq!(Choice::default(), Choice::Auto);
+        assert_eq!(Choice::Auto.resolve(), Choice::Auto.resolve_at(simd::level()));
+    }
+
+    #[test]
+    fn only_a_pinned_bf16_below_amx_warns() {
+        // At this process's level (PIPE_SIMD caps it).
+        assert_eq!(Choice::Auto.resolve().slow_here(), None);
+        assert_eq!(Precision::Fp32.slow_here(), None);
+        assert_eq!(Precision::Bf16.slow_here().is_some(), simd::level() != Level::Amx);
     }
 }

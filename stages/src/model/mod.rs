@@ -21,7 +21,7 @@ mod pooling;
 mod save;
 mod weights;
 
-pub use crate::kernels::Precision;
+pub use crate::kernels::{Precision, PrecisionChoice};
 pub use arch::Architecture;
 pub use batch::Batch;
 pub use classifier::{Classifier, Output};

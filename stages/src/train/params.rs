@@ -1,11 +1,16 @@
 //! Parameters of the `train` stage, with the seed recipe's defaults.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::schedule::LinearSchedule;
 use super::trainer::Recipe;
-use crate::model::{ModelOptions, Pooling, Precision};
-use crate::StageError;
+use crate::model::{ModelOptions, Pooling, Precision, PrecisionChoice};
+use crate::simd::Level;
+use crate::{params, StageError};
+
+/// The param that `auto` fills in per machine.
+pub const PRECISION: &str = "precision";
 
 /// Which dev figure chooses the best epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -67,9 +72,11 @@ pub struct TrainParams {
     pub freeze_embeddings: bool,
     /// Train on a seeded, label-stratified subset of this many training rows.
     pub train_subset: Option<usize>,
-    /// Of the dense layers' matrix products in training and its dev evaluations
-    /// (`fp32` or `bf16`). Left out of the resolved params when fp32, so keys
-    /// (and caches) from before the option existed stay valid.
+    /// Of the dense layers' matrix products in training and its dev evaluations,
+    /// as resolved: `with:` takes `auto` (the default), `fp32` or `bf16`, and
+    /// `resolve_at` puts the precision auto means on the machine in its place.
+    /// Left out of the resolved params when fp32, so keys (and caches) from
+    /// before the option existed stay valid.
     #[serde(skip_serializing_if = "Precision::is_fp32")]
     pub precision: Precision,
 }
@@ -101,6 +108,25 @@ impl Default for TrainParams {
 }
 
 impl TrainParams {
+    /// `with:` params as resolved at SIMD `level`: defaults filled in, checked,
+    /// and `precision` (`auto` when left out) replaced by the precision it means
+    /// at that level, which is what the stage key, the run record and
+    /// `params.json` carry.
+    pub fn resolve_at(raw: &Value, level: Level) -> Result<Value, StageError> {
+        let mut raw = raw.clone();
+        if raw.is_null() {
+            raw = Value::Object(Default::default());
+        }
+        if let Value::Object(map) = &mut raw {
+            let choice = map.get(PRECISION).map(|v| serde_json::from_value::<PrecisionChoice>(v.clone())).transpose();
+            let choice = choice.map_err(|e| StageError::param(PRECISION, e.to_string()))?.unwrap_or_default();
+            map.insert(PRECISION.into(), choice.resolve_at(level).name().into());
+        }
+        let resolved = params::resolve::<TrainParams>(&raw)?;
+        params::parse::<TrainParams>(&resolved)?.validate()?;
+        Ok(resolved)
+    }
+
     /// Range checks serde cannot express; the error names the key.
     pub fn validate(&self) -> Result<(), StageError> {
         let check =
@@ -161,6 +187,27 @@ mod tests {
         assert!(v.get("precision").is_none(), "fp32 is left out so older keys still match");
         assert_eq!(resolve::<TrainParams>(&json!({"precision": "bf16"})).unwrap()["precision"], "bf16");
         parse::<TrainParams>(&v).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn auto_resolves_per_level_and_fp32_keeps_its_old_params() {
+        let at = |with: Value, level| TrainParams::resolve_at(&with, level).unwrap();
+        let pinned_fp32 = resolve::<TrainParams>(&json!({})).unwrap();
+        for level in Level::ALL {
+            let auto = at(json!({}), level);
+            assert_eq!(at(json!({"precision": "auto"}), level), auto, "{level}: auto is the default");
+            assert_eq!(at(json!(null), level), auto, "{level}: no `with:` at all");
+            assert_eq!(at(json!({"precision": "fp32"}), level), pinned_fp32, "{level}");
+            assert_eq!(at(json!({"precision": "bf16"}), level)["precision"], "bf16", "{level}");
+            let want = if level == Level::Amx { json!("bf16") } else { Value::Null };
+            assert_eq!(auto.get("precision").cloned().unwrap_or(Value::Null), want, "{level}");
+        }
+        assert_eq!(at(json!({}), Level::Avx2), pinned_fp32, "auto on AVX2 has the key of a pinned fp32");
+        let err = TrainParams::resolve_at(&json!({"precision": "fp16"}), Level::Amx).unwrap_err();
+        assert!(matches!(&err, StageError::Param { key, .. } if key == "precision"), "{err}");
+        assert!(err.to_string().contains("`auto`, `fp32`"), "{err}");
+        let err = TrainParams::resolve_at(&json!({"dropout": 1.5}), Level::Amx).unwrap_err();
+        assert!(matches!(&err, StageError::Param { key, .. } if key == "dropout"), "checked too: {err}");
     }
 
     #[test]

@@ -4,19 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::batches::train_batches;
 use super::curves::{accuracy_curve, loss_curve};
 use super::history::{EpochRecord, History, StepRecord};
-use super::params::TrainParams;
+use super::params::{TrainParams, PRECISION};
 use super::rows::labelled;
 use super::subset::stratified;
 use super::trainer::{evaluate, Trainer};
 use crate::data::hub::model_file;
-use crate::model::Classifier;
+use crate::model::{Classifier, Precision};
 use crate::rng::derive;
-use crate::{params, Context, Stage, StageError};
+use crate::{params, simd, Context, Stage, StageError};
 
 pub struct Train;
 
@@ -36,9 +36,11 @@ impl Stage for Train {
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
-        let resolved = params::resolve::<TrainParams>(raw)?;
-        params::parse::<TrainParams>(&resolved)?.validate()?;
-        Ok(resolved)
+        TrainParams::resolve_at(raw, simd::level())
+    }
+
+    fn implicit(&self) -> Value {
+        json!({PRECISION: Precision::Fp32.name()})
     }
 
     fn headline(&self) -> &'static [&'static str] {

@@ -1,0 +1,77 @@
+//! `precision: auto` (the train stage's default): the stage key, the run record and
+//! `pipe status --why` carry the precision it resolves to on the machine, so a lock
+//! file made where bf16 was chosen is stale, with the reason, on an AVX2 machine
+//! (`PIPE_SIMD=avx2` stands in for one).
+
+mod support;
+
+use pipe_stages::simd::{self, Level};
+use pipe_stages::testkit::use_offline_hub;
+use serde_json::Value;
+use support::{Ran, Test};
+
+/// Tokenize and train on the tiny-bert fixture: the least a train stage needs.
+const PIPELINE: &str = "name: p
+seed: 7
+params:
+  model: pipe-fixtures/tiny-bert
+stages:
+  download: {uses: download, with: {dataset: stanfordnlp/sst2}}
+  split: {uses: split, needs: [download], with: {train_dev_split: 0.1}}
+  tokenize: {uses: tokenize, needs: [split], with: {model: \"${params.model}\", max_len: 32}}
+  train:
+    uses: train
+    needs: [tokenize]
+    with: {lr: 1.0e-3, epochs: 1, batch_size: 16, train_subset: 64}
+";
+
+/// `pipe ARGS` with the kernels capped at `level` (None: the host's own).
+fn at(t: &Test, level: Option<&str>, args: &[&str]) -> Ran {
+    let mut command = t.command(args);
+    command.env("HF_HOME", use_offline_hub()).env_remove("PIPE_NO_AMX");
+    match level {
+        Some(level) => command.env(simd::ENV, level),
+        None => command.env_remove(simd::ENV),
+    };
+    Ran::from(command.output().expect("pipe runs"))
+}
+
+fn train_record(t: &Test) -> Value {
+    let record = t.last_record();
+    record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == "train").expect("train recorded").clone()
+}
+
+#[test]
+fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_there() {
+    let t = Test::new().pipeline(PIPELINE);
+    // What an AMX machine's auto makes, pinned so that any host can make it (slowly, warned).
+    at(&t, Some("avx2"), &["run", "p.yaml", "--set", "train.precision=bf16"])
+        .success()
+        .stderr_has("warning: train: precision bf16: no AMX-BF16 tiles here");
+    assert_eq!(train_record(&t)["params"]["precision"], "bf16");
+
+    let why = at(&t, Some("avx2"), &["status", "p.yaml", "--why"]).success();
+    let train = why.stdout.lines().skip_while(|l| !l.ends_with("  train")).take(2).collect::<Vec<_>>();
+    assert!(train[0].starts_with("stale"), "{}", why.stdout);
+    assert_eq!(train[1].trim(), "- param `precision`: \"bf16\" -> \"fp32\"", "{}", why.stdout);
+
+    // Where AMX tiles run (the host's own level, uncapped), auto is bf16: the same key.
+    let native = simd::detected();
+    if native == Level::Amx {
+        at(&t, None, &["status", "p.yaml"]).success().stdout_has("0 of 4 stage instance(s) stale");
+    } else {
+        println!("skipped the check at amx: this host's best level is {native}");
+    }
+
+    // Auto on AVX2 trains in fp32, without a warning, and the record says so.
+    let ran = at(&t, Some("avx2"), &["run", "p.yaml"]).success();
+    assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
+    let train = train_record(&t);
+    assert_eq!((train["status"].as_str(), train["params"]["precision"].as_str()), (Some("ran"), Some("fp32")));
+    // A pinned fp32 has auto's key there: the key leaves fp32 out, as before the option existed.
+    let pinned = at(&t, Some("avx2"), &["status", "p.yaml", "--set", "train.precision=fp32"]).success();
+    pinned.stdout_has(&format!("fresh  {}  train", &train["key"].as_str().unwrap()[..12]));
+    let key = t.cache().join("objects").join(train["key"].as_str().unwrap()).join("key.json");
+    let parts: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    assert_eq!(parts["params"].get("precision"), None, "{parts}");
+}
