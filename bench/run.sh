@@ -23,7 +23,7 @@ usage: bench/run.sh [options]
   --out DIR           results directory [bench/results/<UTC time>]
   --pipe PATH         pipe binary [target/release/pipe]
   --python PATH       Python with torch and transformers [$TORCH_PYTHON or python3]
-Smoke run (about 3 min on 2 idle cores):
+Smoke run (28 short processes: a few minutes on 2 idle cores):
   bench/run.sh --models minilm --train-steps 4 --infer-steps 2 --peak-repeats 1
 EOF
 }

@@ -20,6 +20,9 @@ TASKS = {"train": "train, examples/s", "infer": "infer, sentences/s"}
 CONFIGS = ["pipe-fp32", "pipe-bf16", "pipe-int8", "torch-fp32", "torch-bf16"]
 HEADS = {"pipe-fp32": "pipe fp32", "pipe-bf16": "pipe bf16", "pipe-int8": "pipe int8",
          "torch-fp32": "PyTorch fp32", "torch-bf16": "PyTorch bf16"}
+# run.sh's level names, best first; a level's CPU class in words.
+LEVELS = ["native", "amx", "avx512", "avx2", "baseline"]
+CLASSES = {"amx": "AMX", "avx512": "AVX-512 (no AMX)", "avx2": "AVX2 + FMA", "baseline": "x86-64 baseline (no AVX)"}
 RUN = re.compile(r"^(?P<what>.+)-(?P<side>pipe|torch)-(?P<prec>fp32|bf16|int8)-r(?P<rep>\d+)\.json$")
 
 
@@ -66,10 +69,10 @@ def level_section(level, runs, raw):
     out.append(f"CPU flags: {flags}. pipe ran at level `{ran}`; the CPU's best is `{best_here}`.")
     if pipe_any.get("simd_capped"):
         caps = " ".join(f"{k}={v}" for k, v in (torch_peak or {}).get("caps", {}).items())
-        out.append(f"**Emulation**: {pipe_any['simd_capped']} on this {best_here} CPU approximates a "
-                   f"{ran} machine; PyTorch was capped alike ({caps or 'no caps recorded'}; it ran at "
-                   f"{(torch_peak or {}).get('cpu_capability', '?')}). A real {ran} CPU differs in clock, "
-                   f"caches and memory.")
+        out.append(f"**Emulation**: {pipe_any['simd_capped']} on this {CLASSES.get(best_here, best_here)} CPU "
+                   f"approximates an {CLASSES.get(ran, ran)} machine; PyTorch was capped alike ({caps or 'no caps recorded'}; it ran at "
+                   f"{(torch_peak or {}).get('cpu_capability', '?')}). A real {CLASSES.get(ran, ran)} CPU differs in "
+                   f"clock, caches and memory.")
 
     # The peak: each side's matrix product alone; the reference is the best fp32 rate seen.
     peak = {}
@@ -138,7 +141,8 @@ def main():
     root = sys.argv[1]
     raw = []
     sections = []
-    for level_dir in sorted(glob.glob(os.path.join(root, "runs", "*"))):
+    rank = lambda d: LEVELS.index(os.path.basename(d)) if os.path.basename(d) in LEVELS else len(LEVELS)  # noqa: E731
+    for level_dir in sorted(glob.glob(os.path.join(root, "runs", "*")), key=rank):
         runs = load(level_dir)
         if runs:
             sections.append(level_section(os.path.basename(level_dir), runs, raw))

@@ -2,7 +2,7 @@
 """PyTorch's matrix-product peak on this CPU: the counterpart of `pipe bench peak`.
 
 Times torch.matmul(x, w.t()) with x 1152x768 and w 3072x768 (the product a dense layer runs,
-at the shape of a DistilBERT-base feed-forward layer on a training batch), --products of them
+at the shape of a DistilBERT-base feed-forward layer on 1152 token rows), --products of them
 back to back per repeat, after --warmup untimed ones, on --threads threads.  fp32 goes to
 MKL's sgemm; bf16 casts both operands to bf16 first (as autocast does), which oneDNN runs (on
 AMX tiles where the CPU has them).  The caps ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and
