@@ -61,12 +61,14 @@ def level_section(level, runs, raw):
                        for _, rep in rs), None)
     if pipe_any is None:
         return f"## {level}\n\nno pipe runs\n"
-    cpu = pipe_any.get("cpu", "unknown CPU")
-    model_name, _, flags = cpu.partition("; ")
-    ran, best_here = pipe_any.get("simd_level"), pipe_any.get("simd_detected")
-    out = [f"## {model_name} at `{ran}`" + (" (emulated)" if pipe_any.get("simd_capped") else "")]
-    out.append("")
-    out.append(f"CPU flags: {flags}. pipe ran at level `{ran}`; the CPU's best is `{best_here}`.")
+    if "simd_level" not in pipe_any:
+        # A pipe from before `pipe bench` named its machine: machine.txt's lscpu lines say it.
+        out = [f"## `{level}`", "", "This pipe does not report its CPU and SIMD level; see machine.txt."]
+    else:
+        model_name, _, flags = pipe_any["cpu"].partition("; ")
+        ran, best_here = pipe_any["simd_level"], pipe_any["simd_detected"]
+        out = [f"## {model_name} at `{ran}`" + (" (emulated)" if pipe_any["simd_capped"] else ""), ""]
+        out.append(f"CPU flags: {flags}. pipe ran at level `{ran}`; the CPU's best is `{best_here}`.")
     if pipe_any.get("simd_capped"):
         caps = " ".join(f"{k}={v}" for k, v in (torch_peak or {}).get("caps", {}).items())
         out.append(f"**Emulation**: {pipe_any['simd_capped']} on this {CLASSES.get(best_here, best_here)} CPU "
