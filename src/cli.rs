@@ -53,7 +53,7 @@ pub enum Command {
     Verify(verify::Args),
     /// Classify sentences with a run's trained model and show the tokens behind each label
     Predict(predict::Args),
-    /// Measure training or inference throughput of a hub model on SST-2 batches
+    /// Measure training or inference throughput of a hub model on SST-2 batches, or the matrix-product peak
     Bench(bench::Args),
     /// Compute one instance from upstream artifacts in the cache: what a cluster job runs
     #[command(hide = true)]

@@ -1,5 +1,6 @@
 //! `pipe bench`: the throughput report's shape on the tiny-bert fixture with real
-//! SST-2 validation batches from ../shared/hf.
+//! SST-2 validation batches from ../shared/hf, the peak product's report, and the
+//! machine (CPU and SIMD level) every report names.
 
 mod support;
 
@@ -26,6 +27,8 @@ fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
         assert!(first.contains(part), "{part:?} missing from {first:?}");
     }
     assert!(text.stdout.contains("2 batches of 128"), "{}", text.stdout);
+    assert!(text.stdout.contains("\nCPU: "), "{}", text.stdout);
+    assert!(text.stdout.contains("\nSIMD level: "), "{}", text.stdout);
 
     let json = bench(
         &t,
@@ -50,9 +53,70 @@ fn infer_reports_throughput_and_dumps_the_batches_it_timed() {
     assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["real_tokens_per_second"].as_f64().unwrap() <= report["padded_tokens_per_second"].as_f64().unwrap());
     assert_eq!(report["peak_share"], Value::Null);
+    assert!(report["cpu"].as_str().is_some_and(|c| c.contains("; ")), "{}", report["cpu"]);
     let dumped: Value = serde_json::from_str(&std::fs::read_to_string(t.path().join("b.json")).unwrap()).unwrap();
     assert_eq!(dumped["batches"].as_array().unwrap().len(), 2);
     assert_eq!(dumped["warmup"].as_array().unwrap().len(), 1);
+}
+
+/// The level the kernels ran at, the CPU's best and the cap, as `PIPE_SIMD` sets them.
+#[test]
+fn reports_name_the_simd_level_and_its_cap() {
+    let t = Test::new();
+    let run = |simd: &str| -> Value {
+        let out = t
+            .command(&["bench", "peak", "--steps", "1", "--warmup", "0", "--repeats", "1", "--json"])
+            .env("PIPE_SIMD", simd)
+            .env_remove("PIPE_NO_AMX")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let best = run("amx");
+    let detected = best["simd_detected"].as_str().unwrap().to_string();
+    assert_eq!(best["simd_level"], detected.as_str());
+    assert_eq!(best["simd_capped"], Value::Null);
+
+    let capped = run("baseline");
+    assert_eq!(capped["simd_level"], "baseline");
+    assert_eq!(capped["simd_detected"], detected.as_str());
+    if detected == "baseline" {
+        assert_eq!(capped["simd_capped"], Value::Null);
+    } else {
+        assert_eq!(capped["simd_capped"], format!("PIPE_SIMD=baseline caps {detected}").as_str());
+        let text = t
+            .command(&["bench", "peak", "--steps", "1", "--warmup", "0", "--repeats", "1"])
+            .env("PIPE_SIMD", "baseline")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&text.stdout);
+        assert!(stdout.contains(&format!("\nSIMD level: baseline (PIPE_SIMD=baseline caps {detected})\n")), "{stdout}");
+    }
+}
+
+#[test]
+fn peak_times_the_dense_product_alone() {
+    let t = Test::new();
+    let text = t.run(&["bench", "peak", "--steps", "2", "--warmup", "0", "--repeats", "1"]).success();
+    assert!(text.stdout.starts_with("Peak fp32 dense product 1152x768 times (3072x768)^T: "), "{}", text.stdout);
+    assert!(text.stdout.contains("2 products of 5.44 GFLOP per repeat"), "{}", text.stdout);
+
+    let json = t.run(&["bench", "peak", "--steps", "1", "--warmup", "1", "--repeats", "3", "--json"]).success();
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["mode"], "peak");
+    assert_eq!(report["precision"], "fp32");
+    assert_eq!((report["m"].as_u64(), report["k"].as_u64(), report["n"].as_u64()), (Some(1152), Some(768), Some(3072)));
+    // 2 * 1152 * 768 * 3072 FLOP
+    assert_eq!(report["gflop_per_product"], 5.435817984);
+    let seconds: Vec<f64> = report["repeat_seconds"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+    assert_eq!(seconds.len(), 3);
+    let fastest = seconds.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = report["best_gflops"].as_f64().unwrap();
+    assert!((best - 5.435817984 / fastest).abs() < 1e-9 * best, "{report}");
+    assert!(report["gflops"].as_f64().unwrap() <= best, "{report}");
+
+    t.run(&["bench", "peak", "--repeats", "0"]).code(2).stderr_has("at least 1");
 }
 
 #[test]
@@ -67,6 +131,7 @@ fn bad_arguments_are_usage_errors() {
         .code(2)
         .stderr_has("[possible values: auto, fp32, bf16]");
     bench(&t, &["infer", "--model", "nobody/nothing", "--steps", "1"]).code(1).stderr_has("nobody/nothing");
+    bench(&t, &["train"]).code(2).stderr_has("--model <REPO>");
 }
 
 #[test]

@@ -1,12 +1,30 @@
-//! `pipe bench train|infer`: training or inference throughput of a hub model on
-//! real SST-2 batches (`pipe_stages::train::bench` measures; this parses and prints).
+//! `pipe bench train|infer|peak`: training or inference throughput of a hub model on
+//! real SST-2 batches (`pipe_stages::train::bench` measures; this parses and prints),
+//! or the machine's matrix-product peak (`peak`). Every report names the CPU and the
+//! SIMD level it ran at, since figures from different machines or levels differ.
+
+mod peak;
 
 use std::path::PathBuf;
 
 use pipe_stages::model::PrecisionChoice;
+use pipe_stages::simd;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
+use serde::Serialize;
 
 use crate::Error;
+
+/// What to time.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    /// Full optimiser steps: dropout forward, backward, gradient clipping, AdamW
+    Train,
+    /// Eval-mode forward passes to logits
+    Infer,
+    /// The dense layers' matrix product alone, 1152x768 times (3072x768)^T: the peak
+    /// GFLOP/s that --peak-gflops takes (no model; --steps products per repeat)
+    Peak,
+}
 
 /// Where the timed batches come from.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -27,28 +45,29 @@ impl Batches {
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   pipe bench infer --model pipe-fixtures/tiny-bert --steps 2
+  pipe bench peak --precision fp32 --repeats 5
   pipe bench train --model distilbert/distilbert-base-uncased --peak-gflops 315 --json
   pipe bench train --model sentence-transformers/all-MiniLM-L6-v2 --dump-batches batches.json
   pipe bench train --model pipe-fixtures/tiny-distilbert --config dim=768 --config hidden_dim=3072 \
       --config n_heads=12 --config n_layers=6 --config max_position_embeddings=512   (DistilBERT-base size)")]
 pub struct Args {
     #[arg(value_enum)]
-    pub mode: BenchMode,
-    /// Hub model repo, read from the HF cache ($HF_HOME)
-    #[arg(long, value_name = "REPO")]
-    pub model: String,
+    pub mode: Mode,
+    /// Hub model repo, read from the HF cache ($HF_HOME) [required for train and infer]
+    #[arg(long, value_name = "REPO", required_if_eq_any([("mode", "train"), ("mode", "infer")]))]
+    pub model: Option<String>,
     #[arg(long, default_value = "main")]
     pub revision: String,
     /// Source of the batches
     #[arg(long, value_enum, default_value = "sst2")]
     pub batches: Batches,
-    /// Measured batches per repeat [default: 20 for train, 5 for infer]
+    /// Measured batches per repeat [default: 20 for train, 5 for infer, 10 products for peak]
     #[arg(long, value_name = "N")]
     pub steps: Option<usize>,
     /// Sentences per batch [default: 32 for train, 128 for infer]
     #[arg(long, value_name = "B")]
     pub batch_size: Option<usize>,
-    /// Untimed batches first [default: 3 for train, 1 for infer]
+    /// Untimed batches first [default: 3 for train, 1 for infer, 2 products for peak]
     #[arg(long, value_name = "N")]
     pub warmup: Option<usize>,
     /// Times the measured batches run; the figures are medians
@@ -85,12 +104,30 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn execute(args: Args) -> Result<(), Error> {
-    let mode = args.mode;
     // NaN is no peak either.
     if args.peak_gflops.is_some_and(|p| p.is_nan() || p <= 0.0) {
         return Err(Error::Config("--peak-gflops must be a positive number".into()));
     }
-    let mut opts = BenchOptions::new(mode, &args.model);
+    let precision = args.precision.resolve();
+    if let Some(why) = precision.slow_here() {
+        eprintln!("warning: {why}");
+    }
+    let machine = Machine::here();
+    let mode = match args.mode {
+        Mode::Peak => {
+            let products = args.steps.unwrap_or(10);
+            if products == 0 || args.repeats == 0 {
+                return Err(Error::Config("--steps and --repeats must be at least 1".into()));
+            }
+            let report = peak::measure(precision, products, args.warmup.unwrap_or(2), args.repeats);
+            return print(&report, report.summary(), &machine, args.json);
+        }
+        Mode::Train => BenchMode::Train,
+        Mode::Infer => BenchMode::Infer,
+    };
+    // clap requires --model for train and infer; this only keeps the two in step.
+    let model = args.model.ok_or_else(|| Error::Config("--model is required for train and infer".into()))?;
+    let mut opts = BenchOptions::new(mode, &model);
     opts.revision = args.revision;
     opts.dataset = args.batches.dataset().into();
     opts.batches = args.steps.unwrap_or(opts.batches);
@@ -102,20 +139,58 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.peak_gflops = args.peak_gflops;
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
-    opts.precision = args.precision.resolve();
-    if let Some(why) = opts.precision.slow_here() {
-        eprintln!("warning: {why}");
-    }
+    opts.precision = precision;
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),
     }?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&report)
+    print(&report, report.summary(), &machine, args.json)
+}
+
+/// The CPU a figure was measured on and the SIMD level the kernels ran at.
+#[derive(Serialize)]
+struct Machine {
+    /// Model name and the SIMD flags that matter ("...; avx2 fma avx512f ...").
+    cpu: String,
+    simd_level: &'static str,
+    /// The best level this CPU has.
+    simd_detected: &'static str,
+    /// Why `simd_level` is below it, if it is ("PIPE_SIMD=avx2 caps amx").
+    simd_capped: Option<String>,
+}
+
+impl Machine {
+    fn here() -> Machine {
+        Machine {
+            cpu: simd::cpu_description(),
+            simd_level: simd::level().name(),
+            simd_detected: simd::detected().name(),
+            simd_capped: simd::capped(),
+        }
+    }
+
+    fn line(&self) -> String {
+        let cap = self.simd_capped.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+        format!("CPU: {}\nSIMD level: {}{cap}", self.cpu, self.simd_level)
+    }
+}
+
+/// A report with the machine it ran on: its summary and two machine lines, or one
+/// JSON object with the machine's fields beside the report's.
+fn print<R: Serialize>(report: &R, summary: String, machine: &Machine, json: bool) -> Result<(), Error> {
+    #[derive(Serialize)]
+    struct WithMachine<'a, R> {
+        #[serde(flatten)]
+        report: &'a R,
+        #[serde(flatten)]
+        machine: &'a Machine,
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&WithMachine { report, machine })
             .map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
         println!("{text}");
     } else {
-        println!("{}", report.summary());
+        println!("{summary}\n{}", machine.line());
     }
     Ok(())
 }

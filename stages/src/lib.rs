@@ -23,7 +23,7 @@ pub use stage::Stage;
 pub mod data;
 pub mod eval;
 pub(crate) mod kernels;
-pub use kernels::simd;
+pub use kernels::{dense_product, simd};
 pub mod model;
 pub mod numfmt;
 pub mod plot;

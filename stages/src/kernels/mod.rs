@@ -27,3 +27,9 @@ mod transpose;
 mod wide;
 
 pub use precision::{Choice as PrecisionChoice, Precision};
+
+/// `x` (m x k) times the transpose of `w` (n x k), both contiguous row-major, at
+/// `precision`: the product a dense layer runs, on plain matrices, for `pipe bench peak`.
+pub fn dense_product(precision: Precision, m: usize, n: usize, k: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+    precision.product(m, n, k, gemm::Operand::rows(x, k), gemm::Operand::transposed(w, k), None)
+}

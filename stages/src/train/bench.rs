@@ -323,7 +323,7 @@ fn report(
         mode,
         model: model_name(opts),
         precision: opts.precision,
-        threads: candle_core::utils::get_num_threads(),
+        threads: threads(),
         batch_size: opts.batch_size,
         batches: measured.len(),
         repeats: seconds.len(),
@@ -353,7 +353,13 @@ pub fn forward_flops(config: &ModelConfig, b: usize, t: usize) -> f64 {
     config.layers as f64 * per_layer + head
 }
 
-fn median(values: &[f64]) -> f64 {
+/// The threads the products and the row-parallel kernels run on (`RAYON_NUM_THREADS`, else every core).
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
