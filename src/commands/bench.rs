@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use pipe_stages::model::Precision;
+use pipe_stages::model::{Precision, Quantize};
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 
 use crate::Error;
@@ -69,6 +69,9 @@ pub struct Args {
     /// Precision of the dense layers' matrix products (as the train stage's `precision`)
     #[arg(long, value_name = "P", value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
+    /// Quantize the dense layers (infer only; int8: dynamic, as PyTorch's quantize_dynamic)
+    #[arg(long, value_name = "Q", value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
     pub dump_batches: Option<PathBuf>,
@@ -103,6 +106,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
     opts.precision = args.precision;
+    opts.quantize = args.quantize;
     if let Some(why) = opts.precision.slow_here() {
         eprintln!("warning: {why}");
     }

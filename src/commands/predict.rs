@@ -6,6 +6,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use pipe_stages::model::Quantize;
 use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
 
 use crate::record::{self, RunRecord, Status};
@@ -44,6 +45,9 @@ pub struct Args {
     /// Tokens read per sentence ([CLS] and [SEP] included); longer sentences are cut
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LEN)]
     pub max_len: usize,
+    /// Quantize the dense layers for inference (int8: dynamic, as PyTorch's quantize_dynamic)
+    #[arg(long, value_name = "Q", value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
     /// One JSON object per sentence, one per line
     #[arg(long)]
     pub json: bool,
@@ -67,7 +71,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if !dir.is_dir() {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
-    let predictor = Predictor::load(&dir, args.max_len)?;
+    let predictor = Predictor::load(&dir, args.max_len, args.quantize)?;
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::model::Quantize;
 use crate::viz::subject::Subject;
 use crate::StageError;
 
@@ -50,14 +51,16 @@ pub struct Predictor {
 
 impl Predictor {
     /// Loads `dir`; sentences are truncated to `max_len` tokens ([CLS] .. [SEP] kept).
-    pub fn load(dir: &Path, max_len: usize) -> Result<Predictor, StageError> {
+    /// With `quantize`, the dense layers run on int8 weights; the attributions then
+    /// take the f32 weights' gradient (see `kernels::int8`).
+    pub fn load(dir: &Path, max_len: usize, quantize: Quantize) -> Result<Predictor, StageError> {
         if !dir.join("config.json").is_file() {
             return Err(StageError::Input(format!(
                 "{}: not a model directory (no config.json); give the train stage's `model/` directory",
                 dir.display()
             )));
         }
-        let subject = Subject::from_dir(dir, max_len)?;
+        let subject = Subject::from_dir(dir, max_len, quantize)?;
         let labels = labels(&subject.model.config().raw, dir)?;
         Ok(Predictor { subject, labels })
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::LinearSchedule;
 use super::trainer::Recipe;
-use crate::model::{ModelOptions, Pooling, Precision};
+use crate::model::{ModelOptions, Pooling, Precision, Quantize};
 use crate::StageError;
 
 /// Which dev figure chooses the best epoch.
@@ -140,6 +140,8 @@ impl TrainParams {
             dropout: self.dropout as f32,
             num_layers: self.num_layers,
             precision: self.precision,
+            // Training never quantizes: rounding has no gradient to learn through.
+            quantize: Quantize::None,
         }
     }
 }
