@@ -107,7 +107,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.config = args.config;
     opts.precision = args.precision;
     opts.quantize = args.quantize;
-    if let Some(why) = opts.precision.slow_here() {
+    if let Some(why) = opts.quantize.slow_here().or(opts.precision.slow_here()) {
         eprintln!("warning: {why}");
     }
     let report = match mode {

@@ -71,6 +71,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if !dir.is_dir() {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
+    if let Some(why) = args.quantize.slow_here() {
+        eprintln!("warning: {why}");
+    }
     let predictor = Predictor::load(&dir, args.max_len, args.quantize)?;
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {

@@ -28,31 +28,36 @@ use super::cpu_data::cpu_slice;
 use super::par::fill_rows;
 use super::simd::{self, Level};
 
-/// Values of `in` per step of the widest kernel (64 u8 lanes); rows are padded
-/// with zeros to a multiple of it, which adds nothing to the sums.
-const STEP: usize = 64;
-/// A kernel call computes TILE rows of x against TILE rows of W; x's and W's
-/// row counts are padded to multiples of it.
-const TILE: usize = 4;
+/// Values of `in` per step: `vpdpbusd` sums 4 products into each int32 lane. Rows
+/// of x and W are padded with zeros to a multiple of it, which adds nothing.
+const QUAD: usize = 4;
+/// Output columns per group: one 512-bit register of int32 sums.
+const GROUP: usize = 16;
+/// A kernel call computes ROWS rows of x against COLS columns of W (two groups);
+/// x's rows and W's columns are padded to multiples of them.
+const ROWS: usize = 8;
+const COLS: usize = 2 * GROUP;
 /// The largest `in` whose sums cannot overflow int32 (255 * 127 per product).
 const MAX_IN: usize = i32::MAX as usize / (255 * 127);
 
-/// `TILE` x rows (u8) against `TILE` W rows (i8), each `stride` values apart:
-/// the int32 dot product of every pair. Unsafe: the level's CPU features must be
-/// present, and both slices must hold `TILE * stride` values (`dot_tile` checks).
-type Tile = unsafe fn(&[u8], &[i8], usize) -> [[i32; TILE]; TILE];
+/// The int32 sums of ROWS x rows (u8, `stride` values apart) against the two
+/// column groups at `w` (the packed layout of `Int8Linear::weight`). Unsafe: the
+/// level's CPU features must be present, and the slices long enough (`dot_tile` checks).
+type Tile = unsafe fn(&[u8], &[i8], usize, &mut [[i32; COLS]; ROWS]);
 
 /// A dense layer's weight and bias, prepared for integer products.
 pub struct Int8Linear {
     out: usize,
     inner: usize,
-    /// `inner` rounded up to `STEP`.
+    /// `inner` rounded up to `QUAD`.
     stride: usize,
-    /// `out` rounded up to `TILE` rows of `stride` values (the padding is zeros).
+    /// W^T packed for the kernels: for each group of 16 output columns (`out`
+    /// rounded up to `COLS`, padding zeros), for each quad of `in`, the 16
+    /// columns' 4 values: 64 bytes, one register, per quad.
     weight: Vec<i8>,
     scale: Vec<f32>,
-    /// Σ q over each row: the zero point's share of the sums.
-    row_sum: Vec<i32>,
+    /// Σ q over each output column: the zero point's share of the sums.
+    col_sum: Vec<i32>,
     bias: Vec<f32>,
 }
 
@@ -61,23 +66,21 @@ impl Int8Linear {
     pub fn new(weight: &[f32], bias: &[f32], out: usize, inner: usize) -> Int8Linear {
         assert!(weight.len() == out * inner && bias.len() == out, "int8 linear: W {} values, b {}", weight.len(), out);
         assert!(inner <= MAX_IN, "int8 linear: {inner} inputs could overflow the int32 sums (at most {MAX_IN})");
-        let stride = inner.next_multiple_of(STEP);
-        let mut q = vec![0i8; out.next_multiple_of(TILE) * stride];
-        let mut scale = Vec::with_capacity(out);
-        let mut row_sum = Vec::with_capacity(out);
-        for (w, q) in weight.chunks_exact(inner.max(1)).take(out).zip(q.chunks_exact_mut(stride.max(1))) {
+        let stride = inner.next_multiple_of(QUAD);
+        let mut packed = vec![0i8; out.next_multiple_of(COLS) * stride];
+        let (mut scale, mut col_sum) = (vec![1f32; out], vec![0i32; out]);
+        for j in 0..out {
+            let w = &weight[j * inner..][..inner];
             let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
             let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-            for (q, &v) in q.iter_mut().zip(w) {
-                *q = round_even((v / s).clamp(-127.0, 127.0)) as i8;
+            for (k, &v) in w.iter().enumerate() {
+                let q = round_even((v / s).clamp(-127.0, 127.0)) as i8;
+                packed[packed_index(j, k, stride)] = q;
+                col_sum[j] += i32::from(q);
             }
-            scale.push(s);
-            row_sum.push(q.iter().map(|&v| i32::from(v)).sum());
+            scale[j] = s;
         }
-        // An `inner` of 0 leaves every row out of the loop above.
-        scale.resize(out, 1.0);
-        row_sum.resize(out, 0);
-        Int8Linear { out, inner, stride, weight: q, scale, row_sum, bias: bias.to_vec() }
+        Int8Linear { out, inner, stride, weight: packed, scale, col_sum, bias: bias.to_vec() }
     }
 
     /// From the f32 tensors W [out, inner] and b [out].
@@ -101,7 +104,8 @@ impl Int8Linear {
         if out == 0 {
             return Vec::new();
         }
-        // Inlined into `fill_rows`'s SIMD-compiled context, with the quantization.
+        // Inlined into `fill_rows`'s SIMD-compiled context, with the quantization
+        // and the dequantization.
         fill_rows(
             rows * out,
             out,
@@ -109,16 +113,21 @@ impl Int8Linear {
             |first, y| {
                 let n = y.len() / out;
                 let q = Activations::quantize(&x[first * inner..(first + n) * inner], inner, stride);
-                for r0 in (0..n).step_by(TILE) {
+                let mut sums = [[0i32; COLS]; ROWS];
+                for r0 in (0..n).step_by(ROWS) {
                     let xs = &q.values[r0 * stride..];
-                    for c0 in (0..out).step_by(TILE) {
-                        let sums = dot_tile(tile, xs, &self.weight[c0 * stride..], stride);
+                    for c0 in (0..out).step_by(COLS) {
+                        dot_tile(tile, xs, &self.weight[c0 * stride..], stride, &mut sums);
+                        let cols = c0..(c0 + COLS).min(out);
                         for (r, sums) in sums.iter().enumerate().take(n - r0) {
-                            let row = &mut y[(r0 + r) * out..][..out];
-                            for (c, &sum) in sums.iter().enumerate().take(out - c0) {
-                                let j = c0 + c;
-                                let exact = sum - q.zero[r0 + r] * self.row_sum[j];
-                                row[j] = exact as f32 * (q.scale[r0 + r] * self.scale[j]) + self.bias[j];
+                            let (zero, sx) = (q.zero[r0 + r], q.scale[r0 + r]);
+                            let y = &mut y[(r0 + r) * out..][cols.clone()];
+                            let (scale, col_sum, bias) =
+                                (&self.scale[cols.clone()], &self.col_sum[cols.clone()], &self.bias[cols.clone()]);
+                            for ((((y, &sum), &sw), &cs), &b) in
+                                y.iter_mut().zip(sums).zip(scale).zip(col_sum).zip(bias)
+                            {
+                                *y = (sum - zero * cs) as f32 * (sx * sw) + b;
                             }
                         }
                     }
@@ -128,8 +137,13 @@ impl Int8Linear {
     }
 }
 
+/// Where W's value (column j of the output, k of the input) lies in the packed layout.
+fn packed_index(j: usize, k: usize, stride: usize) -> usize {
+    (j / GROUP) * GROUP * stride + (k / QUAD) * GROUP * QUAD + (j % GROUP) * QUAD + k % QUAD
+}
+
 /// Rows of x quantized to u8, `stride` values each (zeros past `inner`), their
-/// count rounded up to `TILE` with zero rows.
+/// count rounded up to `ROWS` with zero rows.
 struct Activations {
     values: Vec<u8>,
     scale: Vec<f32>,
@@ -143,7 +157,7 @@ impl Activations {
     #[inline(always)]
     fn quantize(x: &[f32], inner: usize, stride: usize) -> Activations {
         let rows = x.len().checked_div(inner).unwrap_or(0);
-        let mut values = vec![0u8; rows.next_multiple_of(TILE) * stride];
+        let mut values = vec![0u8; rows.next_multiple_of(ROWS) * stride];
         let (mut scale, mut zero) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
         for (x, q) in x.chunks_exact(inner.max(1)).zip(values.chunks_exact_mut(stride.max(1))) {
             let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
@@ -151,8 +165,12 @@ impl Activations {
             let z = round_even((-lo / s).min(255.0));
             let inv = 1.0 / s;
             for (q, &v) in q.iter_mut().zip(x) {
-                // Beyond ±512 steps the clamp to 0..=255 decides alone.
-                *q = (round_even((v * inv).clamp(-512.0, 512.0)) + z).clamp(0.0, 255.0) as u8;
+                // Beyond ±512 steps the clamp to 0..=255 decides alone; max and
+                // min, unlike clamp, also send NaN to 0.
+                #[allow(clippy::manual_clamp)]
+                let v = (round_even((v * inv).clamp(-512.0, 512.0)) + z).max(0.0).min(255.0);
+                // SAFETY: v is an integer in 0..=255.
+                *q = unsafe { v.to_int_unchecked::<u8>() };
             }
             scale.push(s);
             zero.push(z as i32);
@@ -171,11 +189,11 @@ fn round_even(v: f32) -> f32 {
     (v + SHIFT) - SHIFT
 }
 
-/// `tile` on TILE rows of each, after checking the slices are long enough.
-fn dot_tile(tile: Tile, x: &[u8], w: &[i8], stride: usize) -> [[i32; TILE]; TILE] {
-    assert!(x.len() >= TILE * stride && w.len() >= TILE * stride, "int8 tile past the end of its rows");
+/// `tile` on ROWS rows of x and COLS columns of W, after checking the slices are long enough.
+fn dot_tile(tile: Tile, x: &[u8], w: &[i8], stride: usize, sums: &mut [[i32; COLS]; ROWS]) {
+    assert!(x.len() >= ROWS * stride && w.len() >= COLS * stride, "int8 tile past the end of its rows");
     // SAFETY: `kernel` hands out only kernels the CPU can run; the lengths are checked above.
-    unsafe { tile(x, w, stride) }
+    unsafe { tile(x, w, stride, sums) }
 }
 
 /// The kernel for `level`, or None when this CPU lacks it. AVX-512 without VNNI
@@ -193,89 +211,97 @@ fn kernel(level: Level) -> Option<Tile> {
     }
 }
 
-/// The reference: plain integer loops.
-unsafe fn tile_portable(x: &[u8], w: &[i8], stride: usize) -> [[i32; TILE]; TILE] {
-    let mut out = [[0i32; TILE]; TILE];
-    for (r, out) in out.iter_mut().enumerate() {
+/// The reference: plain integer loops over the packed layout, in its order (which
+/// the compiler vectorises for the baseline's SSE2 or NEON).
+unsafe fn tile_portable(x: &[u8], w: &[i8], stride: usize, sums: &mut [[i32; COLS]; ROWS]) {
+    for (r, sums) in sums.iter_mut().enumerate() {
         let x = &x[r * stride..][..stride];
-        for (c, out) in out.iter_mut().enumerate() {
-            let w = &w[c * stride..][..stride];
-            *out = x.iter().zip(w).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum();
+        for (g, sums) in sums.chunks_exact_mut(GROUP).enumerate() {
+            let mut acc = [0i32; GROUP];
+            for (xq, wq) in x.chunks_exact(QUAD).zip(w[g * GROUP * stride..].chunks_exact(GROUP * QUAD)) {
+                for (acc, wc) in acc.iter_mut().zip(wq.chunks_exact(QUAD)) {
+                    for (&a, &b) in xq.iter().zip(wc) {
+                        *acc += i32::from(a) * i32::from(b);
+                    }
+                }
+            }
+            sums.copy_from_slice(&acc);
         }
     }
-    out
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::TILE;
+    use super::{COLS, GROUP, QUAD, ROWS};
 
-    /// 64 values per step: `vpdpbusd` multiplies u8 by i8 and adds each four
-    /// products into an int32 lane, without saturation.
+    /// Each step broadcasts a quad of each x row and multiplies it into both
+    /// groups' quads with `vpdpbusd` (u8 x i8, four products added into each
+    /// int32 lane, no saturation): 16 accumulators, each 16 output columns.
     /// (No closures in these functions: a closure is compiled without the
     /// function's target features, and the intrinsics in it would not be inlined.)
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn tile_vnni(x: &[u8], w: &[i8], stride: usize) -> [[i32; TILE]; TILE] {
+    pub unsafe fn tile_vnni(x: &[u8], w: &[i8], stride: usize, sums: &mut [[i32; COLS]; ROWS]) {
         let (x, w) = (x.as_ptr(), w.as_ptr());
-        let mut acc = [[_mm512_setzero_si512(); TILE]; TILE];
-        let mut wv = [_mm512_setzero_si512(); TILE];
-        for k in (0..stride).step_by(64) {
-            for (c, wv) in wv.iter_mut().enumerate() {
-                *wv = _mm512_loadu_si512(w.add(c * stride + k).cast());
-            }
+        let mut acc = [[_mm512_setzero_si512(); 2]; ROWS];
+        for k in (0..stride).step_by(QUAD) {
+            let w0 = _mm512_loadu_si512(w.add(k * GROUP).cast());
+            let w1 = _mm512_loadu_si512(w.add(GROUP * stride + k * GROUP).cast());
             for (r, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_loadu_si512(x.add(r * stride + k).cast());
-                for (acc, &wv) in acc.iter_mut().zip(&wv) {
-                    *acc = _mm512_dpbusd_epi32(*acc, xv, wv);
-                }
+                let xv = _mm512_set1_epi32(x.add(r * stride + k).cast::<i32>().read_unaligned());
+                acc[0] = _mm512_dpbusd_epi32(acc[0], xv, w0);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], xv, w1);
             }
         }
-        let mut out = [[0i32; TILE]; TILE];
-        for (out, acc) in out.iter_mut().zip(&acc) {
-            for (out, &acc) in out.iter_mut().zip(acc) {
-                *out = _mm512_reduce_add_epi32(acc);
-            }
+        for (sums, acc) in sums.iter_mut().zip(&acc) {
+            _mm512_storeu_si512(sums.as_mut_ptr().cast(), acc[0]);
+            _mm512_storeu_si512(sums.as_mut_ptr().add(GROUP).cast(), acc[1]);
         }
-        out
     }
 
-    /// 16 values per step: both operands widened to i16, `vpmaddwd` adds each two
-    /// products (at most 2 * 255 * 127) into an int32 lane. Two columns at a time
-    /// keep the 8 accumulators and operands within AVX2's 16 registers.
+    /// Two rows at a time, one group of 16 columns: each 16 bytes of a group's
+    /// quad (4 columns x 4 values) widened to i16, times the row's quad widened
+    /// and repeated, by `vpmaddwd` (two products, at most 2 * 255 * 127, per
+    /// int32 lane); the lanes hold each column's two half sums, added at the end.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn tile_avx2(x: &[u8], w: &[i8], stride: usize) -> [[i32; TILE]; TILE] {
+    pub unsafe fn tile_avx2(x: &[u8], w: &[i8], stride: usize, sums: &mut [[i32; COLS]; ROWS]) {
         let (x, w) = (x.as_ptr(), w.as_ptr());
-        let mut out = [[0i32; TILE]; TILE];
-        for c0 in (0..TILE).step_by(2) {
-            let mut acc = [[_mm256_setzero_si256(); 2]; TILE];
-            for k in (0..stride).step_by(16) {
-                let wv = [
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(c0 * stride + k).cast())),
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add((c0 + 1) * stride + k).cast())),
-                ];
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let xv = _mm256_cvtepu8_epi16(_mm_loadu_si128(x.add(r * stride + k).cast()));
-                    for (acc, &wv) in acc.iter_mut().zip(&wv) {
-                        *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(xv, wv));
+        for g in 0..COLS / GROUP {
+            let w = w.add(g * GROUP * stride);
+            for r0 in (0..ROWS).step_by(2) {
+                let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+                for k in (0..stride).step_by(QUAD) {
+                    let wq = w.add(k * GROUP);
+                    let wv = [
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(wq.cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(wq.add(16).cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(wq.add(32).cast())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(wq.add(48).cast())),
+                    ];
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let quad = x.add((r0 + r) * stride + k).cast::<i32>().read_unaligned();
+                        let xv = _mm256_cvtepu8_epi16(_mm_set1_epi32(quad));
+                        for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                            *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(xv, wv));
+                        }
                     }
                 }
-            }
-            for (out, acc) in out.iter_mut().zip(&acc) {
-                out[c0] = sum8(acc[0]);
-                out[c0 + 1] = sum8(acc[1]);
+                for (r, acc) in acc.iter().enumerate() {
+                    let out = sums[r0 + r].as_mut_ptr().add(g * GROUP);
+                    _mm256_storeu_si256(out.cast(), columns8(acc[0], acc[1]));
+                    _mm256_storeu_si256(out.add(8).cast(), columns8(acc[2], acc[3]));
+                }
             }
         }
-        out
     }
 
+    /// The 8 column sums of two accumulators of 4 columns' half sums each:
+    /// a = [c0 c0 c1 c1 | c2 c2 c3 c3], b likewise for c4..c7.
     #[target_feature(enable = "avx2")]
-    unsafe fn sum8(v: __m256i) -> i32 {
-        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        let v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
-        let v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01));
-        _mm_cvtsi128_si32(v)
+    unsafe fn columns8(a: __m256i, b: __m256i) -> __m256i {
+        // [c0 c1 c4 c5 | c2 c3 c6 c7], then the 64-bit pairs in order.
+        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0b11_01_10_00)
     }
 }
 
@@ -334,8 +360,12 @@ mod tests {
         assert_eq!(rounded, [-2.0, -2.0, -0.0, 0.0, 2.0, 2.0, 254.0, -512.0]);
         // W rows [63.5, -10.25] (scale 0.5) and [254, 5] (scale 2): -20.5 and 2.5 round to even.
         let layer = Int8Linear::new(&[63.5, -10.25, 254.0, 5.0], &[0.1, -0.1], 2, 2);
-        assert_eq!((&layer.weight[..2], &layer.weight[layer.stride..][..2]), (&[127i8, -20][..], &[127i8, 2][..]));
-        assert_eq!((layer.scale.as_slice(), layer.row_sum.as_slice()), (&[0.5f32, 2.0][..], &[107, 129][..]));
+        let packed = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(j, k)| layer.weight[packed_index(j, k, layer.stride)]);
+        assert_eq!(
+            (packed, [packed_index(1, 0, 4), packed_index(16, 5, 8)]),
+            ([127, -20, 127, 2], [4, 8 * 16 + 64 + 1])
+        );
+        assert_eq!((layer.scale.as_slice(), layer.col_sum.as_slice()), (&[0.5f32, 2.0][..], &[107, 129][..]));
         // x = [2, -1]: range [-1, 2], scale 3/255, zero point 85; q = [170 + 85, -85 + 85] = [255, 0].
         let q = Activations::quantize(&[2.0, -1.0], 2, layer.stride);
         assert_eq!((&q.values[..2], q.zero[0]), (&[255u8, 0][..], 85));
@@ -353,7 +383,7 @@ mod tests {
     #[test]
     fn every_level_gives_the_same_bits_and_stays_near_the_f64_product() {
         // Sizes off every step and tile, the widest `in` of the study's models (3072) included.
-        for (rows, out, inner) in [(7, 5, 3), (33, 19, 130), (9, 6, 3072), (64, 2, 384)] {
+        for (rows, out, inner) in [(7, 5, 3), (33, 19, 130), (20, 70, 67), (9, 6, 3072), (64, 2, 384)] {
             let (x, w, b) = (values(rows * inner, 0.3), values(out * inner, 1.7), values(out, 2.9));
             let layer = Int8Linear::new(&w, &b, out, inner);
             let reference = layer.forward_with(tile_portable, &x, rows);
