@@ -4,20 +4,22 @@
 //!
 //! - W [out, in] is quantized once, symmetric, one scale per output row:
 //!   q = round(w / s), s = max|w_row| / 127, so q is in -127..=127.
-//! - Each row (token) of x is quantized when the layer runs, asymmetric u8 with a
-//!   zero point over [min(x, 0), max(x, 0)] (zero stays exact, as in ONNX Runtime).
+//! - Each row (token) of x is quantized when the layer runs, asymmetric with a
+//!   zero point over [min(x, 0), max(x, 0)] (zero stays exact, as in ONNX
+//!   Runtime), to 7 bits: levels 0..=127, held as u8.
 //! - Sums are exact int32: Σ (qx - zx) qw = Σ qx qw - zx Σ qw, each product at
-//!   most 255 * 127, so `in` up to 66 000 cannot overflow (checked). The results
+//!   most 127 * 127, so `in` up to 133 000 cannot overflow (checked). The results
 //!   are dequantized and the bias added in f32, the same scalar expression on
 //!   every path.
 //!
-//! The integer products never saturate on any path: AVX-512 uses VNNI's
-//! `vpdpbusd` (u8 x i8, four products summed straight into int32), AVX2 widens
-//! both operands to i16 and uses `vpmaddwd` (two products of at most 32 385
-//! summed into int32). `vpmaddubsw`, which sums two u8 x i8 products into a
-//! saturating i16, is left out: 2 * 255 * 127 exceeds i16, and avoiding that
-//! would cost a bit of activation or weight precision. So every level gives the
-//! same integers, hence the same output bits, for any thread split (rows are
+//! Why 7-bit activations: AVX2's fast integer product, `vpmaddubsw`, sums two
+//! u8 x i8 products into a saturating i16. With full u8 activations that sum
+//! reaches 2 * 255 * 127 and silently saturates; with levels up to 127 it stays
+//! within 32 258 (ONNX Runtime's `reduce_range` takes the bit from the weights
+//! instead). AVX-512 uses VNNI's `vpdpbusd` (four products straight into
+//! int32) on the same values, the portable path plain integer loops. So the
+//! integer products never saturate or overflow, every level gives the same
+//! integers, hence the same output bits, for any thread split (rows are
 //! quantized on their own).
 
 use std::sync::Arc;
