@@ -135,6 +135,30 @@ fn bad_arguments_are_usage_errors() {
 }
 
 #[test]
+fn int8_quantized_inference_says_so_and_training_refuses_it() {
+    let t = Test::new();
+    let args = ["--model", "pipe-fixtures/tiny-bert", "--steps", "1", "--warmup", "0", "--repeats", "1"];
+    let text = bench(&t, &[&["infer"][..], &args, &["--quantize", "int8"]].concat()).success();
+    assert!(text.stdout.starts_with("Infer pipe-fixtures/tiny-bert (int8): "), "{}", text.stdout);
+    let json = bench(&t, &[&["infer"][..], &args, &["--quantize", "int8", "--json"]].concat()).success();
+    assert_eq!(serde_json::from_str::<Value>(&json.stdout).unwrap()["quantize"], "int8");
+    let plain = bench(&t, &[&["infer"][..], &args, &["--json"]].concat()).success();
+    assert_eq!(serde_json::from_str::<Value>(&plain.stdout).unwrap().get("quantize"), None);
+    bench(&t, &[&["train"][..], &args, &["--quantize", "int8"]].concat())
+        .code(2)
+        .stderr_has("training never quantizes");
+    // At baseline the portable integer loops run, with a warning.
+    let portable = t
+        .command(&[&["bench", "infer"][..], &args, &["--quantize", "int8"]].concat())
+        .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
+        .env("PIPE_SIMD", "baseline")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&portable.stderr);
+    assert!(portable.status.success() && stderr.contains("quantize int8: the SIMD level is baseline"), "{stderr}");
+}
+
+#[test]
 fn config_fields_resize_the_model_with_random_weights() {
     let t = Test::new();
     let json = bench(

@@ -169,6 +169,16 @@ fn the_model_comes_from_the_runs_train_instance() {
     assert!(first.ends_with("a gorgeous, witty film"), "{first}");
     assert_eq!(format!("{:.3}", p), first.split_whitespace().nth(1).unwrap());
 
+    // Quantized to int8, the same model gives nearly the same probability, and still explains it.
+    let int8 = predict(
+        &t,
+        &["--run", "20261130T0600", "--quantize", "int8", "--json", "--top", "2", "a gorgeous, witty film"],
+    )
+    .success();
+    let int8: Value = serde_json::from_str(int8.stdout.trim()).unwrap();
+    let p_int8 = int8["probability"].as_f64().unwrap();
+    assert!((p_int8 - p).abs() < 0.05 && int8["top_tokens"].as_array().unwrap().len() == 2, "{int8} vs {p}");
+
     // A gc'd artifact is named as such.
     std::fs::remove_dir_all(store.object_dir(&cls)).unwrap();
     predict(&t, &["--run", "20261130T0600", "fine"]).code(2).stderr_has("no longer in");

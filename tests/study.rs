@@ -67,6 +67,30 @@ fn changing_calibration_bins_reruns_only_calibrate_and_what_follows() {
 }
 
 #[test]
+fn int8_evaluation_is_a_new_evaluate_key_and_none_keeps_the_old_one() {
+    let t = study();
+    t.run(&["run", "p.yaml"]).success();
+    let fp32 = t.last_record();
+    // `none` is the default, left out of the key: nothing reruns.
+    t.run(&["run", "p.yaml", "--set", "evaluate.quantize=none"]).success();
+    assert!(t.statuses().values().all(|s| s == "cached"), "{:?}", t.statuses());
+    t.run(&["run", "p.yaml", "--set", "evaluate.quantize=int8"]).success();
+    let statuses = t.statuses();
+    for (stage, status) in statuses.iter() {
+        let downstream = ["evaluate", "calibrate", "slice", "visualize", "report"].contains(&stage.as_str());
+        assert_eq!(status, if downstream { "ran" } else { "cached" }, "{stage}: {statuses:?}");
+    }
+    let evaluate = |record: &serde_json::Value| {
+        record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == "evaluate").unwrap().clone()
+    };
+    let (a, b) = (evaluate(&fp32), evaluate(&t.last_record()));
+    assert_eq!((a["params"].get("quantize"), &b["params"]["quantize"]), (None, &serde_json::json!("int8")));
+    let (a, b) = (a["metrics"]["accuracy"].as_f64().unwrap(), b["metrics"]["accuracy"].as_f64().unwrap());
+    assert!((a - b).abs() <= 0.05, "int8 accuracy {b} far from fp32 {a}");
+    t.run(&["run", "p.yaml", "--set", "evaluate.quantize=int4"]).code(2).stderr_has("int4");
+}
+
+#[test]
 fn an_ablation_sweep_reuses_the_shared_stages_and_the_identical_variant() {
     let t = study();
     t.run(&["run", "p.yaml"]).success();

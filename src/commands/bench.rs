@@ -7,7 +7,7 @@ mod peak;
 
 use std::path::PathBuf;
 
-use pipe_stages::model::PrecisionChoice;
+use pipe_stages::model::{PrecisionChoice, Quantize};
 use pipe_stages::simd;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 use serde::Serialize;
@@ -88,6 +88,9 @@ pub struct Args {
     /// Precision of the dense layers' matrix products, as the train stage's `precision`
     #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
     pub precision: PrecisionChoice,
+    /// Quantize the dense layers (infer only; int8: dynamic, as PyTorch's quantize_dynamic)
+    #[arg(long, value_name = "Q", value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
     /// Write the exact batches (token ids, labels) as JSON, for timing them elsewhere
     #[arg(long, value_name = "FILE")]
     pub dump_batches: Option<PathBuf>,
@@ -140,6 +143,10 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.dump_batches = args.dump_batches;
     opts.config = args.config;
     opts.precision = precision;
+    opts.quantize = args.quantize;
+    if let Some(why) = opts.quantize.slow_here() {
+        eprintln!("warning: {why}");
+    }
     let report = match mode {
         BenchMode::Train => bench_train(&opts),
         BenchMode::Infer => bench_infer(&opts),

@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use pipe_stages::model::PrecisionChoice;
+use pipe_stages::model::{PrecisionChoice, Quantize};
 use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
 
 use crate::record::{self, RunRecord, Status};
@@ -48,6 +48,9 @@ pub struct Args {
     /// Precision of the dense layers' matrix products, as the train stage's `precision`
     #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
     pub precision: PrecisionChoice,
+    /// Quantize the dense layers for inference (int8: dynamic, as PyTorch's quantize_dynamic)
+    #[arg(long, value_name = "Q", value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
     /// One JSON object per sentence, one per line
     #[arg(long)]
     pub json: bool,
@@ -72,10 +75,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
     let precision = args.precision.resolve();
-    if let Some(why) = precision.slow_here() {
+    if let Some(why) = precision.slow_here().or(args.quantize.slow_here()) {
         eprintln!("warning: {why}");
     }
-    let predictor = Predictor::load(&dir, args.max_len, precision)?;
+    let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize)?;
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::Precision;
+use crate::model::{Precision, Quantize};
 use crate::viz::subject::Subject;
 use crate::StageError;
 
@@ -51,15 +51,16 @@ pub struct Predictor {
 
 impl Predictor {
     /// Loads `dir`; sentences are truncated to `max_len` tokens ([CLS] .. [SEP] kept),
-    /// and the dense layers' products run in `precision`.
-    pub fn load(dir: &Path, max_len: usize, precision: Precision) -> Result<Predictor, StageError> {
+    /// and the dense layers' products run in `precision`. With `quantize`, they run on
+    /// int8 weights; the attributions then take the f32 weights' gradient (see `kernels::int8`).
+    pub fn load(dir: &Path, max_len: usize, precision: Precision, quantize: Quantize) -> Result<Predictor, StageError> {
         if !dir.join("config.json").is_file() {
             return Err(StageError::Input(format!(
                 "{}: not a model directory (no config.json); give the train stage's `model/` directory",
                 dir.display()
             )));
         }
-        let subject = Subject::from_dir(dir, max_len, precision)?;
+        let subject = Subject::from_dir(dir, max_len, precision, quantize)?;
         let labels = labels(&subject.model.config().raw, dir)?;
         Ok(Predictor { subject, labels })
     }

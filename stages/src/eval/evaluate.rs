@@ -17,7 +17,7 @@ use super::slice::SliceParams;
 use super::slices::content_tokens;
 use crate::data::examples::{read_jsonl, Example};
 use crate::data::tokens::TokenizedSplit;
-use crate::model::{Classifier, ModelOptions, Pooling};
+use crate::model::{Classifier, ModelOptions, Pooling, Quantize};
 use crate::plot::{heatmap, Heatmap, Scale};
 use crate::stats::bootstrap::{Bootstrap, Statistic};
 use crate::stats::interval::{ci_key, Interval};
@@ -33,11 +33,15 @@ pub struct EvaluateParams {
     pub top_errors: usize,
     /// Slice definitions used to tag the errors (same keys as the `slice` stage).
     pub slices: SliceParams,
+    /// `int8`: score with dynamically quantized dense layers (kernels/int8.rs). Left out
+    /// of the resolved params when `none`, so unquantized keys are as before.
+    #[serde(skip_serializing_if = "Quantize::is_none")]
+    pub quantize: Quantize,
 }
 
 impl Default for EvaluateParams {
     fn default() -> Self {
-        EvaluateParams { batch_size: 128, top_errors: 20, slices: SliceParams::default() }
+        EvaluateParams { batch_size: 128, top_errors: 20, slices: SliceParams::default(), quantize: Quantize::None }
     }
 }
 
@@ -90,7 +94,7 @@ impl Stage for Evaluate {
 
         ctx.progress.set_message("loading model");
         // Eval mode ignores dropout; the layer count comes from the saved config.
-        let opts = ModelOptions { pooling, dropout: 0.0, ..ModelOptions::default() };
+        let opts = ModelOptions { pooling, dropout: 0.0, quantize: p.quantize, ..ModelOptions::default() };
         let model = Classifier::from_dir(&model_dir, &opts)?;
         ctx.progress.set_message("scoring test");
         let test_scored = test.score(&model, p.batch_size)?;

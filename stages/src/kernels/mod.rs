@@ -12,6 +12,7 @@ mod expf;
 pub(crate) mod gelu;
 mod gemm;
 pub(crate) mod head_split;
+pub(crate) mod int8;
 mod lanes;
 pub(crate) mod layer_norm;
 pub(crate) mod linear;

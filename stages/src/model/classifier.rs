@@ -85,9 +85,8 @@ impl Classifier {
 
     fn assemble(config: ModelConfig, weights: Weights, opts: &ModelOptions) -> Result<Classifier, ModelError> {
         let embeddings = Embeddings::new(&weights, &config)?;
-        let layers = (0..config.layers)
-            .map(|i| Layer::new(&weights, &config, i, opts.precision))
-            .collect::<Result<Vec<_>, _>>()?;
+        let layers =
+            (0..config.layers).map(|i| Layer::new(&weights, &config, i, opts)).collect::<Result<Vec<_>, _>>()?;
         let head = ClassifierHead::new(&weights, &config, opts)?;
         Ok(Classifier { config, weights, opts: opts.clone(), embeddings, layers, head, device: Device::Cpu })
     }

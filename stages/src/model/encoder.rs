@@ -8,11 +8,11 @@ use super::attention::SelfAttention;
 use super::config::{Activation, ModelConfig};
 use super::dropout::Mode;
 use super::linear::Linear;
+use super::options::ModelOptions;
 use super::weights::Weights;
 use crate::kernels::gelu::gelu_erf;
 use crate::kernels::layer_norm::layer_norm;
 use crate::kernels::residual::residual;
-use crate::kernels::Precision;
 
 pub struct Layer {
     attention: SelfAttention,
@@ -30,10 +30,10 @@ impl Layer {
         weights: &Weights,
         config: &ModelConfig,
         index: usize,
-        precision: Precision,
+        opts: &ModelOptions,
     ) -> candle_core::Result<Layer> {
         let n = (config.arch.layer)(index);
-        let linear = |module: &str| weights.linear(module, precision);
+        let linear = |module: &str| weights.linear(module, opts);
         Ok(Layer {
             attention: SelfAttention {
                 query: linear(&n.query)?,

@@ -24,8 +24,8 @@ impl ClassifierHead {
         Ok(ClassifierHead {
             activation: config.arch.pooler_activation,
             pooling: opts.pooling,
-            dense: weights.linear(config.arch.pre_classifier, opts.precision)?,
-            classifier: weights.linear(CLASSIFIER, opts.precision)?,
+            dense: weights.linear(config.arch.pre_classifier, opts)?,
+            classifier: weights.linear(CLASSIFIER, opts)?,
         })
     }
 

@@ -18,6 +18,7 @@ mod hub;
 mod linear;
 mod options;
 mod pooling;
+mod quantize;
 mod save;
 mod weights;
 
@@ -30,4 +31,5 @@ pub use dropout::Mode;
 pub use error::ModelError;
 pub use options::ModelOptions;
 pub use pooling::{mean_pool, Pooling};
+pub use quantize::Quantize;
 pub use weights::NUM_LABELS;

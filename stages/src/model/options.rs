@@ -1,6 +1,7 @@
 //! How a classifier is built and run, beyond what its checkpoint fixes.
 
 use super::pooling::Pooling;
+use super::quantize::Quantize;
 use crate::kernels::Precision;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -15,10 +16,18 @@ pub struct ModelOptions {
     pub num_layers: Option<usize>,
     /// Of every dense layer's matrix products.
     pub precision: Precision,
+    /// Quantized dense layers, for inference (None: the f32 weights).
+    pub quantize: Quantize,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { pooling: Pooling::Cls, dropout: 0.1, num_layers: None, precision: Precision::Fp32 }
+        ModelOptions {
+            pooling: Pooling::Cls,
+            dropout: 0.1,
+            num_layers: None,
+            precision: Precision::Fp32,
+            quantize: Quantize::None,
+        }
     }
 }

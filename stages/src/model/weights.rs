@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand_distr::{Distribution, Normal};
@@ -14,7 +15,9 @@ use super::arch::CLASSIFIER;
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::linear::Linear;
-use crate::kernels::Precision;
+use super::options::ModelOptions;
+use super::quantize::Quantize;
+use crate::kernels::int8::Int8Linear;
 
 /// Labels of the sequence classifier (negative, positive).
 pub const NUM_LABELS: usize = 2;
@@ -78,12 +81,15 @@ impl Weights {
         }
     }
 
-    pub fn linear(&self, module: &str, precision: Precision) -> candle_core::Result<Linear> {
-        Ok(Linear {
-            weight: self.tensor(&format!("{module}.weight"))?,
-            bias: self.tensor(&format!("{module}.bias"))?,
-            precision,
-        })
+    /// A dense layer, with its weight quantized where `opts` asks for it.
+    pub fn linear(&self, module: &str, opts: &ModelOptions) -> candle_core::Result<Linear> {
+        let weight = self.tensor(&format!("{module}.weight"))?;
+        let bias = self.tensor(&format!("{module}.bias"))?;
+        let int8 = match opts.quantize {
+            Quantize::None => None,
+            Quantize::Int8 => Some(Arc::new(Int8Linear::from_tensors(&weight, &bias)?)),
+        };
+        Ok(Linear { weight, bias, precision: opts.precision, int8 })
     }
 
     /// (weight, bias) of a LayerNorm module.

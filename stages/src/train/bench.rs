@@ -17,7 +17,7 @@ use super::trainer::Trainer;
 use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, Mode, ModelConfig, Precision};
+use crate::model::{Batch, Classifier, Mode, ModelConfig, ModelOptions, Precision, Quantize};
 use crate::rng::derive;
 use crate::StageError;
 
@@ -58,6 +58,8 @@ pub struct BenchOptions {
     pub config: Vec<(String, String)>,
     /// Of the dense layers' matrix products.
     pub precision: Precision,
+    /// Quantized dense layers (inference only).
+    pub quantize: Quantize,
 }
 
 impl BenchOptions {
@@ -84,6 +86,7 @@ impl BenchOptions {
             dump_batches: None,
             config: Vec::new(),
             precision: Precision::Fp32,
+            quantize: Quantize::None,
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct BenchReport {
     pub mode: BenchMode,
     pub model: String,
     pub precision: Precision,
+    #[serde(skip_serializing_if = "Quantize::is_none")]
+    pub quantize: Quantize,
     pub threads: usize,
     pub batch_size: usize,
     pub batches: usize,
@@ -127,7 +132,8 @@ impl BenchReport {
              median of {r} repeats: {secs:?} s",
             mode = self.mode,
             model = self.model,
-            precision = self.precision.name(),
+            // Quantized dense layers take no part in the precision.
+            precision = if self.quantize.is_none() { self.precision.name() } else { self.quantize.name() },
             ex = self.examples_per_second,
             real = self.real_tokens_per_second,
             pad = self.padded_tokens_per_second,
@@ -145,6 +151,9 @@ impl BenchReport {
 
 /// Training throughput: full optimiser steps (forward with dropout, backward, clip, AdamW).
 pub fn bench_train(opts: &BenchOptions) -> Result<BenchReport, StageError> {
+    if !opts.quantize.is_none() {
+        return Err(StageError::param("quantize", "training never quantizes: it is for `pipe bench infer`"));
+    }
     let (rows, warm, measured) = prepare(BenchMode::Train, opts)?;
     let model = load(opts)?;
     let config = model.config().clone();
@@ -180,7 +189,7 @@ fn train_params(opts: &BenchOptions) -> TrainParams {
 }
 
 fn load(opts: &BenchOptions) -> Result<Classifier, StageError> {
-    let model_options = train_params(opts).model_options();
+    let model_options = ModelOptions { quantize: opts.quantize, ..train_params(opts).model_options() };
     if opts.config.is_empty() {
         Classifier::from_hub(&opts.model, &opts.revision, &model_options, opts.seed)
     } else {
@@ -323,6 +332,7 @@ fn report(
         mode,
         model: model_name(opts),
         precision: opts.precision,
+        quantize: opts.quantize,
         threads: threads(),
         batch_size: opts.batch_size,
         batches: measured.len(),

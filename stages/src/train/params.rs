@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::schedule::LinearSchedule;
 use super::trainer::Recipe;
-use crate::model::{ModelOptions, Pooling, Precision, PrecisionChoice};
+use crate::model::{ModelOptions, Pooling, Precision, PrecisionChoice, Quantize};
 use crate::simd::Level;
 use crate::{params, StageError};
 
@@ -166,6 +166,8 @@ impl TrainParams {
             dropout: self.dropout as f32,
             num_layers: self.num_layers,
             precision: self.precision,
+            // Training never quantizes: rounding has no gradient to learn through.
+            quantize: Quantize::None,
         }
     }
 }

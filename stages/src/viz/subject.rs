@@ -9,7 +9,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::integrated_gradients::{integrated_gradients, Attribution};
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, Mode, ModelOptions, Pooling, Precision};
+use crate::model::{Batch, Classifier, Mode, ModelOptions, Pooling, Precision, Quantize};
 use crate::StageError;
 
 /// Key of the saved config.json that records the head's pooling (written by the model's `save_hf_dir`).
@@ -42,14 +42,14 @@ pub struct Subject {
 impl Subject {
     /// Loads `dir/config.json`, `dir/model.safetensors` and `dir/tokenizer.json`, with
     /// the pooling the model was trained with and its dense layers' products in
-    /// `precision`. Sentences are cut to `max_len` tokens ([CLS] … [SEP] kept), as
-    /// the tokenize stage does.
-    pub fn from_dir(dir: &Path, max_len: usize, precision: Precision) -> Result<Subject, StageError> {
+    /// `precision`, quantized as `quantize` says. Sentences are cut to `max_len` tokens
+    /// ([CLS] … [SEP] kept), as the tokenize stage does.
+    pub fn from_dir(dir: &Path, max_len: usize, precision: Precision, quantize: Quantize) -> Result<Subject, StageError> {
         if max_len < 2 {
             return Err(StageError::param("max_len", format!("must be at least 2 ([CLS] and [SEP]), got {max_len}")));
         }
         let pooling = saved_pooling(&dir.join("config.json"))?;
-        let model = Classifier::from_dir(dir, &ModelOptions { pooling, precision, ..ModelOptions::default() })?;
+        let model = Classifier::from_dir(dir, &ModelOptions { pooling, precision, quantize, ..ModelOptions::default() })?;
         let path = dir.join("tokenizer.json");
         let (_, mut tokenizer) = load_unpadded(&path)?;
         tokenizer
@@ -119,7 +119,7 @@ pub fn attribute_text(
     max_len: usize,
     steps: usize,
 ) -> Result<(Encoded, Attribution), StageError> {
-    let subject = Subject::from_dir(model_dir, max_len, Precision::Fp32)?;
+    let subject = Subject::from_dir(model_dir, max_len, Precision::Fp32, Quantize::None)?;
     let encoded = subject.encode(text)?;
     let probs = subject.look(&encoded)?.probs;
     let target = usize::from(probs[1] > probs[0]);

@@ -15,7 +15,7 @@ use super::subject::Subject;
 use super::token_bars::{ig_figure, rollout_figure};
 use crate::eval::markers;
 use crate::eval::predictions::read_csv;
-use crate::model::Precision;
+use crate::model::{Precision, Quantize};
 use crate::{params, Context, Stage, StageError};
 
 const CLASSES: [&str; 2] = ["negative", "positive"];
@@ -88,7 +88,7 @@ impl Stage for Visualize {
         let rows = read_csv(&predictions)?;
         let chosen = select(&rows, p.per_category, &p.negation, &p.contrast);
         // f32 as in evaluate: this stage's key carries no precision.
-        let subject = Subject::from_dir(&model_dir, max_len, Precision::Fp32)?;
+        let subject = Subject::from_dir(&model_dir, max_len, Precision::Fp32, Quantize::None)?;
 
         ctx.progress.set_length(chosen.len() as u64);
         let mut examples = Vec::with_capacity(chosen.len());
