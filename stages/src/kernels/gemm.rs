@@ -1,8 +1,30 @@
 //! One f32 matrix product into a fresh buffer: the gemm call candle's CPU matmul
 //! makes (same strides, same thread split, so the same bits), without zero-filling
-//! a destination that gemm overwrites anyway.
+//! a destination that gemm overwrites anyway; and the cap that keeps gemm's own
+//! choice of kernels at the level the process runs at.
 
 use gemm::{gemm, Parallelism};
+
+/// Caps gemm's kernels at `simd::level()`. gemm asks the CPU itself and would run
+/// AVX-512 products under `PIPE_SIMD=avx2`, and AVX2 ones at baseline; it picks
+/// its kernels at the first product of each element type, so this runs before
+/// the first product (pipe's own, which come before candle's in the model).
+pub fn follow_level() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use gemm_common::X86Cap;
+
+        use super::simd::{level, Level};
+        static CAPPED: std::sync::Once = std::sync::Once::new();
+        CAPPED.call_once(|| {
+            gemm_common::set_x86_cap(match level() {
+                Level::Baseline => X86Cap::Scalar,
+                Level::Avx2 => X86Cap::V3,
+                Level::Avx512 | Level::Amx => X86Cap::V4,
+            });
+        });
+    }
+}
 
 /// A row-major view of a matrix operand: element (i, j) is at `i * rs + j * cs`.
 #[derive(Clone, Copy)]
@@ -35,6 +57,7 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<
     if m == 0 || n == 0 || k == 0 {
         return vec![0.0; m * n];
     }
+    follow_level();
     let mut dst = Vec::with_capacity(m * n);
     let threads = candle_core::utils::get_num_threads();
     let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
