@@ -985,6 +985,11 @@ macro_rules! __inject_mod_cplx {
 #[macro_export]
 macro_rules! gemm_def {
     ($ty: tt, $multiplier: expr) => {
+        $crate::gemm_def!($ty, $multiplier, x86_baseline: scalar);
+    };
+    // pipe patch: the kernels x86 runs without FMA, `scalar` unless the caller
+    // injects a module of its own.
+    ($ty: tt, $multiplier: expr, x86_baseline: $x86_baseline: ident) => {
         type GemmTy = unsafe fn(
             usize,
             usize,
@@ -1018,7 +1023,7 @@ macro_rules! gemm_def {
                 if $crate::feature_detected!("fma") {
                     fma::gemm_basic
                 } else {
-                    scalar::gemm_basic
+                    $x86_baseline::gemm_basic
                 }
             }
 
