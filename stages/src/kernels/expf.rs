@@ -1,6 +1,6 @@
 //! e^x for f32, computed as glibc's `expf` computes it (sysdeps/ieee754/flt-32/e_expf.c,
 //! the FMA build this CPU's libm runs), with `expf_lanes` doing the same on 16
-//! values at once in AVX-512 (see `lanes.rs`): libm's `expf` is scalar, and
+//! values at once in AVX-512 or AVX2 (see `lanes.rs`): libm's `expf` is scalar, and
 //! GELU's erf and softmax call it for every value. Giving the same bits as libm keeps every
 //! f32 result, cache key and lock file of the earlier builds valid; tests hold
 //! both paths to that.
@@ -84,13 +84,16 @@ pub fn expf(x: f32) -> f32 {
     }
 }
 
-/// `expf` of each value of a block: one AVX-512 computation when the CPU has it.
+/// `expf` of each value of a block: one AVX-512 computation, or two AVX2 ones,
+/// at the level the process runs at.
 #[inline(always)]
 pub fn expf_lanes(x: Lanes) -> Lanes {
     #[cfg(target_arch = "x86_64")]
-    if super::simd::level() >= super::simd::Level::Avx512 {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { avx512::expf_lanes(x) };
+    match super::simd::level() {
+        // SAFETY: `level` reports only what the CPU has.
+        super::simd::Level::Avx512 | super::simd::Level::Amx => return unsafe { avx512::expf_lanes(x) },
+        super::simd::Level::Avx2 => return unsafe { avx2::expf_lanes(x) },
+        super::simd::Level::Baseline => {}
     }
     x.map(expf)
 }
@@ -155,6 +158,61 @@ mod avx512 {
     }
 }
 
+/// `expf`'s steps as in `avx512`, on two halves of 8 lanes, 4 at a time in f64;
+/// the table is read with gathers (AVX2 has no two-register permute).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn expf_lanes(x: Lanes) -> Lanes {
+        let mut out = [0f32; LANES];
+        for half in 0..2 {
+            let xs = _mm256_loadu_ps(x.as_ptr().add(8 * half));
+            let low = exp_f64(_mm256_cvtps_pd(_mm256_castps256_ps128(xs)));
+            let high = exp_f64(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xs)));
+            let y = _mm256_set_m128(high, low);
+            let y = _mm256_blendv_ps(
+                y,
+                _mm256_set1_ps(f32::from_bits(1)),
+                _mm256_cmp_ps::<_CMP_LT_OQ>(xs, _mm256_set1_ps(MAY_UNDERFLOW)),
+            );
+            let y =
+                _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps::<_CMP_LT_OQ>(xs, _mm256_set1_ps(UNDERFLOW)));
+            let y = _mm256_blendv_ps(
+                y,
+                _mm256_set1_ps(f32::INFINITY),
+                _mm256_cmp_ps::<_CMP_GT_OQ>(xs, _mm256_set1_ps(OVERFLOW)),
+            );
+            let y = _mm256_blendv_ps(y, _mm256_add_ps(xs, xs), _mm256_cmp_ps::<_CMP_UNORD_Q>(xs, xs));
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * half), y);
+        }
+        out
+    }
+
+    /// The table-and-cubic part of `expf` for 4 values widened to f64, rounded to f32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn exp_f64(xd: __m256d) -> __m128 {
+        let inv = _mm256_set1_pd(INV_LN2_N);
+        let shift = _mm256_set1_pd(SHIFT);
+        let kd = _mm256_fmadd_pd(inv, xd, shift);
+        let ki = _mm256_castpd_si256(kd);
+        let kd = _mm256_sub_pd(kd, shift);
+        let r = _mm256_fmsub_pd(inv, xd, kd);
+        let index = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
+        let entry = _mm256_i64gather_epi64::<8>(TAB.as_ptr() as *const i64, index);
+        let s = _mm256_castsi256_pd(_mm256_add_epi64(entry, _mm256_slli_epi64::<47>(ki)));
+        let z = _mm256_fmadd_pd(_mm256_set1_pd(C[0]), r, _mm256_set1_pd(C[1]));
+        let y = _mm256_fmadd_pd(_mm256_set1_pd(C[2]), r, _mm256_set1_pd(1.0));
+        let y = _mm256_mul_pd(_mm256_fmadd_pd(z, _mm256_mul_pd(r, r), y), s);
+        _mm256_cvtpd_ps(y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::lanes::map_blocks;
@@ -196,7 +254,7 @@ mod tests {
         }
     }
 
-    /// `expf_lanes` (AVX-512 where the CPU has it) gives libm's bits too, 16 at a time
+    /// `expf_lanes` (AVX-512 or AVX2 at those levels) gives libm's bits too, 16 at a time
     /// through `map_blocks` as the kernels call it (the patterns end in a partial block).
     #[test]
     fn lanes_give_libm_bits() {

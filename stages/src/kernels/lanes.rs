@@ -2,7 +2,7 @@
 //! residual, dropout) compute in. Whether LLVM vectorises a per-value loop that
 //! calls `expf` (a table lookup and selects) hangs on how the loop is written
 //! and inlined, and it often stays scalar. In blocks, `expf_lanes` is AVX-512
-//! code by construction, and the plain arithmetic around it is fixed-width
+//! or AVX2 code by construction, and the plain arithmetic around it is fixed-width
 //! array code that vectorises.
 
 /// Values per block: one AVX-512 register of f32.
