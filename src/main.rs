@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    // Picks the level now, before candle's first matmul can pick gemm's kernels.
+    pipe_stages::simd::level();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

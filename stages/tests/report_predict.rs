@@ -34,7 +34,9 @@ fn texts(items: &[&str]) -> Vec<String> {
 #[test]
 fn predictions_are_distributions_over_the_saved_labels_and_independent_of_batching() {
     let tmp = tempfile::tempdir().unwrap();
-    let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None).unwrap();
+    let predictor =
+        Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None)
+            .unwrap();
     let sentences = texts(&["a gorgeous, witty film", "a dull, lifeless mess", "it is not bad at all"]);
     let all = predictor.predict(&sentences, 3, DEFAULT_IG_STEPS).unwrap();
     assert_eq!(all.len(), 3);
@@ -79,11 +81,14 @@ fn long_input_is_truncated_and_mean_pooling_is_restored_from_the_config() {
 #[test]
 fn empty_sentences_and_missing_models_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let predictor = Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None).unwrap();
+    let predictor =
+        Predictor::load(&model_dir(tmp.path(), Pooling::Cls), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None)
+            .unwrap();
     let err =
         predictor.predict(&texts(&["fine", "   "]), 3, DEFAULT_IG_STEPS).expect_err("a blank sentence is an error");
     assert!(err.to_string().contains("sentence 2 is empty"), "{err}");
-    let err =
-        Predictor::load(&tmp.path().join("nowhere"), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None).err().expect("no model there");
+    let err = Predictor::load(&tmp.path().join("nowhere"), DEFAULT_MAX_LEN, Precision::Fp32, Quantize::None)
+        .err()
+        .expect("no model there");
     assert!(err.to_string().contains("nowhere") && err.to_string().contains("not a model directory"), "{err}");
 }

@@ -5,7 +5,7 @@
 //! f32 result, cache key and lock file of the earlier builds valid; tests hold
 //! both paths to that.
 
-use super::lanes::{Lanes, LANES};
+use super::lanes::Lanes;
 
 /// 2^(i/32) as f64 bits, minus i << 47, so that adding k << 47 gives 2^(k/32) for
 /// any integer k with k mod 32 = i (glibc's `__exp2f_data.tab`).
@@ -105,6 +105,7 @@ pub fn expf_lanes(x: Lanes) -> Lanes {
 mod avx512 {
     use std::arch::x86_64::*;
 
+    use super::super::lanes::LANES;
     use super::*;
 
     #[inline]
@@ -164,6 +165,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::lanes::LANES;
     use super::*;
 
     #[inline]
@@ -215,7 +217,7 @@ mod avx2 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lanes::map_blocks;
+    use super::super::lanes::{map_blocks, LANES};
     use super::*;
 
     fn check(x: f32, y: f32) {

@@ -5,25 +5,25 @@
 
 use gemm::{gemm, Parallelism};
 
-/// Caps gemm's kernels at `simd::level()`. gemm asks the CPU itself and would run
-/// AVX-512 products under `PIPE_SIMD=avx2`, and AVX2 ones at baseline; it picks
-/// its kernels at the first product of each element type, so this runs before
-/// the first product (pipe's own, which come before candle's in the model).
-pub fn follow_level() {
+/// Caps gemm's kernels at `level`; `simd::level()` calls it once, as it picks the
+/// level. gemm asks the CPU itself and would run AVX-512 products under
+/// `PIPE_SIMD=avx2`, and AVX2 ones at baseline; it picks its kernels at the first
+/// product of each element type, so the level is picked before any product (the
+/// binary does it at start, `product` below asks for it too).
+pub(super) fn cap(level: super::simd::Level) {
     #[cfg(target_arch = "x86_64")]
     {
         use gemm_common::X86Cap;
 
-        use super::simd::{level, Level};
-        static CAPPED: std::sync::Once = std::sync::Once::new();
-        CAPPED.call_once(|| {
-            gemm_common::set_x86_cap(match level() {
-                Level::Baseline => X86Cap::Scalar,
-                Level::Avx2 => X86Cap::V3,
-                Level::Avx512 | Level::Amx => X86Cap::V4,
-            });
+        use super::simd::Level;
+        gemm_common::set_x86_cap(match level {
+            Level::Baseline => X86Cap::Scalar,
+            Level::Avx2 => X86Cap::V3,
+            Level::Avx512 | Level::Amx => X86Cap::V4,
         });
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level;
 }
 
 /// A row-major view of a matrix operand: element (i, j) is at `i * rs + j * cs`.
@@ -57,7 +57,7 @@ pub fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<
     if m == 0 || n == 0 || k == 0 {
         return vec![0.0; m * n];
     }
-    follow_level();
+    super::simd::level();
     let mut dst = Vec::with_capacity(m * n);
     let threads = candle_core::utils::get_num_threads();
     let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };

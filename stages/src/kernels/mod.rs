@@ -15,9 +15,9 @@ pub(crate) mod head_split;
 pub(crate) mod int8;
 mod lanes;
 pub(crate) mod layer_norm;
-pub(crate) mod linear;
 #[cfg(test)]
 mod levels;
+pub(crate) mod linear;
 pub(crate) mod lookup;
 pub(crate) mod par;
 mod precision;

@@ -56,10 +56,15 @@ impl fmt::Display for Level {
 /// (`requested`) and stops with an error instead.
 pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
-    *LEVEL.get_or_init(|| match requested() {
-        Ok(Some(cap)) => cap.min(detected()),
-        Ok(None) => detected(),
-        Err(e) => panic!("{e}"),
+    *LEVEL.get_or_init(|| {
+        let level = match requested() {
+            Ok(Some(cap)) => cap.min(detected()),
+            Ok(None) => detected(),
+            Err(e) => panic!("{e}"),
+        };
+        // The gemm crate picks its own kernels: held to the same level.
+        super::gemm::cap(level);
+        level
     })
 }
 

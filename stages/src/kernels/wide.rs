@@ -7,16 +7,16 @@
 //! width changes: Rust never fuses `a * b + c` on its own nor reorders a sum, so
 //! the bits are the same on every path.
 
-use super::simd::{self, Level};
+use super::simd;
 
 #[inline(always)]
 pub fn wide<R>(body: impl FnOnce() -> R) -> R {
     match simd::level() {
         // SAFETY: `level` reports only what the CPU has.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 | Level::Amx => unsafe { avx512(body) },
+        simd::Level::Avx512 | simd::Level::Amx => unsafe { avx512(body) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2(body) },
+        simd::Level::Avx2 => unsafe { avx2(body) },
         _ => body(),
     }
 }

@@ -44,12 +44,18 @@ impl Subject {
     /// the pooling the model was trained with and its dense layers' products in
     /// `precision`, quantized as `quantize` says. Sentences are cut to `max_len` tokens
     /// ([CLS] … [SEP] kept), as the tokenize stage does.
-    pub fn from_dir(dir: &Path, max_len: usize, precision: Precision, quantize: Quantize) -> Result<Subject, StageError> {
+    pub fn from_dir(
+        dir: &Path,
+        max_len: usize,
+        precision: Precision,
+        quantize: Quantize,
+    ) -> Result<Subject, StageError> {
         if max_len < 2 {
             return Err(StageError::param("max_len", format!("must be at least 2 ([CLS] and [SEP]), got {max_len}")));
         }
         let pooling = saved_pooling(&dir.join("config.json"))?;
-        let model = Classifier::from_dir(dir, &ModelOptions { pooling, precision, quantize, ..ModelOptions::default() })?;
+        let model =
+            Classifier::from_dir(dir, &ModelOptions { pooling, precision, quantize, ..ModelOptions::default() })?;
         let path = dir.join("tokenizer.json");
         let (_, mut tokenizer) = load_unpadded(&path)?;
         tokenizer
