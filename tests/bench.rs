@@ -98,11 +98,14 @@ fn reports_name_the_simd_level_and_its_cap() {
 #[test]
 fn peak_times_the_dense_product_alone() {
     let t = Test::new();
-    let text = t.run(&["bench", "peak", "--steps", "2", "--warmup", "0", "--repeats", "1"]).success();
+    let text =
+        t.run(&["bench", "peak", "--precision", "fp32", "--steps", "2", "--warmup", "0", "--repeats", "1"]).success();
     assert!(text.stdout.starts_with("Peak fp32 dense product 1152x768 times (3072x768)^T: "), "{}", text.stdout);
     assert!(text.stdout.contains("2 products of 5.44 GFLOP per repeat"), "{}", text.stdout);
 
-    let json = t.run(&["bench", "peak", "--steps", "1", "--warmup", "1", "--repeats", "3", "--json"]).success();
+    let json = t
+        .run(&["bench", "peak", "--precision", "fp32", "--steps", "1", "--warmup", "1", "--repeats", "3", "--json"])
+        .success();
     let report: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(report["mode"], "peak");
     assert_eq!(report["precision"], "fp32");
