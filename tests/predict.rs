@@ -200,3 +200,16 @@ fn auto_precision_is_fp32_below_amx_and_only_a_pinned_bf16_warns() {
     let bf16 = avx2(&["--precision", "bf16"]).stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
     assert_ne!(auto.stdout, bf16.stdout, "bf16 rounds the products' operands");
 }
+
+#[test]
+fn each_slow_path_gets_its_warning() {
+    let t = Test::new();
+    save_model(&t.path().join("model"));
+    let args =
+        ["predict", "--model", "model", "--top", "0", "--precision", "bf16", "--quantize", "int8", "a witty film"];
+    let out = t.command(&args).env("HF_HOME", use_offline_hub()).env("PIPE_SIMD", "baseline").output();
+    Ran::from(out.unwrap())
+        .success()
+        .stderr_has("warning: precision bf16: no AMX-BF16 tiles here")
+        .stderr_has("warning: quantize int8: the SIMD level is baseline");
+}

@@ -84,7 +84,12 @@ fn int8_evaluation_is_a_new_evaluate_key_and_none_keeps_the_old_one() {
         record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == "evaluate").unwrap().clone()
     };
     let (a, b) = (evaluate(&fp32), evaluate(&t.last_record()));
-    assert_eq!((a["params"].get("quantize"), &b["params"]["quantize"]), (None, &serde_json::json!("int8")));
+    // Records show the default that the key leaves out (`Stage::implicit`).
+    assert_eq!(
+        (&a["params"]["quantize"], &b["params"]["quantize"]),
+        (&serde_json::json!("none"), &serde_json::json!("int8"))
+    );
+    t.run(&["diff"]).success().stdout_has("param     quantize: \"none\" -> \"int8\"");
     let (a, b) = (a["metrics"]["accuracy"].as_f64().unwrap(), b["metrics"]["accuracy"].as_f64().unwrap());
     assert!((a - b).abs() <= 0.05, "int8 accuracy {b} far from fp32 {a}");
     t.run(&["run", "p.yaml", "--set", "evaluate.quantize=int4"]).code(2).stderr_has("int4");

@@ -146,6 +146,39 @@ fn missing_head_is_drawn_from_the_seed() {
     assert!((0.019..0.021).contains(&std), "pooler init std {std}");
 }
 
+/// Eval logits on the real tokens only (`Classifier::logits`) are the bits of the
+/// padded forward pass, for each precision and with int8 weights, on batches
+/// with a lot of padding and without any.
+#[test]
+fn packed_logits_are_the_bits_of_the_padded_forward_pass() {
+    use pipe_stages::model::{Batch, Precision, Quantize};
+    let rows: Vec<Vec<u32>> = (0..37u32)
+        .map(|i| {
+            let len = 2 + (i * 7 % 23) as usize;
+            (0..len as u32).map(|j| if j == 0 { 101 } else { 1000 + (i * 131 + j * 17) % 20000 }).collect()
+        })
+        .collect();
+    let ragged: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let even: Vec<&[u32]> = rows.iter().filter(|r| r.len() == 9).map(Vec::as_slice).collect();
+    for (precision, quantize) in
+        [(Precision::Fp32, Quantize::None), (Precision::Bf16, Quantize::None), (Precision::Fp32, Quantize::Int8)]
+    {
+        for (repo, pooling) in
+            [("sentence-transformers/all-MiniLM-L6-v2", Pooling::Mean), ("pipe-fixtures/tiny-distilbert", Pooling::Cls)]
+        {
+            let opts = ModelOptions { precision, quantize, ..options(pooling, 0.1) };
+            let model = load(repo, &opts, 0);
+            for batch in [&ragged, &even] {
+                let batch = Batch::pad(batch, model.device()).unwrap();
+                let padded = tensor_flat(&model.forward(&batch, Mode::Eval, false).unwrap().logits);
+                let packed = tensor_flat(&model.logits(&batch).unwrap());
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&packed), bits(&padded), "{repo} at {precision:?} {quantize:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn batch_pads_right_and_rejects_empty_rows() {
     let device = candle_core::Device::Cpu;

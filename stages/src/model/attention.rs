@@ -1,9 +1,10 @@
 //! Multi-head self-attention with an additive padding mask.
 
-use candle_core::Tensor;
+use candle_core::{Tensor, D};
 
 use super::dropout::Mode;
 use super::linear::Linear;
+use super::packing::Tokens;
 use crate::kernels::head_split::{merge_heads, split_heads};
 use crate::kernels::softmax::masked_softmax;
 
@@ -24,21 +25,22 @@ pub fn mask_bias(attention_mask: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl SelfAttention {
-    /// Returns the attention block's output [b, t, h] (before its residual) and
-    /// the probabilities [b, heads, t, t] before attention dropout.
+    /// Returns the attention block's output (before its residual), in the layout
+    /// of `tokens` as `x` is, and the probabilities [b, heads, t, t] before
+    /// attention dropout.
     pub fn forward(
         &self,
         x: &Tensor,
         bias: &Tensor,
         mode: &mut Mode,
         dropout: f32,
+        tokens: Tokens,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let head_dim = x.dims3()?.2 / self.heads;
-        let q = split_heads(&self.query.forward(x)?, self.heads)?;
-        let k = split_heads(&self.key.forward(x)?, self.heads)?;
-        let v = split_heads(&self.value.forward(x)?, self.heads)?;
+        let head_dim = x.dim(D::Minus1)? / self.heads;
+        let heads = |linear: &Linear| split_heads(&tokens.to_padded(&linear.forward(x)?)?, self.heads);
+        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let probs = masked_softmax(&q.matmul(&k.t()?)?, (head_dim as f64).powf(-0.5), bias)?;
         let context = merge_heads(&mode.dropout(&probs, dropout)?.matmul(&v)?)?;
-        Ok((self.output.forward(&context)?, probs))
+        Ok((self.output.forward(&tokens.pack(&context)?)?, probs))
     }
 }

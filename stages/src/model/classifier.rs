@@ -15,6 +15,7 @@ use super::encoder::Layer;
 use super::error::ModelError;
 use super::head::ClassifierHead;
 use super::options::ModelOptions;
+use super::packing::{Packing, Tokens};
 use super::weights::Weights;
 
 /// The config key that records the head's pooling in a saved model directory.
@@ -93,7 +94,15 @@ impl Classifier {
 
     pub fn forward(&self, batch: &Batch, mut mode: Mode, want_attentions: bool) -> Result<Output, ModelError> {
         let words = self.embeddings.words(&batch.input_ids)?;
-        self.run(&words, &batch.attention_mask, &mut mode, want_attentions)
+        self.run(&words, &batch.attention_mask, &mut mode, want_attentions, None)
+    }
+
+    /// Eval-mode logits [b, 2], the same bits as `forward`'s, with the layers run
+    /// on the batch's real tokens only (`packing.rs`).
+    pub fn logits(&self, batch: &Batch) -> Result<Tensor, ModelError> {
+        let words = self.embeddings.words(&batch.input_ids)?;
+        let packing = Packing::of(&batch.attention_mask)?;
+        Ok(self.run(&words, &batch.attention_mask, &mut Mode::Eval, false, packing.as_ref())?.logits)
     }
 
     /// Word embeddings [b, t, h] of ids [b, t] (the input of `forward_embeds`).
@@ -104,24 +113,33 @@ impl Classifier {
     /// Eval-mode logits from given word embeddings (positions, token types and
     /// LayerNorm are added as usual); differentiable w.r.t. `word_embeds`.
     pub fn forward_embeds(&self, word_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false)?.logits)
+        Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false, None)?.logits)
     }
 
-    fn run(&self, words: &Tensor, mask: &Tensor, mode: &mut Mode, want_attentions: bool) -> Result<Output, ModelError> {
+    /// With a packing, the hidden states are the real tokens' rows, [n, h].
+    fn run(
+        &self,
+        words: &Tensor,
+        mask: &Tensor,
+        mode: &mut Mode,
+        want_attentions: bool,
+        packing: Option<&Packing>,
+    ) -> Result<Output, ModelError> {
         let p = self.opts.dropout;
+        let tokens = Tokens::new(packing);
         let bias = mask_bias(mask)?;
-        let mut x = self.embeddings.forward(words, mode, p)?;
+        let mut x = tokens.pack(&self.embeddings.forward(words, mode, p)?)?;
         let mut hidden_states = Vec::with_capacity(self.layers.len() + 1);
         let mut attentions = Vec::new();
         for layer in &self.layers {
-            let (y, probs) = layer.forward(&x, &bias, mode, p)?;
+            let (y, probs) = layer.forward(&x, &bias, mode, p, tokens)?;
             hidden_states.push(x);
             if want_attentions {
                 attentions.push(probs);
             }
             x = y;
         }
-        let logits = self.head.forward(&x, mask, mode, p)?;
+        let logits = self.head.forward(&tokens.to_padded(&x)?, mask, mode, p)?;
         hidden_states.push(x);
         Ok(Output { logits, hidden_states, attentions })
     }
@@ -140,7 +158,7 @@ impl Classifier {
         for chunk in order.chunks(batch_size.max(1)) {
             let batch_rows: Vec<&[u32]> = chunk.iter().map(|&i| rows[i].as_slice()).collect();
             let batch = Batch::pad(&batch_rows, &self.device)?;
-            let logits = self.forward(&batch, Mode::Eval, false)?.logits.to_vec2::<f32>()?;
+            let logits = self.logits(&batch)?.to_vec2::<f32>()?;
             for (&i, l) in chunk.iter().zip(logits) {
                 out[i] = [l[0], l[1]];
             }

@@ -9,6 +9,7 @@ use super::config::{Activation, ModelConfig};
 use super::dropout::Mode;
 use super::linear::Linear;
 use super::options::ModelOptions;
+use super::packing::Tokens;
 use super::weights::Weights;
 use crate::kernels::gelu::gelu_erf;
 use crate::kernels::layer_norm::layer_norm;
@@ -52,15 +53,16 @@ impl Layer {
         })
     }
 
-    /// The layer output [b, t, h] and the attention probabilities.
+    /// The layer output, in the layout of `tokens` as `x` is, and the attention probabilities.
     pub fn forward(
         &self,
         x: &Tensor,
         bias: &Tensor,
         mode: &mut Mode,
         dropout: f32,
+        tokens: Tokens,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (attended, probs) = self.attention.forward(x, bias, mode, dropout)?;
+        let (attended, probs) = self.attention.forward(x, bias, mode, dropout, tokens)?;
         let attended = if self.attention_output_dropout { mode.dropout(&attended, dropout)? } else { attended };
         let x = layer_norm(&residual(&attended, x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
         let inner = self.ffn_in.forward(&x)?;

@@ -17,6 +17,7 @@ mod head;
 mod hub;
 mod linear;
 mod options;
+mod packing;
 mod pooling;
 mod quantize;
 mod save;
