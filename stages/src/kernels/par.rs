@@ -15,6 +15,14 @@ use rayon::prelude::*;
 use super::lanes::{map_blocks, Lanes};
 use super::wide::wide;
 
+/// `f` run on one of the pool's threads. The loops and products inside then keep
+/// a share of their work on that thread; started from outside the pool, each one
+/// hands all of it over and puts the caller to sleep until the pool is done, and
+/// the wake-ups add up over the few hundred loops of a training step (bench/README.md).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// Below this many values a loop runs on the calling thread: handing it to the
 /// pool costs more than it saves.
 const MIN_PARALLEL: usize = 1 << 14;
@@ -174,6 +182,15 @@ mod tests {
         for (name, (whole, by_row)) in cases {
             assert!(whole == by_row, "{name}: the parallel split changed some values");
         }
+    }
+
+    #[test]
+    fn on_pool_runs_on_a_pool_thread_and_gives_the_same_bits() {
+        assert_eq!(rayon::current_thread_index(), None, "the test harness thread is outside the pool");
+        let x = input(0.0);
+        let (index, on) = on_pool(|| (rayon::current_thread_index(), bits(&gelu_erf(&x).unwrap())));
+        assert!(index.is_some());
+        assert_eq!(on, bits(&gelu_erf(&x).unwrap()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::head::ClassifierHead;
 use super::options::ModelOptions;
 use super::packing::{Packing, Tokens};
 use super::weights::Weights;
+use crate::kernels::par::on_pool;
 
 /// The config key that records the head's pooling in a saved model directory.
 pub const POOLING_KEY: &str = "pipe_pooling";
@@ -100,9 +101,11 @@ impl Classifier {
     /// Eval-mode logits [b, 2], the same bits as `forward`'s, with the layers run
     /// on the batch's real tokens only (`packing.rs`).
     pub fn logits(&self, batch: &Batch) -> Result<Tensor, ModelError> {
-        let words = self.embeddings.words(&batch.input_ids)?;
-        let packing = Packing::of(&batch.attention_mask)?;
-        Ok(self.run(&words, &batch.attention_mask, &mut Mode::Eval, false, packing.as_ref())?.logits)
+        on_pool(|| {
+            let words = self.embeddings.words(&batch.input_ids)?;
+            let packing = Packing::of(&batch.attention_mask)?;
+            Ok(self.run(&words, &batch.attention_mask, &mut Mode::Eval, false, packing.as_ref())?.logits)
+        })
     }
 
     /// Word embeddings [b, t, h] of ids [b, t] (the input of `forward_embeds`).

@@ -10,6 +10,7 @@ use super::clip::{clip_scale, global_norm};
 use super::loss::cross_entropy;
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
+use crate::kernels::par::on_pool;
 use crate::model::{Batch, Classifier, Mode};
 use crate::StageError;
 
@@ -58,6 +59,10 @@ impl Trainer {
 
     /// One optimiser step on these rows (labels 0/1).
     pub fn step(&mut self, rows: &[&[u32]], labels: &[u32]) -> Result<StepOutcome, StageError> {
+        on_pool(|| self.step_on_this_thread(rows, labels))
+    }
+
+    fn step_on_this_thread(&mut self, rows: &[&[u32]], labels: &[u32]) -> Result<StepOutcome, StageError> {
         let device = self.model.device().clone();
         let batch = Batch::pad(rows, &device)?;
         let targets = Tensor::new(labels, &device)?;
