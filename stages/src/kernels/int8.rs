@@ -27,6 +27,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::cpu_data::cpu_slice;
+use super::lanes::LANES;
 use super::par::fill_rows;
 use super::simd::{self, Level};
 
@@ -165,7 +166,7 @@ impl Activations {
         let mut values = vec![0u8; rows.next_multiple_of(ROWS) * stride];
         let (mut scale, mut zero) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
         for (x, q) in x.chunks_exact(inner.max(1)).zip(values.chunks_exact_mut(stride.max(1))) {
-            let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let (lo, hi) = range_with_zero(x);
             let s = if hi > lo { (hi - lo) / X_MAX } else { 1.0 };
             let z = round_even((-lo / s).min(X_MAX));
             let inv = 1.0 / s;
@@ -182,6 +183,24 @@ impl Activations {
         }
         Activations { values, scale, zero }
     }
+}
+
+/// The least and the greatest of 0 and the values of `x`, NaN ignored (as
+/// `f32::min` and `max` ignore it), kept in 16 lanes side by side: one running
+/// pair is a chain of dependent compares (bench/README.md).
+#[inline(always)]
+fn range_with_zero(x: &[f32]) -> (f32, f32) {
+    let lower = |acc: f32, v: f32| if v < acc { v } else { acc };
+    let upper = |acc: f32, v: f32| if v > acc { v } else { acc };
+    let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
+    let mut blocks = x.chunks_exact(LANES);
+    for block in &mut blocks {
+        for ((lo, hi), &v) in lo.iter_mut().zip(&mut hi).zip(block) {
+            (*lo, *hi) = (lower(*lo, v), upper(*hi, v));
+        }
+    }
+    let rest = blocks.remainder().iter().fold((0f32, 0f32), |(l, h), &v| (lower(l, v), upper(h, v)));
+    lo.iter().zip(&hi).fold(rest, |(l, h), (&a, &b)| (lower(l, a), upper(h, b)))
 }
 
 /// `v` rounded to the nearest integer, ties to even, for |v| <= 2^22: adding and
@@ -343,6 +362,19 @@ mod tests {
     /// Every kernel this CPU has, with its level's name.
     fn kernels() -> Vec<(Level, Tile)> {
         Level::ALL.into_iter().filter_map(|l| kernel(l).map(|k| (l, k))).collect()
+    }
+
+    #[test]
+    fn the_range_is_that_of_a_running_min_and_max() {
+        for len in [0, 1, 15, 16, 17, 384, 1537] {
+            let mut x = values(len, 0.7);
+            if len > 20 {
+                x[3] = f32::NAN;
+                x[19] = -0.0;
+            }
+            let running = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            assert_eq!(range_with_zero(&x), running, "{len} values");
+        }
     }
 
     #[test]
