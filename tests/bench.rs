@@ -151,14 +151,9 @@ fn int8_quantized_inference_says_so_and_training_refuses_it() {
         .code(2)
         .stderr_has("training never quantizes");
     // At baseline the portable integer loops run, with a warning.
-    let portable = t
-        .command(&[&["bench", "infer"][..], &args, &["--quantize", "int8"]].concat())
-        .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
-        .env("PIPE_SIMD", "baseline")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&portable.stderr);
-    assert!(portable.status.success() && stderr.contains("quantize int8: the SIMD level is baseline"), "{stderr}");
+    t.run_at(Some("baseline"), &[&["bench", "infer"][..], &args, &["--quantize", "int8"]].concat())
+        .success()
+        .stderr_has("quantize int8: the SIMD level is baseline");
 }
 
 #[test]
@@ -240,14 +235,7 @@ fn bf16_precision_trains_and_says_so() {
     assert!(report["examples_per_second"].as_f64().unwrap() > 0.0);
 
     // Without AMX tiles (forced here) the portable bf16 product runs, with a warning.
-    let below_amx = |args: &[&str]| {
-        let command = t
-            .command(&[&["bench"][..], args].concat())
-            .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
-            .env("PIPE_SIMD", "avx512")
-            .output();
-        Ran::from(command.unwrap()).success()
-    };
+    let below_amx = |args: &[&str]| t.run_at(Some("avx512"), &[&["bench"][..], args].concat()).success();
     below_amx(&args).stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
     // Auto, the default, picks fp32 there: no slow path, no warning.
     let auto = below_amx(&args[..args.len() - 2]).stdout_has("Train pipe-fixtures/tiny-bert (fp32): ");

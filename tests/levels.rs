@@ -9,34 +9,22 @@ mod support;
 use pipe_stages::simd::Level;
 use pipe_stages::testkit::levels::{runs, say};
 use serde_json::Value;
-use support::{by_instance, Ran, Test};
+use support::{by_instance, Test};
 
 const TINY: &str = include_str!("pipelines/tiny.yaml");
-
-impl Test {
-    /// `pipe args` with `PIPE_SIMD=level` and the offline hub cache.
-    fn run_at(&self, level: &str, args: &[&str]) -> Ran {
-        let mut command = self.command(args);
-        command
-            .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
-            .env("PIPE_SIMD", level)
-            .env_remove("PIPE_NO_AMX");
-        Ran::from(command.output().expect("pipe runs"))
-    }
-}
 
 #[test]
 fn a_misspelt_pipe_simd_stops_pipe_with_exit_2_and_a_level_runs() {
     let t = Test::new().pipeline("name: s\nstages:\n  a: {uses: shell, run: 'echo hi > a.txt', outs: [a.txt]}\n");
     for wrong in ["avx3", "avx-512", "sse"] {
-        t.run_at(wrong, &["run", "p.yaml"])
+        t.run_at(Some(wrong), &["run", "p.yaml"])
             .code(2)
             .stderr_has(&format!("PIPE_SIMD=\"{wrong}\" names no SIMD level; use one of baseline, avx2, avx512, amx"));
     }
     assert!(t.cache_entries("").is_empty(), "a misspelt level must stop pipe before it runs anything");
     // Any level is accepted, in any case, also one above the CPU's (it only caps the level).
     for level in ["avx2", "AVX2", "baseline", "amx"] {
-        t.run_at(level, &["run", "p.yaml"]).success();
+        t.run_at(Some(level), &["run", "p.yaml"]).success();
     }
     assert_eq!(t.statuses()["a"], "cached");
 }
@@ -49,7 +37,7 @@ fn the_tiny_study_runs_at_avx2_and_baseline_reproducibly() {
     for &level in &levels {
         let run = |jobs: &str| {
             let t = Test::new().pipeline(TINY);
-            t.run_at(level.name(), &["run", "p.yaml", "-j", jobs]).success().stdout_has("9 ran");
+            t.run_at(Some(level.name()), &["run", "p.yaml", "-j", jobs]).success().stdout_has("9 ran");
             t
         };
         let first = run("2");
@@ -64,7 +52,7 @@ fn the_tiny_study_runs_at_avx2_and_baseline_reproducibly() {
         if level == Level::Baseline {
             // Correct but slower than fp32 there: evaluate says so, as bench and predict do.
             first
-                .run_at("baseline", &["run", "p.yaml", "--set", "evaluate.quantize=int8"])
+                .run_at(Some("baseline"), &["run", "p.yaml", "--set", "evaluate.quantize=int8"])
                 .success()
                 .stderr_has("warning: evaluate: quantize int8: the SIMD level is baseline");
         }

@@ -6,9 +6,8 @@
 mod support;
 
 use pipe_stages::simd::{self, Level};
-use pipe_stages::testkit::use_offline_hub;
 use serde_json::Value;
-use support::{Ran, Test};
+use support::Test;
 
 /// Tokenize and train on the tiny-bert fixture: the least a train stage needs.
 const PIPELINE: &str = "name: p
@@ -26,16 +25,6 @@ stages:
 ";
 
 /// `pipe ARGS` with the kernels capped at `level` (None: the host's own).
-fn at(t: &Test, level: Option<&str>, args: &[&str]) -> Ran {
-    let mut command = t.command(args);
-    command.env("HF_HOME", use_offline_hub()).env_remove("PIPE_NO_AMX");
-    match level {
-        Some(level) => command.env(simd::ENV, level),
-        None => command.env_remove(simd::ENV),
-    };
-    Ran::from(command.output().expect("pipe runs"))
-}
-
 fn train_record(t: &Test) -> Value {
     let record = t.last_record();
     record["stages"].as_array().unwrap().iter().find(|s| s["instance"] == "train").expect("train recorded").clone()
@@ -45,12 +34,12 @@ fn train_record(t: &Test) -> Value {
 fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_there() {
     let t = Test::new().pipeline(PIPELINE);
     // What an AMX machine's auto makes, pinned so that any host can make it (slowly, warned).
-    at(&t, Some("avx2"), &["run", "p.yaml", "--set", "train.precision=bf16"])
+    t.run_at(Some("avx2"), &["run", "p.yaml", "--set", "train.precision=bf16"])
         .success()
         .stderr_has("warning: train: precision bf16: no AMX-BF16 tiles here");
     assert_eq!(train_record(&t)["params"]["precision"], "bf16");
 
-    let why = at(&t, Some("avx2"), &["status", "p.yaml", "--why"]).success();
+    let why = t.run_at(Some("avx2"), &["status", "p.yaml", "--why"]).success();
     let train = why.stdout.lines().skip_while(|l| !l.ends_with("  train")).take(2).collect::<Vec<_>>();
     assert!(train[0].starts_with("stale"), "{}", why.stdout);
     assert_eq!(train[1].trim(), "- param `precision`: \"bf16\" -> \"fp32\"", "{}", why.stdout);
@@ -58,18 +47,18 @@ fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_
     // Where AMX tiles run (the host's own level, uncapped), auto is bf16: the same key.
     let native = simd::detected();
     if native == Level::Amx {
-        at(&t, None, &["status", "p.yaml"]).success().stdout_has("0 of 4 stage instance(s) stale");
+        t.run_at(None, &["status", "p.yaml"]).success().stdout_has("0 of 4 stage instance(s) stale");
     } else {
         println!("skipped the check at amx: this host's best level is {native}");
     }
 
     // Auto on AVX2 trains in fp32, without a warning, and the record says so.
-    let ran = at(&t, Some("avx2"), &["run", "p.yaml"]).success();
+    let ran = t.run_at(Some("avx2"), &["run", "p.yaml"]).success();
     assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
     let train = train_record(&t);
     assert_eq!((train["status"].as_str(), train["params"]["precision"].as_str()), (Some("ran"), Some("fp32")));
     // A pinned fp32 has auto's key there: the key leaves fp32 out, as before the option existed.
-    let pinned = at(&t, Some("avx2"), &["status", "p.yaml", "--set", "train.precision=fp32"]).success();
+    let pinned = t.run_at(Some("avx2"), &["status", "p.yaml", "--set", "train.precision=fp32"]).success();
     pinned.stdout_has(&format!("fresh  {}  train", &train["key"].as_str().unwrap()[..12]));
     let key = t.cache().join("objects").join(train["key"].as_str().unwrap()).join("key.json");
     let parts: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();

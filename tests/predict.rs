@@ -191,8 +191,7 @@ fn auto_precision_is_fp32_below_amx_and_only_a_pinned_bf16_warns() {
     let avx2 = |precision: &[&str]| {
         let args =
             [&["predict", "--model", "model", "--top", "0", "--json"][..], precision, &["a gorgeous, witty film"]];
-        let out = t.command(&args.concat()).env("HF_HOME", use_offline_hub()).env("PIPE_SIMD", "avx2").output();
-        Ran::from(out.unwrap()).success()
+        t.run_at(Some("avx2"), &args.concat()).success()
     };
     let auto = avx2(&[]);
     assert!(!auto.stderr.contains("warning"), "{}", auto.stderr);
@@ -207,8 +206,7 @@ fn each_slow_path_gets_its_warning() {
     save_model(&t.path().join("model"));
     let args =
         ["predict", "--model", "model", "--top", "0", "--precision", "bf16", "--quantize", "int8", "a witty film"];
-    let out = t.command(&args).env("HF_HOME", use_offline_hub()).env("PIPE_SIMD", "baseline").output();
-    Ran::from(out.unwrap())
+    t.run_at(Some("baseline"), &args)
         .success()
         .stderr_has("warning: precision bf16: no AMX-BF16 tiles here")
         .stderr_has("warning: quantize int8: the SIMD level is baseline");

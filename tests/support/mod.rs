@@ -64,6 +64,18 @@ impl Test {
         )
     }
 
+    /// Runs `pipe` with the offline HF cache at SIMD `level` (`PIPE_SIMD`; None: the
+    /// CPU's own, whatever the caller's environment says), without `PIPE_NO_AMX`.
+    pub fn run_at(&self, level: Option<&str>, args: &[&str]) -> Ran {
+        let mut command = self.command(args);
+        command.env("HF_HOME", pipe_stages::testkit::use_offline_hub()).env_remove("PIPE_NO_AMX");
+        match level {
+            Some(level) => command.env(pipe_stages::simd::ENV, level),
+            None => command.env_remove(pipe_stages::simd::ENV),
+        };
+        Ran::from(command.output().expect("pipe runs"))
+    }
+
     /// Starts `pipe` without waiting (for concurrency and kill tests).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")

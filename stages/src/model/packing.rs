@@ -37,11 +37,11 @@ impl Packing {
         for (row, &at) in real.iter().enumerate() {
             padded[at as usize] = row as u32;
         }
-        let device = attention_mask.device();
+        let (device, n) = (attention_mask.device(), real.len());
         Ok(Some(Packing {
             batch,
             len,
-            real: Tensor::from_vec(real.clone(), real.len(), device)?,
+            real: Tensor::from_vec(real, n, device)?,
             padded: Tensor::from_vec(padded, mask.len(), device)?,
         }))
     }
