@@ -1,5 +1,6 @@
 //! Every trainable parameter receives a gradient (a LayerNorm or softmax without
-//! backward would silently stop it), and the step-1 gradient norms match PyTorch.
+//! backward would silently stop it), and the step-1 gradient norms match PyTorch,
+//! through `Classifier::logits` in train mode, the path training takes.
 
 mod parity_util;
 
@@ -18,7 +19,7 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
     let labels: Vec<u32> = flat(&g["training"]["labels"]).iter().map(|&v| v as u32).collect();
     let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let logits = model.forward(&batch, Mode::Train { rng: &mut rng }, false).unwrap().logits;
+    let logits = model.logits(&batch, Mode::Train { rng: &mut rng }).unwrap();
     let grads = cross_entropy(&logits, &labels, 0.0).unwrap().backward().unwrap();
     let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
     let vars = model.vars();
@@ -55,6 +56,7 @@ fn tiny_distilbert_every_parameter_gets_the_golden_gradient() {
 #[test]
 fn gradients_reach_every_parameter_with_mean_pooling_and_dropout() {
     step1_gradients("tiny-bert", Pooling::Mean, 0.1, Precision::Fp32, 1e-3);
+    step1_gradients("tiny-bert", Pooling::Cls, 0.1, Precision::Fp32, 1e-3);
     step1_gradients("tiny-distilbert", Pooling::Mean, 0.1, Precision::Fp32, 1e-3);
 }
 

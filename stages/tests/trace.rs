@@ -37,7 +37,7 @@ fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut t = Trace { loss: vec![], lr: vec![], grad_norm: vec![], loss_after: 0.0, vars: BTreeMap::new() };
     for step in 0..4 {
-        let logits = model.forward(&batch, Mode::Train { rng: &mut rng }, false).unwrap().logits;
+        let logits = model.logits(&batch, Mode::Train { rng: &mut rng }).unwrap();
         let loss = cross_entropy(&logits, &labels, label_smoothing).unwrap();
         let grads = loss.backward().unwrap();
         let norm = global_norm(&grads, &vars).unwrap();

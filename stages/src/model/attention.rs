@@ -25,9 +25,9 @@ pub fn mask_bias(attention_mask: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl SelfAttention {
-    /// Returns the attention block's output (before its residual), in the layout
-    /// of `tokens` as `x` is, and the probabilities [b, heads, t, t] before
-    /// attention dropout.
+    /// Returns the attention block's output (before its residual) in the layout
+    /// `out` (that of `x`, `tokens`, or fewer rows), and the probabilities [b,
+    /// heads, t, t] before attention dropout.
     pub fn forward(
         &self,
         x: &Tensor,
@@ -35,12 +35,13 @@ impl SelfAttention {
         mode: &mut Mode,
         dropout: f32,
         tokens: Tokens,
+        out: Tokens,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let head_dim = x.dim(D::Minus1)? / self.heads;
         let heads = |linear: &Linear| split_heads(&tokens.to_padded(&linear.forward(x)?)?, self.heads);
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let probs = masked_softmax(&q.matmul(&k.t()?)?, (head_dim as f64).powf(-0.5), bias)?;
         let context = merge_heads(&mode.dropout(&probs, dropout)?.matmul(&v)?)?;
-        Ok((self.output.forward(&tokens.pack(&context)?)?, probs))
+        Ok((self.output.forward(&out.pack(&context)?)?, probs))
     }
 }

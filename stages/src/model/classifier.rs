@@ -16,6 +16,7 @@ use super::error::ModelError;
 use super::head::ClassifierHead;
 use super::options::ModelOptions;
 use super::packing::{Packing, Tokens};
+use super::pooling::Pooling;
 use super::weights::Weights;
 use crate::kernels::par::on_pool;
 
@@ -95,16 +96,18 @@ impl Classifier {
 
     pub fn forward(&self, batch: &Batch, mut mode: Mode, want_attentions: bool) -> Result<Output, ModelError> {
         let words = self.embeddings.words(&batch.input_ids)?;
-        self.run(&words, &batch.attention_mask, &mut mode, want_attentions, None)
+        self.run(&words, &batch.attention_mask, &mut mode, want_attentions, None, false)
     }
 
-    /// Eval-mode logits [b, 2], the same bits as `forward`'s, with the layers run
-    /// on the batch's real tokens only (`packing.rs`).
-    pub fn logits(&self, batch: &Batch) -> Result<Tensor, ModelError> {
+    /// Logits [b, 2] in train or eval mode, the same bits as `forward`'s, computed
+    /// only where they depend on: the layers run on the batch's real tokens
+    /// (`packing.rs`), and with [CLS] pooling the last layer past its attention
+    /// on each sentence's first token alone.
+    pub fn logits(&self, batch: &Batch, mut mode: Mode) -> Result<Tensor, ModelError> {
         on_pool(|| {
             let words = self.embeddings.words(&batch.input_ids)?;
             let packing = Packing::of(&batch.attention_mask)?;
-            Ok(self.run(&words, &batch.attention_mask, &mut Mode::Eval, false, packing.as_ref())?.logits)
+            Ok(self.run(&words, &batch.attention_mask, &mut mode, false, packing.as_ref(), true)?.logits)
         })
     }
 
@@ -116,10 +119,11 @@ impl Classifier {
     /// Eval-mode logits from given word embeddings (positions, token types and
     /// LayerNorm are added as usual); differentiable w.r.t. `word_embeds`.
     pub fn forward_embeds(&self, word_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false, None)?.logits)
+        Ok(self.run(word_embeds, attention_mask, &mut Mode::Eval, false, None, false)?.logits)
     }
 
-    /// With a packing, the hidden states are the real tokens' rows, [n, h].
+    /// With a packing, the hidden states are the real tokens' rows, [n, h]; with
+    /// `logits_only` and [CLS] pooling, the last one is the first tokens', [b, h].
     fn run(
         &self,
         words: &Tensor,
@@ -127,22 +131,32 @@ impl Classifier {
         mode: &mut Mode,
         want_attentions: bool,
         packing: Option<&Packing>,
+        logits_only: bool,
     ) -> Result<Output, ModelError> {
         let p = self.opts.dropout;
         let tokens = Tokens::new(packing);
+        let last = match self.opts.pooling {
+            Pooling::Cls if logits_only => Tokens::First { len: mask.dim(1)? },
+            _ => tokens,
+        };
         let bias = mask_bias(mask)?;
         let mut x = tokens.pack(&self.embeddings.forward(words, mode, p)?)?;
         let mut hidden_states = Vec::with_capacity(self.layers.len() + 1);
         let mut attentions = Vec::new();
-        for layer in &self.layers {
-            let (y, probs) = layer.forward(&x, &bias, mode, p, tokens)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let out = if i + 1 == self.layers.len() { last } else { tokens };
+            let (y, probs) = layer.forward(&x, &bias, mode, p, tokens, out)?;
             hidden_states.push(x);
             if want_attentions {
                 attentions.push(probs);
             }
             x = y;
         }
-        let logits = self.head.forward(&tokens.to_padded(&x)?, mask, mode, p)?;
+        let pooled = match last {
+            Tokens::First { .. } => x.clone(),
+            _ => self.opts.pooling.pool(&tokens.to_padded(&x)?, mask)?,
+        };
+        let logits = self.head.forward(&pooled, mode, p)?;
         hidden_states.push(x);
         Ok(Output { logits, hidden_states, attentions })
     }
@@ -161,7 +175,7 @@ impl Classifier {
         for chunk in order.chunks(batch_size.max(1)) {
             let batch_rows: Vec<&[u32]> = chunk.iter().map(|&i| rows[i].as_slice()).collect();
             let batch = Batch::pad(&batch_rows, &self.device)?;
-            let logits = self.logits(&batch)?.to_vec2::<f32>()?;
+            let logits = self.logits(&batch, Mode::Eval)?.to_vec2::<f32>()?;
             for (&i, l) in chunk.iter().zip(logits) {
                 out[i] = [l[0], l[1]];
             }

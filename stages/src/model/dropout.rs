@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
-use crate::kernels::dropout::dropout;
+use crate::kernels::dropout::{dropout, dropout_rows};
 
 pub enum Mode<'r> {
     Eval,
@@ -20,6 +20,15 @@ impl Mode<'_> {
     pub fn dropout(&mut self, x: &Tensor, p: f32) -> candle_core::Result<Tensor> {
         match self {
             Mode::Train { rng } if p > 0.0 => dropout(x, p, rng),
+            _ => Ok(x.clone()),
+        }
+    }
+
+    /// `x` [n, width], rows `rows` of a [total, width] tensor, after dropout with
+    /// the masks that tensor would get (`kernels::dropout::dropout_rows`).
+    pub fn dropout_rows(&mut self, x: &Tensor, p: f32, rows: &[u32], total: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Mode::Train { rng } if p > 0.0 => dropout_rows(x, p, rng, rows, total),
             _ => Ok(x.clone()),
         }
     }

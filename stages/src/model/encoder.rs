@@ -53,7 +53,9 @@ impl Layer {
         })
     }
 
-    /// The layer output, in the layout of `tokens` as `x` is, and the attention probabilities.
+    /// The layer output in the layout `out` (that of `x`, `tokens`, or fewer
+    /// rows: everything after attention is computed for those rows only), and
+    /// the attention probabilities.
     pub fn forward(
         &self,
         x: &Tensor,
@@ -61,18 +63,20 @@ impl Layer {
         mode: &mut Mode,
         dropout: f32,
         tokens: Tokens,
+        out: Tokens,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (attended, probs) = self.attention.forward(x, bias, mode, dropout, tokens)?;
-        let attended = if self.attention_output_dropout { mode.dropout(&attended, dropout)? } else { attended };
-        let x = layer_norm(&residual(&attended, x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
+        let (attended, probs) = self.attention.forward(x, bias, mode, dropout, tokens, out)?;
+        let attended = if self.attention_output_dropout { out.dropout(mode, &attended, dropout)? } else { attended };
+        let x = out.take(tokens, x)?;
+        let x = layer_norm(&residual(&attended, &x)?, &self.attention_norm.0, &self.attention_norm.1, self.eps)?;
         let inner = self.ffn_in.forward(&x)?;
         let inner = match self.activation {
             Activation::Gelu => gelu_erf(&inner)?,
             Activation::GeluTanh => inner.gelu()?,
             Activation::Relu => inner.relu()?,
         };
-        let out = mode.dropout(&self.ffn_out.forward(&inner)?, dropout)?;
-        let y = layer_norm(&residual(&out, &x)?, &self.output_norm.0, &self.output_norm.1, self.eps)?;
+        let ffn = out.dropout(mode, &self.ffn_out.forward(&inner)?, dropout)?;
+        let y = layer_norm(&residual(&ffn, &x)?, &self.output_norm.0, &self.output_norm.1, self.eps)?;
         Ok((y, probs))
     }
 }

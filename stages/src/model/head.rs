@@ -1,6 +1,6 @@
-//! The sequence-classification head: pooling, the architecture's dense layer and
-//! activation (BERT: pooler + tanh, DistilBERT: pre_classifier + ReLU), dropout,
-//! classifier.
+//! The sequence-classification head on the pooled vector (`pooling.rs`): the
+//! architecture's dense layer and activation (BERT: pooler + tanh, DistilBERT:
+//! pre_classifier + ReLU), dropout, classifier.
 
 use candle_core::Tensor;
 
@@ -9,12 +9,10 @@ use super::config::ModelConfig;
 use super::dropout::Mode;
 use super::linear::Linear;
 use super::options::ModelOptions;
-use super::pooling::Pooling;
 use super::weights::Weights;
 
 pub struct ClassifierHead {
     activation: PoolerActivation,
-    pooling: Pooling,
     dense: Linear,
     classifier: Linear,
 }
@@ -23,21 +21,14 @@ impl ClassifierHead {
     pub fn new(weights: &Weights, config: &ModelConfig, opts: &ModelOptions) -> candle_core::Result<ClassifierHead> {
         Ok(ClassifierHead {
             activation: config.arch.pooler_activation,
-            pooling: opts.pooling,
             dense: weights.linear(config.arch.pre_classifier, opts)?,
             classifier: weights.linear(CLASSIFIER, opts)?,
         })
     }
 
-    /// Logits [b, 2] from the last hidden state [b, t, h] and the [b, t] mask.
-    pub fn forward(
-        &self,
-        hidden: &Tensor,
-        attention_mask: &Tensor,
-        mode: &mut Mode,
-        dropout: f32,
-    ) -> candle_core::Result<Tensor> {
-        let dense = self.dense.forward(&self.pooling.pool(hidden, attention_mask)?)?;
+    /// Logits [b, 2] from the pooled last hidden state [b, h].
+    pub fn forward(&self, pooled: &Tensor, mode: &mut Mode, dropout: f32) -> candle_core::Result<Tensor> {
+        let dense = self.dense.forward(pooled)?;
         let dense = match self.activation {
             PoolerActivation::Tanh => dense.tanh()?,
             PoolerActivation::Relu => dense.relu()?,

@@ -1,27 +1,36 @@
 //! Where a batch's token rows live between attention blocks. Padded: [b, t, h],
 //! as every caller that looks inside the model (attention maps, hidden states,
-//! gradients) sees them. Packed: only the real tokens, [n, h], for eval-mode
-//! logits; everything done token by token (dense layers, LayerNorm, residuals,
-//! activations) then skips the padding, and only attention, which needs each
-//! sentence's tokens side by side, sees the padded layout.
+//! gradients) sees them. Packed: only the real tokens, [n, h], for logits in
+//! train and eval mode; everything done token by token (dense layers,
+//! LayerNorm, residuals, activations, dropout) then skips the padding, and only
+//! attention, which needs each sentence's tokens side by side, sees the padded
+//! layout. First: each sentence's first token only, [b, h], the one row of the
+//! last layer a [CLS]-pooled head reads.
 //!
-//! A real token's values are the same bits either way: each of those steps
-//! computes a row from that row alone, and attention gives padded keys a
-//! probability of exactly 0. Padded rows rebuilt from packed ones hold a copy
-//! of the batch's first token instead (finite, so 0 x value is still 0).
+//! A real token's values are the same bits in every layout: each of those steps
+//! computes a row from that row alone, dropout gives a row the mask values the
+//! padded tensor's row would get (`Mode::dropout_rows`), and attention gives
+//! padded keys a probability of exactly 0. Padded rows rebuilt from packed ones
+//! hold a copy of the batch's first token instead (finite, so 0 x value is
+//! still 0, and their gradient, 0, adds nothing to that token's).
 
 use candle_core::{Tensor, D};
 
+use super::dropout::Mode;
 use crate::kernels::lookup::lookup;
 
 /// The real tokens of a right-padded batch.
 pub struct Packing {
     batch: usize,
     len: usize,
-    /// [n] u32: each real token's position in the flattened [b * t].
+    /// Each real token's position in the flattened [b * t], as the dropout masks take it.
+    positions: Vec<u32>,
+    /// The same positions, [n] u32.
     real: Tensor,
     /// [b * t] u32: each position's row among the real tokens (0 for padding).
     padded: Tensor,
+    /// [b] u32: each sentence's first token's row among the real tokens.
+    first: Tensor,
 }
 
 impl Packing {
@@ -29,20 +38,23 @@ impl Packing {
     pub fn of(attention_mask: &Tensor) -> candle_core::Result<Option<Packing>> {
         let (batch, len) = attention_mask.dims2()?;
         let mask = attention_mask.flatten_all()?.to_vec1::<f32>()?;
-        let real: Vec<u32> = (0..mask.len() as u32).filter(|&i| mask[i as usize] != 0.0).collect();
-        if real.len() == mask.len() {
+        let positions: Vec<u32> = (0..mask.len() as u32).filter(|&i| mask[i as usize] != 0.0).collect();
+        if positions.len() == mask.len() {
             return Ok(None);
         }
         let mut padded = vec![0u32; mask.len()];
-        for (row, &at) in real.iter().enumerate() {
+        for (row, &at) in positions.iter().enumerate() {
             padded[at as usize] = row as u32;
         }
-        let (device, n) = (attention_mask.device(), real.len());
+        let first: Vec<u32> = (0..batch).map(|i| padded[i * len]).collect();
+        let device = attention_mask.device();
         Ok(Some(Packing {
             batch,
             len,
-            real: Tensor::from_vec(real, n, device)?,
+            real: Tensor::new(positions.as_slice(), device)?,
+            positions,
             padded: Tensor::from_vec(padded, mask.len(), device)?,
+            first: Tensor::from_vec(first, batch, device)?,
         }))
     }
 }
@@ -54,6 +66,8 @@ pub enum Tokens<'a> {
     Padded,
     /// [n, h], n real tokens.
     Packed(&'a Packing),
+    /// [b, h]: each sentence's first token, of a batch padded to `len` tokens.
+    First { len: usize },
 }
 
 impl<'a> Tokens<'a> {
@@ -69,6 +83,17 @@ impl<'a> Tokens<'a> {
                 let (b, t, h) = x.dims3()?;
                 lookup(&x.reshape((b * t, h))?, &p.real)
             }
+            Tokens::First { .. } => x.narrow(1, 0, 1)?.squeeze(1),
+        }
+    }
+
+    /// Rows in this layout from rows `x` in layout `from`, which holds them all.
+    pub fn take(self, from: Tokens, x: &Tensor) -> candle_core::Result<Tensor> {
+        match (from, self) {
+            (Tokens::Padded, _) => self.pack(x),
+            (Tokens::Packed(_), Tokens::Packed(_)) | (Tokens::First { .. }, Tokens::First { .. }) => Ok(x.clone()),
+            (Tokens::Packed(p), Tokens::First { .. }) => lookup(x, &p.first),
+            (_, _) => self.pack(&from.to_padded(x)?),
         }
     }
 
@@ -77,6 +102,20 @@ impl<'a> Tokens<'a> {
         match self {
             Tokens::Padded => Ok(x.clone()),
             Tokens::Packed(p) => lookup(x, &p.padded)?.reshape((p.batch, p.len, x.dim(D::Minus1)?)),
+            Tokens::First { .. } => candle_core::bail!("first-token rows have no padded layout"),
+        }
+    }
+
+    /// `x`, rows in this layout, after dropout with the masks of the padded [b, t, h] tensor.
+    pub fn dropout(self, mode: &mut Mode, x: &Tensor, p: f32) -> candle_core::Result<Tensor> {
+        match self {
+            Tokens::Padded => mode.dropout(x, p),
+            Tokens::Packed(pk) => mode.dropout_rows(x, p, &pk.positions, pk.batch * pk.len),
+            Tokens::First { len } => {
+                let batch = x.dim(0)?;
+                let rows: Vec<u32> = (0..batch).map(|i| (i * len) as u32).collect();
+                mode.dropout_rows(x, p, &rows, batch * len)
+            }
         }
     }
 }

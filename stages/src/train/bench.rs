@@ -17,7 +17,7 @@ use super::trainer::Trainer;
 use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
 use crate::data::tokenize::load_unpadded;
-use crate::model::{Batch, Classifier, ModelConfig, ModelOptions, Precision, Quantize};
+use crate::model::{Batch, Classifier, Mode, ModelConfig, ModelOptions, Precision, Quantize};
 use crate::rng::derive;
 use crate::StageError;
 
@@ -176,7 +176,7 @@ pub fn bench_infer(opts: &BenchOptions) -> Result<BenchReport, StageError> {
         let ids: Vec<&[u32]> = batch.iter().map(|&i| rows.ids[i].as_slice()).collect();
         let batch = Batch::pad(&ids, model.device())?;
         // Reading the logits back forces the whole computation.
-        model.logits(&batch)?.to_vec2::<f32>()?;
+        model.logits(&batch, Mode::Eval)?.to_vec2::<f32>()?;
         Ok(())
     };
     let seconds = time(&warm, &measured, opts.repeats, &mut step)?;

@@ -66,7 +66,7 @@ impl Trainer {
         let device = self.model.device().clone();
         let batch = Batch::pad(rows, &device)?;
         let targets = Tensor::new(labels, &device)?;
-        let logits = self.model.forward(&batch, Mode::Train { rng: &mut self.dropout_rng }, false)?.logits;
+        let logits = self.model.logits(&batch, Mode::Train { rng: &mut self.dropout_rng })?;
         let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
         let grads = loss.backward()?;
         let grad_norm = global_norm(&grads, &self.trainable)?;
