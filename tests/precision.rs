@@ -64,3 +64,32 @@ fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_
     let parts: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
     assert_eq!(parts["params"].get("precision"), None, "{parts}");
 }
+
+/// A cluster job plans at its submitter's level (`pipe job --planned-at`, which the
+/// Slurm executor passes): on a node whose CPU resolves `auto` otherwise (here
+/// `PIPE_SIMD=baseline` stands in for one), it computes the key the submitter
+/// waits for, with the precision that key promises.
+#[test]
+fn a_job_on_another_cpu_computes_the_key_its_submitter_planned() {
+    let t = Test::new().pipeline(PIPELINE);
+    let native = simd::detected().name();
+    t.run_at(None, &["run", "p.yaml"]).success();
+    let key = train_record(&t)["key"].as_str().unwrap().to_string();
+    let job = |planned: Option<&str>| {
+        let mut args = vec!["job", "p.yaml", "train", "--force"];
+        args.extend(planned.map(|level| ["--planned-at", level]).into_iter().flatten());
+        t.run_at(Some("baseline"), &args)
+    };
+    job(Some(native))
+        .success()
+        .stderr_has(&format!("SIMD level baseline, planned at {native}"))
+        .stderr_has(&format!("train computed: key {key}"));
+    // Planned on the node itself, auto resolves there: another key where the host has AMX.
+    let own = job(None).success().stderr_has("planned at baseline");
+    if native == "amx" {
+        assert!(!own.stderr.contains(&key), "{}", own.stderr);
+    } else {
+        println!("auto is fp32 at {native} and at baseline: the same key either way");
+    }
+    job(Some("sse")).code(2).stderr_has("no SIMD level `sse`; one of baseline, avx2, avx512, amx");
+}

@@ -124,6 +124,8 @@ fn a_matrix_chain_with_a_gather_runs_as_jobs_once_per_key_and_matches_a_local_ru
     let log = show.stdout.lines().find_map(|l| l.trim().strip_prefix("log")).expect("a log line").trim().to_string();
     let text = std::fs::read_to_string(t.path().join(&log)).unwrap();
     assert!(text.contains("pipe job: g of"), "{text}");
+    // The job resolves `auto` at the submitter's level, whatever the node's CPU (tests/precision.rs).
+    assert!(text.contains(&format!("planned at {}", pipe_stages::simd::level())), "{text}");
 }
 
 #[test]

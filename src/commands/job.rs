@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use pipe_stages::planned_at;
+use pipe_stages::simd::Level;
 use pipe_stages::Registry;
 
 use crate::probe::{probe, State};
@@ -24,9 +26,23 @@ pub struct Args {
     /// Recompute even when the artifact exists
     #[arg(long)]
     pub force: bool,
+    /// The SIMD level the submitter planned at: `precision: auto` resolves as it
+    /// did there, so the keys match whatever this node's CPU is
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub planned_at: Option<Level>,
+}
+
+fn parse_level(s: &str) -> Result<Level, String> {
+    Level::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
+        format!("no SIMD level `{s}`; one of {}", names.join(", "))
+    })
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    if let Some(level) = args.planned_at {
+        planned_at::set(level);
+    }
     let registry = Registry::builtin();
     let plan = super::load(&args.file, &args.sets, &registry)?;
     let Some(i) = plan.instances.iter().position(|inst| inst.name == args.instance) else {
@@ -46,7 +62,14 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             });
         }
     }
-    eprintln!("pipe job: {} of {} on {}", args.instance, args.file.display(), host());
+    eprintln!(
+        "pipe job: {} of {} on {} (SIMD level {}, planned at {})",
+        args.instance,
+        args.file.display(),
+        host(),
+        pipe_stages::simd::level(),
+        planned_at::level()
+    );
     let reporter = Reporter::new();
     let runner = Runner {
         plan: &plan,

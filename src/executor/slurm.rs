@@ -182,6 +182,9 @@ impl Slurm {
             "job".into(),
             self.file.display().to_string(),
             inst.name.clone(),
+            // The node may have another CPU: it resolves `auto` as this host did.
+            "--planned-at".into(),
+            pipe_stages::planned_at::level().name().into(),
         ];
         for set in &self.sets {
             command.extend(["--set".into(), set.clone()]);

@@ -26,6 +26,7 @@ pub(crate) mod kernels;
 pub use kernels::{dense_product, simd};
 pub mod model;
 pub mod numfmt;
+pub mod planned_at;
 pub mod plot;
 pub mod predict;
 pub mod report;

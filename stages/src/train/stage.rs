@@ -16,7 +16,7 @@ use super::trainer::{evaluate, Trainer};
 use crate::data::hub::model_file;
 use crate::model::{Classifier, Precision};
 use crate::rng::derive;
-use crate::{params, simd, Context, Stage, StageError};
+use crate::{params, planned_at, Context, Stage, StageError};
 
 pub struct Train;
 
@@ -38,7 +38,7 @@ impl Stage for Train {
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
-        TrainParams::resolve_at(raw, simd::level())
+        TrainParams::resolve_at(raw, planned_at::level())
     }
 
     fn implicit(&self) -> Value {
