@@ -7,7 +7,7 @@ mod peak;
 
 use std::path::PathBuf;
 
-use pipe_stages::model::{ModelOptions, PrecisionChoice, Quantize};
+use pipe_stages::model::{PrecisionChoice, Quantize};
 use pipe_stages::simd;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
 use serde::Serialize;
@@ -112,7 +112,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
         return Err(Error::Config("--peak-gflops must be a positive number".into()));
     }
     let precision = args.precision.resolve();
-    for why in (ModelOptions { precision, quantize: args.quantize, ..ModelOptions::default() }).slow_here() {
+    if let Some(why) = precision.slow_here() {
         eprintln!("warning: {why}");
     }
     let machine = Machine::here();

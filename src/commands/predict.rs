@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use pipe_stages::model::{ModelOptions, PrecisionChoice, Quantize};
+use pipe_stages::model::{PrecisionChoice, Quantize};
 use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
 
 use crate::record::{self, RunRecord, Status};
@@ -75,7 +75,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         return Err(Error::Config(format!("model directory {} does not exist", dir.display())));
     }
     let precision = args.precision.resolve();
-    for why in (ModelOptions { precision, quantize: args.quantize, ..ModelOptions::default() }).slow_here() {
+    if let Some(why) = precision.slow_here() {
         eprintln!("warning: {why}");
     }
     let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize)?;

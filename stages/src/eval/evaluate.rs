@@ -99,9 +99,6 @@ impl Stage for Evaluate {
         ctx.progress.set_message("loading model");
         // Eval mode ignores dropout; the layer count comes from the saved config.
         let opts = ModelOptions { pooling, dropout: 0.0, quantize: p.quantize, ..ModelOptions::default() };
-        for why in opts.slow_here() {
-            eprintln!("warning: evaluate: {why}");
-        }
         let model = Classifier::from_dir(&model_dir, &opts)?;
         ctx.progress.set_message("scoring test");
         let test_scored = test.score(&model, p.batch_size)?;

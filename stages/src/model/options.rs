@@ -31,11 +31,3 @@ impl Default for ModelOptions {
         }
     }
 }
-
-impl ModelOptions {
-    /// Why these options' products run slower on this CPU than they need to, one
-    /// reason each (for warnings on stderr: they are about the machine, not the results).
-    pub fn slow_here(&self) -> Vec<&'static str> {
-        self.precision.slow_here().into_iter().chain(self.quantize.slow_here()).collect()
-    }
-}

@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::simd::{self, Level};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
@@ -29,14 +27,5 @@ impl Quantize {
 
     pub fn is_none(&self) -> bool {
         *self == Quantize::None
-    }
-
-    /// Why this choice runs slowly here, if it does (for a warning): int8 without
-    /// AVX2 runs the portable integer loops, slower than the f32 product.
-    pub fn slow_here(self) -> Option<&'static str> {
-        (self == Quantize::Int8 && simd::level() == Level::Baseline).then_some(
-            "quantize int8: the SIMD level is baseline (no AVX2, or PIPE_SIMD=baseline), where the portable \
-             integer product is slower than fp32",
-        )
     }
 }
