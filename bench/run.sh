@@ -14,6 +14,8 @@ usage: bench/run.sh [options]
                       (below the host's best, PyTorch is capped alike: an emulation, so marked)
   --models "M..."     minilm (all-MiniLM-L6-v2), distilbert (DistilBERT-base size) [minilm distilbert]
   --modes "M..."      train, infer [train infer]
+  --skip "C..."       columns left empty: pipe-fp32, pipe-bf16, pipe-int8, torch-fp32, torch-bf16
+                      (bf16 below amx runs slow paths on both sides: an hour for DistilBERT at baseline)
   --repeats N         processes per configuration, interleaved; the table gives medians [3]
   --inner N           timed passes over the batches inside each process [1]
   --train-steps N     measured training batches of 32 per pass [20]
@@ -29,7 +31,7 @@ EOF
 }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LEVELS="native" MODELS="minilm distilbert" MODES="train infer"
+LEVELS="native" MODELS="minilm distilbert" MODES="train infer" SKIP=""
 REPEATS=3 INNER=1 TRAIN_STEPS=20 INFER_STEPS=5 PEAK_REPEATS=3 THREADS=2
 OUT="" PIPE="$ROOT/target/release/pipe" PY="${TORCH_PYTHON:-python3}"
 while [ $# -gt 0 ]; do
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
         --levels) LEVELS=$2 ;;
         --models) MODELS=$2 ;;
         --modes) MODES=$2 ;;
+        --skip) SKIP=$2 ;;
         --repeats) REPEATS=$2 ;;
         --inner) INNER=$2 ;;
         --train-steps) TRAIN_STEPS=$2 ;;
@@ -89,6 +92,12 @@ done
 for mode in $MODES; do
     case "$mode" in train | infer) ;; *) echo "bench/run.sh: unknown mode $mode (train, infer)" >&2; exit 2 ;; esac
 done
+for c in $SKIP; do
+    case "$c" in pipe-fp32 | pipe-bf16 | pipe-int8 | torch-fp32 | torch-bf16) ;;
+        *) echo "bench/run.sh: unknown column $c (pipe-fp32, pipe-bf16, pipe-int8, torch-fp32, torch-bf16)" >&2; exit 2 ;;
+    esac
+done
+skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 if [ -z "${HF_HOME:-}" ]; then
@@ -110,7 +119,7 @@ mkdir -p "$OUT/runs" "$OUT/batches"
         <(grep -m1 -E '^(flags|Features)' /proc/cpuinfo) | tr '\n' ' ')"
     echo "pipe: $PIPE; source tree at commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src stages vendor || echo ' (modified)')"
     echo "python: $("$PY" -c 'import sys, torch, transformers; print(sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__)')"
-    echo "threads: $THREADS; repeats $REPEATS x $INNER; train $TRAIN_STEPS x 32, infer $INFER_STEPS x 128"
+    echo "threads: $THREADS; repeats $REPEATS x $INNER; train $TRAIN_STEPS x 32, infer $INFER_STEPS x 128${SKIP:+; skipped: $SKIP}"
     echo "environment: $(env | grep -E '^(OMP|KMP|MKL|ATEN|ONEDNN|PIPE|CANDLE)_' | sort | tr '\n' ' ')"
     # Two OpenMP threads on two busy cores wait at every barrier for a descheduled peer:
     # PyTorch's training then runs several times slower, pipe's (rayon) far less so.
@@ -153,8 +162,9 @@ for level in $LEVELS; do
     echo "== $level: matrix-product peak, $PEAK_REPEATS x (pipe, PyTorch) x (fp32, bf16)"
     for r in $(seq 1 "$PEAK_REPEATS"); do
         for p in fp32 bf16; do
-            run_pipe "$level" "$dir/peak-pipe-$p-r$r.json" peak --precision "$p"
-            run_torch "$level" "$dir/peak-torch-$p-r$r.json" "$ROOT/bench/torch_peak.py" --dtype "$p" --threads "$THREADS"
+            skipped "pipe-$p" || run_pipe "$level" "$dir/peak-pipe-$p-r$r.json" peak --precision "$p"
+            skipped "torch-$p" ||
+                run_torch "$level" "$dir/peak-torch-$p-r$r.json" "$ROOT/bench/torch_peak.py" --dtype "$p" --threads "$THREADS"
         done
     done
     for model in $MODELS; do
@@ -166,6 +176,9 @@ for level in $LEVELS; do
                 steps=$INFER_STEPS
                 [ "$INT8" = 1 ] && configs="pipe-fp32 pipe-bf16 pipe-int8 torch-fp32 torch-bf16"
             fi
+            kept=""
+            for c in $configs; do skipped "$c" || kept="$kept $c"; done
+            configs=${kept# }
             batches="$OUT/batches/$model-$mode.json"
             echo "== $level: $model $mode, $REPEATS x ($configs) [$((SECONDS - START)) s]"
             for r in $(seq 1 "$REPEATS"); do
