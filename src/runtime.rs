@@ -20,7 +20,10 @@ pub fn single_threaded_elementwise() {
 /// the heap top. A training step allocates and frees the same large buffers
 /// every time; glibc would serve them with mmap and unmap them on free, so every
 /// step would fault each page in again. Peak memory is what a step needs; it
-/// just is not handed back between steps.
+/// just is not handed back between steps. Kept memory stays in the arena that
+/// freed it, and glibc gives threads up to 8 arenas per core: a training step (on
+/// a pool thread) and the stages after it would each keep their own peak, so
+/// two arenas are the most.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any
@@ -29,6 +32,7 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
