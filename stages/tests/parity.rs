@@ -149,9 +149,9 @@ fn missing_head_is_drawn_from_the_seed() {
 /// `Classifier::logits` (the real tokens only, and the last layer past attention
 /// on the first token alone with [CLS] pooling) gives the bits of the padded
 /// forward pass, for each precision and with int8 weights, on batches with a lot
-/// of padding and without any; in train mode with the same dropout masks, leaving
-/// the generator where the forward pass leaves it, and with gradients within
-/// rounding of the forward pass's.
+/// of padding and without any (in eval mode without a backprop graph); in train
+/// mode with the same dropout masks, leaving the generator where the forward pass
+/// leaves it, and with gradients within rounding of the forward pass's.
 #[test]
 fn lean_logits_are_the_bits_of_the_padded_forward_pass() {
     use candle_core::Tensor;
@@ -180,7 +180,9 @@ fn lean_logits_are_the_bits_of_the_padded_forward_pass() {
                 let batch = Batch::pad(&rows, model.device()).unwrap();
                 let what = format!("{repo} at {precision:?} {quantize:?}, {} rows", rows.len());
                 let padded = model.forward(&batch, Mode::Eval, false).unwrap().logits;
-                assert_eq!(bits(&model.logits(&batch, Mode::Eval).unwrap()), bits(&padded), "{what}");
+                let lean = model.logits(&batch, Mode::Eval).unwrap();
+                assert_eq!(bits(&lean), bits(&padded), "{what}");
+                assert!(!lean.track_op(), "{what}: eval-mode logits carry no backprop graph");
                 if quantize == Quantize::Int8 {
                     continue;
                 }

@@ -20,7 +20,10 @@ use super::wide::wide;
 /// hands all of it over and puts the caller to sleep until the pool is done, and
 /// the wake-ups add up over the few hundred loops of a training step (bench/README.md).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| f())
+    // With the caller's backprop mode: the pool thread may be inside another
+    // job's `no_grad` when it takes this one (work stealing), e.g. two stages at once.
+    let grad = candle_core::backprop::grad_enabled();
+    rayon::scope(|_| candle_core::backprop::with_grad(grad, f))
 }
 
 /// Below this many values a loop runs on the calling thread: handing it to the
@@ -213,5 +216,16 @@ mod tests {
             }
         });
         assert!(a.iter().chain(&d).all(|&v| v == 3.0) && c.iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn a_job_on_the_pool_keeps_its_callers_backprop_mode() {
+        use candle_core::backprop::{grad_enabled, no_grad};
+        assert!(on_pool(grad_enabled));
+        assert!(!no_grad(|| on_pool(grad_enabled)));
+        // A job started with recording on, from a pool thread inside `no_grad`
+        // (as a stolen training step would be), records.
+        assert!(no_grad(|| on_pool(|| candle_core::backprop::with_grad(true, || on_pool(grad_enabled)))));
+        assert!(grad_enabled(), "the mode is restored");
     }
 }

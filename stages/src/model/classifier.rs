@@ -103,11 +103,21 @@ impl Classifier {
     /// only where they depend on: the layers run on the batch's real tokens
     /// (`packing.rs`), and with [CLS] pooling the last layer past its attention
     /// on each sentence's first token alone.
+    /// In eval mode nothing is recorded for backprop: each intermediate tensor is
+    /// freed once used, instead of the whole pass living until the logits go.
     pub fn logits(&self, batch: &Batch, mut mode: Mode) -> Result<Tensor, ModelError> {
+        let train = matches!(mode, Mode::Train { .. });
         on_pool(|| {
-            let words = self.embeddings.words(&batch.input_ids)?;
-            let packing = Packing::of(&batch.attention_mask)?;
-            Ok(self.run(&words, &batch.attention_mask, &mut mode, false, packing.as_ref(), true)?.logits)
+            let mut pass = || {
+                let words = self.embeddings.words(&batch.input_ids)?;
+                let packing = Packing::of(&batch.attention_mask)?;
+                Ok(self.run(&words, &batch.attention_mask, &mut mode, false, packing.as_ref(), true)?.logits)
+            };
+            if train {
+                pass()
+            } else {
+                candle_core::backprop::no_grad(pass)
+            }
         })
     }
 

@@ -17,6 +17,36 @@ fn broadcast_back(arg: &Tensor, node: &Tensor, reduced_dims: &[usize]) -> Result
 }
 
 thread_local! {
+    // pipe patch: see `no_grad`.
+    static GRAD_ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether ops on this thread record their inputs for backprop (pipe patch).
+pub fn grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Runs `f` with no op on this thread recording its inputs for backprop (pipe
+/// patch, as PyTorch's `torch.no_grad`): the results carry no graph, so a
+/// forward pass frees each intermediate tensor as soon as it is used.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    with_grad(false, f)
+}
+
+/// Runs `f` with recording on or off on this thread, then restores the mode (pipe
+/// patch). A job handed to another thread sets the mode of the thread that made it.
+pub fn with_grad<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_ENABLED.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(enabled)));
+    f()
+}
+
+thread_local! {
     static CANDLE_GRAD_DO_NOT_DETACH: bool = {
         match std::env::var("CANDLE_GRAD_DO_NOT_DETACH") {
             Ok(s) => {

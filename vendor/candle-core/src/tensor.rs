@@ -592,7 +592,8 @@ impl Tensor {
     /// Returns true if the computation graph should track this op, that is if it is
     /// a variable or if it has some variable as dependencies.
     pub fn track_op(&self) -> bool {
-        self.is_variable || self.op.is_some()
+        // pipe patch: nothing is tracked inside `backprop::no_grad`.
+        (self.is_variable || self.op.is_some()) && crate::backprop::grad_enabled()
     }
 
     /// Creates a fresh tensor structure based on a storage and a shape.
