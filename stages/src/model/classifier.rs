@@ -99,12 +99,12 @@ impl Classifier {
         self.run(&words, &batch.attention_mask, &mut mode, want_attentions, None, false)
     }
 
-    /// Logits [b, 2] in train or eval mode, the same bits as `forward`'s, computed
-    /// only where they depend on: the layers run on the batch's real tokens
+    /// Logits [b, 2] in train or eval mode, the same bits as `forward`'s, from only
+    /// what they depend on: the layers run on the batch's real tokens
     /// (`packing.rs`), and with [CLS] pooling the last layer past its attention
-    /// on each sentence's first token alone.
-    /// In eval mode nothing is recorded for backprop: each intermediate tensor is
-    /// freed once used, instead of the whole pass living until the logits go.
+    /// on each sentence's first token alone. In eval mode nothing is recorded for
+    /// backprop: each intermediate tensor is freed once used, instead of the whole
+    /// pass living until the logits go.
     pub fn logits(&self, batch: &Batch, mut mode: Mode) -> Result<Tensor, ModelError> {
         let train = matches!(mode, Mode::Train { .. });
         on_pool(|| {
