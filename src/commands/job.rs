@@ -33,10 +33,7 @@ pub struct Args {
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    Level::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
-        format!("no SIMD level `{s}`; one of {}", names.join(", "))
-    })
+    Level::parse(s).ok_or_else(|| format!("no SIMD level `{s}`; one of {}", Level::names()))
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {

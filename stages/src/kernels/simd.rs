@@ -43,6 +43,11 @@ impl Level {
     pub fn parse(s: &str) -> Option<Level> {
         Level::ALL.into_iter().find(|l| l.name() == s.trim().to_ascii_lowercase())
     }
+
+    /// "baseline, avx2, avx512, amx": the names `parse` takes, for error messages.
+    pub fn names() -> String {
+        Level::ALL.map(Level::name).join(", ")
+    }
 }
 
 impl fmt::Display for Level {
@@ -72,10 +77,9 @@ pub fn level() -> Level {
 /// variable and the levels it takes.
 pub fn requested() -> Result<Option<Level>, String> {
     match std::env::var(ENV) {
-        Ok(v) if !v.trim().is_empty() => Level::parse(&v).map(Some).ok_or_else(|| {
-            let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
-            format!("{ENV}={v:?} names no SIMD level; use one of {}", names.join(", "))
-        }),
+        Ok(v) if !v.trim().is_empty() => Level::parse(&v)
+            .map(Some)
+            .ok_or_else(|| format!("{ENV}={v:?} names no SIMD level; use one of {}", Level::names())),
         _ if std::env::var_os(NO_AMX).is_some() => Ok(Some(Level::Avx512)),
         _ => Ok(None),
     }
