@@ -7,6 +7,7 @@ mod parity_util;
 use candle_core::{Device, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Mode, ModelOptions, Pooling, Precision};
+use pipe_stages::train::clip::{global_norm, NonzeroRows};
 use pipe_stages::train::loss::cross_entropy;
 use rand::SeedableRng;
 
@@ -23,6 +24,7 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
     let grads = cross_entropy(&logits, &labels, 0.0).unwrap().backward().unwrap();
     let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
     let vars = model.vars();
+    word_embedding_rows_outside_the_batch_add_nothing(&model, &batch.input_ids, &grads, &vars);
     assert_eq!(vars.len(), expected.len(), "parameter count");
     let mut worst_rel = 0f64;
     for (param, var) in &vars {
@@ -41,6 +43,31 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
         "{name} {pooling:?} dropout {dropout} {}: worst relative gradient-norm diff {worst_rel:e}",
         precision.name()
     );
+}
+
+/// The word-embedding gradient is zero outside the batch's token ids, so the global norm
+/// that reads only those rows (as training does) has the bits of the one that reads all.
+fn word_embedding_rows_outside_the_batch_add_nothing(
+    model: &pipe_stages::model::Classifier,
+    input_ids: &Tensor,
+    grads: &candle_core::backprop::GradStore,
+    vars: &[(String, candle_core::Var)],
+) {
+    let mut ids = input_ids.flatten_all().unwrap().to_vec1::<u32>().unwrap();
+    ids.sort_unstable();
+    ids.dedup();
+    let words = model.word_embeddings().expect("a word-embedding table");
+    let (rows, width) = words.dims2().unwrap();
+    assert_eq!(width % 8, 0, "the row-skipping sum needs rows a multiple of 8 wide");
+    let grad = tensor_flat(grads.get(words.as_tensor()).unwrap());
+    for (row, values) in grad.chunks_exact(width).enumerate() {
+        let in_batch = ids.binary_search(&(row as u32)).is_ok();
+        assert!(in_batch || values.iter().all(|&v| v == 0.0), "row {row} of {rows}: a gradient outside the batch");
+    }
+    let trainable: Vec<candle_core::Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let all = global_norm(grads, &trainable, None).unwrap();
+    let skipping = global_norm(grads, &trainable, Some(&NonzeroRows { var: &words, rows: &ids })).unwrap();
+    assert_eq!(skipping.to_bits(), all.to_bits(), "global norm {skipping:e} reading the batch's rows vs {all:e}");
 }
 
 #[test]

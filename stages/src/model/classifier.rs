@@ -176,6 +176,12 @@ impl Classifier {
         self.weights.vars().iter().map(|(n, v)| (n.clone(), v.clone())).collect()
     }
 
+    /// The word-embedding table's parameter: its gradient is zero outside the rows of
+    /// the batch's token ids (`Batch::input_ids`), since nothing else reads the table.
+    pub fn word_embeddings(&self) -> Option<Var> {
+        self.weights.vars().get(&format!("{}.weight", self.config.arch.embeddings().word)).cloned()
+    }
+
     /// Eval-mode logits for many rows, batched by similar length (less padding);
     /// results are in input order.
     pub fn predict_logits(&self, rows: &[Vec<u32>], batch_size: usize) -> Result<Vec<[f32; 2]>, ModelError> {

@@ -6,7 +6,7 @@
 use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
-use super::clip::{clip_scale, global_norm};
+use super::clip::{clip_scale, global_norm, NonzeroRows};
 use super::loss::cross_entropy;
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
@@ -39,6 +39,8 @@ pub struct StepOutcome {
 pub struct Trainer {
     pub model: Classifier,
     trainable: Vec<Var>,
+    /// The word-embedding table, when trained (see `Classifier::word_embeddings`).
+    word_embeddings: Option<Var>,
     optim: AdamW,
     schedule: LinearSchedule,
     recipe: Recipe,
@@ -52,9 +54,10 @@ impl Trainer {
         let vars: Vec<(String, Var)> =
             model.vars().into_iter().filter(|(name, _)| !(recipe.freeze_embeddings && is_embedding(name))).collect();
         let trainable = vars.iter().map(|(_, v)| v.clone()).collect();
+        let word_embeddings = model.word_embeddings().filter(|_| !recipe.freeze_embeddings);
         let optim = AdamW::new(vars, recipe.weight_decay)?;
         let schedule = LinearSchedule::new(recipe.lr, recipe.warmup_steps, recipe.total_steps);
-        Ok(Trainer { model, trainable, optim, schedule, recipe, dropout_rng, step: 0 })
+        Ok(Trainer { model, trainable, word_embeddings, optim, schedule, recipe, dropout_rng, step: 0 })
     }
 
     /// One optimiser step on these rows (labels 0/1).
@@ -69,7 +72,11 @@ impl Trainer {
         let logits = self.model.logits(&batch, Mode::Train { rng: &mut self.dropout_rng })?;
         let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
         let grads = loss.backward()?;
-        let grad_norm = global_norm(&grads, &self.trainable)?;
+        let mut ids = batch.input_ids.flatten_all()?.to_vec1::<u32>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        let nonzero = self.word_embeddings.as_ref().map(|var| NonzeroRows { var, rows: &ids });
+        let grad_norm = global_norm(&grads, &self.trainable, nonzero.as_ref())?;
         let lr = self.schedule.lr(self.step);
         self.optim.step(&grads, lr, clip_scale(grad_norm, self.recipe.grad_clip))?;
         self.step += 1;
