@@ -9,6 +9,12 @@ use std::process::Command;
 
 use crate::simd::{self, Level, ENV};
 
+/// The command that runs this test binary when it was built for another
+/// architecture, split at spaces (`.ci/run`: `qemu-aarch64 -L /usr/aarch64-linux-gnu`):
+/// cargo's `runner` starts the test binary under the emulator, and the binary's
+/// own reruns need the same.
+const RUNNER: &str = "PIPE_TEST_RUNNER";
+
 /// Whether this CPU runs `level`; if not, `who` (the test) says that it skips
 /// the level, and why.
 pub fn runs(who: &str, level: Level) -> bool {
@@ -38,7 +44,16 @@ pub fn say(line: &str) {
 /// failed or none ran.
 pub fn run_at(level: Level, args: &[&str], env: &[(&str, &OsStr)]) -> usize {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let mut command = Command::new(&exe);
+    let runner = std::env::var(RUNNER).unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(emulator) => {
+            let mut command = Command::new(emulator);
+            command.args(words).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
     command.args(args).env(ENV, level.name()).env_remove("PIPE_NO_AMX");
     for (name, value) in env {
         command.env(name, value);
