@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, IndexOp, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Mode, Pooling};
-use pipe_stages::train::clip::{clip_scale, global_norm};
+use pipe_stages::train::clip::{clip_scale, global_norm, NonzeroRows};
 use pipe_stages::train::loss::cross_entropy;
 use pipe_stages::train::optim::{decays, AdamW};
 use pipe_stages::train::schedule::LinearSchedule;
@@ -33,6 +33,9 @@ fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
     let named = model.vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
     let mut optim = AdamW::new(named.clone(), 0.01).unwrap();
+    // The norm reads the word-embedding gradient's batch rows only, as training does.
+    let words = model.word_embeddings().expect("a word-embedding table");
+    let ids = batch.distinct_ids().unwrap();
     let schedule = LinearSchedule::new(1e-3, 1, 4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut t = Trace { loss: vec![], lr: vec![], grad_norm: vec![], loss_after: 0.0, vars: BTreeMap::new() };
@@ -40,7 +43,7 @@ fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
         let logits = model.logits(&batch, Mode::Train { rng: &mut rng }).unwrap();
         let loss = cross_entropy(&logits, &labels, label_smoothing).unwrap();
         let grads = loss.backward().unwrap();
-        let norm = global_norm(&grads, &vars).unwrap();
+        let norm = global_norm(&grads, &vars, Some(&NonzeroRows { var: &words, rows: &ids })).unwrap();
         let lr = schedule.lr(step);
         optim.step(&grads, lr, clip_scale(norm, max_norm)).unwrap();
         t.loss.push(loss.to_scalar::<f32>().unwrap());

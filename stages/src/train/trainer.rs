@@ -72,9 +72,7 @@ impl Trainer {
         let logits = self.model.logits(&batch, Mode::Train { rng: &mut self.dropout_rng })?;
         let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
         let grads = loss.backward()?;
-        let mut ids = batch.input_ids.flatten_all()?.to_vec1::<u32>()?;
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = batch.distinct_ids()?;
         let nonzero = self.word_embeddings.as_ref().map(|var| NonzeroRows { var, rows: &ids });
         let grad_norm = global_norm(&grads, &self.trainable, nonzero.as_ref())?;
         let lr = self.schedule.lr(self.step);
