@@ -12,7 +12,10 @@ use super::par::{fill_rows, map2};
 
 /// `x` with a fresh mask drawn from `rng` (one uniform f32 per value, in order) applied.
 pub fn dropout(x: &Tensor, p: f32, rng: &mut ChaCha8Rng) -> candle_core::Result<Tensor> {
-    apply(x, draw(rng, 1, x.elem_count(), None, keep(p)))
+    // In rows of the last dimension, so the generator is placed once a row, not once a
+    // value; value i reads word i in any shape.
+    let width = x.dims().last().map_or(1, |&w| w.max(1));
+    apply(x, draw(rng, width, x.elem_count() / width, None, keep(p)))
 }
 
 /// `x` [n, width] holding rows `rows` of a [total, width] tensor: the mask drawn
@@ -132,18 +135,20 @@ mod tests {
     use super::draw;
 
     #[test]
-    fn parallel_draws_match_one_loop_and_leave_the_generator_where_it_would() {
+    fn parallel_draws_in_rows_of_any_width_match_one_loop_and_leave_the_generator_where_it_would() {
         // Long enough to be split over threads, from an odd word position.
-        let len = 100_003;
-        let mut one = ChaCha8Rng::seed_from_u64(7);
-        let mut split = one.clone();
-        for rng in [&mut one, &mut split] {
-            let _: u32 = rng.random();
+        let len = 100_002;
+        for width in [1, 42] {
+            let mut one = ChaCha8Rng::seed_from_u64(7);
+            let mut split = one.clone();
+            for rng in [&mut one, &mut split] {
+                let _: u32 = rng.random();
+            }
+            let want: Vec<f32> = (0..len).map(|_| one.random::<f32>() * 2.0).collect();
+            let got = draw(&mut split, width, len / width, None, |u| u * 2.0);
+            assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()) && want.len() == got.len());
+            assert_eq!(one.random::<u64>(), split.random::<u64>(), "the generator continues where the loop left it");
         }
-        let want: Vec<f32> = (0..len).map(|_| one.random::<f32>() * 2.0).collect();
-        let got = draw(&mut split, 1, len, None, |u| u * 2.0);
-        assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()) && want.len() == got.len());
-        assert_eq!(one.random::<u64>(), split.random::<u64>(), "the generator continues where the loop left it");
     }
 
     #[test]
