@@ -39,8 +39,6 @@ pub struct StepOutcome {
 pub struct Trainer {
     pub model: Classifier,
     trainable: Vec<Var>,
-    /// The word-embedding table, when trained (see `Classifier::word_embeddings`).
-    word_embeddings: Option<Var>,
     optim: AdamW,
     schedule: LinearSchedule,
     recipe: Recipe,
@@ -54,10 +52,9 @@ impl Trainer {
         let vars: Vec<(String, Var)> =
             model.vars().into_iter().filter(|(name, _)| !(recipe.freeze_embeddings && is_embedding(name))).collect();
         let trainable = vars.iter().map(|(_, v)| v.clone()).collect();
-        let word_embeddings = model.word_embeddings().filter(|_| !recipe.freeze_embeddings);
         let optim = AdamW::new(vars, recipe.weight_decay)?;
         let schedule = LinearSchedule::new(recipe.lr, recipe.warmup_steps, recipe.total_steps);
-        Ok(Trainer { model, trainable, word_embeddings, optim, schedule, recipe, dropout_rng, step: 0 })
+        Ok(Trainer { model, trainable, optim, schedule, recipe, dropout_rng, step: 0 })
     }
 
     /// One optimiser step on these rows (labels 0/1).
@@ -72,8 +69,9 @@ impl Trainer {
         let logits = self.model.logits(&batch, Mode::Train { rng: &mut self.dropout_rng })?;
         let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
         let grads = loss.backward()?;
-        let ids = batch.distinct_ids()?;
-        let nonzero = self.word_embeddings.as_ref().map(|var| NonzeroRows { var, rows: &ids });
+        // A frozen table is not in `trainable`, and the rows then apply to nothing.
+        let (words, ids) = (self.model.word_embeddings(), batch.distinct_ids()?);
+        let nonzero = words.as_ref().map(|var| NonzeroRows { var, rows: &ids });
         let grad_norm = global_norm(&grads, &self.trainable, nonzero.as_ref())?;
         let lr = self.schedule.lr(self.step);
         self.optim.step(&grads, lr, clip_scale(grad_norm, self.recipe.grad_clip))?;
