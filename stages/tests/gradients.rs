@@ -1,35 +1,42 @@
 //! Every trainable parameter receives a gradient (a LayerNorm or softmax without
 //! backward would silently stop it), and the step-1 gradient norms match PyTorch,
-//! through `Classifier::logits` in train mode, the path training takes.
+//! through `Gradients::of_batch`, the path training takes.
 
 mod parity_util;
 
 use candle_core::{Device, Tensor};
 use parity_util::*;
-use pipe_stages::model::{Mode, ModelOptions, Pooling, Precision};
-use pipe_stages::train::clip::{global_norm, NonzeroRows};
+use pipe_stages::model::{Classifier, Mode, ModelOptions, Pooling, Precision};
+use pipe_stages::train::clip::global_norm;
+use pipe_stages::train::gradients::{Grad, Gradients, SHARDS};
 use pipe_stages::train::loss::cross_entropy;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// Checks every parameter's step-1 gradient; with dropout off and CLS pooling,
-/// its norm against PyTorch's to `tol` (relative).
+/// Checks every parameter's step-1 gradient as training computes it (the batch in
+/// `SHARDS` runs of rows); with dropout off and CLS pooling, its norm against
+/// PyTorch's to `tol` (relative).
 fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precision, tol: f64) {
     let g = golden(name);
     let model = load(g["model_id"].as_str().unwrap(), &ModelOptions { precision, ..options(pooling, dropout) }, 0);
-    let batch = golden_batch(&g);
+    let rows = golden_rows(&g);
+    let rows: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
     let labels: Vec<u32> = flat(&g["training"]["labels"]).iter().map(|&v| v as u32).collect();
-    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let logits = model.logits(&batch, Mode::Train { rng: &mut rng }).unwrap();
-    let grads = cross_entropy(&logits, &labels, 0.0).unwrap().backward().unwrap();
-    let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
     let vars = model.vars();
-    word_embedding_rows_outside_the_batch_add_nothing(&model, &batch, &grads, &vars);
+    let trainable: Vec<candle_core::Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let rng = ChaCha8Rng::seed_from_u64(3);
+    one_shard_gives_backprops_gradients(&model, &g, &trainable, &rows, &labels, &rng);
+    let (_, grads) = Gradients::of_batch(&model, &trainable, &rows, &labels, 0.0, &mut rng.clone(), SHARDS).unwrap();
+    let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
     assert_eq!(vars.len(), expected.len(), "parameter count");
     let mut worst_rel = 0f64;
     for (param, var) in &vars {
-        let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: `{param}` received no gradient"));
-        let norm = tensor_flat(grad).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+        let values = match grads.get(var) {
+            Some(Grad::Dense(grad)) => tensor_flat(grad),
+            Some(Grad::Rows(rows)) => rows.values.clone(),
+            None => panic!("{name}: `{param}` received no gradient"),
+        };
+        let norm = values.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
         assert!(norm > 0.0, "{name}: `{param}` has an all-zero gradient");
         if pooling == Pooling::Cls && dropout == 0.0 {
             let golden = expected[param].as_f64().unwrap();
@@ -45,26 +52,45 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
     );
 }
 
-/// The word-embedding gradient is zero outside the batch's token ids, so the global norm
-/// that reads only those rows (as training does) has the bits of the one that reads all.
-fn word_embedding_rows_outside_the_batch_add_nothing(
-    model: &pipe_stages::model::Classifier,
-    batch: &pipe_stages::model::Batch,
-    grads: &candle_core::backprop::GradStore,
-    vars: &[(String, candle_core::Var)],
+/// In one shard, the gradients are backprop's through the whole model, bit for bit:
+/// the word-embedding table's rows are the rows of the table-sized gradient that the
+/// lookup's backward writes, which is zero elsewhere, and the global norm reading
+/// those rows has the bits of the one reading the whole table.
+fn one_shard_gives_backprops_gradients(
+    model: &Classifier,
+    g: &serde_json::Value,
+    trainable: &[candle_core::Var],
+    rows: &[&[u32]],
+    labels: &[u32],
+    rng: &ChaCha8Rng,
 ) {
-    let ids = batch.distinct_ids().unwrap();
+    let (_, sharded) = Gradients::of_batch(model, trainable, rows, labels, 0.0, &mut rng.clone(), 1).unwrap();
+    // The generator the one shard drew its masks from (`Gradients::of_batch`).
+    let mut shard_rng = ChaCha8Rng::from_seed(rng.clone().random());
+    let batch = golden_batch(g);
+    let targets = Tensor::new(labels, &Device::Cpu).unwrap();
+    let logits = model.logits(&batch, Mode::Train { rng: &mut shard_rng }).unwrap();
+    let store = cross_entropy(&logits, &targets, 0.0).unwrap().backward().unwrap();
     let words = model.word_embeddings().expect("a word-embedding table");
-    let (rows, width) = words.dims2().unwrap();
-    assert_eq!(width % 8, 0, "the row-skipping sum needs rows a multiple of 8 wide");
-    let grad = tensor_flat(grads.get(words.as_tensor()).unwrap());
-    for (row, values) in grad.chunks_exact(width).enumerate() {
-        let in_batch = ids.binary_search(&(row as u32)).is_ok();
-        assert!(in_batch || values.iter().all(|&v| v == 0.0), "row {row} of {rows}: a gradient outside the batch");
+    let Some(Grad::Rows(table)) = sharded.get(&words) else { panic!("the word table's gradient is not kept as rows") };
+    let dense = tensor_flat(store.get(words.as_tensor()).unwrap());
+    let width = table.width;
+    assert_eq!(width % 8, 0, "the rows' sum of squares needs rows a multiple of 8 wide");
+    for (row, values) in dense.chunks_exact(width).enumerate() {
+        let expected: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+        let got: Vec<u32> = match table.rows.binary_search(&(row as u32)) {
+            Ok(i) => table.values[i * width..(i + 1) * width].iter().map(|v| v.to_bits()).collect(),
+            Err(_) => vec![0f32.to_bits(); width],
+        };
+        assert_eq!(got, expected, "row {row} of the word-embedding gradient");
     }
-    let trainable: Vec<candle_core::Var> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let all = global_norm(grads, &trainable, None).unwrap();
-    let skipping = global_norm(grads, &trainable, Some(&NonzeroRows { var: &words, rows: &ids })).unwrap();
+    for var in trainable.iter().filter(|v| v.as_tensor().id() != words.as_tensor().id()) {
+        let Some(Grad::Dense(got)) = sharded.get(var) else { panic!("a parameter without a dense gradient") };
+        let bits = |t: &Tensor| tensor_flat(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(got), bits(store.get(var.as_tensor()).unwrap()), "a dense gradient");
+    }
+    let skipping = global_norm(&sharded, trainable).unwrap();
+    let all = global_norm(&Gradients::dense(store), trainable).unwrap();
     assert_eq!(skipping.to_bits(), all.to_bits(), "global norm {skipping:e} reading the batch's rows vs {all:e}");
 }
 

@@ -1,6 +1,7 @@
 //! The 4-step training trace of the tiny fixtures against PyTorch (golden
 //! `training`): AdamW with decay groups, linear warmup/decay, global-norm clip,
-//! cross-entropy with and without label smoothing. Losses, learning rates,
+//! cross-entropy with and without label smoothing, the batch's gradients from
+//! `Gradients::of_batch` as training takes them. Losses, learning rates,
 //! gradient norms and the recorded final weights within 1e-4.
 
 mod parity_util;
@@ -10,7 +11,8 @@ use std::collections::BTreeMap;
 use candle_core::{Device, IndexOp, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Mode, Pooling};
-use pipe_stages::train::clip::{clip_scale, global_norm, NonzeroRows};
+use pipe_stages::train::clip::{clip_scale, global_norm};
+use pipe_stages::train::gradients::{Gradients, SHARDS};
 use pipe_stages::train::loss::cross_entropy;
 use pipe_stages::train::optim::{decays, AdamW};
 use pipe_stages::train::schedule::LinearSchedule;
@@ -28,29 +30,28 @@ struct Trace {
 fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
     let model = load(g["model_id"].as_str().unwrap(), &options(Pooling::Cls, 0.0), 0);
     let batch = golden_batch(g);
+    let rows = golden_rows(g);
+    let rows: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
     let labels: Vec<u32> = flat(&g["training"]["labels"]).iter().map(|&v| v as u32).collect();
-    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
     let named = model.vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
     let mut optim = AdamW::new(named.clone(), 0.01).unwrap();
-    // The norm reads the word-embedding gradient's batch rows only, as training does.
-    let words = model.word_embeddings().expect("a word-embedding table");
-    let ids = batch.distinct_ids().unwrap();
     let schedule = LinearSchedule::new(1e-3, 1, 4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut t = Trace { loss: vec![], lr: vec![], grad_norm: vec![], loss_after: 0.0, vars: BTreeMap::new() };
     for step in 0..4 {
-        let logits = model.logits(&batch, Mode::Train { rng: &mut rng }).unwrap();
-        let loss = cross_entropy(&logits, &labels, label_smoothing).unwrap();
-        let grads = loss.backward().unwrap();
-        let norm = global_norm(&grads, &vars, Some(&NonzeroRows { var: &words, rows: &ids })).unwrap();
+        // The batch in shards, as training runs it.
+        let (loss, grads) =
+            Gradients::of_batch(&model, &vars, &rows, &labels, label_smoothing, &mut rng, SHARDS).unwrap();
+        let norm = global_norm(&grads, &vars).unwrap();
         let lr = schedule.lr(step);
         optim.step(&grads, lr, clip_scale(norm, max_norm)).unwrap();
-        t.loss.push(loss.to_scalar::<f32>().unwrap());
+        t.loss.push(loss as f32);
         t.lr.push(lr as f32);
         t.grad_norm.push(norm as f32);
     }
     let logits = model.forward(&batch, Mode::Eval, false).unwrap().logits;
+    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
     t.loss_after = cross_entropy(&logits, &labels, label_smoothing).unwrap().to_scalar::<f32>().unwrap();
     t.vars = named.into_iter().map(|(n, v)| (n, v.as_tensor().copy().unwrap())).collect();
     t

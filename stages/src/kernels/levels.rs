@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +20,7 @@ use super::gemm::{self, Operand};
 use super::simd::{self, Level};
 use super::{bf16, dropout, gelu, head_split, layer_norm, linear, lookup, residual, softmax, Precision};
 use crate::testkit::levels::{levels_here, run_at, say};
+use crate::train::gradients::{Gradients, TableRows};
 use crate::train::optim::AdamW;
 
 /// Set in a child: the directory it writes the battery into.
@@ -243,10 +245,20 @@ fn elementwise() -> Vec<(String, Vec<f32>)> {
         let w_loss = (w.as_tensor() * tensor(values(20_000, 14 + step, 1.0), &[20_000])).unwrap().sum_all().unwrap();
         let b_loss = (bias.as_tensor() * tensor(values(70, 16 + step, 1.0), &[70])).unwrap().sum_all().unwrap();
         let loss = (w_loss + b_loss).unwrap();
-        optim.step(&loss.backward().unwrap(), 1e-3, scale).unwrap();
+        optim.step(&Gradients::dense(loss.backward().unwrap()), 1e-3, scale).unwrap();
     }
     out.push(("adamw.weight".into(), flat(w.as_tensor())));
     out.push(("adamw.bias".into(), flat(bias.as_tensor())));
+    // AdamW on a table whose gradient is kept as rows, large enough to split: the
+    // other rows move by their moments and decay alone.
+    let table = var(values(800 * 48, 18, 1.0), &[800, 48]);
+    let mut optim = AdamW::new(vec![("table".into(), table.clone())], 0.01).unwrap();
+    for (step, scale) in [(0, Some(0.5)), (1, None)] {
+        let rows = TableRows { rows: vec![0, 7, 400, 799], values: values(4 * 48, 19 + step, 1.0), width: 48 };
+        let grads = Gradients::with_table_rows(GradStore::default(), table.clone(), rows);
+        optim.step(&grads, 1e-3, scale).unwrap();
+    }
+    out.push(("adamw.table".into(), flat(table.as_tensor())));
     out
 }
 

@@ -104,33 +104,33 @@ pub fn for_rows_mut(data: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) 
     });
 }
 
-/// Runs `f` on matching pieces of four equally long slices (AdamW's parameter,
-/// gradient and moments), in parallel when they are large.
-pub fn zip4_mut(
+/// Runs `f(first_row, a, b, c)` on matching pieces of whole rows of `row` values
+/// of three equally long slices (AdamW's parameter and moments), in parallel when
+/// they are large.
+pub fn zip3_rows_mut(
     a: &mut [f32],
-    b: &[f32],
+    b: &mut [f32],
     c: &mut [f32],
-    d: &mut [f32],
-    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+    row: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], &mut [f32]) + Sync,
 ) {
+    assert!(a.len() == b.len() && a.len() == c.len(), "zip3_rows_mut over slices of different lengths");
     if a.len() < MIN_PARALLEL {
         wide(
             #[inline(always)]
-            || f(a, b, c, d),
+            || f(0, a, b, c),
         );
         return;
     }
-    let chunk = chunk_len(a.len(), 64);
-    a.par_chunks_mut(chunk)
-        .zip(b.par_chunks(chunk))
-        .zip(c.par_chunks_mut(chunk))
-        .zip(d.par_chunks_mut(chunk))
-        .for_each(|(((a, b), c), d)| {
+    let chunk = chunk_len(a.len(), row);
+    a.par_chunks_mut(chunk).zip(b.par_chunks_mut(chunk)).zip(c.par_chunks_mut(chunk)).enumerate().for_each(
+        |(i, ((a, b), c))| {
             wide(
                 #[inline(always)]
-                || f(a, b, c, d),
+                || f(i * chunk / row.max(1), a, b, c),
             )
-        });
+        },
+    );
 }
 
 #[cfg(test)]
@@ -206,16 +206,18 @@ mod tests {
         let expected: Vec<f32> = (0..ROWS).flat_map(|r| std::iter::repeat_n(r as f32, DIM)).collect();
         assert_eq!(out, expected);
 
-        let n = 3 * MIN_PARALLEL + 5;
-        let (mut a, b, mut c, mut d) = (vec![1f32; n], vec![2f32; n], vec![0f32; n], vec![0f32; n]);
-        zip4_mut(&mut a, &b, &mut c, &mut d, |a, b, c, d| {
-            for (((a, b), c), d) in a.iter_mut().zip(b).zip(c.iter_mut()).zip(d.iter_mut()) {
-                *a += b;
-                *c += 1.0;
-                *d = *a;
+        let (n, row) = (3 * MIN_PARALLEL + 5 * DIM, DIM);
+        let (mut a, mut b, mut c) = (vec![0f32; n], vec![1f32; n], vec![0f32; n]);
+        zip3_rows_mut(&mut a, &mut b, &mut c, row, |first, a, b, c| {
+            for (i, ((a, b), c)) in a.chunks_mut(row).zip(b.chunks_mut(row)).zip(c.chunks_mut(row)).enumerate() {
+                a.fill((first + i) as f32);
+                b.iter_mut().for_each(|b| *b += 1.0);
+                c.fill(a.len() as f32);
             }
         });
-        assert!(a.iter().chain(&d).all(|&v| v == 3.0) && c.iter().all(|&v| v == 1.0));
+        let expected: Vec<f32> = (0..n / row).flat_map(|r| std::iter::repeat_n(r as f32, row)).collect();
+        assert_eq!(a, expected);
+        assert!(b.iter().all(|&v| v == 2.0) && c.iter().all(|&v| v == row as f32));
     }
 
     #[test]

@@ -34,14 +34,4 @@ impl Batch {
             attention_mask: Tensor::from_vec(mask, (rows.len(), len), device)?,
         })
     }
-
-    /// The distinct token ids of the batch, ascending (padding's 0 included): the
-    /// rows of the word-embedding table that its lookup reads, and so the only
-    /// rows of that table's gradient that can be nonzero.
-    pub fn distinct_ids(&self) -> Result<Vec<u32>, ModelError> {
-        let mut ids = self.input_ids.flatten_all()?.to_vec1::<u32>()?;
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
-    }
 }

@@ -108,17 +108,21 @@ impl Classifier {
     pub fn logits(&self, batch: &Batch, mut mode: Mode) -> Result<Tensor, ModelError> {
         let train = matches!(mode, Mode::Train { .. });
         on_pool(|| {
-            let mut pass = || {
-                let words = self.embeddings.words(&batch.input_ids)?;
-                let packing = Packing::of(&batch.attention_mask)?;
-                Ok(self.run(&words, &batch.attention_mask, &mut mode, false, packing.as_ref(), true)?.logits)
-            };
+            let mut pass = || self.logits_from_words(&self.embeddings.words(&batch.input_ids)?, batch, &mut mode);
             if train {
                 pass()
             } else {
                 candle_core::backprop::no_grad(pass)
             }
         })
+    }
+
+    /// `logits`' pass from the batch's word embeddings [b, t, h] (`embed_words`), on
+    /// the calling thread and recorded for backprop: training differentiates w.r.t.
+    /// the words and gathers the table's gradient from theirs (`train::gradients`).
+    pub fn logits_from_words(&self, words: &Tensor, batch: &Batch, mode: &mut Mode) -> Result<Tensor, ModelError> {
+        let packing = Packing::of(&batch.attention_mask)?;
+        Ok(self.run(words, &batch.attention_mask, mode, false, packing.as_ref(), true)?.logits)
     }
 
     /// Word embeddings [b, t, h] of ids [b, t] (the input of `forward_embeds`).
@@ -177,7 +181,8 @@ impl Classifier {
     }
 
     /// The word-embedding table's parameter: its gradient is zero outside the rows of
-    /// the batch's token ids (`Batch::input_ids`), since nothing else reads the table.
+    /// the batch's token ids (`Batch::input_ids`), since nothing else reads the table
+    /// (training keeps those rows alone, `train::gradients`).
     pub fn word_embeddings(&self) -> Option<Var> {
         self.weights.vars().get(&format!("{}.weight", self.config.arch.embeddings().word)).cloned()
     }

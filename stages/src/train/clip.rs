@@ -6,31 +6,24 @@
 //! a read and a write of every gradient per step (the 30522x384 word-embedding
 //! gradient alone is 47 MB).
 
-use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
+use super::gradients::{Grad, Gradients};
 use crate::kernels::cpu_data::storage_slice;
 use crate::StageError;
 
-/// Rows of one table-shaped gradient that hold all its nonzero values: a word-embedding
-/// table's gradient is zero outside the batch's token ids.
-pub struct NonzeroRows<'a> {
-    pub var: &'a Var,
-    /// Row indices, ascending, each once.
-    pub rows: &'a [u32],
-}
-
 /// The total L2 norm of the gradients of `vars`. Each gradient's sum of squares is
-/// computed on its own (in parallel), then they are added in `vars`' order. With
-/// `nonzero`, that gradient's sum reads only those rows (of a 30522-row table, the few
-/// hundred a batch uses), with the same bits as reading all of it.
-pub fn global_norm(grads: &GradStore, vars: &[Var], nonzero: Option<&NonzeroRows>) -> Result<f64, StageError> {
+/// computed on its own (in parallel), then they are added in `vars`' order. A
+/// table's gradient kept as rows (`Grad::Rows`) is summed over those rows: of a
+/// 30522-row table, the few hundred a batch uses.
+pub fn global_norm(grads: &Gradients, vars: &[Var]) -> Result<f64, StageError> {
     let sums: Vec<f64> = vars
         .par_iter()
-        .map(|var| {
-            let rows = nonzero.filter(|n| n.var.as_tensor().id() == var.as_tensor().id()).map(|n| n.rows);
-            grads.get(var.as_tensor()).map_or(Ok(0.0), |g| sum_of_squares(g, rows))
+        .map(|var| match grads.get(var) {
+            None => Ok(0.0),
+            Some(Grad::Dense(g)) => dense_sum_of_squares(g),
+            Some(Grad::Rows(rows)) => Ok(sum_of_squares(&rows.values)),
         })
         .collect::<Result<_, _>>()?;
     Ok(sums.iter().sum::<f64>().sqrt())
@@ -42,36 +35,24 @@ pub fn clip_scale(total_norm: f64, max_norm: f64) -> Option<f32> {
     (coef < 1.0).then_some(coef as f32)
 }
 
-/// Sum of squared elements of an f32 gradient, accumulated in f64; with `rows`, the
-/// elements of those rows of a 2-D gradient, the others being zero.
-fn sum_of_squares(g: &Tensor, rows: Option<&[u32]>) -> Result<f64, StageError> {
+fn dense_sum_of_squares(g: &Tensor) -> Result<f64, StageError> {
     let g = g.contiguous()?;
     let (storage, layout) = g.storage_and_layout();
-    let data = storage_slice::<f32>(&storage, layout, "gradient clipping", "gradient")?;
+    Ok(sum_of_squares(storage_slice::<f32>(&storage, layout, "gradient clipping", "gradient")?))
+}
+
+/// Sum of squared values, accumulated in f64. A table's rows a multiple of 8 wide
+/// start at lane 0, so the rows alone give the bits of the whole zero-padded table.
+fn sum_of_squares(data: &[f32]) -> f64 {
     // Eight running sums (then added in a fixed order) let the loop vectorise;
     // a single f64 accumulator is a serial dependency chain.
     let mut lanes = [0f64; 8];
-    let add = |lanes: &mut [f64; 8], chunk: &[f32]| {
+    let chunks = data.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    for chunk in chunks {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
             *lane += f64::from(v) * f64::from(v);
         }
-    };
-    // Rows a multiple of 8 wide start at lane 0, so skipping a zero row skips
-    // adding +0 to each lane, which leaves every sum as it was.
-    if let (Some(rows), [_, width]) = (rows, g.dims()) {
-        if width % 8 == 0 {
-            for &row in rows {
-                let start = row as usize * width;
-                let row = data.get(start..start + width).ok_or_else(|| {
-                    StageError::Input(format!("gradient clipping: row {row} of a {:?} gradient", g.dims()))
-                })?;
-                row.chunks_exact(8).for_each(|chunk| add(&mut lanes, chunk));
-            }
-            return Ok(lanes.iter().sum::<f64>());
-        }
     }
-    let chunks = data.chunks_exact(8);
-    let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-    chunks.for_each(|chunk| add(&mut lanes, chunk));
-    Ok(lanes.iter().sum::<f64>() + tail)
+    lanes.iter().sum::<f64>() + tail
 }

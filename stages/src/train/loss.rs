@@ -7,6 +7,17 @@ use crate::StageError;
 
 /// `logits` [b, K] f32, `labels` [b] u32; returns the scalar mean loss.
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor, label_smoothing: f64) -> Result<Tensor, StageError> {
+    cross_entropy_share(logits, labels, label_smoothing, logits.dim(0)?)
+}
+
+/// The rows' share of the mean loss of a batch of `batch` rows that holds them:
+/// their losses' sum over `batch`. The shares of a batch's runs of rows add up to its mean.
+pub fn cross_entropy_share(
+    logits: &Tensor,
+    labels: &Tensor,
+    label_smoothing: f64,
+    batch: usize,
+) -> Result<Tensor, StageError> {
     if !(0.0..1.0).contains(&label_smoothing) {
         return Err(StageError::param("label_smoothing", format!("must be in [0, 1), got {label_smoothing}")));
     }
@@ -26,5 +37,5 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor, label_smoothing: f64) -> 
     }
     let target = Tensor::from_vec(target, (b, k), logits.device())?;
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    Ok(((log_probs * target)?.sum_all()? / -(b as f64))?)
+    Ok(((log_probs * target)?.sum_all()? / -(batch as f64))?)
 }

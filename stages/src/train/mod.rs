@@ -11,6 +11,7 @@ pub mod subset;
 pub mod trainer;
 
 pub mod clip;
+pub mod gradients;
 pub mod loss;
 pub mod optim;
 pub mod schedule;

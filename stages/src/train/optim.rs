@@ -8,10 +8,11 @@
 
 use std::cell::RefCell;
 
-use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Var};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Var};
 
-use crate::kernels::par::zip4_mut;
+use super::gradients::{Grad, Gradients, TableRows};
+use crate::kernels::cpu_data::storage_slice;
+use crate::kernels::par::zip3_rows_mut;
 use crate::StageError;
 
 pub const BETA1: f64 = 0.9;
@@ -59,67 +60,137 @@ impl AdamW {
 
     /// One update with learning rate `lr`, every gradient value multiplied by
     /// `grad_scale` first (clipping); parameters without a gradient are skipped
-    /// (no decay, no moment update), as torch does.
-    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: Option<f32>) -> Result<(), StageError> {
+    /// (no decay, no moment update), as torch does. A gradient kept as a table's
+    /// rows is zero in the other rows, which are updated as a zero would update them.
+    pub fn step(&mut self, grads: &Gradients, lr: f64, grad_scale: Option<f32>) -> Result<(), StageError> {
         for slot in &mut self.slots {
-            let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
-            let g = g.contiguous()?;
+            let Some(grad) = grads.get(&slot.var) else { continue };
             slot.steps += 1;
-            let update = Update {
+            let step = Step {
                 decay: if slot.decay { (1. - lr * self.weight_decay) as f32 } else { 1.0 },
                 step_size: (lr / (1. - BETA1.powi(slot.steps))) as f32,
                 bias_correction2_sqrt: (1. - BETA2.powi(slot.steps)).sqrt() as f32,
                 // x * 1.0 is x, bit for bit: one loop serves both cases.
                 grad_scale: grad_scale.unwrap_or(1.0),
-                moments: RefCell::new((&mut slot.m, &mut slot.v)),
             };
-            slot.var.as_tensor().inplace_op2(&g, &update)?;
+            let moments = RefCell::new((&mut slot.m, &mut slot.v));
+            match grad {
+                Grad::Dense(g) => {
+                    let g = g.contiguous()?;
+                    let (storage, layout) = g.storage_and_layout();
+                    let g = storage_slice::<f32>(&storage, layout, "adamw", "gradient")?;
+                    slot.var.as_tensor().inplace_op1(&Update { step, grad: Source::Dense(g), moments })?;
+                }
+                Grad::Rows(rows) => {
+                    slot.var.as_tensor().inplace_op1(&Update { step, grad: Source::Rows(rows), moments })?;
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// torch's per-element sequence, in f32 (g already clipped: g * grad_scale): p *= decay; m.lerp_(g, 1 - b1);
-/// v = v * b2 + (1 - b2) g^2; p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-struct Update<'a> {
+/// One step's constants for a parameter.
+#[derive(Clone, Copy)]
+struct Step {
     decay: f32,
     step_size: f32,
     bias_correction2_sqrt: f32,
     grad_scale: f32,
+}
+
+impl Step {
+    /// torch's per-element sequence, in f32: g *= grad_scale; p *= decay; m.lerp_(g, 1 - b1);
+    /// v = v * b2 + (1 - b2) g^2; p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    #[inline(always)]
+    fn apply(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, EPS as f32);
+        let g = g * self.grad_scale;
+        *p *= self.decay;
+        *m += (1.0 - b1) * (g - *m);
+        *v = *v * b2 + (1.0 - b2) * g * g;
+        let denom = v.sqrt() / self.bias_correction2_sqrt + eps;
+        *p -= self.step_size * *m / denom;
+    }
+
+    /// `apply` along rows (zipped slices instead of indexing: no bounds checks, so
+    /// the loop vectorises, the same operations in the same order per element).
+    #[inline(always)]
+    fn apply_row(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            self.apply(p, g, m, v);
+        }
+    }
+
+    /// `apply_row` with a zero gradient.
+    #[inline(always)]
+    fn apply_row_zero(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+        for ((p, m), v) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+            self.apply(p, 0.0, m, v);
+        }
+    }
+}
+
+enum Source<'a> {
+    Dense(&'a [f32]),
+    Rows(&'a TableRows),
+}
+
+/// The in-place update of one parameter. Elements are independent, so pieces run in parallel.
+struct Update<'a> {
+    step: Step,
+    grad: Source<'a>,
     moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
 }
 
-impl InplaceOp2 for Update<'_> {
+/// Values per piece of a dense update (any split gives the same bits).
+const PIECE: usize = 64;
+
+impl InplaceOp1 for Update<'_> {
     fn name(&self) -> &'static str {
         "adamw-update"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
-        let (Some((p0, p1)), Some((g0, g1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
-            candle_core::bail!("adamw: parameter and gradient must be contiguous")
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let Some((p0, p1)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adamw: the parameter must be contiguous")
         };
-        let (CpuStorage::F32(p), CpuStorage::F32(g)) = (s1, s2) else { candle_core::bail!("adamw: f32 only") };
-        let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
+        let CpuStorage::F32(p) = storage else { candle_core::bail!("adamw: f32 only") };
+        let p = &mut p[p0..p1];
         let mut moments = self.moments.borrow_mut();
         let (m, v) = &mut *moments;
-        if p.len() != g.len() || p.len() != m.len() {
-            candle_core::bail!("adamw: parameter of {} values, gradient of {}", p.len(), g.len());
-        }
-        let (b1, b2, eps) = (BETA1 as f32, BETA2 as f32, EPS as f32);
-        // Zipped slices instead of indexing: no bounds checks, so the loop
-        // vectorises (same operations in the same order per element). Elements are
-        // independent, so pieces run in parallel.
-        let (decay, step_size, bc2, scale) = (self.decay, self.step_size, self.bias_correction2_sqrt, self.grad_scale);
-        zip4_mut(p, g, m, v, |p, g, m, v| {
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = g * scale;
-                *p *= decay;
-                *m += (1.0 - b1) * (g - *m);
-                *v = *v * b2 + (1.0 - b2) * g * g;
-                let denom = v.sqrt() / bc2 + eps;
-                *p -= step_size * *m / denom;
+        let step = self.step;
+        match self.grad {
+            Source::Dense(g) => {
+                if p.len() != g.len() || p.len() != m.len() {
+                    candle_core::bail!("adamw: parameter of {} values, gradient of {}", p.len(), g.len());
+                }
+                zip3_rows_mut(p, m, v, PIECE, |first, p, m, v| step.apply_row(p, &g[first * PIECE..][..p.len()], m, v));
             }
-        });
+            Source::Rows(grad) => {
+                let w = grad.width;
+                let fits = w > 0 && p.len() % w == 0 && grad.values.len() == grad.rows.len() * w;
+                if !fits || p.len() != m.len() || grad.rows.last().is_some_and(|&r| r as usize >= p.len() / w) {
+                    candle_core::bail!(
+                        "adamw: a table of {} values, rows of {w} for {} rows",
+                        p.len(),
+                        grad.rows.len()
+                    );
+                }
+                zip3_rows_mut(p, m, v, w, |first, p, m, v| {
+                    let mut next = grad.rows.partition_point(|&r| (r as usize) < first);
+                    let rows = p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w));
+                    for (i, ((p, m), v)) in rows.enumerate() {
+                        if grad.rows.get(next).is_some_and(|&r| r as usize == first + i) {
+                            step.apply_row(p, &grad.values[next * w..][..w], m, v);
+                            next += 1;
+                        } else {
+                            step.apply_row_zero(p, m, v);
+                        }
+                    }
+                });
+            }
+        }
         Ok(())
     }
 }

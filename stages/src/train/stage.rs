@@ -33,8 +33,10 @@ impl Stage for Train {
         // 2: `dropout` resolves as f64 (0.1, not 0.10000000149011612); the curves'
         // legend moves to the corner the lines leave free. 3: each step's logits
         // come from the real tokens only, with the last layer past attention on
-        // [CLS] alone: the same forward bits, gradients equal up to rounding.
-        3
+        // [CLS] alone: the same forward bits, gradients equal up to rounding. 4: each
+        // batch's gradients are the sum of two runs of rows' (`gradients.rs`), with
+        // dropout masks from a generator per run.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

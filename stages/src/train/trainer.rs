@@ -6,12 +6,13 @@
 use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
-use super::clip::{clip_scale, global_norm, NonzeroRows};
+use super::clip::{clip_scale, global_norm};
+use super::gradients::{Gradients, SHARDS};
 use super::loss::cross_entropy;
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
 use crate::kernels::par::on_pool;
-use crate::model::{Batch, Classifier, Mode};
+use crate::model::Classifier;
 use crate::StageError;
 
 /// Optimiser settings of a run (the `train` stage's params, minus data and selection).
@@ -63,20 +64,20 @@ impl Trainer {
     }
 
     fn step_on_this_thread(&mut self, rows: &[&[u32]], labels: &[u32]) -> Result<StepOutcome, StageError> {
-        let device = self.model.device().clone();
-        let batch = Batch::pad(rows, &device)?;
-        let targets = Tensor::new(labels, &device)?;
-        let logits = self.model.logits(&batch, Mode::Train { rng: &mut self.dropout_rng })?;
-        let loss = cross_entropy(&logits, &targets, self.recipe.label_smoothing)?;
-        let grads = loss.backward()?;
-        // A frozen table is not in `trainable`, and the rows then apply to nothing.
-        let (words, ids) = (self.model.word_embeddings(), batch.distinct_ids()?);
-        let nonzero = words.as_ref().map(|var| NonzeroRows { var, rows: &ids });
-        let grad_norm = global_norm(&grads, &self.trainable, nonzero.as_ref())?;
+        let (loss, grads) = Gradients::of_batch(
+            &self.model,
+            &self.trainable,
+            rows,
+            labels,
+            self.recipe.label_smoothing,
+            &mut self.dropout_rng,
+            SHARDS,
+        )?;
+        let grad_norm = global_norm(&grads, &self.trainable)?;
         let lr = self.schedule.lr(self.step);
         self.optim.step(&grads, lr, clip_scale(grad_norm, self.recipe.grad_clip))?;
         self.step += 1;
-        Ok(StepOutcome { loss: f64::from(loss.to_scalar::<f32>()?), lr, grad_norm })
+        Ok(StepOutcome { loss, lr, grad_norm })
     }
 }
 

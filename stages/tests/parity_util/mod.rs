@@ -40,8 +40,9 @@ pub fn assert_close(what: &str, ours: &[f32], golden: &[f32], tol: f32) {
 }
 
 /// The golden batch (input_ids and attention_mask, right-padded).
-pub fn golden_batch(g: &Value) -> Batch {
-    let rows: Vec<Vec<u32>> = g["input_ids"]
+/// The golden batch's rows of token ids, without padding.
+pub fn golden_rows(g: &Value) -> Vec<Vec<u32>> {
+    g["input_ids"]
         .as_array()
         .unwrap()
         .iter()
@@ -50,7 +51,11 @@ pub fn golden_batch(g: &Value) -> Batch {
             let real = mask.as_array().unwrap().iter().filter(|m| m.as_u64() == Some(1)).count();
             ids.as_array().unwrap()[..real].iter().map(|v| v.as_u64().unwrap() as u32).collect()
         })
-        .collect();
+        .collect()
+}
+
+pub fn golden_batch(g: &Value) -> Batch {
+    let rows = golden_rows(g);
     let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
     let batch = Batch::pad(&refs, &Device::Cpu).unwrap();
     let ids: Vec<u32> = flat(&g["input_ids"]).iter().map(|&v| v as u32).collect();
