@@ -8,13 +8,13 @@ use candle_core::{Device, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Classifier, Mode, ModelOptions, Pooling, Precision};
 use pipe_stages::train::clip::global_norm;
-use pipe_stages::train::gradients::{Grad, Gradients, SHARDS};
+use pipe_stages::train::gradients::{shards, Grad, Gradients};
 use pipe_stages::train::loss::cross_entropy;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Checks every parameter's step-1 gradient as training computes it (the batch in
-/// `SHARDS` runs of rows); with dropout off and CLS pooling, its norm against
+/// `shards` runs of rows); with dropout off and CLS pooling, its norm against
 /// PyTorch's to `tol` (relative).
 fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precision, tol: f64) {
     let g = golden(name);
@@ -26,13 +26,19 @@ fn step1_gradients(name: &str, pooling: Pooling, dropout: f32, precision: Precis
     let trainable: Vec<candle_core::Var> = vars.iter().map(|(_, v)| v.clone()).collect();
     let rng = ChaCha8Rng::seed_from_u64(3);
     one_shard_gives_backprops_gradients(&model, &g, &trainable, &rows, &labels, &rng);
-    let (_, grads) = Gradients::of_batch(&model, &trainable, &rows, &labels, 0.0, &mut rng.clone(), SHARDS).unwrap();
+    let shards = shards(model.config().hidden);
+    assert_eq!(shards, 2, "{name}: the fixture should train in two shards, the path under test");
+    let (_, grads) = Gradients::of_batch(&model, &trainable, &rows, &labels, 0.0, &mut rng.clone(), shards).unwrap();
     let expected = g["training"]["step1_gradients"]["grad_norm_per_parameter"].as_object().unwrap();
     assert_eq!(vars.len(), expected.len(), "parameter count");
     let mut worst_rel = 0f64;
     for (param, var) in &vars {
         let values = match grads.get(var) {
-            Some(Grad::Dense(grad)) => tensor_flat(grad),
+            Some(Grad::Sum(parts)) => parts
+                .iter()
+                .map(|t| tensor_flat(t))
+                .reduce(|a, b| a.iter().zip(&b).map(|(a, b)| a + b).collect())
+                .unwrap(),
             Some(Grad::Rows(rows)) => rows.values.clone(),
             None => panic!("{name}: `{param}` received no gradient"),
         };
@@ -85,9 +91,10 @@ fn one_shard_gives_backprops_gradients(
         assert_eq!(got, expected, "row {row} of the word-embedding gradient");
     }
     for var in trainable.iter().filter(|v| v.as_tensor().id() != words.as_tensor().id()) {
-        let Some(Grad::Dense(got)) = sharded.get(var) else { panic!("a parameter without a dense gradient") };
+        let Some(Grad::Sum(parts)) = sharded.get(var) else { panic!("a parameter without a dense gradient") };
         let bits = |t: &Tensor| tensor_flat(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(got), bits(store.get(var.as_tensor()).unwrap()), "a dense gradient");
+        assert_eq!(parts.len(), 1, "one shard, one part");
+        assert_eq!(bits(parts[0]), bits(store.get(var.as_tensor()).unwrap()), "a dense gradient");
     }
     let skipping = global_norm(&sharded, trainable).unwrap();
     let all = global_norm(&Gradients::dense(store), trainable).unwrap();

@@ -12,7 +12,7 @@ use candle_core::{Device, IndexOp, Tensor};
 use parity_util::*;
 use pipe_stages::model::{Mode, Pooling};
 use pipe_stages::train::clip::{clip_scale, global_norm};
-use pipe_stages::train::gradients::{Gradients, SHARDS};
+use pipe_stages::train::gradients::{shards, Gradients};
 use pipe_stages::train::loss::cross_entropy;
 use pipe_stages::train::optim::{decays, AdamW};
 use pipe_stages::train::schedule::LinearSchedule;
@@ -41,8 +41,16 @@ fn train(g: &Value, label_smoothing: f64, max_norm: f64) -> Trace {
     let mut t = Trace { loss: vec![], lr: vec![], grad_norm: vec![], loss_after: 0.0, vars: BTreeMap::new() };
     for step in 0..4 {
         // The batch in shards, as training runs it.
-        let (loss, grads) =
-            Gradients::of_batch(&model, &vars, &rows, &labels, label_smoothing, &mut rng, SHARDS).unwrap();
+        let (loss, grads) = Gradients::of_batch(
+            &model,
+            &vars,
+            &rows,
+            &labels,
+            label_smoothing,
+            &mut rng,
+            shards(model.config().hidden),
+        )
+        .unwrap();
         let norm = global_norm(&grads, &vars).unwrap();
         let lr = schedule.lr(step);
         optim.step(&grads, lr, clip_scale(norm, max_norm)).unwrap();

@@ -6,11 +6,10 @@
 //! a read and a write of every gradient per step (the 30522x384 word-embedding
 //! gradient alone is 47 MB).
 
-use candle_core::{Tensor, Var};
+use candle_core::Var;
 use rayon::prelude::*;
 
-use super::gradients::{Grad, Gradients};
-use crate::kernels::cpu_data::storage_slice;
+use super::gradients::{sum_blocks, with_values, Grad, Gradients};
 use crate::StageError;
 
 /// The total L2 norm of the gradients of `vars`. Each gradient's sum of squares is
@@ -22,8 +21,16 @@ pub fn global_norm(grads: &Gradients, vars: &[Var]) -> Result<f64, StageError> {
         .par_iter()
         .map(|var| match grads.get(var) {
             None => Ok(0.0),
-            Some(Grad::Dense(g)) => dense_sum_of_squares(g),
-            Some(Grad::Rows(rows)) => Ok(sum_of_squares(&rows.values)),
+            Some(Grad::Sum(parts)) => with_values(&parts, |parts| {
+                let mut squares = Squares::default();
+                sum_blocks(parts, 0..parts[0].len(), |_, block| squares.add(block));
+                squares.total()
+            }),
+            Some(Grad::Rows(rows)) => {
+                let mut squares = Squares::default();
+                squares.add(&rows.values);
+                Ok(squares.total())
+            }
         })
         .collect::<Result<_, _>>()?;
     Ok(sums.iter().sum::<f64>().sqrt())
@@ -35,24 +42,30 @@ pub fn clip_scale(total_norm: f64, max_norm: f64) -> Option<f32> {
     (coef < 1.0).then_some(coef as f32)
 }
 
-fn dense_sum_of_squares(g: &Tensor) -> Result<f64, StageError> {
-    let g = g.contiguous()?;
-    let (storage, layout) = g.storage_and_layout();
-    Ok(sum_of_squares(storage_slice::<f32>(&storage, layout, "gradient clipping", "gradient")?))
+/// A sum of squared values, accumulated in f64 over consecutive pieces. Eight running
+/// sums (then added in a fixed order) let the loop vectorise; a single f64
+/// accumulator is a serial dependency chain. Pieces a multiple of 8 long keep every
+/// value in the lane it has in the whole, so the pieces give the bits of one pass,
+/// and a table's rows a multiple of 8 wide those of the whole zero-padded table.
+#[derive(Default)]
+struct Squares {
+    lanes: [f64; 8],
+    tail: f64,
 }
 
-/// Sum of squared values, accumulated in f64. A table's rows a multiple of 8 wide
-/// start at lane 0, so the rows alone give the bits of the whole zero-padded table.
-fn sum_of_squares(data: &[f32]) -> f64 {
-    // Eight running sums (then added in a fixed order) let the loop vectorise;
-    // a single f64 accumulator is a serial dependency chain.
-    let mut lanes = [0f64; 8];
-    let chunks = data.chunks_exact(8);
-    let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += f64::from(v) * f64::from(v);
+impl Squares {
+    /// Only the last piece may have a length that is not a multiple of 8.
+    fn add(&mut self, data: &[f32]) {
+        let chunks = data.chunks_exact(8);
+        self.tail += chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        for chunk in chunks {
+            for (lane, &v) in self.lanes.iter_mut().zip(chunk) {
+                *lane += f64::from(v) * f64::from(v);
+            }
         }
     }
-    lanes.iter().sum::<f64>() + tail
+
+    fn total(&self) -> f64 {
+        self.lanes.iter().sum::<f64>() + self.tail
+    }
 }

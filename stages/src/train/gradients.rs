@@ -1,10 +1,10 @@
-//! A training batch's gradients. The batch is cut into `SHARDS` runs of
+//! A training batch's gradients. The batch is cut into `shards` runs of
 //! consecutive rows whose forward and backward passes run side by side, one per
-//! core on two cores; their gradients are then added. One pass over the whole
+//! core on two cores; their gradients are added as the norm and AdamW read them. One pass over the whole
 //! batch keeps both cores on every op and leaves one waiting for the other at
 //! the end of each of a few hundred parallel loops a step (bench/README.md).
-//! The count is fixed, not the machine's thread count, so the result is the same
-//! on any machine at the same SIMD level.
+//! The count depends on the model, not on the machine's thread count, so the
+//! result is the same on any machine at the same SIMD level.
 //!
 //! The word-embedding table's gradient is kept as the batch's rows only: a
 //! lookup's gradient is zero elsewhere, and a dense one is a 47 MB zero fill per
@@ -17,12 +17,22 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::loss::cross_entropy_share;
-use crate::kernels::residual::residual;
+use crate::kernels::cpu_data::storage_slice;
 use crate::model::{Batch, Classifier, Mode};
 use crate::StageError;
 
-/// Runs of rows per training batch.
-pub const SHARDS: usize = 2;
+/// Runs of rows per training batch for an encoder of hidden size `hidden`: two up to
+/// 512, one above. Each shard reads every weight and writes a whole gradient of
+/// each, a cost that grows with the weights, while what shards save, a wait at the
+/// end of each op, does not. On the 2-core Xeon of bench/README.md two shards train
+/// MiniLM (384) faster at every SIMD level and the DistilBERT-base size (768) slower.
+pub fn shards(hidden: usize) -> usize {
+    if hidden <= 512 {
+        2
+    } else {
+        1
+    }
+}
 
 /// A table's gradient where only some rows can be nonzero: those rows alone.
 pub struct TableRows {
@@ -54,12 +64,53 @@ impl TableRows {
 
 /// One parameter's gradient.
 pub enum Grad<'a> {
-    Dense(&'a Tensor),
+    /// The sum of these tensors' values, added in this order (one per shard): the
+    /// norm and AdamW add them as they read them, which costs less than a pass
+    /// that stores the sum (a read of two and a write of one, per parameter).
+    Sum(Vec<&'a Tensor>),
     Rows(&'a TableRows),
 }
 
+/// Values per block of `Grad::Sum`'s values, a multiple of 8 (see `clip.rs`).
+pub const BLOCK: usize = 64;
+
+/// Calls `f(offset, block)` on `range` of the element-wise sum of `parts` (each part's
+/// value added in order, in f32), in consecutive blocks of at most `BLOCK` values,
+/// `offset` counted from the range's start.
+pub fn sum_blocks(parts: &[&[f32]], range: std::ops::Range<usize>, mut f: impl FnMut(usize, &[f32])) {
+    let mut block = [0f32; BLOCK];
+    for start in range.clone().step_by(BLOCK) {
+        let end = (start + BLOCK).min(range.end);
+        let values = match parts {
+            [one] => &one[start..end],
+            [first, rest @ ..] => {
+                let block = &mut block[..end - start];
+                block.copy_from_slice(&first[start..end]);
+                for part in rest {
+                    block.iter_mut().zip(&part[start..end]).for_each(|(b, v)| *b += v);
+                }
+                block
+            }
+            [] => return,
+        };
+        f(start - range.start, values);
+    }
+}
+
+/// Runs `f` on the values of `parts`, each a CPU f32 tensor (made contiguous first).
+pub fn with_values<R>(parts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R) -> Result<R, StageError> {
+    let parts = parts.iter().map(|t| t.contiguous()).collect::<Result<Vec<_>, _>>()?;
+    let guards: Vec<_> = parts.iter().map(Tensor::storage_and_layout).collect();
+    let values = guards
+        .iter()
+        .map(|(storage, layout)| storage_slice::<f32>(storage, layout, "gradient", "gradient"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(f(&values))
+}
+
 pub struct Gradients {
-    dense: GradStore,
+    /// Each shard's backprop gradients, in shard order.
+    shards: Vec<GradStore>,
     /// The word-embedding table, when it is trained, and its batch rows' gradient.
     table: Option<(Var, TableRows)>,
 }
@@ -67,18 +118,21 @@ pub struct Gradients {
 impl Gradients {
     /// Every gradient as backprop left it.
     pub fn dense(store: GradStore) -> Gradients {
-        Gradients { dense: store, table: None }
+        Gradients { shards: vec![store], table: None }
     }
 
     /// `store`'s gradients, and `rows` as `table`'s.
     pub fn with_table_rows(store: GradStore, table: Var, rows: TableRows) -> Gradients {
-        Gradients { dense: store, table: Some((table, rows)) }
+        Gradients { shards: vec![store], table: Some((table, rows)) }
     }
 
     pub fn get(&self, var: &Var) -> Option<Grad<'_>> {
         match &self.table {
             Some((table, rows)) if table.as_tensor().id() == var.as_tensor().id() => Some(Grad::Rows(rows)),
-            _ => self.dense.get(var.as_tensor()).map(Grad::Dense),
+            _ => {
+                let parts: Vec<&Tensor> = self.shards.iter().filter_map(|s| s.get(var.as_tensor())).collect();
+                (!parts.is_empty()).then_some(Grad::Sum(parts))
+            }
         }
     }
 
@@ -111,17 +165,6 @@ impl Gradients {
             .collect::<Result<Vec<_>, _>>()?;
         let loss = shards.iter().map(|s| s.loss).sum::<f32>();
         let lookups: Vec<_> = shards.iter_mut().filter_map(|s| s.words.take()).collect();
-        let mut stores: Vec<GradStore> = shards.into_iter().map(|s| s.store).collect();
-        let mut dense = stores.remove(0);
-        let sums = trainable
-            .par_iter()
-            .map(|var| sum_of(var, dense.get(var.as_tensor()), &stores))
-            .collect::<Result<Vec<_>, StageError>>()?;
-        for (var, sum) in trainable.iter().zip(sums) {
-            if let Some(sum) = sum {
-                dense.insert(var.as_tensor(), sum);
-            }
-        }
         let table = match table {
             Some(table) => {
                 let width = table.dims2()?.1;
@@ -129,19 +172,8 @@ impl Gradients {
             }
             None => None,
         };
-        Ok((f64::from(loss), Gradients { dense, table }))
+        Ok((f64::from(loss), Gradients { shards: shards.into_iter().map(|s| s.store).collect(), table }))
     }
-}
-
-/// `first` plus the other shards' gradients of `var`, added in shard order; None
-/// when there is nothing to add (one shard, or no gradient).
-fn sum_of(var: &Var, first: Option<&Tensor>, others: &[GradStore]) -> Result<Option<Tensor>, StageError> {
-    let (Some(first), false) = (first, others.is_empty()) else { return Ok(None) };
-    let mut sum = first.clone();
-    for next in others.iter().filter_map(|store| store.get(var.as_tensor())) {
-        sum = residual(&sum, next)?;
-    }
-    Ok(Some(sum))
 }
 
 /// One run of rows' forward and backward pass.

@@ -10,8 +10,7 @@ use std::cell::RefCell;
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Var};
 
-use super::gradients::{Grad, Gradients, TableRows};
-use crate::kernels::cpu_data::storage_slice;
+use super::gradients::{sum_blocks, with_values, Grad, Gradients, TableRows, BLOCK};
 use crate::kernels::par::zip3_rows_mut;
 use crate::StageError;
 
@@ -27,6 +26,11 @@ struct Slot {
     v: Vec<f32>,
     /// Steps taken by this parameter (torch keeps the count per parameter).
     steps: i32,
+    /// For a gradient kept as a table's rows: the rows some step's gradient held.
+    /// The others have both moments zero, and a zero gradient leaves them zero and
+    /// the parameter only decayed (m / (sqrt(v) / c + eps) = 0 / eps = 0): about half
+    /// of MiniLM's 30522 word rows never occur in SST-2.
+    touched: Vec<bool>,
 }
 
 pub struct AdamW {
@@ -52,7 +56,7 @@ impl AdamW {
             .into_iter()
             .map(|(name, var)| {
                 let n = var.elem_count();
-                Slot { decay: decays(&name), var, m: vec![0.0; n], v: vec![0.0; n], steps: 0 }
+                Slot { decay: decays(&name), var, m: vec![0.0; n], v: vec![0.0; n], steps: 0, touched: Vec::new() }
             })
             .collect();
         Ok(AdamW { slots, weight_decay })
@@ -73,16 +77,19 @@ impl AdamW {
                 // x * 1.0 is x, bit for bit: one loop serves both cases.
                 grad_scale: grad_scale.unwrap_or(1.0),
             };
-            let moments = RefCell::new((&mut slot.m, &mut slot.v));
+            let (var, moments) = (&slot.var, RefCell::new((&mut slot.m, &mut slot.v)));
             match grad {
-                Grad::Dense(g) => {
-                    let g = g.contiguous()?;
-                    let (storage, layout) = g.storage_and_layout();
-                    let g = storage_slice::<f32>(&storage, layout, "adamw", "gradient")?;
-                    slot.var.as_tensor().inplace_op1(&Update { step, grad: Source::Dense(g), moments })?;
-                }
+                Grad::Sum(parts) => with_values(&parts, |parts| {
+                    var.as_tensor().inplace_op1(&Update { step, grad: Source::Sum(parts), moments })
+                })??,
                 Grad::Rows(rows) => {
-                    slot.var.as_tensor().inplace_op1(&Update { step, grad: Source::Rows(rows), moments })?;
+                    let table_rows = var.elem_count() / rows.width.max(1);
+                    slot.touched.resize(table_rows, false);
+                    let touched = &slot.touched;
+                    var.as_tensor().inplace_op1(&Update { step, grad: Source::Rows(rows, touched), moments })?;
+                    for &row in &rows.rows {
+                        slot.touched[row as usize] = true;
+                    }
                 }
             }
         }
@@ -122,6 +129,12 @@ impl Step {
         }
     }
 
+    /// `apply_row` with a zero gradient and both moments zero: the moments stay zero.
+    #[inline(always)]
+    fn apply_row_untouched(&self, p: &mut [f32]) {
+        p.iter_mut().for_each(|p| *p *= self.decay);
+    }
+
     /// `apply_row` with a zero gradient.
     #[inline(always)]
     fn apply_row_zero(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
@@ -132,21 +145,20 @@ impl Step {
 }
 
 enum Source<'a> {
-    Dense(&'a [f32]),
-    Rows(&'a TableRows),
+    /// The sum of these, added as they are read.
+    Sum(&'a [&'a [f32]]),
+    /// A table's rows, and which rows earlier steps touched.
+    Rows(&'a TableRows, &'a [bool]),
 }
 
 /// The in-place update of one parameter. Elements are independent, so pieces run in parallel.
-struct Update<'a> {
+struct Update<'a, 'g> {
     step: Step,
-    grad: Source<'a>,
+    grad: Source<'g>,
     moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
 }
 
-/// Values per piece of a dense update (any split gives the same bits).
-const PIECE: usize = 64;
-
-impl InplaceOp1 for Update<'_> {
+impl InplaceOp1 for Update<'_, '_> {
     fn name(&self) -> &'static str {
         "adamw-update"
     }
@@ -161,36 +173,88 @@ impl InplaceOp1 for Update<'_> {
         let (m, v) = &mut *moments;
         let step = self.step;
         match self.grad {
-            Source::Dense(g) => {
-                if p.len() != g.len() || p.len() != m.len() {
-                    candle_core::bail!("adamw: parameter of {} values, gradient of {}", p.len(), g.len());
+            Source::Sum(parts) => {
+                if parts.iter().any(|g| g.len() != p.len()) || p.len() != m.len() {
+                    candle_core::bail!("adamw: parameter of {} values, gradient of {}", p.len(), parts[0].len());
                 }
-                zip3_rows_mut(p, m, v, PIECE, |first, p, m, v| step.apply_row(p, &g[first * PIECE..][..p.len()], m, v));
+                zip3_rows_mut(p, m, v, BLOCK, |first, p, m, v| {
+                    let start = first * BLOCK;
+                    sum_blocks(parts, start..start + p.len(), |at, g| {
+                        let end = at + g.len();
+                        step.apply_row(&mut p[at..end], g, &mut m[at..end], &mut v[at..end]);
+                    });
+                });
             }
-            Source::Rows(grad) => {
+            Source::Rows(grad, touched) => {
                 let w = grad.width;
                 let fits = w > 0 && p.len() % w == 0 && grad.values.len() == grad.rows.len() * w;
-                if !fits || p.len() != m.len() || grad.rows.last().is_some_and(|&r| r as usize >= p.len() / w) {
+                if !fits || p.len() != m.len() || touched.len() != p.len() / w {
                     candle_core::bail!(
                         "adamw: a table of {} values, rows of {w} for {} rows",
                         p.len(),
                         grad.rows.len()
                     );
                 }
+                if grad.rows.last().is_some_and(|&r| r as usize >= touched.len()) {
+                    candle_core::bail!("adamw: a gradient row outside a table of {} rows", touched.len());
+                }
                 zip3_rows_mut(p, m, v, w, |first, p, m, v| {
                     let mut next = grad.rows.partition_point(|&r| (r as usize) < first);
                     let rows = p.chunks_exact_mut(w).zip(m.chunks_exact_mut(w)).zip(v.chunks_exact_mut(w));
-                    for (i, ((p, m), v)) in rows.enumerate() {
-                        if grad.rows.get(next).is_some_and(|&r| r as usize == first + i) {
+                    for (row, ((p, m), v)) in (first..).zip(rows) {
+                        if grad.rows.get(next).is_some_and(|&r| r as usize == row) {
                             step.apply_row(p, &grad.values[next * w..][..w], m, v);
                             next += 1;
-                        } else {
+                        } else if touched[row] {
                             step.apply_row_zero(p, m, v);
+                        } else {
+                            step.apply_row_untouched(p);
                         }
                     }
                 });
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::backprop::GradStore;
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// A gradient kept as a table's rows updates the table as the same gradient
+    /// written out in full (zero in the other rows) does, bit for bit: rows in the
+    /// batch, rows an earlier step touched, and rows no step has touched yet.
+    #[test]
+    fn table_rows_update_as_the_full_gradient_does() {
+        let (rows, width) = (700, 48);
+        let init: Vec<f32> = (0..rows * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let table = |name: &str| {
+            let var = Var::from_tensor(&Tensor::from_vec(init.clone(), (rows, width), &Device::Cpu).unwrap()).unwrap();
+            (var.clone(), AdamW::new(vec![(name.into(), var)], 0.01).unwrap())
+        };
+        let ((by_rows, mut rows_optim), (full, mut full_optim)) = (table("words"), table("words"));
+        for (step, ids) in [vec![3u32, 9, 650], vec![9, 10, 699], vec![0, 3, 400]].into_iter().enumerate() {
+            let values: Vec<f32> = (0..ids.len() * width).map(|i| ((i + step) as f32 * 0.91).cos()).collect();
+            let mut dense = vec![0f32; rows * width];
+            for (k, &id) in ids.iter().enumerate() {
+                dense[id as usize * width..][..width].copy_from_slice(&values[k * width..][..width]);
+            }
+            let scale = (step == 1).then_some(0.5);
+            let grad = TableRows { rows: ids, values, width };
+            rows_optim
+                .step(&Gradients::with_table_rows(GradStore::default(), by_rows.clone(), grad), 1e-3, scale)
+                .unwrap();
+            let mut store = GradStore::default();
+            store.insert(full.as_tensor(), Tensor::from_vec(dense, (rows, width), &Device::Cpu).unwrap());
+            full_optim.step(&Gradients::dense(store), 1e-3, scale).unwrap();
+            let bits = |v: &Var| {
+                v.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&by_rows), bits(&full), "step {step}");
+        }
     }
 }

@@ -33,9 +33,10 @@ impl Stage for Train {
         // 2: `dropout` resolves as f64 (0.1, not 0.10000000149011612); the curves'
         // legend moves to the corner the lines leave free. 3: each step's logits
         // come from the real tokens only, with the last layer past attention on
-        // [CLS] alone: the same forward bits, gradients equal up to rounding. 4: each
-        // batch's gradients are the sum of two runs of rows' (`gradients.rs`), with
-        // dropout masks from a generator per run.
+        // [CLS] alone: the same forward bits, gradients equal up to rounding. 4: an
+        // encoder up to 512 wide gets each batch's gradients as the sum of two runs of
+        // rows' (`gradients.rs`), and every model its dropout masks from a generator
+        // per run, seeded from the run's stream.
         4
     }
 

@@ -7,7 +7,7 @@ use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
 use super::clip::{clip_scale, global_norm};
-use super::gradients::{Gradients, SHARDS};
+use super::gradients::{shards, Gradients};
 use super::loss::cross_entropy;
 use super::optim::AdamW;
 use super::schedule::LinearSchedule;
@@ -71,7 +71,7 @@ impl Trainer {
             labels,
             self.recipe.label_smoothing,
             &mut self.dropout_rng,
-            SHARDS,
+            shards(self.model.config().hidden),
         )?;
         let grad_norm = global_norm(&grads, &self.trainable)?;
         let lr = self.schedule.lr(self.step);
