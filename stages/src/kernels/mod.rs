@@ -6,7 +6,11 @@
 #[cfg(target_arch = "x86_64")]
 mod amx;
 mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod bf16_tiles;
 pub(crate) mod cpu_data;
+#[cfg(target_arch = "x86_64")]
+mod dpbf16;
 pub(crate) mod dropout;
 mod expf;
 pub(crate) mod gelu;

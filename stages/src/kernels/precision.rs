@@ -1,8 +1,9 @@
 //! The precision of the dense layers' matrix products (`precision` in the train
 //! stage, `pipe bench --precision`, `pipe predict --precision`). f32 is the
 //! reference and parity path. bf16 rounds both operands to bf16 and accumulates
-//! in f32, as PyTorch's bf16 autocast does: on AMX tiles where the CPU has them,
-//! else the portable product (same rounding, slower than f32). Weights,
+//! in f32, as PyTorch's bf16 autocast does: on AMX tiles or with AVX512-BF16's
+//! dot products where the CPU has them, else the portable product (same
+//! rounding, slower than f32). Weights,
 //! gradients, optimizer state and every other op stay f32.
 //!
 //! What a user asks for is a [`Choice`]: a precision, or `auto`, which resolves
@@ -21,7 +22,7 @@ pub enum Precision {
     /// f32 products: the reference
     #[default]
     Fp32,
-    /// Operands rounded to bf16, sums in f32 (on AMX tiles where the CPU has them)
+    /// Operands rounded to bf16, sums in f32 (on AMX tiles or AVX512-BF16 where the CPU has them)
     Bf16,
 }
 
@@ -37,11 +38,11 @@ impl Precision {
         *self == Precision::Fp32
     }
 
-    /// The fastest precision whose results are acceptable at `level`: bf16 only
-    /// where its products run on AMX tiles. AVX512-BF16 and AVX2 have no fast
-    /// bf16 product here (the portable one is slower than f32), so f32.
+    /// The fastest precision whose results are acceptable at `level`: bf16
+    /// where its products run on AMX tiles, or on AVX512-BF16 (at level `avx512`
+    /// on a CPU with it); elsewhere the portable bf16 product is slower than f32.
     pub fn fastest_at(level: Level) -> Precision {
-        if level == Level::Amx {
+        if level == Level::Amx || (level == Level::Avx512 && simd::has_bf16_dot()) {
             Precision::Bf16
         } else {
             Precision::Fp32
@@ -52,8 +53,9 @@ impl Precision {
     pub fn slow_here(self) -> Option<&'static str> {
         // Slow exactly where auto would not pick it, so auto never warns.
         (self == Precision::Bf16 && Precision::fastest_at(simd::level()) != self).then_some(
-            "precision bf16: no AMX-BF16 tiles here (the CPU lacks them, the kernel did not grant them, or \
-             PIPE_SIMD caps the level below amx), so the dense layers use the portable bf16 product, which is slower than fp32",
+            "precision bf16: neither AMX-BF16 tiles nor AVX512-BF16 here (the CPU lacks them, the kernel did not grant \
+             the tiles, or PIPE_SIMD caps the level below avx512), so the dense layers use the portable bf16 product, \
+             which is slower than fp32",
         )
     }
 
@@ -66,6 +68,8 @@ impl Precision {
             // The tiles add the bias slab by slab, while the slab is still in cache.
             #[cfg(target_arch = "x86_64")]
             Precision::Bf16 if super::amx::available() => return super::amx::product(m, n, k, lhs, rhs, bias),
+            #[cfg(target_arch = "x86_64")]
+            Precision::Bf16 if super::dpbf16::available() => return super::dpbf16::product(m, n, k, lhs, rhs, bias),
             Precision::Bf16 => super::bf16::product_portable(m, n, k, lhs, rhs),
         };
         if let Some(bias) = bias {
@@ -80,12 +84,12 @@ impl Precision {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Choice {
-    /// The fastest acceptable precision of this machine: bf16 with AMX tiles, else fp32
+    /// The fastest acceptable precision of this machine: bf16 with AMX tiles or AVX512-BF16, else fp32
     #[default]
     Auto,
     /// f32 products everywhere: the same results on every machine
     Fp32,
-    /// bf16 operands, f32 sums (slow without AMX tiles)
+    /// bf16 operands, f32 sums (slow without AMX tiles or AVX512-BF16)
     Bf16,
 }
 
@@ -119,9 +123,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_is_bf16_on_amx_only_and_a_pinned_choice_holds_everywhere() {
+    fn auto_is_bf16_where_a_bf16_product_runs_fast_and_a_pinned_choice_holds_everywhere() {
+        let dot = simd::has_bf16_dot();
         for level in Level::ALL {
-            let auto = if level == Level::Amx { Precision::Bf16 } else { Precision::Fp32 };
+            let fast = level == Level::Amx || (level == Level::Avx512 && dot);
+            let auto = if fast { Precision::Bf16 } else { Precision::Fp32 };
             assert_eq!(Choice::Auto.resolve_at(level), auto, "{level}");
             assert_eq!(Choice::Fp32.resolve_at(level), Precision::Fp32, "{level}");
             assert_eq!(Choice::Bf16.resolve_at(level), Precision::Bf16, "{level}");
@@ -131,10 +137,11 @@ mod tests {
     }
 
     #[test]
-    fn only_a_pinned_bf16_below_amx_warns() {
+    fn only_a_pinned_bf16_without_a_fast_bf16_product_warns() {
         // At this process's level (PIPE_SIMD caps it).
         assert_eq!(Choice::Auto.resolve().slow_here(), None);
         assert_eq!(Precision::Fp32.slow_here(), None);
-        assert_eq!(Precision::Bf16.slow_here().is_some(), simd::level() != Level::Amx);
+        let fast = simd::level() == Level::Amx || simd::bf16_dot();
+        assert_eq!(Precision::Bf16.slow_here().is_some(), !fast);
     }
 }

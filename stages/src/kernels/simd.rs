@@ -113,6 +113,25 @@ fn detect() -> Level {
     Level::Baseline
 }
 
+/// Whether the bf16 products may use AVX512-BF16's dot products (`dpbf16`):
+/// the level is `avx512` or above and the CPU has them (AMD Zen 4, Intel
+/// Cooper Lake and later). A feature within the level, not a level: the rest
+/// of the kernels run the same code on CPUs with and without it.
+pub fn bf16_dot() -> bool {
+    level() >= Level::Avx512 && has_bf16_dot()
+}
+
+/// Whether the CPU has AVX512-BF16, whatever the level.
+#[cfg(target_arch = "x86_64")]
+pub fn has_bf16_dot() -> bool {
+    is_x86_feature_detected!("avx512bf16")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn has_bf16_dot() -> bool {
+    false
+}
+
 /// Why the kernels run below the CPU's best level, if they do (for `pipe bench`
 /// and warnings): "PIPE_SIMD=avx2 caps avx512".
 pub fn capped() -> Option<String> {
