@@ -68,7 +68,9 @@ model_args() {
 torch_model() { case "$1" in minilm) echo minilm6 ;; distilbert) echo distilbert ;; esac; }
 
 # PyTorch's caps for a level: its dispatch (ATen), MKL's sgemm and oneDNN's kernels.
-CAPS="ATEN_CPU_CAPABILITY MKL_ENABLE_INSTRUCTIONS ONEDNN_MAX_CPU_ISA"
+# MKL_CBWR=COMPATIBLE for baseline: on an AMD CPU MKL ignores MKL_ENABLE_INSTRUCTIONS=SSE4_2
+# and keeps its AVX2 products; its compatible (SSE2) path is the one cap it follows there.
+CAPS="ATEN_CPU_CAPABILITY MKL_ENABLE_INSTRUCTIONS MKL_CBWR ONEDNN_MAX_CPU_ISA"
 torch_caps() {
     local unset="" v
     for v in $CAPS; do unset="$unset -u $v"; done
@@ -76,7 +78,7 @@ torch_caps() {
         native | amx) echo "$unset" ;;
         avx512) echo "$unset ATEN_CPU_CAPABILITY=avx512 MKL_ENABLE_INSTRUCTIONS=AVX512 ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16" ;;
         avx2) echo "$unset ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2" ;;
-        baseline) echo "$unset ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41" ;;
+        baseline) echo "$unset ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41" ;;
         *) return 1 ;;
     esac
 }

@@ -418,7 +418,7 @@ def main():
         "total_measure_wall_s": round(total_wall, 1),
         "torch": torch.__version__, "python": platform.python_version(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "caps": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+        "caps": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR",
                                             "ONEDNN_MAX_CPU_ISA", "OMP_WAIT_POLICY") if k in os.environ},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -1,7 +1,7 @@
 //! bfloat16 values (the top 16 bits of an f32) and the portable bf16 product:
-//! the same rounding of the operands as the AMX tiles, then f32 products and
-//! sums (exact products: two bf16 mantissas fit in an f32's). It serves CPUs
-//! without AMX and is what the AMX kernel is tested against.
+//! the same rounding of the operands as the AMX and AVX512-BF16 kernels, then
+//! f32 products and sums (exact products: two bf16 mantissas fit in an f32's).
+//! It serves CPUs with neither and is what both kernels are tested against.
 
 use super::gemm::{product, Operand};
 
