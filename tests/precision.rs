@@ -36,7 +36,7 @@ fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_
     // What an AMX machine's auto makes, pinned so that any host can make it (slowly, warned).
     t.run_at(Some("avx2"), &["run", "p.yaml", "--set", "train.precision=bf16"])
         .success()
-        .stderr_has("warning: train: precision bf16: no AMX-BF16 tiles here");
+        .stderr_has("warning: train: precision bf16: neither AMX-BF16 tiles nor AVX512-BF16 here");
     assert_eq!(train_record(&t)["params"]["precision"], "bf16");
 
     let why = t.run_at(Some("avx2"), &["status", "p.yaml", "--why"]).success();
@@ -44,12 +44,12 @@ fn a_lock_made_with_bf16_is_stale_on_avx2_with_the_reason_and_auto_records_fp32_
     assert!(train[0].starts_with("stale"), "{}", why.stdout);
     assert_eq!(train[1].trim(), "- param `precision`: \"bf16\" -> \"fp32\"", "{}", why.stdout);
 
-    // Where AMX tiles run (the host's own level, uncapped), auto is bf16: the same key.
+    // Where AMX tiles or AVX512-BF16 run (the host's own level, uncapped), auto is bf16: the same key.
     let native = simd::detected();
-    if native == Level::Amx {
+    if native == Level::Amx || (native == Level::Avx512 && simd::has_bf16_dot()) {
         t.run_at(None, &["status", "p.yaml"]).success().stdout_has("0 of 4 stage instance(s) stale");
     } else {
-        println!("skipped the check at amx: this host's best level is {native}");
+        println!("skipped the check of a fast bf16 level: this host's best is {native}, without AVX512-BF16");
     }
 
     // Auto on AVX2 trains in fp32, without a warning, and the record says so.

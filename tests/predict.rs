@@ -185,7 +185,7 @@ fn the_model_comes_from_the_runs_train_instance() {
 }
 
 #[test]
-fn auto_precision_is_fp32_below_amx_and_only_a_pinned_bf16_warns() {
+fn auto_precision_is_fp32_at_avx2_and_only_a_pinned_bf16_warns() {
     let t = Test::new();
     save_model(&t.path().join("model"));
     let avx2 = |precision: &[&str]| {
@@ -196,7 +196,8 @@ fn auto_precision_is_fp32_below_amx_and_only_a_pinned_bf16_warns() {
     let auto = avx2(&[]);
     assert!(!auto.stderr.contains("warning"), "{}", auto.stderr);
     assert_eq!(auto.stdout, avx2(&["--precision", "fp32"]).stdout, "the same logits, to the last bit");
-    let bf16 = avx2(&["--precision", "bf16"]).stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
+    let bf16 = avx2(&["--precision", "bf16"])
+        .stderr_has("warning: precision bf16: neither AMX-BF16 tiles nor AVX512-BF16 here");
     assert_ne!(auto.stdout, bf16.stdout, "bf16 rounds the products' operands");
 }
 
@@ -209,5 +210,5 @@ fn bf16_warns_of_its_slow_path_and_int8_has_none_at_baseline() {
     assert!(!int8.stderr.contains("warning"), "{}", int8.stderr);
     t.run_at(Some("baseline"), &[&args[..], &["--precision", "bf16"]].concat())
         .success()
-        .stderr_has("warning: precision bf16: no AMX-BF16 tiles here");
+        .stderr_has("warning: precision bf16: neither AMX-BF16 tiles nor AVX512-BF16 here");
 }

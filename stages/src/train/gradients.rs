@@ -10,7 +10,7 @@
 //! lookup's gradient is zero elsewhere, and a dense one is a 47 MB zero fill per
 //! shard (MiniLM's 30522 x 384 table), then a sum, a norm and AdamW reading it.
 
-use candle_core::backprop::{no_grad, GradStore};
+use candle_core::backprop::{no_grad, with_grad, GradStore};
 use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -159,9 +159,13 @@ impl Gradients {
             .zip(labels.chunks(per))
             .map(|(r, l)| (r, l, ChaCha8Rng::from_seed(rng.random())))
             .collect();
+        // A shard may run on a pool thread that waits inside another job's `no_grad`
+        // (an eval pass of this process, stealing work): recording is set, not inherited.
         let mut shards = parts
             .into_par_iter()
-            .map(|(r, l, mut rng)| Shard::run(model, table.is_some(), r, l, rows.len(), smoothing, &mut rng))
+            .map(|(r, l, mut rng)| {
+                with_grad(true, || Shard::run(model, table.is_some(), r, l, rows.len(), smoothing, &mut rng))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let loss = shards.iter().map(|s| s.loss).sum::<f32>();
         let lookups: Vec<_> = shards.iter_mut().filter_map(|s| s.words.take()).collect();
