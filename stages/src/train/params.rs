@@ -201,7 +201,9 @@ mod tests {
             assert_eq!(at(json!(null), level), auto, "{level}: no `with:` at all");
             assert_eq!(at(json!({"precision": "fp32"}), level), pinned_fp32, "{level}");
             assert_eq!(at(json!({"precision": "bf16"}), level)["precision"], "bf16", "{level}");
-            let want = if level == Level::Amx { json!("bf16") } else { Value::Null };
+            // bf16 where a fast bf16 product runs: AMX tiles, or AVX512-BF16 at avx512.
+            let fast = level == Level::Amx || (level == Level::Avx512 && crate::simd::has_bf16_dot());
+            let want = if fast { json!("bf16") } else { Value::Null };
             assert_eq!(auto.get("precision").cloned().unwrap_or(Value::Null), want, "{level}");
         }
         assert_eq!(at(json!({}), Level::Avx2), pinned_fp32, "auto on AVX2 has the key of a pinned fp32");
