@@ -63,7 +63,8 @@ pub mod scalar {
 // pipe patch: 4-wide kernels from plain array code, which LLVM compiles to
 // SSE2 (part of every x86-64 CPU), for CPUs without FMA: the scalar kernels
 // above run one value at a time. Products and sums stay separate roundings,
-// as in the scalar kernels.
+// as in the scalar kernels. One k step per loop turn: unrolled twice, LLVM ran
+// out of the 16 xmm registers and kept an accumulator on the stack.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod sse {
     pub mod f32 {
@@ -106,15 +107,15 @@ pub mod sse {
             a * b + c
         }
 
-        microkernel!(, 2, x1x1, 1, 1);
-        microkernel!(, 2, x1x2, 1, 2);
-        microkernel!(, 2, x1x3, 1, 3);
-        microkernel!(, 2, x1x4, 1, 4);
+        microkernel!(, 1, x1x1, 1, 1);
+        microkernel!(, 1, x1x2, 1, 2);
+        microkernel!(, 1, x1x3, 1, 3);
+        microkernel!(, 1, x1x4, 1, 4);
 
-        microkernel!(, 2, x2x1, 2, 1);
-        microkernel!(, 2, x2x2, 2, 2);
-        microkernel!(, 2, x2x3, 2, 3);
-        microkernel!(, 2, x2x4, 2, 4);
+        microkernel!(, 1, x2x1, 2, 1);
+        microkernel!(, 1, x2x2, 2, 2);
+        microkernel!(, 1, x2x3, 2, 3);
+        microkernel!(, 1, x2x4, 2, 4);
 
         microkernel_fn_array! {
             [x1x1, x1x2, x1x3, x1x4,],
