@@ -187,7 +187,7 @@ unsafe fn round16(data: &[f32], at: usize, len: usize) -> __m512i {
 #[cfg(test)]
 mod tests {
     use super::super::bf16::product_portable;
-    use super::super::{amx, dpbf16};
+    use super::super::{amx, dpbf16, simd};
     use super::*;
 
     /// Deterministic values of both signs and several magnitudes.
@@ -205,7 +205,7 @@ mod tests {
         } else {
             eprintln!("this CPU has no AMX-BF16: the tile kernel is not tested here");
         }
-        if super::super::simd::has_bf16_dot() && is_x86_feature_detected!("avx512bw") {
+        if simd::has_bf16_dot() && simd::detected() >= simd::Level::Avx512 {
             kernels.push(("dpbf16", dpbf16::slab_product));
         } else {
             eprintln!("this CPU has no AVX512-BF16: the VDPBF16PS kernel is not tested here");
