@@ -36,8 +36,9 @@ impl Stage for Train {
         // [CLS] alone: the same forward bits, gradients equal up to rounding. 4: an
         // encoder up to 512 wide gets each batch's gradients as the sum of two runs of
         // rows' (`gradients.rs`), and every model its dropout masks from a generator
-        // per run, seeded from the run's stream.
-        4
+        // per run, seeded from the run's stream. 5: the curves' text drawn with each
+        // glyph's side bearing (vendor/plotters): same model bytes, other PNG bytes.
+        5
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
