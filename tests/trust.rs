@@ -224,3 +224,43 @@ fn sigterm_stops_the_run_like_ctrl_c_and_records_it_as_interrupted() {
     assert!(t.cache_entries("tmp").is_empty(), "no half-made artifact is left: {:?}", t.cache_entries("tmp"));
     assert_eq!(t.cache_entries("objects").len(), 1);
 }
+
+#[test]
+fn ctrl_c_stops_a_training_between_steps_and_keeps_what_ran_before() {
+    // Five epochs of the full training split: minutes for the tiny model, so a train
+    // stage that finished before honouring the stop would be recorded as ran.
+    let t = Test::new().pipeline(
+        "name: t\nstages:\n  download: {uses: download, with: {dataset: stanfordnlp/sst2}}\n  split: {uses: split, needs: [download]}\n  tokenize: {uses: tokenize, needs: [split], with: {model: pipe-fixtures/tiny-bert, max_len: 64}}\n  train: {uses: train, needs: [tokenize], with: {epochs: 5}}\n  evaluate: {uses: evaluate, needs: [train, tokenize, split]}\n",
+    );
+    let mut child = t
+        .command(&["run", "p.yaml"])
+        .env("HF_HOME", pipe_stages::testkit::use_offline_hub())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pipe starts");
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr).map_while(Result::ok);
+    assert!(lines.any(|l| l.contains("running train")), "the train stage never started");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Drain the rest so that pipe never blocks on a full pipe.
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
+    let statuses = t.statuses();
+    assert_eq!(
+        statuses,
+        expect(&[
+            ("download", "ran"),
+            ("split", "ran"),
+            ("tokenize", "ran"),
+            ("train", "interrupted"),
+            ("evaluate", "skipped")
+        ]),
+        "{}",
+        rest.join("\n")
+    );
+    assert!(t.cache_entries("tmp").is_empty(), "no half-made artifact is left: {:?}", t.cache_entries("tmp"));
+    assert_eq!(t.cache_entries("objects").len(), 3, "the three finished stages stay cached");
+}

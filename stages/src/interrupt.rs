@@ -1,8 +1,11 @@
 //! Whether the run was asked to stop (SIGINT or SIGTERM). The engine's signal thread
 //! sets it; a stage that waits on something outside the process (the shell stage's
-//! command) checks it and stops early with [`crate::StageError::Interrupted`].
+//! command) or loops for minutes (training's steps) checks it and stops early with
+//! [`crate::StageError::Interrupted`].
 
 use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::StageError;
 
 /// The first stop signal received; 0 while none.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -15,4 +18,13 @@ pub fn request(signal: i32) {
 /// The signal that asked the run to stop, if one did.
 pub fn requested() -> Option<i32> {
     Some(SIGNAL.load(Ordering::SeqCst)).filter(|&s| s != 0)
+}
+
+/// `Err(Interrupted)` once the run was asked to stop, for a stage's loop to end at
+/// its next check instead of after the whole stage.
+pub fn check() -> Result<(), StageError> {
+    match requested() {
+        Some(_) => Err(StageError::Interrupted),
+        None => Ok(()),
+    }
 }

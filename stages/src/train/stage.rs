@@ -16,7 +16,7 @@ use super::trainer::{evaluate, Trainer};
 use crate::data::hub::model_file;
 use crate::model::{Classifier, Precision};
 use crate::rng::derive;
-use crate::{params, planned_at, Context, Stage, StageError};
+use crate::{interrupt, params, planned_at, Context, Stage, StageError};
 
 pub struct Train;
 
@@ -100,6 +100,8 @@ impl Stage for Train {
             let epoch_start = Instant::now();
             let mut losses = Vec::with_capacity(steps_per_epoch);
             for batch in train_batches(&lengths, p.batch_size, &mut shuffle) {
+                // Ctrl-C stops a run within a step, not after minutes of training.
+                interrupt::check()?;
                 let rows: Vec<&[u32]> = batch.iter().map(|&i| train.ids[i].as_slice()).collect();
                 let labels: Vec<u32> = batch.iter().map(|&i| train.labels[i]).collect();
                 let t = Instant::now();
@@ -123,6 +125,7 @@ impl Stage for Train {
                 });
                 report_progress(ctx, epoch, p.epochs, history.steps.len(), total_steps, &losses, started);
             }
+            interrupt::check()?;
             ctx.progress.set_message(&format!("epoch {epoch}/{}: evaluating on dev", p.epochs));
             let (dev_loss, dev_accuracy) =
                 evaluate(&trainer.model, &dev.ids, &dev.labels, p.eval_batch_size, p.label_smoothing)?;
