@@ -1,6 +1,7 @@
 //! Whether the run was asked to stop (SIGINT or SIGTERM). The engine's signal thread
 //! sets it; a stage that waits on something outside the process (the shell stage's
-//! command) or loops for minutes (training's steps) checks it and stops early with
+//! command) or loops for longer than the engine's grace (training's steps, scoring's
+//! batches, visualize's examples) checks it and stops early with
 //! [`crate::StageError::Interrupted`].
 
 use std::sync::atomic::{AtomicI32, Ordering};

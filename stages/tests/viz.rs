@@ -1,20 +1,14 @@
 //! The visualize stage and integrated gradients on the tiny random-init fixture
 //! (pipe-fixtures/tiny-bert in ../shared/hf).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use pipe_stages::testkit::{run_stage, use_offline_hub};
+use pipe_stages::testkit::run_stage;
 use pipe_stages::viz::subject::attribute_text;
-use pipe_stages::Input;
 use serde_json::{json, Value};
 
-/// The fixture's snapshot directory: config.json, model.safetensors (with a head), tokenizer.json.
-fn tiny_bert() -> PathBuf {
-    use_offline_hub();
-    let config = pipe_stages::data::hub::model_file("pipe-fixtures/tiny-bert", "main", "config.json")
-        .expect("pipe-fixtures/tiny-bert in ../shared/hf");
-    config.parent().unwrap().to_path_buf()
-}
+mod viz_common;
+use viz_common::{tiny_bert, upstream};
 
 #[test]
 fn integrated_gradients_are_complete_at_50_steps_on_the_tiny_fixture() {
@@ -42,44 +36,6 @@ fn truncates_to_max_len_keeping_cls_and_sep() {
     let (encoded, ig) = attribute_text(&tiny_bert(), "one two three four five six", 4, 5).unwrap();
     assert_eq!(encoded.tokens, ["[CLS]", "one", "two", "[SEP]"]);
     assert_eq!(ig.scores.len(), 4);
-}
-
-fn input(kind: &str, dir: &Path, params: Value) -> Input {
-    Input {
-        stage: kind.into(),
-        kind: kind.into(),
-        instance: kind.into(),
-        matrix: Default::default(),
-        params,
-        dir: dir.to_path_buf(),
-        metrics: json!({}),
-    }
-}
-
-/// A train artifact holding the fixture as `model/`, and an evaluate artifact whose
-/// predictions.csv has negation, contrast and misclassified rows.
-fn upstream(root: &Path) -> Vec<Input> {
-    let train = root.join("train");
-    std::fs::create_dir_all(train.join("model")).unwrap();
-    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::copy(tiny_bert().join(file), train.join("model").join(file)).unwrap();
-    }
-    let evaluate = root.join("evaluate");
-    std::fs::create_dir_all(&evaluate).unwrap();
-    let rows = [
-        (0, "it 's not a bad film .", 1, 1, 0.81),
-        (1, "charming , but far too long and utterly , painfully slow to get going in its first hour .", 0, 1, 0.64),
-        (2, "a gorgeous , witty , seductive movie .", 1, 0, 0.93),
-        (3, "never boring .", 1, 1, 0.7),
-        (4, "dull .", 0, 1, 0.55),
-    ];
-    let mut csv = String::from("idx,text,label,pred,p_negative,p_positive,confidence,correct\n");
-    for (idx, text, label, pred, conf) in rows {
-        let p_pos = if pred == 1 { conf } else { 1.0 - conf };
-        csv += &format!("{idx},\"{text}\",{label},{pred},{},{p_pos},{conf},{}\n", 1.0 - p_pos, label == pred);
-    }
-    std::fs::write(evaluate.join("predictions.csv"), csv).unwrap();
-    vec![input("train", &train, json!({"max_len": 128})), input("evaluate", &evaluate, json!({}))]
 }
 
 #[test]

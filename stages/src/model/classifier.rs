@@ -188,12 +188,16 @@ impl Classifier {
     }
 
     /// Eval-mode logits for many rows, batched by similar length (less padding);
-    /// results are in input order.
+    /// results are in input order. Stops between batches once the run is asked to
+    /// (`crate::interrupt`): scoring a split takes seconds to minutes.
     pub fn predict_logits(&self, rows: &[Vec<u32>], batch_size: usize) -> Result<Vec<[f32; 2]>, ModelError> {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
         let mut out = vec![[0f32; 2]; rows.len()];
         for chunk in order.chunks(batch_size.max(1)) {
+            if crate::interrupt::requested().is_some() {
+                return Err(ModelError::Interrupted);
+            }
             let batch_rows: Vec<&[u32]> = chunk.iter().map(|&i| rows[i].as_slice()).collect();
             let batch = Batch::pad(&batch_rows, &self.device)?;
             let logits = self.logits(&batch, Mode::Eval)?.to_vec2::<f32>()?;

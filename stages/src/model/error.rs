@@ -23,6 +23,9 @@ pub enum ModelError {
     /// A model option that does not fit this model (`num_layers`, a `config.json` field).
     #[error("option `{key}`: {message}")]
     Option { key: &'static str, message: String },
+    /// The run was asked to stop (`crate::interrupt`) between two batches.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl ModelError {
@@ -41,6 +44,7 @@ impl From<ModelError> for StageError {
             ModelError::Data(m) => StageError::Data(m),
             ModelError::Save(m) => StageError::Failed(m),
             ModelError::Option { key, message } => StageError::param(key, message),
+            ModelError::Interrupted => StageError::Interrupted,
         }
     }
 }

@@ -100,7 +100,8 @@ impl Stage for Train {
             let epoch_start = Instant::now();
             let mut losses = Vec::with_capacity(steps_per_epoch);
             for batch in train_batches(&lengths, p.batch_size, &mut shuffle) {
-                // Ctrl-C stops a run within a step, not after minutes of training.
+                // Ctrl-C stops a run within a step, not after minutes of training
+                // (the dev evaluation checks between its batches).
                 interrupt::check()?;
                 let rows: Vec<&[u32]> = batch.iter().map(|&i| train.ids[i].as_slice()).collect();
                 let labels: Vec<u32> = batch.iter().map(|&i| train.labels[i]).collect();
@@ -125,7 +126,6 @@ impl Stage for Train {
                 });
                 report_progress(ctx, epoch, p.epochs, history.steps.len(), total_steps, &losses, started);
             }
-            interrupt::check()?;
             ctx.progress.set_message(&format!("epoch {epoch}/{}: evaluating on dev", p.epochs));
             let (dev_loss, dev_accuracy) =
                 evaluate(&trainer.model, &dev.ids, &dev.labels, p.eval_batch_size, p.label_smoothing)?;

@@ -16,7 +16,7 @@ use super::token_bars::{ig_figure, rollout_figure};
 use crate::eval::markers;
 use crate::eval::predictions::read_csv;
 use crate::model::{Precision, Quantize};
-use crate::{params, Context, Stage, StageError};
+use crate::{interrupt, params, Context, Stage, StageError};
 
 const CLASSES: [&str; 2] = ["negative", "positive"];
 
@@ -94,6 +94,7 @@ impl Stage for Visualize {
         let mut examples = Vec::with_capacity(chosen.len());
         let mut gaps = Vec::with_capacity(chosen.len());
         for (i, selected) in chosen.iter().enumerate() {
+            interrupt::check()?;
             ctx.progress.set_message(&format!("{} {}", selected.category, selected.k));
             let (record, gap) = explain(ctx, &subject, selected, p.ig_steps)?;
             examples.push(record);
