@@ -213,6 +213,43 @@ fn an_interrupted_push_leaves_no_visible_artifact_and_the_next_push_completes() 
 }
 
 #[test]
+fn a_file_larger_than_a_part_goes_up_streamed_to_a_file_remote_and_whole_over_http_and_round_trips() {
+    // 20 MiB: more than two 8 MiB parts, so a file:// remote takes a multipart upload
+    // (staged, renamed when complete) and nginx, which has none, one PUT.
+    let pipeline = "name: large\nstages:\n  large:\n    uses: shell\n    run: head -c 20971520 /dev/urandom > $PIPE_OUT/weights.bin\n";
+    let a = Test::new().pipeline(pipeline);
+    run(&a, &["run", "p.yaml"]).success();
+    let object = a.cache_entries("objects").pop().expect("one object");
+    let original = std::fs::read(a.path().join("cache/objects").join(&object).join("weights.bin")).unwrap();
+    let blob = format!("cas/{}/{}", &blake3::hash(&original).to_hex()[..2], blake3::hash(&original).to_hex());
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start("large");
+    for url in [format!("file://{}/r", dir.path().display()), server.url.clone()] {
+        let remote = format!("--remote={url}");
+        let pushed = run(&a, &["push", "p.yaml", &remote, "-j", "2"]);
+        if url.starts_with("http") {
+            pushed.code(2).stderr_has("read-only");
+            let writable = format!("remote: {{url: '{url}', read_only: false}}\n");
+            std::fs::write(a.path().join(".pipe.yaml"), writable).unwrap();
+            run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
+        } else {
+            pushed.success().stdout_has("1 artifact(s) pushed");
+            let mut staged = Vec::new();
+            walk(&dir.path().join("r"), dir.path(), &mut staged);
+            assert!(staged.iter().all(|f| !f.contains('#')), "a completed upload leaves no staging file: {staged:?}");
+            assert_eq!(std::fs::read(dir.path().join("r").join(&blob)).unwrap(), original);
+        }
+        let b = Test::new().pipeline(pipeline);
+        run(&b, &["pull", "p.yaml", &remote]).success().stdout_has("1 artifact(s) pulled");
+        run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 1 cached");
+        let pulled = std::fs::read(b.path().join("cache/objects").join(&object).join("weights.bin")).unwrap();
+        assert!(pulled == original, "{url}: the pulled file differs");
+    }
+    assert_eq!(std::fs::read(server.root.join(&blob)).unwrap(), original);
+}
+
+#[test]
 fn two_concurrent_pushes_of_one_key_both_succeed_and_leave_one_consistent_object() {
     let server = Server::start("concurrent");
     let (a, b) = (project(&server.url), project(&server.url));

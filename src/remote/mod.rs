@@ -6,9 +6,10 @@
 //! ac/<key>.json        an entry: the key's artifact hash and files (uploaded last)
 //! ```
 //!
-//! Uploads are whole-object PUTs, which every backend makes visible at once, and
-//! an entry goes up only after all its files, so an interrupted push leaves no
-//! visible artifact and two machines pushing one key write identical bytes. A
+//! Uploads are whole-object PUTs or multipart uploads, which every backend makes
+//! visible only once complete, and an entry goes up only after all its files, so an
+//! interrupted push leaves no visible artifact and two machines pushing one key
+//! write identical bytes. A
 //! download is re-hashed file by file against the entry and the whole artifact
 //! against its manifest and key before it is renamed into the local store.
 
@@ -24,8 +25,10 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 use pipe_stages::tree::FileHash;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
 
 use crate::store::{Artifact, KeyLock, Store};
 use crate::Error;
@@ -67,6 +70,8 @@ pub struct Remote {
     runtime: tokio::runtime::Runtime,
     jobs: usize,
     read_only: bool,
+    /// MiB that whole-file PUTs may hold (`IN_MEMORY_MIB`).
+    in_memory: Semaphore,
 }
 
 impl Remote {
@@ -87,6 +92,7 @@ impl Remote {
             runtime,
             jobs: jobs.unwrap_or(settings.jobs).max(1),
             read_only: settings.read_only,
+            in_memory: Semaphore::new(IN_MEMORY_MIB as usize),
         })
     }
 
@@ -295,7 +301,9 @@ impl Remote {
         Ok(())
     }
 
-    /// Uploads one file unless a blob of its hash and size is already there.
+    /// Uploads one file unless a blob of its hash and size is already there: in parts,
+    /// read from disk as they go, where the backend takes multipart uploads and the
+    /// file is larger than a part; else in one PUT from memory, within `IN_MEMORY_MIB`.
     async fn upload(&self, file: &FileHash, src: &Path, meter: &Meter) -> Result<(), Error> {
         let path = StorePath::from(blob_path(&file.blake3));
         match self.objects.head(&path).await {
@@ -306,13 +314,64 @@ impl Remote {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(self.failure(e)),
         }
-        let bytes = tokio::fs::read(src).await.map_err(Error::io(src))?;
-        // The file was hashed moments ago; a change since then must not reach the remote under the old name.
-        if blake3::hash(&bytes).to_hex().as_str() != file.blake3 {
+        let multipart = if file.size > PART as u64 {
+            match self.objects.put_multipart(&path).await {
+                Ok(upload) => Some(WriteMultipart::new_with_chunk_size(upload, PART)),
+                Err(object_store::Error::NotImplemented) => None,
+                Err(e) => return Err(self.failure(e)),
+            }
+        } else {
+            None
+        };
+        let (mut sink, _held) = match multipart {
+            Some(parts) => (Sink::Parts(parts), None),
+            None => {
+                let mib = file.size.div_ceil(1 << 20).clamp(1, u64::from(IN_MEMORY_MIB)) as u32;
+                let held = self.in_memory.acquire_many(mib).await;
+                let held = held.map_err(|e| Error::Failed { message: e.to_string(), config: false })?;
+                let block = file.size.clamp(1, PART as u64) as usize;
+                (Sink::Memory(PutPayloadMut::new().with_block_size(block)), Some(held))
+            }
+        };
+        let read = self.read_into(&mut sink, file, src).await;
+        let sent = match (read, sink) {
+            (Ok(()), Sink::Parts(parts)) => parts.finish().await.map(drop),
+            (Ok(()), Sink::Memory(payload)) => self.objects.put(&path, payload.freeze()).await.map(drop),
+            // Nothing becomes visible: an unfinished multipart upload is no object.
+            (Err(e), Sink::Parts(parts)) => {
+                let _ = parts.abort().await;
+                return Err(e);
+            }
+            (Err(e), Sink::Memory(_)) => return Err(e),
+        };
+        sent.map_err(|e| self.failure(e))?;
+        meter.file(file.size, true);
+        Ok(())
+    }
+
+    /// Reads `src` into `sink` piece by piece, hashing as it goes, and refuses a file
+    /// that no longer has the hash it had when it entered the store.
+    async fn read_into(&self, sink: &mut Sink, file: &FileHash, src: &Path) -> Result<(), Error> {
+        let mut reader = tokio::fs::File::open(src).await.map_err(Error::io(src))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut piece = vec![0u8; READ];
+        loop {
+            let n = reader.read(&mut piece).await.map_err(Error::io(src))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&piece[..n]);
+            match sink {
+                Sink::Parts(parts) => {
+                    parts.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| self.failure(e))?;
+                    parts.write(&piece[..n]);
+                }
+                Sink::Memory(payload) => payload.extend_from_slice(&piece[..n]),
+            }
+        }
+        if hasher.finalize().to_hex().as_str() != file.blake3 {
             return Err(Error::Corrupt { path: src.to_path_buf(), message: "changed while being pushed".into() });
         }
-        self.objects.put(&path, PutPayload::from(bytes)).await.map_err(|e| self.failure(e))?;
-        meter.file(file.size, true);
         Ok(())
     }
 
@@ -320,6 +379,29 @@ impl Remote {
         RemoteError::Unreachable { remote: self.location.to_string(), message: self.location.mask(&e.to_string()) }
             .into()
     }
+}
+
+/// Multipart uploads' part size: above S3's 5 MiB minimum, and the size from which a
+/// file is streamed rather than read whole.
+const PART: usize = 8 << 20;
+
+/// Parts of one file uploading while the next fills: with `PART`, what a streamed
+/// upload holds is about 16 MiB however large the file.
+const PARTS_IN_FLIGHT: usize = 1;
+
+/// Bytes read from the file at a time (they go on into the part being filled).
+const READ: usize = 1 << 20;
+
+/// What whole-file PUTs (backends without multipart upload: HTTP) may hold in memory
+/// together; a larger file waits until it can hold all of it alone.
+const IN_MEMORY_MIB: u32 = 128;
+
+/// Where an upload's bytes go: a multipart upload, or a payload for one PUT. Either
+/// is built from blocks of at most `PART` bytes, which the allocator reuses from file
+/// to file (one allocation per file would stay with glibc: `runtime::keep_freed_memory`).
+enum Sink {
+    Parts(WriteMultipart),
+    Memory(PutPayloadMut),
 }
 
 /// A local copy of a downloaded file (a reflink where the filesystem offers one).
