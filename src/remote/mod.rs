@@ -418,3 +418,45 @@ fn adopt(store: &Store, entry: &Entry, tmp: &Path, lock: &KeyLock) -> Result<Art
     entry.verify(tmp)?;
     store.import(tmp, &entry.key, lock)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file under `dir`, relative, sorted (staged uploads included).
+    fn files(dir: &Path) -> Vec<String> {
+        let mut found: Vec<String> =
+            walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
+        found.sort();
+        found
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        entries.flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_hashed_leaves_nothing_on_the_remote_in_parts_or_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/remote", dir.path().display());
+        let remote = Remote::open(&config::required(dir.path(), Some(&url)).unwrap(), None, true).unwrap();
+        // Under a part (one PUT) and over two parts (a multipart upload, staged on file://).
+        for size in [1000, 2 * PART + 5] {
+            let src = dir.path().join("f");
+            let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&src, &bytes).unwrap();
+            let right =
+                FileHash { path: "f".into(), size: size as u64, blake3: blake3::hash(&bytes).to_hex().to_string() };
+            let stale = FileHash { blake3: blake3::hash(b"what it held before").to_hex().to_string(), ..right.clone() };
+            let err = remote.runtime.block_on(remote.upload(&stale, &src, &Meter::quiet())).unwrap_err();
+            assert!(err.to_string().contains("changed while being pushed"), "{err}");
+            assert_eq!(files(&dir.path().join("remote")), Vec::<String>::new(), "size {size}");
+
+            remote.runtime.block_on(remote.upload(&right, &src, &Meter::quiet())).unwrap();
+            let blob = dir.path().join("remote").join(blob_path(&right.blake3));
+            assert_eq!(std::fs::read(&blob).unwrap(), bytes, "size {size}");
+            std::fs::remove_file(blob).unwrap();
+        }
+    }
+}
