@@ -59,7 +59,27 @@ fn bar_charts_vertical_horizontal_and_signed() {
     };
     let path = dir.join("bar_horizontal.png");
     draw_twice_identical(&path, |p| bar_chart(p, &slices).unwrap());
-    assert_eq!(png_size(&path).1, 110 + 34 * 3);
+    assert_eq!(png_size(&path), (900, 110 + 34 * 3));
+
+    // Long labels leave the axis description (centred under the plot) less room than it
+    // needs at 900 pixels: the chart widens instead of cutting it off (the ablation chart).
+    let long = BarChart {
+        value_label: "Δ accuracy (percentage points), 95% paired-bootstrap interval".into(),
+        reference: Some(("one test example (pp)".into(), 0.115)),
+        bars: slices
+            .bars
+            .iter()
+            .map(|b| Bar { label: format!("dropout=0.1, pooling=mean, {}", b.label), ..b.clone() })
+            .collect(),
+        ..slices.clone()
+    };
+    let path = dir.join("bar_horizontal_long_description.png");
+    draw_twice_identical(&path, |p| bar_chart(p, &long).unwrap());
+    let desc =
+        "Δ accuracy (percentage points), 95% paired-bootstrap interval   (dashed line: one test example (pp) = 0.115)";
+    let labels = text_width("dropout=0.1, pooling=mean, no negation", 14) + 16;
+    let (width, _) = png_size(&path);
+    assert!(width >= labels + 28 + set_width(desc, 15), "{width} px: the description is cut off");
 
     let tokens = BarChart {
         title: "Integrated gradients".into(),

@@ -7,7 +7,7 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{failed, finish, open, padded, text_width, vertical_labels, Area};
+use super::canvas::{failed, finish, open, padded, set_width, text_width, vertical_labels, Area};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -52,6 +52,8 @@ pub struct BarChart {
 
 const LABEL_PX: u32 = 14;
 const BAR_PX: u32 = 34;
+const DESC_PX: u32 = 15;
+const MARGIN: u32 = 14;
 /// Width of one category in axis units: the category axis is integer (plotters only
 /// formats custom tick positions on integer axes), bar i spans [i*UNIT, (i+1)*UNIT).
 const UNIT: i32 = 100;
@@ -84,13 +86,17 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     };
     let err = failed(path);
     if chart.horizontal {
-        let size = (900.max(longest + 560), 110 + BAR_PX * n as u32);
+        // The axis description is centred under the plot area (what the margins and the
+        // labels leave): the figure widens rather than cut it off.
+        let label_area = longest + 16;
+        let width = 900.max(longest + 560).max(label_area + 2 * MARGIN + set_width(&value_desc, DESC_PX) + 8);
+        let size = (width, 110 + BAR_PX * n as u32);
         let root = open(path, size)?;
         let mut ctx = ChartBuilder::on(&root)
             .caption(&chart.title, (FAMILY, 22))
-            .margin(14)
+            .margin(MARGIN)
             .x_label_area_size(44)
-            .y_label_area_size(longest + 16)
+            .y_label_area_size(label_area)
             .build_cartesian_2d(lo..hi, categories)
             .map_err(&err)?;
         // Category i is drawn at slot n-1-i so the first bar is on top.
@@ -100,7 +106,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             .x_desc(&value_desc)
             .y_label_formatter(&|v| label_of(n as i32 - 1 - v / UNIT))
             .label_style((FAMILY, LABEL_PX))
-            .axis_desc_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, DESC_PX))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&err)?;
@@ -132,7 +138,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         let root = open(path, size)?;
         let mut ctx = ChartBuilder::on(&root)
             .caption(&chart.title, (FAMILY, 22))
-            .margin(14)
+            .margin(MARGIN)
             .x_label_area_size(label_area)
             .y_label_area_size(64)
             .build_cartesian_2d(categories, lo..hi)
@@ -142,7 +148,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             .y_desc(&value_desc)
             .x_label_formatter(&|v| if rotate { String::new() } else { label_of(v / UNIT) })
             .label_style((FAMILY, LABEL_PX))
-            .axis_desc_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, DESC_PX))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&err)?;

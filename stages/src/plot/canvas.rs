@@ -43,6 +43,15 @@ pub fn padded(lo: f64, hi: f64, fraction: f64) -> (f64, f64) {
     (lo - span * fraction, hi + span * fraction)
 }
 
+/// Pixel width of `text` at `size` px as the embedded font sets it; `text_width`'s
+/// estimate where the font cannot measure it.
+pub fn set_width(text: &str, size: u32) -> u32 {
+    let measured = super::font::ensure().ok().and_then(|()| {
+        FontDesc::new(FontFamily::Name(super::font::FAMILY), f64::from(size), FontStyle::Normal).box_size(text).ok()
+    });
+    measured.map_or_else(|| text_width(text, size), |(w, _)| w)
+}
+
 /// Approximate pixel width of `text` at `size` px (DejaVu Sans averages ~0.6 em per glyph).
 pub fn text_width(text: &str, size: u32) -> u32 {
     (text.chars().count() as f64 * size as f64 * 0.6).ceil() as u32

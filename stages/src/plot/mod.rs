@@ -39,6 +39,7 @@ mod line;
 mod reliability;
 
 pub use bar::{bar_chart, Bar, BarChart, BarColours};
+pub use canvas::{set_width, text_width};
 pub use heatmap::{heatmap, heatmap_grid, Heatmap, Scale};
 pub use line::{line_chart, LineChart, Series};
 pub use reliability::reliability_diagram;

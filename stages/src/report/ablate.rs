@@ -33,7 +33,8 @@ impl Stage for Ablate {
     fn version(&self) -> u32 {
         // 2: value texts on a white box where the dashed reference line crosses them.
         // 3: paired-bootstrap intervals, McNemar's test, verdicts, aggregation over seeds, error bars.
-        3
+        // 4: the chart widens when its axis description is longer than the plot is wide.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

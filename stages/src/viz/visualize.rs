@@ -56,7 +56,8 @@ impl Stage for Visualize {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: an IG chart widens when its axis description is longer than the plot is wide.
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
