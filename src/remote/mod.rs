@@ -9,9 +9,9 @@
 //! Uploads are whole-object PUTs or multipart uploads, which every backend makes
 //! visible only once complete, and an entry goes up only after all its files, so an
 //! interrupted push leaves no visible artifact and two machines pushing one key
-//! write identical bytes. A
-//! download is re-hashed file by file against the entry and the whole artifact
-//! against its manifest and key before it is renamed into the local store.
+//! write identical bytes. A download is re-hashed file by file against the entry
+//! and the whole artifact against its manifest and key before it is renamed into
+//! the local store.
 
 pub mod config;
 pub mod entry;
@@ -425,15 +425,7 @@ mod tests {
 
     /// Every file under `dir`, relative, sorted (staged uploads included).
     fn files(dir: &Path) -> Vec<String> {
-        let mut found: Vec<String> =
-            walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
-        found.sort();
-        found
-    }
-
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
-        entries.flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+        pipe_stages::tree::files(dir).unwrap().into_iter().map(|(path, _)| path).collect()
     }
 
     #[test]
