@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A WebDAV-capable HTTP server for pipe's remote cache: Debian's nginx (nginx-light has
-# the dav module) on 127.0.0.1, serving DIR/data with PUT, DELETE and MKCOL. Everything
+# the dav module; libnginx-mod-http-dav-ext adds PROPFIND, which `pipe gc --remote` lists
+# with) on 127.0.0.1, serving DIR/data with PUT, DELETE, MKCOL and PROPFIND. Everything
 # it writes (config, pid, logs, request bodies) stays under DIR; no system file is touched.
 #
 #   scripts/webdav-server.sh start [DIR]   start it; prints `PIPE_WEBDAV_URL=... PIPE_WEBDAV_ROOT=...`
@@ -13,12 +14,14 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-${PIPE_WEBDAV_DIR:-/tmp/pipe-webdav}}
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
+dav_ext=/usr/lib/nginx/modules/ngx_http_dav_ext_module.so
 
 conf() {
     local user=""
     # As root, nginx would run its workers as `nobody`, who cannot write DIR.
     [ "$(id -u)" = 0 ] && user="user root;"
     cat <<CONF
+load_module $dav_ext;
 daemon on;
 $user
 worker_processes 1;
@@ -39,6 +42,7 @@ http {
         root $dir/data;
         location / {
             dav_methods PUT DELETE MKCOL;
+            dav_ext_methods PROPFIND OPTIONS;
             create_full_put_path on;
             dav_access user:rw group:r all:r;
         }
@@ -49,8 +53,8 @@ CONF
 
 case "$cmd" in
 start)
-    if [ ! -x "$nginx" ]; then
-        echo "webdav-server.sh: nginx not found; install it with: apt-get install -y nginx-light" >&2
+    if [ ! -x "$nginx" ] || [ ! -f "$dav_ext" ]; then
+        echo "webdav-server.sh: nginx or its dav-ext module not found; install them with: apt-get install -y nginx-light libnginx-mod-http-dav-ext" >&2
         exit 1
     fi
     mkdir -p "$dir/data" "$dir/tmp" "$dir/logs"

@@ -47,7 +47,7 @@ pub enum Command {
     Pull(pull::Args),
     /// Restore the declared outs of cached stages into the workspace
     Checkout(checkout::Args),
-    /// Remove artifacts that no kept run references
+    /// Remove artifacts that no kept run references; with --remote, those on the remote the named pipelines do not use
     Gc(gc::Args),
     /// Re-hash stored artifacts against their manifests; --repair quarantines corrupt ones
     Verify(verify::Args),

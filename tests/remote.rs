@@ -50,7 +50,7 @@ impl Server {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "these tests need nginx with WebDAV (apt-get install nginx-light): scripts/webdav-server.sh start failed: {}",
+            "these tests need nginx with WebDAV (apt-get install nginx-light libnginx-mod-http-dav-ext): scripts/webdav-server.sh start failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let field = |k: &str| text.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
@@ -345,4 +345,77 @@ fn cloud_remotes_name_the_url_and_never_print_their_credentials() {
             assert!(!ran.stderr.contains(secret), "{command} {url}: {}", ran.stderr);
         }
     }
+}
+
+#[test]
+fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_drops_broken_entries() {
+    let server = Server::start("gc");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("remote");
+    let file_url = format!("file://{}", local.display());
+    for (url, root) in [(server.url.as_str(), server.root.as_path()), (file_url.as_str(), local.as_path())] {
+        let listed = |sub: &str| {
+            let mut found = Vec::new();
+            walk(&root.join(sub), root, &mut found);
+            found.sort();
+            found
+        };
+        let blob = |text: &str| {
+            let b3 = blake3::hash(text.as_bytes()).to_hex().to_string();
+            format!("cas/{}/{b3}", &b3[..2])
+        };
+        let a = project(url);
+        run(&a, &["run", "p.yaml", "--push"]).success();
+        let old_count = by_instance(&a.last_record(), "key")["count"].clone();
+        // count changes (n.txt "2\n" -> "12\n"); its old artifact is no longer used.
+        let changed = SHARED.replace("wc -l > n.txt", "wc -c > n.txt");
+        a.write("p.yaml", &changed);
+        run(&a, &["run", "p.yaml", "--push"]).success().stdout_has("1 ran, 1 cached");
+        assert_eq!(listed("ac").len(), 3, "{url}");
+        let before = listed("cas");
+        assert!(before.contains(&blob("2\n")) && before.contains(&blob("12\n")), "{url}: {before:?}");
+
+        // Everything is younger than the default hour, which a push in flight needs.
+        run(&a, &["gc", "--remote", "p.yaml"]).success().stdout_has("removed 0 entries and 0 file(s)");
+        run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s", "--dry-run"])
+            .success()
+            .stdout_has("would remove 1 entry and")
+            .stdout_has("kept 2 entries");
+        assert_eq!((listed("ac").len(), listed("cas")), (3, before.clone()), "{url}: a dry run removes nothing");
+        run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"]).success().stdout_has("removed 1 entry and");
+        let (entries, files) = (listed("ac"), listed("cas"));
+        assert!(!entries.contains(&format!("ac/{old_count}.json")) && entries.len() == 2, "{url}: {entries:?}");
+        assert!(!files.contains(&blob("2\n")) && files.contains(&blob("12\n")), "{url}: {files:?}");
+        assert!(files.len() < before.len() && files.contains(&blob("beta\n")), "{url}: {files:?}");
+
+        // What the pipeline uses still pulls whole into an empty workspace.
+        let b = project(url);
+        b.write("p.yaml", &changed);
+        run(&b, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
+        assert_eq!(std::fs::read_to_string(b.path().join("n.txt")).unwrap().trim(), "12");
+        // Edited but not run again: its lock file still names what the last run made, which stays.
+        a.write("p.yaml", &SHARED.replace("wc -l > n.txt", "wc -w > n.txt"));
+        run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"]).success().stdout_has("removed 0 entries");
+        a.write("p.yaml", &changed);
+
+        // A kept entry whose file is gone cannot be pulled: it goes, and the next push restores it.
+        std::fs::remove_file(root.join(blob("beta\n"))).unwrap();
+        run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
+            .success()
+            .stdout_has("removed 1 entry (1 of them broken: a file missing");
+        assert_eq!(listed("ac").len(), 1, "{url}");
+        run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed").stdout_has("1 already there");
+        let c = project(url);
+        c.write("p.yaml", &changed);
+        run(&c, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
+    }
+
+    let a = project(&server.url);
+    run(&a, &["gc", "--remote"]).code(2).stderr_has("name the pipeline files whose artifacts stay on the remote");
+    run(&a, &["gc", "p.yaml"]).code(2).stderr_has("add --remote");
+    run(&a, &["gc", "--keep-recent", "1h"]).code(2).stderr_has("add --remote");
+    run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "1.5h"]).code(2).stderr_has("s, m, h or d");
+    // An http remote is read-only unless the project says otherwise.
+    let reader = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
+    run(&reader, &["gc", "--remote", "p.yaml"]).code(2).stderr_has("read-only");
 }

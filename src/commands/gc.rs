@@ -1,29 +1,63 @@
 //! `pipe gc`: removes objects no kept run record references, leftovers of killed runs
-//! and quarantined objects.
+//! and quarantined objects; with `--remote`, what the named pipelines do not use from
+//! the remote cache.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use crate::record;
+use pipe_stages::Registry;
+
+use crate::probe::probe_via;
+use crate::remote::config::{self, RemoteArg};
+use crate::remote::Remote;
 use crate::store::{remove, Store};
 use crate::Error;
+use crate::{lockfile, record};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   pipe gc                 keep everything any run record references
   pipe gc --keep 3        keep only the last 3 runs of each pipeline, then collect
-  pipe gc --dry-run")]
+  pipe gc --dry-run
+  pipe gc --remote pipelines/final.yaml pipelines/quick.yaml   the remote keeps what these two use
+  pipe gc --remote=s3://team/pipe-cache pipelines/*.yaml --keep-recent 30d --dry-run")]
 pub struct Args {
     /// Delete all but the newest N run records of each pipeline first
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "remote")]
     pub keep: Option<u64>,
     /// Report what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub remote: RemoteArg,
+    /// With --remote: the pipelines whose artifacts stay there (what each resolves to now, and what its lock file names)
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// With --remote: also keep whatever was uploaded within this age (90m, 12h, 30d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub keep_recent: Option<Duration>,
+    /// With --remote: requests at once [default: `remote.jobs`, else 8]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
+/// Uploads younger than this stay unless `--keep-recent` says otherwise: a push in
+/// flight has its files up before its entry, and they must survive until it lands.
+const KEEP_RECENT: Duration = Duration::from_secs(3600);
+
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
+    if args.remote.remote.is_some() {
+        return collect_remote(args, cache);
+    }
+    if let Some(file) = args.files.first() {
+        let file = file.display();
+        return Err(Error::Config(format!("pipe gc {file}: pipeline files name what a remote keeps; add --remote")));
+    }
+    if args.keep_recent.is_some() || args.jobs.is_some() {
+        return Err(Error::Config("pipe gc: --keep-recent and -j apply to a remote; add --remote".into()));
+    }
     let store = Store::new(cache)?;
     if !store.root().exists() {
         println!("no cache at {}", store.root().display());
@@ -84,6 +118,68 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// `pipe gc --remote FILE...`: the remote keeps the keys the pipelines resolve to, locally
+/// or there, and the keys their lock files name; the rest uploaded before the cutoff goes.
+fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
+    if args.files.is_empty() {
+        return Err(Error::Config(
+            "pipe gc --remote: name the pipeline files whose artifacts stay on the remote; everything else uploaded before --keep-recent (default 1h) is removed".into(),
+        ));
+    }
+    let settings = config::required(
+        &config::project_dir(args.files.first().map(PathBuf::as_path)),
+        args.remote.remote.as_deref(),
+    )?;
+    let remote = Remote::open(&settings, args.jobs, true)?;
+    let store = Store::new(cache)?;
+    let registry = Registry::builtin();
+    let mut keep = HashSet::new();
+    for file in &args.files {
+        let plan = super::load(file, &[], &registry)?;
+        let selection = plan.select(&[], false)?;
+        // As pipe pull walks it: the remote's artifact hashes let downstream keys resolve.
+        let lookup = |key: &str| Ok(remote.lookup(key)?.map(|e| e.artifact));
+        let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
+        keep.extend(probes.into_iter().flatten().filter_map(|p| Some(p.parts?.key())));
+        keep.extend(lockfile::load(&lockfile::path_for(file))?.stages.into_values().map(|e| e.key));
+    }
+    let age = args.keep_recent.unwrap_or(KEEP_RECENT);
+    let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let c = remote.collect(&keep, cutoff, args.dry_run)?;
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let entries = |n: usize| if n == 1 { "1 entry".to_string() } else { format!("{n} entries") };
+    let broken = match c.broken {
+        0 => String::new(),
+        n => format!(" ({n} of them broken: a file missing or the entry unreadable)"),
+    };
+    println!(
+        "{verb} {}{broken} and {} file(s) ({:.1} MB) from {}; kept {} and {} file(s) ({:.1} MB)",
+        entries(c.entries),
+        c.files,
+        c.bytes as f64 / 1e6,
+        remote.location,
+        entries(c.kept_entries),
+        c.kept_files,
+        c.kept_bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// `90s`, `90m`, `12h`, `30d`.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: a whole number followed by s, m, h or d (90m, 12h, 30d)")),
+    };
+    let n: u64 =
+        number.parse().map_err(|_| format!("`{text}`: a whole number followed by s, m, h or d (90m, 12h, 30d)"))?;
+    Ok(Duration::from_secs(n.saturating_mul(seconds)))
+}
+
 fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>, Error> {
     match fs::read_dir(dir) {
         Ok(rd) => Ok(rd.flatten().collect()),
@@ -98,5 +194,20 @@ fn size(path: &Path) -> u64 {
         Ok(m) if m.is_dir() => fs::read_dir(path).map(|rd| rd.flatten().map(|e| size(&e.path())).sum()).unwrap_or(0),
         Ok(m) => m.len(),
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_a_unit() {
+        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        for bad in ["12", "h", "1.5h", "-1h", "3w"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
     }
 }

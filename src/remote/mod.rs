@@ -6,6 +6,8 @@
 //! ac/<key>.json        an entry: the key's artifact hash and files (uploaded last)
 //! ```
 //!
+//! `collect` (pipe gc --remote) removes entries, then the files no entry names.
+//!
 //! Uploads are whole-object PUTs or multipart uploads, which every backend makes
 //! visible only once complete, and an entry goes up only after all its files, so an
 //! interrupted push leaves no visible artifact and two machines pushing one key
@@ -13,6 +15,7 @@
 //! and the whole artifact against its manifest and key before it is renamed into
 //! the local store.
 
+pub mod collect;
 pub mod config;
 pub mod entry;
 pub mod location;
@@ -97,27 +100,28 @@ impl Remote {
     }
 
     /// The entries of `keys` on the remote (None where absent), fetched in parallel.
-    pub fn entries<'k>(&self, keys: &'k [String]) -> Result<Vec<Option<Entry>>, Error> {
-        let fetch = |key: &'k String| async move {
-            let path = StorePath::from(entry_path(key));
-            let bytes = match self.objects.get(&path).await {
-                Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(self.failure(e)),
-            };
-            let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| {
-                RemoteError::Integrity(format!("remote {}: entry {}: {e}", self.location, entry_path(key)))
-            })?;
-            if &entry.key != key {
-                let why = format!("remote {}: entry {} is for key {}", self.location, entry_path(key), entry.key);
-                return Err(RemoteError::Integrity(why).into());
-            }
-            Ok::<_, Error>(Some(entry))
-        };
+    pub fn entries(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, Error> {
         self.runtime
-            .block_on(stream::iter(keys).map(fetch).buffered(self.jobs).collect::<Vec<_>>())
+            .block_on(stream::iter(keys).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>())
             .into_iter()
             .collect()
+    }
+
+    /// One key's entry, None when absent; an unreadable entry is an integrity error.
+    async fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
+        let path = StorePath::from(entry_path(key));
+        let bytes = match self.objects.get(&path).await {
+            Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.failure(e)),
+        };
+        let entry: Entry = serde_json::from_slice(&bytes)
+            .map_err(|e| RemoteError::Integrity(format!("remote {}: entry {}: {e}", self.location, entry_path(key))))?;
+        if entry.key != key {
+            let why = format!("remote {}: entry {} is for key {}", self.location, entry_path(key), entry.key);
+            return Err(RemoteError::Integrity(why).into());
+        }
+        Ok(Some(entry))
     }
 
     /// The entry of one key, if the remote has it.

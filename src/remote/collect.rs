@@ -1,0 +1,162 @@
+//! Garbage collection on the remote: the entries outside a keep set go, then every
+//! file no remaining entry references. Anything uploaded after a cutoff stays, because
+//! a push in flight uploads its files before its entry and its entry after gc listed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
+
+use futures::stream::{self, StreamExt};
+use object_store::path::Path as StorePath;
+use object_store::ObjectMeta;
+
+use super::entry::{blob_path, entry_path, Entry};
+use super::{Remote, RemoteError};
+use crate::Error;
+
+/// What a collection removed (or, dry, would remove) and what it kept.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    pub entries: usize,
+    /// Of `entries`: kept by the rules, but naming a file the remote no longer has, or unreadable.
+    pub broken: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub kept_entries: usize,
+    pub kept_files: usize,
+    pub kept_bytes: u64,
+}
+
+impl Remote {
+    /// Removes every entry whose key is not in `keep` and that was uploaded before
+    /// `cutoff`, every entry that can no longer be downloaded whole, then every file
+    /// no remaining entry names that was uploaded before `cutoff`. Entries go first, so
+    /// a reader never finds an entry whose files are gone.
+    pub fn collect(&self, keep: &HashSet<String>, cutoff: SystemTime, dry_run: bool) -> Result<Collected, Error> {
+        if self.read_only {
+            return Err(RemoteError::ReadOnly(self.location.to_string()).into());
+        }
+        self.runtime.block_on(async {
+            // Entries before files: a file uploaded after this listing belongs to an
+            // entry this listing missed, and is younger than the cutoff.
+            let listed_entries = self.walk("ac").await?;
+            let listed_files = self.walk("cas").await?;
+            let recent = |meta: &ObjectMeta| SystemTime::from(meta.last_modified) >= cutoff;
+            let files: HashMap<String, &ObjectMeta> = listed_files
+                .iter()
+                .filter_map(|meta| Some((meta.location.filename()?.to_string(), meta)))
+                .filter(|(name, meta)| meta.location.as_ref() == blob_path(name))
+                .collect();
+
+            let mut doomed: Vec<StorePath> = Vec::new();
+            let mut wanted: Vec<String> = Vec::new();
+            for meta in &listed_entries {
+                match key_of(&meta.location) {
+                    Some(key) if keep.contains(&key) || recent(meta) => wanted.push(key),
+                    _ => doomed.push(meta.location.clone()),
+                }
+            }
+            let mut report = Collected { entries: doomed.len(), ..Collected::default() };
+            let read = stream::iter(&wanted).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>().await;
+            let mut referenced: HashSet<&str> = HashSet::new();
+            let mut kept: Vec<Entry> = Vec::new();
+            for (key, entry) in wanted.iter().zip(read) {
+                let whole = match entry {
+                    Ok(Some(entry)) if entry.files.iter().all(|f| files.contains_key(&f.blake3)) => Some(entry),
+                    // Removed since the listing: nothing to do.
+                    Ok(None) => continue,
+                    Ok(Some(_)) | Err(Error::Remote(RemoteError::Integrity(_))) => None,
+                    Err(e) => return Err(e),
+                };
+                match whole {
+                    Some(entry) => kept.push(entry),
+                    None => {
+                        report.entries += 1;
+                        report.broken += 1;
+                        doomed.push(StorePath::from(entry_path(key)));
+                    }
+                }
+            }
+            report.kept_entries = kept.len();
+            referenced.extend(kept.iter().flat_map(|e| e.files.iter().map(|f| f.blake3.as_str())));
+            let mut unreferenced = Vec::new();
+            for (name, meta) in &files {
+                if referenced.contains(name.as_str()) || recent(meta) {
+                    report.kept_files += 1;
+                    report.kept_bytes += meta.size;
+                } else {
+                    report.files += 1;
+                    report.bytes += meta.size;
+                    unreferenced.push(meta.location.clone());
+                }
+            }
+            if !dry_run {
+                self.delete(doomed).await?;
+                self.delete(unreferenced).await?;
+            }
+            Ok(report)
+        })
+    }
+
+    /// Every object under `prefix`, a directory level at a time: WebDAV servers
+    /// (nginx's dav-ext module) refuse the recursive listing `ObjectStore::list` sends.
+    async fn walk(&self, prefix: &str) -> Result<Vec<ObjectMeta>, Error> {
+        let (mut objects, mut level) = (Vec::new(), vec![StorePath::from(prefix)]);
+        while !level.is_empty() {
+            let listings = stream::iter(&level)
+                .map(|dir| self.objects.list_with_delimiter(Some(dir)))
+                .buffer_unordered(self.jobs)
+                .collect::<Vec<_>>()
+                .await;
+            let mut next = Vec::new();
+            for listing in listings {
+                let listing = listing.map_err(|e| self.unlisted(e))?;
+                objects.extend(listing.objects);
+                next.extend(listing.common_prefixes);
+            }
+            level = next;
+        }
+        Ok(objects)
+    }
+
+    async fn delete(&self, paths: Vec<StorePath>) -> Result<(), Error> {
+        let deletes = stream::iter(&paths).map(|path| async move {
+            match self.objects.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.failure(e)),
+            }
+        });
+        deletes.buffer_unordered(self.jobs).collect::<Vec<_>>().await.into_iter().collect()
+    }
+
+    fn unlisted(&self, e: object_store::Error) -> Error {
+        let hint = match self.location.to_string().starts_with("http") {
+            // nginx's own dav module has no PROPFIND.
+            true => " (an http remote must answer WebDAV PROPFIND with Depth 1: for nginx, load the dav-ext module and set `dav_ext_methods PROPFIND OPTIONS;`)",
+            false => "",
+        };
+        match self.failure(e) {
+            Error::Remote(RemoteError::Unreachable { remote, message }) => {
+                RemoteError::Unreachable { remote, message: format!("cannot list its objects: {message}{hint}") }.into()
+            }
+            other => other,
+        }
+    }
+}
+
+/// The key an `ac/<key>.json` path holds; None for anything else found there.
+fn key_of(path: &StorePath) -> Option<String> {
+    let key = path.filename()?.strip_suffix(".json")?;
+    (path.as_ref() == entry_path(key)).then(|| key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_entry_paths_name_a_key() {
+        assert_eq!(key_of(&StorePath::from("ac/k1.json")), Some("k1".to_string()));
+        assert_eq!(key_of(&StorePath::from("ac/sub/k1.json")), None);
+        assert_eq!(key_of(&StorePath::from("ac/k1.txt")), None);
+    }
+}
