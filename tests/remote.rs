@@ -418,4 +418,9 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
     // An http remote is read-only unless the project says otherwise.
     let reader = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
     run(&reader, &["gc", "--remote", "p.yaml"]).code(2).stderr_has("read-only");
+    let down = format!("http://127.0.0.1:{}/cache", closed_port());
+    run(&project(&down), &["gc", "--remote", "p.yaml"]).code(1).stderr_has(&format!("remote {down}"));
+    let missing = format!("file://{}/nowhere", dir.path().display());
+    run(&a, &["gc", &format!("--remote={missing}"), "p.yaml"]).code(2).stderr_has("no such directory");
+    assert!(!dir.path().join("nowhere").exists(), "gc creates no remote");
 }

@@ -130,7 +130,8 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
         &config::project_dir(args.files.first().map(PathBuf::as_path)),
         args.remote.remote.as_deref(),
     )?;
-    let remote = Remote::open(&settings, args.jobs, true)?;
+    // Not `write`: that would create a mistyped file:// directory; collect refuses a read-only remote itself.
+    let remote = Remote::open(&settings, args.jobs, false)?;
     let store = Store::new(cache)?;
     let registry = Registry::builtin();
     let mut keep = HashSet::new();
