@@ -63,10 +63,7 @@ impl Server {
 
     /// Files under the test's path on the server, relative, sorted.
     fn files(&self, sub: &str) -> Vec<String> {
-        let mut found = Vec::new();
-        walk(&self.root.join(sub), &self.root, &mut found);
-        found.sort();
-        found
+        files_under(&self.root, sub)
     }
 }
 
@@ -76,6 +73,14 @@ impl Drop for Server {
             let _ = Command::new(script()).arg("stop").arg(dir.path()).status();
         }
     }
+}
+
+/// Files under `root/sub`, relative to `root`, sorted; none where it does not exist.
+fn files_under(root: &Path, sub: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(&root.join(sub), root, &mut found);
+    found.sort();
+    found
 }
 
 fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
@@ -354,12 +359,7 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
     let local = dir.path().join("remote");
     let file_url = format!("file://{}", local.display());
     for (url, root) in [(server.url.as_str(), server.root.as_path()), (file_url.as_str(), local.as_path())] {
-        let listed = |sub: &str| {
-            let mut found = Vec::new();
-            walk(&root.join(sub), root, &mut found);
-            found.sort();
-            found
-        };
+        let listed = |sub: &str| files_under(root, sub);
         let blob = |text: &str| {
             let b3 = blake3::hash(text.as_bytes()).to_hex().to_string();
             format!("cas/{}/{b3}", &b3[..2])

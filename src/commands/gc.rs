@@ -168,16 +168,16 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
 
 /// `90s`, `90m`, `12h`, `30d`.
 fn parse_age(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}`: a whole number followed by s, m, h or d (90m, 12h, 30d)");
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("`{text}`: a whole number followed by s, m, h or d (90m, 12h, 30d)")),
+        _ => return Err(bad()),
     };
-    let n: u64 =
-        number.parse().map_err(|_| format!("`{text}`: a whole number followed by s, m, h or d (90m, 12h, 30d)"))?;
+    let n: u64 = number.parse().map_err(|_| bad())?;
     Ok(Duration::from_secs(n.saturating_mul(seconds)))
 }
 

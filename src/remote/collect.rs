@@ -10,6 +10,7 @@ use object_store::path::Path as StorePath;
 use object_store::ObjectMeta;
 
 use super::entry::{blob_path, entry_path, Entry};
+use super::location::Kind;
 use super::{Remote, RemoteError};
 use crate::Error;
 
@@ -57,27 +58,23 @@ impl Remote {
             }
             let mut report = Collected { entries: doomed.len(), ..Collected::default() };
             let read = stream::iter(&wanted).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>().await;
-            let mut referenced: HashSet<&str> = HashSet::new();
             let mut kept: Vec<Entry> = Vec::new();
             for (key, entry) in wanted.iter().zip(read) {
-                let whole = match entry {
-                    Ok(Some(entry)) if entry.files.iter().all(|f| files.contains_key(&f.blake3)) => Some(entry),
+                match entry {
+                    Ok(Some(entry)) if entry.files.iter().all(|f| files.contains_key(&f.blake3)) => kept.push(entry),
                     // Removed since the listing: nothing to do.
-                    Ok(None) => continue,
-                    Ok(Some(_)) | Err(Error::Remote(RemoteError::Integrity(_))) => None,
-                    Err(e) => return Err(e),
-                };
-                match whole {
-                    Some(entry) => kept.push(entry),
-                    None => {
+                    Ok(None) => {}
+                    Ok(Some(_)) | Err(Error::Remote(RemoteError::Integrity(_))) => {
                         report.entries += 1;
                         report.broken += 1;
                         doomed.push(StorePath::from(entry_path(key)));
                     }
+                    Err(e) => return Err(e),
                 }
             }
             report.kept_entries = kept.len();
-            referenced.extend(kept.iter().flat_map(|e| e.files.iter().map(|f| f.blake3.as_str())));
+            let referenced: HashSet<&str> =
+                kept.iter().flat_map(|e| e.files.iter().map(|f| f.blake3.as_str())).collect();
             let mut unreferenced = Vec::new();
             for (name, meta) in &files {
                 if referenced.contains(name.as_str()) || recent(meta) {
@@ -129,10 +126,10 @@ impl Remote {
     }
 
     fn unlisted(&self, e: object_store::Error) -> Error {
-        let hint = match self.location.to_string().starts_with("http") {
+        let hint = match self.location.kind {
             // nginx's own dav module has no PROPFIND.
-            true => " (an http remote must answer WebDAV PROPFIND with Depth 1: for nginx, load the dav-ext module and set `dav_ext_methods PROPFIND OPTIONS;`)",
-            false => "",
+            Kind::Http => " (an http remote must answer WebDAV PROPFIND with Depth 1: for nginx, load the dav-ext module and set `dav_ext_methods PROPFIND OPTIONS;`)",
+            _ => "",
         };
         match self.failure(e) {
             Error::Remote(RemoteError::Unreachable { remote, message }) => {
