@@ -70,6 +70,10 @@ pub struct StageRecord {
     pub metrics: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The output of the cluster job that last computed (or tried to compute) this
+    /// instance, relative to the cache; `pipe gc` keeps it while the record stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 impl RunRecord {

@@ -64,6 +64,7 @@ fn stage(instance: &str, kind: &str, key: Option<String>) -> StageRecord {
         params: json!({}),
         metrics: Default::default(),
         error: None,
+        log: None,
     }
 }
 

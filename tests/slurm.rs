@@ -129,6 +129,32 @@ fn a_matrix_chain_with_a_gather_runs_as_jobs_once_per_key_and_matches_a_local_ru
 }
 
 #[test]
+fn gc_keeps_the_logs_of_the_jobs_behind_kept_runs_and_removes_the_rest() {
+    let t = on_cluster(SWEEP, "logs");
+    t.run_slurm(&["run", "p.yaml"]).success().stdout_has("4 ran");
+    assert_eq!(t.cache_entries("logs").len(), 4, "a log per job");
+    let yaml = std::fs::read_to_string(t.path().join("p.yaml")).unwrap();
+    t.write("p.yaml", &yaml.replace("x: [1, 2]", "x: [1, 3]"));
+    t.run_slurm(&["run", "p.yaml"]).success().stdout_has("2 ran, 2 cached");
+    // The cached instances' records name the logs of the jobs that computed them in the first run.
+    let logs = by_instance(&t.last_record(), "log");
+    assert_eq!(logs.len(), 4, "{logs:?}");
+    t.run(&["gc", "--keep", "1", "--dry-run"])
+        .success()
+        .stdout_has("would remove 2 object(s)")
+        .stdout_has(" 2 cluster job log(s)");
+    assert_eq!(t.cache_entries("logs").len(), 6);
+    t.run(&["gc", "--keep", "1"])
+        .success()
+        .stdout_has("removed 2 object(s)")
+        .stdout_has(" 2 cluster job log(s) and 1 run record(s)");
+    let kept: Vec<String> = t.cache_entries("logs").into_iter().map(|name| format!("logs/{name}")).collect();
+    assert_eq!(kept, sorted(logs.into_values().collect()));
+    let show = t.run(&["show", "p.yaml", "a"]).success();
+    assert!(show.stdout.lines().any(|l| l.trim().starts_with("log")), "a's log survives\n{}", show.stdout);
+}
+
+#[test]
 fn a_failing_job_skips_its_dependants_and_the_error_shows_its_log() {
     let t = on_cluster(FLAKY, "fail").file("fail", "");
     let ran = t.run_slurm(&["run", "p.yaml"]).code(1);

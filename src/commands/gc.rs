@@ -1,5 +1,5 @@
-//! `pipe gc`: removes objects no kept run record references, leftovers of killed runs
-//! and quarantined objects; with `--remote`, what the named pipelines do not use from
+//! `pipe gc`: removes objects and cluster job logs no kept run record references,
+//! leftovers of killed runs and quarantined objects; with `--remote`, what the named pipelines do not use from
 //! the remote cache.
 
 use std::collections::{BTreeMap, HashSet};
@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use pipe_stages::Registry;
 
+use crate::executor::jobs;
 use crate::probe::probe_via;
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
@@ -77,6 +78,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     }
     let keep = args.keep.map_or(usize::MAX, |k| k as usize);
     let mut referenced = HashSet::new();
+    // A job's log stays while a kept record names it, or while the job is recorded.
+    let mut logs: HashSet<String> = jobs::recorded(&store).iter().map(|recipe| jobs::log_name(recipe)).collect();
     let mut dropped_runs = 0;
     for ids in by_pipeline.values() {
         let cut = ids.len().saturating_sub(keep);
@@ -87,32 +90,32 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             }
         }
         for id in &ids[cut..] {
-            referenced.extend(record::load(&store, id)?.stages.into_iter().filter_map(|s| s.key));
+            for stage in record::load(&store, id)?.stages {
+                referenced.extend(stage.key);
+                logs.extend(stage.log);
+            }
         }
     }
-    let (mut objects, mut bytes) = (0, 0);
-    for entry in entries(&store.objects_dir())? {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !referenced.contains(&name) {
-            objects += 1;
+    let mut bytes = 0;
+    let mut sweep = |gone: Vec<fs::DirEntry>| -> Result<usize, Error> {
+        for entry in &gone {
             bytes += size(&entry.path());
             if !args.dry_run {
                 remove(&entry.path())?;
             }
         }
-    }
-    let mut leftovers = 0;
+        Ok(gone.len())
+    };
+    let unreferenced = |entry: &fs::DirEntry| !referenced.contains(&*entry.file_name().to_string_lossy());
+    let objects = sweep(entries(&store.objects_dir())?.into_iter().filter(unreferenced).collect())?;
+    let unnamed =
+        |entry: &fs::DirEntry| !logs.contains(&format!("{}/{}", jobs::LOGS, entry.file_name().to_string_lossy()));
+    let job_logs = sweep(entries(&store.root().join(jobs::LOGS))?.into_iter().filter(unnamed).collect())?;
     let quarantined = entries(&store.quarantine_dir())?;
-    for entry in entries(&store.tmp_dir())?.into_iter().chain(quarantined) {
-        leftovers += 1;
-        bytes += size(&entry.path());
-        if !args.dry_run {
-            remove(&entry.path())?;
-        }
-    }
+    let leftovers = sweep(entries(&store.tmp_dir())?.into_iter().chain(quarantined).collect())?;
     let verb = if args.dry_run { "would remove" } else { "removed" };
     println!(
-        "{verb} {objects} object(s), {leftovers} leftover(s) of interrupted runs or quarantined objects and {dropped_runs} run record(s): {:.1} MB",
+        "{verb} {objects} object(s), {leftovers} leftover(s) of interrupted runs or quarantined objects, {job_logs} cluster job log(s) and {dropped_runs} run record(s): {:.1} MB",
         bytes as f64 / 1e6
     );
     Ok(())

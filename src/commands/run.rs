@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use pipe_stages::{interrupt, Registry};
 
+use crate::executor::jobs;
 use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
 use crate::executor::{Executor, ExecutorKind, Finished, Work};
@@ -133,11 +134,13 @@ fn record_run(
 ) -> Result<(), Error> {
     let interrupted = interrupt::requested();
     let id = record::new_id(started);
+    let logs = jobs::logs(plan, registry, store, &outcomes.iter().map(Option::is_some).collect::<Vec<_>>());
     let stages: Vec<StageRecord> = plan
         .instances
         .iter()
         .zip(&outcomes)
-        .filter_map(|(inst, outcome)| {
+        .zip(logs)
+        .filter_map(|((inst, outcome), log)| {
             let o = outcome.as_ref()?;
             Some(StageRecord {
                 instance: inst.name.clone(),
@@ -150,6 +153,7 @@ fn record_run(
                 params: registry.shown(&inst.kind, &inst.params),
                 metrics: o.metrics.clone(),
                 error: o.error.clone(),
+                log,
             })
         })
         .collect();

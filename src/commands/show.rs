@@ -39,13 +39,13 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
     let lock = lockfile::load(&lockfile::path_for(&args.file))?;
-    let recipes = jobs::recipes(&plan, &registry, &vec![true; plan.instances.len()]);
+    let logs = jobs::logs(&plan, &registry, &store, &vec![true; plan.instances.len()]);
     for i in wanted {
         let inst = &plan.instances[i];
         println!("{} ({})", inst.name, inst.kind);
         // The output of the cluster job that last computed (or tried to compute) it.
-        if let Some(log) = recipes[i].as_deref().map(|r| jobs::log_path(&store, r)).filter(|l| l.exists()) {
-            println!("  log       {}", record::display(&log));
+        if let Some(log) = &logs[i] {
+            println!("  log       {}", record::display(&store.root().join(log)));
         }
         let artifact = match probes[i].as_ref().map(|p| &p.state) {
             Some(State::Fresh(a)) => a.clone(),

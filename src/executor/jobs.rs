@@ -54,6 +54,9 @@ pub fn recipes(plan: &Plan, registry: &Registry, which: &[bool]) -> Vec<Option<S
     recipes
 }
 
+/// Under the cache: the jobs' logs.
+pub const LOGS: &str = "logs";
+
 fn dir(store: &Store) -> PathBuf {
     store.root().join("jobs")
 }
@@ -62,9 +65,24 @@ fn path(store: &Store, recipe: &str) -> PathBuf {
     dir(store).join(format!("{recipe}.json"))
 }
 
-/// Where the job computing `recipe` writes its output.
+/// Where the job computing `recipe` writes its output, relative to the cache (run records name it so).
+pub fn log_name(recipe: &str) -> String {
+    format!("{LOGS}/{recipe}.log")
+}
+
 pub fn log_path(store: &Store, recipe: &str) -> PathBuf {
-    store.root().join("logs").join(format!("{recipe}.log"))
+    store.root().join(log_name(recipe))
+}
+
+/// The log of the cluster job that last computed (or tried to compute) each instance
+/// marked in `which`, where there is one: `log_name`s, for the run record and `pipe show`.
+pub fn logs(plan: &Plan, registry: &Registry, store: &Store, which: &[bool]) -> Vec<Option<String>> {
+    // A cache no cluster job has used: no fingerprints to take.
+    if !store.root().join(LOGS).is_dir() {
+        return vec![None; which.len()];
+    }
+    let log = |recipe: String| Some(log_name(&recipe)).filter(|name| store.root().join(name).exists());
+    recipes(plan, registry, which).into_iter().map(|recipe| recipe.and_then(log)).collect()
 }
 
 /// Whether any job is recorded (live or not).
