@@ -112,6 +112,17 @@ fn run(t: &Test, args: &[&str]) -> Ran {
     run_env(t, args, &[])
 }
 
+/// `pipe` under libfaketime, its clock moved by `offset` (`+2h`): Debian's `faketime`.
+fn run_with_clock(t: &Test, offset: &str, args: &[&str]) -> Ran {
+    let found = Command::new("faketime").args(["-f", "+0", "true"]).status().is_ok_and(|s| s.success());
+    assert!(found, "no working `faketime` to move pipe's clock: apt-get install faketime (scripts/test.sh does)");
+    let pipe = t.command(args);
+    let mut command = Command::new("faketime");
+    command.args(["-f", offset]).arg(pipe.get_program()).args(pipe.get_args()).env_remove("PIPE_REMOTE");
+    command.current_dir(pipe.get_current_dir().unwrap()).env_remove("PIPE_CACHE");
+    Ran::from(command.output().expect("faketime runs"))
+}
+
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -423,4 +434,28 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
     let missing = format!("file://{}/nowhere", dir.path().display());
     run(&a, &["gc", &format!("--remote={missing}"), "p.yaml"]).code(2).stderr_has("no such directory");
     assert!(!dir.path().join("nowhere").exists(), "gc creates no remote");
+}
+
+#[test]
+fn remote_gc_counts_the_grace_on_the_remotes_clock_not_this_machines() {
+    let server = Server::start("clock");
+    let dir = tempfile::tempdir().unwrap();
+    let file_url = format!("file://{}", dir.path().join("remote").display());
+    for url in [server.url.as_str(), file_url.as_str()] {
+        let a = project(url);
+        run(&a, &["run", "p.yaml", "--push"]).success();
+        a.write("p.yaml", &SHARED.replace("wc -l > n.txt", "wc -c > n.txt"));
+        run(&a, &["run", "p.yaml", "--push"]).success().stdout_has("1 ran, 1 cached");
+        // By a clock two hours fast the unused entry is older than the hour's grace; by the
+        // remote's, which stamped it, it was uploaded just now, so a push may still need it.
+        run_with_clock(&a, "+2h", &["gc", "--remote", "p.yaml"])
+            .success()
+            .stdout_has("removed 0 entries and 0 file(s)")
+            .stderr_has("note: the remote's clock is 7200 s behind this machine's");
+        // By a clock two hours slow everything is recent; by the remote's, 0s keeps nothing.
+        run_with_clock(&a, "-2h", &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
+            .success()
+            .stdout_has("removed 1 entry and")
+            .stderr_has("7200 s ahead of this machine's");
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use pipe_stages::Registry;
 
@@ -47,6 +47,9 @@ pub struct Args {
 /// Uploads younger than this stay unless `--keep-recent` says otherwise: a push in
 /// flight has its files up before its entry, and they must survive until it lands.
 const KEEP_RECENT: Duration = Duration::from_secs(3600);
+
+/// Clock differences worth a note, in seconds: more than timestamps' whole-second rounding.
+const CLOCK_NOTE: f64 = 60.0;
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if args.remote.remote.is_some() {
@@ -147,9 +150,11 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
         keep.extend(probes.into_iter().flatten().filter_map(|p| Some(p.parts?.key())));
         keep.extend(lockfile::load(&lockfile::path_for(file))?.stages.into_values().map(|e| e.key));
     }
-    let age = args.keep_recent.unwrap_or(KEEP_RECENT);
-    let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
-    let c = remote.collect(&keep, cutoff, args.dry_run)?;
+    let c = remote.collect(&keep, args.keep_recent.unwrap_or(KEEP_RECENT), args.dry_run)?;
+    if c.clock_offset.abs() > CLOCK_NOTE {
+        let (by, how) = (c.clock_offset.abs(), if c.clock_offset > 0.0 { "ahead of" } else { "behind" });
+        eprintln!("note: the remote's clock is {by:.0} s {how} this machine's; --keep-recent counts on the remote's");
+    }
     let verb = if args.dry_run { "would remove" } else { "removed" };
     let entries = |n: usize| if n == 1 { "1 entry".to_string() } else { format!("{n} entries") };
     let broken = match c.broken {

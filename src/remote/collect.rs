@@ -1,13 +1,14 @@
 //! Garbage collection on the remote: the entries outside a keep set go, then every
-//! file no remaining entry references. Anything uploaded after a cutoff stays, because
+//! file no remaining entry references. Anything uploaded within a grace stays, because
 //! a push in flight uploads its files before its entry and its entry after gc listed.
+//! The grace is counted on the remote's clock, which stamped the uploads.
 
 use std::collections::{HashMap, HashSet};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
 use object_store::path::Path as StorePath;
-use object_store::ObjectMeta;
+use object_store::{ObjectMeta, PutPayload};
 
 use super::entry::{blob_path, entry_path, Entry};
 use super::location::Kind;
@@ -15,7 +16,7 @@ use super::{Remote, RemoteError};
 use crate::Error;
 
 /// What a collection removed (or, dry, would remove) and what it kept.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Collected {
     pub entries: usize,
     /// Of `entries`: kept by the rules, but naming a file the remote no longer has, or unreadable.
@@ -25,23 +26,32 @@ pub struct Collected {
     pub kept_entries: usize,
     pub kept_files: usize,
     pub kept_bytes: u64,
+    /// The remote's clock minus this machine's, in seconds (to the remote's resolution).
+    pub clock_offset: f64,
 }
 
 impl Remote {
-    /// Removes every entry whose key is not in `keep` and that was uploaded before
-    /// `cutoff`, every entry that can no longer be downloaded whole, then every file
-    /// no remaining entry names that was uploaded before `cutoff`. Entries go first, so
-    /// a reader never finds an entry whose files are gone.
-    pub fn collect(&self, keep: &HashSet<String>, cutoff: SystemTime, dry_run: bool) -> Result<Collected, Error> {
+    /// Removes every entry whose key is not in `keep` and that was uploaded more than
+    /// `grace` ago, every entry that can no longer be downloaded whole, then every file
+    /// no remaining entry names that was uploaded more than `grace` ago. Entries go
+    /// first, so a reader never finds an entry whose files are gone.
+    pub fn collect(&self, keep: &HashSet<String>, grace: Duration, dry_run: bool) -> Result<Collected, Error> {
         if self.read_only {
             return Err(RemoteError::ReadOnly(self.location.to_string()).into());
         }
         self.runtime.block_on(async {
+            let (now, here) = (self.clock().await?, SystemTime::now());
+            let clock_offset = match now.duration_since(here) {
+                Ok(ahead) => ahead.as_secs_f64(),
+                Err(behind) => -behind.duration().as_secs_f64(),
+            };
+            let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
             // Entries before files: a file uploaded after this listing belongs to an
             // entry this listing missed, and is younger than the cutoff.
             let listed_entries = self.walk("ac").await?;
             let listed_files = self.walk("cas").await?;
-            let recent = |meta: &ObjectMeta| SystemTime::from(meta.last_modified) >= cutoff;
+            // Strictly after: times may be whole seconds, and a grace of 0s keeps nothing.
+            let recent = |meta: &ObjectMeta| SystemTime::from(meta.last_modified) > cutoff;
             let files: HashMap<String, &ObjectMeta> = listed_files
                 .iter()
                 .filter_map(|meta| Some((meta.location.filename()?.to_string(), meta)))
@@ -56,7 +66,7 @@ impl Remote {
                     _ => doomed.push(meta.location.clone()),
                 }
             }
-            let mut report = Collected { entries: doomed.len(), ..Collected::default() };
+            let mut report = Collected { entries: doomed.len(), clock_offset, ..Collected::default() };
             let read = stream::iter(&wanted).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>().await;
             let mut kept: Vec<Entry> = Vec::new();
             for (key, entry) in wanted.iter().zip(read) {
@@ -92,6 +102,23 @@ impl Remote {
             }
             Ok(report)
         })
+    }
+
+    /// The remote's time now: the modification time it gives a marker written for the
+    /// purpose (and removed), so that this machine's clock, however wrong, does not count.
+    async fn clock(&self) -> Result<SystemTime, Error> {
+        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let marker = StorePath::from(format!("gc/clock-{}-{}", std::process::id(), since_epoch.as_nanos()));
+        self.objects.put(&marker, PutPayload::new()).await.map_err(|e| self.failure(e))?;
+        let head = self.objects.head(&marker).await;
+        self.delete(vec![marker]).await?;
+        let time = SystemTime::from(head.map_err(|e| self.failure(e))?.last_modified);
+        if time == SystemTime::UNIX_EPOCH {
+            let remote = self.location.to_string();
+            let message = "it gives no modification times, so gc cannot tell recent uploads from old ones".into();
+            return Err(RemoteError::Unreachable { remote, message }.into());
+        }
+        Ok(time)
     }
 
     /// Every object under `prefix`, a directory level at a time: WebDAV servers
