@@ -1,6 +1,6 @@
 //! `pipe gc`: removes objects and cluster job logs no kept run record references,
-//! leftovers of killed runs and quarantined objects; with `--remote`, what the named pipelines do not use from
-//! the remote cache.
+//! leftovers of killed runs and quarantined objects; with `--remote`, what the named
+//! pipelines do not use from the remote cache.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
