@@ -114,9 +114,11 @@ impl Remote {
         self.delete(vec![marker]).await?;
         let time = SystemTime::from(head.map_err(|e| self.failure(e))?.last_modified);
         if time == SystemTime::UNIX_EPOCH {
-            let remote = self.location.to_string();
-            let message = "it gives no modification times, so gc cannot tell recent uploads from old ones".into();
-            return Err(RemoteError::Unreachable { remote, message }.into());
+            return Err(RemoteError::Config(format!(
+                "remote {}: it gives no modification times, so gc cannot tell recent uploads from old ones",
+                self.location
+            ))
+            .into());
         }
         Ok(time)
     }
