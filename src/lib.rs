@@ -10,6 +10,7 @@ pub mod dvc;
 pub mod error;
 pub mod executor;
 pub mod flatten;
+pub mod host;
 pub mod integrity;
 pub mod interpolate;
 pub mod key;

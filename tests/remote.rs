@@ -8,7 +8,8 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
 
 use support::{by_instance, expect, Ran, Test};
 
@@ -26,6 +27,9 @@ stages:
     run: echo count >> ran.log; cat $PIPE_INPUT_MAKE/out/*.txt | wc -l > n.txt
     outs: [n.txt]
 "#;
+
+/// 300 files of 64 KiB: enough requests that a push is caught half way.
+const BIG: &str = "name: big\nstages:\n  big:\n    uses: shell\n    run: for i in $(seq 300); do head -c 65536 /dev/urandom > $PIPE_OUT/f$i; done\n";
 
 /// A WebDAV server: the one `.ci/run` started ($PIPE_WEBDAV_URL, $PIPE_WEBDAV_ROOT), else
 /// a private one for this test, stopped when dropped. Each test works under its own path.
@@ -75,6 +79,24 @@ impl Drop for Server {
     }
 }
 
+/// A remote on the WebDAV server and one in a `file://` directory, for tests that run on both.
+struct Remotes {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl Remotes {
+    fn start(name: &str) -> Remotes {
+        Remotes { server: Server::start(name), dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Each remote's URL and the directory that holds its objects.
+    fn each(&self) -> [(String, PathBuf); 2] {
+        let local = self.dir.path().join("remote");
+        [(self.server.url.clone(), self.server.root.clone()), (format!("file://{}", local.display()), local)]
+    }
+}
+
 /// Files under `root/sub`, relative to `root`, sorted; none where it does not exist.
 fn files_under(root: &Path, sub: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -110,6 +132,18 @@ fn run_env(t: &Test, args: &[&str], env: &[(&str, &str)]) -> Ran {
 
 fn run(t: &Test, args: &[&str]) -> Ran {
     run_env(t, args, &[])
+}
+
+/// Starts `pipe` without waiting, its output kept.
+fn spawn(t: &Test, args: &[&str]) -> Child {
+    let mut command = t.command(args);
+    command.env_remove("PIPE_REMOTE").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")
+}
+
+/// Sends `signal` to a child (SIGSTOP, SIGCONT, SIGKILL).
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: a plain kill(2) to a child that has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
 }
 
 /// `pipe` under libfaketime, its clock moved by `offset` (`+2h`): Debian's `faketime`.
@@ -197,19 +231,10 @@ fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
 #[test]
 fn an_interrupted_push_leaves_no_visible_artifact_and_the_next_push_completes() {
     let server = Server::start("interrupt");
-    // 300 files of 64 KiB: enough requests that the push is caught half way.
-    let pipeline = "name: big\nstages:\n  big:\n    uses: shell\n    run: for i in $(seq 300); do head -c 65536 /dev/urandom > $PIPE_OUT/f$i; done\n";
-    let a = Test::new()
-        .pipeline(pipeline)
-        .file(".pipe.yaml", &format!("remote: {{url: '{}', read_only: false}}\n", server.url));
+    let a =
+        Test::new().pipeline(BIG).file(".pipe.yaml", &format!("remote: {{url: '{}', read_only: false}}\n", server.url));
     run(&a, &["run", "p.yaml"]).success();
-    let mut push = a.command(&["push", "p.yaml", "-j", "1"]);
-    let mut child = push
-        .env_remove("PIPE_REMOTE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&a, &["push", "p.yaml", "-j", "1"]);
     while server.files("cas").len() < 20 {
         assert!(child.try_wait().unwrap().is_none(), "the push finished before it could be interrupted");
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -219,7 +244,7 @@ fn an_interrupted_push_leaves_no_visible_artifact_and_the_next_push_completes() 
     let partial = server.files("cas").len();
     assert!(partial < 304, "interrupted half way: {partial} files");
     assert!(server.files("ac").is_empty(), "no entry, so no visible artifact");
-    let b = Test::new().pipeline(pipeline).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
+    let b = Test::new().pipeline(BIG).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
     run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("missing");
 
     let done = run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
@@ -365,11 +390,8 @@ fn cloud_remotes_name_the_url_and_never_print_their_credentials() {
 
 #[test]
 fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_drops_broken_entries() {
-    let server = Server::start("gc");
-    let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("remote");
-    let file_url = format!("file://{}", local.display());
-    for (url, root) in [(server.url.as_str(), server.root.as_path()), (file_url.as_str(), local.as_path())] {
+    let remotes = Remotes::start("gc");
+    for (url, root) in &remotes.each() {
         let listed = |sub: &str| files_under(root, sub);
         let blob = |text: &str| {
             let b3 = blake3::hash(text.as_bytes()).to_hex().to_string();
@@ -421,27 +443,26 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
         run(&c, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
     }
 
-    let a = project(&server.url);
+    let a = project(&remotes.server.url);
     run(&a, &["gc", "--remote"]).code(2).stderr_has("name the pipeline files whose artifacts stay on the remote");
     run(&a, &["gc", "p.yaml"]).code(2).stderr_has("add --remote");
     run(&a, &["gc", "--keep-recent", "1h"]).code(2).stderr_has("add --remote");
     run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "1.5h"]).code(2).stderr_has("s, m, h or d");
     // An http remote is read-only unless the project says otherwise.
-    let reader = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", server.url));
+    let reader =
+        Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{}'}}\n", remotes.server.url));
     run(&reader, &["gc", "--remote", "p.yaml"]).code(2).stderr_has("read-only");
     let down = format!("http://127.0.0.1:{}/cache", closed_port());
     run(&project(&down), &["gc", "--remote", "p.yaml"]).code(1).stderr_has(&format!("remote {down}"));
-    let missing = format!("file://{}/nowhere", dir.path().display());
+    let missing = format!("file://{}/nowhere", remotes.dir.path().display());
     run(&a, &["gc", &format!("--remote={missing}"), "p.yaml"]).code(2).stderr_has("no such directory");
-    assert!(!dir.path().join("nowhere").exists(), "gc creates no remote");
+    assert!(!remotes.dir.path().join("nowhere").exists(), "gc creates no remote");
 }
 
 #[test]
 fn remote_gc_counts_the_grace_on_the_remotes_clock_not_this_machines() {
-    let server = Server::start("clock");
-    let dir = tempfile::tempdir().unwrap();
-    let file_url = format!("file://{}", dir.path().join("remote").display());
-    for url in [server.url.as_str(), file_url.as_str()] {
+    let remotes = Remotes::start("clock");
+    for (url, _) in &remotes.each() {
         let a = project(url);
         run(&a, &["run", "p.yaml", "--push"]).success();
         a.write("p.yaml", &SHARED.replace("wc -l > n.txt", "wc -c > n.txt"));
@@ -458,4 +479,68 @@ fn remote_gc_counts_the_grace_on_the_remotes_clock_not_this_machines() {
             .stdout_has("removed 1 entry and")
             .stderr_has("7200 s ahead of this machine's");
     }
+}
+
+#[test]
+fn remote_gc_refuses_while_a_push_holds_its_lock_and_a_push_waits_while_gc_holds_one() {
+    let remotes = Remotes::start("locks");
+    for (url, root) in &remotes.each() {
+        let locks = || files_under(root, "locks");
+        let a = Test::new().pipeline(BIG).file(".pipe.yaml", &format!("remote: {{url: '{url}', read_only: false}}\n"));
+        run(&a, &["run", "p.yaml"]).success();
+        let push_holding_its_lock = || {
+            let mut push = spawn(&a, &["push", "p.yaml", "-j", "1"]);
+            // Written whole: file:// stages an object under another name first.
+            while !locks().iter().any(|l| l.ends_with(".json")) {
+                assert!(push.try_wait().unwrap().is_none(), "{url}: the push ended before its lock was seen");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            push
+        };
+        let gc = || run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"]);
+
+        // A push killed while it holds its lock: its process is gone, so the lock is dead.
+        let mut killed = push_holding_its_lock();
+        signal(&killed, libc::SIGKILL);
+        killed.wait().unwrap();
+        gc().success().stderr_has("note: removed the lock locks/push-").stderr_has("that process is gone");
+        assert_eq!(locks(), Vec::<String>::new(), "{url}");
+
+        // A push stopped while it holds its lock is alive: gc removes nothing.
+        let stopped = push_holding_its_lock();
+        signal(&stopped, libc::SIGSTOP);
+        let before = files_under(root, "cas");
+        gc().code(1)
+            .stderr_has(&format!("pipe push on host {}", hostname()))
+            .stderr_has(&format!("(pid {}, since", stopped.id()))
+            .stderr_has("is in flight");
+        assert_eq!(files_under(root, "cas"), before, "{url}: gc removed nothing");
+        signal(&stopped, libc::SIGCONT);
+        Ran::from(stopped.wait_with_output().unwrap()).success().stdout_has("1 artifact(s) pushed");
+        assert_eq!(locks(), Vec::<String>::new(), "{url}: each lock goes when its holder ends");
+        gc().success().stdout_has("removed 0 entries and 0 file(s)");
+
+        // A gc at work elsewhere (its lock as another host writes it) keeps a push waiting
+        // until the lock goes stale: not rewritten for ten minutes.
+        let lock = root.join("locks/gc-1-1.json");
+        let holder = r#"{"op": "gc", "host": "elsewhere", "pid": 1, "since": "2026-12-06T16:00:00.000Z"}"#;
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::fs::write(&lock, holder).unwrap();
+        let mut waiting = spawn(&a, &["push", "p.yaml"]);
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(waiting.try_wait().unwrap().is_none(), "{url}: the push waits for gc");
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+        Ran::from(waiting.wait_with_output().unwrap())
+            .success()
+            .stdout_has("0 artifact(s) pushed")
+            .stderr_has("waiting for pipe gc on host elsewhere (pid 1, since 2026-12-06T16:00:00.000Z) to finish")
+            .stderr_has("note: removed the lock locks/gc-1-1.json of pipe gc on host elsewhere")
+            .stderr_has("not rewritten for 3");
+        assert_eq!(locks(), Vec::<String>::new(), "{url}");
+    }
+}
+
+fn hostname() -> String {
+    String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap().trim().to_string()
 }

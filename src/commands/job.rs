@@ -63,7 +63,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         "pipe job: {} of {} on {} (SIMD level {}, planned at {})",
         args.instance,
         args.file.display(),
-        host(),
+        crate::host::name(),
         pipe_stages::simd::level(),
         planned_at::level()
     );
@@ -90,8 +90,4 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             config: o.as_ref().is_some_and(|o| o.config_error),
         }),
     }
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "?".into())
 }

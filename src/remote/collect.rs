@@ -1,17 +1,19 @@
 //! Garbage collection on the remote: the entries outside a keep set go, then every
 //! file no remaining entry references. Anything uploaded within a grace stays, because
 //! a push in flight uploads its files before its entry and its entry after gc listed.
-//! The grace is counted on the remote's clock, which stamped the uploads.
+//! The grace is counted on the remote's clock, which stamped the uploads. gc holds a lock
+//! on the remote throughout and refuses while a push holds one (`lock.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, PutPayload};
+use object_store::ObjectMeta;
 
 use super::entry::{blob_path, entry_path, Entry};
 use super::location::Kind;
+use super::lock::{Op, STALE};
 use super::{Remote, RemoteError};
 use crate::Error;
 
@@ -39,8 +41,21 @@ impl Remote {
         if self.read_only {
             return Err(RemoteError::ReadOnly(self.location.to_string()).into());
         }
+        // Held until the end, written also by a dry run: its time is the remote's clock.
+        let before = SystemTime::now();
+        let held = self.hold(Op::Gc)?;
+        let (now, here) = (held.written, between(before, SystemTime::now(), held.written));
         self.runtime.block_on(async {
-            let (now, here) = (self.clock().await?, SystemTime::now());
+            if let Some(push) = self.live(&held, Op::Push, !dry_run).await?.first() {
+                return Err(Error::Busy(format!(
+                    "remote {}: {} is in flight (lock {}, rewritten {} s ago): gc could remove a file it is about to name; retry when it has finished (a lock not rewritten for {} min, or left by a process of this host that is gone, is ignored)",
+                    self.location,
+                    push.holder,
+                    push.path,
+                    push.age.as_secs(),
+                    STALE.as_secs() / 60
+                )));
+            }
             let clock_offset = match now.duration_since(here) {
                 Ok(ahead) => ahead.as_secs_f64(),
                 Err(behind) => -behind.duration().as_secs_f64(),
@@ -104,25 +119,6 @@ impl Remote {
         })
     }
 
-    /// The remote's time now: the modification time it gives a marker written for the
-    /// purpose (and removed), so that this machine's clock, however wrong, does not count.
-    async fn clock(&self) -> Result<SystemTime, Error> {
-        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let marker = StorePath::from(format!("gc/clock-{}-{}", std::process::id(), since_epoch.as_nanos()));
-        self.objects.put(&marker, PutPayload::new()).await.map_err(|e| self.failure(e))?;
-        let head = self.objects.head(&marker).await;
-        self.delete(vec![marker]).await?;
-        let time = SystemTime::from(head.map_err(|e| self.failure(e))?.last_modified);
-        if time == SystemTime::UNIX_EPOCH {
-            return Err(RemoteError::Config(format!(
-                "remote {}: it gives no modification times, so gc cannot tell recent uploads from old ones",
-                self.location
-            ))
-            .into());
-        }
-        Ok(time)
-    }
-
     /// Every object under `prefix`, a directory level at a time: WebDAV servers
     /// (nginx's dav-ext module) refuse the recursive listing `ObjectStore::list` sends.
     async fn walk(&self, prefix: &str) -> Result<Vec<ObjectMeta>, Error> {
@@ -144,7 +140,7 @@ impl Remote {
         Ok(objects)
     }
 
-    async fn delete(&self, paths: Vec<StorePath>) -> Result<(), Error> {
+    pub(super) async fn delete(&self, paths: Vec<StorePath>) -> Result<(), Error> {
         let deletes = stream::iter(&paths).map(|path| async move {
             match self.objects.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -154,7 +150,7 @@ impl Remote {
         deletes.buffer_unordered(self.jobs).collect::<Vec<_>>().await.into_iter().collect()
     }
 
-    fn unlisted(&self, e: object_store::Error) -> Error {
+    pub(super) fn unlisted(&self, e: object_store::Error) -> Error {
         let hint = match self.location.kind {
             // nginx's own dav module has no PROPFIND.
             Kind::Http => " (an http remote must answer WebDAV PROPFIND with Depth 1: for nginx, load the dav-ext module and set `dav_ext_methods PROPFIND OPTIONS;`)",
@@ -169,6 +165,17 @@ impl Remote {
     }
 }
 
+/// This machine's time when the remote stamped `stamp`, to the stamp's resolution: the
+/// middle of the request, in whole seconds where the remote gives whole seconds.
+fn between(before: SystemTime, after: SystemTime, stamp: SystemTime) -> SystemTime {
+    let middle = before + after.duration_since(before).unwrap_or_default() / 2;
+    let since = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    match since(stamp).subsec_nanos() {
+        0 => SystemTime::UNIX_EPOCH + Duration::from_secs(since(middle).as_secs()),
+        _ => middle,
+    }
+}
+
 /// The key an `ac/<key>.json` path holds; None for anything else found there.
 fn key_of(path: &StorePath) -> Option<String> {
     let key = path.filename()?.strip_suffix(".json")?;
@@ -178,6 +185,14 @@ fn key_of(path: &StorePath) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_machines_time_is_taken_to_the_remotes_resolution() {
+        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        // A stamp in whole seconds: the request's middle (10.9 s) counts as 10 s.
+        assert_eq!(between(at(10_800), at(11_000), at(7_000)), at(10_000));
+        assert_eq!(between(at(10_800), at(11_000), at(7_250)), at(10_900));
+    }
 
     #[test]
     fn only_entry_paths_name_a_key() {

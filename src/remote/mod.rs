@@ -4,9 +4,11 @@
 //! ```text
 //! cas/<b3[..2]>/<b3>   a file, addressed by its blake3 (stored once however many artifacts hold it)
 //! ac/<key>.json        an entry: the key's artifact hash and files (uploaded last)
+//! locks/<op>-<pid>-<nanos>.json   a push or gc at work (`lock.rs`)
 //! ```
 //!
-//! `collect` (pipe gc --remote) removes entries, then the files no entry names.
+//! `collect` (pipe gc --remote) removes entries, then the files no entry names; it
+//! and `push` exclude each other by their locks.
 //!
 //! Uploads are whole-object PUTs or multipart uploads, which every backend makes
 //! visible only once complete, and an entry goes up only after all its files, so an
@@ -19,6 +21,7 @@ pub mod collect;
 pub mod config;
 pub mod entry;
 pub mod location;
+pub mod lock;
 pub mod meter;
 
 use std::collections::{BTreeMap, HashSet};
@@ -129,11 +132,17 @@ impl Remote {
         Ok(self.entries(&[key.to_string()])?.pop().flatten())
     }
 
-    /// Uploads the artifacts not yet on the remote: files first, then each entry.
+    /// Uploads the artifacts not yet on the remote: files first, then each entry. Holds
+    /// a push lock throughout, and first waits while a gc holds one.
     pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
         if self.read_only {
             return Err(RemoteError::ReadOnly(self.location.to_string()).into());
         }
+        if artifacts.is_empty() {
+            return Ok(Report::default());
+        }
+        let held = self.hold(lock::Op::Push)?;
+        self.runtime.block_on(self.wait_for(&held, lock::Op::Gc))?;
         let keys: Vec<String> = artifacts.iter().map(|a| a.key.clone()).collect();
         let there = self.entries(&keys)?;
         let todo: Vec<(&Artifact, Entry)> = (artifacts.iter().zip(&there))

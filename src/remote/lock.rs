@@ -1,0 +1,199 @@
+//! Locks on the remote, `locks/<op>-<pid>-<nanos>.json`, so that `pipe gc --remote`
+//! never runs beside a push: a push that found a file already there names it in an
+//! entry later, and gc, which saw no entry naming it, would remove it in between.
+//!
+//! Each process writes its lock before it lists or uploads anything and rewrites it
+//! every `REFRESH` while it works, so the lock's modification time (the remote's clock)
+//! says it is alive. A lock not rewritten for `STALE`, or left by a process of this host
+//! that is gone, is dead, and whoever finds it removes it. gc writes its lock, then
+//! lists, and refuses while a live push lock is there; a push writes its lock, then
+//! lists, and waits while a live gc lock is there. Of two that start together, the one
+//! that lists second sees the other's lock, so gc never removes files under a push it
+//! did not see.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::{Remote, RemoteError};
+use crate::{host, record, Error};
+
+/// Where the locks live on the remote.
+pub const LOCKS: &str = "locks";
+
+/// How often a holder rewrites its lock.
+const REFRESH: Duration = Duration::from_secs(60);
+
+/// A lock not rewritten for this long belongs to a process that died or lost the remote.
+pub const STALE: Duration = Duration::from_secs(600);
+
+/// How often a waiting push looks again.
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Push,
+    Gc,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Push => "push",
+            Op::Gc => "gc",
+        }
+    }
+}
+
+/// A lock's content: who holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    pub op: Op,
+    pub host: String,
+    /// `host::boot_id`, with the host name what tells that the pid is of this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    pub pid: u32,
+    /// When the holder started (its own clock, for people).
+    pub since: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pipe {} on host {} (pid {}, since {})", self.op.name(), self.host, self.pid, self.since)
+    }
+}
+
+/// This process's lock: rewritten until dropped, then removed. Dropped outside the
+/// remote's runtime (it waits for the removal).
+pub struct Held {
+    objects: Arc<dyn ObjectStore>,
+    path: StorePath,
+    runtime: tokio::runtime::Handle,
+    refresher: tokio::task::JoinHandle<()>,
+    /// The remote's time when the lock was written.
+    pub written: SystemTime,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.refresher.abort();
+        let _ = self.runtime.block_on(self.objects.delete(&self.path));
+    }
+}
+
+/// Another process's live lock.
+pub struct Found {
+    pub holder: Holder,
+    pub path: StorePath,
+    /// How long ago, on the remote's clock, it was last rewritten.
+    pub age: Duration,
+}
+
+impl Remote {
+    /// Writes this process's lock for `op` and keeps it fresh until the `Held` is dropped.
+    pub(super) fn hold(&self, op: Op) -> Result<Held, Error> {
+        let since = SystemTime::now();
+        let holder = Holder {
+            op,
+            host: host::name(),
+            boot: host::boot_id(),
+            pid: std::process::id(),
+            since: record::timestamp(since),
+        };
+        let nanos = since.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let path = StorePath::from(format!("{LOCKS}/{}-{}-{nanos}.json", op.name(), holder.pid));
+        let payload = PutPayload::from(serde_json::to_vec_pretty(&holder).map_err(Error::corrupt(path.as_ref()))?);
+        let written = self.runtime.block_on(async {
+            self.objects.put(&path, payload.clone()).await.map_err(|e| self.failure(e))?;
+            let meta = self.objects.head(&path).await.map_err(|e| self.failure(e));
+            if meta.is_err() {
+                let _ = self.objects.delete(&path).await;
+            }
+            Ok::<_, Error>(SystemTime::from(meta?.last_modified))
+        })?;
+        let (objects, again) = (self.objects.clone(), path.clone());
+        let refresher = self.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(REFRESH).await;
+                // A missed rewrite is retried at the next; only `STALE` of them make the lock dead.
+                let _ = objects.put(&again, payload.clone()).await;
+            }
+        });
+        let held =
+            Held { objects: self.objects.clone(), path, runtime: self.runtime.handle().clone(), refresher, written };
+        if written == SystemTime::UNIX_EPOCH {
+            return Err(RemoteError::Config(format!(
+                "remote {}: it gives no modification times, so pipe cannot tell a live lock or a recent upload from an old one",
+                self.location
+            ))
+            .into());
+        }
+        Ok(held)
+    }
+
+    /// The live locks of `op` other than `own`. Dead ones are named on stderr and, with
+    /// `remove_dead`, removed.
+    pub(super) async fn live(&self, own: &Held, op: Op, remove_dead: bool) -> Result<Vec<Found>, Error> {
+        let listing = self.objects.list_with_delimiter(Some(&StorePath::from(LOCKS))).await;
+        let listing = listing.map_err(|e| self.unlisted(e))?;
+        // The remote's time now: the newest of its stamps, this process's own lock among them.
+        let now = listing.objects.iter().map(|m| SystemTime::from(m.last_modified)).fold(own.written, SystemTime::max);
+        let mut found = Vec::new();
+        for meta in listing.objects.iter().filter(|m| m.location != own.path && is_lock(m, op)) {
+            let Some(holder) = self.holder(meta).await? else { continue };
+            let age = now.duration_since(SystemTime::from(meta.last_modified)).unwrap_or_default();
+            let here = holder.host == host::name() && holder.boot == host::boot_id();
+            let gone = here && !host::alive(holder.pid);
+            if age <= STALE && !gone {
+                found.push(Found { holder, path: meta.location.clone(), age });
+                continue;
+            }
+            let why = if gone {
+                "that process is gone".to_string()
+            } else {
+                format!("not rewritten for {} s", age.as_secs())
+            };
+            let what = if remove_dead { "removed" } else { "ignored" };
+            eprintln!("note: {what} the lock {} of {holder}: {why}", meta.location);
+            if remove_dead {
+                self.delete(vec![meta.location.clone()]).await?;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Waits while a live lock of `op` other than `own` is on the remote.
+    pub(super) async fn wait_for(&self, own: &Held, op: Op) -> Result<(), Error> {
+        let mut said = false;
+        loop {
+            let live = self.live(own, op, true).await?;
+            let Some(first) = live.first() else { return Ok(()) };
+            if !said {
+                eprintln!("waiting for {} to finish on {} (lock {})", first.holder, self.location, first.path);
+                said = true;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// A lock's holder; None when it went between the listing and the read.
+    async fn holder(&self, meta: &ObjectMeta) -> Result<Option<Holder>, Error> {
+        let bytes = match self.objects.get(&meta.location).await {
+            Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.failure(e)),
+        };
+        let holder = serde_json::from_slice(&bytes)
+            .map_err(|e| RemoteError::Integrity(format!("remote {}: lock {}: {e}", self.location, meta.location)))?;
+        Ok(Some(holder))
+    }
+}
+
+fn is_lock(meta: &ObjectMeta, op: Op) -> bool {
+    meta.location.filename().is_some_and(|name| name.starts_with(&format!("{}-", op.name())) && name.ends_with(".json"))
+}
