@@ -157,6 +157,13 @@ fn run_with_clock(t: &Test, offset: &str, args: &[&str]) -> Ran {
     Ran::from(command.output().expect("faketime runs"))
 }
 
+/// The clock difference gc noted is two hours, to the second that whole-second stamps allow.
+fn assert_near_7200(ran: &Ran) {
+    let noted = ran.stderr.split("the remote's clock is ").nth(1).and_then(|r| r.split(' ').next());
+    let seconds: i64 = noted.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no clock note\n{}", ran.stderr));
+    assert!((seconds - 7200).abs() <= 1, "{}", ran.stderr);
+}
+
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -469,15 +476,17 @@ fn remote_gc_counts_the_grace_on_the_remotes_clock_not_this_machines() {
         run(&a, &["run", "p.yaml", "--push"]).success().stdout_has("1 ran, 1 cached");
         // By a clock two hours fast the unused entry is older than the hour's grace; by the
         // remote's, which stamped it, it was uploaded just now, so a push may still need it.
-        run_with_clock(&a, "+2h", &["gc", "--remote", "p.yaml"])
+        let fast = run_with_clock(&a, "+2h", &["gc", "--remote", "p.yaml"])
             .success()
             .stdout_has("removed 0 entries and 0 file(s)")
-            .stderr_has("note: the remote's clock is 7200 s behind this machine's");
+            .stderr_has("s behind this machine's; --keep-recent counts on the remote's");
+        assert_near_7200(&fast);
         // By a clock two hours slow everything is recent; by the remote's, 0s keeps nothing.
-        run_with_clock(&a, "-2h", &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
+        let slow = run_with_clock(&a, "-2h", &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
             .success()
             .stdout_has("removed 1 entry and")
-            .stderr_has("7200 s ahead of this machine's");
+            .stderr_has("s ahead of this machine's");
+        assert_near_7200(&slow);
     }
 }
 
