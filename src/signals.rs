@@ -2,11 +2,18 @@
 //! one thread with `sigwait`. While `pipe run` runs stages, the first one asks the run
 //! to stop ([`pipe_stages::interrupt`]): running commands are killed, nothing new
 //! starts, and the run record says interrupted; a second one ends the process at
-//! once. Every other command ends at once, as with the default action.
+//! once. Every other command ends at once, as with the default action, after the
+//! cleanups registered with [`on_exit`] (a push's lock on the remote).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+type Cleanup = Box<dyn FnOnce() + Send>;
+
+static CLEANUPS: Mutex<Vec<(u64, Cleanup)>> = Mutex::new(Vec::new());
+static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// Blocks the two signals in this thread and every thread it starts (child processes
 /// get a clean mask from std), and starts the thread that receives them. Call it
@@ -28,6 +35,10 @@ pub fn install() {
             continue;
         }
         if !GRACEFUL.load(Ordering::SeqCst) || pipe_stages::interrupt::requested().is_some() {
+            let cleanups = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()));
+            for (_, cleanup) in cleanups {
+                cleanup();
+            }
             std::process::exit(128 + signal);
         }
         pipe_stages::interrupt::request(signal);
@@ -37,4 +48,20 @@ pub fn install() {
 /// From now on a first signal stops the run gracefully instead of ending the process.
 pub fn graceful() {
     GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// Runs `cleanup` if a signal ends the process before the returned guard is dropped.
+pub fn on_exit(cleanup: impl FnOnce() + Send + 'static) -> OnExit {
+    let id = NEXT.fetch_add(1, Ordering::SeqCst);
+    CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).push((id, Box::new(cleanup)));
+    OnExit(id)
+}
+
+/// A registered cleanup; dropping it unregisters it.
+pub struct OnExit(u64);
+
+impl Drop for OnExit {
+    fn drop(&mut self) {
+        CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != self.0);
+    }
 }

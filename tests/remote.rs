@@ -515,6 +515,12 @@ fn remote_gc_refuses_while_a_push_holds_its_lock_and_a_push_waits_while_gc_holds
         gc().success().stderr_has("note: removed the lock locks/push-").stderr_has("that process is gone");
         assert_eq!(locks(), Vec::<String>::new(), "{url}");
 
+        // Ctrl-C: the push removes its lock as it ends.
+        let interrupted = push_holding_its_lock();
+        signal(&interrupted, libc::SIGINT);
+        Ran::from(interrupted.wait_with_output().unwrap()).code(130);
+        assert_eq!(locks(), Vec::<String>::new(), "{url}");
+
         // A push stopped while it holds its lock is alive: gc removes nothing.
         let stopped = push_holding_its_lock();
         signal(&stopped, libc::SIGSTOP);

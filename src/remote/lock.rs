@@ -12,14 +12,14 @@
 //! did not see.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::{Remote, RemoteError};
-use crate::{host, record, Error};
+use crate::{host, record, signals, Error};
 
 /// Where the locks live on the remote.
 pub const LOCKS: &str = "locks";
@@ -32,6 +32,9 @@ pub const STALE: Duration = Duration::from_secs(600);
 
 /// How often a waiting push looks again.
 const POLL: Duration = Duration::from_secs(2);
+
+/// How long the removal of a lock may take.
+const RELEASE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,21 +71,35 @@ impl std::fmt::Display for Holder {
     }
 }
 
-/// This process's lock: rewritten until dropped, then removed. Dropped outside the
-/// remote's runtime (it waits for the removal).
+/// This process's lock: rewritten until dropped, then removed, also when a signal ends
+/// the process. Dropped outside the remote's runtime (it waits for the removal).
 pub struct Held {
-    objects: Arc<dyn ObjectStore>,
-    path: StorePath,
-    runtime: tokio::runtime::Handle,
-    refresher: tokio::task::JoinHandle<()>,
+    release: Release,
+    _on_signal: signals::OnExit,
     /// The remote's time when the lock was written.
     pub written: SystemTime,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
+        self.release.run();
+    }
+}
+
+/// What stops rewriting a lock and removes it, from any thread outside the runtime.
+#[derive(Clone)]
+struct Release {
+    objects: Arc<dyn ObjectStore>,
+    path: StorePath,
+    runtime: tokio::runtime::Handle,
+    refresher: tokio::task::AbortHandle,
+}
+
+impl Release {
+    fn run(&self) {
         self.refresher.abort();
-        let _ = self.runtime.block_on(self.objects.delete(&self.path));
+        // Bounded: a process ending on a signal must not hang on a remote that is gone.
+        let _ = self.runtime.block_on(async { tokio::time::timeout(RELEASE, self.objects.delete(&self.path)).await });
     }
 }
 
@@ -105,28 +122,28 @@ impl Remote {
             pid: std::process::id(),
             since: record::timestamp(since),
         };
-        let nanos = since.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let nanos = since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let path = StorePath::from(format!("{LOCKS}/{}-{}-{nanos}.json", op.name(), holder.pid));
         let payload = PutPayload::from(serde_json::to_vec_pretty(&holder).map_err(Error::corrupt(path.as_ref()))?);
-        let written = self.runtime.block_on(async {
-            self.objects.put(&path, payload.clone()).await.map_err(|e| self.failure(e))?;
-            let meta = self.objects.head(&path).await.map_err(|e| self.failure(e));
-            if meta.is_err() {
-                let _ = self.objects.delete(&path).await;
-            }
-            Ok::<_, Error>(SystemTime::from(meta?.last_modified))
-        })?;
-        let (objects, again) = (self.objects.clone(), path.clone());
+        let (objects, again, rewrite) = (self.objects.clone(), path.clone(), payload.clone());
         let refresher = self.runtime.spawn(async move {
             loop {
                 tokio::time::sleep(REFRESH).await;
                 // A missed rewrite is retried at the next; only `STALE` of them make the lock dead.
-                let _ = objects.put(&again, payload.clone()).await;
+                let _ = objects.put(&again, rewrite.clone()).await;
             }
         });
-        let held =
-            Held { objects: self.objects.clone(), path, runtime: self.runtime.handle().clone(), refresher, written };
-        if written == SystemTime::UNIX_EPOCH {
+        let (runtime, refresher) = (self.runtime.handle().clone(), refresher.abort_handle());
+        let release = Release { objects: self.objects.clone(), path: path.clone(), runtime, refresher };
+        let on_signal = release.clone();
+        // Registered before the lock is written: from then on, an error or a signal removes it.
+        let mut held = Held { release, _on_signal: signals::on_exit(move || on_signal.run()), written: UNIX_EPOCH };
+        held.written = self.runtime.block_on(async {
+            self.objects.put(&path, payload).await.map_err(|e| self.failure(e))?;
+            let meta = self.objects.head(&path).await.map_err(|e| self.failure(e))?;
+            Ok::<_, Error>(SystemTime::from(meta.last_modified))
+        })?;
+        if held.written == UNIX_EPOCH {
             return Err(RemoteError::Config(format!(
                 "remote {}: it gives no modification times, so pipe cannot tell a live lock or a recent upload from an old one",
                 self.location
@@ -144,7 +161,7 @@ impl Remote {
         // The remote's time now: the newest of its stamps, this process's own lock among them.
         let now = listing.objects.iter().map(|m| SystemTime::from(m.last_modified)).fold(own.written, SystemTime::max);
         let mut found = Vec::new();
-        for meta in listing.objects.iter().filter(|m| m.location != own.path && is_lock(m, op)) {
+        for meta in listing.objects.iter().filter(|m| m.location != own.release.path && is_lock(m, op)) {
             let Some(holder) = self.holder(meta).await? else { continue };
             let age = now.duration_since(SystemTime::from(meta.last_modified)).unwrap_or_default();
             let here = holder.host == host::name() && holder.boot == host::boot_id();
