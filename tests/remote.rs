@@ -559,3 +559,39 @@ fn remote_gc_refuses_while_a_push_holds_its_lock_and_a_push_waits_while_gc_holds
 fn hostname() -> String {
     String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap().trim().to_string()
 }
+
+#[test]
+fn remote_gc_removes_the_upload_a_killed_push_left_staged_in_a_file_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("remote");
+    // One file of 128 MiB: a multipart upload, staged as `<blob>#<n>` until it completes.
+    let pipeline =
+        "name: huge\nstages:\n  huge:\n    uses: shell\n    run: head -c 134217728 /dev/urandom > $PIPE_OUT/f\n";
+    let a = Test::new()
+        .pipeline(pipeline)
+        .file(".pipe.yaml", &format!("remote: {{url: 'file://{}', read_only: false}}\n", root.display()));
+    run(&a, &["run", "p.yaml"]).success();
+    let staged = || files_under(&root, "cas").into_iter().filter(|f| f.contains('#')).collect::<Vec<_>>();
+    let mut push = spawn(&a, &["push", "p.yaml"]);
+    while staged().is_empty() {
+        assert!(push.try_wait().unwrap().is_none(), "the push ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(&push, libc::SIGKILL);
+    push.wait().unwrap();
+    assert_eq!(staged().len(), 1, "the killed push left its upload staged");
+
+    // Within the grace a push may still be writing it; a dry run only counts it.
+    let kept = run(&a, &["gc", "--remote", "p.yaml"]).success();
+    assert!(!kept.stdout.contains("unfinished"), "{}", kept.stdout);
+    run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s", "--dry-run"])
+        .success()
+        .stdout_has("would remove 1 unfinished upload(s) (");
+    assert_eq!(staged().len(), 1);
+    run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
+        .success()
+        .stdout_has("removed 1 unfinished upload(s) (")
+        .stdout_has("that interrupted pushes left staged");
+    assert_eq!(staged(), Vec::<String>::new());
+    run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
+}

@@ -171,6 +171,10 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
         c.kept_files,
         c.kept_bytes as f64 / 1e6
     );
+    if c.unfinished > 0 {
+        let (n, mb) = (c.unfinished, c.unfinished_bytes as f64 / 1e6);
+        println!("{verb} {n} unfinished upload(s) ({mb:.1} MB) that interrupted pushes left staged");
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! on the remote throughout and refuses while a push holds one (`lock.rs`).
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
@@ -30,6 +31,9 @@ pub struct Collected {
     pub kept_bytes: u64,
     /// The remote's clock minus this machine's, in seconds (to the remote's resolution).
     pub clock_offset: f64,
+    /// Uploads that interrupted pushes left staged in a `file://` remote, and their bytes.
+    pub unfinished: usize,
+    pub unfinished_bytes: u64,
 }
 
 impl Remote {
@@ -111,9 +115,18 @@ impl Remote {
                     unreferenced.push(meta.location.clone());
                 }
             }
+            let staged = match self.location.dir() {
+                Some(dir) => unfinished(&dir, cutoff)?,
+                None => Vec::new(),
+            };
+            report.unfinished = staged.len();
+            report.unfinished_bytes = staged.iter().map(|(_, size)| size).sum();
             if !dry_run {
                 self.delete(doomed).await?;
                 self.delete(unreferenced).await?;
+                for (path, _) in &staged {
+                    crate::store::remove(path)?;
+                }
             }
             Ok(report)
         })
@@ -163,6 +176,28 @@ impl Remote {
             other => other,
         }
     }
+}
+
+/// The staged uploads under a `file://` remote's directory last written before `cutoff`,
+/// with their sizes: `object_store` writes each object to `<name>#<n>` and renames it when
+/// complete, and neither lists nor removes what a killed push left.
+fn unfinished(dir: &Path, cutoff: SystemTime) -> Result<Vec<(PathBuf, u64)>, Error> {
+    let staged =
+        |name: &str| name.split_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))? {
+            let entry = entry.map_err(Error::io(&dir))?;
+            let meta = entry.metadata().map_err(Error::io(entry.path()))?;
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if staged(&entry.file_name().to_string_lossy()) && meta.modified().is_ok_and(|t| t <= cutoff) {
+                found.push((entry.path(), meta.len()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// This machine's time when the remote stamped `stamp`, to the stamp's resolution: the

@@ -114,6 +114,15 @@ impl Location {
         text
     }
 
+    /// The directory of a `file://` remote; None for the others.
+    pub fn dir(&self) -> Option<std::path::PathBuf> {
+        (self.kind == Kind::File).then(|| self.local_dir())
+    }
+
+    fn local_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from("/").join(self.prefix.as_ref())
+    }
+
     /// The object store for this location, rooted at its prefix. `create` makes a
     /// missing `file://` directory (for writing); reading one that is missing is an error.
     pub fn open(&self, create: bool) -> Result<Arc<dyn ObjectStore>, RemoteError> {
@@ -125,7 +134,7 @@ impl Location {
             |e: object_store::Error| RemoteError::Config(format!("remote {self}: {}", self.mask(&e.to_string())));
         let store: Arc<dyn ObjectStore> = match self.kind {
             Kind::File => {
-                let dir = std::path::PathBuf::from("/").join(self.prefix.as_ref());
+                let dir = self.local_dir();
                 if create {
                     std::fs::create_dir_all(&dir).map_err(|e| RemoteError::Config(format!("remote {self}: {e}")))?;
                 }
