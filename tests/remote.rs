@@ -121,9 +121,15 @@ fn project(url: &str) -> Test {
     Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote:\n  url: {url}\n  read_only: false\n"))
 }
 
-fn run_env(t: &Test, args: &[&str], env: &[(&str, &str)]) -> Ran {
+/// `pipe` in the workspace, its remote from the project file alone (not the caller's $PIPE_REMOTE).
+fn pipe(t: &Test, args: &[&str]) -> Command {
     let mut command = t.command(args);
     command.env_remove("PIPE_REMOTE");
+    command
+}
+
+fn run_env(t: &Test, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut command = pipe(t, args);
     for (k, v) in env {
         command.env(k, v);
     }
@@ -136,8 +142,7 @@ fn run(t: &Test, args: &[&str]) -> Ran {
 
 /// Starts `pipe` without waiting, its output kept.
 fn spawn(t: &Test, args: &[&str]) -> Child {
-    let mut command = t.command(args);
-    command.env_remove("PIPE_REMOTE").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")
+    pipe(t, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")
 }
 
 /// Sends `signal` to a child (SIGSTOP, SIGCONT, SIGKILL).
@@ -150,10 +155,16 @@ fn signal(child: &Child, signal: i32) {
 fn run_with_clock(t: &Test, offset: &str, args: &[&str]) -> Ran {
     let found = Command::new("faketime").args(["-f", "+0", "true"]).status().is_ok_and(|s| s.success());
     assert!(found, "no working `faketime` to move pipe's clock: apt-get install faketime (scripts/test.sh does)");
-    let pipe = t.command(args);
+    let pipe = pipe(t, args);
     let mut command = Command::new("faketime");
-    command.args(["-f", offset]).arg(pipe.get_program()).args(pipe.get_args()).env_remove("PIPE_REMOTE");
-    command.current_dir(pipe.get_current_dir().unwrap()).env_remove("PIPE_CACHE");
+    command.args(["-f", offset]).arg(pipe.get_program()).args(pipe.get_args());
+    command.current_dir(pipe.get_current_dir().unwrap());
+    for (key, value) in pipe.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
     Ran::from(command.output().expect("faketime runs"))
 }
 

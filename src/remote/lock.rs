@@ -160,11 +160,12 @@ impl Remote {
         let listing = listing.map_err(|e| self.unlisted(e))?;
         // The remote's time now: the newest of its stamps, this process's own lock among them.
         let now = listing.objects.iter().map(|m| SystemTime::from(m.last_modified)).fold(own.written, SystemTime::max);
+        let (this_host, this_boot) = (host::name(), host::boot_id());
         let mut found = Vec::new();
         for meta in listing.objects.iter().filter(|m| m.location != own.release.path && is_lock(m, op)) {
             let Some(holder) = self.holder(meta).await? else { continue };
             let age = now.duration_since(SystemTime::from(meta.last_modified)).unwrap_or_default();
-            let here = holder.host == host::name() && holder.boot == host::boot_id();
+            let here = holder.host == this_host && holder.boot == this_boot;
             let gone = here && !host::alive(holder.pid);
             if age <= STALE && !gone {
                 found.push(Found { holder, path: meta.location.clone(), age });
