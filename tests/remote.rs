@@ -449,12 +449,21 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
         run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"]).success().stdout_has("removed 0 entries");
         a.write("p.yaml", &changed);
 
-        // A kept entry whose file is gone cannot be pulled: it goes, and the next push restores it.
+        // A kept entry whose file is gone cannot be pulled (a pull takes no lock, so one that read
+        // an entry just before gc removed its files ends so too): it goes, the next run computes
+        // it, and the next push restores it.
         std::fs::remove_file(root.join(blob("beta\n"))).unwrap();
+        let d = project(url);
+        d.write("p.yaml", &changed);
+        run(&d, &["pull", "p.yaml"]).code(1).stderr_has("is missing on the remote; nothing entered the store");
+        let make = by_instance(&a.last_record(), "key")["make"].clone();
+        assert!(!d.cache_entries("objects").contains(&make) && d.cache_entries("tmp").is_empty(), "{url}");
         run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
             .success()
             .stdout_has("removed 1 entry (1 of them broken: a file missing");
         assert_eq!(listed("ac").len(), 1, "{url}");
+        run(&d, &["run", "p.yaml", "--remote"]).success().stdout_has("1 ran, ");
+        assert_eq!(d.lines("ran.log"), ["make"], "{url}");
         run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed").stdout_has("1 already there");
         let c = project(url);
         c.write("p.yaml", &changed);

@@ -111,8 +111,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     };
     let unreferenced = |entry: &fs::DirEntry| !referenced.contains(&*entry.file_name().to_string_lossy());
     let objects = sweep(entries(&store.objects_dir())?.into_iter().filter(unreferenced).collect())?;
-    let unnamed =
-        |entry: &fs::DirEntry| !logs.contains(&format!("{}/{}", jobs::LOGS, entry.file_name().to_string_lossy()));
+    let unnamed = |entry: &fs::DirEntry| !logs.contains(&jobs::in_logs(&entry.file_name().to_string_lossy()));
     let job_logs = sweep(entries(&store.root().join(jobs::LOGS))?.into_iter().filter(unnamed).collect())?;
     let quarantined = entries(&store.quarantine_dir())?;
     let leftovers = sweep(entries(&store.tmp_dir())?.into_iter().chain(quarantined).collect())?;

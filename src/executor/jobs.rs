@@ -67,7 +67,12 @@ fn path(store: &Store, recipe: &str) -> PathBuf {
 
 /// Where the job computing `recipe` writes its output, relative to the cache (run records name it so).
 pub fn log_name(recipe: &str) -> String {
-    format!("{LOGS}/{recipe}.log")
+    in_logs(&format!("{recipe}.log"))
+}
+
+/// The name, relative to the cache, of the file `file` in the logs directory.
+pub fn in_logs(file: &str) -> String {
+    format!("{LOGS}/{file}")
 }
 
 pub fn log_path(store: &Store, recipe: &str) -> PathBuf {
