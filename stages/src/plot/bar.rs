@@ -7,7 +7,7 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{failed, finish, open, padded, set_width, text_width, vertical_labels, Area};
+use super::canvas::{axis_label, failed, finish, open, padded, set_width, text_width, vertical_labels, Area};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -104,6 +104,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         ctx.configure_mesh()
             .disable_y_mesh()
             .x_desc(&value_desc)
+            .x_label_formatter(&axis_label)
             .y_label_formatter(&|v| label_of(n as i32 - 1 - v / UNIT))
             .label_style((FAMILY, LABEL_PX))
             .axis_desc_style((FAMILY, DESC_PX))
@@ -146,6 +147,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         ctx.configure_mesh()
             .disable_x_mesh()
             .y_desc(&value_desc)
+            .y_label_formatter(&axis_label)
             .x_label_formatter(&|v| if rotate { String::new() } else { label_of(v / UNIT) })
             .label_style((FAMILY, LABEL_PX))
             .axis_desc_style((FAMILY, DESC_PX))

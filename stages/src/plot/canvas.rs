@@ -3,6 +3,8 @@
 use std::fmt::Display;
 use std::path::Path;
 
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -43,6 +45,20 @@ pub fn padded(lo: f64, hi: f64, fraction: f64) -> (f64, f64) {
     (lo - span * fraction, hi + span * fraction)
 }
 
+/// A value axis's label as plotters writes it, except that a key point a rounding error
+/// below zero (plotters puts 0 at -2.2e-16 on a -1.75..1.8 axis) reads `0.0`, not `-0.0`.
+pub fn axis_label(v: &f64) -> String {
+    unsigned_zero(RangedCoordf64::format(v))
+}
+
+/// `text` without its minus sign when all its digits are 0: `-0.00` reads `0.00`.
+pub fn unsigned_zero(text: String) -> String {
+    match text.strip_prefix('-') {
+        Some(digits) if digits.bytes().all(|b| b == b'0' || b == b'.') => digits.to_string(),
+        _ => text,
+    }
+}
+
 /// Pixel width of `text` at `size` px as the embedded font sets it; `text_width`'s
 /// estimate where the font cannot measure it.
 pub fn set_width(text: &str, size: u32) -> u32 {
@@ -75,4 +91,31 @@ pub fn vertical_labels(
         area.draw(&Text::new(text, (x - bx, y - by + 8), style.clone())).map_err(failed(path))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use plotters::coord::ranged1d::Ranged;
+
+    use super::*;
+
+    #[test]
+    fn a_key_point_a_rounding_error_below_zero_reads_zero_and_every_other_as_plotters_writes_it() {
+        // An ablation chart's axis: plotters puts its zero at -2.2e-16 and writes "-0.0".
+        let points = RangedCoordf64::from(-1.75..1.8).key_points(30);
+        let zero = points.iter().position(|v| v.abs() < 1e-9).expect("a key point at zero");
+        assert!(points[zero] < 0.0, "{points:?}");
+        assert_eq!(RangedCoordf64::format(&points[zero]), "-0.0");
+        assert_eq!(axis_label(&points[zero]), "0.0");
+        for (i, v) in points.iter().enumerate().filter(|&(i, _)| i != zero) {
+            assert_eq!(axis_label(v), RangedCoordf64::format(v), "key point {i}");
+        }
+        assert_eq!(axis_label(&-0.2), "-0.2");
+        // The colour bar's ticks: Rust keeps the sign of a value that rounds to zero.
+        assert_eq!(format!("{:.2}", -1e-17), "-0.00");
+        assert_eq!(unsigned_zero(format!("{:.2}", -1e-17)), "0.00");
+        assert_eq!(unsigned_zero("-0".into()), "0");
+        assert_eq!(unsigned_zero("-0.01".into()), "-0.01");
+        assert_eq!(unsigned_zero("-10".into()), "-10");
+    }
 }

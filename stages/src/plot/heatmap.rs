@@ -7,7 +7,7 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{failed, finish, open, text_width, vertical_labels, Area};
+use super::canvas::{failed, finish, open, text_width, unsigned_zero, vertical_labels, Area};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -245,5 +245,5 @@ fn tick(v: f64, span: f64) -> String {
     } else {
         3
     };
-    format!("{v:.decimals$}")
+    unsigned_zero(format!("{v:.decimals$}"))
 }

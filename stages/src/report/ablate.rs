@@ -34,7 +34,8 @@ impl Stage for Ablate {
         // 2: value texts on a white box where the dashed reference line crosses them.
         // 3: paired-bootstrap intervals, McNemar's test, verdicts, aggregation over seeds, error bars.
         // 4: the chart widens when its axis description is longer than the plot is wide.
-        4
+        // 5: an axis key point a rounding error below zero reads 0.0, not -0.0.
+        5
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

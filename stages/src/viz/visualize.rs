@@ -57,7 +57,8 @@ impl Stage for Visualize {
 
     fn version(&self) -> u32 {
         // 2: an IG chart widens when its axis description is longer than the plot is wide.
-        2
+        // 3: an axis key point a rounding error below zero reads 0.0, not -0.0.
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
