@@ -148,6 +148,14 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
         let Some(value) = value else { continue };
         let at = pipeline.at(&name, Some(key));
         if raw.uses != SHELL {
+            // `run:` under a misspelt `shell` is the misspelling, not a misplaced key.
+            if let Some(shell) = suggest::closest(&raw.uses, [SHELL]) {
+                return Err(Error::Config(format!(
+                    "{}: stage `{name}`: unknown stage kind `{}` (did you mean `{shell}`?); `{key}:` belongs to `uses: shell` stages",
+                    pipeline.at(&name, Some("uses")),
+                    raw.uses
+                )));
+            }
             return Err(Error::Config(format!(
                 "{at}: stage `{name}`: `{key}:` belongs to `uses: shell` stages; params of `{}` go under `with:`",
                 raw.uses
@@ -288,5 +296,7 @@ mod tests {
         assert_eq!(p.at("a", Some("deps")), "p/x.yaml:6");
         let err = parse_str("name: x\nstages:\n  a: {uses: train, run: x}\n").unwrap_err().to_string();
         assert!(err.contains("p/x.yaml:3: stage `a`: `run:` belongs to `uses: shell`"), "{err}");
+        let err = parse_str("name: x\nstages:\n  a:\n    uses: shel\n    run: x\n").unwrap_err().to_string();
+        assert!(err.starts_with("p/x.yaml:4: stage `a`: unknown stage kind `shel` (did you mean `shell`?)"), "{err}");
     }
 }
