@@ -418,7 +418,10 @@ fn candle_num_threads() -> usize {
 
 pub fn get_num_threads() -> usize {
     // Respond to the same environment variable as rayon.
-    rayon_num_threads()
+    // pipe patch: read once, as rayon reads it once; every matmul asks, and the
+    // physical core count parses /proc/cpuinfo on each call.
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(rayon_num_threads)
 }
 
 /// On Apple Silicon: P-core count via `hw.perflevel0.logicalcpu`.
