@@ -363,7 +363,8 @@ pub fn forward_flops(config: &ModelConfig, b: usize, t: usize) -> f64 {
     config.layers as f64 * per_layer + head
 }
 
-/// The threads the products and the row-parallel kernels run on (`RAYON_NUM_THREADS`, else every core).
+/// The threads the products and the row-parallel kernels run on (`RAYON_NUM_THREADS`, else every
+/// physical core the process may run on).
 pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }

@@ -397,7 +397,10 @@ fn default_num_threads() -> usize {
             num_cpus::get_physical()
         }
     };
-    physical.max(1) // safeguard against bad number
+    // pipe patch: no more threads than the process may run on, which the core count
+    // of /proc/cpuinfo ignores: a Slurm job's or a container's CPUs, a `taskset`.
+    let allowed = std::thread::available_parallelism().map_or(usize::MAX, |n| n.get());
+    physical.min(allowed).max(1) // safeguard against bad number
 }
 
 fn rayon_num_threads() -> usize {
