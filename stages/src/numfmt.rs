@@ -50,6 +50,11 @@ pub fn percent_interval([lo, hi]: Interval) -> String {
     format!("[{}, {}]%", sig(100.0 * lo), sig(100.0 * hi))
 }
 
+/// `n` and the noun for that many: `count(1, "thread", "threads")` -> `1 thread`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A metric or cell value for display: integers as they are, other numbers with
 /// four significant digits (scientific below 0.001), an interval as `[lo, hi]`,
 /// strings bare, anything else as compact JSON.
@@ -69,6 +74,13 @@ pub fn format_value(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_noun_for_their_number() {
+        assert_eq!(count(1, "thread", "threads"), "1 thread");
+        assert_eq!(count(2, "thread", "threads"), "2 threads");
+        assert_eq!(count(0, "batch", "batches"), "0 batches");
+    }
 
     #[test]
     fn four_significant_digits() {

@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use pipe_stages::model::Precision;
+use pipe_stages::numfmt::count;
 use pipe_stages::train::bench::{median, threads};
 use serde::Serialize;
 
@@ -39,17 +40,17 @@ impl PeakReport {
     pub fn summary(&self) -> String {
         format!(
             "Peak {precision} dense product {m}x{k} times ({n}x{k})^T: {gf:.1} GFLOP/s median, {best:.1} best\n\
-             {p} products of {per:.2} GFLOP per repeat, {threads} threads, {r} repeats: {secs:?} s",
+             {p} of {per:.2} GFLOP per repeat, {threads}, {r}: {secs:?} s",
             precision = self.precision.name(),
             m = self.m,
             k = self.k,
             n = self.n,
             gf = self.gflops,
             best = self.best_gflops,
-            p = self.products,
+            p = count(self.products, "product", "products"),
             per = self.gflop_per_product,
-            threads = self.threads,
-            r = self.repeats,
+            threads = count(self.threads, "thread", "threads"),
+            r = count(self.repeats, "repeat", "repeats"),
             secs = self.repeat_seconds,
         )
     }

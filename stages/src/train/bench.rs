@@ -18,6 +18,7 @@ use crate::data::hub::{dataset_files, model_file};
 use crate::data::table;
 use crate::data::tokenize::load_unpadded;
 use crate::model::{Batch, Classifier, Mode, ModelConfig, ModelOptions, Precision, Quantize};
+use crate::numfmt::count;
 use crate::rng::derive;
 use crate::StageError;
 
@@ -128,8 +129,8 @@ impl BenchReport {
         };
         format!(
             "{mode:?} {model} ({precision}): {ex:.1} examples/s, {real:.0} real tokens/s, {pad:.0} padded tokens/s, {gf:.1} GFLOP/s{peak}\n\
-             {n} batches of {b} ({real_len:.1} real / {pad_len:.1} padded tokens per example), {threads} threads, \
-             median of {r} repeats: {secs:?} s",
+             {n} of {b} ({real_len:.1} real / {pad_len:.1} padded tokens per example), {threads}, \
+             median of {r}: {secs:?} s",
             mode = self.mode,
             model = self.model,
             // Quantized dense layers take no part in the precision.
@@ -138,12 +139,12 @@ impl BenchReport {
             real = self.real_tokens_per_second,
             pad = self.padded_tokens_per_second,
             gf = self.gflops,
-            n = self.batches,
+            n = count(self.batches, "batch", "batches"),
             b = self.batch_size,
             real_len = self.mean_real_len,
             pad_len = self.mean_padded_len,
-            threads = self.threads,
-            r = self.repeats,
+            threads = count(self.threads, "thread", "threads"),
+            r = count(self.repeats, "repeat", "repeats"),
             secs = self.repeat_seconds,
         )
     }
