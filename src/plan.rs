@@ -36,6 +36,8 @@ pub struct Instance {
     pub inputs: Vec<usize>,
     /// The stage's own `resources:` (executors fill in the defaults).
     pub resources: Resources,
+    /// Workspace paths read from upstream outs ([`crate::spec::StageSpec::reads`]).
+    pub reads: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -234,6 +236,7 @@ fn expand(
                 seed: seed.or(spec.seed).unwrap_or(pipeline.seed),
                 inputs,
                 resources: spec.resources.clone(),
+                reads: spec.reads.clone(),
             });
             made.push(instances.len() - 1);
         }

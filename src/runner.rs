@@ -29,6 +29,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The failure is the pipeline's fault (a bad param or missing dep): exit code 2.
     pub config_error: bool,
+    /// Declared outs found changed by hand in the workspace and kept (cached or pulled instances).
+    pub edited_outs: Vec<String>,
 }
 
 impl Outcome {
@@ -41,6 +43,7 @@ impl Outcome {
             metrics,
             error: None,
             config_error: false,
+            edited_outs: Vec::new(),
         }
     }
 
@@ -53,6 +56,7 @@ impl Outcome {
             metrics: Map::new(),
             error: Some(error),
             config_error,
+            edited_outs: Vec::new(),
         }
     }
 
@@ -265,7 +269,7 @@ impl Runner<'_> {
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok((status, artifact, metrics)) => match self.restore_outs(i, status, &artifact) {
-                Ok(()) => Outcome::done(status, artifact, seconds, metrics),
+                Ok(edited_outs) => Outcome { edited_outs, ..Outcome::done(status, artifact, seconds, metrics) },
                 Err(e) => {
                     self.report_failure(i, Outcome::failed(Some(key), seconds, e.to_string(), e.exit_code() == 2))
                 }
@@ -282,14 +286,42 @@ impl Runner<'_> {
     }
 
     /// A cached or pulled instance's declared outs go back into the workspace before any
-    /// downstream stage starts, since its command may read them there.
-    fn restore_outs(&self, i: usize, status: Status, artifact: &Artifact) -> Result<(), Error> {
+    /// downstream stage starts, since its command may read them there. Returns the outs
+    /// that were changed by hand and kept.
+    fn restore_outs(&self, i: usize, status: Status, artifact: &Artifact) -> Result<Vec<String>, Error> {
         if status == Status::Ran {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], false, &|line| {
+        let restored = workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], false, &|line| {
             self.reporter.line(line)
         })?;
+        Ok(restored.into_iter().filter(|r| r.action == workspace::Action::Modified).map(|r| r.out).collect())
+    }
+
+    /// A `dvc.yaml` stage reads its upstreams' outs in the workspace, and its key holds
+    /// their artifacts instead (`reads`). An out changed by hand there is not the artifact:
+    /// computing on it would cache a result under a key that says otherwise, which every
+    /// later run would reuse. Such an instance is refused.
+    fn edited_upstream_outs(&self, i: usize, board: &Mutex<Board>) -> Result<(), Error> {
+        let inst = &self.plan.instances[i];
+        let board = lock(board);
+        for &u in &inst.inputs {
+            let Slot::Done(outcome) = &board.slots[u] else { continue };
+            let read = |out: &String| inst.reads.iter().any(|r| workspace::within(r, out));
+            if let Some(out) = outcome.edited_outs.iter().find(|out| read(out)) {
+                let up = &self.plan.instances[u].name;
+                return Err(Error::Failed {
+                    message: format!(
+                        "not run: its dep `{out}` (out of `{up}`) was changed by hand and differs from `{up}`'s \
+                         cached artifact, which is what this stage's key holds; its result would be cached as if \
+                         made from that artifact. Restore the out with `pipe checkout --force {}` (the edit is \
+                         lost), or make the change through `{up}`'s command or deps",
+                        self.plan.file.display()
+                    ),
+                    config: true,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -333,6 +365,7 @@ impl Runner<'_> {
                 return Ok(found);
             }
         }
+        self.edited_upstream_outs(i, board)?;
         lock(board).computing.insert(key.to_string());
         let result = self.compute(inst, stage, parts, key, inputs, &key_lock, board);
         lock(board).computing.remove(key);

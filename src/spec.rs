@@ -48,6 +48,9 @@ pub struct StageSpec {
     pub seed: Option<u64>,
     /// What a cluster job computing one of its instances asks for (not part of the key).
     pub resources: Resources,
+    /// Workspace paths the command reads from upstream outs: the upstream artifacts, not
+    /// these files, enter the key (a `dvc.yaml` dep inside another stage's out).
+    pub reads: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +180,7 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
         exclude: raw.exclude,
         seed: raw.seed,
         resources: raw.resources,
+        reads: Vec::new(),
     })
 }
 

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 
 use pipe_stages::shell::copy_tree;
 use pipe_stages::tree::{hash_file, hash_tree};
-use pipe_stages::workspace::{resolve as resolve_path, Last};
+use pipe_stages::workspace::{resolve as resolve_path, Last, Paths};
 use pipe_stages::{Registry, StageError};
 
 use crate::lockfile;
@@ -65,7 +65,7 @@ pub fn restore(
 ) -> Result<Vec<Restored>, Error> {
     let mut declaring = Vec::new();
     for &(i, artifact) in found {
-        let outs = declared_outs(registry, plan, i)?;
+        let outs = declared_paths(registry, plan, i)?.outs;
         if !outs.is_empty() {
             declaring.push((i, artifact, outs));
         }
@@ -92,14 +92,18 @@ pub fn restore(
     Ok(done)
 }
 
-/// The workspace outs instance `i` declares (a shell stage's `outs:`).
-pub fn declared_outs(registry: &Registry, plan: &Plan, i: usize) -> Result<Vec<String>, Error> {
+/// The workspace paths instance `i` declares (a shell stage's `deps:` and `outs:`).
+pub fn declared_paths(registry: &Registry, plan: &Plan, i: usize) -> Result<Paths, Error> {
     let inst = &plan.instances[i];
-    let Some(stage) = registry.get(&inst.kind) else { return Ok(Vec::new()) };
-    let paths = stage
+    let Some(stage) = registry.get(&inst.kind) else { return Ok(Paths::default()) };
+    stage
         .workspace(&inst.params)
-        .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })?;
-    Ok(paths.outs)
+        .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })
+}
+
+/// Workspace path `path` is `dir` or lies inside it (both as declared, `./` and `//` aside).
+pub fn within(path: &str, dir: &str) -> bool {
+    normalize(path).starts_with(normalize(dir))
 }
 
 /// One line per out that was not already current, for stderr.
@@ -230,6 +234,14 @@ mod tests {
     fn normalize_drops_dots_and_slashes() {
         assert_eq!(normalize("./a//b/"), PathBuf::from("a/b"));
         assert_eq!(normalize("counts.txt"), PathBuf::from("counts.txt"));
+    }
+
+    #[test]
+    fn within_compares_whole_components() {
+        assert!(within("data/a.txt", "data"));
+        assert!(within("./data/", "data"));
+        assert!(!within("data2/a.txt", "data"));
+        assert!(!within("data", "data/a.txt"));
     }
 
     #[test]

@@ -152,6 +152,29 @@ fn a_deleted_upstream_out_is_restored_before_a_stale_downstream_stage_reads_it()
 }
 
 #[test]
+fn a_stale_stage_is_not_run_on_an_upstream_out_changed_by_hand() {
+    let t = Test::new().file("in.txt", "data\n").file(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n  \
+         b:\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    t.write("a.txt", "edited\n");
+    edit(&t, "dvc.yaml", "cat a.txt > b.txt", "cat a.txt a.txt > b.txt");
+    // b's key holds a's artifact, not the workspace file: run on the edit, it would cache a lie.
+    t.run(&["run", "dvc.yaml"])
+        .code(2)
+        .stderr_has("error: stage `b`: not run: its dep `a.txt` (out of `a`) was changed by hand")
+        .stderr_has("pipe checkout --force");
+    assert_eq!(t.lines("a.txt"), ["edited"], "the edit is kept");
+    assert_eq!(t.lines("b.txt"), ["data"], "b's earlier out is untouched");
+    t.run(&["checkout", "dvc.yaml", "--force"]).success();
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
+    assert_eq!(t.lines("b.txt"), ["data", "data"]);
+}
+
+#[test]
 fn stage_selects_a_foreach_group_or_one_instance_as_dvc_repro_does() {
     let t = fixture("get-started");
     t.run(&["run", "dvc.yaml", "--stage", "count"]).success();
@@ -194,6 +217,19 @@ fn frozen_stages_never_run_and_always_changed_stages_always_do() {
     assert_eq!(t.statuses(), expect(&[("clock", "ran")]));
     assert_eq!(t.lines("ticks.log").len(), 2);
     assert_eq!(t.lines("copy.txt"), ["x"], "the frozen stage's out is read as it is");
+}
+
+#[test]
+fn a_stage_without_deps_params_or_outs_runs_every_time_as_a_dvc_callback_stage() {
+    let t = Test::new().file("params.yaml", "x: 1\n").file(
+        "dvc.yaml",
+        "stages:\n  notify:\n    cmd: echo ${x} >> notify.log\n  \
+         pinned:\n    cmd: echo ${x} >> pinned.log\n    params: [x]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("notify", "ran"), ("pinned", "cached")]));
+    assert_eq!(t.lines("notify.log"), ["1", "1"]);
 }
 
 #[test]

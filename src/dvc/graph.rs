@@ -13,6 +13,8 @@ pub struct Wiring {
     pub needs: Vec<usize>,
     /// Deps whose contents enter the key.
     pub hashed: Vec<String>,
+    /// Deps inside an upstream out: that upstream's artifact enters the key instead.
+    pub reads: Vec<String>,
 }
 
 /// `a` is `b`, or one of them lies inside the other.
@@ -79,6 +81,8 @@ pub fn wire(stages: &[Stage]) -> Result<Vec<Wiring>, (usize, &'static str, Strin
                 }
                 if hash || !from_upstream {
                     wiring.hashed.push(dep.clone());
+                } else {
+                    wiring.reads.push(dep.clone());
                 }
             }
             wiring.needs.sort_unstable();
@@ -106,9 +110,12 @@ mod tests {
             stage("all", json!({"deps": ["data", "raw.csv"]})),
         ];
         let w = wire(&stages).unwrap();
-        assert_eq!(w[0], Wiring { needs: vec![], hashed: vec!["raw.csv".into()] });
-        assert_eq!(w[1], Wiring { needs: vec![0], hashed: vec!["src".into()] });
-        assert_eq!(w[2], Wiring { needs: vec![0, 1], hashed: vec!["data".into(), "raw.csv".into()] });
+        assert_eq!(w[0], Wiring { needs: vec![], hashed: vec!["raw.csv".into()], reads: vec![] });
+        assert_eq!(
+            w[1],
+            Wiring { needs: vec![0], hashed: vec!["src".into()], reads: vec!["data/prepared/train.tsv".into()] }
+        );
+        assert_eq!(w[2], Wiring { needs: vec![0, 1], hashed: vec!["data".into(), "raw.csv".into()], reads: vec![] });
     }
 
     #[test]
@@ -120,6 +127,6 @@ mod tests {
         let own = [stage("a", json!({"deps": ["o"], "outs": ["o"]}))];
         assert!(wire(&own).unwrap_err().2.contains("out `o` is also a dep of the same stage"));
         let frozen = [stage("a", json!({"outs": ["o"], "frozen": true})), stage("b", json!({"deps": ["o"]}))];
-        assert_eq!(wire(&frozen).unwrap()[1], Wiring { needs: vec![], hashed: vec!["o".into()] });
+        assert_eq!(wire(&frozen).unwrap()[1], Wiring { needs: vec![], hashed: vec!["o".into()], reads: vec![] });
     }
 }

@@ -140,7 +140,9 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         with.insert("params".into(), Value::Object(values));
         with.insert("metrics".into(), strings(&stage.metrics));
         with.insert("persist".into(), strings(&stage.persist));
-        with.insert("always_changed".into(), stage.always_changed.into());
+        // DVC's "callback" stage (a command with no deps, params or outs) runs on every repro.
+        let callback = stage.deps.is_empty() && stage.params.is_empty() && stage.outs.is_empty();
+        with.insert("always_changed".into(), (stage.always_changed || callback).into());
         specs.push(StageSpec {
             name: stage.name.clone(),
             uses: SHELL.into(),
@@ -151,6 +153,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
             exclude: Vec::new(),
             seed: None,
             resources: Default::default(),
+            reads: wiring.reads.clone(),
         });
     }
     pipeline.stages = specs;
