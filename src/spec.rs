@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use pipe_stages::values::{from_yaml, YamlError};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -130,7 +131,7 @@ pub fn load(file: &Path) -> Result<Pipeline, Error> {
 }
 
 pub fn parse(file: &Path, source: String) -> Result<Pipeline, Error> {
-    let raw: RawPipeline = serde_yaml_ng::from_str(&source).map_err(|e| yaml_error(file, &e))?;
+    let raw: RawPipeline = from_yaml(&source).map_err(|e| yaml_error(file, &e))?;
     let mut pipeline = Pipeline::new(file, source, raw.name, raw.seed, raw.params)?;
     pipeline.resources = raw.resources;
     pipeline.executor = raw.executor;
@@ -256,19 +257,15 @@ impl Pipeline {
 
 /// serde_yaml_ng reports "stages.train: unknown field `neds`, expected ... at line 5 column 5";
 /// this becomes "file:5: stage `train`: unknown key `neds` (did you mean `needs`?); valid keys: ...".
-fn yaml_error(file: &Path, e: &serde_yaml_ng::Error) -> Error {
-    let full = e.to_string();
-    let message = match (e.location(), full.rfind(" at line ")) {
-        (Some(_), Some(i)) => &full[..i],
-        _ => full.as_str(),
-    };
+fn yaml_error(file: &Path, e: &YamlError) -> Error {
+    let message = e.message.as_str();
     let (path, message) = match message.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') => (path, rest),
         _ => ("", message),
     };
     let stage = path.strip_prefix("stages.").and_then(|rest| rest.split(['.', '[']).next());
-    let at = match e.location() {
-        Some(loc) => format!("{}:{}", file.display(), loc.line()),
+    let at = match e.line {
+        Some(line) => format!("{}:{line}", file.display()),
         None => file.display().to_string(),
     };
     let context = match (stage, path) {
@@ -285,6 +282,15 @@ mod tests {
 
     fn parse_str(yaml: &str) -> Result<Pipeline, Error> {
         parse(Path::new("p/x.yaml"), yaml.to_string())
+    }
+
+    #[test]
+    fn merge_keys_share_a_stage_s_settings_and_errors_still_name_stage_and_key() {
+        let yaml = "name: x\nstages:\n  a: &a\n    uses: shell\n    run: echo a\n  b:\n    <<: *a\n    run: echo b\n";
+        let p = parse_str(yaml).unwrap();
+        assert_eq!((p.stages[1].uses.as_str(), &p.stages[1].with["run"]), ("shell", &Value::from("echo b")));
+        let err = parse_str(&yaml.replace("run: echo b", "neds: [a]")).unwrap_err().to_string();
+        assert!(err.starts_with("p/x.yaml: stage `b`: unknown key `neds` (did you mean `needs`?)"), "{err}");
     }
 
     #[test]

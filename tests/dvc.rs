@@ -257,6 +257,31 @@ fn a_dvc_pipeline_under_another_name_is_found_by_its_content() {
     assert!(t.path().join("pipeline.lock").exists());
 }
 
+#[test]
+fn toml_params_toml_metrics_and_yaml_merge_keys_read_as_dvc_reads_them() {
+    let t = Test::new().file("train.toml", "[train]\nlr = 0.5\nepochs = 2\n").file(
+        "dvc.yaml",
+        "vars: [train.toml]\nstages:\n  train: &train\n    cmd: echo \"acc = ${train.lr}\" > m.toml\n    \
+         params: [{train.toml: [train.lr]}]\n    metrics: [m.toml]\n  \
+         again:\n    <<: *train\n    cmd: echo \"acc = 1.0\" > again.toml; echo {oops > bad.json\n    \
+         metrics: [again.toml, bad.json]\n",
+    );
+    let run = t.run(&["run", "dvc.yaml"]).success();
+    run.stderr_has("warning: stage `again`: metrics file").stderr_has("bad.json: it is not valid YAML or JSON");
+    let record = t.last_record();
+    let metrics = |stage: &str| {
+        let entries = record["stages"].as_array().unwrap();
+        entries.iter().find(|s| s["instance"] == stage).unwrap()["metrics"].clone()
+    };
+    assert_eq!(metrics("train")["acc"], 0.5);
+    assert_eq!(metrics("again")["acc"], 1.0);
+    assert!(t.path().join("bad.json").exists(), "the out of a finished stage is kept");
+    edit(&t, "train.toml", "epochs = 2", "epochs = 3");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 2 cached");
+    edit(&t, "train.toml", "lr = 0.5", "lr = 0.25");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("2 ran, 0 cached");
+}
+
 /// `dvc.yaml` holding `yaml` (with a params.yaml) fails with exit code 2 and `message`.
 fn rejects(yaml: &str, message: &str) {
     Test::new()
@@ -288,8 +313,8 @@ fn each_unsupported_or_wrong_construct_gets_its_own_error() {
         "dvc.yaml:4: stage `a`: params key `train.sed` is not in params.yaml (did you mean `train.seed`?)",
     );
     rejects(
-        "stages:\n  a:\n    cmd: x\n    params:\n      - p.toml: [a]\n",
-        ".toml params files are not supported; pipe reads YAML and JSON",
+        "stages:\n  a:\n    cmd: x\n    params:\n      - p.py: [a]\n",
+        ".py params files are not supported; pipe reads YAML, JSON and TOML",
     );
     rejects(
         "stages:\n  a:\n    cmd: x\n    deps: [s3://bucket/data.csv]\n",

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use pipe_stages::values;
 use serde_json::{Map, Value};
 
 use super::template::{self, text};
@@ -172,18 +173,18 @@ pub fn load_vars(scope: &mut Map<String, Value>, vars: &Value, root: &Path) -> R
     Ok(())
 }
 
-/// A YAML or JSON file of values (params files, `vars` files).
+/// A YAML, JSON or TOML file of values (params files, `vars` files).
 pub fn read_values(path: &Path) -> Result<Value, String> {
     let shown = path.display();
     match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml" | "json") => {}
-        Some(ext @ ("toml" | "py")) => {
-            return Err(format!("`{shown}`: .{ext} params files are not supported; pipe reads YAML and JSON"))
+        Some("yaml" | "yml" | "json" | "toml") => {}
+        Some("py") => {
+            return Err(format!("`{shown}`: .py params files are not supported; pipe reads YAML, JSON and TOML"))
         }
-        _ => return Err(format!("`{shown}`: not a YAML or JSON file")),
+        _ => return Err(format!("`{shown}`: not a YAML, JSON or TOML file")),
     }
     let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    serde_yaml_ng::from_str(&source).map_err(|e| format!("`{shown}`: {e}"))
+    values::parse(path, &source).map_err(|e| format!("`{shown}`: {e}"))
 }
 
 /// Mappings merge key by key; anything else is replaced.

@@ -11,6 +11,7 @@ mod template;
 
 use std::path::Path;
 
+use pipe_stages::values::from_yaml;
 use serde_json::{Map, Value};
 
 use crate::spec::{self, Pipeline, StageSpec, SHELL};
@@ -40,8 +41,7 @@ pub fn load_any(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
 }
 
 fn looks_like_dvc(file: &Path) -> bool {
-    let Ok(Value::Object(top)) =
-        std::fs::read_to_string(file).map_err(drop).and_then(|s| serde_yaml_ng::from_str(&s).map_err(drop))
+    let Ok(Value::Object(top)) = std::fs::read_to_string(file).map_err(drop).and_then(|s| from_yaml(&s).map_err(drop))
     else {
         return false;
     };
@@ -53,9 +53,9 @@ fn looks_like_dvc(file: &Path) -> bool {
 pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
     let source =
         std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
-    let top: Value = serde_yaml_ng::from_str(&source).map_err(|e| {
-        let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
-        Error::Config(format!("{}{line}: {e}", file.display()))
+    let top: Value = from_yaml(&source).map_err(|e| {
+        let line = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+        Error::Config(format!("{}{line}: {}", file.display(), e.message))
     })?;
     let Value::Object(top) = top else {
         return Err(Error::Config(format!("{}: a dvc.yaml is a mapping with `stages:`", file.display())));

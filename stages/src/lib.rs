@@ -13,6 +13,7 @@ pub mod rng;
 pub mod stage;
 pub mod testkit;
 pub mod tree;
+pub mod values;
 pub mod workspace;
 
 pub use context::{Context, Input, Progress, SilentProgress, SEED_AXIS};

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::tree::{hash_file, hash_tree};
+use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{interrupt, params, Context, Progress, Stage, StageError};
 
@@ -318,15 +319,25 @@ fn read_metrics(file: &Path, ctx: &mut Context) -> Result<(), StageError> {
     Ok(())
 }
 
-/// A metrics out's top-level keys become metrics (JSON is YAML, so one parser reads both).
+/// A metrics out's top-level keys become metrics. One that cannot be read as a mapping
+/// is still an out of a finished stage: as `dvc repro`, the stage succeeds, with a warning.
 fn read_metrics_out(path: &Path, ctx: &mut Context) -> Result<(), StageError> {
     let text = fs::read_to_string(path).map_err(StageError::io(path))?;
-    let Ok(Value::Object(metrics)) = serde_yaml_ng::from_str::<Value>(&text) else {
-        return Err(StageError::Data(format!("metrics file {} must hold a mapping", path.display())));
+    let problem = match values::parse(path, &text) {
+        Ok(Value::Object(metrics)) => {
+            for (key, value) in metrics {
+                ctx.metric(&key, value);
+            }
+            return Ok(());
+        }
+        Ok(_) => "it holds no mapping of names to values".to_string(),
+        Err(e) => format!("it is not valid {}: {e}", if values::is_toml(path) { "TOML" } else { "YAML or JSON" }),
     };
-    for (key, value) in metrics {
-        ctx.metric(&key, value);
-    }
+    eprintln!(
+        "warning: stage `{}`: metrics file {}: {problem}; no metrics recorded from it",
+        ctx.instance,
+        path.display()
+    );
     Ok(())
 }
 

@@ -1,0 +1,116 @@
+//! Files of values: pipeline files, and a DVC project's params, vars and metrics files.
+//! YAML (JSON is YAML) with its merge keys applied, or TOML, told apart by extension as
+//! DVC tells them apart.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A YAML error: the parser's message (with the path of keys to the fault, without its
+/// position) and the line in the source, where there is one.
+#[derive(Debug)]
+pub struct YamlError {
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{} (line {line})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl YamlError {
+    /// `lines`: whether the error's position is one in the user's text.
+    fn of(e: serde_yaml_ng::Error, lines: bool) -> YamlError {
+        let full = e.to_string();
+        let message = match (e.location(), full.rfind(" at line ")) {
+            (Some(_), Some(i)) => full[..i].to_string(),
+            _ => full,
+        };
+        YamlError { message, line: e.location().filter(|_| lines).map(|l| l.line()) }
+    }
+}
+
+/// Parses YAML into `T`, applying merge keys (`<<: *defaults`) first, as DVC's parser and
+/// most YAML tools do. The merged document is written out and read again, so that errors
+/// still name the path of keys to the fault; its lines are not the user's, so they go.
+pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
+    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true))?;
+    if !has_merge_key(&value) {
+        return serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true));
+    }
+    value.apply_merge().map_err(|e| YamlError::of(e, false))?;
+    let merged = serde_yaml_ng::to_string(&value).map_err(|e| YamlError::of(e, false))?;
+    serde_yaml_ng::from_str(&merged).map_err(|e| YamlError::of(e, false))
+}
+
+fn has_merge_key(value: &serde_yaml_ng::Value) -> bool {
+    match value {
+        serde_yaml_ng::Value::Mapping(map) => map.iter().any(|(k, v)| k.as_str() == Some("<<") || has_merge_key(v)),
+        serde_yaml_ng::Value::Sequence(items) => items.iter().any(has_merge_key),
+        serde_yaml_ng::Value::Tagged(tagged) => has_merge_key(&tagged.value),
+        _ => false,
+    }
+}
+
+/// Whether `path` is read as TOML rather than YAML.
+pub fn is_toml(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "toml")
+}
+
+/// The values in `text`, the contents of `path`: TOML for a `.toml` file, YAML otherwise.
+/// The error is the parser's, without the path.
+pub fn parse(path: &Path, text: &str) -> Result<Value, String> {
+    if is_toml(path) {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    } else {
+        from_yaml(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_keys_are_applied_and_explicit_keys_win() {
+        let yaml = "base: &b {lr: 0.1, epochs: 2}\nrun:\n  <<: *b\n  epochs: 3\n";
+        let v: Value = from_yaml(yaml).unwrap();
+        assert_eq!(v["run"], json!({"lr": 0.1, "epochs": 3}));
+    }
+
+    #[test]
+    fn errors_keep_their_line_and_after_a_merge_their_key_path() {
+        let err = from_yaml::<Value>("a: 1\nb: [\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Run {
+            lr: f64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            run: Run,
+        }
+        let err = from_yaml::<Doc>("base: &b {lr: 0.1}\nrun:\n  <<: *b\n  lrr: 2\n").unwrap_err();
+        assert_eq!(err.line, None);
+        assert!(err.message.starts_with("run: unknown field `lrr`"), "{}", err.message);
+    }
+
+    #[test]
+    fn toml_by_extension_yaml_and_json_otherwise() {
+        let toml = parse(Path::new("m.toml"), "acc = 0.5\n[train]\nlr = 2e-5\n").unwrap();
+        assert_eq!(toml, json!({"acc": 0.5, "train": {"lr": 2e-5}}));
+        assert_eq!(parse(Path::new("m.json"), "{\"acc\": 0.5}").unwrap(), json!({"acc": 0.5}));
+        assert_eq!(parse(Path::new("m.yaml"), "acc: 0.5").unwrap(), json!({"acc": 0.5}));
+        assert!(parse(Path::new("m.toml"), "acc = ").unwrap_err().contains("line 1"));
+    }
+}
