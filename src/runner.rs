@@ -307,7 +307,7 @@ impl Runner<'_> {
         let board = lock(board);
         for &u in &inst.inputs {
             let Slot::Done(outcome) = &board.slots[u] else { continue };
-            let read = |out: &String| inst.reads.iter().any(|r| workspace::within(r, out));
+            let read = |out: &String| inst.reads.iter().any(|r| pipe_stages::workspace::within(r, out));
             if let Some(out) = outcome.edited_outs.iter().find(|out| read(out)) {
                 let up = &self.plan.instances[u].name;
                 return Err(Error::Failed {

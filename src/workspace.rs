@@ -101,11 +101,6 @@ pub fn declared_paths(registry: &Registry, plan: &Plan, i: usize) -> Result<Path
         .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })
 }
 
-/// Workspace path `path` is `dir` or lies inside it (both as declared, `./` and `//` aside).
-pub fn within(path: &str, dir: &str) -> bool {
-    normalize(path).starts_with(normalize(dir))
-}
-
 /// One line per out that was not already current, for stderr.
 fn report(restored: &[Restored]) -> Vec<String> {
     restored
@@ -234,14 +229,6 @@ mod tests {
     fn normalize_drops_dots_and_slashes() {
         assert_eq!(normalize("./a//b/"), PathBuf::from("a/b"));
         assert_eq!(normalize("counts.txt"), PathBuf::from("counts.txt"));
-    }
-
-    #[test]
-    fn within_compares_whole_components() {
-        assert!(within("data/a.txt", "data"));
-        assert!(within("./data/", "data"));
-        assert!(!within("data2/a.txt", "data"));
-        assert!(!within("data", "data/a.txt"));
     }
 
     #[test]

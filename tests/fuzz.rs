@@ -183,7 +183,7 @@ fn load(dir: &Path, yaml: &str, sets: &[String], registry: &Registry) -> Result<
     overrides::apply(&mut pipeline, &parsed)?;
     let plan = plan::build(&pipeline, registry)?;
     let selection = plan.select(&[], false)?;
-    preflight::check(&pipeline, &plan, registry, &selection.run)
+    preflight::check(&pipeline, &plan, registry, &selection.run, &dir.join("cache"))
 }
 
 #[test]

@@ -83,3 +83,60 @@ fn checkout_restores_one_stage_and_names_stages_not_in_the_store() {
     assert!(t.path().join("parts/deep/c").exists());
     assert!(!t.path().join("counts.txt").exists(), "only the selected stage's outs");
 }
+
+/// A pipeline whose only stages are `stages` (YAML lines under `stages:`), with data.txt and an
+/// earlier run's cache: refused before anything runs, with `message`, nothing lost.
+fn refused(stages: &str, message: &str) {
+    let t = Test::new().pipeline("name: ok\nstages:\n  a: {uses: shell, run: echo a > a.txt, outs: [a.txt]}\n");
+    t.run(&["run", "p.yaml"]).success();
+    let records = t.cache_entries("runs");
+    let yaml = format!("name: bad\nstages:\n{stages}");
+    t.write("p.yaml", &yaml);
+    t.write("data.txt", "mine\n");
+    t.run(&["run", "p.yaml"]).code(2).stderr_has(message);
+    t.run(&["run", "p.yaml", "--dry-run"]).code(2).stderr_has(message);
+    assert_eq!(std::fs::read_to_string(t.path().join("p.yaml")).unwrap(), yaml, "{stages}");
+    assert_eq!(t.lines("data.txt"), ["mine"], "{stages}");
+    assert_eq!(t.cache_entries("runs"), records, "no run record: {stages}");
+    assert!(!t.cache_entries("objects").is_empty(), "the store is intact: {stages}");
+}
+
+#[test]
+fn outs_that_would_remove_pipes_own_files_or_collide_are_refused_before_anything_runs() {
+    let out = |path: &str| format!("  x: {{uses: shell, run: echo hi, outs: [\"{path}\"]}}\n");
+    refused(&out("."), "p.yaml:3: stage `x`: `outs`: `.` is the pipeline's directory");
+    refused(&out("./"), "`./` is the pipeline's directory");
+    refused(&out("cache"), "`cache` is pipe's cache");
+    refused(&out("cache/objects"), "`cache/objects` lies in pipe's cache");
+    refused(&out("p.yaml"), "`p.yaml` is the pipeline file");
+    refused(&out("p.lock"), "`p.lock` is the pipeline's lock file");
+    refused(
+        "  x: {uses: shell, run: echo 1 > o, outs: [o]}\n  y: {uses: shell, run: echo 2 > o/g, outs: [o/g]}\n",
+        "stage `x`: `outs`: `o` overlaps out `o/g` of `y`: two stages cannot write the same path",
+    );
+    refused(
+        "  x: {uses: shell, run: 'echo $PIPE_INSTANCE > o', outs: [o], matrix: {n: [1, 2]}}\n",
+        "stage `x[n=1]`: `outs`: `o` overlaps out `o` of `x[n=2]`",
+    );
+    refused(
+        "  x: {uses: shell, run: sort data.txt > data.txt, deps: [data.txt], outs: [data.txt]}\n",
+        "`data.txt` overlaps the stage's own dep `data.txt`: a stage cannot read what it writes",
+    );
+}
+
+#[test]
+fn a_dep_another_stage_writes_needs_that_stage_and_no_dep_holds_the_cache_or_lock_file() {
+    refused(
+        "  gen: {uses: shell, run: echo 1 > gen.txt, outs: [gen.txt]}\n  \
+         read: {uses: shell, run: cat gen.txt, deps: [gen.txt]}\n",
+        "p.yaml:4: stage `read`: `deps`: `gen.txt` overlaps out `gen.txt` of `gen`, which this stage does not need: \
+         add `needs: [gen]`",
+    );
+    refused("  x: {uses: shell, run: ls, deps: [.]}\n", "`.` holds the pipeline's lock file");
+    refused("  x: {uses: shell, run: ls, deps: [cache/runs]}\n", "`cache/runs` lies in pipe's cache");
+    let t = Test::new().pipeline(
+        "name: ok\nstages:\n  gen: {uses: shell, run: echo 1 > gen.txt, outs: [gen.txt]}\n  \
+         read: {uses: shell, needs: [gen], run: cat gen.txt > $PIPE_OUT/c, deps: [gen.txt]}\n",
+    );
+    t.run(&["run", "p.yaml"]).success().stdout_has("2 ran");
+}

@@ -76,7 +76,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let pipeline = super::load_spec(&args.file, &args.sets)?;
     let plan = plan::build(&pipeline, &registry)?;
     let selection = plan.select(&args.stages, args.downstream)?;
-    preflight::check(&pipeline, &plan, &registry, &selection.run)?;
+    preflight::check(&pipeline, &plan, &registry, &selection.run, cache)?;
     let store = Store::new(cache)?;
     let executor = executor(&args, &plan)?;
     if args.dry_run {

@@ -4,6 +4,8 @@
 //! a dep directory that holds an upstream out is hashed too (it may hold more).
 //! Frozen stages are not run, so their outs are plain files to their readers.
 
+use pipe_stages::workspace::{overlap, within};
+
 use super::stage::Stage;
 
 /// Where a stage's deps lead.
@@ -15,16 +17,6 @@ pub struct Wiring {
     pub hashed: Vec<String>,
     /// Deps inside an upstream out: that upstream's artifact enters the key instead.
     pub reads: Vec<String>,
-}
-
-/// `a` is `b`, or one of them lies inside the other.
-fn overlap(a: &str, b: &str) -> bool {
-    a == b || inside(a, b) || inside(b, a)
-}
-
-/// `a` lies strictly inside directory `b` (`b` empty: the `dvc.yaml` directory itself).
-fn inside(a: &str, b: &str) -> bool {
-    b.is_empty() || a.strip_prefix(b).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The wiring of each stage; errors name the stage at fault, the key and the message.
@@ -67,9 +59,9 @@ pub fn wire(stages: &[Stage]) -> Result<Vec<Wiring>, (usize, &'static str, Strin
                 let mut from_upstream = false;
                 for (j, up) in stages.iter().enumerate().filter(|(_, up)| !up.frozen) {
                     for out in &up.outs {
-                        if dep == out || inside(dep, out) {
+                        if within(dep, out) {
                             from_upstream = true;
-                        } else if inside(out, dep) {
+                        } else if within(out, dep) {
                             hash = true;
                         } else {
                             continue;

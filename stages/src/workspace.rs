@@ -84,6 +84,23 @@ pub fn resolve(workdir: &Path, rel: &str, last: Last) -> Result<PathBuf, PathErr
     Ok(at)
 }
 
+/// A declared path as written relative to the pipeline's directory, spelled one way:
+/// `./a//b/` is `a/b`, and `.` (the directory itself) is the empty string.
+pub fn normal(path: &str) -> String {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+/// Declared path `path` is `dir` or lies inside it (whole components: `data2` is not in `data`).
+pub fn within(path: &str, dir: &str) -> bool {
+    let (path, dir) = (normal(path), normal(dir));
+    dir.is_empty() || path == dir || path.strip_prefix(&dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// One of two declared paths is the other or lies inside it: writing one touches the other.
+pub fn overlap(a: &str, b: &str) -> bool {
+    within(a, b) || within(b, a)
+}
+
 /// The parts of a path that move through the tree: names and `..` (`/` and `.` do not).
 fn components(path: &Path) -> VecDeque<OsString> {
     path.components()
@@ -99,6 +116,16 @@ fn components(path: &Path) -> VecDeque<OsString> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn declared_paths_compare_by_whole_components() {
+        assert_eq!(normal("./a//b/"), "a/b");
+        assert_eq!(normal("./"), "");
+        assert!(within("data/a.txt", "data") && within("./data/", "data") && within("x", "."));
+        assert!(!within("data2/a.txt", "data") && !within("data", "data/a.txt"));
+        assert!(overlap("data", "data/x.txt") && overlap("data/x.txt", "data/x.txt"));
+        assert!(!overlap("data/x", "data/x.txt"));
+    }
 
     #[test]
     fn links_are_followed_and_must_stay_inside() {
