@@ -17,11 +17,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use pipe_stages::shell::copy_tree;
 use pipe_stages::tree::{hash_file, hash_tree};
-use pipe_stages::workspace::{resolve as resolve_path, Last, Paths};
+use pipe_stages::workspace::{normal, resolve as resolve_path, Last, Paths};
 use pipe_stages::{Registry, StageError};
 
 use crate::lockfile;
@@ -129,7 +129,7 @@ fn restore_out(
     earlier: Option<&Artifact>,
     force: bool,
 ) -> Result<Action, Error> {
-    let rel = normalize(out);
+    let rel = PathBuf::from(normal(out));
     let want = contents(&artifact.dir, &rel)?;
     let have = contents(workdir, &rel)?;
     // Nothing to restore from (a shell stage fails without its outs, so only other kinds).
@@ -146,11 +146,6 @@ fn restore_out(
     }
     place(workdir, &rel, &artifact.dir.join(&rel))?;
     Ok(if ours { Action::Restored } else { Action::Overwritten })
-}
-
-/// `out` as a clean relative path (`./a//b/` -> `a/b`); the shell stage has checked it stays inside.
-fn normalize(out: &str) -> PathBuf {
-    Path::new(out).components().filter(|c| matches!(c, Component::Normal(_))).collect()
 }
 
 /// The content of `root/rel`: (relative path, blake3) of each file, or None when absent.
@@ -225,11 +220,6 @@ fn writable(path: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn normalize_drops_dots_and_slashes() {
-        assert_eq!(normalize("./a//b/"), PathBuf::from("a/b"));
-        assert_eq!(normalize("counts.txt"), PathBuf::from("counts.txt"));
-    }
 
     #[test]
     fn contents_tells_missing_from_empty_and_lists_files_under_the_out() {
