@@ -4,10 +4,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// Leaf values by dotted path (arrays are leaves: they change as a whole).
+/// Leaf values by dotted path (arrays are leaves: they change as a whole). Nothing at
+/// all (`null`, `{}`: a stage without metrics, or absent from a run) has no paths.
 pub fn flatten(value: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    walk("", value, &mut out);
+    match value {
+        Value::Null => {}
+        Value::Object(map) if map.is_empty() => {}
+        _ => walk("", value, &mut out),
+    }
     out
 }
 
@@ -61,5 +66,13 @@ mod tests {
         let c = changes(&json!({"a": {"b": 1, "c": 2}, "d": [1]}), &json!({"a": {"b": 1, "c": 3}, "e": true}));
         let paths: Vec<String> = c.iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect();
         assert_eq!(paths, ["a.c: 2 -> 3", "d: [1] -> (none)", "e: (none) -> true"]);
+    }
+
+    #[test]
+    fn no_metrics_on_either_side_are_no_paths() {
+        let c = changes(&json!({"n": 2}), &json!({}));
+        assert_eq!(c.iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect::<Vec<_>>(), ["n: 2 -> (none)"]);
+        assert!(changes(&Value::Null, &json!({})).is_empty());
+        assert!(flatten(&json!({"a": {}}))["a"] == json!({}), "an empty object inside is a value");
     }
 }

@@ -39,12 +39,21 @@ pub fn path_for(pipeline_file: &Path) -> PathBuf {
     pipeline_file.with_extension("lock")
 }
 
-/// The lock file, or an empty one when the pipeline never ran.
+/// The lock file, or an empty one when the pipeline never ran. One that does not parse
+/// (a merge conflict in a committed lock file, say) is the user's to fix: it only records
+/// the last run, so the error says it can go.
 pub fn load(path: &Path) -> Result<LockFile, Error> {
     if !path.exists() {
         return Ok(LockFile::default());
     }
-    read_json(path)
+    read_json(path).map_err(|e| match e {
+        Error::Corrupt { path, message } => Error::Config(format!(
+            "{}: not a lock file pipe can read ({message}; a merge conflict?). It records the last run only: \
+             fix it, or delete it and `pipe run` writes it anew (the cache keeps every artifact)",
+            path.display()
+        )),
+        e => e,
+    })
 }
 
 impl LockFile {

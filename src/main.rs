@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             // 2: the pipeline file or command line is wrong; 1: something failed while running.
             let code = e.downcast_ref::<pipe::Error>().map_or(1, pipe::Error::exit_code);
             ExitCode::from(code as u8)

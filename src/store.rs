@@ -80,6 +80,9 @@ pub struct CacheLock {
 impl Store {
     /// Opens the store at `root` without creating anything (read-only commands leave no trace).
     pub fn new(root: &Path) -> Result<Store, Error> {
+        if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::Config(format!("cache {}: not a directory (--cache or $PIPE_CACHE)", root.display())));
+        }
         Ok(Store { root: std::path::absolute(root).map_err(Error::io(root))? })
     }
 

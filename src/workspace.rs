@@ -220,7 +220,6 @@ fn writable(path: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-
     #[test]
     fn contents_tells_missing_from_empty_and_lists_files_under_the_out() {
         let dir = tempfile::tempdir().unwrap();

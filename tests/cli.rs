@@ -224,7 +224,11 @@ fn outs_are_captured_into_the_artifact() {
 fn dag_prints_text_dot_and_mermaid() {
     let t = Test::new().pipeline(CHAIN);
     t.run(&["dag", "p.yaml"]).success().stdout_has("c  (shell)  <- b");
-    t.run(&["dag", "p.yaml", "--format", "dot"]).success().stdout_has("\"a\" -> \"b\";");
+    // One backslash: DOT's line break between the name and the kind, not a literal `\n`.
+    t.run(&["dag", "p.yaml", "--format", "dot"])
+        .success()
+        .stdout_has("\"a\" -> \"b\";")
+        .stdout_has("[label=\"a\\nshell\"]");
     t.run(&["dag", "p.yaml", "--format", "mermaid"]).success().stdout_has("n0 --> n1");
     assert!(!t.cache().exists());
 }
@@ -337,4 +341,29 @@ fn show_and_diff_print_a_metric_with_its_interval() {
     t.run(&["diff"])
         .success()
         .stdout_has("metric    acc: 0.5000 [0.4000, 0.6000] -> 0.7500 [0.4000, 0.6000] (+0.2500)");
+}
+
+#[test]
+fn a_lock_file_that_does_not_parse_stops_each_command_before_anything_runs_and_says_how_out() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    let records = t.cache_entries("runs");
+    let lock = std::fs::read_to_string(t.path().join("p.lock")).unwrap();
+    t.write("p.lock", &format!("<<<<<<< HEAD\n{lock}=======\n{lock}>>>>>>> theirs\n"));
+    for command in ["run", "status"] {
+        t.run(&[command, "p.yaml"])
+            .code(2)
+            .stderr_has("p.lock: not a lock file pipe can read")
+            .stderr_has("delete it and `pipe run` writes it anew");
+    }
+    assert_eq!(t.cache_entries("runs"), records, "no run record");
+    assert_eq!(t.lines("ran.log").len(), 4, "nothing ran");
+    std::fs::remove_file(t.path().join("p.lock")).unwrap();
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
+}
+
+#[test]
+fn a_cache_that_is_a_file_is_named_as_such() {
+    let t = Test::new().pipeline(CHAIN).file("cache", "not a directory\n");
+    t.run(&["run", "p.yaml"]).code(2).stderr_has("error: cache cache: not a directory");
 }

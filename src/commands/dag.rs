@@ -55,14 +55,13 @@ fn text(plan: &Plan) -> String {
 }
 
 fn dot(plan: &Plan) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let quote = |s: &str| format!("\"{}\"", escape(s));
     let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quote(&plan.name));
     for inst in &plan.instances {
-        out.push_str(&format!(
-            "  {} [label={}];\n",
-            quote(&inst.name),
-            quote(&format!("{}\\n{}", inst.name, inst.kind))
-        ));
+        // `\n` between the escaped parts: DOT's line break, not an escaped backslash.
+        let label = format!("\"{}\\n{}\"", escape(&inst.name), escape(&inst.kind));
+        out.push_str(&format!("  {} [label={label}];\n", quote(&inst.name)));
     }
     for inst in &plan.instances {
         for &u in &inst.inputs {

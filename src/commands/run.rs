@@ -77,6 +77,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let plan = plan::build(&pipeline, &registry)?;
     let selection = plan.select(&args.stages, args.downstream)?;
     preflight::check(&pipeline, &plan, &registry, &selection.run, cache)?;
+    // Read again when outs are restored and at the end: one that does not parse stops the run here.
+    lockfile::load(&lockfile::path_for(&plan.file))?;
     let store = Store::new(cache)?;
     let executor = executor(&args, &plan)?;
     if args.dry_run {

@@ -40,6 +40,8 @@ impl YamlError {
 /// most YAML tools do. The merged document is written out and read again, so that errors
 /// still name the path of keys to the fault; its lines are not the user's, so they go.
 pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
+    // A byte-order mark (editors on Windows write one) is not a second document.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true))?;
     if !has_merge_key(&value) {
         return serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true));
@@ -103,6 +105,11 @@ mod tests {
         let err = from_yaml::<Doc>("base: &b {lr: 0.1}\nrun:\n  <<: *b\n  lrr: 2\n").unwrap_err();
         assert_eq!(err.line, None);
         assert!(err.message.starts_with("run: unknown field `lrr`"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        assert_eq!(from_yaml::<Value>("\u{feff}a: 1\n").unwrap(), json!({"a": 1}));
     }
 
     #[test]
