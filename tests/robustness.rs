@@ -37,6 +37,18 @@ fn a_failing_stage_leaves_no_artifact_and_the_next_run_completes() {
 }
 
 #[test]
+fn a_named_pipe_in_an_artifact_or_a_dep_is_refused_not_waited_on() {
+    let t = Test::new().pipeline("name: f\nstages:\n  a: {uses: shell, run: mkfifo $PIPE_OUT/ff}\n");
+    t.run(&["run", "p.yaml"]).code(1).stderr_has("ff: a named pipe (FIFO); pipe reads and stores regular files");
+    assert!(t.cache_entries("tmp").is_empty(), "the failed attempt was cleaned up");
+    let t = Test::new().pipeline("name: f\nstages:\n  a: {uses: shell, run: ls in, deps: [in]}\n");
+    std::fs::create_dir(t.path().join("in")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(t.path().join("in/ff")).status().unwrap().success());
+    t.run(&["run", "p.yaml"]).code(2).stderr_has("stage `a`: `deps`: `in`: ").stderr_has("in/ff: a named pipe");
+    t.run(&["status", "p.yaml", "--why"]).success().stdout_has("broken").stdout_has("in/ff: a named pipe");
+}
+
+#[test]
 fn a_sigkilled_run_leaves_no_artifact_and_the_next_run_completes() {
     let t = Test::new().pipeline(FLAKY).file("hang", "");
     let mut child = t.spawn(&["run", "p.yaml"]);

@@ -29,6 +29,9 @@ pub enum StageError {
     /// A symbolic link where pipe reads or writes files: it is never followed.
     #[error("{}: a symbolic link; pipe handles regular files only and never follows links", .0.display())]
     Link(PathBuf),
+    /// A FIFO, socket or device where pipe reads or stores files: reading one could block forever.
+    #[error("{}: a {}; pipe reads and stores regular files and directories only", .0.display(), .1)]
+    Special(PathBuf, &'static str),
 }
 
 impl StageError {

@@ -351,11 +351,11 @@ fn remove_path(path: &Path) -> Result<(), StageError> {
 }
 
 /// Copies regular files and directories (permissions included, as `fs::copy` does);
-/// a symbolic link is refused, never followed.
+/// a symbolic link is refused, never followed, and so is a FIFO or device.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
     let kind = fs::symlink_metadata(from).map_err(StageError::io(from))?.file_type();
-    if kind.is_symlink() {
-        return Err(StageError::Link(from.to_path_buf()));
+    if let Some(e) = crate::tree::refused(from, kind) {
+        return Err(e);
     }
     if kind.is_dir() {
         fs::create_dir_all(to).map_err(StageError::io(to))?;

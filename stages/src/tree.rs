@@ -41,8 +41,8 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) -> Result<(
         let entry = entry.map_err(StageError::io(dir))?;
         let path = entry.path();
         let kind = entry.file_type().map_err(StageError::io(&path))?;
-        if kind.is_symlink() {
-            return Err(StageError::Link(path));
+        if let Some(e) = refused(&path, kind) {
+            return Err(e);
         } else if kind.is_dir() {
             walk(root, &path, found)?;
         } else {
@@ -54,8 +54,25 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) -> Result<(
     Ok(())
 }
 
+/// Why pipe does not read or store the file at `path` of type `kind`, if it does not: a
+/// symbolic link is never followed, and a FIFO or device could block a read forever.
+pub fn refused(path: &Path, kind: fs::FileType) -> Option<StageError> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = match () {
+        _ if kind.is_symlink() => return Some(StageError::Link(path.to_path_buf())),
+        _ if kind.is_fifo() => "named pipe (FIFO)",
+        _ if kind.is_socket() => "socket",
+        _ if kind.is_block_device() || kind.is_char_device() => "device",
+        _ => return None,
+    };
+    Some(StageError::Special(path.to_path_buf(), what))
+}
+
 /// Size and blake3 (hex) of one file, streamed.
 pub fn hash_file(path: &Path) -> Result<(u64, String), StageError> {
+    if let Some(e) = refused(path, fs::metadata(path).map_err(StageError::io(path))?.file_type()) {
+        return Err(e);
+    }
     let file = fs::File::open(path).map_err(StageError::io(path))?;
     let mut hasher = blake3::Hasher::new();
     let size =
@@ -81,5 +98,16 @@ mod tests {
         std::os::unix::fs::symlink("/etc", dir.path().join("b/out")).unwrap();
         let err = hash_tree(dir.path()).unwrap_err();
         assert!(matches!(&err, StageError::Link(p) if p.ends_with("b/out")), "{err}");
+        fs::remove_file(dir.path().join("b/out")).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(dir.path().join("b/fifo")).status().unwrap();
+        assert!(made.success());
+        // Refused without opening it: an open would wait for a writer.
+        let err = hash_tree(dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("b/fifo: a named pipe (FIFO); pipe reads and stores regular files and directories only"),
+            "{err}"
+        );
+        assert!(matches!(hash_file(&dir.path().join("b/fifo")), Err(StageError::Special(..))));
     }
 }
