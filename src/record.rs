@@ -109,6 +109,23 @@ pub fn load(store: &Store, id: &str) -> Result<RunRecord, Error> {
     read_json(&path(store, id))
 }
 
+/// Every run record that can be read, oldest first. Records are written whole (renamed
+/// into place), so an unreadable one was damaged from outside: it is named and skipped,
+/// and the history around it still shows.
+pub fn readable(store: &Store) -> Result<Vec<RunRecord>, Error> {
+    let mut records = Vec::new();
+    for id in list(store)? {
+        match load(store, &id) {
+            Ok(record) => records.push(record),
+            Err(Error::Corrupt { path, message }) => {
+                eprintln!("warning: {}: not a run record pipe can read ({message}); skipped", path.display())
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(records)
+}
+
 /// A run by id, unique id prefix, or `latest`.
 pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
     let ids = list(store)?;

@@ -367,3 +367,16 @@ fn a_cache_that_is_a_file_is_named_as_such() {
     let t = Test::new().pipeline(CHAIN).file("cache", "not a directory\n");
     t.run(&["run", "p.yaml"]).code(2).stderr_has("error: cache cache: not a directory");
 }
+
+#[test]
+fn a_damaged_run_record_is_skipped_by_runs_and_diff_and_stops_gc() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--set", "params.k=2"]).success();
+    t.write("cache/runs/20000101T000000.000Z-dead.json", "{\"id\": ");
+    t.run(&["runs"]).success().stdout_has("chain").stderr_has("dead.json: not a run record pipe can read");
+    t.run(&["diff"]).success().stdout_has("changed b");
+    let objects = t.cache_entries("objects");
+    t.run(&["gc", "--keep", "1"]).code(1).stderr_has("so gc cannot tell which artifacts it keeps");
+    assert_eq!(t.cache_entries("objects"), objects, "gc removed nothing");
+}

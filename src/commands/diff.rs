@@ -71,16 +71,12 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
 
 /// The latest run and the run before it of the same pipeline.
 fn last_two(store: &Store) -> Result<(RunRecord, RunRecord), Error> {
-    let ids = record::list(store)?;
-    let Some((latest, older)) = ids.split_last() else {
+    let mut records = record::readable(store)?;
+    let Some(b) = records.pop() else {
         return Err(Error::Config(format!("no runs recorded in {}", store.runs_dir().display())));
     };
-    let b = record::load(store, latest)?;
-    for id in older.iter().rev() {
-        let a = record::load(store, id)?;
-        if a.pipeline == b.pipeline {
-            return Ok((a, b));
-        }
+    if let Some(i) = records.iter().rposition(|a| a.pipeline == b.pipeline) {
+        return Ok((records.swap_remove(i), b));
     }
     Err(Error::Config(format!("only one run of pipeline `{}` is recorded; nothing to compare", b.pipeline)))
 }

@@ -75,9 +75,24 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         let (jobs, root) = (queued.join(", "), store.root().display());
         return Err(Error::Busy(format!("slurm job(s) {jobs} will use {root}; retry when they have finished")));
     }
+    // gc keeps what kept records name: one it cannot read could name anything, so it stops.
+    let load = |id: &str| {
+        record::load(&store, id).map_err(|e| match e {
+            Error::Corrupt { path, message } => Error::Failed {
+                message: format!(
+                    "{}: not a run record pipe can read ({message}), so gc cannot tell which artifacts it keeps: \
+                     repair it or move it out of {}, then run gc again",
+                    path.display(),
+                    store.runs_dir().display()
+                ),
+                config: false,
+            },
+            e => e,
+        })
+    };
     let mut by_pipeline: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for id in record::list(&store)? {
-        by_pipeline.entry(record::load(&store, &id)?.pipeline).or_default().push(id);
+        by_pipeline.entry(load(&id)?.pipeline).or_default().push(id);
     }
     let keep = args.keep.map_or(usize::MAX, |k| k as usize);
     let mut referenced = HashSet::new();
@@ -93,7 +108,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             }
         }
         for id in &ids[cut..] {
-            for stage in record::load(&store, id)?.stages {
+            for stage in load(id)?.stages {
                 referenced.extend(stage.key);
                 logs.extend(stage.log);
             }

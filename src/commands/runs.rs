@@ -17,8 +17,7 @@ pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
     let mut rows = vec![["RUN", "PIPELINE", "STATUS", "RAN", "CACHED", "FAILED", "SECONDS", "OVERRIDES"]
         .map(String::from)
         .to_vec()];
-    for id in record::list(&store)? {
-        let r = record::load(&store, &id)?;
+    for r in record::readable(&store)? {
         let count = |s: Status| r.stages.iter().filter(|x| x.status == s).count().to_string();
         rows.push(vec![
             r.id.clone(),
