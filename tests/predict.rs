@@ -94,6 +94,8 @@ fn usage_errors_exit_2_before_any_model_is_loaded() {
     predict(&t, &["fine"]).code(2).stderr_has("no runs recorded").stderr_has("--model DIR");
     predict(&t, &["--model", "nowhere", "fine"]).code(2).stderr_has("model directory nowhere does not exist");
     predict(&t, &["--model", "nowhere", "fine", "  "]).code(2).stderr_has("argument 2 is empty");
+    std::fs::create_dir(t.path().join("empty")).unwrap();
+    predict(&t, &["--model", "empty", "fine"]).code(2).stderr_has("empty: not a model directory (no config.json)");
     predict(&t, &[]).code(2).stderr_has("<TEXT>");
 
     let t = t.pipeline(SHELL_ONLY);

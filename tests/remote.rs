@@ -218,6 +218,10 @@ fn run_with_remote_downloads_instead_of_computing_and_push_uploads_what_ran() {
     );
 }
 
+fn key_of_make(t: &Test) -> String {
+    by_instance(&t.last_record(), "key")["make"].clone()
+}
+
 #[test]
 fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
     let server = Server::start("corrupt");
@@ -230,10 +234,14 @@ fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
     std::fs::write(&blob, bytes).unwrap();
 
     let b = project(&server.url);
-    let ran = run(&b, &["pull", "p.yaml"]).code(1).stderr_has("file `b.txt`").stderr_has("nothing entered the store");
+    let ran = run(&b, &["pull", "p.yaml"])
+        .code(1)
+        .stderr_has("file `b.txt`")
+        .stderr_has(&format!("is damaged; delete it and the entry ac/{}.json there", key_of_make(&a)))
+        .stderr_has("nothing entered the store");
     assert!(ran.stderr.contains(&format!("blake3 {b_txt}")), "{}", ran.stderr);
     // `count`'s own files are intact, so it may enter; `make`'s artifact may not.
-    let make = by_instance(&a.last_record(), "key")["make"].clone();
+    let make = key_of_make(&a);
     assert!(!b.cache_entries("objects").contains(&make), "the corrupted artifact did not enter the store");
     assert!(b.cache_entries("tmp").is_empty(), "the download was discarded: {:?}", b.cache_entries("tmp"));
     // Required (--remote): the run fails. From the config only: a warning, then computed locally.
@@ -244,6 +252,13 @@ fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
         .success()
         .stdout_has("1 ran, 1 cached")
         .stderr_has("computing locally without the remote");
+    // The way out the error gives: blob and entry deleted there, pushed again from a store that has them.
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::remove_file(server.root.join(format!("ac/{make}.json"))).unwrap();
+    run(&a, &["push", "p.yaml"]).success();
+    let c = project(&server.url);
+    run(&c, &["pull", "p.yaml"]).success();
+    assert!(c.cache_entries("objects").contains(&make));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::model::{PrecisionChoice, Quantize};
 use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
+use pipe_stages::StageError;
 
 use crate::record::{self, RunRecord, Status};
 use crate::store::Store;
@@ -78,7 +79,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if let Some(why) = precision.slow_here() {
         eprintln!("warning: {why}");
     }
-    let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize)?;
+    let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize).map_err(|e| match e {
+        // A `--model` directory that is no model is the command line's mistake (exit 2).
+        StageError::Input(message) if args.model.is_some() => Error::Config(message),
+        e => e.into(),
+    })?;
     let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
     for p in &predictions {
         if args.json {
@@ -105,21 +110,21 @@ fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>, Er
             out.push(arg.clone());
             continue;
         }
-        let mut read = 0;
-        for (n, line) in stdin.lines().enumerate() {
-            let line = line.map_err(Error::io("<stdin>"))?;
-            if line.trim().is_empty() {
-                return Err(Error::Config(format!(
-                    "line {} of stdin is empty: one sentence per line, no blank lines",
-                    n + 1
-                )));
-            }
-            out.push(line);
-            read += 1;
+        let mut lines = stdin.lines().collect::<Result<Vec<String>, _>>().map_err(Error::io("<stdin>"))?;
+        // Blank lines at the end (an editor's final newline, `echo`) are not sentences.
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
         }
-        if read == 0 {
+        if let Some(n) = lines.iter().position(|l| l.trim().is_empty()) {
+            return Err(Error::Config(format!(
+                "line {} of stdin is empty: one sentence per line, no blank lines",
+                n + 1
+            )));
+        }
+        if lines.is_empty() {
             return Err(Error::Config("`-` given but stdin has no sentences (one per line)".into()));
         }
+        out.extend(lines);
     }
     Ok(out)
 }
@@ -202,10 +207,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dash_reads_stdin_lines_in_place_and_blank_lines_are_errors() {
+    fn dash_reads_stdin_lines_in_place_and_blank_lines_inside_are_errors() {
         let args = ["first".to_string(), "-".to_string(), "last".to_string()];
         let got = sentences(&args, &mut "a\nb\n".as_bytes()).unwrap();
         assert_eq!(got, ["first", "a", "b", "last"]);
+        let got = sentences(&args, &mut "a\nb\n\n \n".as_bytes()).unwrap();
+        assert_eq!(got, ["first", "a", "b", "last"], "blank lines at the end are no sentences");
         let err = sentences(&args, &mut "a\n\nb\n".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("line 2 of stdin is empty"), "{err}");
         let err = sentences(&args, &mut "".as_bytes()).unwrap_err();

@@ -68,7 +68,11 @@ fn of_pipeline(file: &Path, stages: &[String], sets: &[String], store: &Store) -
     for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
         match p.as_ref().map(|p| p.artifact()) {
             Some(Some(artifact)) => artifacts.push(artifact.clone()),
-            Some(None) => eprintln!("{} is not in the store (stale): not pushed; `pipe run` it first", inst.name),
+            Some(None) => eprintln!(
+                "{} has no artifact under its current key (stale, or a stage that runs every time): not pushed; \
+                 `pipe run` it first, or `pipe push --run latest` for what the last run made",
+                inst.name
+            ),
             None => {}
         }
     }

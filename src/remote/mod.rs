@@ -305,9 +305,15 @@ impl Remote {
         }
         let hash = hasher.finalize().to_hex().to_string();
         if size != file.size || hash != file.blake3 {
+            // Push skips an artifact whose entry is there, and a blob there at the right size.
             return Err(refuse(format!(
-                "downloaded {size} bytes with blake3 {hash}, the entry says {} bytes with blake3 {}",
-                file.size, file.blake3
+                "downloaded {size} bytes with blake3 {hash}, the entry says {} bytes with blake3 {}: the blob {path} \
+                 on {} is damaged; delete it and the entry {} there, and a `pipe push` from a store that has the \
+                 artifact uploads both again",
+                file.size,
+                file.blake3,
+                self.location,
+                entry_path(&entry.key)
             )));
         }
         meter.file(size, true);
