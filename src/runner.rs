@@ -458,7 +458,8 @@ impl Runner<'_> {
                 Ok((Status::Ran, artifact, metrics))
             }
             Err(e) => {
-                self.reporter.finished(bar, &format!(" failed {} ({seconds:.2}s)", inst.name));
+                let how = if matches!(e, Failure::Stage(StageError::Interrupted)) { "interrupted" } else { " failed" };
+                self.reporter.finished(bar, &format!("{how} {} ({seconds:.2}s)", inst.name));
                 // The failure matters more than a leftover tmp dir, which the next run removes anyway.
                 let _ = self.store.discard(&tmp);
                 Err(e)

@@ -5,16 +5,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{by_instance, expect, statuses, Ran, Test};
+use support::{alive, by_instance, expect, statuses, Ran, Test};
 
 /// b fails while `fail` exists and hangs while `hang` exists; neither file is a dep, so the key stays the same.
 const FLAKY: &str = include_str!("pipelines/flaky.yaml");
-
-/// True while the process runs (a zombie awaiting its reaper counts as gone).
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
-}
 
 fn objects_with(t: &Test, file: &str) -> usize {
     t.cache_entries("objects").iter().filter(|k| t.cache().join("objects").join(k).join(file).exists()).count()

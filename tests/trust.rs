@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{expect, Test};
+use support::{alive, expect, Test};
 
 /// a -> b: b copies a's file, so a corrupt `a` would flow into b.
 const CHAIN: &str = r#"
@@ -199,6 +199,22 @@ fn every_pre_run_check_exits_2_with_file_and_line_and_leaves_the_cache_untouched
 }
 
 #[test]
+fn a_process_the_command_leaves_in_the_background_is_ended_with_it() {
+    let t = Test::new()
+        .pipeline("name: t\nstages:\n  a: {uses: shell, run: 'sleep 600 & echo $! > bg.pid; echo A > $PIPE_OUT/a'}\n");
+    let mut child = t.spawn(&["run", "p.yaml"]);
+    // Not a timing: without the kill the run would end after the sleep's 600 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the run waited for the background `sleep 600`");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let pid = t.lines("bg.pid")[0].clone();
+    assert!(!alive(&pid), "sleep {pid} outlived the stage");
+}
+
+#[test]
 fn sigterm_stops_the_run_like_ctrl_c_and_records_it_as_interrupted() {
     let t = Test::new().pipeline(
         "name: t\nstages:\n  a: {uses: shell, run: echo A > $PIPE_OUT/a}\n  b: {uses: shell, needs: [a], run: 'sleep 60 & echo $! > sleep.pid; wait'}\n  c: {uses: shell, needs: [b], run: touch $PIPE_OUT/c}\n",
@@ -212,9 +228,11 @@ fn sigterm_stops_the_run_like_ctrl_c_and_records_it_as_interrupted() {
     // SAFETY: sends a signal to the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted b") && !stderr.contains("failed b"), "{stderr}");
     let pid = t.lines("sleep.pid")[0].clone();
-    while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+    while alive(&pid) {
         assert!(Instant::now() < deadline, "the stage's `sleep 60` outlived the terminated pipe");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -223,6 +241,7 @@ fn sigterm_stops_the_run_like_ctrl_c_and_records_it_as_interrupted() {
     assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "interrupted"), ("c", "skipped")]));
     assert!(t.cache_entries("tmp").is_empty(), "no half-made artifact is left: {:?}", t.cache_entries("tmp"));
     assert_eq!(t.cache_entries("objects").len(), 1);
+    t.run(&["runs"]).success().stdout_has(" interrupted ");
 }
 
 #[test]

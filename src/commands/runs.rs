@@ -22,7 +22,12 @@ pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
         rows.push(vec![
             r.id.clone(),
             r.pipeline.clone(),
-            if r.ok { "ok" } else { "failed" }.into(),
+            match () {
+                _ if r.ok => "ok",
+                _ if r.interrupted => "interrupted",
+                _ => "failed",
+            }
+            .into(),
             count(Status::Ran),
             count(Status::Cached),
             count(Status::Failed),

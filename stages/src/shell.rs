@@ -168,7 +168,12 @@ impl Stage for Shell {
             if let Some(err) = stderr {
                 s.spawn(|| follow(err, progress, Some(&tail)));
             }
-            wait(&mut child, &p.run)
+            let status = wait(&mut child, &p.run);
+            // What the command left running in the background would hold its output open,
+            // and the guard would kill it anyway: end it now, not when it closes its output.
+            // SAFETY: signals the process group this stage created for its command.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            status
         })?;
         if !status.success() {
             let _ = fs::remove_file(&metrics_file);

@@ -165,3 +165,9 @@ impl Ran {
         self
     }
 }
+
+/// True while process `pid` runs (a zombie awaiting its reaper counts as gone).
+pub fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
+}
