@@ -35,12 +35,21 @@ pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Erro
     for o in overrides {
         let shown = format!("--set {}.{}", o.target, o.path.join("."));
         if o.target == "params" {
-            if !pipeline.params.contains_key(&o.path[0]) {
-                return Err(Error::Config(format!(
-                    "{shown}: the pipeline has no param `{}`{}",
-                    o.path[0],
-                    suggest::hint(&o.path[0], pipeline.params.keys().map(String::as_str))
-                )));
+            // Params are declared in the file: a path that names none is a typo, not a new value.
+            let mut level = &pipeline.params;
+            for (depth, key) in o.path.iter().enumerate() {
+                let at = o.path[..=depth].join(".");
+                let Some(value) = level.get(key) else {
+                    let hint = suggest::hint(key, level.keys().map(String::as_str));
+                    return Err(Error::Config(format!("{shown}: the pipeline has no param `{at}`{hint}")));
+                };
+                match value {
+                    Value::Object(inner) => level = inner,
+                    _ if depth + 1 < o.path.len() => {
+                        return Err(Error::Config(format!("{shown}: param `{at}` is {value}, not a mapping")));
+                    }
+                    _ => {}
+                }
             }
             set(&mut pipeline.params, &o.path, o.value.clone());
         } else {
@@ -80,5 +89,19 @@ mod tests {
         );
         assert_eq!(parse("params.model=mean").unwrap().value, Value::from("mean"));
         assert!(parse("train=3").is_err());
+    }
+
+    #[test]
+    fn a_param_path_must_name_a_declared_param() {
+        let yaml = "name: x\nparams: {n: 1, opt: {lr: 0.1}}\nstages:\n  a: {uses: shell, run: 'true'}\n";
+        let mut p = crate::spec::parse(std::path::Path::new("p.yaml"), yaml.into()).unwrap();
+        let err = |set: &str, p: &mut Pipeline| apply(p, &[parse(set).unwrap()]).unwrap_err().to_string();
+        assert_eq!(err("params.n.typo=5", &mut p), "--set params.n.typo: param `n` is 1, not a mapping");
+        assert_eq!(
+            err("params.opt.lrr=5", &mut p),
+            "--set params.opt.lrr: the pipeline has no param `opt.lrr` (did you mean `lr`?)"
+        );
+        apply(&mut p, &[parse("params.opt.lr=0.2").unwrap()]).unwrap();
+        assert_eq!(p.params["opt"]["lr"], 0.2);
     }
 }

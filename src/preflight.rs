@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::tree;
 use pipe_stages::workspace::{self, overlap, Last, Paths};
-use pipe_stages::Registry;
+use pipe_stages::{shell, Registry};
 
 use crate::plan::Plan;
-use crate::spec::Pipeline;
+use crate::spec::{Pipeline, SHELL};
 use crate::{lockfile, Error};
 
 /// Checks the instances marked in `selected`; `cache` is the store's directory.
@@ -40,6 +40,22 @@ pub fn check(
             Error::Config(format!("{}: stage `{}`: `{key}`: {message}", pipeline.at(&inst.stage, Some(key)), inst.name))
         };
         let own = stage.workspace(&inst.params).map_err(|e| fail("with", e.to_string()))?;
+        if inst.kind == SHELL {
+            let mut named: Vec<(String, &str)> = Vec::new();
+            for &u in &inst.inputs {
+                let up = plan.instances[u].stage.as_str();
+                let var = shell::env_name(up);
+                match named.iter().find(|(v, s)| *v == var && *s != up) {
+                    Some((_, other)) => {
+                        return Err(fail(
+                            "needs",
+                            format!("upstreams `{other}` and `{up}` would both be $PIPE_INPUT_{var}: rename one"),
+                        ))
+                    }
+                    None => named.push((var, up)),
+                }
+            }
+        }
         // Another instance writing `path`; for a dep, only one that does not run before this one.
         let writer = |path: &str, any: bool| {
             (0..plan.instances.len())

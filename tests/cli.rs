@@ -85,7 +85,7 @@ fn force_recomputes_the_selected_stages_only() {
 
 #[test]
 fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "cycle",
             "name: x\nstages:\n  a: {uses: shell, run: 'true', needs: [c]}\n  b: {uses: shell, run: 'true', needs: [a]}\n  c: {uses: shell, run: 'true', needs: [b]}\n",
@@ -111,6 +111,16 @@ fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
             "param value error",
             "name: x\nstages:\n  t:\n    uses: train\n    with:\n      precision: fp16\n",
             "p.yaml:6: stage `t`: invalid params (train): `precision`: unknown variant `fp16`, expected one of `auto`, `fp32`, `bf16`",
+        ),
+        (
+            "duplicate key",
+            "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    matrix: {n: [1, 2], n: [3]}\n",
+            "p.yaml:6: stage `a`: duplicate entry with key \"n\"",
+        ),
+        (
+            "two upstreams, one variable",
+            "name: x\nstages:\n  a-b: {uses: shell, run: 'true'}\n  a_b: {uses: shell, run: 'true'}\n  c: {uses: shell, run: 'true', needs: [a-b, a_b]}\n",
+            "p.yaml:5: stage `c`: `needs`: upstreams `a-b` and `a_b` would both be $PIPE_INPUT_A_B",
         ),
     ];
     for (what, yaml, message) in cases {

@@ -272,7 +272,8 @@ fn resolve(workdir: &Path, path: &str, key: &str, last: Last) -> Result<PathBuf,
     workspace::resolve(workdir, path, last).map_err(|e| StageError::param(key, e.to_string()))
 }
 
-fn env_name(stage: &str) -> String {
+/// `PIPE_INPUT_<this>` names upstream stage `stage`'s artifact directories.
+pub fn env_name(stage: &str) -> String {
     stage.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
 }
 
