@@ -147,6 +147,16 @@ pub fn parse(file: &Path, source: String) -> Result<Pipeline, Error> {
 
 /// Moves a shell stage's top-level `run`/`deps`/`outs` into its params.
 fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, Error> {
+    // Instance names add `[k=v,...]`, `--set` splits at `.`, and `params` is the params' prefix.
+    let clash = name.chars().find(|c| matches!(c, '[' | ']' | '=' | ',' | '.') || c.is_whitespace());
+    if name.is_empty() || name == "params" || clash.is_some() {
+        let why = match clash {
+            Some(c) => format!("`{c}` is not allowed in a stage name (instance names and `--set` use it)"),
+            None if name.is_empty() => "a stage needs a name".to_string(),
+            None => "`params` is the prefix of the pipeline's params (`${params.x}`, `--set params.x=...`)".to_string(),
+        };
+        return Err(Error::Config(format!("{}: stage `{name}`: {why}", pipeline.at(&name, None))));
+    }
     let mut with = raw.with.unwrap_or_default();
     for (key, value) in [("run", raw.run), ("deps", raw.deps), ("outs", raw.outs)] {
         let Some(value) = value else { continue };
@@ -291,6 +301,20 @@ mod tests {
         assert_eq!((p.stages[1].uses.as_str(), &p.stages[1].with["run"]), ("shell", &Value::from("echo b")));
         let err = parse_str(&yaml.replace("run: echo b", "neds: [a]")).unwrap_err().to_string();
         assert!(err.starts_with("p/x.yaml: stage `b`: unknown key `neds` (did you mean `needs`?)"), "{err}");
+    }
+
+    #[test]
+    fn stage_names_that_instance_names_or_set_cannot_tell_apart_are_refused() {
+        for (name, why) in [
+            ("\"a[x=1]\"", "`[` is not allowed in a stage name"),
+            ("b.c", "`.` is not allowed in a stage name"),
+            ("\"\"", "a stage needs a name"),
+            ("params", "`params` is the prefix of the pipeline's params"),
+        ] {
+            let err = parse_str(&format!("name: x\nstages:\n  {name}: {{uses: shell, run: 'true'}}\n")).unwrap_err();
+            assert!(err.to_string().contains(why), "{name}: {err}");
+        }
+        assert!(parse_str("name: x\nstages:\n  prep-data_2: {uses: shell, run: 'true'}\n").is_ok());
     }
 
     #[test]
