@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{expect, Test};
+use support::{expect, Ran, Test};
 
 /// A copy of fixture project `name` in a fresh test directory.
 fn fixture(name: &str) -> Test {
@@ -280,6 +280,28 @@ fn toml_params_toml_metrics_and_yaml_merge_keys_read_as_dvc_reads_them() {
     t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 2 cached");
     edit(&t, "train.toml", "lr = 0.5", "lr = 0.25");
     t.run(&["run", "dvc.yaml"]).success().stdout_has("2 ran, 0 cached");
+}
+
+#[test]
+fn a_python_stage_depending_on_its_source_directory_runs_once() {
+    let t = Test::new()
+        .file("src/util.py", "x = 3\n")
+        .file("src/train.py", "import util\nopen('model.txt', 'w').write(str(util.x))\n")
+        .file("dvc.yaml", "stages:\n  train:\n    cmd: python3 src/train.py\n    deps: [src]\n    outs: [model.txt]\n");
+    // As a user's shell would: Python free to write src/__pycache__/, which a dep hash would see.
+    let run =
+        |t: &Test| Ran::from(t.command(&["run", "dvc.yaml"]).env_remove("PYTHONDONTWRITEBYTECODE").output().unwrap());
+    run(&t).success().stdout_has("1 ran");
+    run(&t).success().stdout_has("0 ran, 1 cached");
+    assert_eq!(t.lines("model.txt"), ["3"]);
+    // A command writing into its own deps is told why its stage will run again.
+    t.write(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: date >> src/log.txt; touch model.txt\n    deps: [src]\n    outs: [model.txt]\n",
+    );
+    run(&t)
+        .success()
+        .stderr_has("warning: stage `train`: a file of its deps changed while its command ran (src/log.txt added)");
 }
 
 /// `dvc.yaml` holding `yaml` (with a params.yaml) fails with exit code 2 and `message`.

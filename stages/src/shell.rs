@@ -134,6 +134,7 @@ impl Stage for Shell {
             remove_path(path)?;
         }
         let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
+        let deps_before = dep_files(&ctx.workdir, &p.deps);
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -146,6 +147,9 @@ impl Stage for Shell {
             .env("PIPE_METRICS", &metrics_file)
             .env("PIPE_SEED", ctx.seed.to_string())
             .env("PIPE_INSTANCE", &ctx.instance)
+            // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
+            // a new key for the next run: the stage would run twice for one change.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
             .process_group(0);
         let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
@@ -187,6 +191,13 @@ impl Stage for Shell {
                 "the command failed with {how}{}",
                 if stderr.is_empty() { String::new() } else { format!("; stderr:\n{}", stderr.join("\n")) }
             )));
+        }
+        if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
+            eprintln!(
+                "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
+                 sees new deps and runs the stage again. Keep what commands write out of the deps",
+                ctx.instance
+            );
         }
         read_metrics(&metrics_file, ctx)?;
         for (out, from) in p.outs.iter().zip(&outs) {
@@ -345,6 +356,41 @@ fn read_metrics_out(path: &Path, ctx: &mut Context) -> Result<(), StageError> {
         path.display()
     );
     Ok(())
+}
+
+/// Each file under the deps with its size and modification time: enough to see that the
+/// command wrote into its own deps without hashing them again. Unreadable parts are left
+/// out (the key, computed before, already read every file).
+fn dep_files(workdir: &Path, deps: &[String]) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    let mut files = BTreeMap::new();
+    let root = fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
+    for dep in deps {
+        let Ok(path) = workspace::resolve(workdir, dep, Last::Follow) else { continue };
+        let listed =
+            if path.is_dir() { crate::tree::files(&path).unwrap_or_default() } else { vec![(String::new(), path)] };
+        for (_, file) in listed {
+            if let Ok(meta) = fs::metadata(&file) {
+                let shown = file.strip_prefix(&root).map_or_else(|_| file.clone(), Path::to_path_buf);
+                files.insert(shown, (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH)));
+            }
+        }
+    }
+    files
+}
+
+/// The first file that appeared, went or changed between two [`dep_files`] listings.
+fn changed_file(
+    before: &BTreeMap<PathBuf, (u64, std::time::SystemTime)>,
+    after: &BTreeMap<PathBuf, (u64, std::time::SystemTime)>,
+) -> Option<String> {
+    let paths = before.keys().chain(after.keys());
+    let path = paths.into_iter().find(|p| before.get(*p) != after.get(*p))?;
+    let how = match (before.contains_key(path), after.contains_key(path)) {
+        (false, _) => "added",
+        (_, false) => "removed",
+        _ => "modified",
+    };
+    Some(format!("{} {how}", path.display()))
 }
 
 fn remove_path(path: &Path) -> Result<(), StageError> {
