@@ -131,3 +131,17 @@ fn gc_removes_what_no_kept_run_references() {
     t.run(&["runs"]).success().stdout_has("params.v=2");
     t.run(&["run", "p.yaml", "--set", "params.v=2"]).success().stdout_has("0 ran, 1 cached");
 }
+
+#[test]
+fn gc_keep_counts_whole_runs_so_a_stage_run_after_one_keeps_the_rest_of_the_pipeline() {
+    let t = Test::new()
+        .pipeline("name: two\nstages:\n  a: {uses: shell, run: echo a > $PIPE_OUT/a}\n  b: {uses: shell, run: echo b > $PIPE_OUT/b}\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--stage", "a", "--force"]).success();
+    t.run(&["gc", "--keep", "1"]).success().stdout_has("removed 0 object(s)");
+    t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    // A newer whole run is the one kept; the stage run before it goes.
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["gc", "--keep", "1"]).success();
+    assert_eq!(t.cache_entries("runs").iter().filter(|n| n.ends_with(".json")).count(), 1);
+}

@@ -20,12 +20,12 @@ use crate::{lockfile, record};
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   pipe gc                 keep everything any run record references
-  pipe gc --keep 3        keep only the last 3 runs of each pipeline, then collect
+  pipe gc --keep 3        keep each pipeline's last 3 whole runs (and --stage runs since), then collect
   pipe gc --dry-run
   pipe gc --remote pipelines/final.yaml pipelines/quick.yaml   the remote keeps what these two use
   pipe gc --remote=s3://team/pipe-cache pipelines/*.yaml --keep-recent 30d --dry-run")]
 pub struct Args {
-    /// Delete all but the newest N run records of each pipeline first
+    /// First delete each pipeline's run records older than its newest N runs of the whole pipeline
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "remote")]
     pub keep: Option<u64>,
     /// Report what would be removed, remove nothing
@@ -90,17 +90,23 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             e => e,
         })
     };
-    let mut by_pipeline: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Per pipeline, oldest first: each run's id and whether it ran the whole pipeline.
+    let mut by_pipeline: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     for id in record::list(&store)? {
-        by_pipeline.entry(load(&id)?.pipeline).or_default().push(id);
+        let record = load(&id)?;
+        by_pipeline.entry(record.pipeline).or_default().push((id, record.selected.is_empty()));
     }
     let keep = args.keep.map_or(usize::MAX, |k| k as usize);
     let mut referenced = HashSet::new();
     // A job's log stays while a kept record names it, or while the job is recorded.
     let mut logs: HashSet<String> = jobs::recorded(&store).iter().map(|recipe| jobs::log_name(recipe)).collect();
     let mut dropped_runs = 0;
-    for ids in by_pipeline.values() {
-        let cut = ids.len().saturating_sub(keep);
+    for runs in by_pipeline.values() {
+        // The newest `keep` whole runs and every run since: a `--stage` run names only part
+        // of the pipeline, and the rest of what its lock file holds comes from runs before.
+        let whole: Vec<usize> = runs.iter().enumerate().filter(|(_, r)| r.1).map(|(i, _)| i).collect();
+        let cut = whole.len().checked_sub(keep).map_or(0, |first| whole[first]);
+        let ids: Vec<&String> = runs.iter().map(|(id, _)| id).collect();
         for id in &ids[..cut] {
             dropped_runs += 1;
             if !args.dry_run {
