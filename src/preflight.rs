@@ -9,15 +9,36 @@
 //! cache is untouched.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use pipe_stages::tree;
-use pipe_stages::workspace::{self, overlap, Last, Paths};
+use pipe_stages::workspace::{self, Last};
 use pipe_stages::{shell, Registry};
 
 use crate::plan::Plan;
+use crate::remote::config;
 use crate::spec::{Pipeline, SHELL};
 use crate::{lockfile, Error};
+
+/// A declared workspace path and where it leads (`None`: it does not resolve inside the
+/// pipeline's directory, which the instance's own check reports). Overlaps are judged on
+/// where paths lead, so `alias/o.txt` with `alias -> data` is `data/o.txt`.
+struct Declared {
+    text: String,
+    at: Option<PathBuf>,
+}
+
+impl Declared {
+    fn all(workdir: &Path, texts: &[String], last: Last) -> Vec<Declared> {
+        let at = |t: &String| workspace::resolve(workdir, t, last).ok();
+        texts.iter().map(|t| Declared { text: t.clone(), at: at(t) }).collect()
+    }
+
+    /// One is the other or lies inside it.
+    fn overlaps(&self, other: &Path) -> bool {
+        self.at.as_ref().is_some_and(|at| at.starts_with(other) || other.starts_with(at))
+    }
+}
 
 /// Checks the instances marked in `selected`; `cache` is the store's directory.
 pub fn check(
@@ -27,10 +48,13 @@ pub fn check(
     selected: &[bool],
     cache: &Path,
 ) -> Result<(), Error> {
-    let paths: Vec<Paths> = plan
+    let outs: Vec<Vec<Declared>> = plan
         .instances
         .iter()
-        .map(|inst| registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default())
+        .map(|inst| {
+            let paths = registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default();
+            Declared::all(&plan.workdir, &paths.outs, Last::Keep)
+        })
         .collect();
     let upstream = ancestors(plan);
     let kept = Kept::of(plan, cache);
@@ -56,24 +80,25 @@ pub fn check(
                 }
             }
         }
-        // Another instance writing `path`; for a dep, only one that does not run before this one.
-        let writer = |path: &str, any: bool| {
+        // Another instance writing where `path` leads; for a dep, one that does not run before this one.
+        let writer = |path: &Path, any: bool| {
             (0..plan.instances.len())
                 .filter(|&j| j != i && (any || !upstream[i].contains(&j)))
-                .find_map(|j| paths[j].outs.iter().find(|o| overlap(o, path)).map(|o| (j, o)))
+                .find_map(|j| outs[j].iter().find(|o| o.overlaps(path)).map(|o| (j, &o.text)))
         };
+        let deps = Declared::all(&plan.workdir, &own.deps, Last::Follow);
         for out in &own.outs {
             let path = workspace::resolve(&plan.workdir, out, Last::Keep).map_err(|e| fail("outs", e.to_string()))?;
             if let Some(what) = kept.held_by(&path, true) {
                 return Err(fail("outs", format!("`{out}` {what}, and pipe removes an out before its command runs")));
             }
-            if let Some(dep) = own.deps.iter().find(|d| overlap(d, out)) {
+            if let Some(dep) = deps.iter().find(|d| d.overlaps(&path)) {
                 return Err(fail(
                     "outs",
-                    format!("`{out}` overlaps the stage's own dep `{dep}`: a stage cannot read what it writes"),
+                    format!("`{out}` overlaps the stage's own dep `{}`: a stage cannot read what it writes", dep.text),
                 ));
             }
-            if let Some((j, other)) = writer(out, true) {
+            if let Some((j, other)) = writer(&path, true) {
                 let by = &plan.instances[j].name;
                 return Err(fail(
                     "outs",
@@ -89,18 +114,19 @@ pub fn check(
                     format!("`{dep}` {what}, which changes on every run: name what the command reads"),
                 ));
             }
-            if let Some((j, out)) = writer(dep, false) {
+            if let Some((j, out)) = writer(&path, false) {
                 let by = &plan.instances[j];
-                return Err(fail(
-                    "deps",
+                let fix = if upstream[j].contains(&i) {
+                    "which runs after this stage (it needs it): a stage cannot read what a later one writes".to_string()
+                } else {
                     format!(
-                        "`{dep}` overlaps out `{out}` of `{}`, which this stage does not need: add `needs: [{}]` so \
-                         that it is written before it is read",
-                        by.name, by.stage
-                    ),
-                ));
+                        "which this stage does not need: add `needs: [{}]` so that it is written before it is read",
+                        by.stage
+                    )
+                };
+                return Err(fail("deps", format!("`{dep}` overlaps out `{out}` of `{}`, {fix}", by.name)));
             }
-            let made = paths.iter().any(|p| p.outs.iter().any(|out| overlap(out, dep)));
+            let made = outs.iter().flatten().any(|out| out.overlaps(&path));
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => {
                     tree::files(&path).map_err(|e| fail("deps", format!("`{dep}`: {e}")))?;
@@ -133,50 +159,63 @@ fn ancestors(plan: &Plan) -> Vec<Vec<usize>> {
     all
 }
 
-/// pipe's own files, by resolved path: no out may hold them, and no dep the changing ones.
+/// Files that are not the stages' to write or read, by resolved path: no out may hold any,
+/// and no dep the ones a run changes.
 struct Kept {
-    workdir: Option<PathBuf>,
-    file: Option<PathBuf>,
-    lock: Option<PathBuf>,
-    cache: Option<PathBuf>,
+    /// (path, what it is, a dep may hold it, a path inside it counts too)
+    named: Vec<(PathBuf, String, bool, bool)>,
 }
 
 impl Kept {
     fn of(plan: &Plan, cache: &Path) -> Kept {
-        // As `workspace::resolve` gives declared paths: the longest part that exists made
-        // canonical, the rest (a cache or lock file not made yet) joined to it.
-        let real = |p: &Path| {
-            let p = std::path::absolute(p).ok()?;
-            let base = p.ancestors().find_map(|a| Some((a, fs::canonicalize(a).ok()?)))?;
-            Some(base.1.join(p.strip_prefix(base.0).ok()?))
+        let mut named = Vec::new();
+        let mut add = |p: &Path, what: &str, read: bool, inside: bool| {
+            if let Some(at) = real(p) {
+                named.push((at, what.to_string(), read, inside));
+            }
         };
-        Kept {
-            workdir: real(&plan.workdir),
-            file: real(&plan.file),
-            lock: real(&lockfile::path_for(&plan.file)),
-            cache: real(cache),
+        add(&plan.workdir, "the pipeline's directory", true, false);
+        add(&plan.file, "the pipeline file", true, false);
+        add(&lockfile::path_for(&plan.file), "the pipeline's lock file", false, false);
+        add(cache, "pipe's cache", false, true);
+        // Other tools' files in the project: a stage's out would remove them.
+        for (name, what) in
+            [(".git", "git's repository"), (".dvc", "DVC's directory"), (config::FILE, "pipe's project file")]
+        {
+            add(&plan.workdir.join(name), what, true, true);
         }
+        Kept { named }
     }
 
-    /// What resolved path `path` is or holds, named: any of pipe's files for an out, only
-    /// those a run changes (the lock file, the cache) for a dep.
+    /// What resolved path `path` is or holds, named: any kept path for an out, only those
+    /// a run changes (the lock file, the cache) for a dep.
     fn held_by(&self, path: &Path, out: bool) -> Option<String> {
-        // (path, name, checked for this kind of path, a path inside it counts too)
-        let named = [
-            (&self.workdir, "the pipeline's directory", out, false),
-            (&self.file, "the pipeline file", out, false),
-            (&self.lock, "the pipeline's lock file", true, false),
-            (&self.cache, "pipe's cache", true, true),
-        ];
-        named.into_iter().filter(|named| named.2).find_map(|(kept, what, _, inside)| {
-            let kept = kept.as_ref()?;
+        self.named.iter().filter(|(_, _, read, _)| out || !read).find_map(|(kept, what, _, inside)| {
             let how = match () {
                 _ if kept == path => "is",
                 _ if kept.starts_with(path) => "holds",
-                _ if inside && path.starts_with(kept) => "lies in",
+                _ if *inside && path.starts_with(kept) => "lies in",
                 _ => return None,
             };
             Some(format!("{how} {what} {}", kept.display()))
         })
     }
+}
+
+/// Where `p` leads, as `workspace::resolve` gives declared paths: the longest part that
+/// exists made canonical, the rest (a cache or lock file not made yet, which holds no
+/// links) joined to it with its `.` and `..` applied.
+fn real(p: &Path) -> Option<PathBuf> {
+    let p = std::path::absolute(p).ok()?;
+    let (base, mut at) = p.ancestors().find_map(|a| Some((a, fs::canonicalize(a).ok()?)))?;
+    for part in p.strip_prefix(base).ok()?.components() {
+        match part {
+            Component::ParentDir => {
+                at.pop();
+            }
+            Component::Normal(name) => at.push(name),
+            _ => {}
+        }
+    }
+    Some(at)
 }

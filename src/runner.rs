@@ -307,18 +307,25 @@ impl Runner<'_> {
         let board = lock(board);
         for &u in &inst.inputs {
             let Slot::Done(outcome) = &board.slots[u] else { continue };
-            let read = |out: &String| inst.reads.iter().any(|r| pipe_stages::workspace::within(r, out));
-            if let Some(out) = outcome.edited_outs.iter().find(|out| read(out)) {
+            let Some(artifact) = &outcome.artifact else { continue };
+            for read in &inst.reads {
+                if !outcome.edited_outs.iter().any(|out| pipe_stages::workspace::within(read, out)) {
+                    continue;
+                }
+                // The out was edited somewhere; this stage reads only `read` of it.
+                if workspace::same(&self.plan.workdir, &artifact.dir, read)? {
+                    continue;
+                }
                 let up = &self.plan.instances[u].name;
                 return Err(Error::Failed {
                     message: format!(
-                        "not run: its dep `{out}` (out of `{up}`) was changed by hand and differs from `{up}`'s \
+                        "not run: its dep `{read}` (from `{up}`'s outs) was changed by hand and differs from `{up}`'s \
                          cached artifact, which is what this stage's key holds; its result would be cached as if \
                          made from that artifact. Restore the out with `pipe checkout --force {}` (the edit is \
                          lost), or make the change through `{up}`'s command or deps",
                         self.plan.file.display()
                     ),
-                    config: true,
+                    config: false,
                 });
             }
         }

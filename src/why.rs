@@ -53,7 +53,12 @@ pub fn reasons(
         why.push(format!("seed: {} -> {}", old.seed, new.seed));
     }
     for c in changes(&old.fingerprint, &new.fingerprint) {
-        why.push(format!("`{}` changed", c.path));
+        // A shell stage's `always_changed` is a value new on every evaluation, not an edit.
+        let line = match c.path.as_str() {
+            "always_changed" => "runs on every run (`always_changed`, or a DVC callback stage)".to_string(),
+            path => format!("`{path}` changed"),
+        };
+        why.push(line);
     }
     for input in &new.inputs {
         match old.inputs.iter().find(|o| o.instance == input.instance) {

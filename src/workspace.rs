@@ -148,6 +148,12 @@ fn restore_out(
     Ok(if ours { Action::Restored } else { Action::Overwritten })
 }
 
+/// Whether workspace path `rel` holds the same content in `workdir` as in the artifact `dir`.
+pub fn same(workdir: &Path, dir: &Path, rel: &str) -> Result<bool, Error> {
+    let rel = PathBuf::from(normal(rel));
+    Ok(contents(workdir, &rel)? == contents(dir, &rel)?)
+}
+
 /// The content of `root/rel`: (relative path, blake3) of each file, or None when absent.
 /// An empty directory is `Some(vec![])`, distinct from a missing one.
 fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(PathBuf, String)>>, Error> {

@@ -163,8 +163,8 @@ fn a_stale_stage_is_not_run_on_an_upstream_out_changed_by_hand() {
     edit(&t, "dvc.yaml", "cat a.txt > b.txt", "cat a.txt a.txt > b.txt");
     // b's key holds a's artifact, not the workspace file: run on the edit, it would cache a lie.
     t.run(&["run", "dvc.yaml"])
-        .code(2)
-        .stderr_has("error: stage `b`: not run: its dep `a.txt` (out of `a`) was changed by hand")
+        .code(1)
+        .stderr_has("error: stage `b`: not run: its dep `a.txt` (from `a`'s outs) was changed by hand")
         .stderr_has("pipe checkout --force");
     assert_eq!(t.lines("a.txt"), ["edited"], "the edit is kept");
     assert_eq!(t.lines("b.txt"), ["data"], "b's earlier out is untouched");
@@ -172,6 +172,17 @@ fn a_stale_stage_is_not_run_on_an_upstream_out_changed_by_hand() {
     t.run(&["run", "dvc.yaml"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
     assert_eq!(t.lines("b.txt"), ["data", "data"]);
+    // Only what the stage reads counts: an edit elsewhere in an upstream's out directory does not.
+    let t = Test::new().file("in.txt", "data\n").file(
+        "dvc.yaml",
+        "stages:\n  up:\n    cmd: mkdir -p gen; cp in.txt gen/a.txt; cp in.txt gen/b.txt\n    deps: [in.txt]\n    \
+         outs: [gen]\n  down:\n    cmd: cat gen/a.txt > d.txt\n    deps: [gen/a.txt]\n    outs: [d.txt]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    t.write("gen/b.txt", "edited\n");
+    edit(&t, "dvc.yaml", "cat gen/a.txt > d.txt", "cat gen/a.txt gen/a.txt > d.txt");
+    t.run(&["run", "dvc.yaml"]).success().stderr_has("warning: gen (out of up) differs");
+    assert_eq!(t.lines("d.txt"), ["data", "data"]);
 }
 
 #[test]
@@ -230,6 +241,9 @@ fn a_stage_without_deps_params_or_outs_runs_every_time_as_a_dvc_callback_stage()
     t.run(&["run", "dvc.yaml"]).success();
     assert_eq!(t.statuses(), expect(&[("notify", "ran"), ("pinned", "cached")]));
     assert_eq!(t.lines("notify.log"), ["1", "1"]);
+    t.run(&["status", "dvc.yaml", "--why"])
+        .success()
+        .stdout_has("runs on every run (`always_changed`, or a DVC callback stage)");
 }
 
 #[test]

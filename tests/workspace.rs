@@ -140,3 +140,32 @@ fn a_dep_another_stage_writes_needs_that_stage_and_no_dep_holds_the_cache_or_loc
     );
     t.run(&["run", "p.yaml"]).success().stdout_has("2 ran");
 }
+
+#[test]
+fn overlaps_are_judged_where_paths_lead_and_other_tools_files_are_no_outs() {
+    let t = Test::new().file("data/in.txt", "mine\n");
+    std::os::unix::fs::symlink("data", t.path().join("alias")).unwrap();
+    let refuse = |stages: &str, message: &str| {
+        t.write("p.yaml", &format!("name: x\nstages:\n{stages}"));
+        t.run(&["run", "p.yaml"]).code(2).stderr_has(message);
+    };
+    refuse(
+        "  a: {uses: shell, run: echo A > data/o.txt, outs: [data/o.txt]}\n  b: {uses: shell, run: echo B > alias/o.txt, outs: [alias/o.txt]}\n",
+        "`data/o.txt` overlaps out `alias/o.txt` of `b`",
+    );
+    refuse(
+        "  c: {uses: shell, run: cat alias/in.txt > data/in.txt, deps: [alias/in.txt], outs: [data/in.txt]}\n",
+        "`data/in.txt` overlaps the stage's own dep `alias/in.txt`",
+    );
+    refuse(
+        "  b: {uses: shell, run: ls data, deps: [data]}\n  c: {uses: shell, needs: [b], run: echo > data/c.txt, outs: [data/c.txt]}\n",
+        "`data` overlaps out `data/c.txt` of `c`, which runs after this stage (it needs it)",
+    );
+    for tool in [".git", ".dvc", ".pipe.yaml"] {
+        refuse(&format!("  a: {{uses: shell, run: 'true', outs: ['{tool}']}}\n"), &format!("`{tool}` is "));
+    }
+    assert_eq!(t.lines("data/in.txt"), ["mine"]);
+    // A cache named through a folder that does not exist yet is still the cache.
+    t.write("p.yaml", "name: x\nstages:\n  a: {uses: shell, run: 'true', outs: [store]}\n");
+    t.run(&["--cache", "nowhere/../store", "run", "p.yaml"]).code(2).stderr_has("`store` is pipe's cache");
+}

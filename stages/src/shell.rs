@@ -378,19 +378,22 @@ fn dep_files(workdir: &Path, deps: &[String]) -> BTreeMap<PathBuf, (u64, std::ti
     files
 }
 
-/// The first file that appeared, went or changed between two [`dep_files`] listings.
+/// The files that appeared, went or changed between two [`dep_files`] listings: the
+/// first named, the others counted.
 fn changed_file(
     before: &BTreeMap<PathBuf, (u64, std::time::SystemTime)>,
     after: &BTreeMap<PathBuf, (u64, std::time::SystemTime)>,
 ) -> Option<String> {
-    let paths = before.keys().chain(after.keys());
-    let path = paths.into_iter().find(|p| before.get(*p) != after.get(*p))?;
+    let paths: std::collections::BTreeSet<&PathBuf> =
+        before.keys().chain(after.keys()).filter(|p| before.get(*p) != after.get(*p)).collect();
+    let path = *paths.first()?;
     let how = match (before.contains_key(path), after.contains_key(path)) {
         (false, _) => "added",
         (_, false) => "removed",
         _ => "modified",
     };
-    Some(format!("{} {how}", path.display()))
+    let more = if paths.len() > 1 { format!(", and {} more", paths.len() - 1) } else { String::new() };
+    Some(format!("{} {how}{more}", path.display()))
 }
 
 fn remove_path(path: &Path) -> Result<(), StageError> {
@@ -425,6 +428,19 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dep_listings_name_the_first_change_and_count_the_rest() {
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let before = BTreeMap::from([(PathBuf::from("src/a.py"), (1, at(1))), (PathBuf::from("src/b.py"), (1, at(1)))]);
+        assert_eq!(changed_file(&before, &before), None);
+        let mut after = before.clone();
+        after.insert(PathBuf::from("src/a.py"), (1, at(2)));
+        assert_eq!(changed_file(&before, &after).unwrap(), "src/a.py modified");
+        after.remove(Path::new("src/b.py"));
+        after.insert(PathBuf::from("src/__pycache__/a.pyc"), (9, at(2)));
+        assert_eq!(changed_file(&before, &after).unwrap(), "src/__pycache__/a.pyc added, and 2 more");
+    }
 
     #[test]
     fn resolve_requires_a_command_and_contained_outs() {
