@@ -1,4 +1,4 @@
-//! `${params.x}` and `${matrix.x}` in stage params. A string that is exactly one
+//! `${params.x}` and `${matrix.x}` in stage params (and `${params.x}` in params). A string that is exactly one
 //! reference takes the referenced value with its type (`"${params.lr}"` stays a
 //! number); references inside longer strings are spliced in as text. Any other
 //! `${...}` is left alone, so shell commands keep their own `${VAR}`s.
@@ -26,6 +26,29 @@ pub fn interpolate(value: &Value, scope: &Scope) -> Result<Value, String> {
         ),
         other => other.clone(),
     })
+}
+
+/// The pipeline's params with `${params.x}` inside them resolved (`data: /srv`, `train:
+/// "${params.data}/train"`): a chain takes a round per link; a param that still names
+/// one after that is part of a cycle, an error.
+pub fn params(params: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    let no_matrix = BTreeMap::new();
+    let mut current = params.clone();
+    for _ in 0..=crate::flatten::flatten(&Value::Object(params.clone())).len() {
+        let scope = Scope { params: &current, matrix: &no_matrix };
+        let Value::Object(next) = interpolate(&Value::Object(current.clone()), &scope)? else {
+            unreachable!("an object interpolates to an object")
+        };
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    let left = crate::flatten::flatten(&Value::Object(current.clone()));
+    match left.iter().find(|(_, v)| v.as_str().and_then(next_reference).is_some()) {
+        Some((path, value)) => Err(format!("param `{path}` ({value}) refers to itself through other params")),
+        None => Ok(current),
+    }
 }
 
 /// A value as text: strings without quotes, everything else as JSON.
@@ -94,5 +117,15 @@ mod tests {
         assert_eq!(v.unwrap(), json!({"lr": 2e-5, "run": "echo 0.1 ${HOME} m"}));
         let err = interpolate(&json!("${params.modle}"), &scope).unwrap_err();
         assert!(err.contains("did you mean `model`"), "{err}");
+    }
+
+    #[test]
+    fn params_resolve_through_chains_and_a_cycle_is_an_error() {
+        let chain = json!({"c": "${params.b}/c", "b": "${params.a}/b", "a": "/srv", "n": "${params.k}", "k": 3});
+        let resolved = params(chain.as_object().unwrap()).unwrap();
+        assert_eq!(Value::Object(resolved), json!({"c": "/srv/b/c", "b": "/srv/b", "a": "/srv", "n": 3, "k": 3}));
+        let cycle = json!({"a": "${params.b}", "b": "x${params.a}"});
+        let err = params(cycle.as_object().unwrap()).unwrap_err();
+        assert!(err.contains("refers to itself through other params"), "{err}");
     }
 }

@@ -243,6 +243,14 @@ impl Pipeline {
         }
     }
 
+    /// `file:line` of top-level key `key`, or the file alone when it is not there.
+    pub fn at_top(&self, key: &str) -> String {
+        match self.source.lines().position(|l| l.starts_with(&format!("{key}:"))) {
+            Some(i) => format!("{}:{}", self.file.display(), i + 1),
+            None => self.file.display().to_string(),
+        }
+    }
+
     /// A line scan rather than a YAML AST: it finds block-style keys (the usual
     /// layout) and falls back to the stage's own line for flow-style entries.
     fn line_of(&self, stage: &str, key: Option<&str>) -> Option<usize> {

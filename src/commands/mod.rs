@@ -37,5 +37,7 @@ pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
     }
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
     overrides::apply(&mut pipeline, &parsed)?;
+    pipeline.params = crate::interpolate::params(&pipeline.params)
+        .map_err(|m| Error::Config(format!("{}: `params`: {m}", pipeline.at_top("params"))))?;
     Ok(pipeline)
 }

@@ -64,14 +64,10 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
     let root = pipeline.workdir.clone();
     // Run records group by name: the project's directory names a DVC pipeline.
     pipeline.name = root.file_name().map_or("dvc".to_string(), |n| n.to_string_lossy().into_owned());
-    let top_line = |key: &str| {
-        let line = source.lines().position(|l| l.starts_with(&format!("{key}:"))).map(|i| format!(":{}", i + 1));
-        format!("{}{}", file.display(), line.unwrap_or_default())
-    };
     if let Some(key) = top.keys().find(|k| !TOP_KEYS.contains(&k.as_str())) {
         return Err(Error::Config(format!(
             "{}: unknown top-level key `{key}`{}; valid keys: {}",
-            top_line(key),
+            pipeline.at_top(key),
             suggest::hint(key, TOP_KEYS.iter().copied()),
             TOP_KEYS.join(", ")
         )));
@@ -87,10 +83,14 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
     if let Some(vars) = top.get("vars") {
-        expand::load_vars(&mut scope, vars, &root).map_err(|m| Error::Config(format!("{}: {m}", top_line("vars"))))?;
+        expand::load_vars(&mut scope, vars, &root)
+            .map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
     }
     let Some(Value::Object(entries)) = top.get("stages") else {
-        return Err(Error::Config(format!("{}: `stages:` must be a non-empty mapping of stages", top_line("stages"))));
+        return Err(Error::Config(format!(
+            "{}: `stages:` must be a non-empty mapping of stages",
+            pipeline.at_top("stages")
+        )));
     };
     let mut stages = Vec::new();
     let mut used = Vec::new();
@@ -158,7 +158,7 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
     }
     pipeline.stages = specs;
     if pipeline.stages.is_empty() {
-        return Err(Error::Config(format!("{}: no stage to run (every stage is frozen)", top_line("stages"))));
+        return Err(Error::Config(format!("{}: no stage to run (every stage is frozen)", pipeline.at_top("stages"))));
     }
     Ok((pipeline, notes))
 }
