@@ -109,8 +109,11 @@ mod tests {
         let err = files.resolve(&[json!("train.sed")], "").unwrap_err();
         assert_eq!(err, "params key `train.sed` is not in params.yaml (did you mean `train.seed`?)");
         assert!(files
-            .resolve(&[json!({"p.toml": ["a"]})], "")
+            .resolve(&[json!({"p.py": ["a"]})], "")
             .unwrap_err()
-            .contains(".toml params files are not supported"));
+            .contains(".py params files are not supported"));
+        std::fs::write(dir.path().join("p.toml"), "[a]\nb = 2\n").unwrap();
+        let got = files.resolve(&[json!({"p.toml": ["a.b"]})], "").unwrap();
+        assert_eq!(Value::Object(got), json!({"p.toml:a.b": 2}));
     }
 }
