@@ -49,9 +49,29 @@ impl TokenizeParams {
     }
 
     fn tokenizer_file(&self, workdir: &Path) -> Result<PathBuf, StageError> {
+        self.model_file(workdir, "tokenizer.json")
+    }
+
+    fn model_file(&self, workdir: &Path, name: &str) -> Result<PathBuf, StageError> {
         match self.local_dir(workdir) {
-            Some(dir) => Ok(dir.join("tokenizer.json")),
-            None => hub::model_file(&self.model, &self.revision, "tokenizer.json"),
+            Some(dir) => Ok(dir.join(name)),
+            None => hub::model_file(&self.model, &self.revision, name),
+        }
+    }
+
+    /// `max_len` within the model's positions (config.json's `max_position_embeddings`),
+    /// so that a sequence too long for it is refused here, not at training. A model
+    /// without that file (a tokenizer alone) is not checked.
+    fn check_positions(&self, workdir: &Path) -> Result<(), StageError> {
+        let Ok(config) = self.model_file(workdir, "config.json") else { return Ok(()) };
+        let Ok(text) = std::fs::read_to_string(&config) else { return Ok(()) };
+        let positions = serde_json::from_str::<Value>(&text).ok().and_then(|c| c["max_position_embeddings"].as_u64());
+        match positions {
+            Some(n) if self.max_len as u64 > n => Err(StageError::param(
+                "max_len",
+                format!("{} is more than the {n} positions of {} (max_position_embeddings)", self.max_len, self.model),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -82,6 +102,7 @@ impl Stage for Tokenize {
     /// The tokenizer file's hash, and for a hub model the commit it came from.
     fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
         let p: TokenizeParams = params::parse(params)?;
+        p.check_positions(workdir)?;
         let tokenizer = file_hash(&p.tokenizer_file(workdir)?)?;
         Ok(json!({"commit": p.commit(workdir)?, "tokenizer_blake3": tokenizer}))
     }
@@ -152,4 +173,26 @@ fn truncate(encoding: &tokenizers::Encoding, max_len: usize) -> Vec<u32> {
         kept[max_len - 1] = ids[ids.len() - 1];
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_len_beyond_the_models_positions_is_a_param_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/tokenizer.json"), "{}").unwrap();
+        let p = |max_len| TokenizeParams { model: "m".into(), revision: "main".into(), max_len };
+        assert!(p(512).check_positions(dir.path()).is_ok(), "no config.json: nothing to check against");
+        std::fs::write(dir.path().join("m/config.json"), r#"{"max_position_embeddings": 128}"#).unwrap();
+        assert!(p(128).check_positions(dir.path()).is_ok());
+        let err = p(129).check_positions(dir.path()).unwrap_err();
+        assert!(err.is_config(), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "param `max_len`: 129 is more than the 128 positions of m (max_position_embeddings)"
+        );
+    }
 }
