@@ -33,25 +33,9 @@ pub fn parse(text: &str) -> Result<Override, Error> {
 /// Applies overrides to the parsed pipeline; params must exist (a typo would otherwise be silent).
 pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Error> {
     for o in overrides {
-        let shown = format!("--set {}.{}", o.target, o.path.join("."));
-        if o.target == "params" {
-            // Params are declared in the file: a path that names none is a typo, not a new value.
-            let mut level = &pipeline.params;
-            for (depth, key) in o.path.iter().enumerate() {
-                let at = o.path[..=depth].join(".");
-                let Some(value) = level.get(key) else {
-                    let hint = suggest::hint(key, level.keys().map(String::as_str));
-                    return Err(Error::Config(format!("{shown}: the pipeline has no param `{at}`{hint}")));
-                };
-                match value {
-                    Value::Object(inner) => level = inner,
-                    _ if depth + 1 < o.path.len() => {
-                        return Err(Error::Config(format!("{shown}: param `{at}` is {value}, not a mapping")));
-                    }
-                    _ => {}
-                }
-            }
-            set(&mut pipeline.params, &o.path, o.value.clone());
+        let shown = o.shown();
+        if o.is_param() {
+            set_param(&mut pipeline.params, o, "the pipeline has")?;
         } else {
             let hint = suggest::hint(&o.target, pipeline.stage_names());
             let stage = pipeline
@@ -60,6 +44,40 @@ pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Erro
             set(&mut stage.with, &o.path, o.value.clone());
         }
     }
+    Ok(())
+}
+
+impl Override {
+    /// `--set params.a.b`, for messages.
+    pub fn shown(&self) -> String {
+        format!("--set {}.{}", self.target, self.path.join("."))
+    }
+
+    pub fn is_param(&self) -> bool {
+        self.target == "params"
+    }
+}
+
+/// Sets param override `o` in `params`, whose owner `has` names in errors. Params are
+/// declared in a file: a path that names none is a typo, not a new value.
+pub fn set_param(params: &mut Map<String, Value>, o: &Override, has: &str) -> Result<(), Error> {
+    let shown = o.shown();
+    let mut level = &*params;
+    for (depth, key) in o.path.iter().enumerate() {
+        let at = o.path[..=depth].join(".");
+        let Some(value) = level.get(key) else {
+            let hint = suggest::hint(key, level.keys().map(String::as_str));
+            return Err(Error::Config(format!("{shown}: {has} no param `{at}`{hint}")));
+        };
+        match value {
+            Value::Object(inner) => level = inner,
+            _ if depth + 1 < o.path.len() => {
+                return Err(Error::Config(format!("{shown}: param `{at}` is {value}, not a mapping")));
+            }
+            _ => {}
+        }
+    }
+    set(params, &o.path, o.value.clone());
     Ok(())
 }
 

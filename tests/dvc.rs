@@ -110,6 +110,25 @@ fn a_named_param_change_reruns_its_stage_and_downstream_and_status_names_the_key
 }
 
 #[test]
+fn set_params_overrides_params_yaml_values_as_dvc_exp_run_s_does_without_editing_the_file() {
+    let t = Test::new().file("params.yaml", "train:\n  lr: 0.1\n  epochs: 2\n").file(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: echo ${train.lr} > lr.txt\n    outs: [lr.txt]\n  \
+         count:\n    cmd: echo x > c.txt\n    params: [train.epochs]\n    outs: [c.txt]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    t.run(&["run", "dvc.yaml", "--set", "params.train.lr=0.5"]).success();
+    assert_eq!(t.statuses(), expect(&[("train", "ran"), ("count", "cached")]));
+    assert_eq!(t.lines("lr.txt"), ["0.5"]);
+    t.run(&["run", "dvc.yaml", "--set", "params.train.epochs=3"]).success();
+    assert_eq!(t.statuses(), expect(&[("train", "cached"), ("count", "ran")]), "`params:` deps see it too");
+    t.run(&["run", "dvc.yaml", "--set", "params.train.lrr=1"])
+        .code(2)
+        .stderr_has("params.yaml has no param `train.lrr` (did you mean `lr`?)");
+    assert_eq!(t.lines("params.yaml"), ["train:", "  lr: 0.1", "  epochs: 2"], "the file is not edited");
+}
+
+#[test]
 fn a_param_no_stage_names_reruns_nothing() {
     let t = fixture("get-started");
     t.run(&["run", "dvc.yaml"]).success();

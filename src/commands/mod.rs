@@ -31,12 +31,11 @@ pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, E
 
 /// The pipeline file (pipe's YAML or a `dvc.yaml`) with its `--set`s applied.
 pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
-    let (mut pipeline, notes) = crate::dvc::load_any(file)?;
+    let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let (mut pipeline, notes) = crate::dvc::load_any(file, &parsed)?;
     for note in notes {
         eprintln!("note: {note}");
     }
-    let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    overrides::apply(&mut pipeline, &parsed)?;
     pipeline.params = crate::interpolate::params(&pipeline.params)
         .map_err(|m| Error::Config(format!("{}: `params`: {m}", pipeline.at_top("params"))))?;
     Ok(pipeline)

@@ -14,6 +14,7 @@ use std::path::Path;
 use pipe_stages::values::from_yaml;
 use serde_json::{Map, Value};
 
+use crate::overrides::{self, Override};
 use crate::spec::{self, Pipeline, StageSpec, SHELL};
 use crate::{suggest, Error};
 
@@ -29,15 +30,27 @@ pub fn is_dvc_name(file: &Path) -> bool {
 /// A pipeline file in either format, with notes on what DVC settings pipe leaves aside.
 /// `dvc.yaml` is DVC's by name; another file is DVC's by content when it is not a valid
 /// pipe file, has no `name:` and its stages have a `cmd`, `foreach` or `matrix`.
-pub fn load_any(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
-    if is_dvc_name(file) {
-        return load(file);
-    }
-    match spec::load(file) {
-        Ok(pipeline) => Ok((pipeline, Vec::new())),
-        Err(_) if looks_like_dvc(file) => load(file),
-        Err(e) => Err(e),
-    }
+/// Reads a pipeline file of either kind and applies the `--set`s: a dvc.yaml's `params.`
+/// ones to the values of its params.yaml (as `dvc exp run -S` does, without editing the file).
+pub fn load_any(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), Error> {
+    let native = if is_dvc_name(file) {
+        None
+    } else {
+        match spec::load(file) {
+            Ok(pipeline) => Some(pipeline),
+            Err(_) if looks_like_dvc(file) => None,
+            Err(e) => return Err(e),
+        }
+    };
+    let (mut pipeline, notes, rest) = match native {
+        Some(pipeline) => (pipeline, Vec::new(), sets.to_vec()),
+        None => {
+            let (pipeline, notes) = load(file, sets)?;
+            (pipeline, notes, sets.iter().filter(|o| !o.is_param()).cloned().collect())
+        }
+    };
+    overrides::apply(&mut pipeline, &rest)?;
+    Ok((pipeline, notes))
 }
 
 fn looks_like_dvc(file: &Path) -> bool {
@@ -49,8 +62,9 @@ fn looks_like_dvc(file: &Path) -> bool {
     !top.contains_key("name") && top.get("stages").and_then(Value::as_object).is_some_and(|s| s.values().any(dvc_stage))
 }
 
-/// Reads a `dvc.yaml` into a pipeline of shell stages.
-pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
+/// Reads a `dvc.yaml` into a pipeline of shell stages, with the `params.` overrides among
+/// `sets` applied to params.yaml's values.
+pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), Error> {
     let source =
         std::fs::read_to_string(file).map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
     let top: Value = from_yaml(&source).map_err(|e| {
@@ -79,6 +93,9 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         if let Value::Object(values) = expand::read_values(&default_params).map_err(Error::Config)? {
             scope = values;
         }
+    }
+    for o in sets.iter().filter(|o| o.is_param()) {
+        overrides::set_param(&mut scope, o, &format!("{} has", default_params.display()))?;
     }
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
@@ -109,6 +126,8 @@ pub fn load(file: &Path) -> Result<(Pipeline, Vec<String>), Error> {
         Error::Config(format!("{}: stage `{}`: {message}", pipeline.at(&stages[i].name, Some(key)), stages[i].name))
     })?;
     let mut files = params::ParamFiles::new(&root);
+    // `params:` deps on params.yaml read the overridden values too.
+    files.seed(params::DEFAULT_FILE, params_yaml.clone());
     let mut notes = Vec::new();
     let mut specs = Vec::new();
     for ((stage, wiring), used) in stages.iter().zip(&wiring).zip(&used) {

@@ -26,6 +26,11 @@ impl ParamFiles {
         ParamFiles { root: root.to_path_buf(), files: HashMap::new() }
     }
 
+    /// Takes `values` as the contents of file `rel` (params.yaml after `--set`).
+    pub fn seed(&mut self, rel: &str, values: Value) {
+        self.files.insert(rel.to_string(), values);
+    }
+
     fn file(&mut self, rel: &str) -> Result<&Value, String> {
         if !self.files.contains_key(rel) {
             let values = read_values(&self.root.join(rel))?;
