@@ -20,23 +20,23 @@ use crate::remote::config;
 use crate::spec::{Pipeline, SHELL};
 use crate::{lockfile, Error};
 
-/// A declared workspace path and where it leads (`None`: it does not resolve inside the
-/// pipeline's directory, which the instance's own check reports). Overlaps are judged on
-/// where paths lead, so `alias/o.txt` with `alias -> data` is `data/o.txt`.
+/// A declared workspace path and where it leads, or why it leads nowhere pipe may go
+/// (reported by its own instance's check). Overlaps are judged on where paths lead, so
+/// `alias/o.txt` with `alias -> data` is `data/o.txt`.
 struct Declared {
     text: String,
-    at: Option<PathBuf>,
+    at: Result<PathBuf, String>,
 }
 
 impl Declared {
     fn all(workdir: &Path, texts: &[String], last: Last) -> Vec<Declared> {
-        let at = |t: &String| workspace::resolve(workdir, t, last).ok();
+        let at = |t: &String| workspace::resolve(workdir, t, last).map_err(|e| e.to_string());
         texts.iter().map(|t| Declared { text: t.clone(), at: at(t) }).collect()
     }
 
     /// One is the other or lies inside it.
     fn overlaps(&self, other: &Path) -> bool {
-        self.at.as_ref().is_some_and(|at| at.starts_with(other) || other.starts_with(at))
+        self.at.as_ref().is_ok_and(|at| at.starts_with(other) || other.starts_with(at))
     }
 }
 
@@ -87,8 +87,8 @@ pub fn check(
                 .find_map(|j| outs[j].iter().find(|o| o.overlaps(path)).map(|o| (j, &o.text)))
         };
         let deps = Declared::all(&plan.workdir, &own.deps, Last::Follow);
-        for out in &own.outs {
-            let path = workspace::resolve(&plan.workdir, out, Last::Keep).map_err(|e| fail("outs", e.to_string()))?;
+        for Declared { text: out, at } in &outs[i] {
+            let path = at.clone().map_err(|e| fail("outs", e))?;
             if let Some(what) = kept.held_by(&path, true) {
                 return Err(fail("outs", format!("`{out}` {what}, and pipe removes an out before its command runs")));
             }
@@ -106,8 +106,8 @@ pub fn check(
                 ));
             }
         }
-        for dep in &own.deps {
-            let path = workspace::resolve(&plan.workdir, dep, Last::Follow).map_err(|e| fail("deps", e.to_string()))?;
+        for Declared { text: dep, at } in &deps {
+            let path = at.clone().map_err(|e| fail("deps", e))?;
             if let Some(what) = kept.held_by(&path, false) {
                 return Err(fail(
                     "deps",

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::shell::copy_tree;
 use pipe_stages::tree::{hash_file, hash_tree};
-use pipe_stages::workspace::{normal, resolve as resolve_path, Last, Paths};
+use pipe_stages::workspace::{normal, resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
 use crate::lockfile;
@@ -65,7 +65,7 @@ pub fn restore(
 ) -> Result<Vec<Restored>, Error> {
     let mut declaring = Vec::new();
     for &(i, artifact) in found {
-        let outs = declared_paths(registry, plan, i)?.outs;
+        let outs = declared_outs(registry, plan, i)?;
         if !outs.is_empty() {
             declaring.push((i, artifact, outs));
         }
@@ -92,13 +92,14 @@ pub fn restore(
     Ok(done)
 }
 
-/// The workspace paths instance `i` declares (a shell stage's `deps:` and `outs:`).
-pub fn declared_paths(registry: &Registry, plan: &Plan, i: usize) -> Result<Paths, Error> {
+/// The workspace outs instance `i` declares (a shell stage's `outs:`).
+pub fn declared_outs(registry: &Registry, plan: &Plan, i: usize) -> Result<Vec<String>, Error> {
     let inst = &plan.instances[i];
-    let Some(stage) = registry.get(&inst.kind) else { return Ok(Paths::default()) };
-    stage
+    let Some(stage) = registry.get(&inst.kind) else { return Ok(Vec::new()) };
+    let paths = stage
         .workspace(&inst.params)
-        .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })
+        .map_err(|e| Error::Failed { message: format!("stage `{}`: {e}", inst.name), config: true })?;
+    Ok(paths.outs)
 }
 
 /// One line per out that was not already current, for stderr.

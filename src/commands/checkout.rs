@@ -36,7 +36,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let mut found = Vec::new();
     for (i, p) in probes.iter().enumerate().filter(|&(i, _)| selection.targets[i]) {
         let Some(p) = p else { continue };
-        let declares = !workspace::declared_paths(&registry, &plan, i)?.outs.is_empty();
+        let declares = !workspace::declared_outs(&registry, &plan, i)?.is_empty();
         match p.artifact() {
             Some(artifact) => found.push((i, artifact)),
             None if declares => {

@@ -11,6 +11,7 @@ use pipe_stages::Registry;
 
 use crate::executor::jobs;
 use crate::probe::probe_via;
+use crate::record::RunRecord;
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
 use crate::store::{remove, Store};
@@ -90,31 +91,31 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             e => e,
         })
     };
-    // Per pipeline, oldest first: each run's id and whether it ran the whole pipeline.
-    let mut by_pipeline: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    // Per pipeline, oldest first: each run's id and record.
+    let mut by_pipeline: BTreeMap<String, Vec<(String, RunRecord)>> = BTreeMap::new();
     for id in record::list(&store)? {
         let record = load(&id)?;
-        by_pipeline.entry(record.pipeline).or_default().push((id, record.selected.is_empty()));
+        by_pipeline.entry(record.pipeline.clone()).or_default().push((id, record));
     }
     let keep = args.keep.map_or(usize::MAX, |k| k as usize);
     let mut referenced = HashSet::new();
     // A job's log stays while a kept record names it, or while the job is recorded.
     let mut logs: HashSet<String> = jobs::recorded(&store).iter().map(|recipe| jobs::log_name(recipe)).collect();
     let mut dropped_runs = 0;
-    for runs in by_pipeline.values() {
+    for runs in by_pipeline.into_values() {
         // The newest `keep` whole runs and every run since: a `--stage` run names only part
         // of the pipeline, and the rest of what its lock file holds comes from runs before.
-        let whole: Vec<usize> = runs.iter().enumerate().filter(|(_, r)| r.1).map(|(i, _)| i).collect();
+        let whole: Vec<usize> =
+            runs.iter().enumerate().filter(|(_, r)| r.1.selected.is_empty()).map(|(i, _)| i).collect();
         let cut = whole.len().checked_sub(keep).map_or(0, |first| whole[first]);
-        let ids: Vec<&String> = runs.iter().map(|(id, _)| id).collect();
-        for id in &ids[..cut] {
+        for (id, _) in &runs[..cut] {
             dropped_runs += 1;
             if !args.dry_run {
                 remove(&record::path(&store, id))?;
             }
         }
-        for id in &ids[cut..] {
-            for stage in load(id)?.stages {
+        for (_, kept) in runs.into_iter().skip(cut) {
+            for stage in kept.stages {
                 referenced.extend(stage.key);
                 logs.extend(stage.log);
             }

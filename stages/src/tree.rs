@@ -23,7 +23,7 @@ pub struct FileHash {
 pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
     files(root)?
         .into_iter()
-        .map(|(path, full)| hash_file(&full).map(|(size, blake3)| FileHash { path, size, blake3 }))
+        .map(|(path, full)| hash_regular(&full).map(|(size, blake3)| FileHash { path, size, blake3 }))
         .collect()
 }
 
@@ -68,11 +68,16 @@ pub fn refused(path: &Path, kind: fs::FileType) -> Option<StageError> {
     Some(StageError::Special(path.to_path_buf(), what))
 }
 
-/// Size and blake3 (hex) of one file, streamed.
+/// Size and blake3 (hex) of one file, streamed; a FIFO or device is refused first.
 pub fn hash_file(path: &Path) -> Result<(u64, String), StageError> {
     if let Some(e) = refused(path, fs::metadata(path).map_err(StageError::io(path))?.file_type()) {
         return Err(e);
     }
+    hash_regular(path)
+}
+
+/// [`hash_file`] for a file `files` listed: its walk has already refused the others.
+fn hash_regular(path: &Path) -> Result<(u64, String), StageError> {
     let file = fs::File::open(path).map_err(StageError::io(path))?;
     let mut hasher = blake3::Hasher::new();
     let size =
