@@ -123,6 +123,52 @@ fn report(restored: &[Restored]) -> Vec<String> {
         .collect()
 }
 
+/// How a workspace out stands against an artifact's copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// The same content, or the artifact has none to compare with.
+    Current,
+    /// Not in the workspace.
+    Missing,
+    /// The out of `earlier`, the artifact pipe last wrote there.
+    Earlier,
+    /// Anything else: the user's work.
+    Edited,
+}
+
+/// Compares workspace out `rel` with `artifact`'s, telling pipe's own earlier output (the
+/// out of `earlier`) from an edit by hand.
+fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, earlier: Option<&Artifact>) -> Result<Drift, Error> {
+    let want = contents(&artifact.dir, rel)?;
+    let have = contents(workdir, rel)?;
+    // Nothing to compare with (a shell stage fails without its outs, so only other kinds).
+    if want.is_none() || have == want {
+        return Ok(Drift::Current);
+    }
+    Ok(match (&have, earlier) {
+        (None, _) => Drift::Missing,
+        (Some(have), Some(earlier)) if contents(&earlier.dir, rel)?.as_ref() == Some(have) => Drift::Earlier,
+        _ => Drift::Edited,
+    })
+}
+
+/// How each declared out of instance `i` stands in the workspace against `artifact`
+/// (see [`compare`]): what `pipe status` reports.
+pub fn drift(
+    plan: &Plan,
+    registry: &Registry,
+    i: usize,
+    artifact: &Artifact,
+    earlier: Option<&Artifact>,
+) -> Result<Vec<(String, Drift)>, Error> {
+    let mut drifts = Vec::new();
+    for out in declared_outs(registry, plan, i)? {
+        let drift = compare(&plan.workdir, Path::new(&normal(&out)), artifact, earlier)?;
+        drifts.push((out, drift));
+    }
+    Ok(drifts)
+}
+
 fn restore_out(
     workdir: &Path,
     out: &str,
@@ -131,22 +177,14 @@ fn restore_out(
     force: bool,
 ) -> Result<Action, Error> {
     let rel = PathBuf::from(normal(out));
-    let want = contents(&artifact.dir, &rel)?;
-    let have = contents(workdir, &rel)?;
-    // Nothing to restore from (a shell stage fails without its outs, so only other kinds).
-    if want.is_none() || have == want {
-        return Ok(Action::Current);
-    }
-    let ours = match (&have, earlier) {
-        (None, _) => true,
-        (Some(have), Some(earlier)) => contents(&earlier.dir, &rel)?.as_ref() == Some(have),
-        (Some(_), None) => false,
+    let action = match compare(workdir, &rel, artifact, earlier)? {
+        Drift::Current => return Ok(Action::Current),
+        Drift::Edited if !force => return Ok(Action::Modified),
+        Drift::Edited => Action::Overwritten,
+        Drift::Missing | Drift::Earlier => Action::Restored,
     };
-    if !ours && !force {
-        return Ok(Action::Modified);
-    }
     place(workdir, &rel, &artifact.dir.join(&rel))?;
-    Ok(if ours { Action::Restored } else { Action::Overwritten })
+    Ok(action)
 }
 
 /// Whether workspace path `rel` holds the same content in `workdir` as in the artifact `dir`.

@@ -38,6 +38,10 @@ fn run_restores_a_deleted_out_of_a_cached_stage() {
     let counts = read(&t, "counts.txt");
     std::fs::remove_file(t.path().join("counts.txt")).unwrap();
     std::fs::remove_dir_all(t.path().join("parts")).unwrap();
+    t.run(&["status", "p.yaml"])
+        .success()
+        .stdout_has("0 of 2 stage instance(s) stale")
+        .stdout_has("`parts/` is not in the workspace: `pipe run` or `pipe checkout` restores it");
     t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt (out of counts)");
     assert_eq!(read(&t, "counts.txt"), counts);
     assert_eq!(read(&t, "parts/deep/c"), counts);
@@ -51,6 +55,13 @@ fn an_out_changed_by_hand_is_reported_and_kept_unless_forced() {
     t.run(&["run", "p.yaml"]).success();
     let counts = read(&t, "counts.txt");
     t.write("counts.txt", "my notes\n");
+    t.run(&["status", "p.yaml"]).success().stdout_has(
+        "`counts.txt` was changed by hand: `pipe run` keeps it; `pipe checkout --force p.yaml` restores `counts`'s",
+    );
+    // A stale stage rewrites its outs: status says so before the edit is lost.
+    t.run(&["status", "p.yaml", "--set", "params.n=5"])
+        .success()
+        .stdout_has("`counts.txt` was changed by hand: running `counts` replaces it");
     t.run(&["run", "p.yaml"]).success().stderr_has("warning: counts.txt (out of counts) differs");
     assert_eq!(read(&t, "counts.txt"), "my notes\n");
     t.run(&["checkout", "p.yaml"]).code(1).stdout_has("1 changed by hand and kept");
@@ -67,6 +78,7 @@ fn switching_back_to_a_cached_param_replaces_pipes_own_earlier_out() {
     let first = read(&t, "counts.txt");
     t.run(&["run", "p.yaml", "--set", "params.n=2"]).success().stdout_has("2 ran");
     assert_ne!(read(&t, "counts.txt"), first);
+    t.run(&["status", "p.yaml"]).success().stdout_has("`counts.txt` holds an earlier run's output");
     // Not the user's work: the out of the artifact the lock file recorded last.
     t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt");
     assert_eq!(read(&t, "counts.txt"), first);

@@ -1,4 +1,5 @@
-//! `pipe status`: which instances would run, and with `--why`, which key component changed.
+//! `pipe status`: which instances would run, with `--why` which key component changed, and
+//! which declared outs the workspace does not hold as pipe left them.
 
 use std::path::{Path, PathBuf};
 
@@ -6,11 +7,13 @@ use pipe_stages::Registry;
 
 use crate::executor::slurm;
 use crate::lockfile;
+use crate::plan::Plan;
 use crate::probe::{probe_via, RemoteLookup, State};
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
 use crate::store::Store;
 use crate::table::short;
+use crate::workspace::{self, Drift};
 use crate::{why, Error};
 
 #[derive(clap::Args)]
@@ -47,7 +50,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;
     let mut out = String::new();
-    for ((inst, p), job) in plan.instances.iter().zip(&probes).zip(&live) {
+    for (i, ((inst, p), job)) in plan.instances.iter().zip(&probes).zip(&live).enumerate() {
         let Some(p) = p else { continue };
         let (word, key) = match &p.state {
             State::Fresh(a) => ("fresh", short(&a.key).to_string()),
@@ -69,13 +72,60 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         let job =
             job.as_ref().map(|(r, state)| format!("  (slurm job {}: {})", r.job, state.describe())).unwrap_or_default();
         out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
-        if args.why {
-            for reason in why::reasons(p, lock.stages.get(&inst.name), &store, &registry)? {
-                out.push_str(&format!("{:21}- {reason}\n", ""));
-            }
+        let entry = lock.stages.get(&inst.name);
+        let mut notes = if args.why { why::reasons(p, entry, &store, &registry)? } else { Vec::new() };
+        notes.extend(drifts(&plan, &registry, &store, i, &p.state, entry, &args.file)?);
+        for note in notes {
+            out.push_str(&format!("{:21}- {note}\n", ""));
         }
     }
     print!("{out}");
     println!("{stale} of {} stage instance(s) stale", plan.instances.len());
     Ok(())
+}
+
+/// Lines for the declared outs of instance `i` that the workspace does not hold as pipe left
+/// them: against the artifact when fresh, against the lock file's last artifact when stale
+/// (the run will replace that out, edit and all).
+fn drifts(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    i: usize,
+    state: &State,
+    entry: Option<&lockfile::LockEntry>,
+    file: &Path,
+) -> Result<Vec<String>, Error> {
+    let last =
+        |entry: Option<&lockfile::LockEntry>| entry.map(|e| store.lookup(&e.key)).transpose().map(Option::flatten);
+    let name = &plan.instances[i].name;
+    let mut notes = Vec::new();
+    match state {
+        State::Fresh(artifact) => {
+            let earlier = last(entry.filter(|e| e.key != artifact.key))?;
+            for (out, drift) in workspace::drift(plan, registry, i, artifact, earlier.as_ref())? {
+                notes.push(match drift {
+                    Drift::Current => continue,
+                    Drift::Missing => format!("`{out}` is not in the workspace: `pipe run` or `pipe checkout` restores it"),
+                    Drift::Earlier => format!(
+                        "`{out}` holds an earlier run's output: `pipe run` or `pipe checkout` puts this one's there"
+                    ),
+                    Drift::Edited => format!(
+                        "`{out}` was changed by hand: `pipe run` keeps it; `pipe checkout --force {}` restores `{name}`'s",
+                        file.display()
+                    ),
+                });
+            }
+        }
+        State::Stale { .. } => {
+            let Some(previous) = last(entry)? else { return Ok(notes) };
+            for (out, drift) in workspace::drift(plan, registry, i, &previous, None)? {
+                if drift == Drift::Edited {
+                    notes.push(format!("`{out}` was changed by hand: running `{name}` replaces it"));
+                }
+            }
+        }
+        State::Broken(_) => {}
+    }
+    Ok(notes)
 }
