@@ -151,11 +151,13 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
     let clash = name.chars().find(|c| matches!(c, '[' | ']' | '=' | ',' | '.') || c.is_whitespace());
     if name.is_empty() || name == "params" || clash.is_some() {
         let why = match clash {
-            Some(c) => format!("`{c}` is not allowed in a stage name (instance names and `--set` use it)"),
+            Some(c) => {
+                format!("`{}` is not allowed in a stage name (instance names and `--set` use it)", c.escape_debug())
+            }
             None if name.is_empty() => "a stage needs a name".to_string(),
             None => "`params` is the prefix of the pipeline's params (`${params.x}`, `--set params.x=...`)".to_string(),
         };
-        return Err(Error::Config(format!("{}: stage `{name}`: {why}", pipeline.at(&name, None))));
+        return Err(Error::Config(format!("{}: stage `{}`: {why}", pipeline.at(&name, None), name.escape_debug())));
     }
     let mut with = raw.with.unwrap_or_default();
     for (key, value) in [("run", raw.run), ("deps", raw.deps), ("outs", raw.outs)] {
@@ -260,7 +262,11 @@ impl Pipeline {
         let stages = lines.iter().position(|l| l.starts_with("stages:"))?;
         let is_key = |line: &str, name: &str| {
             let t = line.trim_start();
-            [format!("{name}:"), format!("\"{name}\":"), format!("'{name}':")].iter().any(|k| t.starts_with(k.as_str()))
+            // A double-quoted key may spell a tab or a quote as an escape.
+            let escaped = format!("\"{}\":", name.escape_debug());
+            [format!("{name}:"), format!("\"{name}\":"), format!("'{name}':"), escaped]
+                .iter()
+                .any(|k| t.starts_with(k.as_str()))
         };
         let indent = |line: &str| line.len() - line.trim_start().len();
         let start = (stages + 1..lines.len()).find(|&i| indent(lines[i]) > 0 && is_key(lines[i], stage))?;
@@ -322,6 +328,9 @@ mod tests {
             let err = parse_str(&format!("name: x\nstages:\n  {name}: {{uses: shell, run: 'true'}}\n")).unwrap_err();
             assert!(err.to_string().contains(why), "{name}: {err}");
         }
+        // A tab shows as its escape, and the error still finds the stage's line.
+        let err = parse_str("name: x\nstages:\n  \"a\\tb\": {uses: shell, run: 'true'}\n").unwrap_err().to_string();
+        assert!(err.starts_with("p/x.yaml:3: stage `a\\tb`: `\\t` is not allowed"), "{err}");
         assert!(parse_str("name: x\nstages:\n  prep-data_2: {uses: shell, run: 'true'}\n").is_ok());
     }
 

@@ -95,7 +95,7 @@ pub fn parse(name: String, def: &Map<String, Value>) -> Result<Stage, (String, S
     let mut deps = Vec::new();
     for dep in list("deps")? {
         let Value::String(dep) = dep else { return Err(fail("deps", format!("a dep is a path, got {dep}"))) };
-        deps.push(normal(&wdir, &dep).map_err(|m| fail("deps", m))?);
+        deps.push(inside(&wdir, &dep).map_err(|m| fail("deps", m))?);
     }
     let mut stage = Stage {
         name,
@@ -130,7 +130,7 @@ pub fn parse(name: String, def: &Map<String, Value>) -> Result<Stage, (String, S
                     return Err(fail(key, format!("an entry of `{key}` is a path or `path: {{flags}}`, got {other}")))
                 }
             };
-            let path = normal(&wdir, &path).map_err(|m| fail(key, m))?;
+            let path = inside(&wdir, &path).map_err(|m| fail(key, m))?;
             for (flag, value) in &flags {
                 let plot = key == "plots" && PLOT_PROPS.contains(&flag.as_str());
                 stage.plot_props |= plot;
@@ -183,6 +183,20 @@ pub fn normal(wdir: &str, path: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// A dep or out: [`normal`], and not the `dvc.yaml` directory itself, which holds pipe's
+/// lock file and cache.
+fn inside(wdir: &str, path: &str) -> Result<String, String> {
+    let rel = normal(wdir, path)?;
+    if rel.is_empty() {
+        let within = if wdir.is_empty() { String::new() } else { format!(" (in wdir `{wdir}`)") };
+        return Err(format!(
+            "`{path}`{within} is the directory of dvc.yaml itself, which holds pipe's lock file and cache: \
+             name the files or directories in it"
+        ));
+    }
+    Ok(rel)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +231,15 @@ mod tests {
             .1
             .contains("(did you mean `cache`?)"));
         assert!(stage(json!({"cmd": "x", "deps": ["../up"]})).unwrap_err().1.contains("outside the directory"));
+        assert_eq!(
+            stage(json!({"cmd": "x", "wdir": "sub", "outs": [".."]})).unwrap_err().1,
+            "`..` (in wdir `sub`) is the directory of dvc.yaml itself, which holds pipe's lock file and cache: \
+             name the files or directories in it"
+        );
+        assert!(stage(json!({"cmd": "x", "deps": ["."]}))
+            .unwrap_err()
+            .1
+            .starts_with("`.` is the directory of dvc.yaml"));
         assert!(stage(json!({"cmd": "x", "deps": ["s3://b/k"]}))
             .unwrap_err()
             .1
