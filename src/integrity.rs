@@ -1,8 +1,10 @@
 //! Whether a committed object still holds what was committed. At commit the store
-//! writes `stamp.json`: size, mtime and blake3 of every file of the object (stage
-//! files and metadata alike). The cheap check compares sizes and mtimes with one
-//! `stat` per file; only a mismatch pays for the full check, which re-hashes every
-//! file against the stamp and the manifest, as `pipe verify` does for every object.
+//! writes `stamp.json`: size, mtime, blake3 and execute bit of every file of the object
+//! (stage files and metadata alike), and its empty directories. The cheap check lists
+//! the object's files (a file added since is a mismatch) and compares sizes, mtimes and
+//! execute bits with one `stat` per file; only a mismatch pays for the full check, which
+//! re-hashes every file against the stamp and the manifest, as `pipe verify` does for
+//! every object.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Manifest, MANIFEST, RESERVED, STAMP};
 use crate::Error;
 
-/// stamp.json: every file of an object as committed.
+/// stamp.json: every file of an object as committed, and its empty directories.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Stamp {
     pub files: Vec<Stamped>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +31,8 @@ pub struct Stamped {
     pub file: FileHash,
     /// Modification time: seconds and nanoseconds since the epoch.
     pub mtime: (i64, i64),
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
 }
 
 /// One thing wrong with an object.
@@ -51,34 +57,49 @@ impl Stamp {
     pub fn of(dir: &Path, manifest: &Manifest) -> Result<Stamp, Error> {
         let mut files = Vec::new();
         for file in &manifest.files {
-            files.push(Stamped { mtime: mtime(&dir.join(&file.path))?, file: file.clone() });
+            let (mtime, exec) = stat(&dir.join(&file.path))?;
+            files.push(Stamped { mtime, exec, file: file.clone() });
         }
         for name in RESERVED.iter().filter(|n| **n != STAMP) {
             let path = dir.join(name);
             let (size, blake3) =
                 hash_file(&path).map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
-            files.push(Stamped { file: FileHash { path: name.to_string(), size, blake3 }, mtime: mtime(&path)? });
+            let (mtime, exec) = stat(&path)?;
+            files.push(Stamped { file: FileHash { path: name.to_string(), size, blake3 }, mtime, exec });
         }
-        Ok(Stamp { files })
+        Ok(Stamp { files, empty_dirs: manifest.empty_dirs.clone() })
     }
 
     pub fn read(dir: &Path) -> Option<Stamp> {
         serde_json::from_slice(&fs::read(dir.join(STAMP)).ok()?).ok()
     }
 
-    /// The cheap check: every stamped file is still a regular file of the stamped size and mtime.
+    /// The cheap check: the object holds the stamped files and no other (a stray file would
+    /// reach the stages reading it), each still a regular file of the stamped size, mtime
+    /// and execute bit, and its empty directories.
     pub fn matches(&self, dir: &Path) -> bool {
-        self.files.iter().all(|s| {
-            let path = dir.join(&s.file.path);
-            fs::symlink_metadata(&path)
-                .is_ok_and(|m| m.is_file() && m.len() == s.file.size && (m.mtime(), m.mtime_nsec()) == s.mtime)
-        })
+        let Ok(found) = tree::files(dir) else { return false };
+        let mut found: Vec<&str> = found.iter().map(|(rel, _)| rel.as_str()).filter(|rel| *rel != STAMP).collect();
+        let mut stamped: Vec<&str> = self.files.iter().map(|s| s.file.path.as_str()).collect();
+        found.sort_unstable();
+        stamped.sort_unstable();
+        found == stamped
+            && self.files.iter().all(|s| {
+                fs::symlink_metadata(dir.join(&s.file.path)).is_ok_and(|m| {
+                    m.is_file()
+                        && m.len() == s.file.size
+                        && (m.mtime(), m.mtime_nsec()) == s.mtime
+                        && (m.mode() & 0o100 != 0) == s.exec
+                })
+            })
+            && self.empty_dirs.iter().all(|d| fs::symlink_metadata(dir.join(d)).is_ok_and(|m| m.is_dir()))
     }
 }
 
-fn mtime(path: &Path) -> Result<(i64, i64), Error> {
+/// Modification time (seconds and nanoseconds since the epoch) and execute bit.
+fn stat(path: &Path) -> Result<((i64, i64), bool), Error> {
     let meta = fs::symlink_metadata(path).map_err(Error::io(path))?;
-    Ok((meta.mtime(), meta.mtime_nsec()))
+    Ok(((meta.mtime(), meta.mtime_nsec()), meta.mode() & 0o100 != 0))
 }
 
 /// The full check: re-hashes every file of the object and compares it with the stamp
@@ -126,7 +147,31 @@ pub fn full(dir: &Path, stamp: Option<&Stamp>) -> Report {
     for path in found.keys().filter(|p| !expected.contains_key(*p) && !RESERVED.contains(p)) {
         problems.push(problem(path, "not in the manifest".into()));
     }
+    if let Some(manifest) = &manifest {
+        problems.extend(shape_problems(dir, manifest));
+    }
     Report { problems, ..report }
+}
+
+/// Where the object's empty directories and execute bits differ from the manifest's. A
+/// directory the manifest does not list is no problem: objects from before manifests
+/// listed them may hold one.
+fn shape_problems(dir: &Path, manifest: &Manifest) -> Vec<Problem> {
+    let shape = match tree::shape(dir) {
+        Ok(shape) => shape,
+        Err(e) => return vec![problem(".", e.to_string())],
+    };
+    let mut problems = Vec::new();
+    for rel in manifest.empty_dirs.iter().filter(|d| !dir.join(d).is_dir()) {
+        problems.push(problem(rel, "an empty directory of the manifest, missing".into()));
+    }
+    for rel in manifest.executable.iter().filter(|f| !shape.executable.contains(f)) {
+        problems.push(problem(rel, "lost its execute bit".into()));
+    }
+    for rel in shape.executable.iter().filter(|f| !manifest.executable.contains(f)) {
+        problems.push(problem(rel, "executable, which the manifest does not say".into()));
+    }
+    problems
 }
 
 fn problem(path: &str, what: String) -> Problem {

@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::{durable, Error};
 
 const READ_ONLY_FILE: u32 = 0o444;
+const READ_ONLY_EXECUTABLE: u32 = 0o555;
 const READ_ONLY_DIR: u32 = 0o555;
 const WRITABLE_DIR: u32 = 0o755;
 
@@ -24,7 +25,9 @@ pub fn seal(dir: &Path) -> Result<(), Error> {
             chmod(&path, READ_ONLY_DIR)?;
         } else {
             durable::sync_file(&path)?;
-            chmod(&path, READ_ONLY_FILE)?;
+            // An executable stays one: a downstream stage may run it.
+            let exec = meta.permissions().mode() & 0o100 != 0;
+            chmod(&path, if exec { READ_ONLY_EXECUTABLE } else { READ_ONLY_FILE })?;
         }
     }
     durable::sync_dir(dir)

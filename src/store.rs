@@ -22,9 +22,10 @@
 //! and seals the object, or refuses it.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use pipe_stages::tree::{hash_tree, FileHash};
+use pipe_stages::tree::{self, hash_tree, FileHash, Shape};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -40,10 +41,16 @@ pub const STAMP: &str = "stamp.json";
 /// Metadata the engine writes beside a stage's files; a stage may not use these names.
 pub const RESERVED: [&str; 5] = [MANIFEST, PARAMS, METRICS, KEY, STAMP];
 
-/// Every file a stage wrote, with size and blake3. Its own blake3 is the artifact hash.
+/// Every file a stage wrote, with size and blake3, and the rest of the tree's [`Shape`].
+/// Its own blake3 is the artifact hash; the shape's lists are left out when empty, so
+/// an artifact without empty directories or executables hashes as it did before them.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub files: Vec<FileHash>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_dirs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executable: Vec<String>,
 }
 
 /// key.json: the key and what it was made of.
@@ -225,29 +232,32 @@ impl Store {
         // Links are refused: sealing or hashing through one would reach outside the store.
         let output = |e| Error::Failed { message: format!("the stage's output: {e}"), config: false };
         let files = hash_tree(tmp).map_err(output)?;
+        let Shape { empty_dirs, executable } = tree::shape(tmp).map_err(output)?;
         write_json(&tmp.join(PARAMS), &parts.params)?;
         write_json(&tmp.join(METRICS), metrics)?;
         write_json(&tmp.join(KEY), &KeyFile { key: key.clone(), parts: parts.clone() })?;
-        let manifest = Manifest { files };
+        let manifest = Manifest { files, empty_dirs, executable };
         let bytes = write_json(&tmp.join(MANIFEST), &manifest)?;
         self.seal_into(tmp, &key, &manifest, &bytes)
     }
 
     /// Commits a directory filled elsewhere (a remote cache): it must hold the stage
     /// files and `manifest.json`, `params.json`, `metrics.json` and `key.json` for `key`.
-    /// Every file is re-hashed against the manifest first; any difference refuses it.
+    /// The manifest's empty directories and execute bits are applied (a remote carries
+    /// contents only), then every file is re-hashed against it; any difference refuses it.
     pub fn import(&self, tmp: &Path, key: &str, _lock: &KeyLock) -> Result<Artifact, Error> {
         let keyfile: KeyFile = read_json(&tmp.join(KEY))?;
         if keyfile.key != key {
             let message = format!("holds key {}, not {key}", keyfile.key);
             return Err(Error::Corrupt { path: tmp.join(KEY), message });
         }
+        let bytes = fs::read(tmp.join(MANIFEST)).map_err(Error::io(tmp.join(MANIFEST)))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(Error::corrupt(tmp.join(MANIFEST)))?;
+        apply_shape(tmp, &manifest)?;
         let report = integrity::full(tmp, None);
         if !report.problems.is_empty() {
             return Err(Error::Corrupt { path: tmp.to_path_buf(), message: describe(key, &report.problems) });
         }
-        let bytes = fs::read(tmp.join(MANIFEST)).map_err(Error::io(tmp.join(MANIFEST)))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(Error::corrupt(tmp.join(MANIFEST)))?;
         self.seal_into(tmp, key, &manifest, &bytes)
     }
 
@@ -309,6 +319,28 @@ impl Artifact {
     pub fn manifest(&self) -> Result<Manifest, Error> {
         read_json(&self.dir.join(MANIFEST))
     }
+}
+
+/// Makes the manifest's empty directories and gives its executables their execute bit,
+/// in a directory about to be imported. Its paths come from elsewhere: each must stay inside.
+fn apply_shape(dir: &Path, manifest: &Manifest) -> Result<(), Error> {
+    let inside = |rel: &str| {
+        let path = Path::new(rel);
+        if rel.is_empty() || !path.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            let message = format!("names the unsafe path `{rel}`");
+            return Err(Error::Corrupt { path: dir.join(MANIFEST), message });
+        }
+        Ok(dir.join(path))
+    };
+    for rel in &manifest.empty_dirs {
+        let path = inside(rel)?;
+        fs::create_dir_all(&path).map_err(Error::io(&path))?;
+    }
+    for rel in &manifest.executable {
+        let path = inside(rel)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(Error::io(&path))?;
+    }
+    Ok(())
 }
 
 /// key.json of an object, if the object still exists.

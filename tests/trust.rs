@@ -124,6 +124,69 @@ fn a_corrupt_artifact_is_quarantined_and_recomputed_never_fed_downstream() {
 }
 
 #[test]
+fn a_file_slipped_into_an_object_or_a_changed_execute_bit_is_caught_before_a_stage_reads_it() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let a = object(&t, "a");
+    // Same files, same sizes and mtimes: only the listing shows the stray one.
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(a.join("extra.txt"), "stray\n").unwrap();
+    t.run(&["run", "p.yaml", "--force", "--stage", "b"])
+        .success()
+        .stderr_has("extra.txt: not in the manifest")
+        .stderr_has("it will be recomputed");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "ran")]));
+    assert!(!object(&t, "a").join("extra.txt").exists());
+    fs::set_permissions(a.join("a"), fs::Permissions::from_mode(0o555)).unwrap();
+    t.run(&["run", "p.yaml"]).success().stderr_has("a: executable, which the manifest does not say");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "cached")]));
+}
+
+/// `mk` leaves an empty directory in its out and in its artifact, and an executable out
+/// that `use` runs from both places.
+const SHAPE: &str = r#"
+name: shape
+stages:
+  mk:
+    uses: shell
+    run: "mkdir -p logs $PIPE_OUT/ckpt; printf '#!/bin/sh\necho hello\n' > tool.sh; chmod +x tool.sh"
+    outs: [logs, tool.sh]
+  use:
+    uses: shell
+    needs: [mk]
+    run: ls -d logs $PIPE_INPUT_MK/ckpt | wc -l > $PIPE_OUT/seen; ./tool.sh >> $PIPE_OUT/seen; $PIPE_INPUT_MK/tool.sh >> $PIPE_OUT/seen
+"#;
+
+#[test]
+fn empty_directories_and_execute_bits_survive_the_store_checkout_and_a_remote() {
+    let (a, b) = (Test::new().pipeline(SHAPE), Test::new().pipeline(SHAPE));
+    let remote = format!("--remote=file://{}/remote", a.path().display());
+    a.run(&["run", "p.yaml", "--push", &remote]).success();
+    let seen = fs::read_to_string(object(&a, "use").join("seen")).unwrap();
+    assert_eq!(seen, "2\nhello\nhello\n");
+    let mk = object(&a, "mk");
+    assert_eq!(fs::metadata(mk.join("tool.sh")).unwrap().permissions().mode() & 0o777, 0o555);
+    let manifest = fs::read_to_string(mk.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"empty_dirs\": [\n    \"ckpt\",\n    \"logs\"\n  ]"), "{manifest}");
+    fs::remove_file(a.path().join("tool.sh")).unwrap();
+    fs::remove_dir(a.path().join("logs")).unwrap();
+    a.run(&["checkout", "p.yaml"]).success().stderr_has("restored logs").stderr_has("restored tool.sh");
+    assert_eq!(fs::metadata(a.path().join("tool.sh")).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(a.path().join("logs").is_dir());
+    // Another machine: mk comes from the remote, and use runs there as it ran here.
+    b.run(&["run", "p.yaml", &remote, "--stage", "mk"]).success().stdout_has("1 pulled");
+    assert!(b.path().join("logs").is_dir() && object(&b, "mk").join("ckpt").is_dir());
+    b.run(&["run", "p.yaml", "--force", "--stage", "use"]).success();
+    assert_eq!(fs::read_to_string(object(&b, "use").join("seen")).unwrap(), seen);
+    b.run(&["verify", "--all"]).success().stdout_has("0 corrupt");
+    // An object that lost its empty directory is corrupt, as one that lost a file.
+    let ckpt = object(&b, "mk").join("ckpt");
+    fs::set_permissions(object(&b, "mk"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_dir(ckpt).unwrap();
+    b.run(&["verify", "--all"]).code(1).stdout_has("ckpt: an empty directory of the manifest, missing");
+}
+
+#[test]
 fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verify() {
     let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
     t.run(&["run", "p.yaml"]).success();

@@ -31,27 +31,76 @@ pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
 /// relative path, without reading any of them. A symbolic link is [`StageError::Link`].
 pub fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
     let mut found = Vec::new();
-    walk(root, root, &mut found)?;
+    walk(root, root, &mut |item| {
+        if let Found::File(rel, path) = item {
+            found.push((rel, path.to_path_buf()));
+        }
+        Ok(())
+    })?;
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) -> Result<(), StageError> {
+/// What a tree holds besides its files' contents, which a copy must keep too: the
+/// directories with nothing in them (`mkdir logs`), and the files with the owner's
+/// execute bit (a script a downstream stage runs). `/`-separated, sorted.
+#[derive(Debug, Default, PartialEq)]
+pub struct Shape {
+    pub empty_dirs: Vec<String>,
+    pub executable: Vec<String>,
+}
+
+/// The [`Shape`] of the tree under `root` (`root` itself is never an empty directory of it).
+pub fn shape(root: &Path) -> Result<Shape, StageError> {
+    let mut shape = Shape::default();
+    walk(root, root, &mut |item| {
+        match item {
+            Found::EmptyDir(rel) => shape.empty_dirs.push(rel),
+            Found::File(rel, path) if executable(path)? => shape.executable.push(rel),
+            Found::File(..) => {}
+        }
+        Ok(())
+    })?;
+    shape.empty_dirs.sort();
+    shape.executable.sort();
+    Ok(shape)
+}
+
+/// Whether the owner may execute the file at `path`.
+pub fn executable(path: &Path) -> Result<bool, StageError> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(fs::symlink_metadata(path).map_err(StageError::io(path))?.permissions().mode() & 0o100 != 0)
+}
+
+/// What [`walk`] meets: a regular file, or a directory with no entry.
+enum Found<'a> {
+    File(String, &'a Path),
+    EmptyDir(String),
+}
+
+/// Visits the tree under `dir`; returns whether `dir` had any entry.
+fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(Found) -> Result<(), StageError>) -> Result<bool, StageError> {
+    let relative = |path: &Path| {
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+    };
+    let mut any = false;
     for entry in fs::read_dir(dir).map_err(StageError::io(dir))? {
         let entry = entry.map_err(StageError::io(dir))?;
         let path = entry.path();
         let kind = entry.file_type().map_err(StageError::io(&path))?;
+        any = true;
         if let Some(e) = refused(&path, kind) {
             return Err(e);
         } else if kind.is_dir() {
-            walk(root, &path, found)?;
+            if !walk(root, &path, visit)? {
+                visit(Found::EmptyDir(relative(&path)))?;
+            }
         } else {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            found.push((parts.join("/"), path));
+            visit(Found::File(relative(&path), &path))?;
         }
     }
-    Ok(())
+    Ok(any)
 }
 
 /// Why pipe does not read or store the file at `path` of type `kind`, if it does not: a
@@ -114,5 +163,21 @@ mod tests {
             "{err}"
         );
         assert!(matches!(hash_file(&dir.path().join("b/fifo")), Err(StageError::Special(..))));
+    }
+
+    #[test]
+    fn shape_lists_empty_directories_at_any_depth_and_executable_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("logs")).unwrap();
+        fs::create_dir_all(dir.path().join("a/b/c")).unwrap();
+        fs::create_dir_all(dir.path().join("full")).unwrap();
+        fs::write(dir.path().join("full/run.sh"), "#!/bin/sh\n").unwrap();
+        fs::write(dir.path().join("full/data"), "x").unwrap();
+        fs::set_permissions(dir.path().join("full/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        let shape = shape(dir.path()).unwrap();
+        assert_eq!(shape.empty_dirs, ["a/b/c", "logs"], "a directory holding only a directory is not empty");
+        assert_eq!(shape.executable, ["full/run.sh"]);
+        assert_eq!(files(dir.path()).unwrap().len(), 2);
     }
 }
