@@ -41,10 +41,38 @@ pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Erro
             let stage = pipeline
                 .stage_mut(&o.target)
                 .ok_or_else(|| Error::Config(format!("{shown}: no stage `{}`{hint}", o.target)))?;
+            // Instances are named after their matrix values: replacing one would mislabel them.
+            if let Some(reference) = lookup(&stage.with, &o.path).and_then(matrix_reference) {
+                return Err(Error::Config(format!(
+                    "{shown}: the value is `{reference}`, one per matrix instance (`{}[…]`); \
+                     change the axis under `matrix:` in the file instead",
+                    o.target
+                )));
+            }
             set(&mut stage.with, &o.path, o.value.clone());
         }
     }
     Ok(())
+}
+
+/// The value at `path` in `map`, if there is one.
+fn lookup<'a>(map: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let value = map.get(first)?;
+    match rest {
+        [] => Some(value),
+        _ => lookup(value.as_object()?, rest),
+    }
+}
+
+/// The first string in `value` that names a matrix axis (`${matrix.x}`).
+fn matrix_reference(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) if s.contains("${matrix.") => Some(s),
+        Value::Array(items) => items.iter().find_map(matrix_reference),
+        Value::Object(map) => map.values().find_map(matrix_reference),
+        _ => None,
+    }
 }
 
 impl Override {
@@ -121,5 +149,23 @@ mod tests {
         );
         apply(&mut p, &[parse("params.opt.lr=0.2").unwrap()]).unwrap();
         assert_eq!(p.params["opt"]["lr"], 0.2);
+    }
+
+    #[test]
+    fn a_value_each_matrix_instance_takes_from_its_axis_cannot_be_set() {
+        let yaml = "name: x
+stages:
+  t:
+    uses: shell
+    matrix: {p: [cls, mean]}
+    \
+                    with: {run: 'echo ${matrix.p}', opt: {pool: '${matrix.p}', lr: 1}}
+";
+        let mut p = crate::spec::parse(std::path::Path::new("p.yaml"), yaml.into()).unwrap();
+        for set in ["t.opt.pool=mean", "t.opt={lr: 2}", "t.run=true"] {
+            let err = apply(&mut p, &[parse(set).unwrap()]).unwrap_err().to_string();
+            assert!(err.contains("one per matrix instance (`t[…]`); change the axis under `matrix:`"), "{set}: {err}");
+        }
+        apply(&mut p, &[parse("t.opt.lr=2").unwrap()]).unwrap();
     }
 }
