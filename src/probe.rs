@@ -23,6 +23,9 @@ pub struct Probe {
     pub state: State,
     /// Known when the key is: what `--why` compares with the last build.
     pub parts: Option<KeyParts>,
+    /// While a stale upstream keeps the key unknown: the parts known so far (the inputs
+    /// with known artifacts), so `--why` still names the instance's own changes.
+    pub partial: Option<KeyParts>,
     /// Upstream instances and their artifact hashes where fresh (or known from the remote).
     pub inputs: Vec<(String, Option<String>)>,
     /// The artifact hash the remote holds for the key, when a remote was consulted.
@@ -75,7 +78,7 @@ pub fn probe_via(
             None => Err(format!("unknown stage kind `{}`", inst.kind)),
         };
         let probe = match fingerprint {
-            Err(message) => Probe { state: State::Broken(message), parts: None, inputs, remote: None },
+            Err(message) => Probe { state: State::Broken(message), parts: None, partial: None, inputs, remote: None },
             Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
         probes.push(Some(probe));
@@ -93,7 +96,11 @@ fn known(
 ) -> Result<Probe, Error> {
     let artifacts: Option<Vec<String>> = inputs.iter().map(|(_, a)| a.clone()).collect();
     let Some(artifacts) = artifacts else {
-        return Ok(Probe { state: State::Stale { key: None }, parts: None, inputs, remote: None });
+        let known: Vec<String> = inputs.iter().map(|(_, a)| a.clone().unwrap_or_default()).collect();
+        let mut partial = KeyParts::of(plan, i, &known, fingerprint);
+        partial.inputs.retain(|input| !input.artifact.is_empty());
+        let state = State::Stale { key: None };
+        return Ok(Probe { state, parts: None, partial: Some(partial), inputs, remote: None });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
@@ -105,5 +112,5 @@ fn known(
         Some(artifact) => State::Fresh(artifact),
         None => State::Stale { key: Some(key) },
     };
-    Ok(Probe { state, parts: Some(parts), inputs, remote: on_remote })
+    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote })
 }

@@ -23,12 +23,9 @@ pub fn reasons(
     if matches!(probe.state, State::Fresh(_)) {
         return Ok(Vec::new());
     }
-    let mut why: Vec<String> = probe
-        .inputs
-        .iter()
-        .filter(|(_, artifact)| artifact.is_none())
-        .map(|(name, _)| format!("upstream `{name}` is stale"))
-        .collect();
+    let stale: Vec<&str> =
+        probe.inputs.iter().filter(|(_, artifact)| artifact.is_none()).map(|(name, _)| name.as_str()).collect();
+    let mut why: Vec<String> = stale.iter().map(|name| format!("upstream `{name}` is stale")).collect();
     let Some(last) = last else {
         why.push("never built (not in the lock file)".into());
         return Ok(why);
@@ -37,7 +34,7 @@ pub fn reasons(
         why.push(format!("its last artifact {} is no longer in the cache", short(&last.key)));
         return Ok(why);
     };
-    let Some(new) = &probe.parts else {
+    let Some(new) = probe.parts.as_ref().or(probe.partial.as_ref()) else {
         return Ok(why);
     };
     let old = old.parts;
@@ -72,7 +69,8 @@ pub fn reasons(
             None => why.push(format!("new upstream `{}`", input.instance)),
         }
     }
-    for o in old.inputs.iter().filter(|o| !new.inputs.iter().any(|i| i.instance == o.instance)) {
+    let kept = |o: &&crate::key::InputRef| new.inputs.iter().any(|i| i.instance == o.instance);
+    for o in old.inputs.iter().filter(|o| !kept(o) && !stale.contains(&o.instance.as_str())) {
         why.push(format!("upstream `{}` removed", o.instance));
     }
     if why.is_empty() {

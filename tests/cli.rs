@@ -214,6 +214,10 @@ fn status_why_names_the_changed_param_dep_and_upstream() {
         .success()
         .stdout_has("`deps.data.txt` changed")
         .stdout_has("upstream `a` is stale");
+    // A stale upstream hides neither the stage's own change nor invents a removed upstream.
+    let both = t.run(&["status", "p.yaml", "--why", "--set", "params.k=2"]).success();
+    let both = both.stdout_has("upstream `a` is stale").stdout_has("param `run`: \"echo 1 > $PIPE_OUT/b\" -> ");
+    assert!(!both.stdout.contains("removed"), "{}", both.stdout);
     t.run(&["run", "p.yaml"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "ran")]));
 }
