@@ -4,7 +4,9 @@
 //! the cache (pipe removes an out before its command runs), nor overlap another
 //! instance's outs or its own deps. A dep that a stage of the plan writes must come from
 //! an upstream, so it is written before it is read; every other dep must exist, and none
-//! may hold the cache or the lock file, which change on every run. A failure is a
+//! may hold the cache or the lock file, which change on every run. Each stage's own
+//! [`pipe_stages::Stage::check`] runs here too (a model's limits, an ablation's
+//! reference), so that a wrong value is not met after hours of upstream work. A failure is a
 //! configuration error naming file:line and stage; no run record is written and the
 //! cache is untouched.
 
@@ -13,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use pipe_stages::tree;
 use pipe_stages::workspace::{self, Last};
-use pipe_stages::{shell, Registry};
+use pipe_stages::{shell, Registry, StageError, Upstream};
 
 use crate::plan::Plan;
 use crate::remote::config;
@@ -63,6 +65,17 @@ pub fn check(
         let fail = |key: &str, message: String| {
             Error::Config(format!("{}: stage `{}`: `{key}`: {message}", pipeline.at(&inst.stage, Some(key)), inst.name))
         };
+        let inputs: Vec<Upstream> = inst
+            .inputs
+            .iter()
+            .map(|&u| {
+                let up = &plan.instances[u];
+                Upstream { name: &up.name, kind: &up.kind, params: &up.params, matrix: &up.matrix }
+            })
+            .collect();
+        if let Err(StageError::Param { key, message }) = stage.check(&inst.params, &plan.workdir, &inputs) {
+            return Err(fail(&key, message));
+        }
         let own = stage.workspace(&inst.params).map_err(|e| fail("with", e.to_string()))?;
         if inst.kind == SHELL {
             let mut named: Vec<(String, &str)> = Vec::new();

@@ -213,6 +213,25 @@ fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verif
 }
 
 #[test]
+fn model_limits_and_an_ablation_reference_are_checked_before_any_stage_runs() {
+    let tiny = include_str!("pipelines/tiny.yaml");
+    let sweep = include_str!("pipelines/tiny_ablations.yaml");
+    let t = Test::new().file("tiny.yaml", tiny).file("sweep.yaml", sweep);
+    let cases: [(&str, &str, &str); 4] = [
+        ("sweep.yaml", "ablate.reference={pooling: max}", "sweep.yaml:34: stage `ablate`: `reference`: no variant has pooling=max; variants: `evaluate[pooling=cls]`, `evaluate[pooling=mean]`"),
+        ("tiny.yaml", "train.num_layers=5", "stage `train`: `num_layers`: must be 1..=2 for pipe-fixtures/tiny-bert, got 5"),
+        ("tiny.yaml", "tokenize.max_len=200", "stage `tokenize`: `max_len`: 200 is more than the 128 positions"),
+        ("tiny.yaml", "params.model=tiny-copy", "stage `train`: `model`: `tiny-copy` (tokenize's) is a local directory"),
+    ];
+    fs::create_dir(t.path().join("tiny-copy")).unwrap();
+    fs::write(t.path().join("tiny-copy/tokenizer.json"), "{}").unwrap();
+    for (file, set, message) in cases {
+        t.run_hub(&["run", file, "--set", set]).code(2).stderr_has(message);
+        assert!(!t.cache().exists(), "{set}: nothing ran, no record");
+    }
+}
+
+#[test]
 fn every_pre_run_check_exits_2_with_file_and_line_and_leaves_the_cache_untouched() {
     let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
     t.run(&["run", "p.yaml"]).success();

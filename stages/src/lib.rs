@@ -19,7 +19,7 @@ pub mod workspace;
 pub use context::{Context, Input, Progress, SilentProgress, SEED_AXIS};
 pub use error::StageError;
 pub use registry::Registry;
-pub use stage::Stage;
+pub use stage::{Stage, Upstream};
 
 pub mod data;
 pub mod eval;

@@ -1,8 +1,18 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::{Context, StageError};
+
+/// An upstream instance as the plan knows it before anything runs (for [`Stage::check`]).
+pub struct Upstream<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub params: &'a Value,
+    /// Its own and inherited matrix values.
+    pub matrix: &'a BTreeMap<String, Value>,
+}
 
 /// A kind of stage (`uses: <kind>` in a pipeline file).
 pub trait Stage: Send + Sync {
@@ -29,6 +39,14 @@ pub trait Stage: Send + Sync {
     /// directory of the pipeline file, against which relative paths resolve.
     fn fingerprint(&self, _params: &Value, _workdir: &Path) -> Result<Value, StageError> {
         Ok(Value::Null)
+    }
+
+    /// Finds before anything runs what `resolve` cannot: limits of the model the stage will
+    /// load (read from the hub cache), values that must name an upstream variant. A
+    /// [`StageError::Param`] stops the run before its first stage (exit 2); other errors
+    /// (a model not fetched yet, say) are left for the stage to meet when it runs.
+    fn check(&self, _params: &Value, _workdir: &Path, _upstream: &[Upstream]) -> Result<(), StageError> {
+        Ok(())
     }
 
     /// Paths in the pipeline's directory the stage reads and writes (shell `deps` and

@@ -13,7 +13,7 @@ use super::hub::{self, HubRepo};
 use super::lengths;
 use super::source::file_hash;
 use super::tokens::TokenizedSplit;
-use crate::{params, Context, Stage, StageError};
+use crate::{params, Context, Stage, StageError, Upstream};
 
 /// The splits written by the split stage, in the order they are tokenized.
 pub const SPLITS: [&str; 4] = ["train", "dev", "test", "unlabelled"];
@@ -100,6 +100,10 @@ impl Stage for Tokenize {
     }
 
     /// The tokenizer file's hash, and for a hub model the commit it came from.
+    fn check(&self, params: &Value, workdir: &Path, _upstream: &[Upstream]) -> Result<(), StageError> {
+        params::parse::<TokenizeParams>(params)?.check_positions(workdir)
+    }
+
     fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
         let p: TokenizeParams = params::parse(params)?;
         p.check_positions(workdir)?;

@@ -5,6 +5,7 @@
 //! and Markdown plus a chart with error bars.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use super::markdown;
 use crate::eval::predictions;
 use crate::stats::bootstrap::Bootstrap;
 use crate::stats::interval::{ci_key, of_metric};
-use crate::{params, Context, Input, Stage, StageError};
+use crate::{params, Context, Input, Stage, StageError, Upstream};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +41,16 @@ impl Stage for Ablate {
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
         params::resolve::<AblateParams>(raw)
+    }
+
+    fn check(&self, params: &Value, _workdir: &Path, upstream: &[Upstream]) -> Result<(), StageError> {
+        let p: AblateParams = params::parse(params)?;
+        let variants: Vec<(&str, &BTreeMap<String, Value>)> =
+            upstream.iter().filter(|u| u.kind == "evaluate").map(|u| (u.name, u.matrix)).collect();
+        if variants.is_empty() {
+            return Ok(());
+        }
+        ablation::reference_variants(&p.reference, &variants).map(drop)
     }
 
     fn headline(&self) -> &'static [&'static str] {

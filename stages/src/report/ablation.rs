@@ -177,17 +177,13 @@ fn as_score(correct: bool) -> f64 {
     }
 }
 
-/// Compares every variant with the reference of its seed; `bootstrap` draws the
-/// resampled test sets (the same for every comparison).
-pub fn summarize(
-    measured: Vec<Measured>,
+/// The variants (instance name, matrix values) that `reference` picks, by index: one
+/// configuration, under each of its seeds. Anything else is a param error listing them.
+pub fn reference_variants(
     reference: &BTreeMap<String, Value>,
-    bootstrap: &Bootstrap,
-) -> Result<Summary, StageError> {
-    let listing = || measured.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ");
-    if measured.is_empty() {
-        return Err(StageError::Input("ablate: no upstream `evaluate` artifacts were gathered".into()));
-    }
+    variants: &[(&str, &BTreeMap<String, Value>)],
+) -> Result<Vec<usize>, StageError> {
+    let listing = || variants.iter().map(|(name, _)| format!("`{name}`")).collect::<Vec<_>>().join(", ");
     if reference.is_empty() {
         return Err(StageError::param(
             "reference",
@@ -197,6 +193,38 @@ pub fn summarize(
             ),
         ));
     }
+    let hits: Vec<usize> = (0..variants.len()).filter(|&i| matches(reference, variants[i].1)).collect();
+    if hits.is_empty() {
+        return Err(StageError::param(
+            "reference",
+            format!("no variant has {}; variants: {}", matrix_text(reference), listing()),
+        ));
+    }
+    let configurations: std::collections::BTreeSet<String> =
+        hits.iter().map(|&i| matrix_text(&configuration(variants[i].1))).collect();
+    if configurations.len() > 1 {
+        let names = hits.iter().map(|&i| format!("`{}`", variants[i].0)).collect::<Vec<_>>().join(", ");
+        return Err(StageError::param(
+            "reference",
+            format!("{} matches several variants ({names}); add matrix keys to pick one", matrix_text(reference)),
+        ));
+    }
+    Ok(hits)
+}
+
+/// Compares every variant with the reference of its seed; `bootstrap` draws the
+/// resampled test sets (the same for every comparison).
+pub fn summarize(
+    measured: Vec<Measured>,
+    reference: &BTreeMap<String, Value>,
+    bootstrap: &Bootstrap,
+) -> Result<Summary, StageError> {
+    if measured.is_empty() {
+        return Err(StageError::Input("ablate: no upstream `evaluate` artifacts were gathered".into()));
+    }
+    let variants: Vec<(&str, &BTreeMap<String, Value>)> =
+        measured.iter().map(|m| (m.instance.as_str(), &m.matrix)).collect();
+    let hits: Vec<&Measured> = reference_variants(reference, &variants)?.into_iter().map(|i| &measured[i]).collect();
     let n = measured[0].correct.len();
     if let Some(m) = measured.iter().find(|m| m.correct.len() != n) {
         return Err(StageError::Input(format!(
@@ -205,22 +233,6 @@ pub fn summarize(
             m.correct.len(),
             measured[0].instance
         )));
-    }
-    let hits: Vec<&Measured> = measured.iter().filter(|m| matches(reference, &m.matrix)).collect();
-    let configurations: std::collections::BTreeSet<String> =
-        hits.iter().map(|m| matrix_text(&configuration(&m.matrix))).collect();
-    if hits.is_empty() {
-        return Err(StageError::param(
-            "reference",
-            format!("no variant has {}; variants: {}", matrix_text(reference), listing()),
-        ));
-    }
-    if configurations.len() > 1 {
-        let names = hits.iter().map(|m| format!("`{}`", m.instance)).collect::<Vec<_>>().join(", ");
-        return Err(StageError::param(
-            "reference",
-            format!("{} matches several variants ({names}); add matrix keys to pick one", matrix_text(reference)),
-        ));
     }
     let reference_of = |m: &Measured| -> Result<&Measured, StageError> {
         hits.iter().copied().find(|r| seed_of(&r.matrix) == seed_of(&m.matrix)).ok_or_else(|| {

@@ -14,9 +14,9 @@ use super::rows::labelled;
 use super::subset::stratified;
 use super::trainer::{evaluate, Trainer};
 use crate::data::hub::model_file;
-use crate::model::{Classifier, Precision};
+use crate::model::{Classifier, ModelConfig, Precision};
 use crate::rng::derive;
-use crate::{interrupt, params, planned_at, Context, Stage, StageError};
+use crate::{interrupt, params, planned_at, Context, Stage, StageError, Upstream};
 
 pub struct Train;
 
@@ -47,6 +47,32 @@ impl Stage for Train {
 
     fn implicit(&self) -> Value {
         json!({PRECISION: Precision::Fp32.name()})
+    }
+
+    fn check(&self, params: &Value, workdir: &Path, upstream: &[Upstream]) -> Result<(), StageError> {
+        let p: TrainParams = params::parse(params)?;
+        let tokenize = upstream.iter().find(|u| u.kind == "tokenize");
+        let inherited = |key: &str| tokenize.and_then(|t| t.params.get(key)).and_then(Value::as_str);
+        let Some(repo) = p.model.as_deref().or(inherited("model")) else { return Ok(()) };
+        if workdir.join(repo).is_dir() {
+            let whose = if p.model.is_some() { "" } else { " (tokenize's)" };
+            return Err(StageError::param(
+                "model",
+                format!(
+                    "`{repo}`{whose} is a local directory; train loads its model from the Hugging Face \
+                     cache: give `model:` a hub id"
+                ),
+            ));
+        }
+        let Some(n) = p.num_layers else { return Ok(()) };
+        let revision = p.revision.as_deref().or(inherited("revision")).unwrap_or("main");
+        // Not in the cache yet: the run fetches it and checks then.
+        let Ok(config) = model_file(repo, revision, "config.json") else { return Ok(()) };
+        let layers = ModelConfig::read(&config).map_err(|e| StageError::Failed(e.to_string()))?.layers;
+        if n > layers {
+            return Err(StageError::param("num_layers", format!("must be 1..={layers} for {repo}, got {n}")));
+        }
+        Ok(())
     }
 
     fn headline(&self) -> &'static [&'static str] {
