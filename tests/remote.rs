@@ -630,3 +630,170 @@ fn remote_gc_removes_the_upload_a_killed_push_left_staged_in_a_file_remote() {
     assert_eq!(staged(), Vec::<String>::new());
     run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
 }
+
+/// A workspace with SHARED run once and a project file naming a `file://` remote under it.
+fn ran_with_file_remote() -> (Test, PathBuf) {
+    let t = Test::new().pipeline(SHARED);
+    let root = t.path().join("remote");
+    t.write(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
+    run(&t, &["run", "p.yaml"]).success();
+    (t, root)
+}
+
+#[test]
+fn remote_urls_and_settings_that_are_wrong_say_what_is_wrong_and_where_it_was_written() {
+    let (t, root) = ran_with_file_remote();
+    // (--remote value, what the error says); none of these schemes is unknown, so none is suggested.
+    let cases = [
+        (
+            "file://",
+            "--remote `file://`: names no directory (it would be the filesystem root); write file:///absolute/path",
+        ),
+        ("file:relative", "--remote `file:relative`: not an absolute path; write file:///absolute/path"),
+        ("file://relative/path", "a file URL takes no host, yet this one names `relative`"),
+        ("s3://", "--remote `s3://`: no bucket; write s3://bucket/prefix"),
+        ("http://", "--remote `http://`: not a URL (empty host); write http(s)://host/path"),
+    ];
+    for (url, message) in cases {
+        let ran = run(&t, &["push", "p.yaml", &format!("--remote={url}")]).code(2).stderr_has(message);
+        assert!(!ran.stderr.contains("did you mean"), "{url}: {}", ran.stderr);
+    }
+    assert!(!t.path().join("ac").exists() && !root.exists(), "nothing was written");
+    run_env(&t, &["push", "p.yaml"], &[("PIPE_REMOTE", "bogus")]).code(2).stderr_has("PIPE_REMOTE `bogus`: not a URL");
+    run(&t, &["push", "p.yaml", "-j", "0"]).code(2).stderr_has("-j 0: no transfer would ever start");
+    // An empty path segment is one slash.
+    let doubled = format!("--remote=file://{}//r1", t.path().display());
+    run(&t, &["push", "p.yaml", &doubled])
+        .success()
+        .stdout_has(&format!("pushed to file://{}/r1,", t.path().display()));
+    assert_eq!(files_under(&t.path().join("r1"), "ac").len(), 2);
+
+    for (yaml, message) in [
+        ("remote: {url: 42}\n", ".pipe.yaml:1: remote.url `42`: not a URL"),
+        ("remote:\n  url: file:///tmp/x\n  jobs: 0\n", ".pipe.yaml:3: remote.jobs: invalid value: integer `0`"),
+        (
+            "remote:\n  url: file:///tmp/x\n  jobs: -3\n",
+            "expected the number of transfers at once, a whole number from 1",
+        ),
+        (
+            "remote:\n  url: file:///tmp/x\n  write: true\n  read_only: true\n",
+            ".pipe.yaml:4: remote.read_only: `read_only: true` refuses every upload, yet `write: true`",
+        ),
+    ] {
+        t.write(".pipe.yaml", yaml);
+        run(&t, &["push", "p.yaml"]).code(2).stderr_has(message);
+    }
+    // Set by the user, not the http default: the refusal says where.
+    t.write(".pipe.yaml", &format!("remote: {{url: 'file://{}', read_only: true}}\n", root.display()));
+    let ran =
+        run(&t, &["push", "p.yaml"]).code(2).stderr_has(".pipe.yaml sets `remote.read_only: true`; set it to false");
+    assert!(!ran.stderr.contains("http"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_unreadable_entry_counts_as_absent_a_push_replaces_it_and_gc_removes_it_whoever_uses_it() {
+    let (a, root) = ran_with_file_remote();
+    run(&a, &["push", "p.yaml"]).success();
+    let entry = root.join(format!("ac/{}.json", key_of_make(&a)));
+    std::fs::write(&entry, "<html>oops</html>").unwrap();
+    let named = format!("entry ac/{}.json does not parse (expected value at line 1 column 1)", key_of_make(&a));
+    run(&a, &["status", "p.yaml", "--remote"])
+        .success()
+        .stdout_has("local   fresh")
+        .stdout_has("both    fresh")
+        .stderr_has(&named)
+        .stderr_has("counts as not on the remote; `pipe push` from a store that has it replaces the entry");
+    run(&a, &["push", "p.yaml"])
+        .success()
+        .stderr_has(&format!("note: remote file://{}: {named}: this push replaces it", root.display()))
+        .stdout_has("1 artifact(s) pushed")
+        .stdout_has("1 already there");
+    let b = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
+    run(&b, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
+
+    // Broken again: gc removes it though the pipeline named uses its key.
+    std::fs::write(&entry, "").unwrap();
+    run(&a, &["gc", "--remote", "p.yaml"]).success().stdout_has("removed 1 entry (1 of them broken");
+    assert!(!entry.exists() && files_under(&root, "ac").len() == 1);
+}
+
+#[test]
+fn push_exits_1_when_something_asked_for_was_not_pushed_after_pushing_the_rest() {
+    let (a, root) = ran_with_file_remote();
+    // count is stale: make goes up, count is named, and the push fails.
+    a.write("p.yaml", &SHARED.replace("wc -l > n.txt", "wc -c > n.txt"));
+    run(&a, &["push", "p.yaml"])
+        .code(1)
+        .stdout_has("1 artifact(s) pushed")
+        .stderr_has("count has no artifact under its current key")
+        .stderr_has("1 artifact(s) not pushed");
+    assert_eq!(files_under(&root, "ac").len(), 1);
+    // make's object is found corrupt and quarantined: nothing of it goes up, and --all says so.
+    a.write("p.yaml", SHARED);
+    run(&a, &["run", "p.yaml"]).success();
+    let object = a.cache().join("objects").join(key_of_make(&a));
+    let b_txt = object.join("b.txt");
+    let mut perms = std::fs::metadata(&b_txt).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&b_txt, perms).unwrap();
+    std::fs::write(&b_txt, "changed by hand\n").unwrap();
+    std::fs::remove_file(root.join(format!("ac/{}.json", key_of_make(&a)))).unwrap();
+    run(&a, &["push", "--all"])
+        .code(1)
+        .stdout_has("1 artifact(s) pushed")
+        .stderr_has(&format!("--all: object {} is not in the store", key_of_make(&a)))
+        .stderr_has("1 artifact(s) not pushed");
+}
+
+#[test]
+fn push_and_pull_count_files_alike_a_second_file_of_one_content_as_skipped() {
+    let (a, root) = ran_with_file_remote();
+    let counts = |stderr: &str, verb: &str| {
+        let line = stderr.lines().find(|l| l.starts_with(verb)).unwrap_or_else(|| panic!("{stderr}"));
+        let number = |at: &str| line.split(at).next().unwrap().rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+        (number(" files,"), number(" skipped"))
+    };
+    let pushed = run(&a, &["push", "p.yaml"]).success();
+    let b = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
+    let pulled = run(&b, &["pull", "p.yaml"]).success();
+    let (pushed, pulled) = (counts(&pushed.stderr, "pushed "), counts(&pulled.stderr, "pulled "));
+    assert_eq!(pushed, pulled);
+    assert!(pushed.1 >= 1, "out/a.txt and out/same.txt are one content: {pushed:?}");
+}
+
+#[test]
+fn an_unreadable_lock_is_judged_by_its_age_and_dead_locks_are_removed_by_push_too() {
+    let (a, root) = ran_with_file_remote();
+    run(&a, &["push", "p.yaml"]).success();
+    let locks = root.join("locks");
+    let age = |path: &Path, seconds: u64| {
+        let then = SystemTime::now() - Duration::from_secs(seconds);
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(then).unwrap();
+    };
+    // Young: it may be a push at work, so gc refuses, naming the file and the way out.
+    let empty = locks.join("push-8-4.json");
+    std::fs::write(&empty, "").unwrap();
+    run(&a, &["gc", "--remote", "p.yaml"])
+        .code(1)
+        .stderr_has("a pipe push whose lock does not parse (EOF while parsing")
+        .stderr_has("lock locks/push-8-4.json")
+        .stderr_has("if no pipe is at work on this remote, delete it");
+    // Two days old: dead, like a lock not rewritten for 10 minutes.
+    age(&empty, 2 * 86_400);
+    run(&a, &["gc", "--remote", "p.yaml"]).success().stderr_has("note: removed the lock locks/push-8-4.json");
+    assert!(!empty.exists());
+    // A push removes dead locks, a broken gc lock and another push's alike.
+    let garbage = locks.join("gc-1-1.json");
+    let dead_push = locks.join("push-1-1.json");
+    std::fs::write(&garbage, "garbage").unwrap();
+    let holder = r#"{"op": "push", "host": "elsewhere", "pid": 1, "since": "2026-12-06T16:00:00.000Z"}"#;
+    std::fs::write(&dead_push, holder).unwrap();
+    age(&garbage, 3600);
+    age(&dead_push, 3600);
+    run(&a, &["push", "p.yaml"])
+        .success()
+        .stderr_has("note: removed the lock locks/gc-1-1.json of a pipe gc whose lock does not parse")
+        .stderr_has("note: removed the lock locks/push-1-1.json of pipe push on host elsewhere");
+    assert_eq!(files_under(&root, "locks"), Vec::<String>::new());
+}

@@ -43,10 +43,8 @@ pub struct Args {
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let settings = config::required(&config::project_dir(args.file.as_deref()), args.remote.remote.as_deref())?;
     let store = Store::new(cache)?;
-    let artifacts = if let Some(run) = &args.run {
-        let record = record::find(&store, run)?;
-        let keys = record.stages.iter().filter_map(|s| s.key.as_deref());
-        keys.map(|k| store.lookup(k)).filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?
+    let (artifacts, missing) = if let Some(run) = &args.run {
+        of_run(&store, run)?
     } else if args.all {
         every_object(&store)?
     } else {
@@ -54,35 +52,78 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         of_pipeline(file, &args.stages, &args.sets, &store)?
     };
     let remote = Remote::open(&settings, args.jobs, true)?;
+    // What is there goes up first; then the missing ones make the push fail, so CI sees it.
     let report = remote.push(&artifacts)?;
     println!("{} artifact(s) pushed to {}, {} already there", report.moved, remote.location, report.present);
-    Ok(())
+    match missing {
+        0 => Ok(()),
+        n => Err(Error::Failed {
+            message: format!("{n} artifact(s) not pushed: not in the store (named above)"),
+            config: false,
+        }),
+    }
 }
 
-/// The artifacts a pipeline's (selected) instances resolve to now; stale ones are named and left out.
-fn of_pipeline(file: &Path, stages: &[String], sets: &[String], store: &Store) -> Result<Vec<Artifact>, Error> {
+/// The artifacts a recorded run made (failed stages made none) that the store still
+/// holds, and how many it no longer does (named).
+fn of_run(store: &Store, run: &str) -> Result<(Vec<Artifact>, usize), Error> {
+    let record = record::find(store, run)?;
+    let made = record.stages.iter().filter(|s| s.artifact.is_some());
+    in_store(store, made.filter_map(|s| Some((s.instance.as_str(), s.key.as_deref()?))))
+}
+
+/// The artifacts a pipeline's (selected) instances resolve to now, and how many have none
+/// (stale ones, named).
+fn of_pipeline(
+    file: &Path,
+    stages: &[String],
+    sets: &[String],
+    store: &Store,
+) -> Result<(Vec<Artifact>, usize), Error> {
     let registry = Registry::builtin();
     let plan = super::load(file, sets, &registry)?;
     let selection = plan.select(stages, false)?;
-    let mut artifacts = Vec::new();
+    let (mut artifacts, mut missing) = (Vec::new(), 0);
     for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
         match p.as_ref().map(|p| p.artifact()) {
             Some(Some(artifact)) => artifacts.push(artifact.clone()),
-            Some(None) => eprintln!(
-                "{} has no artifact under its current key (stale, or a stage that runs every time): not pushed; \
-                 `pipe run` it first, or `pipe push --run latest` for what the last run made",
-                inst.name
-            ),
+            Some(None) => {
+                missing += 1;
+                eprintln!(
+                    "{} has no artifact under its current key (stale, or a stage that runs every time): not pushed; \
+                     `pipe run` it first, or `pipe push --run latest` for what the last run made",
+                    inst.name
+                )
+            }
             None => {}
         }
     }
-    Ok(artifacts)
+    Ok((artifacts, missing))
 }
 
-fn every_object(store: &Store) -> Result<Vec<Artifact>, Error> {
+fn every_object(store: &Store) -> Result<(Vec<Artifact>, usize), Error> {
     let dir = store.objects_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok((Vec::new(), 0)) };
     let mut keys: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     keys.sort();
-    keys.iter().map(|k| store.lookup(k)).filter_map(Result::transpose).collect()
+    in_store(store, keys.iter().map(|k| ("--all", k.as_str())))
+}
+
+/// The artifacts of `keys` (each with what asked for it) that the store holds, and how
+/// many it does not (each named): removed by `pipe gc`, or found corrupt and quarantined.
+fn in_store<'k>(
+    store: &Store,
+    keys: impl Iterator<Item = (&'k str, &'k str)>,
+) -> Result<(Vec<Artifact>, usize), Error> {
+    let (mut artifacts, mut missing) = (Vec::new(), 0);
+    for (what, key) in keys {
+        match store.lookup(key)? {
+            Some(artifact) => artifacts.push(artifact),
+            None => {
+                missing += 1;
+                eprintln!("{what}: object {key} is not in the store (removed by `pipe gc`, or quarantined as corrupt): not pushed");
+            }
+        }
+    }
+    Ok((artifacts, missing))
 }

@@ -42,9 +42,7 @@ impl Remote {
     /// no remaining entry names that was uploaded more than `grace` ago. Entries go
     /// first, so a reader never finds an entry whose files are gone.
     pub fn collect(&self, keep: &HashSet<String>, grace: Duration, dry_run: bool) -> Result<Collected, Error> {
-        if self.read_only {
-            return Err(RemoteError::ReadOnly(self.location.to_string()).into());
-        }
+        self.writable()?;
         // Held until the end, written also by a dry run: its time is the remote's clock.
         let before = SystemTime::now();
         let held = self.hold(Op::Gc)?;
@@ -52,11 +50,12 @@ impl Remote {
         self.runtime.block_on(async {
             if let Some(push) = self.live(&held, Op::Push, !dry_run).await?.first() {
                 return Err(Error::Busy(format!(
-                    "remote {}: {} is in flight (lock {}, rewritten {} s ago): gc could remove a file it is about to name; retry when it has finished (a lock not rewritten for {} min, or left by a process of this host that is gone, is ignored)",
+                    "remote {}: {} is in flight (lock {}, rewritten {} s ago{}): gc could remove a file it is about to name; retry when it has finished (a lock not rewritten for {} min, or left by a process of this host that is gone, is dead and removed)",
                     self.location,
-                    push.holder,
+                    push.claim,
                     push.path,
                     push.age.as_secs(),
+                    push.advice(),
                     STALE.as_secs() / 60
                 )));
             }
@@ -93,7 +92,7 @@ impl Remote {
                     Ok(Some(entry)) if entry.files.iter().all(|f| files.contains_key(&f.blake3)) => kept.push(entry),
                     // Removed since the listing: nothing to do.
                     Ok(None) => {}
-                    Ok(Some(_)) | Err(Error::Remote(RemoteError::Integrity(_))) => {
+                    Ok(Some(_)) | Err(Error::Remote(RemoteError::BrokenEntry { .. })) => {
                         report.entries += 1;
                         report.broken += 1;
                         doomed.push(StorePath::from(entry_path(key)));

@@ -23,7 +23,18 @@ use url::Url;
 use super::RemoteError;
 use crate::suggest;
 
-const SCHEMES: [&str; 6] = ["s3", "gs", "az", "http", "https", "file"];
+/// The schemes pipe documents, each with the form a remote URL takes.
+const SCHEMES: [(&str, &str); 6] = [
+    ("s3", "s3://bucket/prefix"),
+    ("gs", "gs://bucket/prefix"),
+    ("az", "az://container/prefix"),
+    ("http", "http(s)://host/path"),
+    ("https", "http(s)://host/path"),
+    ("file", "file:///absolute/path"),
+];
+
+const FORMS: &str =
+    "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, http(s)://host/path or file:///absolute/path";
 
 /// Environment variables whose values are secrets: masked wherever they would appear.
 const SECRET_VARS: [&str; 9] = [
@@ -59,34 +70,39 @@ pub struct Location {
 }
 
 impl Location {
-    pub fn parse(text: &str) -> Result<Location, RemoteError> {
-        let url = Url::parse(text).map_err(|e| {
-            let scheme = text.split_once("://").map(|(s, _)| s).unwrap_or_default();
-            let hint = if scheme.is_empty() { String::new() } else { suggest::hint(scheme, SCHEMES) };
-            RemoteError::Config(format!("remote `{}`: not a URL ({e}){hint}", mask_url_text(text)))
-        })?;
-        let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|_| {
-            RemoteError::Config(format!(
-                "remote `{}`: unsupported scheme `{}`{}; use one of s3://, gs://, az://, http(s)://, file://",
-                mask(&url),
-                url.scheme(),
-                suggest::hint(url.scheme(), SCHEMES)
-            ))
+    /// Parses a remote URL; `origin` says where it was written (`--remote`, `PIPE_REMOTE`,
+    /// `.pipe.yaml:2: remote.url`) and leads every message.
+    pub fn parse(text: &str, origin: &str) -> Result<Location, RemoteError> {
+        let refuse = |problem: String| RemoteError::Config(format!("{origin} `{}`: {problem}", mask_url_text(text)));
+        let written = text.split_once(':').map_or("", |(s, _)| s);
+        let mut url = Url::parse(text).map_err(|e| refuse(format!("not a URL ({e}){}", way(written))))?;
+        let scheme = url.scheme().to_string();
+        if let Some(problem) = missing_part(&url, text) {
+            return Err(refuse(format!("{problem}; write {}", form(&scheme).unwrap_or(FORMS))));
+        }
+        // `a//b` is `a/b` on a disk and on most servers; object_store refuses the empty segment.
+        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+        let path = format!("/{}", segments.join("/"));
+        url.set_path(&path);
+        let (parsed, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| match form(&scheme) {
+            Some(_) => refuse(e.to_string()),
+            None => refuse(format!("unsupported scheme `{scheme}`{}", way(&scheme))),
         })?;
         // object_store's scheme parser reads `az://account/container/path`, but its Azure
         // builder (which connects) reads `az://container/path`: the prefix follows the builder.
-        let prefix = match url.scheme() {
-            "az" | "adl" | "azure" | "abfs" | "abfss" => StorePath::from_url_path(url.path())
-                .map_err(|e| RemoteError::Config(format!("remote `{}`: {e}", mask(&url))))?,
+        let prefix = match scheme.as_str() {
+            "az" | "adl" | "azure" | "abfs" | "abfss" => {
+                StorePath::from_url_path(url.path()).map_err(|e| refuse(e.to_string()))?
+            }
             _ => prefix,
         };
-        let kind = match scheme {
+        let kind = match parsed {
             ObjectStoreScheme::AmazonS3 => Kind::S3,
             ObjectStoreScheme::GoogleCloudStorage => Kind::Gcs,
             ObjectStoreScheme::MicrosoftAzure => Kind::Azure,
             ObjectStoreScheme::Http => Kind::Http,
             ObjectStoreScheme::Local => Kind::File,
-            _ => return Err(RemoteError::Config(format!("remote `{}`: unsupported scheme", mask(&url)))),
+            _ => return Err(refuse(format!("unsupported scheme `{scheme}`; use {FORMS}"))),
         };
         let mut secrets: Vec<String> = SECRET_VARS.iter().filter_map(|v| std::env::var(v).ok()).collect();
         secrets.extend(url.password().map(str::to_string));
@@ -164,6 +180,38 @@ impl Location {
     }
 }
 
+/// The form a URL of this scheme takes; None for a scheme pipe does not document.
+fn form(scheme: &str) -> Option<&'static str> {
+    SCHEMES.iter().find(|(s, _)| s.eq_ignore_ascii_case(scheme)).map(|(_, form)| *form)
+}
+
+/// How to write a URL whose scheme was `scheme` (as written): its form when pipe knows
+/// it, else the nearest known scheme, if any, and the forms pipe takes.
+fn way(scheme: &str) -> String {
+    match form(scheme) {
+        Some(form) => format!("; write {form}"),
+        None if scheme.is_empty() => format!("; write {FORMS}"),
+        None => format!("{}; use {FORMS}", suggest::hint(scheme, SCHEMES.map(|(s, _)| s))),
+    }
+}
+
+/// What a parsed URL of a known scheme lacks: a bucket or host, or for `file:` an
+/// absolute path (`file:x` and `file://x/y` parse, as `/x` and host `x`).
+fn missing_part(url: &Url, text: &str) -> Option<String> {
+    let absolute = text.split_once(':').is_some_and(|(_, rest)| rest.starts_with('/'));
+    match (url.scheme(), url.host_str().filter(|h| !h.is_empty())) {
+        ("file", Some(host)) => Some(format!("a file URL takes no host, yet this one names `{host}`")),
+        ("file", None) if !absolute => Some("not an absolute path".into()),
+        ("file", None) if url.path().split('/').all(str::is_empty) => {
+            Some("names no directory (it would be the filesystem root)".into())
+        }
+        ("s3" | "gs", None) => Some("no bucket".into()),
+        ("az", None) => Some("no container".into()),
+        ("http" | "https", None) => Some("no host".into()),
+        _ => None,
+    }
+}
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&mask(&self.url))
@@ -207,24 +255,57 @@ mod tests {
             ("file:///mnt/usb/cache", Kind::File, "mnt/usb/cache"),
         ];
         for (url, kind, prefix) in cases {
-            let loc = Location::parse(url).unwrap();
+            let loc = Location::parse(url, "remote").unwrap();
             assert_eq!((loc.kind, loc.prefix.as_ref()), (kind, prefix), "{url}");
         }
-        assert!(Location::parse("http://h/x").unwrap().read_only_by_default());
-        assert!(!Location::parse("s3://b/x").unwrap().read_only_by_default());
+        assert!(Location::parse("http://h/x", "remote").unwrap().read_only_by_default());
+        assert!(!Location::parse("s3://b/x", "remote").unwrap().read_only_by_default());
     }
 
     #[test]
     fn unknown_schemes_and_non_urls_are_config_errors_with_a_hint() {
-        let err = Location::parse("s4://bucket/x").unwrap_err().to_string();
-        assert!(err.contains("unsupported scheme `s4`") && err.contains("did you mean `s3`"), "{err}");
-        let err = Location::parse("cache-dir").unwrap_err().to_string();
-        assert!(err.contains("not a URL"), "{err}");
+        let err = Location::parse("s4://bucket/x", "--remote").unwrap_err().to_string();
+        assert!(err.starts_with("--remote `s4://bucket/x`: unsupported scheme `s4` (did you mean `s3`?)"), "{err}");
+        let err = Location::parse("cache-dir", "PIPE_REMOTE").unwrap_err().to_string();
+        assert!(
+            err.starts_with("PIPE_REMOTE `cache-dir`: not a URL") && err.contains("file:///absolute/path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_url_of_a_known_scheme_is_refused_for_what_it_lacks_with_no_scheme_suggested() {
+        let cases = [
+            ("file://", "names no directory (it would be the filesystem root); write file:///absolute/path"),
+            ("file:///", "names no directory"),
+            ("file:relative", "not an absolute path; write file:///absolute/path"),
+            ("file://relative/path", "a file URL takes no host, yet this one names `relative`; write file:///"),
+            ("s3://", "no bucket; write s3://bucket/prefix"),
+            ("gs://", "no bucket; write gs://bucket/prefix"),
+            ("http://", "not a URL (empty host); write http(s)://host/path"),
+        ];
+        for (url, problem) in cases {
+            let err = Location::parse(url, "remote").unwrap_err().to_string();
+            assert!(err.contains(problem) && !err.contains("did you mean"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn empty_path_segments_are_dropped_and_a_file_url_may_have_one_slash() {
+        let cases = [
+            ("file:///tmp/a//r1", "tmp/a/r1", "file:///tmp/a/r1"),
+            ("http://127.0.0.1:29244//c1", "c1", "http://127.0.0.1:29244/c1"),
+            ("file:/mnt/usb", "mnt/usb", "file:///mnt/usb"),
+        ];
+        for (url, prefix, shown) in cases {
+            let loc = Location::parse(url, "remote").unwrap();
+            assert_eq!((loc.prefix.as_ref(), loc.to_string().as_str()), (prefix, shown), "{url}");
+        }
     }
 
     #[test]
     fn credentials_in_the_url_never_show() {
-        let loc = Location::parse("https://alice:hunter22@cache.example/p?sig=s3cr3tsig").unwrap();
+        let loc = Location::parse("https://alice:hunter22@cache.example/p?sig=s3cr3tsig", "remote").unwrap();
         let shown = loc.to_string();
         assert_eq!(shown, "https://alice:***@cache.example/p?***");
         let quoted = "error sending request for url (https://alice:hunter22@cache.example/p/ac/k.json?sig=s3cr3tsig)";

@@ -5,7 +5,8 @@
 //! Each process writes its lock before it lists or uploads anything and rewrites it
 //! every `REFRESH` while it works, so the lock's modification time (the remote's clock)
 //! says it is alive. A lock not rewritten for `STALE`, or left by a process of this host
-//! that is gone, is dead, and whoever finds it removes it. gc writes its lock, then
+//! that is gone, is dead, and whoever finds it removes it; one whose file does not parse
+//! is judged by its age alone. gc writes its lock, then
 //! lists, and refuses while a live push lock is there; a push writes its lock, then
 //! lists, and waits while a live gc lock is there. Of two that start together, the one
 //! that lists second sees the other's lock, so gc never removes files under a push it
@@ -103,12 +104,45 @@ impl Release {
     }
 }
 
+/// Who holds a lock, as far as its file tells.
+pub enum Claim {
+    Holder(Holder),
+    /// A lock whose file does not parse (empty, cut short, written by hand): only its
+    /// name (the op) and its age are known, so it is judged by its age alone.
+    Unreadable {
+        op: Op,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Claim::Holder(holder) => holder.fmt(f),
+            Claim::Unreadable { op, why } => write!(f, "a pipe {} whose lock does not parse ({why})", op.name()),
+        }
+    }
+}
+
 /// Another process's live lock.
 pub struct Found {
-    pub holder: Holder,
+    pub claim: Claim,
     pub path: StorePath,
     /// How long ago, on the remote's clock, it was last rewritten.
     pub age: Duration,
+}
+
+impl Found {
+    /// The way out of waiting for a lock that may be no one's: nothing for a readable one.
+    pub fn advice(&self) -> String {
+        match self.claim {
+            Claim::Holder(_) => String::new(),
+            Claim::Unreadable { .. } => format!(
+                "; if no pipe is at work on this remote, delete it, else it counts as dead once not rewritten for {} min",
+                STALE.as_secs() / 60
+            ),
+        }
+    }
 }
 
 impl Remote {
@@ -153,8 +187,8 @@ impl Remote {
         Ok(held)
     }
 
-    /// The live locks of `op` other than `own`. Dead ones are named on stderr and, with
-    /// `remove_dead`, removed.
+    /// The live locks of `op` other than `own`. Dead ones, of any op, are named on
+    /// stderr and, with `remove_dead`, removed (where the remote lets this process).
     pub(super) async fn live(&self, own: &Held, op: Op, remove_dead: bool) -> Result<Vec<Found>, Error> {
         let listing = self.objects.list_with_delimiter(Some(&StorePath::from(LOCKS))).await;
         let listing = listing.map_err(|e| self.unlisted(e))?;
@@ -162,13 +196,18 @@ impl Remote {
         let now = listing.objects.iter().map(|m| SystemTime::from(m.last_modified)).fold(own.written, SystemTime::max);
         let (this_host, this_boot) = (host::name(), host::boot_id());
         let mut found = Vec::new();
-        for meta in listing.objects.iter().filter(|m| m.location != own.release.path && is_lock(m, op)) {
-            let Some(holder) = self.holder(meta).await? else { continue };
+        for meta in listing.objects.iter().filter(|m| m.location != own.release.path) {
+            let Some(lock_op) = op_of(meta) else { continue };
+            let Some(claim) = self.claim(meta, lock_op).await? else { continue };
             let age = now.duration_since(SystemTime::from(meta.last_modified)).unwrap_or_default();
-            let here = holder.host == this_host && holder.boot == this_boot;
-            let gone = here && !host::alive(holder.pid);
+            let gone = match &claim {
+                Claim::Holder(h) => h.host == this_host && h.boot == this_boot && !host::alive(h.pid),
+                Claim::Unreadable { .. } => false,
+            };
             if age <= STALE && !gone {
-                found.push(Found { holder, path: meta.location.clone(), age });
+                if lock_op == op {
+                    found.push(Found { claim, path: meta.location.clone(), age });
+                }
                 continue;
             }
             let why = if gone {
@@ -176,11 +215,14 @@ impl Remote {
             } else {
                 format!("not rewritten for {} s", age.as_secs())
             };
-            let what = if remove_dead { "removed" } else { "ignored" };
-            eprintln!("note: {what} the lock {} of {holder}: {why}", meta.location);
-            if remove_dead {
-                self.delete(vec![meta.location.clone()]).await?;
-            }
+            let what = match remove_dead {
+                false => "ignored".to_string(),
+                true => match self.objects.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => "removed".to_string(),
+                    Err(e) => format!("could not remove ({}) and ignored", self.location.mask(&e.to_string())),
+                },
+            };
+            eprintln!("note: {what} the lock {} of {claim}: {why}", meta.location);
         }
         Ok(found)
     }
@@ -192,26 +234,30 @@ impl Remote {
             let live = self.live(own, op, true).await?;
             let Some(first) = live.first() else { return Ok(()) };
             if !said {
-                eprintln!("waiting for {} to finish on {} (lock {})", first.holder, self.location, first.path);
+                let (claim, path, advice) = (&first.claim, &first.path, first.advice());
+                eprintln!("waiting for {claim} to finish on {} (lock {path}{advice})", self.location);
                 said = true;
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    /// A lock's holder; None when it went between the listing and the read.
-    async fn holder(&self, meta: &ObjectMeta) -> Result<Option<Holder>, Error> {
+    /// Who holds a lock of `op`; None when it went between the listing and the read.
+    async fn claim(&self, meta: &ObjectMeta, op: Op) -> Result<Option<Claim>, Error> {
         let bytes = match self.objects.get(&meta.location).await {
             Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.failure(e)),
         };
-        let holder = serde_json::from_slice(&bytes)
-            .map_err(|e| RemoteError::Integrity(format!("remote {}: lock {}: {e}", self.location, meta.location)))?;
-        Ok(Some(holder))
+        Ok(Some(match serde_json::from_slice(&bytes) {
+            Ok(holder) => Claim::Holder(holder),
+            Err(e) => Claim::Unreadable { op, why: e.to_string() },
+        }))
     }
 }
 
-fn is_lock(meta: &ObjectMeta, op: Op) -> bool {
-    meta.location.filename().is_some_and(|name| name.starts_with(&format!("{}-", op.name())) && name.ends_with(".json"))
+/// The op a lock's name says (`push-…json`, `gc-…json`); None for anything else there.
+fn op_of(meta: &ObjectMeta) -> Option<Op> {
+    let name = meta.location.filename()?.strip_suffix(".json")?;
+    [Op::Push, Op::Gc].into_iter().find(|op| name.starts_with(&format!("{}-", op.name())))
 }

@@ -24,7 +24,7 @@ pub mod location;
 pub mod lock;
 pub mod meter;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use tokio::sync::Semaphore;
 
 use crate::store::{Artifact, KeyLock, Store};
 use crate::Error;
-use config::Settings;
+use config::{ReadOnly, Settings};
 use entry::{blob_path, entry_path, Entry};
 use location::Location;
 use meter::{Meter, Totals};
@@ -54,10 +54,12 @@ pub enum RemoteError {
     /// Downloaded bytes do not match what the entry promised; nothing entered the store.
     #[error("{0}")]
     Integrity(String),
-    #[error(
-        "remote {0} is read-only (the default for http(s) remotes); set `read_only: false` under `remote:` in .pipe.yaml to write to it"
-    )]
+    /// Uploads are refused: the message says why (`config::ReadOnly::refusal`).
+    #[error("{0}")]
     ReadOnly(String),
+    /// An entry that does not parse, or is another key's: it counts as absent.
+    #[error("remote {remote}: entry {path} {why}")]
+    BrokenEntry { remote: String, path: String, why: String },
 }
 
 /// What a push or pull did.
@@ -75,7 +77,7 @@ pub struct Remote {
     objects: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
     jobs: usize,
-    read_only: bool,
+    read_only: Option<ReadOnly>,
     /// MiB that whole-file PUTs may hold (`IN_MEMORY_MIB`).
     in_memory: Semaphore,
 }
@@ -83,8 +85,11 @@ pub struct Remote {
 impl Remote {
     /// Connects lazily: nothing is sent until the first transfer. `write` creates a missing `file://` directory.
     pub fn open(settings: &Settings, jobs: Option<usize>, write: bool) -> Result<Remote, Error> {
-        if write && settings.read_only {
-            return Err(RemoteError::ReadOnly(settings.location.to_string()).into());
+        if let (true, Some(why)) = (write, &settings.read_only) {
+            return Err(why.refusal(&settings.location).into());
+        }
+        if jobs == Some(0) {
+            return Err(RemoteError::Config("-j 0: no transfer would ever start; pass -j 1 or more".into()).into());
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -96,21 +101,19 @@ impl Remote {
             location: settings.location.clone(),
             objects,
             runtime,
-            jobs: jobs.unwrap_or(settings.jobs).max(1),
-            read_only: settings.read_only,
+            jobs: jobs.unwrap_or(settings.jobs),
+            read_only: settings.read_only.clone(),
             in_memory: Semaphore::new(IN_MEMORY_MIB as usize),
         })
     }
 
     /// The entries of `keys` on the remote (None where absent), fetched in parallel.
-    pub fn entries(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, Error> {
-        self.runtime
-            .block_on(stream::iter(keys).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>())
-            .into_iter()
-            .collect()
+    async fn entries(&self, keys: &[String]) -> Vec<Result<Option<Entry>, Error>> {
+        stream::iter(keys).map(|key| self.entry(key)).buffered(self.jobs).collect().await
     }
 
-    /// One key's entry, None when absent; an unreadable entry is an integrity error.
+    /// One key's entry, None when absent; one that does not parse or names another key
+    /// is a `BrokenEntry` error.
     async fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         let path = StorePath::from(entry_path(key));
         let bytes = match self.objects.get(&path).await {
@@ -118,60 +121,118 @@ impl Remote {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.failure(e)),
         };
-        let entry: Entry = serde_json::from_slice(&bytes)
-            .map_err(|e| RemoteError::Integrity(format!("remote {}: entry {}: {e}", self.location, entry_path(key))))?;
+        let broken =
+            |why: String| RemoteError::BrokenEntry { remote: self.location.to_string(), path: path.to_string(), why };
+        let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| broken(format!("does not parse ({e})")))?;
         if entry.key != key {
-            let why = format!("remote {}: entry {} is for key {}", self.location, entry_path(key), entry.key);
-            return Err(RemoteError::Integrity(why).into());
+            return Err(broken(format!("is for key {}", entry.key)).into());
         }
         Ok(Some(entry))
     }
 
-    /// The entry of one key, if the remote has it.
+    /// The entry of one key, if the remote has it. A broken entry counts as absent, with a
+    /// warning: it cannot be pulled, and a push replaces it.
     pub fn lookup(&self, key: &str) -> Result<Option<Entry>, Error> {
-        Ok(self.entries(&[key.to_string()])?.pop().flatten())
+        match self.runtime.block_on(self.entry(key)) {
+            Err(Error::Remote(broken @ RemoteError::BrokenEntry { .. })) => {
+                eprintln!(
+                    "warning: {broken}: key {key} counts as not on the remote; `pipe push` from a store that has it replaces the entry, `pipe gc --remote` removes it"
+                );
+                Ok(None)
+            }
+            found => found,
+        }
     }
 
-    /// Uploads the artifacts not yet on the remote: files first, then each entry. Holds
-    /// a push lock throughout, and first waits while a gc holds one.
-    pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
-        if self.read_only {
-            return Err(RemoteError::ReadOnly(self.location.to_string()).into());
+    /// Refuses when this remote takes no uploads, saying why.
+    fn writable(&self) -> Result<(), Error> {
+        match &self.read_only {
+            Some(why) => Err(why.refusal(&self.location).into()),
+            None => Ok(()),
         }
+    }
+
+    /// Uploads the artifacts not yet on the remote (replacing broken entries): files
+    /// first, then each entry. Holds a push lock throughout, and first waits while a gc
+    /// holds one. An artifact that fails leaves the others to go up; then each failure
+    /// is named on stderr and the push is an error.
+    pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
+        self.writable()?;
         if artifacts.is_empty() {
             return Ok(Report::default());
         }
         let held = self.hold(lock::Op::Push)?;
         self.runtime.block_on(self.wait_for(&held, lock::Op::Gc))?;
         let keys: Vec<String> = artifacts.iter().map(|a| a.key.clone()).collect();
-        let there = self.entries(&keys)?;
-        let todo: Vec<(&Artifact, Entry)> = (artifacts.iter().zip(&there))
-            .filter(|(_, there)| there.is_none())
-            .map(|(a, _)| Ok((a, Entry::of(a)?)))
-            .collect::<Result<_, Error>>()?;
-        let mut blobs: BTreeMap<&str, (&FileHash, PathBuf)> = BTreeMap::new();
-        for (artifact, entry) in &todo {
-            for f in &entry.files {
-                blobs.entry(f.blake3.as_str()).or_insert((f, artifact.dir.join(&f.path)));
+        let there = self.runtime.block_on(self.entries(&keys));
+        let (mut todo, mut unpushed, mut present) = (Vec::new(), Vec::new(), 0);
+        for (artifact, there) in artifacts.iter().zip(there) {
+            match there {
+                Ok(Some(_)) => {
+                    present += 1;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(Error::Remote(broken @ RemoteError::BrokenEntry { .. })) => {
+                    eprintln!("note: {broken}: this push replaces it")
+                }
+                Err(e) => return Err(e),
+            }
+            match Entry::of(artifact) {
+                Ok(entry) => todo.push((artifact, entry)),
+                Err(e) => unpushed.push(e.to_string()),
             }
         }
-        let meter = Meter::new("pushed", blobs.len() as u64, blobs.values().map(|(f, _)| f.size).sum());
-        let uploads = blobs.values().map(|(f, src)| self.upload(f, src, &meter));
-        let results: Vec<Result<(), Error>> =
-            self.runtime.block_on(stream::iter(uploads).buffer_unordered(self.jobs).collect());
-        let failed: HashSet<&str> = blobs.keys().zip(&results).filter(|(_, r)| r.is_err()).map(|(b, _)| *b).collect();
-        let complete =
-            todo.iter().map(|(_, e)| e).filter(|e| e.files.iter().all(|f| !failed.contains(f.blake3.as_str())));
-        let puts = complete.map(|entry| async move {
-            let bytes = serde_json::to_vec_pretty(entry).map_err(Error::corrupt(entry_path(&entry.key)))?;
-            let path = StorePath::from(entry_path(&entry.key));
-            self.objects.put(&path, PutPayload::from(bytes)).await.map(drop).map_err(|e| self.failure(e))
+        // Each content once, from the first file holding it; the other files count as skipped.
+        let mut blobs: BTreeMap<&str, (&FileHash, PathBuf, u64)> = BTreeMap::new();
+        for (artifact, entry) in &todo {
+            for f in &entry.files {
+                blobs.entry(f.blake3.as_str()).or_insert((f, artifact.dir.join(&f.path), 0)).2 += 1;
+            }
+        }
+        let files = || todo.iter().flat_map(|(_, e)| &e.files);
+        let meter = Meter::new("pushed", files().count() as u64, files().map(|f| f.size).sum());
+        let uploads = blobs.iter().map(|(blob, (f, src, copies))| async {
+            let sent = self.upload(f, src, &meter).await;
+            if sent.is_ok() {
+                (1..*copies).for_each(|_| meter.file(f.size, false));
+            }
+            (*blob, sent)
         });
-        let put: Vec<Result<(), Error>> =
+        let failed: HashMap<&str, String> =
+            (self.runtime.block_on(stream::iter(uploads).buffer_unordered(self.jobs).collect::<Vec<_>>()))
+                .into_iter()
+                .filter_map(|(blob, sent)| Some((blob, sent.err()?.to_string())))
+                .collect();
+        let puts = todo.iter().map(|(_, entry)| async {
+            if let Some(why) = entry.files.iter().find_map(|f| failed.get(f.blake3.as_str())) {
+                return Err(format!("key {}: not pushed: {why}", entry.key));
+            }
+            let bytes = serde_json::to_vec_pretty(entry).map_err(|e| e.to_string())?;
+            let path = StorePath::from(entry_path(&entry.key));
+            let put = self.objects.put(&path, PutPayload::from(bytes)).await;
+            put.map(drop).map_err(|e| format!("key {}: not pushed: {}", entry.key, self.failure(e)))
+        });
+        let put: Vec<Result<(), String>> =
             self.runtime.block_on(stream::iter(puts).buffer_unordered(self.jobs).collect());
         let totals = meter.finish();
-        results.into_iter().chain(put).collect::<Result<Vec<()>, Error>>()?;
-        Ok(Report { moved: todo.len(), present: artifacts.len() - todo.len(), totals })
+        let moved = put.iter().filter(|p| p.is_ok()).count();
+        unpushed.extend(put.into_iter().filter_map(Result::err));
+        if unpushed.is_empty() {
+            return Ok(Report { moved, present, totals });
+        }
+        for why in &unpushed {
+            eprintln!("error: {why}");
+        }
+        Err(Error::Failed {
+            message: format!(
+                "{} of {} artifact(s) not pushed to {} (above); {moved} pushed, {present} already there",
+                unpushed.len(),
+                artifacts.len(),
+                self.location
+            ),
+            config: false,
+        })
     }
 
     /// Downloads `entries` into `store`: under each key's lock, into a private directory,
