@@ -124,3 +124,12 @@ fn a_partial_compare_with_shows_what_it_gives_and_needs_its_label() {
         .code(2)
         .stderr_has("stage `report`: invalid params (report): `compare_with`: expected {label, accuracy, f1, brier, ece}: missing field `label`");
 }
+
+#[test]
+fn a_warmup_covering_the_only_step_is_a_warning_on_stderr() {
+    let t = study();
+    t.run(&["run", "p.yaml", "--stage", "train", "--set", "train.batch_size=100000"])
+        .success()
+        .stderr_has("warning: stage `train`: the warmup (`warmup_ratio` 0.06 of 1 step(s), rounded up: 1) covers every optimizer step")
+        .stderr_has("no weight is updated");
+}
