@@ -199,6 +199,21 @@ fn diff_shows_metric_deltas() {
 }
 
 #[test]
+fn diff_shows_integer_deltas_as_integers_an_emptied_mapping_by_its_keys_and_refuses_an_empty_run_id() {
+    let yaml = "name: m\nparams: {n: 8}\nstages:\n  e:\n    uses: shell\n    run: 'echo \"{\\\"steps\\\": ${params.n}}\" > $PIPE_METRICS'\n    with: {params: {reference: {pooling: max}}}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success().stdout_has("steps=8");
+    t.write("p.yaml", &yaml.replace("pooling: max", ""));
+    t.run(&["run", "p.yaml", "--set", "params.n=1"]).success();
+    let diff = t.run(&["diff"]).success().stdout_has("metric    steps: 8 -> 1 (-7)\n");
+    let params: Vec<&str> = diff.stdout.lines().filter(|l| l.contains("param ") && !l.contains("run:")).collect();
+    assert_eq!(params, ["    param     params.reference.pooling: \"max\" -> null"]);
+    let report: serde_json::Value = serde_json::from_str(&t.run(&["diff", "--json"]).success().stdout).unwrap();
+    assert_eq!(report["changed"][0]["metrics"]["steps"]["delta"], serde_json::json!(-7));
+    t.run(&["diff", "latest", ""]).code(2).stderr_has("a run id is empty");
+}
+
+#[test]
 fn status_why_names_the_changed_param_dep_and_upstream() {
     let t = Test::new().pipeline(
         "name: w\nparams: {k: 1}\nstages:\n  a: {uses: shell, run: 'cat data.txt > $PIPE_OUT/a', deps: [data.txt]}\n  b: {uses: shell, needs: [a], run: 'echo ${params.k} > $PIPE_OUT/b'}\n",
