@@ -37,15 +37,23 @@ pub struct Change {
     pub new: Option<Value>,
 }
 
-/// Every path whose value differs, sorted by path.
+/// Every path whose value differs, sorted by path. An empty mapping where the other side
+/// has keys below it is no change of its own: `{pooling: max}` -> `{}` is
+/// `pooling: "max" -> (none)`, not also `(none) -> {}` at the mapping's path.
 pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
     let (old, new) = (flatten(old), flatten(new));
     let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     paths
         .into_iter()
-        .filter(|p| old.get(*p) != new.get(*p))
+        .filter(|p| old.get(*p) != new.get(*p) && !emptied(&old, &new, p) && !emptied(&new, &old, p))
         .map(|p| Change { path: p.clone(), old: old.get(p).cloned(), new: new.get(p).cloned() })
         .collect()
+}
+
+/// `here` holds an empty mapping at `path` and `there` has keys below it.
+fn emptied(here: &BTreeMap<String, Value>, there: &BTreeMap<String, Value>, path: &str) -> bool {
+    let prefix = format!("{path}.");
+    matches!(here.get(path), Some(Value::Object(m)) if m.is_empty()) && there.keys().any(|k| k.starts_with(&prefix))
 }
 
 impl Change {
@@ -74,5 +82,15 @@ mod tests {
         assert_eq!(c.iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect::<Vec<_>>(), ["n: 2 -> (none)"]);
         assert!(changes(&Value::Null, &json!({})).is_empty());
         assert!(flatten(&json!({"a": {}}))["a"] == json!({}), "an empty object inside is a value");
+    }
+
+    #[test]
+    fn a_mapping_emptied_or_filled_is_the_change_of_its_keys() {
+        let arrows =
+            |old, new| changes(&old, &new).iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect::<Vec<_>>();
+        let (full, empty) = (json!({"reference": {"pooling": "max"}}), json!({"reference": {}}));
+        assert_eq!(arrows(full.clone(), empty.clone()), ["reference.pooling: \"max\" -> (none)"]);
+        assert_eq!(arrows(empty.clone(), full), ["reference.pooling: (none) -> \"max\""]);
+        assert_eq!(arrows(empty, json!({})), ["reference: {} -> (none)"], "an empty mapping on its own is a value");
     }
 }

@@ -128,6 +128,12 @@ pub fn readable(store: &Store) -> Result<Vec<RunRecord>, Error> {
 
 /// A run by id, unique id prefix, or `latest`.
 pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
+    // Every id starts with "": an empty one would be "ambiguous", not the mistake it is.
+    if wanted.is_empty() {
+        return Err(Error::Config(
+            "a run id is empty: give an id, a unique prefix of one or `latest` (see `pipe runs`)".into(),
+        ));
+    }
     let ids = list(store)?;
     let found: Vec<&String> = match wanted {
         "latest" => ids.last().into_iter().collect(),

@@ -213,6 +213,17 @@ fn config_fields_resize_the_model_with_random_weights() {
 }
 
 #[test]
+fn a_config_key_the_model_lacks_a_value_that_is_no_integer_and_0_heads_are_refused() {
+    let t = Test::new();
+    let config =
+        |field: &str| bench(&t, &["infer", "--model", "pipe-fixtures/tiny-bert", "--steps", "1", "--config", field]);
+    config("foo=1").code(2).stderr_has("--config foo: pipe-fixtures/tiny-bert's config.json has no field `foo`\n");
+    config("hiden_size=64").code(2).stderr_has("has no field `hiden_size` (did you mean `hidden_size`?)");
+    config("hidden_size=abc").code(2).stderr_has("`hidden_size` is not an integer >= 0: \"abc\"");
+    config("num_attention_heads=0").code(2).stderr_has("0 attention heads: a model needs at least 1");
+}
+
+#[test]
 fn bf16_precision_trains_and_says_so() {
     let t = Test::new();
     let args = [

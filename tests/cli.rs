@@ -199,6 +199,41 @@ fn diff_shows_metric_deltas() {
 }
 
 #[test]
+fn diff_shows_integer_deltas_as_integers_an_emptied_mapping_by_its_keys_and_refuses_an_empty_run_id() {
+    let yaml = "name: m\nparams: {n: 8}\nstages:\n  e:\n    uses: shell\n    run: 'echo \"{\\\"steps\\\": ${params.n}}\" > $PIPE_METRICS'\n    with: {params: {reference: {pooling: max}}}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success().stdout_has("steps=8");
+    t.write("p.yaml", &yaml.replace("pooling: max", ""));
+    t.run(&["run", "p.yaml", "--set", "params.n=1"]).success();
+    let diff = t.run(&["diff"]).success().stdout_has("metric    steps: 8 -> 1 (-7)\n");
+    let params: Vec<&str> = diff.stdout.lines().filter(|l| l.contains("param ") && !l.contains("run:")).collect();
+    assert_eq!(params, ["    param     params.reference.pooling: \"max\" -> null"]);
+    let report: serde_json::Value = serde_json::from_str(&t.run(&["diff", "--json"]).success().stdout).unwrap();
+    assert_eq!(report["changed"][0]["metrics"]["steps"]["delta"], serde_json::json!(-7));
+    t.run(&["diff", "latest", ""]).code(2).stderr_has("a run id is empty");
+}
+
+#[test]
+fn the_summary_line_counts_interrupted_stages() {
+    let t = Test::new().pipeline(
+        "name: t\nstages:\n  a: {uses: shell, run: echo A > $PIPE_OUT/a}\n  b: {uses: shell, needs: [a], run: 'touch started; sleep 60'}\n  c: {uses: shell, needs: [b], run: touch $PIPE_OUT/c}\n",
+    );
+    let child = t.spawn(&["run", "p.yaml"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !t.path().join("started").exists() {
+        assert!(std::time::Instant::now() < deadline, "stage b never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    support::Ran::from(child.wait_with_output().unwrap())
+        .code(130)
+        .stdout_has(": 1 ran, 0 cached, 0 failed, 1 interrupted, 1 skipped in ");
+    // None interrupted: none named.
+    t.run(&["run", "p.yaml", "--stage", "a"]).success().stdout_has(": 0 ran, 1 cached, 0 failed, 0 skipped in ");
+}
+
+#[test]
 fn status_why_names_the_changed_param_dep_and_upstream() {
     let t = Test::new().pipeline(
         "name: w\nparams: {k: 1}\nstages:\n  a: {uses: shell, run: 'cat data.txt > $PIPE_OUT/a', deps: [data.txt]}\n  b: {uses: shell, needs: [a], run: 'echo ${params.k} > $PIPE_OUT/b'}\n",

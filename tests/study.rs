@@ -108,3 +108,28 @@ fn an_ablation_sweep_reuses_the_shared_stages_and_the_identical_variant() {
     let summary = std::fs::read_to_string(t.artifact_dir("ablate").join("ablation_summary.md")).unwrap();
     assert!(summary.contains("pooling=mean") || summary.contains("mean"), "{summary}");
 }
+
+#[test]
+fn a_partial_compare_with_shows_what_it_gives_and_needs_its_label() {
+    let t = study();
+    t.run(&["run", "p.yaml", "--set", "report.compare_with={label: x, accuracy: 0.5}"]).success();
+    let report = std::fs::read_to_string(t.artifact_dir("report").join("report.md")).unwrap();
+    let row =
+        |label: &str| report.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_default().to_string();
+    assert!(report.contains("|  | this run | x |"), "{report}");
+    assert!(row("test accuracy").ends_with("| 50.00% |"), "{}", row("test accuracy"));
+    // Not the seed report's 0.9042 under the user's label.
+    assert!(row("F1 (positive class)").ends_with("| — |"), "{}", row("F1 (positive class)"));
+    t.run(&["run", "p.yaml", "--set", "report.compare_with={accuracy: 0.5}"])
+        .code(2)
+        .stderr_has("stage `report`: invalid params (report): `compare_with`: expected {label, accuracy, f1, brier, ece}: missing field `label`");
+}
+
+#[test]
+fn a_warmup_covering_the_only_step_is_a_warning_on_stderr() {
+    let t = study();
+    t.run(&["run", "p.yaml", "--stage", "train", "--set", "train.batch_size=100000"])
+        .success()
+        .stderr_has("warning: stage `train`: the warmup (`warmup_ratio` 0.06 of 1 step(s), rounded up: 1) covers every optimizer step")
+        .stderr_has("no weight is updated");
+}

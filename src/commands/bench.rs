@@ -7,12 +7,14 @@ mod peak;
 
 use std::path::PathBuf;
 
-use pipe_stages::model::{PrecisionChoice, Quantize};
+use pipe_stages::data::hub::model_file;
+use pipe_stages::model::{ModelConfig, PrecisionChoice, Quantize};
 use pipe_stages::simd;
 use pipe_stages::train::bench::{bench_infer, bench_train, BenchMode, BenchOptions};
+use pipe_stages::StageError;
 use serde::Serialize;
 
-use crate::Error;
+use crate::{suggest, Error};
 
 /// What to time.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -141,6 +143,7 @@ pub fn execute(args: Args) -> Result<(), Error> {
     opts.seed = args.seed;
     opts.peak_gflops = args.peak_gflops;
     opts.dump_batches = args.dump_batches;
+    known_fields(&model, &opts.revision, &args.config)?;
     opts.config = args.config;
     opts.precision = precision;
     opts.quantize = args.quantize;
@@ -149,6 +152,23 @@ pub fn execute(args: Args) -> Result<(), Error> {
         BenchMode::Infer => bench_infer(&opts),
     }?;
     print(&report, report.summary(), &machine, args.json)
+}
+
+/// `--config` replaces fields of the model's config.json; a key it does not have
+/// (a typo) would otherwise be ignored by the model, yet still switch to random init.
+fn known_fields(model: &str, revision: &str, fields: &[(String, String)]) -> Result<(), Error> {
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let config = ModelConfig::read(&model_file(model, revision, "config.json")?).map_err(StageError::from)?;
+    let known: Vec<&str> = config.raw.as_object().into_iter().flat_map(|m| m.keys().map(String::as_str)).collect();
+    match fields.iter().find(|(key, _)| !known.contains(&key.as_str())) {
+        Some((key, _)) => Err(Error::Config(format!(
+            "--config {key}: {model}'s config.json has no field `{key}`{}",
+            suggest::hint(key, known.iter().copied())
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The CPU a figure was measured on and the SIMD level the kernels ran at.

@@ -115,13 +115,33 @@ fn metric_changes(old: &StageRecord, new: &StageRecord) -> Map<String, Value> {
     changes(&o, &n)
         .into_iter()
         .map(|c| {
-            let delta = match (c.old.as_ref().and_then(Value::as_f64), c.new.as_ref().and_then(Value::as_f64)) {
-                (Some(x), Some(y)) => Value::from(y - x),
+            let delta = match (&c.old, &c.new) {
+                (Some(x), Some(y)) => delta(x, y),
                 _ => Value::Null,
             };
             (c.path, serde_json::json!({"old": c.old, "new": c.new, "delta": delta}))
         })
         .collect()
+}
+
+/// `new - old`: an integer between two integers (a count of steps or figures), else a
+/// float between two numbers, else null.
+fn delta(old: &Value, new: &Value) -> Value {
+    if let Some(d) = old.as_i64().zip(new.as_i64()).and_then(|(x, y)| y.checked_sub(x)) {
+        return Value::from(d);
+    }
+    match (old.as_f64(), new.as_f64()) {
+        (Some(x), Some(y)) => Value::from(y - x),
+        _ => Value::Null,
+    }
+}
+
+/// ` (+7)` for an integer delta, ` (+0.01147)` for a float one, nothing for none.
+fn delta_text(delta: &Value) -> String {
+    match delta.as_i64() {
+        Some(d) => format!(" ({d:+})"),
+        None => delta.as_f64().map(|d| format!(" ({})", signed(d))).unwrap_or_default(),
+    }
 }
 
 /// Metrics that have an interval on either side, as `value [lo, hi]` before and after.
@@ -152,7 +172,7 @@ fn text(r: &Report) -> String {
             if path.strip_suffix(CI_SUFFIX).is_some_and(|base| c.metrics.contains_key(base)) {
                 continue;
             }
-            let delta = m["delta"].as_f64().map(|d| format!(" ({})", signed(d))).unwrap_or_default();
+            let delta = delta_text(&m["delta"]);
             let (old, new) = match c.intervals.get(path) {
                 Some([old, new]) => (old.clone(), new.clone()),
                 None => (m["old"].to_string(), m["new"].to_string()),

@@ -177,15 +177,18 @@ fn record_run(
 
     print!("{}", summary_table(registry, &record));
     let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
-    let pulled = match count(Status::Pulled) {
+    // Statuses most runs have none of are named only when some have them.
+    let some = |s: Status| match count(s) {
         0 => String::new(),
-        n => format!(", {n} pulled"),
+        n => format!(", {n} {}", s.as_str()),
     };
     println!(
-        "run {id}: {} ran, {} cached{pulled}, {} failed, {} skipped in {:.2}s ({})",
+        "run {id}: {} ran, {} cached{}, {} failed{}, {} skipped in {:.2}s ({})",
         count(Status::Ran),
         count(Status::Cached),
+        some(Status::Pulled),
         count(Status::Failed),
+        some(Status::Interrupted),
         count(Status::Skipped),
         clock.elapsed().as_secs_f64(),
         record::display(&record_path)

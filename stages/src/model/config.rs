@@ -62,7 +62,10 @@ impl ModelConfig {
     fn from_json(raw: Value) -> Result<ModelConfig, String> {
         let model_type = raw.get("model_type").and_then(Value::as_str).ok_or("no `model_type`")?;
         let config = (by_model_type(model_type)?.config)(&raw)?;
-        if config.heads == 0 || config.hidden % config.heads != 0 {
+        if config.heads == 0 {
+            return Err("0 attention heads: a model needs at least 1".into());
+        }
+        if config.hidden % config.heads != 0 {
             return Err(format!("hidden size {} is not a multiple of {} heads", config.hidden, config.heads));
         }
         Ok(ModelConfig { raw, ..config })
@@ -73,9 +76,12 @@ impl ModelConfig {
     }
 }
 
-/// The unsigned integer under `key`; the error names the key.
+/// The unsigned integer under `key`; the error names the key, and the value when there is one.
 pub(super) fn int(raw: &Value, key: &str) -> Result<usize, String> {
-    raw.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| format!("missing integer `{key}`"))
+    match raw.get(key) {
+        None | Some(Value::Null) => Err(format!("missing integer `{key}`")),
+        Some(v) => v.as_u64().map(|v| v as usize).ok_or_else(|| format!("`{key}` is not an integer >= 0: {v}")),
+    }
 }
 
 /// The feed-forward activation named by `value` (gelu when absent).

@@ -2,10 +2,14 @@
 //! report (distilbert-base-uncased fine-tuned on SST-2, scored on the 872-sentence
 //! validation split, trained on a GPU), which gives point estimates only.
 
+use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 
+/// A given `compare_with` has its own label, and a number it leaves out is unknown
+/// (shown as —): filling it in from the default would put the seed report's numbers
+/// under someone else's label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Baseline {
     /// Column heading of these numbers in the report's summary.
     pub label: String,
@@ -24,5 +28,26 @@ impl Default for Baseline {
             brier: Some(0.1543),
             ece: Some(0.0594),
         }
+    }
+}
+
+/// `compare_with` as given, its errors prefixed with the mapping's shape. The prefix also
+/// keeps serde's "missing field `label`" from being taken for a top-level key of the
+/// stage (`params::parse` names the key from that message).
+pub fn given<'de, D: Deserializer<'de>>(d: D) -> Result<Baseline, D::Error> {
+    Baseline::deserialize(d).map_err(|e| D::Error::custom(format!("expected {{label, accuracy, f1, brier, ece}}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_left_out_are_unknown_and_the_label_is_required() {
+        let b: Baseline = serde_json::from_value(json!({"label": "x", "accuracy": 0.9})).unwrap();
+        assert_eq!(b, Baseline { label: "x".into(), accuracy: Some(0.9), f1: None, brier: None, ece: None });
+        let err = given(json!({"accuracy": 0.9})).unwrap_err().to_string();
+        assert_eq!(err, "expected {label, accuracy, f1, brier, ece}: missing field `label`");
     }
 }

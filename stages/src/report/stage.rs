@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::baseline::Baseline;
+use super::baseline::{self, Baseline};
 use super::sections::{self, Options};
 use super::{html, markdown};
 use crate::{params, Context, Stage, StageError};
@@ -16,6 +16,7 @@ pub struct ReportParams {
     /// Rows of the error analysis table.
     pub max_errors: usize,
     /// Published numbers shown beside the summary's (default: the seed report's).
+    #[serde(deserialize_with = "baseline::given")]
     pub compare_with: Baseline,
 }
 

@@ -9,6 +9,7 @@ pub mod rows;
 pub mod stage;
 pub mod subset;
 pub mod trainer;
+pub mod warnings;
 
 pub mod clip;
 pub mod gradients;

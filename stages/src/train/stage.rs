@@ -13,6 +13,7 @@ use super::params::{TrainParams, PRECISION};
 use super::rows::labelled;
 use super::subset::stratified;
 use super::trainer::{evaluate, Trainer};
+use super::warnings;
 use crate::data::hub::model_file;
 use crate::model::{Classifier, ModelConfig, Precision};
 use crate::rng::derive;
@@ -95,6 +96,9 @@ impl Stage for Train {
         let tokenizer_files = tokenizer_files(&tokenize.dir, &repo, &revision)?;
         let train = match p.train_subset {
             Some(n) => {
+                if let Some(w) = warnings::subset_exceeds(n, train.ids.len()) {
+                    eprintln!("warning: stage `{}`: {w}", ctx.instance);
+                }
                 let keep = stratified(
                     &train.labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
                     n,
@@ -111,7 +115,11 @@ impl Stage for Train {
         let model = Classifier::from_hub(&repo, &revision, &p.model_options(), ctx.seed)?;
         let steps_per_epoch = train.ids.len().div_ceil(p.batch_size);
         let total_steps = steps_per_epoch * p.epochs;
-        let mut trainer = Trainer::new(model, p.recipe(total_steps), derive(ctx.seed, "train/dropout"))?;
+        let recipe = p.recipe(total_steps);
+        if let Some(w) = warnings::warmup_covers_all(&p, train.ids.len(), &recipe) {
+            eprintln!("warning: stage `{}`: {w}", ctx.instance);
+        }
+        let mut trainer = Trainer::new(model, recipe, derive(ctx.seed, "train/dropout"))?;
         let mut shuffle = derive(ctx.seed, "train/shuffle");
         let lengths = train.lengths();
 
