@@ -117,9 +117,7 @@ pub fn readable(store: &Store) -> Result<Vec<RunRecord>, Error> {
     for id in list(store)? {
         match load(store, &id) {
             Ok(record) => records.push(record),
-            Err(Error::Corrupt { path, message }) => {
-                eprintln!("warning: {}: not a run record pipe can read ({message}); skipped", path.display())
-            }
+            Err(Error::Corrupt { path, message }) => skipped(&path, &message),
             Err(e) => return Err(e),
         }
     }
@@ -135,10 +133,10 @@ pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
         ));
     }
     let ids = list(store)?;
-    let found: Vec<&String> = match wanted {
-        "latest" => ids.last().into_iter().collect(),
-        _ => ids.iter().filter(|id| id.starts_with(wanted)).collect(),
-    };
+    if wanted == "latest" {
+        return latest(store, &ids);
+    }
+    let found: Vec<&String> = ids.iter().filter(|id| id.starts_with(wanted)).collect();
     match found.as_slice() {
         [id] => load(store, id),
         [] => Err(Error::Config(format!(
@@ -148,6 +146,22 @@ pub fn find(store: &Store, wanted: &str) -> Result<RunRecord, Error> {
         ))),
         many => Err(Error::Config(format!("run `{wanted}` is ambiguous: {} runs match", many.len()))),
     }
+}
+
+fn skipped(path: &Path, message: &str) {
+    eprintln!("warning: {}: not a run record pipe can read ({message}); skipped", path.display())
+}
+
+/// The newest run record pipe can read, with a warning for each newer one it skips (as
+/// [`readable`] warns): a damaged record must not hide the runs before it.
+fn latest(store: &Store, ids: &[String]) -> Result<RunRecord, Error> {
+    for id in ids.iter().rev() {
+        match load(store, id) {
+            Err(Error::Corrupt { path, message }) => skipped(&path, &message),
+            other => return other,
+        }
+    }
+    Err(Error::Config(format!("no run in {} that pipe can read (see `pipe runs`)", store.runs_dir().display())))
 }
 
 /// A new run id: UTC time to the millisecond plus 4 hex digits against collisions.

@@ -425,7 +425,27 @@ fn a_damaged_run_record_is_skipped_by_runs_and_diff_and_stops_gc() {
     t.write("cache/runs/20000101T000000.000Z-dead.json", "{\"id\": ");
     t.run(&["runs"]).success().stdout_has("chain").stderr_has("dead.json: not a run record pipe can read");
     t.run(&["diff"]).success().stdout_has("changed b");
+    // The newest record damaged: `latest` is the newest one pipe can read.
+    t.write("cache/runs/29991231T000000.000Z-dead.json", "{\"id\": ");
+    let first = t
+        .run(&["runs"])
+        .success()
+        .stdout
+        .lines()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("20")))
+        .map(str::to_string);
+    let first = first.expect("pipe runs lists the runs");
+    t.run(&["diff", &first, "latest"]).success().stderr_has("29991231T000000.000Z-dead.json: not a run record");
     let objects = t.cache_entries("objects");
     t.run(&["gc", "--keep", "1"]).code(1).stderr_has("so gc cannot tell which artifacts it keeps");
     assert_eq!(t.cache_entries("objects"), objects, "gc removed nothing");
+}
+
+#[test]
+fn zero_stages_at_once_is_refused_before_anything_runs() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml", "-j", "0"])
+        .code(2)
+        .stderr_has("'--jobs <N>': 0: nothing would ever start; give 1 or more");
+    assert!(!t.cache().exists());
 }

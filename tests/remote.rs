@@ -660,7 +660,7 @@ fn remote_urls_and_settings_that_are_wrong_say_what_is_wrong_and_where_it_was_wr
     }
     assert!(!t.path().join("ac").exists() && !root.exists(), "nothing was written");
     run_env(&t, &["push", "p.yaml"], &[("PIPE_REMOTE", "bogus")]).code(2).stderr_has("PIPE_REMOTE `bogus`: not a URL");
-    run(&t, &["push", "p.yaml", "-j", "0"]).code(2).stderr_has("-j 0: no transfer would ever start");
+    run(&t, &["push", "p.yaml", "-j", "0"]).code(2).stderr_has("'--jobs <N>': 0: nothing would ever start");
     // An empty path segment is one slash.
     let doubled = format!("--remote=file://{}//r1", t.path().display());
     run(&t, &["push", "p.yaml", &doubled])

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub keep_recent: Option<Duration>,
     /// With --remote: requests at once [default: `remote.jobs`, else 8]
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = super::at_once)]
     pub jobs: Option<usize>,
 }
 

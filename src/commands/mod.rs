@@ -40,3 +40,12 @@ pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
         .map_err(|m| Error::Config(format!("{}: `params`: {m}", pipeline.at_top("params"))))?;
     Ok(pipeline)
 }
+
+/// `-j N`: how many at once (stages, transfers); 0 would never start one.
+pub fn at_once(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0: nothing would ever start; give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number (1 or more)")),
+    }
+}

@@ -110,7 +110,11 @@ fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>, Er
             out.push(arg.clone());
             continue;
         }
-        let mut lines = stdin.lines().collect::<Result<Vec<String>, _>>().map_err(Error::io("<stdin>"))?;
+        let mut lines = stdin.lines().collect::<Result<Vec<String>, _>>().map_err(|e| match e.kind() {
+            // Input the user gave, like a blank line: a usage error, not a failure.
+            std::io::ErrorKind::InvalidData => Error::Config("stdin is not UTF-8 text: give sentences as UTF-8".into()),
+            _ => Error::io("<stdin>")(e),
+        })?;
         // Blank lines at the end (an editor's final newline, `echo`) are not sentences.
         while lines.last().is_some_and(|l| l.trim().is_empty()) {
             lines.pop();
@@ -220,5 +224,10 @@ mod tests {
         let err = sentences(&["ok".into(), "  ".into()], &mut "".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("argument 2 is empty"), "{err}");
         assert_eq!(err.exit_code(), 2);
+        let err = sentences(&args, &mut b"a\n\xff\xfe x\n".as_slice()).unwrap_err();
+        assert_eq!(
+            (err.to_string().as_str(), err.exit_code()),
+            ("stdin is not UTF-8 text: give sentences as UTF-8", 2)
+        );
     }
 }

@@ -33,7 +33,7 @@ pub struct Args {
     #[command(flatten)]
     pub remote: RemoteArg,
     /// Transfers at once [default: `remote.jobs`, else 8]
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = super::at_once)]
     pub jobs: Option<usize>,
     /// Override a value as `pipe run --set` would
     #[arg(long = "set", value_name = "KEY=VALUE", requires = "file")]

@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Stages to run at once [default: number of cores]
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = super::at_once)]
     pub jobs: Option<usize>,
     /// Override a value: STAGE.KEY=VALUE or params.KEY=VALUE (VALUE is YAML); repeatable
     #[arg(long = "set", value_name = "KEY=VALUE")]

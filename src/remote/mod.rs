@@ -88,9 +88,6 @@ impl Remote {
         if let (true, Some(why)) = (write, &settings.read_only) {
             return Err(why.refusal(&settings.location).into());
         }
-        if jobs == Some(0) {
-            return Err(RemoteError::Config("-j 0: no transfer would ever start; pass -j 1 or more".into()).into());
-        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
