@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::record::Status;
+use pipe_stages::Registry;
+
+use crate::plan::Plan;
+use crate::record::{RunRecord, Status};
 use crate::store::read_json;
 use crate::{atomic, Error};
 
@@ -82,4 +85,31 @@ pub fn headline(names: &[&str], metrics: &Map<String, Value>) -> Map<String, Val
 /// `accuracy=0.91 f1=0.9` for tables.
 pub fn compact(metrics: &Map<String, Value>) -> String {
     metrics.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Enters `record`'s instances with a key and an artifact into the lock file of the
+/// pipeline `file` (`plan`), as the pipeline's latest state.
+pub fn record(plan: &Plan, registry: &Registry, file: &Path, record: &RunRecord) -> Result<(), Error> {
+    let path = path_for(file);
+    let mut lock = load(&path)?;
+    let entries = record
+        .stages
+        .iter()
+        .filter_map(|r| {
+            let names = registry.get(&r.kind).map(|s| s.headline()).unwrap_or_default();
+            Some((
+                r.instance.clone(),
+                LockEntry {
+                    key: r.key.clone()?,
+                    artifact: r.artifact.clone()?,
+                    status: r.status,
+                    seconds: r.seconds,
+                    metrics: headline(names, &r.metrics),
+                },
+            ))
+        })
+        .collect();
+    let instances: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
+    lock.update(&plan.name, &record.id, entries, &instances);
+    lock.save(&path)
 }

@@ -7,6 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use pipe_stages::Registry;
+
+use crate::plan::Instance;
 use crate::store::{read_json, Store};
 use crate::{atomic, suggest, Error};
 
@@ -74,6 +77,25 @@ pub struct StageRecord {
     /// instance, relative to the cache; `pipe gc` keeps it while the record stays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+}
+
+impl StageRecord {
+    /// The record of `inst` with `status`, nothing known yet of its key or artifact.
+    pub fn of(inst: &Instance, registry: &Registry, status: Status) -> StageRecord {
+        StageRecord {
+            instance: inst.name.clone(),
+            stage: inst.stage.clone(),
+            kind: inst.kind.clone(),
+            status,
+            key: None,
+            artifact: None,
+            seconds: 0.0,
+            params: registry.shown(&inst.kind, &inst.params),
+            metrics: Map::new(),
+            error: None,
+            log: None,
+        }
+    }
 }
 
 impl RunRecord {

@@ -197,6 +197,11 @@ fn push_then_pull_into_an_empty_cache_gives_the_same_artifacts_and_runs_nothing(
     run(&b, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled").stderr_has("restored n.txt");
     assert_eq!(std::fs::read_to_string(b.path().join("out/a.txt")).unwrap(), "alpha\n");
     run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("both    fresh");
+    // The pull is a run record (gc keeps what records name) and the lock file's state.
+    let pulled = b.last_record();
+    assert_eq!(support::statuses(&pulled), expect(&[("count", "pulled"), ("make", "pulled")]));
+    assert!(std::fs::read_to_string(b.path().join("p.lock")).unwrap().contains("\"status\": \"pulled\""));
+    run(&b, &["gc"]).success();
     run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
     assert!(b.lines("ran.log").is_empty(), "nothing was computed in the second workspace");
     assert_eq!(by_instance(&b.last_record(), "artifact"), by_instance(&a.last_record(), "artifact"));

@@ -1,17 +1,21 @@
-//! `pipe pull`: download the artifacts a pipeline resolves to, so `pipe run` finds them cached.
+//! `pipe pull`: download the artifacts a pipeline resolves to, so `pipe run` finds them
+//! cached, and record them as a run (`pipe gc` keeps what run records name).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use pipe_stages::Registry;
 
+use crate::plan::Plan;
 use crate::probe::probe_via;
+use crate::record::{self, RunRecord, StageRecord, Status};
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::entry::Entry;
 use crate::remote::Remote;
-use crate::store::Store;
-use crate::{workspace, Error};
+use crate::store::{Artifact, Store};
+use crate::{lockfile, workspace, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -59,6 +63,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             _ => eprintln!("{} is on neither side: `pipe run` computes it", inst.name),
         }
     }
+    let started = SystemTime::now();
     let _shared = store.lock_cache(false)?;
     let report = remote.pull(&store, &wanted)?;
     let present = local + report.present;
@@ -66,5 +71,48 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     // The pulled artifacts' outs belong in the workspace, as after a run.
     let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
     let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
-    workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}")).map(drop)
+    workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
+    if report.moved == 0 {
+        return Ok(());
+    }
+    let pulled: BTreeSet<&str> = wanted.iter().map(|e| e.key.as_str()).collect();
+    record_pull(&args, &plan, &registry, &store, started, &found, &pulled)
+}
+
+/// A run record naming what the pipeline resolves to now, so that `pipe gc` keeps what
+/// was pulled (it keeps what records name), and the lock file, as `pipe run --remote`
+/// would write them: pulled artifacts `pulled`, the others `cached`.
+fn record_pull(
+    args: &Args,
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    started: SystemTime,
+    found: &[(usize, &Artifact)],
+    pulled: &BTreeSet<&str>,
+) -> Result<(), Error> {
+    let mut stages = Vec::new();
+    for &(i, artifact) in found {
+        let status = if pulled.contains(artifact.key.as_str()) { Status::Pulled } else { Status::Cached };
+        stages.push(StageRecord {
+            key: Some(artifact.key.clone()),
+            artifact: Some(artifact.hash.clone()),
+            metrics: artifact.metrics()?,
+            ..StageRecord::of(&plan.instances[i], registry, status)
+        });
+    }
+    let record = RunRecord {
+        id: record::new_id(started),
+        pipeline: plan.name.clone(),
+        file: args.file.clone(),
+        started: record::timestamp(started),
+        seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),
+        ok: true,
+        interrupted: false,
+        overrides: args.sets.clone(),
+        selected: args.stages.clone(),
+        stages,
+    };
+    record.save(store)?;
+    lockfile::record(plan, registry, &args.file, &record)
 }

@@ -10,7 +10,7 @@ use crate::executor::jobs;
 use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
 use crate::executor::{Executor, ExecutorKind, Finished, Work};
-use crate::lockfile::{self, LockEntry};
+use crate::lockfile;
 use crate::plan::{self, Plan, Selection};
 use crate::preflight;
 use crate::probe::{probe, State};
@@ -145,17 +145,13 @@ fn record_run(
         .filter_map(|((inst, outcome), log)| {
             let o = outcome.as_ref()?;
             Some(StageRecord {
-                instance: inst.name.clone(),
-                stage: inst.stage.clone(),
-                kind: inst.kind.clone(),
-                status: o.status,
                 key: o.key.clone(),
                 artifact: o.artifact.as_ref().map(|a| a.hash.clone()),
                 seconds: o.seconds,
-                params: registry.shown(&inst.kind, &inst.params),
                 metrics: o.metrics.clone(),
                 error: o.error.clone(),
                 log,
+                ..StageRecord::of(inst, registry, o.status)
             })
         })
         .collect();
@@ -173,7 +169,7 @@ fn record_run(
         stages,
     };
     let record_path = record.save(store)?;
-    update_lock_file(plan, registry, &args.file, &record)?;
+    lockfile::record(plan, registry, &args.file, &record)?;
 
     print!("{}", summary_table(registry, &record));
     let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
@@ -265,31 +261,6 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
 }
 
 /// Records every instance that now has an artifact; keeps entries of instances this run did not touch.
-fn update_lock_file(plan: &Plan, registry: &Registry, file: &Path, record: &RunRecord) -> Result<(), Error> {
-    let path = lockfile::path_for(file);
-    let mut lock = lockfile::load(&path)?;
-    let entries = record
-        .stages
-        .iter()
-        .filter_map(|r| {
-            let names = registry.get(&r.kind).map(|s| s.headline()).unwrap_or_default();
-            Some((
-                r.instance.clone(),
-                LockEntry {
-                    key: r.key.clone()?,
-                    artifact: r.artifact.clone()?,
-                    status: r.status,
-                    seconds: r.seconds,
-                    metrics: lockfile::headline(names, &r.metrics),
-                },
-            ))
-        })
-        .collect();
-    let instances: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
-    lock.update(&plan.name, &record.id, entries, &instances);
-    lock.save(&path)
-}
-
 fn dry_run(plan: &Plan, registry: &Registry, store: &Store, selection: &Selection, force: bool) -> Result<(), Error> {
     let probes = probe(plan, registry, store, &selection.run)?;
     let mut rows = vec![vec!["STAGE".into(), "WOULD".into(), "KEY".into()]];
