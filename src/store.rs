@@ -26,6 +26,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::tree::{self, hash_tree, FileHash, Shape};
+use pipe_stages::workspace::within;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -169,6 +170,28 @@ impl Store {
         }
         durable::sync_dir(&self.objects_dir())?;
         Ok(Some(to))
+    }
+
+    /// Whether some object holds exactly `files` ((relative path, blake3), sorted by path)
+    /// at and under workspace path `rel`, by its manifest: a workspace out that pipe wrote.
+    pub fn holds(&self, rel: &str, files: &[(String, String)]) -> Result<bool, Error> {
+        let dir = self.objects_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(dir)(e)),
+        };
+        for entry in entries.flatten() {
+            // An object being removed or damaged holds nothing to compare with.
+            let Ok(manifest) = read_json::<Manifest>(&entry.path().join(MANIFEST)) else { continue };
+            let mut under = manifest.files.iter().filter(|f| within(&f.path, rel));
+            if under.clone().count() == files.len()
+                && under.all(|f| files.iter().any(|(path, blake3)| *path == f.path && *blake3 == f.blake3))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Writes a fresh stamp into an intact object (briefly making it writable).

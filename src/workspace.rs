@@ -5,8 +5,9 @@
 //!
 //! Outs are compared by content (blake3). A workspace out that differs from the
 //! artifact is the user's work and is kept and reported, unless `force`, or unless it
-//! equals the out of the instance's previous artifact (the lock file's key): pipe wrote
-//! that one itself, so replacing it loses nothing.
+//! equals that out in another artifact of the store: pipe wrote that one itself (an
+//! earlier run's, or the run of a lock file `git checkout` has replaced), so replacing
+//! it loses nothing.
 //!
 //! Restored outs are writable copies made with `std::fs::copy`, which on Linux uses
 //! `copy_file_range`: where the filesystem can (Btrfs, XFS), the copy is a reflink
@@ -24,7 +25,6 @@ use pipe_stages::tree::{hash_file, hash_tree};
 use pipe_stages::workspace::{normal, resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
-use crate::lockfile;
 use crate::plan::Plan;
 use crate::store::{remove, Artifact, Store};
 use crate::Error;
@@ -52,9 +52,7 @@ pub struct Restored {
 
 /// Restores the declared outs of `found` (instance index in `plan`, its artifact) and hands
 /// a line to `say` for each out that was not already current: what `run`, `pull` and
-/// `checkout` do with the artifacts they found. The pipeline's lock file, as it was before
-/// this run changed it, tells pipe's own earlier outs from the user's edits; it is read only
-/// when one of the instances declares outs.
+/// `checkout` do with the artifacts they found.
 pub fn restore(
     plan: &Plan,
     registry: &Registry,
@@ -63,27 +61,11 @@ pub fn restore(
     force: bool,
     say: &dyn Fn(&str),
 ) -> Result<Vec<Restored>, Error> {
-    let mut declaring = Vec::new();
-    for &(i, artifact) in found {
-        let outs = declared_outs(registry, plan, i)?;
-        if !outs.is_empty() {
-            declaring.push((i, artifact, outs));
-        }
-    }
-    if declaring.is_empty() {
-        return Ok(Vec::new());
-    }
-    let previous = lockfile::load(&lockfile::path_for(&plan.file))?;
     let mut done = Vec::new();
-    for (i, artifact, outs) in declaring {
-        let inst = &plan.instances[i];
-        let earlier = match previous.stages.get(&inst.name) {
-            Some(entry) if entry.key != artifact.key => store.lookup(&entry.key)?,
-            _ => None,
-        };
-        for out in outs {
-            let action = restore_out(&plan.workdir, &out, artifact, earlier.as_ref(), force)?;
-            done.push(Restored { instance: inst.name.clone(), out, action });
+    for &(i, artifact) in found {
+        for out in declared_outs(registry, plan, i)? {
+            let action = restore_out(&plan.workdir, &out, artifact, store, force)?;
+            done.push(Restored { instance: plan.instances[i].name.clone(), out, action });
         }
     }
     for line in report(&done) {
@@ -130,26 +112,26 @@ pub enum Drift {
     Current,
     /// Not in the workspace.
     Missing,
-    /// The out of `earlier`, the artifact pipe last wrote there.
+    /// The out of another artifact in the store: pipe wrote it there (an earlier run, or
+    /// the run of another commit's lock file).
     Earlier,
     /// Anything else: the user's work.
     Edited,
 }
 
-/// Compares workspace out `rel` with `artifact`'s, telling pipe's own earlier output (the
-/// out of `earlier`) from an edit by hand.
-fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, earlier: Option<&Artifact>) -> Result<Drift, Error> {
+/// Compares workspace out `rel` with `artifact`'s, telling pipe's own output (the out of
+/// some artifact in `store`) from an edit by hand.
+fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, store: &Store) -> Result<Drift, Error> {
     let want = contents(&artifact.dir, rel)?;
     let have = contents(workdir, rel)?;
     // Nothing to compare with (a shell stage fails without its outs, so only other kinds).
     if want.is_none() || have == want {
         return Ok(Drift::Current);
     }
-    Ok(match (&have, earlier) {
-        (None, _) => Drift::Missing,
-        (Some(have), Some(earlier)) if contents(&earlier.dir, rel)?.as_ref() == Some(have) => Drift::Earlier,
-        _ => Drift::Edited,
-    })
+    let Some(have) = have else { return Ok(Drift::Missing) };
+    let files: Vec<(String, String)> =
+        have.into_iter().map(|(path, blake3)| (path.to_string_lossy().into_owned(), blake3)).collect();
+    Ok(if store.holds(&rel.to_string_lossy(), &files)? { Drift::Earlier } else { Drift::Edited })
 }
 
 /// How each declared out of instance `i` stands in the workspace against `artifact`
@@ -157,27 +139,21 @@ fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, earlier: Option<&Art
 pub fn drift(
     plan: &Plan,
     registry: &Registry,
+    store: &Store,
     i: usize,
     artifact: &Artifact,
-    earlier: Option<&Artifact>,
 ) -> Result<Vec<(String, Drift)>, Error> {
     let mut drifts = Vec::new();
     for out in declared_outs(registry, plan, i)? {
-        let drift = compare(&plan.workdir, Path::new(&normal(&out)), artifact, earlier)?;
+        let drift = compare(&plan.workdir, Path::new(&normal(&out)), artifact, store)?;
         drifts.push((out, drift));
     }
     Ok(drifts)
 }
 
-fn restore_out(
-    workdir: &Path,
-    out: &str,
-    artifact: &Artifact,
-    earlier: Option<&Artifact>,
-    force: bool,
-) -> Result<Action, Error> {
+fn restore_out(workdir: &Path, out: &str, artifact: &Artifact, store: &Store, force: bool) -> Result<Action, Error> {
     let rel = PathBuf::from(normal(out));
-    let action = match compare(workdir, &rel, artifact, earlier)? {
+    let action = match compare(workdir, &rel, artifact, store)? {
         Drift::Current => return Ok(Action::Current),
         Drift::Edited if !force => return Ok(Action::Modified),
         Drift::Edited => Action::Overwritten,

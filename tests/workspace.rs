@@ -78,10 +78,24 @@ fn switching_back_to_a_cached_param_replaces_pipes_own_earlier_out() {
     let first = read(&t, "counts.txt");
     t.run(&["run", "p.yaml", "--set", "params.n=2"]).success().stdout_has("2 ran");
     assert_ne!(read(&t, "counts.txt"), first);
-    t.run(&["status", "p.yaml"]).success().stdout_has("`counts.txt` holds an earlier run's output");
+    t.run(&["status", "p.yaml"]).success().stdout_has("`counts.txt` holds another run's output");
     // Not the user's work: the out of the artifact the lock file recorded last.
     t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt");
     assert_eq!(read(&t, "counts.txt"), first);
+}
+
+#[test]
+fn an_older_lock_file_brings_back_its_outs_pipe_wrote_them_for_another_run() {
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success();
+    let (first, lock) = (read(&t, "counts.txt"), read(&t, "p.lock"));
+    t.run(&["run", "p.yaml", "--set", "params.n=2"]).success();
+    // `git checkout` of the older lock file: the outs are pipe's, of the newer run.
+    t.write("p.lock", &lock);
+    t.run(&["status", "p.yaml"]).success().stdout_has("`counts.txt` holds another run's output");
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored counts.txt");
+    assert_eq!(read(&t, "counts.txt"), first);
+    assert_eq!(read(&t, "parts/deep/c"), first);
 }
 
 #[test]

@@ -96,19 +96,16 @@ fn drifts(
     entry: Option<&lockfile::LockEntry>,
     file: &Path,
 ) -> Result<Vec<String>, Error> {
-    let last =
-        |entry: Option<&lockfile::LockEntry>| entry.map(|e| store.lookup(&e.key)).transpose().map(Option::flatten);
     let name = &plan.instances[i].name;
     let mut notes = Vec::new();
     match state {
         State::Fresh(artifact) => {
-            let earlier = last(entry.filter(|e| e.key != artifact.key))?;
-            for (out, drift) in workspace::drift(plan, registry, i, artifact, earlier.as_ref())? {
+            for (out, drift) in workspace::drift(plan, registry, store, i, artifact)? {
                 notes.push(match drift {
                     Drift::Current => continue,
                     Drift::Missing => format!("`{out}` is not in the workspace: `pipe run` or `pipe checkout` restores it"),
                     Drift::Earlier => format!(
-                        "`{out}` holds an earlier run's output: `pipe run` or `pipe checkout` puts this one's there"
+                        "`{out}` holds another run's output: `pipe run` or `pipe checkout` puts this one's there"
                     ),
                     Drift::Edited => format!(
                         "`{out}` was changed by hand: `pipe run` keeps it; `pipe checkout --force {}` restores `{name}`'s",
@@ -118,8 +115,8 @@ fn drifts(
             }
         }
         State::Stale { .. } => {
-            let Some(previous) = last(entry)? else { return Ok(notes) };
-            for (out, drift) in workspace::drift(plan, registry, i, &previous, None)? {
+            let Some(previous) = entry.map(|e| store.lookup(&e.key)).transpose()?.flatten() else { return Ok(notes) };
+            for (out, drift) in workspace::drift(plan, registry, store, i, &previous)? {
                 if drift == Drift::Edited {
                     notes.push(format!("`{out}` was changed by hand: running `{name}` replaces it"));
                 }
