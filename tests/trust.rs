@@ -210,6 +210,18 @@ fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verif
     t.run(&["run", "p.yaml"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran")]));
     t.run(&["verify"]).code(2).stderr_has("--all");
+    // A lock file from another store (or a stage that writes other bytes each time) names
+    // another artifact for an intact object: reported, never quarantined.
+    let lock = fs::read_to_string(t.path().join("p.lock")).unwrap();
+    let artifact = t.last_record()["stages"][1]["artifact"].as_str().unwrap().to_string();
+    t.write("p.lock", &lock.replace(&artifact, &"0".repeat(64)));
+    let quarantined = t.cache_entries("quarantine");
+    t.run(&["verify", "p.yaml", "--repair"])
+        .code(1)
+        .stdout_has(&format!("differs {key}: artifact hash {artifact}, the lock file says 0000"))
+        .stdout_has("0 corrupt, 1 differing from the lock file")
+        .stderr_has("1 intact object(s) differ from the lock file");
+    assert_eq!(t.cache_entries("quarantine"), quarantined, "the intact object stays");
 }
 
 #[test]

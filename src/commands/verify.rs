@@ -43,6 +43,15 @@ struct Summary {
     /// Keys the lock file names that are not in the store (nothing to check).
     missing: Vec<String>,
     corrupt: Vec<Corrupt>,
+    /// Intact objects whose artifact hash is not the one the lock file names.
+    differs: Vec<Differs>,
+}
+
+#[derive(Serialize)]
+struct Differs {
+    key: String,
+    artifact: String,
+    lock_file: String,
 }
 
 #[derive(Serialize)]
@@ -68,13 +77,20 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let next = AtomicUsize::new(0);
-    let summary =
-        Mutex::new(Summary { objects: 0, files: 0, bytes: 0, seconds: 0.0, missing: Vec::new(), corrupt: Vec::new() });
+    let summary = Mutex::new(Summary {
+        objects: 0,
+        files: 0,
+        bytes: 0,
+        seconds: 0.0,
+        missing: Vec::new(),
+        corrupt: Vec::new(),
+        differs: Vec::new(),
+    });
     let threads = std::thread::available_parallelism().map_or(1, usize::from).min(wanted.len().max(1));
     let check = || -> Result<(), Error> {
         while let Some((key, artifact)) = wanted.get(next.fetch_add(1, Ordering::Relaxed)) {
             let found = store.find(key)?;
-            let mut problems = match &found {
+            let problems = match &found {
                 None => {
                     lock(&summary).missing.push(key.clone());
                     bar.inc(1);
@@ -87,12 +103,12 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                     report.problems
                 }
             };
-            if let (Some(found), Some(want)) = (&found, artifact) {
+            // An intact object of another hash is no corruption: the lock file comes from
+            // another store, or the stage does not make the same bytes twice.
+            if let (Some(found), Some(want), true) = (&found, artifact, problems.is_empty()) {
                 if found.hash != *want {
-                    problems.push(Problem {
-                        path: crate::store::MANIFEST.into(),
-                        problem: format!("artifact hash {}, the lock file says {want}", found.hash),
-                    });
+                    let differs = Differs { key: key.clone(), artifact: found.hash.clone(), lock_file: want.clone() };
+                    lock(&summary).differs.push(differs);
                 }
             }
             if !problems.is_empty() {
@@ -114,6 +130,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     results.into_iter().collect::<Result<Vec<()>, Error>>()?;
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     summary.corrupt.sort_by(|a, b| a.key.cmp(&b.key));
+    summary.differs.sort_by(|a, b| a.key.cmp(&b.key));
     summary.missing.sort();
     summary.seconds = clock.elapsed().as_secs_f64();
     if args.json {
@@ -122,7 +139,15 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         print!("{}", text(&summary));
     }
     if summary.corrupt.is_empty() {
-        return Ok(());
+        if summary.differs.is_empty() {
+            return Ok(());
+        }
+        let message = format!(
+            "{} intact object(s) differ from the lock file: the lock file comes from another store, or the stage \
+             does not make the same bytes twice; `pipe run --force --stage S` recomputes one",
+            summary.differs.len()
+        );
+        return Err(Error::Failed { message, config: false });
     }
     let done = if args.repair {
         "quarantined; the next run recomputes them"
@@ -142,16 +167,23 @@ fn text(s: &Summary) -> String {
             out.push_str(&format!("quarantined {} -> {}\n", c.key, to.display()));
         }
     }
+    for d in &s.differs {
+        out.push_str(&format!("differs {}: artifact hash {}, the lock file says {}\n", d.key, d.artifact, d.lock_file));
+    }
     for key in &s.missing {
         out.push_str(&format!("missing {key} (named by the lock file, not in the store)\n"));
     }
     out.push_str(&format!(
-        "verified {} object(s), {} file(s), {:.1} MB in {:.2}s: {} corrupt\n",
+        "verified {} object(s), {} file(s), {:.1} MB in {:.2}s: {} corrupt{}\n",
         s.objects,
         s.files,
         s.bytes as f64 / 1e6,
         s.seconds,
-        s.corrupt.len()
+        s.corrupt.len(),
+        match s.differs.len() {
+            0 => String::new(),
+            n => format!(", {n} differing from the lock file"),
+        }
     ));
     out
 }
