@@ -187,6 +187,12 @@ fn diff_reports_exactly_the_changed_stage_after_a_param_change() {
     assert_eq!(changed[0]["params"]["run"][1], "echo d >> ran.log; echo E > $PIPE_OUT/d.txt");
     assert_eq!(report["unchanged"], 3);
     t.run(&["diff"]).success().stdout_has("changed d\n").stdout_has("1 changed, 3 unchanged");
+    // A --stage run records its selection only: the rest is not "removed".
+    t.write("p.yaml", &CHAIN.replace("echo D >", "echo F >"));
+    t.run(&["run", "p.yaml", "--stage", "d"]).success();
+    let diff =
+        t.run(&["diff"]).success().stdout_has("changed d\n").stdout_has("not compared (outside a --stage run): ");
+    assert!(!diff.stdout.contains("removed"), "{}", diff.stdout);
 }
 
 #[test]

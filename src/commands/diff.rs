@@ -37,6 +37,9 @@ struct Report {
     /// Instances only in run B / only in run A.
     added: Vec<String>,
     removed: Vec<String>,
+    /// Instances in one run only because the other was a `--stage` run, which records its
+    /// selection alone: neither added nor removed.
+    outside_selection: Vec<String>,
     unchanged: usize,
 }
 
@@ -106,7 +109,14 @@ fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
     let only = |x: &RunRecord, y: &RunRecord| -> Vec<String> {
         x.stages.iter().filter(|s| y.stage(&s.instance).is_none()).map(|s| s.instance.clone()).collect()
     };
-    Report { a: a.id.clone(), b: b.id.clone(), changed, added: only(b, a), removed: only(a, b), unchanged }
+    let (mut added, mut removed, mut outside_selection) = (only(b, a), only(a, b), Vec::new());
+    if !b.selected.is_empty() {
+        outside_selection.append(&mut removed);
+    }
+    if !a.selected.is_empty() {
+        outside_selection.append(&mut added);
+    }
+    Report { a: a.id.clone(), b: b.id.clone(), changed, added, removed, outside_selection, unchanged }
 }
 
 /// Changed metrics as {old, new, delta}; delta only when both are numbers.
@@ -185,6 +195,9 @@ fn text(r: &Report) -> String {
     }
     for name in &r.removed {
         out.push_str(&format!("removed {name}\n"));
+    }
+    if !r.outside_selection.is_empty() {
+        out.push_str(&format!("not compared (outside a --stage run): {}\n", r.outside_selection.join(", ")));
     }
     out.push_str(&format!("{} changed, {} unchanged\n", r.changed.len(), r.unchanged));
     out
