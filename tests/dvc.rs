@@ -388,6 +388,15 @@ fn each_unsupported_or_wrong_construct_gets_its_own_error() {
         "dvc.yaml:3: stage `a`: `cmd`: `${train.lrr}`: `train` has no `lrr` (did you mean `lr`?)",
     );
     rejects("stages:\n  a:\n    cmd: x\n    outs: [../o]\n", "`../o` lies outside the directory of dvc.yaml");
+    // As DVC: `vars` may not redefine what params.yaml or other `vars` set, nor the iteration's names.
+    rejects(
+        "vars: [{train: {lr: 0.2}}]\nstages:\n  a:\n    cmd: echo ${train.lr}\n",
+        "dvc.yaml:1: `vars[0]` redefines `train.lr` (0.1 -> 0.2), which params.yaml or `vars` set already",
+    );
+    rejects(
+        "stages:\n  a:\n    foreach: [x, y]\n    do:\n      vars: [{item: 5}]\n      cmd: echo ${item}\n",
+        "stage `a`: `vars` may not set `item`: DVC reserves it",
+    );
 }
 
 #[test]

@@ -127,7 +127,14 @@ fn generate(
 ) -> Result<Generated, Error> {
     let mut def = def.clone();
     if let Some(vars) = def.remove("vars") {
-        load_vars(&mut scope, &vars, root).map_err(|m| Error::Config(format!("{}{m}", at(Some("vars")))))?;
+        let fail = |m: String| Error::Config(format!("{}{m}", at(Some("vars"))));
+        // DVC reserves the iteration's names in generated stages.
+        let generated = name.contains('@');
+        let reserved = RESERVED.iter().find(|r| generated && names(&vars).any(|n| n == **r));
+        if let Some(r) = reserved {
+            return Err(fail(format!("`vars` may not set `{r}`: DVC reserves it in `foreach` and `matrix` stages")));
+        }
+        load_vars(&mut scope, &vars, root).map_err(fail)?;
     }
     let mut resolved = Map::new();
     let mut used = Vec::new();
@@ -139,15 +146,23 @@ fn generate(
     Ok(Generated { name, def: resolved, used })
 }
 
+/// The iteration's names in the scope of a `foreach` or `matrix` stage.
+const RESERVED: [&str; 2] = ["item", "key"];
+
+/// The top-level names inline `vars:` mappings set.
+fn names(vars: &Value) -> impl Iterator<Item = &str> {
+    vars.as_array().into_iter().flatten().filter_map(Value::as_object).flat_map(|m| m.keys().map(String::as_str))
+}
+
 /// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
 /// relative to the `dvc.yaml`, merged into the scope.
 pub fn load_vars(scope: &mut Map<String, Value>, vars: &Value, root: &Path) -> Result<(), String> {
     let Value::Array(entries) = vars else {
         return Err("`vars` is a list of files and mappings".into());
     };
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
         match entry {
-            Value::Object(map) => merge(scope, map),
+            Value::Object(map) => merge(scope, map, &format!("vars[{i}]"))?,
             Value::String(spec) => {
                 let (file, keys) = match spec.split_once(':') {
                     Some((file, keys)) => (file, Some(keys)),
@@ -157,12 +172,12 @@ pub fn load_vars(scope: &mut Map<String, Value>, vars: &Value, root: &Path) -> R
                     return Err(format!("`vars` file `{file}` does not hold a mapping"));
                 };
                 match keys {
-                    None => merge(scope, &values),
+                    None => merge(scope, &values, file)?,
                     Some(keys) => {
                         for key in keys.split(',').map(str::trim) {
                             let value =
                                 values.get(key).ok_or_else(|| format!("`vars`: `{file}` has no key `{key}`"))?;
-                            merge(scope, &Map::from_iter([(key.to_string(), value.clone())]));
+                            merge(scope, &Map::from_iter([(key.to_string(), value.clone())]), file)?;
                         }
                     }
                 }
@@ -188,13 +203,27 @@ pub fn read_values(path: &Path) -> Result<Value, String> {
 }
 
 /// Mappings merge key by key; anything else is replaced.
-fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
-    for (k, v) in from {
-        match (into.get_mut(k), v) {
-            (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
-            _ => {
-                into.insert(k.clone(), v.clone());
+/// Merges `from` (named `source` in errors) into the scope. As in DVC, mappings merge key
+/// by key and a value may not be redefined; unlike DVC, the same value twice (a file
+/// loaded again) is no conflict.
+fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>, source: &str) -> Result<(), String> {
+    fn walk(into: &mut Map<String, Value>, from: &Map<String, Value>, source: &str, at: &str) -> Result<(), String> {
+        for (k, v) in from {
+            let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            match (into.get_mut(k), v) {
+                (Some(Value::Object(old)), Value::Object(new)) => walk(old, new, source, &path)?,
+                (Some(old), _) if old != v => {
+                    return Err(format!(
+                        "`{source}` redefines `{path}` ({old} -> {v}), which params.yaml or `vars` set already; \
+                         DVC refuses this too"
+                    ))
+                }
+                _ => {
+                    into.insert(k.clone(), v.clone());
+                }
             }
         }
+        Ok(())
     }
+    walk(into, from, source, "")
 }
