@@ -50,6 +50,8 @@ pub struct Plan {
     /// The pipeline's `resources:` defaults and `executor:` setting.
     pub resources: Resources,
     pub executor: Option<ExecutorKind>,
+    /// Stages that never run (dvc.yaml's `frozen: true`): `--stage` names them without error.
+    pub frozen: Vec<String>,
     graph: DiGraph<usize, ()>,
 }
 
@@ -102,6 +104,7 @@ pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
         instances: Vec::new(),
         resources: pipeline.resources.clone(),
         executor: pipeline.executor,
+        frozen: pipeline.frozen.clone(),
         graph: DiGraph::new(),
     };
     let mut of_stage: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
@@ -268,6 +271,12 @@ impl Plan {
         let mut targets = vec![false; n];
         for name in names {
             let found = self.matching(name);
+            if found.is_empty()
+                && self.frozen.iter().any(|f| f == name || f.split_once('@').is_some_and(|(g, _)| g == name))
+            {
+                eprintln!("note: --stage {name}: the stage is frozen (`frozen: true`): it never runs, as in dvc repro");
+                continue;
+            }
             if found.is_empty() {
                 let known: BTreeSet<&str> = self.instances.iter().map(|i| i.stage.as_str()).collect();
                 return Err(Error::Config(format!(

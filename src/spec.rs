@@ -28,6 +28,8 @@ pub struct Pipeline {
     pub resources: Resources,
     /// `executor:`: where stale instances are computed unless the command line says otherwise.
     pub executor: Option<ExecutorKind>,
+    /// dvc.yaml stages with `frozen: true`: never run, so not in `stages`.
+    pub frozen: Vec<String>,
     /// The file as given on the command line.
     pub file: PathBuf,
     /// Absolute directory of the file: commands run and relative paths resolve here.
@@ -219,6 +221,7 @@ impl Pipeline {
             stages: Vec::new(),
             resources: Resources::default(),
             executor: None,
+            frozen: Vec::new(),
             file: file.to_path_buf(),
             workdir,
             source,

@@ -136,6 +136,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             notes.push(format!("{}: `plots` templates are not used; the files are kept as outs", at("plots")));
         }
         if stage.frozen {
+            pipeline.frozen.push(stage.name.clone());
             continue;
         }
         let mut values =
