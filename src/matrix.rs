@@ -35,10 +35,12 @@ pub fn expand(matrix: Option<&Value>, exclude: &[Map<String, Value>]) -> Result<
             return Err(format!("`exclude:` names `{k}`, which is not a matrix key"));
         }
     }
-    let kept: Vec<Combo> = combos
-        .into_iter()
-        .filter(|c| !exclude.iter().any(|rule| rule.iter().all(|(k, v)| c.get(k) == Some(v))))
-        .collect();
+    let hits = |rule: &Map<String, Value>, c: &Combo| rule.iter().all(|(k, v)| c.get(k) == Some(v));
+    // A rule that removes nothing is a typo, or a value of another type (`"1"` for 1).
+    if let Some(rule) = exclude.iter().find(|rule| !combos.iter().any(|c| hits(rule, c))) {
+        return Err(format!("`exclude:` entry {} matches no matrix combination", Value::Object(rule.clone())));
+    }
+    let kept: Vec<Combo> = combos.into_iter().filter(|c| !exclude.iter().any(|rule| hits(rule, c))).collect();
     if kept.is_empty() {
         return Err("`exclude:` removes every matrix combination".into());
     }
@@ -118,5 +120,12 @@ mod tests {
         let list = json!([{"a": 1}, {"a": 2, "b": "x"}]);
         assert_eq!(expand(Some(&list), &[]).unwrap().len(), 2);
         assert!(expand(Some(&json!({"a": []})), &[]).is_err());
+        let typo = vec![json!({"pooling": "max"}).as_object().unwrap().clone()];
+        assert_eq!(
+            expand(Some(&m), &typo).unwrap_err(),
+            r#"`exclude:` entry {"pooling":"max"} matches no matrix combination"#
+        );
+        let string = vec![json!({"dropout": "0.1"}).as_object().unwrap().clone()];
+        assert!(expand(Some(&m), &string).unwrap_err().contains("matches no matrix combination"));
     }
 }
