@@ -253,12 +253,31 @@ fn expand(
     Ok(made)
 }
 
+/// `train[pooling=cls,dropout=0.1]` with its values sorted by key, as instance names have
+/// them; any other name as it is.
+fn sorted_instance(name: &str) -> String {
+    let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
+    let mut values: Vec<&str> = values.split(',').collect();
+    values.sort_by_key(|v| v.split_once('=').map_or(*v, |(k, _)| k));
+    format!("{stage}[{}]", values.join(","))
+}
+
 impl Plan {
     /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`) or one instance.
     pub fn matching(&self, name: &str) -> Vec<usize> {
-        let of =
-            |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
-        (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
+        // `dvc.yaml:train`, as DVC addresses a stage of a file; and an instance's values in any order.
+        let name =
+            self.file.file_name().and_then(|f| name.strip_prefix(&format!("{}:", f.to_string_lossy()))).unwrap_or(name);
+        let find = |name: &str| -> Vec<usize> {
+            let of = |i: &Instance| {
+                i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name)
+            };
+            (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
+        };
+        match find(name) {
+            found if found.is_empty() => find(&sorted_instance(name)),
+            found => found,
+        }
     }
 
     /// `--stage` names (and with `downstream`, their dependents) plus their upstream.
@@ -328,6 +347,11 @@ mod tests {
         assert!(names.contains(&"e[x=2,y=q]"), "{names:?}");
         assert_eq!(p.instances.last().unwrap().inputs.len(), 4);
         assert_eq!(p.instances[1].params["run"], "echo 1");
+        // Instances by their values in any order, stages as DVC addresses them in a file.
+        let name = |i: usize| p.instances[i].name.as_str();
+        assert_eq!(p.matching("t[y=q,x=2]").iter().map(|&i| name(i)).collect::<Vec<_>>(), ["t[x=2,y=q]"]);
+        assert_eq!(p.matching("x.yaml:e").len(), 4);
+        assert!(p.matching("t[y=r,x=2]").is_empty());
     }
 
     #[test]

@@ -51,9 +51,11 @@ pub fn reasons(
     }
     for c in changes(&old.fingerprint, &new.fingerprint) {
         // A shell stage's `always_changed` is a value new on every evaluation, not an edit.
-        let line = match c.path.as_str() {
-            "always_changed" => "runs on every run (`always_changed`, or a DVC callback stage)".to_string(),
-            path => format!("`{path}` changed"),
+        let line = match (c.path.as_str(), &c.old, &c.new) {
+            ("always_changed", ..) => "runs on every run (`always_changed`, or a DVC callback stage)".to_string(),
+            (path, None, _) => format!("`{path}` added"),
+            (path, _, None) => format!("`{path}` removed"),
+            (path, ..) => format!("`{path}` changed"),
         };
         why.push(line);
     }

@@ -455,3 +455,15 @@ fn zero_stages_at_once_is_refused_before_anything_runs() {
         .stderr_has("'--jobs <N>': 0: nothing would ever start; give 1 or more");
     assert!(!t.cache().exists());
 }
+
+#[test]
+fn status_why_tells_a_file_added_to_a_dep_directory_from_one_changed() {
+    let t = Test::new()
+        .pipeline("name: d\nstages:\n  a: {uses: shell, run: 'ls src > $PIPE_OUT/list', deps: [src]}\n")
+        .file("src/one.py", "1\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.write("src/two.py", "2\n");
+    t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.src/two.py` added");
+    std::fs::remove_file(t.path().join("src/one.py")).unwrap();
+    t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.src/one.py` removed");
+}
