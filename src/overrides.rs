@@ -50,6 +50,7 @@ pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Erro
                 )));
             }
             set(&mut stage.with, &o.path, o.value.clone());
+            pipeline.set.push((o.target.clone(), o.path[0].clone()));
         }
     }
     Ok(())

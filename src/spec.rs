@@ -30,6 +30,9 @@ pub struct Pipeline {
     pub executor: Option<ExecutorKind>,
     /// dvc.yaml stages with `frozen: true`: never run, so not in `stages`.
     pub frozen: Vec<String>,
+    /// (stage, key) pairs whose value `--set` gave: errors about them name the option,
+    /// not the file's line.
+    pub set: Vec<(String, String)>,
     /// The file as given on the command line.
     pub file: PathBuf,
     /// Absolute directory of the file: commands run and relative paths resolve here.
@@ -222,6 +225,7 @@ impl Pipeline {
             resources: Resources::default(),
             executor: None,
             frozen: Vec::new(),
+            set: Vec::new(),
             file: file.to_path_buf(),
             workdir,
             source,
@@ -242,6 +246,9 @@ impl Pipeline {
 
     /// `file:line` of stage `stage` (of its key `key` when given and found), for error messages.
     pub fn at(&self, stage: &str, key: Option<&str>) -> String {
+        if let Some(key) = key.filter(|k| self.set.iter().any(|(s, set)| s == stage && set == k)) {
+            return format!("--set {stage}.{key}");
+        }
         match self.line_of(stage, key) {
             Some(line) => format!("{}:{line}", self.file.display()),
             None => self.file.display().to_string(),

@@ -230,7 +230,7 @@ fn model_limits_and_an_ablation_reference_are_checked_before_any_stage_runs() {
     let sweep = include_str!("pipelines/tiny_ablations.yaml");
     let t = Test::new().file("tiny.yaml", tiny).file("sweep.yaml", sweep);
     let cases: [(&str, &str, &str); 4] = [
-        ("sweep.yaml", "ablate.reference={pooling: max}", "sweep.yaml:34: stage `ablate`: `reference`: no variant has pooling=max; variants: `evaluate[pooling=cls]`, `evaluate[pooling=mean]`"),
+        ("sweep.yaml", "ablate.reference={pooling: max}", "--set ablate.reference: stage `ablate`: `reference`: no variant has pooling=max; variants: `evaluate[pooling=cls]`, `evaluate[pooling=mean]`"),
         ("tiny.yaml", "train.num_layers=5", "stage `train`: `num_layers`: must be 1..=2 for pipe-fixtures/tiny-bert, got 5"),
         ("tiny.yaml", "tokenize.max_len=200", "stage `tokenize`: `max_len`: 200 is more than the 128 positions"),
         ("tiny.yaml", "params.model=tiny-copy", "stage `train`: `model`: `tiny-copy` (tokenize's) is a local directory"),
