@@ -22,10 +22,14 @@ pub struct Resources {
     /// A count, or `type:count` (`a100:2`).
     #[serde(default, deserialize_with = "gpus")]
     pub gpus: Option<String>,
+    #[serde(default, deserialize_with = "name")]
     pub partition: Option<String>,
+    #[serde(default, deserialize_with = "name")]
     pub account: Option<String>,
+    #[serde(default, deserialize_with = "name")]
     pub qos: Option<String>,
     /// Further sbatch options, passed as given (`--constraint=avx512`).
+    #[serde(default, deserialize_with = "options")]
     pub extra: Option<Vec<String>>,
 }
 
@@ -121,6 +125,31 @@ fn gpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     checked(d, parse_gpus, "a GPU count or TYPE:COUNT (a100:2)")
 }
 
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |s| (!s.is_empty() && !s.contains(char::is_whitespace)).then(|| s.to_string()), "a name")
+}
+
+/// sbatch options, each starting with `-` (a bare word would be read as the job script);
+/// one may come alone (`--resource extra=--exclusive`).
+fn options<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Options {
+        Many(Vec<Scalar>),
+        One(Scalar),
+    }
+    let options: Vec<String> = match Options::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a list of sbatch options, e.g. [--constraint=avx512]"))?
+    {
+        Options::Many(list) => list.into_iter().map(Scalar::text).collect(),
+        Options::One(one) => vec![one.text()],
+    };
+    match options.iter().find(|o| !o.starts_with('-')) {
+        Some(o) => Err(serde::de::Error::custom(format!("`{o}` is no sbatch option (those start with `-`)"))),
+        None => Ok(Some(options)),
+    }
+}
+
 fn parse_mem(s: &str) -> Option<String> {
     let upper = s.to_ascii_uppercase();
     let digits = upper.strip_suffix(['K', 'M', 'G', 'T']).unwrap_or(&upper);
@@ -148,6 +177,10 @@ fn parse_time(s: &str) -> Option<u64> {
             (false, [m, sec]) => (0, *m, *sec),
             _ => return None,
         };
+        // Slurm would carry `99:99:99` over into days; a clock reading that no clock shows is a typo.
+        if m >= 60 || sec >= 60 || (s.contains('-') && h >= 24) {
+            return None;
+        }
         days * 86_400 + h * 3600 + m * 60 + sec
     } else {
         let mut total = 0;
@@ -170,8 +203,8 @@ fn parse_time(s: &str) -> Option<u64> {
 }
 
 fn parse_gpus(s: &str) -> Option<String> {
-    let (kind, count) = s.rsplit_once(':').map_or(("", s), |(k, c)| (k, c));
-    let valid_kind = kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let (kind, count) = s.rsplit_once(':').map_or(("x", s), |(k, c)| (k, c));
+    let valid_kind = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     (valid_kind && count.parse::<u32>().ok()? > 0).then(|| s.to_string())
 }
 
@@ -207,7 +240,7 @@ mod tests {
         for (text, seconds) in cases {
             assert_eq!(parse_time(text), Some(seconds), "{text}");
         }
-        for bad in ["", "2x", "h", "1:2:3:4", "0", "-1", "1h-", "2 h"] {
+        for bad in ["", "2x", "h", "1:2:3:4", "0", "-1", "1h-", "2 h", "99:99:99", "1:60", "1-24:00:00"] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
         assert_eq!(slurm_time(131_445), "1-12:30:45");
@@ -224,6 +257,7 @@ mod tests {
         assert_eq!(parse_gpus("1").as_deref(), Some("1"));
         assert_eq!(parse_gpus("0"), None);
         assert_eq!(parse_gpus("a 100:1"), None);
+        assert_eq!(parse_gpus(":2"), None);
     }
 
     #[test]
@@ -252,6 +286,10 @@ mod tests {
         assert!(parse("{time: soon}").unwrap_err().contains("got `soon`"));
         assert!(parse("{cpus: 0}").unwrap_err().contains("a positive number of CPUs"));
         assert!(parse("{cpu: 2}").unwrap_err().contains("unknown field `cpu`"));
+        assert!(parse("{partition: ''}").unwrap_err().contains("expected a name"));
+        assert!(parse("{extra: [5]}").unwrap_err().contains("`5` is no sbatch option (those start with `-`)"));
+        let one = Resources::from_args(&["extra=--exclusive".into()]).unwrap();
+        assert_eq!(one.sbatch_args(), ["--exclusive"]);
         let args = Resources::from_args(&["cpus=2".into(), "time=30m".into()]).unwrap();
         assert_eq!(args.sbatch_args(), ["--cpus-per-task=2", "--time=0-00:30:00"]);
         assert!(Resources::from_args(&["mem".into()]).unwrap_err().to_string().contains("expected KEY=VALUE"));

@@ -3,12 +3,16 @@
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = word.chars().count().div_ceil(3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let near = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // Else one word abbreviates the other: `memory` for `mem`, `part` for `partition`.
+    let short = |c: &str| c.len().min(word.len()) >= 3 && (word.starts_with(c) || c.starts_with(word));
+    near.or_else(|| candidates.into_iter().find(|c| short(c)))
 }
 
 /// ` (did you mean `x`?)`, or nothing.
@@ -40,6 +44,10 @@ mod tests {
     fn suggests_near_misses_only() {
         assert_eq!(closest("neds", ["uses", "needs", "with"]), Some("needs"));
         assert_eq!(closest("zzzz", ["uses", "needs"]), None);
+        assert_eq!(closest("memory", ["cpus", "mem", "time"]), Some("mem"));
+        assert_eq!(closest("part", ["partition", "account"]), Some("partition"));
+        assert_eq!(closest("lrr", ["lr", "epochs"]), Some("lr"), "by distance");
+        assert_eq!(closest("ab", ["abc"]), Some("abc"), "by distance");
         let m = explain("unknown field `neds`, expected one of `uses`, `needs`");
         assert_eq!(m, "unknown key `neds` (did you mean `needs`?); valid keys: uses, needs");
     }
