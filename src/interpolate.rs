@@ -45,8 +45,13 @@ pub fn params(params: &Map<String, Value>) -> Result<Map<String, Value>, String>
         current = next;
     }
     let left = crate::flatten::flatten(&Value::Object(current.clone()));
+    // Named by its value as written: the expansion so far only repeats it.
+    let written = crate::flatten::flatten(&Value::Object(params.clone()));
     match left.iter().find(|(_, v)| v.as_str().and_then(next_reference).is_some()) {
-        Some((path, value)) => Err(format!("param `{path}` ({value}) refers to itself through other params")),
+        Some((path, value)) => {
+            let value = written.get(path).unwrap_or(value);
+            Err(format!("param `{path}` ({value}) refers to itself through other params"))
+        }
         None => Ok(current),
     }
 }
@@ -127,5 +132,6 @@ mod tests {
         let cycle = json!({"a": "${params.b}", "b": "x${params.a}"});
         let err = params(cycle.as_object().unwrap()).unwrap_err();
         assert!(err.contains("refers to itself through other params"), "{err}");
+        assert!(err.starts_with(r#"param `a` ("${params.b}")"#), "as written: {err}");
     }
 }
