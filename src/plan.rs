@@ -265,9 +265,7 @@ fn sorted_instance(name: &str) -> String {
 impl Plan {
     /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`) or one instance.
     pub fn matching(&self, name: &str) -> Vec<usize> {
-        // `dvc.yaml:train`, as DVC addresses a stage of a file; and an instance's values in any order.
-        let name =
-            self.file.file_name().and_then(|f| name.strip_prefix(&format!("{}:", f.to_string_lossy()))).unwrap_or(name);
+        let name = self.unprefixed(name);
         let find = |name: &str| -> Vec<usize> {
             let of = |i: &Instance| {
                 i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name)
@@ -280,6 +278,14 @@ impl Plan {
         }
     }
 
+    /// `name` without a `dvc.yaml:` (or `./dvc.yaml:`) prefix naming this plan's file, as DVC
+    /// addresses a stage of a file.
+    fn unprefixed<'a>(&self, name: &'a str) -> &'a str {
+        let Some(file) = self.file.file_name().map(|f| f.to_string_lossy()) else { return name };
+        let name = name.strip_prefix("./").unwrap_or(name);
+        name.strip_prefix(&format!("{file}:")).unwrap_or(name)
+    }
+
     /// `--stage` names (and with `downstream`, their dependents) plus their upstream.
     /// No names selects everything.
     pub fn select(&self, names: &[String], downstream: bool) -> Result<Selection, Error> {
@@ -290,8 +296,9 @@ impl Plan {
         let mut targets = vec![false; n];
         for name in names {
             let found = self.matching(name);
+            let bare = self.unprefixed(name);
             if found.is_empty()
-                && self.frozen.iter().any(|f| f == name || f.split_once('@').is_some_and(|(g, _)| g == name))
+                && self.frozen.iter().any(|f| f == bare || f.split_once('@').is_some_and(|(g, _)| g == bare))
             {
                 eprintln!("note: --stage {name}: the stage is frozen (`frozen: true`): it never runs, as in dvc repro");
                 continue;
@@ -351,6 +358,7 @@ mod tests {
         let name = |i: usize| p.instances[i].name.as_str();
         assert_eq!(p.matching("t[y=q,x=2]").iter().map(|&i| name(i)).collect::<Vec<_>>(), ["t[x=2,y=q]"]);
         assert_eq!(p.matching("x.yaml:e").len(), 4);
+        assert_eq!(p.matching("./x.yaml:e").len(), 4);
         assert!(p.matching("t[y=r,x=2]").is_empty());
     }
 

@@ -42,6 +42,25 @@ impl Declared {
     }
 }
 
+/// Each instance's own [`pipe_stages::Stage::check`], for those marked in `selected`: the
+/// part of the checks `pipe status` makes too.
+pub fn stage_checks(pipeline: &Pipeline, plan: &Plan, registry: &Registry, selected: &[bool]) -> Result<(), Error> {
+    for inst in plan.instances.iter().zip(selected).filter(|(_, s)| **s).map(|(inst, _)| inst) {
+        let Some(stage) = registry.get(&inst.kind) else { continue };
+        let inputs: Vec<Upstream> = (inst.inputs.iter())
+            .map(|&u| {
+                let up = &plan.instances[u];
+                Upstream { name: &up.name, kind: &up.kind, params: &up.params, matrix: &up.matrix }
+            })
+            .collect();
+        if let Err(StageError::Param { key, message }) = stage.check(&inst.params, &plan.workdir, &inputs) {
+            let at = pipeline.at(&inst.stage, Some(&key));
+            return Err(Error::Config(format!("{at}: stage `{}`: `{key}`: {message}", inst.name)));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the instances marked in `selected`; `cache` is the store's directory.
 pub fn check(
     pipeline: &Pipeline,
@@ -58,6 +77,7 @@ pub fn check(
             Declared::all(&plan.workdir, &paths.outs, Last::Keep)
         })
         .collect();
+    stage_checks(pipeline, plan, registry, selected)?;
     let upstream = ancestors(plan);
     let kept = Kept::of(plan, cache);
     for (i, inst) in plan.instances.iter().enumerate().filter(|&(i, _)| selected[i]) {
@@ -65,17 +85,6 @@ pub fn check(
         let fail = |key: &str, message: String| {
             Error::Config(format!("{}: stage `{}`: `{key}`: {message}", pipeline.at(&inst.stage, Some(key)), inst.name))
         };
-        let inputs: Vec<Upstream> = inst
-            .inputs
-            .iter()
-            .map(|&u| {
-                let up = &plan.instances[u];
-                Upstream { name: &up.name, kind: &up.kind, params: &up.params, matrix: &up.matrix }
-            })
-            .collect();
-        if let Err(StageError::Param { key, message }) = stage.check(&inst.params, &plan.workdir, &inputs) {
-            return Err(fail(&key, message));
-        }
         let own = stage.workspace(&inst.params).map_err(|e| fail("with", e.to_string()))?;
         if inst.kind == SHELL {
             let mut named: Vec<(String, &str)> = Vec::new();

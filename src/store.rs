@@ -26,13 +26,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::tree::{self, hash_tree, FileHash, Shape};
-use pipe_stages::workspace::within;
+use pipe_stages::workspace::{normal, within};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::integrity::{self, Problem, Stamp};
 use crate::key::KeyParts;
-use crate::{atomic, durable, seal, Error};
+use crate::{atomic, durable, seal, workspace, Error};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const PARAMS: &str = "params.json";
@@ -172,8 +172,9 @@ impl Store {
         Ok(Some(to))
     }
 
-    /// Whether some object holds exactly `files` ((relative path, blake3), sorted by path)
-    /// at and under workspace path `rel`, by its manifest: a workspace out that pipe wrote.
+    /// Whether some object holds exactly `files` (as `workspace::contents` lists them:
+    /// sorted, executables and empty directories marked) at and under workspace path `rel`,
+    /// by its manifest: a workspace out that pipe wrote.
     pub fn holds(&self, rel: &str, files: &[(String, String)]) -> Result<bool, Error> {
         let dir = self.objects_dir();
         let entries = match fs::read_dir(&dir) {
@@ -184,10 +185,15 @@ impl Store {
         for entry in entries.flatten() {
             // An object being removed or damaged holds nothing to compare with.
             let Ok(manifest) = read_json::<Manifest>(&entry.path().join(MANIFEST)) else { continue };
-            let mut under = manifest.files.iter().filter(|f| within(&f.path, rel));
-            if under.clone().count() == files.len()
-                && under.all(|f| files.iter().any(|(path, blake3)| *path == f.path && *blake3 == f.blake3))
-            {
+            let exec = |path: &String| manifest.executable.contains(path);
+            let mut under: Vec<(String, String)> = (manifest.files.iter())
+                .filter(|f| within(&f.path, rel))
+                .map(|f| (f.path.clone(), workspace::entry(f.blake3.clone(), exec(&f.path))))
+                .collect();
+            let dirs = manifest.empty_dirs.iter().filter(|d| within(d, rel) && normal(d) != normal(rel));
+            under.extend(dirs.map(|d| (d.clone(), workspace::EMPTY_DIR.to_string())));
+            under.sort();
+            if under == files {
                 return Ok(true);
             }
         }

@@ -16,12 +16,13 @@
 //! interrupted restore leaves the old out or the new one, never half of one. Nothing
 //! is written through a symlink that leads out of the pipeline's directory.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::shell::copy_tree;
-use pipe_stages::tree::{hash_file, hash_tree};
+use pipe_stages::tree::{self, hash_file, hash_tree, Shape};
 use pipe_stages::workspace::{normal, resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
@@ -129,9 +130,7 @@ fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, store: &Store) -> Re
         return Ok(Drift::Current);
     }
     let Some(have) = have else { return Ok(Drift::Missing) };
-    let files: Vec<(String, String)> =
-        have.into_iter().map(|(path, blake3)| (path.to_string_lossy().into_owned(), blake3)).collect();
-    Ok(if store.holds(&rel.to_string_lossy(), &files)? { Drift::Earlier } else { Drift::Edited })
+    Ok(if store.holds(&rel.to_string_lossy(), &have)? { Drift::Earlier } else { Drift::Edited })
 }
 
 /// How each declared out of instance `i` stands in the workspace against `artifact`
@@ -169,9 +168,10 @@ pub fn same(workdir: &Path, dir: &Path, rel: &str) -> Result<bool, Error> {
     Ok(contents(workdir, &rel)? == contents(dir, &rel)?)
 }
 
-/// The content of `root/rel`: (relative path, blake3) of each file, or None when absent.
-/// An empty directory is `Some(vec![])`, distinct from a missing one.
-fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(PathBuf, String)>>, Error> {
+/// The content of `root/rel`: (relative path, blake3) of each file, [`EXECUTABLE`] added to
+/// an executable's, and (relative path, [`EMPTY_DIR`]) for each empty directory under it;
+/// sorted, or None when absent. An empty directory out is `Some(vec![])`.
+fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(String, String)>>, Error> {
     let path = root.join(rel);
     let meta = match fs::metadata(&path) {
         Ok(meta) => meta,
@@ -179,11 +179,35 @@ fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(PathBuf, String)>>, E
         Err(e) => return Err(Error::io(&path)(e)),
     };
     let corrupt = |e: StageError| Error::Corrupt { path: path.clone(), message: e.to_string() };
-    if meta.is_dir() {
-        let files = hash_tree(&path).map_err(corrupt)?;
-        return Ok(Some(files.into_iter().map(|f| (rel.join(f.path), f.blake3)).collect()));
+    let rel_text = rel.to_string_lossy();
+    if !meta.is_dir() {
+        let exec = tree::executable(&path).map_err(corrupt)?;
+        return Ok(Some(vec![(rel_text.into_owned(), entry(hash_file(&path).map_err(corrupt)?.1, exec))]));
     }
-    Ok(Some(vec![(rel.to_path_buf(), hash_file(&path).map_err(corrupt)?.1)]))
+    let Shape { empty_dirs, executable } = tree::shape(&path).map_err(corrupt)?;
+    let executable: HashSet<String> = executable.into_iter().collect();
+    let under = |p: &str| format!("{rel_text}/{p}");
+    let mut all: Vec<(String, String)> = hash_tree(&path)
+        .map_err(corrupt)?
+        .into_iter()
+        .map(|f| (under(&f.path), entry(f.blake3, executable.contains(&f.path))))
+        .collect();
+    all.extend(empty_dirs.iter().map(|d| (under(d), EMPTY_DIR.to_string())));
+    all.sort();
+    Ok(Some(all))
+}
+
+/// How [`contents`] and [`Store::holds`] mark an executable file's hash and an empty directory.
+pub const EXECUTABLE: &str = " +x";
+pub const EMPTY_DIR: &str = "empty directory";
+
+/// A file's entry in [`contents`]: its blake3, marked when executable.
+pub fn entry(blake3: String, executable: bool) -> String {
+    if executable {
+        blake3 + EXECUTABLE
+    } else {
+        blake3
+    }
 }
 
 /// Copies `from` (a file or directory of the artifact) to `workdir/rel`, replacing what is there.
@@ -249,7 +273,16 @@ mod tests {
         assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![]));
         fs::write(dir.path().join("out/a"), "x").unwrap();
         let hash = blake3::hash(b"x").to_hex().to_string();
-        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![(PathBuf::from("out/a"), hash)]));
+        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![("out/a".to_string(), hash.clone())]));
+        // The execute bit and empty directories are part of what an out holds.
+        fs::set_permissions(dir.path().join("out/a"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir(dir.path().join("out/logs")).unwrap();
+        let want = vec![("out/a".to_string(), format!("{hash} +x")), ("out/logs".to_string(), EMPTY_DIR.to_string())];
+        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(want));
+        assert_eq!(
+            contents(dir.path(), Path::new("out/a")).unwrap(),
+            Some(vec![("out/a".into(), format!("{hash} +x"))])
+        );
     }
 
     #[test]

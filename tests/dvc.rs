@@ -248,9 +248,9 @@ fn frozen_stages_never_run_and_always_changed_stages_always_do() {
     assert_eq!(t.lines("ticks.log").len(), 2);
     assert_eq!(t.lines("copy.txt"), ["x"], "the frozen stage's out is read as it is");
     // Named with --stage, as `dvc repro fetch`: a note, and it still does not run.
-    t.run(&["run", "dvc.yaml", "--stage", "fetch", "--stage", "clock"])
+    t.run(&["run", "dvc.yaml", "--stage", "dvc.yaml:fetch", "--stage", "clock"])
         .success()
-        .stderr_has("--stage fetch: the stage is frozen (`frozen: true`): it never runs");
+        .stderr_has("--stage dvc.yaml:fetch: the stage is frozen (`frozen: true`): it never runs");
     assert_eq!(t.lines("raw.txt"), ["x"]);
 }
 

@@ -239,6 +239,7 @@ fn model_limits_and_an_ablation_reference_are_checked_before_any_stage_runs() {
     fs::write(t.path().join("tiny-copy/tokenizer.json"), "{}").unwrap();
     for (file, set, message) in cases {
         t.run_hub(&["run", file, "--set", set]).code(2).stderr_has(message);
+        t.run_hub(&["status", file, "--set", set]).code(2).stderr_has(message);
         assert!(!t.cache().exists(), "{set}: nothing ran, no record");
     }
 }

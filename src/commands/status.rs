@@ -14,7 +14,7 @@ use crate::remote::Remote;
 use crate::store::Store;
 use crate::table::short;
 use crate::workspace::{self, Drift};
-use crate::{why, Error};
+use crate::{preflight, why, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -36,7 +36,10 @@ pub struct Args {
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let registry = Registry::builtin();
-    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let pipeline = super::load_spec(&args.file, &args.sets)?;
+    let plan = crate::plan::build(&pipeline, &registry)?;
+    // What run would refuse before it starts (a model's limits, say), status refuses too.
+    preflight::stage_checks(&pipeline, &plan, &registry, &vec![true; plan.instances.len()])?;
     let store = Store::new(cache)?;
     let remote = match args.remote.remote.as_deref() {
         Some(flag) => Some(config::required(&config::project_dir(Some(&args.file)), Some(flag))?),
