@@ -29,6 +29,16 @@ stages:
     run: echo g >> ran.log; for d in $PIPE_INPUT_T; do cat $d/t.txt; done > $PIPE_OUT/g.txt
 "#;
 
+/// use reads gen's out gen.txt from the workspace.
+const OUTS: &str = r#"
+name: outs
+params: {v: 1}
+resources: {cpus: 1}
+stages:
+  gen: {uses: shell, run: echo generated > gen.txt, outs: [gen.txt]}
+  use: {uses: shell, needs: [gen], deps: [gen.txt], run: 'cat gen.txt > used.txt; echo "${params.v}" >> used.txt', outs: [used.txt]}
+"#;
+
 /// a -> b -> c; b fails while `fail` exists, sleeps while `hang` exists (writing sleep.pid).
 const FLAKY: &str = include_str!("pipelines/flaky.yaml");
 
@@ -203,6 +213,29 @@ fn detach_then_run_again_submits_no_key_twice() {
     assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
     assert_eq!(again.stderr.matches(": following it (submitted ").count(), 2, "{}", again.stderr);
     assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_stage_reading_an_upstreams_out_is_submitted_after_it_and_cached_outs_come_back() {
+    let t = on_cluster(OUTS, "outs");
+    let ran = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("2 ran, 0 cached");
+    assert!(ran.stderr.contains(" use: submitted after "), "{}", ran.stderr);
+    assert_eq!(t.lines("used.txt"), ["generated", "1"]);
+    std::fs::remove_file(t.path().join("gen.txt")).unwrap();
+    std::fs::remove_file(t.path().join("used.txt")).unwrap();
+    t.run_slurm(&["run", "p.yaml"])
+        .success()
+        .stdout_has("0 ran, 2 cached")
+        .stderr_has("restored gen.txt (out of gen)")
+        .stderr_has("restored used.txt (out of use)");
+    assert_eq!(t.lines("used.txt"), ["generated", "1"]);
+    // A cached upstream's out is back before the job that reads it is submitted.
+    std::fs::remove_file(t.path().join("gen.txt")).unwrap();
+    t.run_slurm(&["run", "p.yaml", "--set", "params.v=2"])
+        .success()
+        .stdout_has("1 ran, 1 cached")
+        .stderr_has("restored gen.txt (out of gen)");
+    assert_eq!(t.lines("used.txt"), ["generated", "2"]);
 }
 
 #[test]

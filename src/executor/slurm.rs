@@ -12,14 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 use super::jobs::{self, JobRecord};
 use super::slurm_client::{self, JobState};
 use super::{Executor, Finished, Work};
-use pipe_stages::Registry;
+use pipe_stages::{interrupt, Registry};
 
 use crate::plan::Plan;
 use crate::probe::{probe, Probe, State};
 use crate::record::{self, Status};
 use crate::resources::Resources;
-use crate::runner::Outcome;
-use crate::store::Store;
+use crate::runner::{put_back, Outcome};
+use crate::store::{Artifact, Store};
 use crate::Error;
 
 pub struct Slurm {
@@ -84,19 +84,14 @@ impl Executor for Slurm {
             let forced = w.force && w.selection.targets[i];
             let completed = state.is_none_or(|s| s.state == "COMPLETED");
             let probe = probes[i].as_ref().map(|p| &p.state);
+            let key = match probe {
+                Some(State::Stale { key }) => key.clone(),
+                _ => None,
+            };
             outcomes[i] = Some(match (probe, failed_upstream(w, &outcomes, i)) {
-                (Some(State::Fresh(a)), _) if completed || !forced => {
-                    Outcome::done(Status::Ran, a.clone(), seconds, a.metrics()?)
-                }
+                (Some(State::Fresh(a)), _) if completed || !forced => found(w, i, Status::Ran, a, seconds)?.0,
                 (_, Some(upstream)) => Outcome::skipped(format!("upstream `{upstream}` failed")),
-                (probe, None) => {
-                    let key = match probe {
-                        Some(State::Stale { key }) => key.clone(),
-                        _ => None,
-                    };
-                    let message = failure(w.store, job, state);
-                    report(w, i, Outcome::failed(key, seconds, message, false))
-                }
+                (_, None) => report(w, i, Outcome::failed(key, seconds, failure(w.store, job, state), false)),
             });
         }
         Ok(Finished::All(outcomes))
@@ -107,7 +102,7 @@ impl Slurm {
     /// Settles what needs no job (cached, broken, behind a failure) in `outcomes`;
     /// submits the rest, or adopts the live job an earlier run submitted for it.
     fn submit(&self, w: &Work, outcomes: &mut [Option<Outcome>]) -> Result<Vec<Job>, Error> {
-        let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
+        let probes = settle_cached(w, outcomes)?;
         let recipes = jobs::recipes(w.plan, w.registry, &w.selection.run);
         let _submitting = jobs::lock_submissions(w.store)?;
         let live = live_jobs(w.store, &recipes)?;
@@ -120,9 +115,15 @@ impl Slurm {
                 // A finished job's record: nothing follows it any more.
                 jobs::forget(w.store, recipe, None)?;
             }
+            if outcomes[i].is_some() {
+                continue;
+            }
+            // Jobs computing inputs: a dep that is an upstream's out is written by one of them.
+            let after: Vec<String> = w.plan.instances[i].inputs.iter().filter_map(|&u| job_of[u].clone()).collect();
             let outcome = match (&probe.state, &recipes[i], failed_upstream(w, outcomes, i)) {
-                (State::Fresh(a), _, _) if !forced => Outcome::done(Status::Cached, a.clone(), 0.0, a.metrics()?),
-                (State::Broken(message), _, _) => report(w, i, Outcome::failed(None, 0.0, message.clone(), true)),
+                (State::Broken(message), _, _) if after.is_empty() => {
+                    report(w, i, Outcome::failed(None, 0.0, message.clone(), true))
+                }
                 (_, _, Some(upstream)) => Outcome::skipped(format!("upstream `{upstream}` failed")),
                 (_, None, None) => report(
                     w,
@@ -139,12 +140,11 @@ impl Slurm {
                         followed.push(Job { instance: i, id: record.job.clone(), recipe: recipe.clone(), ours: false });
                         continue;
                     }
+                    // Unknown until the upstream jobs ran: the job computes it, the run learns it after.
                     let key = match state {
                         State::Stale { key } => key.clone(),
                         _ => None,
                     };
-                    let after: Vec<String> =
-                        w.plan.instances[i].inputs.iter().filter_map(|&u| job_of[u].clone()).collect();
                     match self.sbatch(w, i, recipe, key.clone(), &after, forced) {
                         Ok(id) => {
                             job_of[i] = Some(id.clone());
@@ -268,11 +268,46 @@ impl Slurm {
     }
 }
 
+/// Probes the selection and settles the instances found in the store, putting their outs
+/// back into the workspace first, as a local run does: a job submitted now may read them.
+/// An out put back can make a stage reading it fresh too: then it probes again.
+fn settle_cached(w: &Work, outcomes: &mut [Option<Outcome>]) -> Result<Vec<Option<Probe>>, Error> {
+    loop {
+        let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
+        let mut changed = false;
+        for (i, p) in probes.iter().enumerate() {
+            let Some(State::Fresh(a)) = p.as_ref().map(|p| &p.state) else { continue };
+            if outcomes[i].is_some() || (w.force && w.selection.targets[i]) {
+                continue;
+            }
+            let (outcome, put) = found(w, i, Status::Cached, a, 0.0)?;
+            changed |= put;
+            outcomes[i] = Some(outcome);
+        }
+        if !changed {
+            return Ok(probes);
+        }
+    }
+}
+
+/// The outcome of an instance whose artifact is in the store, its outs put back into the
+/// workspace (a job on another node wrote them there, if anywhere); true when a file came back.
+fn found(w: &Work, i: usize, status: Status, artifact: &Artifact, seconds: f64) -> Result<(Outcome, bool), Error> {
+    let done = Outcome::done(status, artifact.clone(), seconds, artifact.metrics()?);
+    Ok(match put_back(w.plan, w.registry, w.store, w.reporter, i, artifact) {
+        Ok(put) => (Outcome { edited_outs: put.edited, ..done }, put.changed),
+        Err(e) => {
+            let failed = Outcome::failed(Some(artifact.key.clone()), seconds, e.to_string(), e.exit_code() == 2);
+            (report(w, i, failed), false)
+        }
+    })
+}
+
 /// Sleeps for `d`, waking early when Ctrl-C or SIGTERM asked the run to stop
 /// (`crate::signals`); true when one did, so the run can cancel its jobs first.
 fn sleep_unless_stopped(d: Duration) -> bool {
     let until = Instant::now() + d;
-    while pipe_stages::interrupt::requested().is_none() {
+    while interrupt::requested().is_none() {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return false;
