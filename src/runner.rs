@@ -65,7 +65,8 @@ impl Outcome {
         Outcome { status: Status::Skipped, error: Some(why), ..Outcome::failed(None, 0.0, String::new(), false) }
     }
 
-    fn stopped(key: Option<String>, seconds: f64) -> Outcome {
+    /// Stopped by Ctrl-C or SIGTERM while it was being computed.
+    pub fn stopped(key: Option<String>, seconds: f64) -> Outcome {
         Outcome { status: Status::Interrupted, ..Outcome::failed(key, seconds, "interrupted".into(), false) }
     }
 

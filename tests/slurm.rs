@@ -97,6 +97,21 @@ impl Test {
             .count()
     }
 
+    /// Waits until Slurm has none of this test's jobs queued or running.
+    fn wait_for_no_jobs(&self, context: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !self.live_jobs().is_empty() {
+            assert!(Instant::now() < deadline, "jobs still queued: {:?}\n{context}", self.live_jobs());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends `signal` to a child this test started.
+    fn signal(child: &std::process::Child, signal: libc::c_int) {
+        // SAFETY: sends a signal to a process this test started and has not waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    }
+
     /// Waits for `file` to appear; the cluster may be busy with the other tests' jobs.
     fn wait_for(&self, file: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -179,20 +194,51 @@ fn a_failing_job_skips_its_dependants_and_the_error_shows_its_log() {
 }
 
 #[test]
-fn ctrl_c_cancels_the_runs_jobs() {
+fn ctrl_c_cancels_the_runs_jobs_and_records_the_run_as_interrupted() {
     let t = on_cluster(FLAKY, "sigint").file("hang", "");
     let child = t.spawn_slurm(&["run", "p.yaml"]);
     t.wait_for("sleep.pid", "stage b starting");
     assert_eq!(t.live_jobs().len(), 2, "b running, c waiting on it: {:?}", t.live_jobs());
-    // SAFETY: sends a signal to the child this test started.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let ran = Ran::from(child.wait_with_output().unwrap()).code(1).stderr_has("interrupted: cancelled slurm job(s)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !t.live_jobs().is_empty() {
-        assert!(Instant::now() < deadline, "jobs still queued: {:?}\n{}", t.live_jobs(), ran.stderr);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Test::signal(&child, libc::SIGINT);
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(130).stderr_has("interrupted: cancelled slurm job(s)");
+    t.wait_for_no_jobs(&ran.stderr);
     assert_eq!(t.objects_with("b"), 0);
+    // As a local run: a's completed job is recorded (so gc keeps its artifact), the cancelled ones interrupted.
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "interrupted"), ("c", "interrupted")]));
+    assert_eq!(t.last_record()["interrupted"], true);
+    assert!(t.path().join("p.lock").exists(), "the lock file is written");
+    t.run(&["gc"]).success().stdout_has("removed 0 object(s)");
+}
+
+#[test]
+fn a_second_signal_right_after_the_first_still_cancels_the_jobs() {
+    let t = on_cluster(FLAKY, "twosignals").file("hang", "");
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    // As `timeout -s INT` does: the child, then its group.
+    Test::signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(5));
+    Test::signal(&child, libc::SIGINT);
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(130).stderr_has("interrupted: cancelled slurm job(s)");
+    t.wait_for_no_jobs(&ran.stderr);
+}
+
+#[test]
+fn stopping_a_run_that_follows_another_runs_jobs_cancels_none_of_them() {
+    let t = on_cluster(FLAKY, "follower").file("hang", "");
+    t.run_slurm(&["run", "p.yaml", "--detach"]).success();
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    Test::signal(&child, libc::SIGTERM);
+    let ran = Ran::from(child.wait_with_output().unwrap())
+        .code(143)
+        .stderr_has("interrupted: cancelled no slurm job; slurm job(s) ")
+        .stderr_has("belong to the run that submitted them and go on");
+    let live = t.live_jobs();
+    assert_eq!(live.len(), 2, "b and c go on: {live:?}\n{}", ran.stderr);
+    let ids: Vec<&str> = live.iter().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(Command::new("scancel").args(&ids).status().unwrap().success());
+    t.wait_for_no_jobs(&ran.stderr);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::jobs::{self, JobRecord};
@@ -20,7 +21,7 @@ use crate::record::{self, Status};
 use crate::resources::Resources;
 use crate::runner::{put_back, Outcome};
 use crate::store::{Artifact, Store};
-use crate::Error;
+use crate::{signals, Error};
 
 pub struct Slurm {
     /// The pipeline file, absolute: the jobs read it from the shared filesystem.
@@ -62,7 +63,14 @@ impl Executor for Slurm {
     fn execute(&self, w: &Work) -> Result<Finished, Error> {
         let n = w.plan.instances.len();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-        let jobs = self.submit(w, &mut outcomes)?;
+        // The ids of the jobs this run submitted and has not cancelled yet.
+        let submitted = Arc::new(Mutex::new(Vec::new()));
+        // A second signal ends the process at once (`crate::signals`): the jobs go first.
+        let _cancel = signals::on_exit({
+            let submitted = Arc::clone(&submitted);
+            move || eprintln!("{}", cancel(&submitted))
+        });
+        let jobs = self.submit(w, &mut outcomes, &submitted)?;
         if jobs.is_empty() {
             return Ok(Finished::All(outcomes));
         }
@@ -73,11 +81,14 @@ impl Executor for Slurm {
             }
             return Ok(Finished::Detached);
         }
-        let states = self.wait(w, &jobs)?;
+        let (states, interrupted) = self.wait(w, &jobs, &submitted)?;
         let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
         let _forgetting = jobs::lock_submissions(w.store)?;
         for job in &jobs {
-            jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+            // A followed job still running goes on for the run that submitted it.
+            if job.ours || !interrupted {
+                jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+            }
             let i = job.instance;
             let state = states.get(&job.id);
             let seconds = state.map_or(0.0, |s| s.seconds);
@@ -90,6 +101,7 @@ impl Executor for Slurm {
             };
             outcomes[i] = Some(match (probe, failed_upstream(w, &outcomes, i)) {
                 (Some(State::Fresh(a)), _) if completed || !forced => found(w, i, Status::Ran, a, seconds)?.0,
+                _ if interrupted => Outcome::stopped(key, seconds),
                 (_, Some(upstream)) => Outcome::skipped(format!("upstream `{upstream}` failed")),
                 (_, None) => report(w, i, Outcome::failed(key, seconds, failure(w.store, job, state), false)),
             });
@@ -101,7 +113,12 @@ impl Executor for Slurm {
 impl Slurm {
     /// Settles what needs no job (cached, broken, behind a failure) in `outcomes`;
     /// submits the rest, or adopts the live job an earlier run submitted for it.
-    fn submit(&self, w: &Work, outcomes: &mut [Option<Outcome>]) -> Result<Vec<Job>, Error> {
+    fn submit(
+        &self,
+        w: &Work,
+        outcomes: &mut [Option<Outcome>],
+        submitted: &Mutex<Vec<String>>,
+    ) -> Result<Vec<Job>, Error> {
         let probes = settle_cached(w, outcomes)?;
         let recipes = jobs::recipes(w.plan, w.registry, &w.selection.run);
         let _submitting = jobs::lock_submissions(w.store)?;
@@ -121,6 +138,7 @@ impl Slurm {
             // Jobs computing inputs: a dep that is an upstream's out is written by one of them.
             let after: Vec<String> = w.plan.instances[i].inputs.iter().filter_map(|&u| job_of[u].clone()).collect();
             let outcome = match (&probe.state, &recipes[i], failed_upstream(w, outcomes, i)) {
+                _ if interrupt::requested().is_some() => Outcome::skipped("the run was interrupted".into()),
                 (State::Broken(message), _, _) if after.is_empty() => {
                     report(w, i, Outcome::failed(None, 0.0, message.clone(), true))
                 }
@@ -147,6 +165,7 @@ impl Slurm {
                     };
                     match self.sbatch(w, i, recipe, key.clone(), &after, forced) {
                         Ok(id) => {
+                            lock(submitted).push(id.clone());
                             job_of[i] = Some(id.clone());
                             followed.push(Job { instance: i, id, recipe: recipe.clone(), ours: true });
                             continue;
@@ -223,8 +242,15 @@ impl Slurm {
         Ok(id)
     }
 
-    /// Polls until no job is live, printing each job's state when it changes.
-    fn wait(&self, w: &Work, jobs: &[Job]) -> Result<HashMap<String, JobState>, Error> {
+    /// Polls until no job is live, printing each job's state when it changes. On Ctrl-C
+    /// or SIGTERM it cancels this run's jobs; the flag says so, and the states are those
+    /// after the cancel (a job that completed before it counts).
+    fn wait(
+        &self,
+        w: &Work,
+        jobs: &[Job],
+        submitted: &Mutex<Vec<String>>,
+    ) -> Result<(HashMap<String, JobState>, bool), Error> {
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let mut status = slurm_client::Status::default();
         let mut shown: HashMap<&str, String> = HashMap::new();
@@ -242,7 +268,7 @@ impl Slurm {
                         }
                     }
                     if !states.values().any(JobState::live) {
-                        return Ok(states);
+                        return Ok((states, false));
                     }
                 }
                 Err(e) if failures < QUERY_RETRIES => {
@@ -252,20 +278,36 @@ impl Slurm {
                 Err(e) => return Err(e),
             }
             if sleep_unless_stopped(self.poll) {
-                let ours: Vec<&Job> = jobs.iter().filter(|j| j.ours).collect();
-                let ids: Vec<String> = ours.iter().map(|j| j.id.clone()).collect();
-                slurm_client::scancel(&ids)?;
-                let _forgetting = jobs::lock_submissions(w.store)?;
-                for job in ours {
-                    jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+                let theirs: Vec<&str> = jobs.iter().filter(|j| !j.ours).map(|j| j.id.as_str()).collect();
+                let mut line = cancel(submitted);
+                if !theirs.is_empty() {
+                    let theirs = theirs.join(", ");
+                    line.push_str(&format!("; slurm job(s) {theirs} belong to the run that submitted them and go on"));
                 }
-                return Err(Error::Failed {
-                    message: format!("interrupted: cancelled slurm job(s) {}", ids.join(", ")),
-                    config: false,
-                });
+                w.reporter.line(&line);
+                // Best effort: where it fails, the artifacts still tell which jobs completed.
+                return Ok((status.query(&ids).unwrap_or_default(), true));
             }
         }
     }
+}
+
+/// Cancels the jobs in `submitted` (taking them out, so that nothing cancels them twice)
+/// and says what it did, with the ids still queued where `scancel` failed.
+fn cancel(submitted: &Mutex<Vec<String>>) -> String {
+    let ids = std::mem::take(&mut *lock(submitted));
+    if ids.is_empty() {
+        return "interrupted: cancelled no slurm job".into();
+    }
+    match slurm_client::scancel(&ids) {
+        Ok(()) => format!("interrupted: cancelled slurm job(s) {}", ids.join(", ")),
+        Err(e) => format!("error: interrupted: {e}; slurm job(s) {} may still be queued: scancel them", ids.join(", ")),
+    }
+}
+
+/// The submitted ids stay usable after a panic elsewhere.
+fn lock(submitted: &Mutex<Vec<String>>) -> MutexGuard<'_, Vec<String>> {
+    submitted.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Probes the selection and settles the instances found in the store, putting their outs
