@@ -247,7 +247,11 @@ fn detach_then_run_again_submits_no_key_twice() {
     // a is built first, so their recipes build on a built upstream.
     let t = on_cluster(&FLAKY.replace("echo b >> ran.log", "echo b >> ran.log; sleep 3"), "detach");
     t.run(&["run", "p.yaml", "--stage", "a"]).success();
-    let detached = t.run_slurm(&["run", "p.yaml", "--detach"]).success().stdout_has("JOB").stdout_has("detached");
+    let detached = t
+        .run_slurm(&["run", "p.yaml", "--detach"])
+        .success()
+        .stdout_has("JOB")
+        .stdout_has("detached: `pipe run p.yaml --executor slurm` follows the jobs");
     let ids = detached.stdout.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count();
     assert_eq!(ids, 2, "{}", detached.stdout);
     assert_eq!(t.cache_entries("runs").len(), 1, "a detached run records nothing yet");
@@ -259,6 +263,14 @@ fn detach_then_run_again_submits_no_key_twice() {
     assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
     assert_eq!(again.stderr.matches(": following it (submitted ").count(), 2, "{}", again.stderr);
     assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_detach_with_a_failed_submission_fails() {
+    let t = on_cluster(&FLAKY.replace("needs: [a]", "needs: [a]\n    resources: {partition: nosuch}"), "badpart");
+    let ran = t.run_slurm(&["run", "p.yaml", "--detach"]).code(1).stderr_has("error: stage `b`: `sbatch` failed");
+    ran.stdout_has("JOB").stderr_has("1 instance(s) not submitted: b");
+    t.wait_for_no_jobs("a's job");
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl Executor for Slurm {
             for job in &jobs {
                 println!("{:<9} {}", job.id, w.plan.instances[job.instance].name);
             }
-            return Ok(Finished::Detached);
+            return Ok(Finished::Detached(unsubmitted(w, &outcomes)));
         }
         let (states, interrupted) = self.wait(w, &jobs, &submitted)?;
         let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
@@ -211,7 +211,7 @@ impl Slurm {
         if forced {
             command.push("--force".into());
         }
-        let quoted: Vec<String> = command.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+        let quoted: Vec<String> = command.iter().map(|a| shell_word(a)).collect();
         let script = format!("#!/bin/sh\nexec {}\n", quoted.join(" "));
         let mut args = vec![
             format!("--job-name=pipe:{}:{}", w.plan.name, inst.name),
@@ -343,6 +343,33 @@ fn found(w: &Work, i: usize, status: Status, artifact: &Artifact, seconds: f64) 
             (report(w, i, failed), false)
         }
     })
+}
+
+/// With `--detach`: an error naming the instances that could not be submitted, if any.
+fn unsubmitted(w: &Work, outcomes: &[Option<Outcome>]) -> Result<(), Error> {
+    let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = outcomes
+        .iter()
+        .zip(&w.plan.instances)
+        .filter(|(o, _)| o.as_ref().is_some_and(|o| o.status == Status::Failed))
+        .map(|(_, inst)| inst.name.as_str())
+        .collect();
+    Err(Error::Failed {
+        message: format!("{} instance(s) not submitted: {}", names.len(), names.join(", ")),
+        config: failed.iter().all(|o| o.config_error),
+    })
+}
+
+/// `word` as one word of a POSIX shell command line, quoted only where it needs to be.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Sleeps for `d`, waking early when Ctrl-C or SIGTERM asked the run to stop
