@@ -297,6 +297,21 @@ fn a_stage_reading_an_upstreams_out_is_submitted_after_it_and_cached_outs_come_b
 }
 
 #[test]
+fn finished_detached_jobs_keep_their_artifacts_through_gc_and_the_follow_up_restores_outs() {
+    let t = on_cluster(OUTS, "detachgc");
+    t.run_slurm(&["run", "p.yaml", "--detach"]).success();
+    t.wait_for_no_jobs("the detached jobs");
+    t.run(&["gc"]).success().stdout_has("removed 0 object(s)");
+    std::fs::remove_file(t.path().join("used.txt")).unwrap();
+    let again = t
+        .run_slurm(&["run", "p.yaml"])
+        .success()
+        .stdout_has("0 ran, 2 cached")
+        .stderr_has("restored used.txt (out of use)");
+    assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
+}
+
+#[test]
 fn two_runs_at_once_submit_each_instance_once() {
     // a's 2 s keep every job queued while the second run looks.
     let t = on_cluster(&FLAKY.replace("echo a >> ran.log;", "echo a >> ran.log; sleep 2;"), "twice");

@@ -142,6 +142,24 @@ pub fn forget(store: &Store, recipe: &str, job: Option<&str>) -> Result<(), Erro
     }
 }
 
+/// Writes `key` into the record of `recipe` if it still names `job`: the job learned the
+/// key on its node, and `pipe gc` keeps the artifact until a run has recorded it.
+pub fn learned(store: &Store, recipe: &str, job: &str, key: &str) -> Result<(), Error> {
+    let _submitting = lock_submissions(store)?;
+    match load(store, recipe)? {
+        Some(record) if record.job == job && record.key.as_deref() != Some(key) => {
+            save(store, recipe, &JobRecord { key: Some(key.to_string()), ..record })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The keys of the recorded jobs' artifacts, where known: no run record names them yet.
+pub fn recorded_keys(store: &Store) -> Vec<String> {
+    // An unreadable record names nothing; its job's artifact goes as an unreferenced one would.
+    recorded(store).iter().filter_map(|recipe| load(store, recipe).ok().flatten()?.key).collect()
+}
+
 /// Held while a run reads the records and submits: a second run then sees the first's jobs.
 pub struct SubmitLock {
     _file: File,
