@@ -312,6 +312,18 @@ fn finished_detached_jobs_keep_their_artifacts_through_gc_and_the_follow_up_rest
 }
 
 #[test]
+fn a_jobs_log_holds_all_its_commands_output() {
+    let yaml = "name: chatty\nstages:\n  talk:\n    uses: shell\n    run: for i in 1 2 3 4 5; do echo line-$i; echo err-$i >&2; sleep 0.2; done\n";
+    let t = on_cluster(yaml, "chatty");
+    t.run_slurm(&["run", "p.yaml"]).success().stdout_has("1 ran");
+    let log = by_instance(&t.last_record(), "log")["talk"].clone();
+    let text = std::fs::read_to_string(t.path().join("cache").join(log)).unwrap();
+    for i in 1..=5 {
+        assert!(text.contains(&format!("line-{i}\n")) && text.contains(&format!("err-{i}\n")), "{i}: {text}");
+    }
+}
+
+#[test]
 fn two_runs_at_once_submit_each_instance_once() {
     // a's 2 s keep every job queued while the second run looks.
     let t = on_cluster(&FLAKY.replace("echo a >> ran.log;", "echo a >> ran.log; sleep 2;"), "twice");

@@ -68,7 +68,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         pipe_stages::simd::level(),
         planned_at::level()
     );
-    let reporter = Reporter::new();
+    let reporter = Reporter::whole_output();
     let runner = Runner {
         plan: &plan,
         registry: &registry,
