@@ -63,10 +63,12 @@ pub enum Command {
 impl Cli {
     /// `--cache`, else `$PIPE_CACHE`, else `cache` in the current directory.
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache
-            .clone()
-            .or_else(|| std::env::var_os("PIPE_CACHE").map(PathBuf::from))
-            .unwrap_or_else(|| "cache".into())
+        self.cache.clone().unwrap_or_else(Cli::default_cache)
+    }
+
+    /// The cache without `--cache`: `$PIPE_CACHE`, else `cache` in the current directory.
+    pub fn default_cache() -> PathBuf {
+        std::env::var_os("PIPE_CACHE").map(PathBuf::from).unwrap_or_else(|| "cache".into())
     }
 
     pub fn execute(self) -> Result<(), Error> {

@@ -10,6 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 pub struct Reporter {
     bars: Option<MultiProgress>,
+    /// Every line the stages' commands write goes to stderr (a cluster job's log), not a summary.
+    whole_output: bool,
 }
 
 /// The progress handle a running stage reports through.
@@ -32,6 +34,8 @@ pub struct Plain {
     length: Option<u64>,
     /// When the last line was printed, and its message's shape.
     printed: Option<(Instant, String)>,
+    /// The command's output lines are printed as they come, not as occasional messages.
+    whole_output: bool,
 }
 
 const SPINNER: &str = "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}";
@@ -44,7 +48,13 @@ fn style(template: &str) -> ProgressStyle {
 
 impl Reporter {
     pub fn new() -> Reporter {
-        Reporter { bars: std::io::stderr().is_terminal().then(MultiProgress::new) }
+        Reporter { bars: std::io::stderr().is_terminal().then(MultiProgress::new), whole_output: false }
+    }
+
+    /// For a cluster job (`pipe job`): no terminal watches it, its stderr is its log, so
+    /// every line its command writes goes there.
+    pub fn whole_output() -> Reporter {
+        Reporter { bars: None, whole_output: true }
     }
 
     pub fn started(&self, instance: &str) -> StageBar {
@@ -58,7 +68,8 @@ impl Reporter {
             }
             None => {
                 eprintln!("running {instance}");
-                StageBar::Plain(Mutex::new(Plain::new(instance, Instant::now())))
+                let plain = Plain { whole_output: self.whole_output, ..Plain::new(instance, Instant::now()) };
+                StageBar::Plain(Mutex::new(plain))
             }
         }
     }
@@ -121,6 +132,13 @@ impl pipe_stages::Progress for StageBar {
             }
         }
     }
+
+    fn output(&self, line: &str) {
+        match self {
+            StageBar::Plain(plain) if lock(plain).whole_output => eprintln!("{line}"),
+            _ => self.set_message(line.trim()),
+        }
+    }
 }
 
 /// A panic elsewhere while printing leaves the state usable.
@@ -137,6 +155,7 @@ impl Plain {
             position: 0,
             length: None,
             printed: None,
+            whole_output: false,
         }
     }
 

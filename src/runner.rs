@@ -65,7 +65,8 @@ impl Outcome {
         Outcome { status: Status::Skipped, error: Some(why), ..Outcome::failed(None, 0.0, String::new(), false) }
     }
 
-    fn stopped(key: Option<String>, seconds: f64) -> Outcome {
+    /// Stopped by Ctrl-C or SIGTERM while it was being computed.
+    pub fn stopped(key: Option<String>, seconds: f64) -> Outcome {
         Outcome { status: Status::Interrupted, ..Outcome::failed(key, seconds, "interrupted".into(), false) }
     }
 
@@ -286,16 +287,13 @@ impl Runner<'_> {
     }
 
     /// A cached or pulled instance's declared outs go back into the workspace before any
-    /// downstream stage starts, since its command may read them there. Returns the outs
-    /// that were changed by hand and kept.
+    /// downstream stage starts, since its command may read them there (one computed here
+    /// wrote them itself). Returns the outs that were changed by hand and kept.
     fn restore_outs(&self, i: usize, status: Status, artifact: &Artifact) -> Result<Vec<String>, Error> {
         if status == Status::Ran {
             return Ok(Vec::new());
         }
-        let restored = workspace::restore(self.plan, self.registry, self.store, &[(i, artifact)], false, &|line| {
-            self.reporter.line(line)
-        })?;
-        Ok(restored.into_iter().filter(|r| r.action == workspace::Action::Modified).map(|r| r.out).collect())
+        Ok(put_back(self.plan, self.registry, self.store, self.reporter, i, artifact)?.edited)
     }
 
     /// A `dvc.yaml` stage reads its upstreams' outs in the workspace, and its key holds
@@ -479,6 +477,34 @@ impl Runner<'_> {
         self.reporter.line(&format!("error: stage `{}`: {error}", self.plan.instances[i].name));
         outcome
     }
+}
+
+/// What [`put_back`] did to an instance's declared outs.
+pub struct PutBack {
+    /// Some file in the workspace changed (a missing out came back).
+    pub changed: bool,
+    /// Outs changed by hand there and kept.
+    pub edited: Vec<String>,
+}
+
+/// Puts the declared outs of instance `i` back into the workspace from `artifact` where
+/// they are missing or stale (`restored out.txt (out of g)`): the local and the cluster
+/// executors do it for every instance they found or had computed elsewhere.
+pub fn put_back(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    reporter: &Reporter,
+    i: usize,
+    artifact: &Artifact,
+) -> Result<PutBack, Error> {
+    let restored = workspace::restore(plan, registry, store, &[(i, artifact)], false, &|line| reporter.line(line))?;
+    Ok(PutBack {
+        changed: restored
+            .iter()
+            .any(|r| matches!(r.action, workspace::Action::Restored | workspace::Action::Overwritten)),
+        edited: restored.into_iter().filter(|r| r.action == workspace::Action::Modified).map(|r| r.out).collect(),
+    })
 }
 
 /// A stage's own error (with its exit-code class) or the engine's.

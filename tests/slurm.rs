@@ -29,6 +29,16 @@ stages:
     run: echo g >> ran.log; for d in $PIPE_INPUT_T; do cat $d/t.txt; done > $PIPE_OUT/g.txt
 "#;
 
+/// use reads gen's out gen.txt from the workspace.
+const OUTS: &str = r#"
+name: outs
+params: {v: 1}
+resources: {cpus: 1}
+stages:
+  gen: {uses: shell, run: echo generated > gen.txt, outs: [gen.txt]}
+  use: {uses: shell, needs: [gen], deps: [gen.txt], run: 'cat gen.txt > used.txt; echo "${params.v}" >> used.txt', outs: [used.txt]}
+"#;
+
 /// a -> b -> c; b fails while `fail` exists, sleeps while `hang` exists (writing sleep.pid).
 const FLAKY: &str = include_str!("pipelines/flaky.yaml");
 
@@ -85,6 +95,21 @@ impl Test {
             .iter()
             .filter(|k| self.cache().join("objects").join(k).join(file).exists())
             .count()
+    }
+
+    /// Waits until Slurm has none of this test's jobs queued or running.
+    fn wait_for_no_jobs(&self, context: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !self.live_jobs().is_empty() {
+            assert!(Instant::now() < deadline, "jobs still queued: {:?}\n{context}", self.live_jobs());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends `signal` to a child this test started.
+    fn signal(child: &std::process::Child, signal: libc::c_int) {
+        // SAFETY: sends a signal to a process this test started and has not waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     }
 
     /// Waits for `file` to appear; the cluster may be busy with the other tests' jobs.
@@ -169,20 +194,51 @@ fn a_failing_job_skips_its_dependants_and_the_error_shows_its_log() {
 }
 
 #[test]
-fn ctrl_c_cancels_the_runs_jobs() {
+fn ctrl_c_cancels_the_runs_jobs_and_records_the_run_as_interrupted() {
     let t = on_cluster(FLAKY, "sigint").file("hang", "");
     let child = t.spawn_slurm(&["run", "p.yaml"]);
     t.wait_for("sleep.pid", "stage b starting");
     assert_eq!(t.live_jobs().len(), 2, "b running, c waiting on it: {:?}", t.live_jobs());
-    // SAFETY: sends a signal to the child this test started.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let ran = Ran::from(child.wait_with_output().unwrap()).code(1).stderr_has("interrupted: cancelled slurm job(s)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !t.live_jobs().is_empty() {
-        assert!(Instant::now() < deadline, "jobs still queued: {:?}\n{}", t.live_jobs(), ran.stderr);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Test::signal(&child, libc::SIGINT);
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(130).stderr_has("interrupted: cancelled slurm job(s)");
+    t.wait_for_no_jobs(&ran.stderr);
     assert_eq!(t.objects_with("b"), 0);
+    // As a local run: a's completed job is recorded (so gc keeps its artifact), the cancelled ones interrupted.
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "interrupted"), ("c", "interrupted")]));
+    assert_eq!(t.last_record()["interrupted"], true);
+    assert!(t.path().join("p.lock").exists(), "the lock file is written");
+    t.run(&["gc"]).success().stdout_has("removed 0 object(s)");
+}
+
+#[test]
+fn a_second_signal_right_after_the_first_still_cancels_the_jobs() {
+    let t = on_cluster(FLAKY, "twosignals").file("hang", "");
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    // As `timeout -s INT` does: the child, then its group.
+    Test::signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(5));
+    Test::signal(&child, libc::SIGINT);
+    let ran = Ran::from(child.wait_with_output().unwrap()).code(130).stderr_has("interrupted: cancelled slurm job(s)");
+    t.wait_for_no_jobs(&ran.stderr);
+}
+
+#[test]
+fn stopping_a_run_that_follows_another_runs_jobs_cancels_none_of_them() {
+    let t = on_cluster(FLAKY, "follower").file("hang", "");
+    t.run_slurm(&["run", "p.yaml", "--detach"]).success();
+    let child = t.spawn_slurm(&["run", "p.yaml"]);
+    t.wait_for("sleep.pid", "stage b starting");
+    Test::signal(&child, libc::SIGTERM);
+    let ran = Ran::from(child.wait_with_output().unwrap())
+        .code(143)
+        .stderr_has("interrupted: cancelled no slurm job; slurm job(s) ")
+        .stderr_has("belong to the run that submitted them and go on");
+    let live = t.live_jobs();
+    assert_eq!(live.len(), 2, "b and c go on: {live:?}\n{}", ran.stderr);
+    let ids: Vec<&str> = live.iter().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(Command::new("scancel").args(&ids).status().unwrap().success());
+    t.wait_for_no_jobs(&ran.stderr);
 }
 
 #[test]
@@ -191,7 +247,11 @@ fn detach_then_run_again_submits_no_key_twice() {
     // a is built first, so their recipes build on a built upstream.
     let t = on_cluster(&FLAKY.replace("echo b >> ran.log", "echo b >> ran.log; sleep 3"), "detach");
     t.run(&["run", "p.yaml", "--stage", "a"]).success();
-    let detached = t.run_slurm(&["run", "p.yaml", "--detach"]).success().stdout_has("JOB").stdout_has("detached");
+    let detached = t
+        .run_slurm(&["run", "p.yaml", "--detach"])
+        .success()
+        .stdout_has("JOB")
+        .stdout_has("detached: `pipe run p.yaml --executor slurm` follows the jobs");
     let ids = detached.stdout.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count();
     assert_eq!(ids, 2, "{}", detached.stdout);
     assert_eq!(t.cache_entries("runs").len(), 1, "a detached run records nothing yet");
@@ -203,6 +263,64 @@ fn detach_then_run_again_submits_no_key_twice() {
     assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
     assert_eq!(again.stderr.matches(": following it (submitted ").count(), 2, "{}", again.stderr);
     assert_eq!(sorted(t.lines("ran.log")), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_detach_with_a_failed_submission_fails() {
+    let t = on_cluster(&FLAKY.replace("needs: [a]", "needs: [a]\n    resources: {partition: nosuch}"), "badpart");
+    let ran = t.run_slurm(&["run", "p.yaml", "--detach"]).code(1).stderr_has("error: stage `b`: `sbatch` failed");
+    ran.stdout_has("JOB").stderr_has("1 instance(s) not submitted: b");
+    t.wait_for_no_jobs("a's job");
+}
+
+#[test]
+fn a_stage_reading_an_upstreams_out_is_submitted_after_it_and_cached_outs_come_back() {
+    let t = on_cluster(OUTS, "outs");
+    let ran = t.run_slurm(&["run", "p.yaml"]).success().stdout_has("2 ran, 0 cached");
+    assert!(ran.stderr.contains(" use: submitted after "), "{}", ran.stderr);
+    assert_eq!(t.lines("used.txt"), ["generated", "1"]);
+    std::fs::remove_file(t.path().join("gen.txt")).unwrap();
+    std::fs::remove_file(t.path().join("used.txt")).unwrap();
+    t.run_slurm(&["run", "p.yaml"])
+        .success()
+        .stdout_has("0 ran, 2 cached")
+        .stderr_has("restored gen.txt (out of gen)")
+        .stderr_has("restored used.txt (out of use)");
+    assert_eq!(t.lines("used.txt"), ["generated", "1"]);
+    // A cached upstream's out is back before the job that reads it is submitted.
+    std::fs::remove_file(t.path().join("gen.txt")).unwrap();
+    t.run_slurm(&["run", "p.yaml", "--set", "params.v=2"])
+        .success()
+        .stdout_has("1 ran, 1 cached")
+        .stderr_has("restored gen.txt (out of gen)");
+    assert_eq!(t.lines("used.txt"), ["generated", "2"]);
+}
+
+#[test]
+fn finished_detached_jobs_keep_their_artifacts_through_gc_and_the_follow_up_restores_outs() {
+    let t = on_cluster(OUTS, "detachgc");
+    t.run_slurm(&["run", "p.yaml", "--detach"]).success();
+    t.wait_for_no_jobs("the detached jobs");
+    t.run(&["gc"]).success().stdout_has("removed 0 object(s)");
+    std::fs::remove_file(t.path().join("used.txt")).unwrap();
+    let again = t
+        .run_slurm(&["run", "p.yaml"])
+        .success()
+        .stdout_has("0 ran, 2 cached")
+        .stderr_has("restored used.txt (out of use)");
+    assert!(!again.stderr.contains(": submitted"), "{}", again.stderr);
+}
+
+#[test]
+fn a_jobs_log_holds_all_its_commands_output() {
+    let yaml = "name: chatty\nstages:\n  talk:\n    uses: shell\n    run: for i in 1 2 3 4 5; do echo line-$i; echo err-$i >&2; sleep 0.2; done\n";
+    let t = on_cluster(yaml, "chatty");
+    t.run_slurm(&["run", "p.yaml"]).success().stdout_has("1 ran");
+    let log = by_instance(&t.last_record(), "log")["talk"].clone();
+    let text = std::fs::read_to_string(t.path().join("cache").join(log)).unwrap();
+    for i in 1..=5 {
+        assert!(text.contains(&format!("line-{i}\n")) && text.contains(&format!("err-{i}\n")), "{i}: {text}");
+    }
 }
 
 #[test]

@@ -98,7 +98,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         by_pipeline.entry(record.pipeline.clone()).or_default().push((id, record));
     }
     let keep = args.keep.map_or(usize::MAX, |k| k as usize);
-    let mut referenced = HashSet::new();
+    // A finished job's artifact stays until a run adopts it (and records it).
+    let mut referenced: HashSet<String> = jobs::recorded_keys(&store).into_iter().collect();
     // A job's log stays while a kept record names it, or while the job is recorded.
     let mut logs: HashSet<String> = jobs::recorded(&store).iter().map(|recipe| jobs::log_name(recipe)).collect();
     let mut dropped_runs = 0;

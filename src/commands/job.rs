@@ -8,6 +8,7 @@ use pipe_stages::planned_at;
 use pipe_stages::simd::Level;
 use pipe_stages::Registry;
 
+use crate::executor::jobs;
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::Status;
@@ -67,7 +68,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         pipe_stages::simd::level(),
         planned_at::level()
     );
-    let reporter = Reporter::new();
+    let reporter = Reporter::whole_output();
     let runner = Runner {
         plan: &plan,
         registry: &registry,
@@ -82,8 +83,13 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     match &outcomes[i] {
         Some(o) if o.ok() => {
             let how = if o.status == Status::Cached { "found in the cache" } else { "computed" };
-            eprintln!("pipe job: {} {how}: key {}", args.instance, o.key.as_deref().unwrap_or_default());
-            Ok(())
+            let key = o.key.as_deref().unwrap_or_default();
+            eprintln!("pipe job: {} {how}: key {key}", args.instance);
+            let recipe = jobs::recipes(&plan, &registry, &selection.run).swap_remove(i);
+            match (recipe, std::env::var("SLURM_JOB_ID")) {
+                (Some(recipe), Ok(job)) => jobs::learned(&store, &recipe, &job, key),
+                _ => Ok(()),
+            }
         }
         o => Err(Error::Failed {
             message: o.as_ref().and_then(|o| o.error.clone()).unwrap_or_else(|| "not computed".into()),

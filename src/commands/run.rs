@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use pipe_stages::{interrupt, Registry};
 
+use crate::cli::Cli;
 use crate::executor::jobs;
 use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
@@ -117,11 +118,33 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         remote: remote_read.as_ref(),
     };
     signals::graceful();
-    let Finished::All(outcomes) = executor.execute(&work)? else {
-        println!("detached: `pipe run {}` again follows the jobs to the end and records the run", args.file.display());
-        return Ok(());
-    };
-    finish(outcomes)
+    match executor.execute(&work)? {
+        Finished::All(outcomes) => finish(outcomes),
+        Finished::Detached(submitted) => {
+            println!("detached: `{}` follows the jobs to the end and records the run", follow_up(&args, cache));
+            submitted
+        }
+    }
+}
+
+/// The command that follows a detached run's jobs: this one without `--detach`, on the
+/// same cache, selection and `--set`s (their recipes name the jobs).
+fn follow_up(args: &Args, cache: &Path) -> String {
+    let mut words: Vec<String> = vec!["pipe".into()];
+    if cache != Cli::default_cache() {
+        words.extend(["--cache".into(), cache.display().to_string()]);
+    }
+    words.extend(["run".into(), args.file.display().to_string(), "--executor".into(), "slurm".into()]);
+    for stage in &args.stages {
+        words.extend(["--stage".into(), stage.clone()]);
+    }
+    if args.downstream {
+        words.push("--downstream".into());
+    }
+    for set in &args.sets {
+        words.extend(["--set".into(), set.clone()]);
+    }
+    words.iter().map(|w| slurm::shell_word(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// Writes the run record and the lock file, prints the summary; the error says what failed.

@@ -16,8 +16,9 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use pipe_stages::Registry;
+use pipe_stages::{workspace, Registry};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::key::KeyParts;
 use crate::plan::Plan;
@@ -40,16 +41,30 @@ pub struct JobRecord {
 
 /// The recipe of each instance marked in `which` (their upstream must be marked too);
 /// none where a fingerprint cannot be taken (a missing dep) or an upstream has none.
+/// A stage whose deps read an upstream's outs is fingerprinted without them: what they
+/// hold is fixed by the upstream's recipe, and they may not be written yet.
 pub fn recipes(plan: &Plan, registry: &Registry, which: &[bool]) -> Vec<Option<String>> {
     let mut recipes: Vec<Option<String>> = Vec::with_capacity(plan.instances.len());
+    // The declared outs of each instance and of everything upstream of it.
+    let mut outs: Vec<Vec<String>> = Vec::with_capacity(plan.instances.len());
     for (i, inst) in plan.instances.iter().enumerate() {
+        let stage = registry.get(&inst.kind);
+        let paths = stage.and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default();
+        let upstream_outs: Vec<String> = inst.inputs.iter().flat_map(|&u| outs[u].iter().cloned()).collect();
+        let reads_upstream = paths.deps.iter().any(|d| upstream_outs.iter().any(|o| workspace::overlap(d, o)));
         let upstream: Option<Vec<String>> = inst.inputs.iter().map(|&u| recipes[u].clone()).collect();
-        let fingerprint = || registry.get(&inst.kind)?.fingerprint(&inst.params, &plan.workdir).ok();
+        let fingerprint = || {
+            if reads_upstream {
+                return Some(Value::Null);
+            }
+            stage?.fingerprint(&inst.params, &plan.workdir).ok()
+        };
         let recipe = match (which[i], upstream) {
             (true, Some(upstream)) => fingerprint().map(|f| KeyParts::of(plan, i, &upstream, f).key()),
             _ => None,
         };
         recipes.push(recipe);
+        outs.push(upstream_outs.into_iter().chain(paths.outs).collect());
     }
     recipes
 }
@@ -125,6 +140,24 @@ pub fn forget(store: &Store, recipe: &str, job: Option<&str>) -> Result<(), Erro
         // An unreadable record is as good as none: the next submission rewrites it.
         Err(_) => store::remove(&path(store, recipe)),
     }
+}
+
+/// Writes `key` into the record of `recipe` if it still names `job`: the job learned the
+/// key on its node, and `pipe gc` keeps the artifact until a run has recorded it.
+pub fn learned(store: &Store, recipe: &str, job: &str, key: &str) -> Result<(), Error> {
+    let _submitting = lock_submissions(store)?;
+    match load(store, recipe)? {
+        Some(record) if record.job == job && record.key.as_deref() != Some(key) => {
+            save(store, recipe, &JobRecord { key: Some(key.to_string()), ..record })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The keys of the recorded jobs' artifacts, where known: no run record names them yet.
+pub fn recorded_keys(store: &Store) -> Vec<String> {
+    // An unreadable record names nothing; its job's artifact goes as an unreferenced one would.
+    recorded(store).iter().filter_map(|recipe| load(store, recipe).ok().flatten()?.key).collect()
 }
 
 /// Held while a run reads the records and submits: a second run then sees the first's jobs.

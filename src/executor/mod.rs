@@ -66,8 +66,9 @@ pub struct Work<'a> {
 pub enum Finished {
     /// An outcome for each selected instance, as `Runner::run` gives.
     All(Vec<Option<Outcome>>),
-    /// The work was handed over (`--detach`) and goes on without this process.
-    Detached,
+    /// The work was handed over (`--detach`) and goes on without this process; the
+    /// error names the instances that could not be submitted.
+    Detached(Result<(), Error>),
 }
 
 pub trait Executor {

@@ -7,20 +7,21 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::jobs::{self, JobRecord};
 use super::slurm_client::{self, JobState};
 use super::{Executor, Finished, Work};
-use pipe_stages::Registry;
+use pipe_stages::{interrupt, Registry};
 
 use crate::plan::Plan;
 use crate::probe::{probe, Probe, State};
 use crate::record::{self, Status};
 use crate::resources::Resources;
-use crate::runner::Outcome;
-use crate::store::Store;
-use crate::Error;
+use crate::runner::{put_back, Outcome};
+use crate::store::{Artifact, Store};
+use crate::{signals, Error};
 
 pub struct Slurm {
     /// The pipeline file, absolute: the jobs read it from the shared filesystem.
@@ -62,7 +63,14 @@ impl Executor for Slurm {
     fn execute(&self, w: &Work) -> Result<Finished, Error> {
         let n = w.plan.instances.len();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-        let jobs = self.submit(w, &mut outcomes)?;
+        // The ids of the jobs this run submitted and has not cancelled yet.
+        let submitted = Arc::new(Mutex::new(Vec::new()));
+        // A second signal ends the process at once (`crate::signals`): the jobs go first.
+        let _cancel = signals::on_exit({
+            let submitted = Arc::clone(&submitted);
+            move || eprintln!("{}", cancel(&submitted))
+        });
+        let jobs = self.submit(w, &mut outcomes, &submitted)?;
         if jobs.is_empty() {
             return Ok(Finished::All(outcomes));
         }
@@ -71,32 +79,31 @@ impl Executor for Slurm {
             for job in &jobs {
                 println!("{:<9} {}", job.id, w.plan.instances[job.instance].name);
             }
-            return Ok(Finished::Detached);
+            return Ok(Finished::Detached(unsubmitted(w, &outcomes)));
         }
-        let states = self.wait(w, &jobs)?;
+        let (states, interrupted) = self.wait(w, &jobs, &submitted)?;
         let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
         let _forgetting = jobs::lock_submissions(w.store)?;
         for job in &jobs {
-            jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+            // A followed job still running goes on for the run that submitted it.
+            if job.ours || !interrupted {
+                jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+            }
             let i = job.instance;
             let state = states.get(&job.id);
             let seconds = state.map_or(0.0, |s| s.seconds);
             let forced = w.force && w.selection.targets[i];
             let completed = state.is_none_or(|s| s.state == "COMPLETED");
             let probe = probes[i].as_ref().map(|p| &p.state);
+            let key = match probe {
+                Some(State::Stale { key }) => key.clone(),
+                _ => None,
+            };
             outcomes[i] = Some(match (probe, failed_upstream(w, &outcomes, i)) {
-                (Some(State::Fresh(a)), _) if completed || !forced => {
-                    Outcome::done(Status::Ran, a.clone(), seconds, a.metrics()?)
-                }
+                (Some(State::Fresh(a)), _) if completed || !forced => found(w, i, Status::Ran, a, seconds)?.0,
+                _ if interrupted => Outcome::stopped(key, seconds),
                 (_, Some(upstream)) => Outcome::skipped(format!("upstream `{upstream}` failed")),
-                (probe, None) => {
-                    let key = match probe {
-                        Some(State::Stale { key }) => key.clone(),
-                        _ => None,
-                    };
-                    let message = failure(w.store, job, state);
-                    report(w, i, Outcome::failed(key, seconds, message, false))
-                }
+                (_, None) => report(w, i, Outcome::failed(key, seconds, failure(w.store, job, state), false)),
             });
         }
         Ok(Finished::All(outcomes))
@@ -106,8 +113,13 @@ impl Executor for Slurm {
 impl Slurm {
     /// Settles what needs no job (cached, broken, behind a failure) in `outcomes`;
     /// submits the rest, or adopts the live job an earlier run submitted for it.
-    fn submit(&self, w: &Work, outcomes: &mut [Option<Outcome>]) -> Result<Vec<Job>, Error> {
-        let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
+    fn submit(
+        &self,
+        w: &Work,
+        outcomes: &mut [Option<Outcome>],
+        submitted: &Mutex<Vec<String>>,
+    ) -> Result<Vec<Job>, Error> {
+        let probes = settle_cached(w, outcomes)?;
         let recipes = jobs::recipes(w.plan, w.registry, &w.selection.run);
         let _submitting = jobs::lock_submissions(w.store)?;
         let live = live_jobs(w.store, &recipes)?;
@@ -120,9 +132,16 @@ impl Slurm {
                 // A finished job's record: nothing follows it any more.
                 jobs::forget(w.store, recipe, None)?;
             }
+            if outcomes[i].is_some() {
+                continue;
+            }
+            // Jobs computing inputs: a dep that is an upstream's out is written by one of them.
+            let after: Vec<String> = w.plan.instances[i].inputs.iter().filter_map(|&u| job_of[u].clone()).collect();
             let outcome = match (&probe.state, &recipes[i], failed_upstream(w, outcomes, i)) {
-                (State::Fresh(a), _, _) if !forced => Outcome::done(Status::Cached, a.clone(), 0.0, a.metrics()?),
-                (State::Broken(message), _, _) => report(w, i, Outcome::failed(None, 0.0, message.clone(), true)),
+                _ if interrupt::requested().is_some() => Outcome::skipped("the run was interrupted".into()),
+                (State::Broken(message), _, _) if after.is_empty() => {
+                    report(w, i, Outcome::failed(None, 0.0, message.clone(), true))
+                }
                 (_, _, Some(upstream)) => Outcome::skipped(format!("upstream `{upstream}` failed")),
                 (_, None, None) => report(
                     w,
@@ -139,14 +158,14 @@ impl Slurm {
                         followed.push(Job { instance: i, id: record.job.clone(), recipe: recipe.clone(), ours: false });
                         continue;
                     }
+                    // Unknown until the upstream jobs ran: the job computes it, the run learns it after.
                     let key = match state {
                         State::Stale { key } => key.clone(),
                         _ => None,
                     };
-                    let after: Vec<String> =
-                        w.plan.instances[i].inputs.iter().filter_map(|&u| job_of[u].clone()).collect();
                     match self.sbatch(w, i, recipe, key.clone(), &after, forced) {
                         Ok(id) => {
+                            lock(submitted).push(id.clone());
                             job_of[i] = Some(id.clone());
                             followed.push(Job { instance: i, id, recipe: recipe.clone(), ours: true });
                             continue;
@@ -192,7 +211,7 @@ impl Slurm {
         if forced {
             command.push("--force".into());
         }
-        let quoted: Vec<String> = command.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+        let quoted: Vec<String> = command.iter().map(|a| shell_word(a)).collect();
         let script = format!("#!/bin/sh\nexec {}\n", quoted.join(" "));
         let mut args = vec![
             format!("--job-name=pipe:{}:{}", w.plan.name, inst.name),
@@ -223,8 +242,15 @@ impl Slurm {
         Ok(id)
     }
 
-    /// Polls until no job is live, printing each job's state when it changes.
-    fn wait(&self, w: &Work, jobs: &[Job]) -> Result<HashMap<String, JobState>, Error> {
+    /// Polls until no job is live, printing each job's state when it changes. On Ctrl-C
+    /// or SIGTERM it cancels this run's jobs; the flag says so, and the states are those
+    /// after the cancel (a job that completed before it counts).
+    fn wait(
+        &self,
+        w: &Work,
+        jobs: &[Job],
+        submitted: &Mutex<Vec<String>>,
+    ) -> Result<(HashMap<String, JobState>, bool), Error> {
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let mut status = slurm_client::Status::default();
         let mut shown: HashMap<&str, String> = HashMap::new();
@@ -242,7 +268,7 @@ impl Slurm {
                         }
                     }
                     if !states.values().any(JobState::live) {
-                        return Ok(states);
+                        return Ok((states, false));
                     }
                 }
                 Err(e) if failures < QUERY_RETRIES => {
@@ -252,27 +278,105 @@ impl Slurm {
                 Err(e) => return Err(e),
             }
             if sleep_unless_stopped(self.poll) {
-                let ours: Vec<&Job> = jobs.iter().filter(|j| j.ours).collect();
-                let ids: Vec<String> = ours.iter().map(|j| j.id.clone()).collect();
-                slurm_client::scancel(&ids)?;
-                let _forgetting = jobs::lock_submissions(w.store)?;
-                for job in ours {
-                    jobs::forget(w.store, &job.recipe, Some(&job.id))?;
+                let theirs: Vec<&str> = jobs.iter().filter(|j| !j.ours).map(|j| j.id.as_str()).collect();
+                let mut line = cancel(submitted);
+                if !theirs.is_empty() {
+                    let theirs = theirs.join(", ");
+                    line.push_str(&format!("; slurm job(s) {theirs} belong to the run that submitted them and go on"));
                 }
-                return Err(Error::Failed {
-                    message: format!("interrupted: cancelled slurm job(s) {}", ids.join(", ")),
-                    config: false,
-                });
+                w.reporter.line(&line);
+                // Best effort: where it fails, the artifacts still tell which jobs completed.
+                return Ok((status.query(&ids).unwrap_or_default(), true));
             }
         }
     }
+}
+
+/// Cancels the jobs in `submitted` (taking them out, so that nothing cancels them twice)
+/// and says what it did, with the ids still queued where `scancel` failed.
+fn cancel(submitted: &Mutex<Vec<String>>) -> String {
+    let ids = std::mem::take(&mut *lock(submitted));
+    if ids.is_empty() {
+        return "interrupted: cancelled no slurm job".into();
+    }
+    match slurm_client::scancel(&ids) {
+        Ok(()) => format!("interrupted: cancelled slurm job(s) {}", ids.join(", ")),
+        Err(e) => format!("error: interrupted: {e}; slurm job(s) {} may still be queued: scancel them", ids.join(", ")),
+    }
+}
+
+/// The submitted ids stay usable after a panic elsewhere.
+fn lock(submitted: &Mutex<Vec<String>>) -> MutexGuard<'_, Vec<String>> {
+    submitted.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Probes the selection and settles the instances found in the store, putting their outs
+/// back into the workspace first, as a local run does: a job submitted now may read them.
+/// An out put back can make a stage reading it fresh too: then it probes again.
+fn settle_cached(w: &Work, outcomes: &mut [Option<Outcome>]) -> Result<Vec<Option<Probe>>, Error> {
+    loop {
+        let probes = probe(w.plan, w.registry, w.store, &w.selection.run)?;
+        let mut changed = false;
+        for (i, p) in probes.iter().enumerate() {
+            let Some(State::Fresh(a)) = p.as_ref().map(|p| &p.state) else { continue };
+            if outcomes[i].is_some() || (w.force && w.selection.targets[i]) {
+                continue;
+            }
+            let (outcome, put) = found(w, i, Status::Cached, a, 0.0)?;
+            changed |= put;
+            outcomes[i] = Some(outcome);
+        }
+        if !changed {
+            return Ok(probes);
+        }
+    }
+}
+
+/// The outcome of an instance whose artifact is in the store, its outs put back into the
+/// workspace (a job on another node wrote them there, if anywhere); true when a file came back.
+fn found(w: &Work, i: usize, status: Status, artifact: &Artifact, seconds: f64) -> Result<(Outcome, bool), Error> {
+    let done = Outcome::done(status, artifact.clone(), seconds, artifact.metrics()?);
+    Ok(match put_back(w.plan, w.registry, w.store, w.reporter, i, artifact) {
+        Ok(put) => (Outcome { edited_outs: put.edited, ..done }, put.changed),
+        Err(e) => {
+            let failed = Outcome::failed(Some(artifact.key.clone()), seconds, e.to_string(), e.exit_code() == 2);
+            (report(w, i, failed), false)
+        }
+    })
+}
+
+/// With `--detach`: an error naming the instances that could not be submitted, if any.
+fn unsubmitted(w: &Work, outcomes: &[Option<Outcome>]) -> Result<(), Error> {
+    let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = outcomes
+        .iter()
+        .zip(&w.plan.instances)
+        .filter(|(o, _)| o.as_ref().is_some_and(|o| o.status == Status::Failed))
+        .map(|(_, inst)| inst.name.as_str())
+        .collect();
+    Err(Error::Failed {
+        message: format!("{} instance(s) not submitted: {}", names.len(), names.join(", ")),
+        config: failed.iter().all(|o| o.config_error),
+    })
+}
+
+/// `word` as one word of a POSIX shell command line, quoted only where it needs to be.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Sleeps for `d`, waking early when Ctrl-C or SIGTERM asked the run to stop
 /// (`crate::signals`); true when one did, so the run can cancel its jobs first.
 fn sleep_unless_stopped(d: Duration) -> bool {
     let until = Instant::now() + d;
-    while pipe_stages::interrupt::requested().is_none() {
+    while interrupt::requested().is_none() {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return false;

@@ -33,6 +33,11 @@ pub trait Progress: Send + Sync {
     fn set_length(&self, len: u64);
     fn set_position(&self, pos: u64);
     fn set_message(&self, msg: &str);
+    /// A line a stage's command wrote on its stdout or stderr: by default the message
+    /// (a terminal shows the last one); a cluster job's log takes each of them.
+    fn output(&self, line: &str) {
+        self.set_message(line.trim());
+    }
 }
 
 pub struct SilentProgress;

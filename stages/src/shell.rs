@@ -306,10 +306,10 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Shows each output line as the progress message; keeps the last stderr lines for errors.
+/// Hands each output line to the progress display; keeps the last stderr lines for errors.
 fn follow(stream: impl Read, progress: &dyn Progress, tail: Option<&Mutex<VecDeque<String>>>) {
     for line in BufReader::new(stream).lines().map_while(Result::ok) {
-        progress.set_message(line.trim());
+        progress.output(&line);
         if let Some(tail) = tail {
             let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
             if tail.len() == STDERR_TAIL {
