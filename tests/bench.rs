@@ -221,6 +221,12 @@ fn a_config_key_the_model_lacks_a_value_that_is_no_integer_and_0_heads_are_refus
     config("hiden_size=64").code(2).stderr_has("has no field `hiden_size` (did you mean `hidden_size`?)");
     config("hidden_size=abc").code(2).stderr_has("`hidden_size` is not an integer >= 0: \"abc\"");
     config("num_attention_heads=0").code(2).stderr_has("0 attention heads: a model needs at least 1");
+    bench(
+        &t,
+        &["infer", "--model", "pipe-fixtures/tiny-bert", "--config", "hidden_size=64", "--config", "hidden_size=32"],
+    )
+    .code(2)
+    .stderr_has("--config hidden_size is given twice (64 and 32): give it once");
 }
 
 #[test]

@@ -160,6 +160,12 @@ fn known_fields(model: &str, revision: &str, fields: &[(String, String)]) -> Res
     if fields.is_empty() {
         return Ok(());
     }
+    // Given twice, one value would silently win.
+    let twice = (fields.iter().enumerate())
+        .find_map(|(i, (key, value))| Some((key, &fields[..i].iter().find(|(k, _)| k == key)?.1, value)));
+    if let Some((key, first, second)) = twice {
+        return Err(Error::Config(format!("--config {key} is given twice ({first} and {second}): give it once")));
+    }
     let config = ModelConfig::read(&model_file(model, revision, "config.json")?).map_err(StageError::from)?;
     let known: Vec<&str> = config.raw.as_object().into_iter().flat_map(|m| m.keys().map(String::as_str)).collect();
     match fields.iter().find(|(key, _)| !known.contains(&key.as_str())) {
