@@ -2,12 +2,16 @@
 //! instance's key from its upstream artifacts where those are in the store.
 //! Used by `status`, `show` and `run --dry-run`.
 
+use std::collections::hash_map::{Entry, HashMap};
+
+use pipe_stages::workspace::overlap;
 use pipe_stages::Registry;
 use serde_json::Value;
 
 use crate::key::KeyParts;
 use crate::plan::Plan;
 use crate::store::{Artifact, Store};
+use crate::workspace::{self, Drift};
 use crate::Error;
 
 pub enum State {
@@ -30,6 +34,10 @@ pub struct Probe {
     pub inputs: Vec<(String, Option<String>)>,
     /// The artifact hash the remote holds for the key, when a remote was consulted.
     pub remote: Option<String>,
+    /// Outs of fresh upstream instances this one reads that a run puts back into the
+    /// workspace first (missing, or another run's): `out` (out of `instance`). The key
+    /// waits for them, as what the workspace holds now is not what the run will hash.
+    pub pending: Vec<String>,
 }
 
 /// Looks a key up on a remote: its artifact hash there, if any.
@@ -59,6 +67,7 @@ pub fn probe_via(
     remote: Option<RemoteLookup>,
 ) -> Result<Vec<Option<Probe>>, Error> {
     let mut probes: Vec<Option<Probe>> = Vec::with_capacity(plan.instances.len());
+    let mut drifts: HashMap<usize, Vec<(String, Drift)>> = HashMap::new();
     for (i, inst) in plan.instances.iter().enumerate() {
         if !which[i] {
             probes.push(None);
@@ -73,17 +82,56 @@ pub fn probe_via(
                 (plan.instances[u].name.clone(), hash)
             })
             .collect();
+        let pending = pending(plan, registry, store, &probes, i, &mut drifts)?;
+        if !pending.is_empty() {
+            let state = State::Stale { key: None };
+            probes.push(Some(Probe { state, parts: None, partial: None, inputs, remote: None, pending }));
+            continue;
+        }
         let fingerprint = match registry.get(&inst.kind) {
             Some(stage) => stage.fingerprint(&inst.params, &plan.workdir).map_err(|e| e.to_string()),
             None => Err(format!("unknown stage kind `{}`", inst.kind)),
         };
         let probe = match fingerprint {
-            Err(message) => Probe { state: State::Broken(message), parts: None, partial: None, inputs, remote: None },
+            Err(message) => {
+                Probe { state: State::Broken(message), parts: None, partial: None, inputs, remote: None, pending }
+            }
             Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
         probes.push(Some(probe));
     }
     Ok(probes)
+}
+
+/// The outs of instance `i`'s fresh upstreams that its deps read and a run would put back
+/// first ([`Probe::pending`]); `drifts` keeps each upstream's workspace comparison.
+fn pending(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    probes: &[Option<Probe>],
+    i: usize,
+    drifts: &mut HashMap<usize, Vec<(String, Drift)>>,
+) -> Result<Vec<String>, Error> {
+    let inst = &plan.instances[i];
+    let deps = registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default().deps;
+    let mut pending = Vec::new();
+    if deps.is_empty() {
+        return Ok(pending);
+    }
+    for &u in &inst.inputs {
+        let Some(artifact) = probes[u].as_ref().and_then(Probe::artifact) else { continue };
+        let drift = match drifts.entry(u) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(workspace::drift(plan, registry, store, u, artifact)?),
+        };
+        for (out, _) in drift.iter().filter(|(_, d)| matches!(d, Drift::Missing | Drift::Earlier)) {
+            if deps.iter().any(|dep| overlap(dep, out)) {
+                pending.push(format!("`{out}` (out of `{}`)", plan.instances[u].name));
+            }
+        }
+    }
+    Ok(pending)
 }
 
 fn known(
@@ -100,7 +148,7 @@ fn known(
         let mut partial = KeyParts::of(plan, i, &known, fingerprint);
         partial.inputs.retain(|input| !input.artifact.is_empty());
         let state = State::Stale { key: None };
-        return Ok(Probe { state, parts: None, partial: Some(partial), inputs, remote: None });
+        return Ok(Probe { state, parts: None, partial: Some(partial), inputs, remote: None, pending: Vec::new() });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
@@ -112,5 +160,5 @@ fn known(
         Some(artifact) => State::Fresh(artifact),
         None => State::Stale { key: Some(key) },
     };
-    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote })
+    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote, pending: Vec::new() })
 }

@@ -23,6 +23,10 @@ pub fn reasons(
     if matches!(probe.state, State::Fresh(_)) {
         return Ok(Vec::new());
     }
+    if !probe.pending.is_empty() {
+        let outs = probe.pending.join(", ");
+        return Ok(vec![format!("judged once {outs} is back in the workspace: `pipe run` puts it back first")]);
+    }
     let stale: Vec<&str> =
         probe.inputs.iter().filter(|(_, artifact)| artifact.is_none()).map(|(name, _)| name.as_str()).collect();
     let mut why: Vec<String> = stale.iter().map(|name| format!("upstream `{name}` is stale")).collect();

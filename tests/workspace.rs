@@ -195,3 +195,28 @@ fn overlaps_are_judged_where_paths_lead_and_other_tools_files_are_no_outs() {
     t.write("p.yaml", "name: x\nstages:\n  a: {uses: shell, run: 'true', outs: [store]}\n");
     t.run(&["--cache", "nowhere/../store", "run", "p.yaml"]).code(2).stderr_has("`store` is pipe's cache");
 }
+
+#[test]
+fn status_and_dry_run_judge_a_stage_reading_an_upstream_out_once_the_run_would_put_it_back() {
+    let yaml =
+        "name: r\nparams: {n: 3}\nstages:\n  a: {uses: shell, run: 'echo ${params.n} > a.txt', outs: [a.txt]}\n  \
+                b: {uses: shell, needs: [a], run: 'cat a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success();
+    // Missing, then another run's: what the workspace holds is not what the run will hash.
+    for change in [&["--set", "params.n=4"][..], &[]] {
+        match change {
+            [] => std::fs::remove_file(t.path().join("a.txt")).unwrap(),
+            set => {
+                t.run(&[&["run", "p.yaml"][..], set].concat()).success();
+            }
+        }
+        t.run(&["status", "p.yaml", "--why"])
+            .success()
+            .stdout_has("judged once `a.txt` (out of `a`) is back in the workspace: `pipe run` puts it back first");
+        t.run(&["run", "p.yaml", "--dry-run"])
+            .success()
+            .stdout_has("run or reuse, once `a.txt` (out of `a`) is put back");
+        t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    }
+}

@@ -293,6 +293,9 @@ fn dry_run(plan: &Plan, registry: &Registry, store: &Store, selection: &Selectio
             State::Fresh(a) if force && selection.targets[i] => ("run (forced)".to_string(), short(&a.key).to_string()),
             State::Fresh(a) => ("reuse".to_string(), short(&a.key).to_string()),
             State::Stale { key: Some(k) } => ("run".to_string(), short(k).to_string()),
+            State::Stale { key: None } if !p.pending.is_empty() => {
+                (format!("run or reuse, once {} is put back", p.pending.join(", ")), "-".into())
+            }
             State::Stale { key: None } => ("run (after its upstream)".to_string(), "-".into()),
             State::Broken(m) => (format!("fail: {m}"), "-".into()),
         };
