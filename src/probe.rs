@@ -2,8 +2,6 @@
 //! instance's key from its upstream artifacts where those are in the store.
 //! Used by `status`, `show` and `run --dry-run`.
 
-use std::collections::hash_map::{Entry, HashMap};
-
 use pipe_stages::workspace::overlap;
 use pipe_stages::Registry;
 use serde_json::Value;
@@ -38,6 +36,9 @@ pub struct Probe {
     /// workspace first (missing, or another run's): `out` (out of `instance`). The key
     /// waits for them, as what the workspace holds now is not what the run will hash.
     pub pending: Vec<String>,
+    /// How its declared outs stand in the workspace, where a downstream probe compared
+    /// them (for [`Probe::pending`]): `status` reuses it rather than hash them again.
+    pub outs: Option<Vec<(String, Drift)>>,
 }
 
 /// Looks a key up on a remote: its artifact hash there, if any.
@@ -67,7 +68,6 @@ pub fn probe_via(
     remote: Option<RemoteLookup>,
 ) -> Result<Vec<Option<Probe>>, Error> {
     let mut probes: Vec<Option<Probe>> = Vec::with_capacity(plan.instances.len());
-    let mut drifts: HashMap<usize, Vec<(String, Drift)>> = HashMap::new();
     for (i, inst) in plan.instances.iter().enumerate() {
         if !which[i] {
             probes.push(None);
@@ -82,10 +82,10 @@ pub fn probe_via(
                 (plan.instances[u].name.clone(), hash)
             })
             .collect();
-        let pending = pending(plan, registry, store, &probes, i, &mut drifts)?;
+        let pending = pending(plan, registry, store, &mut probes, i)?;
         if !pending.is_empty() {
             let state = State::Stale { key: None };
-            probes.push(Some(Probe { state, parts: None, partial: None, inputs, remote: None, pending }));
+            probes.push(Some(Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }));
             continue;
         }
         let fingerprint = match registry.get(&inst.kind) {
@@ -94,7 +94,8 @@ pub fn probe_via(
         };
         let probe = match fingerprint {
             Err(message) => {
-                Probe { state: State::Broken(message), parts: None, partial: None, inputs, remote: None, pending }
+                let state = State::Broken(message);
+                Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
             }
             Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
@@ -104,14 +105,13 @@ pub fn probe_via(
 }
 
 /// The outs of instance `i`'s fresh upstreams that its deps read and a run would put back
-/// first ([`Probe::pending`]); `drifts` keeps each upstream's workspace comparison.
+/// first ([`Probe::pending`]); each upstream's comparison is kept in its [`Probe::outs`].
 fn pending(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
-    probes: &[Option<Probe>],
+    probes: &mut [Option<Probe>],
     i: usize,
-    drifts: &mut HashMap<usize, Vec<(String, Drift)>>,
 ) -> Result<Vec<String>, Error> {
     let inst = &plan.instances[i];
     let deps = registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default().deps;
@@ -120,12 +120,11 @@ fn pending(
         return Ok(pending);
     }
     for &u in &inst.inputs {
-        let Some(artifact) = probes[u].as_ref().and_then(Probe::artifact) else { continue };
-        let drift = match drifts.entry(u) {
-            Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(slot) => slot.insert(workspace::drift(plan, registry, store, u, artifact)?),
-        };
-        for (out, _) in drift.iter().filter(|(_, d)| matches!(d, Drift::Missing | Drift::Earlier)) {
+        let Some(Probe { state: State::Fresh(artifact), outs, .. }) = probes[u].as_mut() else { continue };
+        if outs.is_none() {
+            *outs = Some(workspace::drift(plan, registry, store, u, artifact)?);
+        }
+        for (out, _) in outs.iter().flatten().filter(|(_, d)| matches!(d, Drift::Missing | Drift::Earlier)) {
             if deps.iter().any(|dep| overlap(dep, out)) {
                 pending.push(format!("`{out}` (out of `{}`)", plan.instances[u].name));
             }
@@ -148,7 +147,15 @@ fn known(
         let mut partial = KeyParts::of(plan, i, &known, fingerprint);
         partial.inputs.retain(|input| !input.artifact.is_empty());
         let state = State::Stale { key: None };
-        return Ok(Probe { state, parts: None, partial: Some(partial), inputs, remote: None, pending: Vec::new() });
+        return Ok(Probe {
+            state,
+            parts: None,
+            partial: Some(partial),
+            inputs,
+            remote: None,
+            pending: Vec::new(),
+            outs: None,
+        });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
@@ -160,5 +167,5 @@ fn known(
         Some(artifact) => State::Fresh(artifact),
         None => State::Stale { key: Some(key) },
     };
-    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote, pending: Vec::new() })
+    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote, pending: Vec::new(), outs: None })
 }

@@ -8,7 +8,7 @@ use pipe_stages::Registry;
 use crate::executor::slurm;
 use crate::lockfile;
 use crate::plan::Plan;
-use crate::probe::{probe_via, RemoteLookup, State};
+use crate::probe::{probe_via, Probe, RemoteLookup, State};
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
 use crate::store::Store;
@@ -77,7 +77,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
         let entry = lock.stages.get(&inst.name);
         let mut notes = if args.why { why::reasons(p, entry, &store, &registry)? } else { Vec::new() };
-        notes.extend(drifts(&plan, &registry, &store, i, &p.state, entry, &args.file)?);
+        notes.extend(drifts(&plan, &registry, &store, i, p, entry, &args.file)?);
         for note in notes {
             out.push_str(&format!("{:21}- {note}\n", ""));
         }
@@ -95,15 +95,19 @@ fn drifts(
     registry: &Registry,
     store: &Store,
     i: usize,
-    state: &State,
+    probe: &Probe,
     entry: Option<&lockfile::LockEntry>,
     file: &Path,
 ) -> Result<Vec<String>, Error> {
     let name = &plan.instances[i].name;
     let mut notes = Vec::new();
-    match state {
+    match &probe.state {
         State::Fresh(artifact) => {
-            for (out, drift) in workspace::drift(plan, registry, store, i, artifact)? {
+            let outs = match &probe.outs {
+                Some(outs) => outs.clone(),
+                None => workspace::drift(plan, registry, store, i, artifact)?,
+            };
+            for (out, drift) in outs {
                 notes.push(match drift {
                     Drift::Current => continue,
                     Drift::Missing => format!("`{out}` is not in the workspace: `pipe run` or `pipe checkout` restores it"),
