@@ -212,15 +212,34 @@ fn ctrl_c_cancels_the_runs_jobs_and_records_the_run_as_interrupted() {
 
 #[test]
 fn a_second_signal_right_after_the_first_still_cancels_the_jobs() {
-    let t = on_cluster(FLAKY, "twosignals").file("hang", "");
-    let child = t.spawn_slurm(&["run", "p.yaml"]);
-    t.wait_for("sleep.pid", "stage b starting");
-    // As `timeout -s INT` does: the child, then its group.
-    Test::signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(5));
-    Test::signal(&child, libc::SIGINT);
-    let ran = Ran::from(child.wait_with_output().unwrap()).code(130).stderr_has("interrupted: cancelled slurm job(s)");
-    t.wait_for_no_jobs(&ran.stderr);
+    // 5 ms: as `timeout -s INT` does (the child, then its group), before the run sees the
+    // first. 300 ms: the run, which looks every 50 ms, is in `scancel` (slowed down here to
+    // a busy controller's pace) when the second comes; the process ends once it is done.
+    let scancel =
+        String::from_utf8(Command::new("sh").args(["-c", "command -v scancel"]).output().unwrap().stdout).unwrap();
+    for gap in [5, 300] {
+        let t = on_cluster(FLAKY, &format!("twosignals{gap}"))
+            .file("hang", "")
+            .file("slow/scancel", &format!("#!/bin/sh\nsleep 1\nexec {} \"$@\"\n", scancel.trim()));
+        let slow = t.path().join("slow");
+        std::fs::set_permissions(slow.join("scancel"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", slow.display(), std::env::var("PATH").unwrap());
+        let child = t
+            .slurm(&["run", "p.yaml"])
+            .env("PATH", path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("pipe starts");
+        t.wait_for("sleep.pid", "stage b starting");
+        Test::signal(&child, libc::SIGINT);
+        std::thread::sleep(Duration::from_millis(gap));
+        Test::signal(&child, libc::SIGINT);
+        let ran = Ran::from(child.wait_with_output().unwrap()).code(130);
+        assert_eq!(ran.stderr.matches("interrupted: cancelled").count(), 1, "gap {gap} ms:\n{}", ran.stderr);
+        let ran = ran.stderr_has("interrupted: cancelled slurm job(s)");
+        t.wait_for_no_jobs(&ran.stderr);
+    }
 }
 
 #[test]

@@ -63,12 +63,11 @@ impl Executor for Slurm {
     fn execute(&self, w: &Work) -> Result<Finished, Error> {
         let n = w.plan.instances.len();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-        // The ids of the jobs this run submitted and has not cancelled yet.
-        let submitted = Arc::new(Mutex::new(Vec::new()));
+        let submitted = Arc::new(Mutex::new(Submitted::default()));
         // A second signal ends the process at once (`crate::signals`): the jobs go first.
         let _cancel = signals::on_exit({
             let submitted = Arc::clone(&submitted);
-            move || eprintln!("{}", cancel(&submitted))
+            move || cancel(&submitted, |line| eprintln!("{line}"))
         });
         let jobs = self.submit(w, &mut outcomes, &submitted)?;
         if jobs.is_empty() {
@@ -117,7 +116,7 @@ impl Slurm {
         &self,
         w: &Work,
         outcomes: &mut [Option<Outcome>],
-        submitted: &Mutex<Vec<String>>,
+        submitted: &Mutex<Submitted>,
     ) -> Result<Vec<Job>, Error> {
         let probes = settle_cached(w, outcomes)?;
         let recipes = jobs::recipes(w.plan, w.registry, &w.selection.run);
@@ -155,6 +154,7 @@ impl Slurm {
                             record.job, w.plan.instances[i].name, record.submitted
                         ));
                         job_of[i] = Some(record.job.clone());
+                        lock(submitted).theirs.push(record.job.clone());
                         followed.push(Job { instance: i, id: record.job.clone(), recipe: recipe.clone(), ours: false });
                         continue;
                     }
@@ -165,7 +165,7 @@ impl Slurm {
                     };
                     match self.sbatch(w, i, recipe, key.clone(), &after, forced) {
                         Ok(id) => {
-                            lock(submitted).push(id.clone());
+                            lock(submitted).ours.push(id.clone());
                             job_of[i] = Some(id.clone());
                             followed.push(Job { instance: i, id, recipe: recipe.clone(), ours: true });
                             continue;
@@ -249,7 +249,7 @@ impl Slurm {
         &self,
         w: &Work,
         jobs: &[Job],
-        submitted: &Mutex<Vec<String>>,
+        submitted: &Mutex<Submitted>,
     ) -> Result<(HashMap<String, JobState>, bool), Error> {
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let mut status = slurm_client::Status::default();
@@ -278,13 +278,7 @@ impl Slurm {
                 Err(e) => return Err(e),
             }
             if sleep_unless_stopped(self.poll) {
-                let theirs: Vec<&str> = jobs.iter().filter(|j| !j.ours).map(|j| j.id.as_str()).collect();
-                let mut line = cancel(submitted);
-                if !theirs.is_empty() {
-                    let theirs = theirs.join(", ");
-                    line.push_str(&format!("; slurm job(s) {theirs} belong to the run that submitted them and go on"));
-                }
-                w.reporter.line(&line);
+                cancel(submitted, |line| w.reporter.line(line));
                 // Best effort: where it fails, the artifacts still tell which jobs completed.
                 return Ok((status.query(&ids).unwrap_or_default(), true));
             }
@@ -292,21 +286,44 @@ impl Slurm {
     }
 }
 
-/// Cancels the jobs in `submitted` (taking them out, so that nothing cancels them twice)
-/// and says what it did, with the ids still queued where `scancel` failed.
-fn cancel(submitted: &Mutex<Vec<String>>) -> String {
-    let ids = std::mem::take(&mut *lock(submitted));
-    if ids.is_empty() {
-        return "interrupted: cancelled no slurm job".into();
+/// The jobs a run follows, and whether it has cancelled its own.
+#[derive(Default)]
+struct Submitted {
+    /// Submitted by this run: a stop cancels them.
+    ours: Vec<String>,
+    /// Followed for an earlier run, which they belong to.
+    theirs: Vec<String>,
+    cancelled: bool,
+}
+
+/// Cancels this run's jobs once and has `say` report it, with the ids still queued where
+/// `scancel` failed. The lock is held throughout, so that a second signal's cleanup,
+/// which ends the process, waits for the first stop's cancel and its report.
+fn cancel(submitted: &Mutex<Submitted>, say: impl FnOnce(&str)) {
+    let mut s = lock(submitted);
+    if std::mem::replace(&mut s.cancelled, true) {
+        return;
     }
-    match slurm_client::scancel(&ids) {
-        Ok(()) => format!("interrupted: cancelled slurm job(s) {}", ids.join(", ")),
-        Err(e) => format!("error: interrupted: {e}; slurm job(s) {} may still be queued: scancel them", ids.join(", ")),
+    let ids = s.ours.join(", ");
+    let mut line = if s.ours.is_empty() {
+        "interrupted: cancelled no slurm job".to_string()
+    } else {
+        match slurm_client::scancel(&s.ours) {
+            Ok(()) => format!("interrupted: cancelled slurm job(s) {ids}"),
+            Err(e) => format!("error: interrupted: {e}; slurm job(s) {ids} may still be queued: scancel them"),
+        }
+    };
+    if !s.theirs.is_empty() {
+        line.push_str(&format!(
+            "; slurm job(s) {} belong to the run that submitted them and go on",
+            s.theirs.join(", ")
+        ));
     }
+    say(&line);
 }
 
 /// The submitted ids stay usable after a panic elsewhere.
-fn lock(submitted: &Mutex<Vec<String>>) -> MutexGuard<'_, Vec<String>> {
+fn lock(submitted: &Mutex<Submitted>) -> MutexGuard<'_, Submitted> {
     submitted.lock().unwrap_or_else(|e| e.into_inner())
 }
 
