@@ -145,3 +145,15 @@ fn gc_keep_counts_whole_runs_so_a_stage_run_after_one_keeps_the_rest_of_the_pipe
     t.run(&["gc", "--keep", "1"]).success();
     assert_eq!(t.cache_entries("runs").iter().filter(|n| n.ends_with(".json")).count(), 1);
 }
+
+#[test]
+fn gc_keep_counts_successful_runs_so_a_failed_run_after_one_keeps_what_the_lock_file_names() {
+    let t = Test::new().pipeline(
+        "name: f\nparams: {fail: 0}\nstages:\n  a: {uses: shell, run: echo a > $PIPE_OUT/a}\n  b: {uses: shell, run: 'echo b${params.fail} > $PIPE_OUT/b; exit ${params.fail}'}\n",
+    );
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--set", "params.fail=1"]).code(1);
+    t.run(&["gc", "--keep", "1"]).success().stdout_has("removed 0 object(s)");
+    t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    t.run(&["verify", "p.yaml"]).success();
+}

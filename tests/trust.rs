@@ -222,6 +222,13 @@ fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verif
         .stdout_has("0 corrupt, 1 differing from the lock file")
         .stderr_has("1 intact object(s) differ from the lock file");
     assert_eq!(t.cache_entries("quarantine"), quarantined, "the intact object stays");
+    // A clone with the lock file and no store yet: nothing is corrupt, what to fetch is listed.
+    let clone = Test::new().pipeline(CHAIN).file("p.lock", &lock);
+    clone
+        .run(&["verify", "p.yaml"])
+        .success()
+        .stdout_has(&format!("missing {key} (named by the lock file, not in the store)"))
+        .stdout_has("0 corrupt, 2 missing (`pipe pull` or `pipe run` brings them)");
 }
 
 #[test]

@@ -104,10 +104,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let mut logs: HashSet<String> = jobs::recorded(&store).iter().map(|recipe| jobs::log_name(recipe)).collect();
     let mut dropped_runs = 0;
     for runs in by_pipeline.into_values() {
-        // The newest `keep` whole runs and every run since: a `--stage` run names only part
-        // of the pipeline, and the rest of what its lock file holds comes from runs before.
+        // The newest `keep` whole, successful runs and every run since: a `--stage` run names
+        // only part of the pipeline, a failed or interrupted one leaves its lock file naming
+        // the artifacts of runs before for the instances it did not complete.
         let whole: Vec<usize> =
-            runs.iter().enumerate().filter(|(_, r)| r.1.selected.is_empty()).map(|(i, _)| i).collect();
+            runs.iter().enumerate().filter(|(_, r)| r.1.selected.is_empty() && r.1.ok).map(|(i, _)| i).collect();
         let cut = whole.len().checked_sub(keep).map_or(0, |first| whole[first]);
         for (id, _) in &runs[..cut] {
             dropped_runs += 1;

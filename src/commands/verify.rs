@@ -174,7 +174,7 @@ fn text(s: &Summary) -> String {
         out.push_str(&format!("missing {key} (named by the lock file, not in the store)\n"));
     }
     out.push_str(&format!(
-        "verified {} object(s), {} file(s), {:.1} MB in {:.2}s: {} corrupt{}\n",
+        "verified {} object(s), {} file(s), {:.1} MB in {:.2}s: {} corrupt{}{}\n",
         s.objects,
         s.files,
         s.bytes as f64 / 1e6,
@@ -183,6 +183,10 @@ fn text(s: &Summary) -> String {
         match s.differs.len() {
             0 => String::new(),
             n => format!(", {n} differing from the lock file"),
+        },
+        match s.missing.len() {
+            0 => String::new(),
+            n => format!(", {n} missing (`pipe pull` or `pipe run` brings them)"),
         }
     ));
     out
