@@ -2,7 +2,7 @@
 //! instance's key from its upstream artifacts where those are in the store.
 //! Used by `status`, `show` and `run --dry-run`.
 
-use pipe_stages::workspace::overlap;
+use pipe_stages::workspace::{overlap, Paths};
 use pipe_stages::Registry;
 use serde_json::Value;
 
@@ -93,6 +93,12 @@ pub fn probe_via(
             None => Err(format!("unknown stage kind `{}`", inst.kind)),
         };
         let probe = match fingerprint {
+            // The file is missing because the upstream that writes it has not run: as any
+            // instance downstream of a stale one, its key waits for that run.
+            Err(_) if reads_unbuilt_upstream(plan, registry, &probes, i) => {
+                let state = State::Stale { key: None };
+                Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
+            }
             Err(message) => {
                 let state = State::Broken(message);
                 Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
@@ -102,6 +108,23 @@ pub fn probe_via(
         probes.push(Some(probe));
     }
     Ok(probes)
+}
+
+/// The workspace paths instance `i` declares (none for a stage kind without them).
+fn paths(plan: &Plan, registry: &Registry, i: usize) -> Paths {
+    let inst = &plan.instances[i];
+    registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default()
+}
+
+/// Whether instance `i`'s deps read an out of an upstream with no artifact yet.
+fn reads_unbuilt_upstream(plan: &Plan, registry: &Registry, probes: &[Option<Probe>], i: usize) -> bool {
+    let deps = paths(plan, registry, i).deps;
+    let unbuilt = |u: &&usize| probes[**u].as_ref().is_some_and(|p| p.artifact().is_none() && p.remote.is_none());
+    plan.instances[i]
+        .inputs
+        .iter()
+        .filter(unbuilt)
+        .any(|&u| paths(plan, registry, u).outs.iter().any(|out| deps.iter().any(|dep| overlap(dep, out))))
 }
 
 /// The outs of instance `i`'s fresh upstreams that its deps read and a run would put back
@@ -114,7 +137,7 @@ fn pending(
     i: usize,
 ) -> Result<Vec<String>, Error> {
     let inst = &plan.instances[i];
-    let deps = registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default().deps;
+    let deps = paths(plan, registry, i).deps;
     let mut pending = Vec::new();
     if deps.is_empty() {
         return Ok(pending);

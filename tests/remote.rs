@@ -802,3 +802,34 @@ fn an_unreadable_lock_is_judged_by_its_age_and_dead_locks_are_removed_by_push_to
         .stderr_has("note: removed the lock locks/push-1-1.json of pipe push on host elsewhere");
     assert_eq!(files_under(&root, "locks"), Vec::<String>::new());
 }
+
+#[test]
+fn pull_fetches_a_key_two_instances_share_once_and_a_stage_reading_an_upstreams_out_after_it() {
+    // b's instances differ in an axis the command does not use: one key. `use` reads gen's
+    // out in the workspace: its key is known once that out is back.
+    let yaml = "name: t\nstages:\n  b: {uses: shell, matrix: {x: [1, 2]}, run: 'echo same > $PIPE_OUT/b'}\n  gen: {uses: shell, run: 'echo hi > out.txt', outs: [out.txt]}\n  use: {uses: shell, needs: [gen], deps: [out.txt], run: 'cat out.txt > $PIPE_OUT/u'}\n";
+    let a = Test::new().pipeline(yaml);
+    let url = format!("file://{}", a.path().join("remote").display());
+    a.write(".pipe.yaml", &format!("remote: {{url: '{url}', read_only: false}}\n"));
+    run(&a, &["run", "p.yaml"]).success();
+    run(&a, &["push", "p.yaml"]).success();
+
+    let b = Test::new().pipeline(yaml).file(".pipe.yaml", &format!("remote: '{url}'\n"));
+    // Before anything is here, `use` waits for gen, which would run: not broken.
+    run(&b, &["status", "p.yaml", "--why"]).success().stdout_has("upstream `gen` is stale");
+    let dry = run(&b, &["run", "p.yaml", "--dry-run"]).success();
+    assert!(!dry.stdout.contains("fail"), "{}", dry.stdout);
+    let mut pull = spawn(&b, &["pull", "p.yaml"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pull.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            pull.kill().unwrap();
+            panic!("pipe pull hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pulled = Ran::from(pull.wait_with_output().unwrap()).success().stdout_has("3 artifact(s) pulled");
+    assert!(!pulled.stderr.contains("neither side"), "{}", pulled.stderr);
+    assert_eq!(b.lines("out.txt"), ["hi"]);
+    run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
+}

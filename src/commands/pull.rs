@@ -45,7 +45,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let remote = Remote::open(&settings, args.jobs, false)?;
     // Keys downstream depend on upstream artifact hashes, which the remote's entries
-    // supply: the plan is walked in order, asking the remote for each key it reaches.
+    // supply: the plan is walked in order, asking the remote for each key it reaches. A
+    // stage reading an upstream's out in the workspace has a key only once that out is
+    // back, so the walk repeats after each download until it brings nothing new.
     let entries: RefCell<BTreeMap<String, Entry>> = RefCell::new(BTreeMap::new());
     let lookup = |key: &str| -> Result<Option<String>, Error> {
         let entry = remote.lookup(key)?;
@@ -53,30 +55,47 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         entries.borrow_mut().extend(entry.map(|e| (key.to_string(), e)));
         Ok(hash)
     };
-    let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
-    let (mut wanted, mut local) = (Vec::new(), 0);
-    for (inst, p) in plan.instances.iter().zip(&probes) {
-        let Some(p) = p else { continue };
-        match (&p.remote, p.artifact(), &p.parts) {
-            (_, Some(_), _) => local += 1,
-            (Some(_), None, Some(parts)) => wanted.extend(entries.borrow().get(&parts.key()).cloned()),
-            _ => eprintln!("{} is on neither side: `pipe run` computes it", inst.name),
-        }
-    }
     let started = SystemTime::now();
     let _shared = store.lock_cache(false)?;
-    let report = remote.pull(&store, &wanted)?;
-    let present = local + report.present;
-    println!("{} artifact(s) pulled from {}, {present} already in the store", report.moved, remote.location);
-    // The pulled artifacts' outs belong in the workspace, as after a run.
-    let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
-    let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
-    workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
-    if report.moved == 0 {
-        return Ok(());
+    let (mut pulled, mut moved) = (BTreeSet::new(), 0);
+    loop {
+        let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
+        // By key: instances that share one share its download, and its key lock.
+        let mut wanted: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut neither = Vec::new();
+        for (inst, p) in plan.instances.iter().zip(&probes) {
+            let Some(p) = p else { continue };
+            match (&p.remote, p.artifact(), &p.parts) {
+                (_, Some(_), _) => {}
+                (Some(_), None, Some(parts)) => {
+                    let key = parts.key();
+                    wanted.extend(entries.borrow().get(&key).cloned().map(|e| (key, e)));
+                }
+                _ => neither.push(inst.name.as_str()),
+            }
+        }
+        let wanted: Vec<Entry> = wanted.into_values().collect();
+        let report = remote.pull(&store, &wanted)?;
+        moved += report.moved;
+        pulled.extend(wanted.into_iter().map(|e| e.key));
+        // The pulled artifacts' outs belong in the workspace, as after a run.
+        let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
+        let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
+        workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
+        if report.moved > 0 {
+            continue;
+        }
+        for name in neither {
+            eprintln!("{name} is on neither side: `pipe run` computes it");
+        }
+        let present = found.iter().filter(|(_, a)| !pulled.contains(&a.key)).count();
+        println!("{moved} artifact(s) pulled from {}, {present} already in the store", remote.location);
+        if moved == 0 {
+            return Ok(());
+        }
+        let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();
+        return record_pull(&args, &plan, &registry, &store, started, &found, &pulled);
     }
-    let pulled: BTreeSet<&str> = wanted.iter().map(|e| e.key.as_str()).collect();
-    record_pull(&args, &plan, &registry, &store, started, &found, &pulled)
 }
 
 /// A run record naming what the pipeline resolves to now, so that `pipe gc` keeps what
