@@ -255,6 +255,29 @@ fn frozen_stages_never_run_and_always_changed_stages_always_do() {
 }
 
 #[test]
+fn downstream_of_a_frozen_stage_runs_the_stages_reading_its_outs_as_dvc_repro_does() {
+    // `g` reads frozen `f`'s out; `k` reads it through frozen `f2`, where DVC stops too.
+    let t = Test::new().file("a.txt", "x\n").file("f.txt", "old\n").file("f2.txt", "old2\n").file(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  f:\n    cmd: cat a.txt > f.txt\n    deps: [a.txt]\n    \
+         outs: [f.txt]\n    frozen: true\n  f2:\n    cmd: cat f.txt > f2.txt\n    deps: [f.txt]\n    outs: [f2.txt]\n    \
+         frozen: true\n  g:\n    cmd: cat f.txt > g.txt\n    deps: [f.txt]\n    outs: [g.txt]\n  h:\n    \
+         cmd: cat g.txt > h.txt\n    deps: [g.txt]\n    outs: [h.txt]\n  k:\n    cmd: cat f2.txt > k.txt\n    deps: [f2.txt]\n    \
+         outs: [k.txt]\n  other:\n    cmd: echo o > o.txt\n    outs: [o.txt]\n",
+    );
+    let dry = t.run(&["run", "dvc.yaml", "--stage", "f", "--downstream", "--dry-run"]).success().stdout;
+    let would: Vec<&str> = dry.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(would, ["g", "h"], "{dry}");
+    t.run(&["run", "dvc.yaml", "--stage", "f", "--downstream"])
+        .success()
+        .stderr_has("--stage f: the stage is frozen (`frozen: true`): it never runs");
+    assert_eq!(t.statuses(), expect(&[("g", "ran"), ("h", "ran")]));
+    assert_eq!(t.lines("h.txt"), ["old"], "the frozen stage's out is read as it is");
+    t.run(&["run", "dvc.yaml", "--stage", "f2", "--downstream"]).success();
+    assert_eq!(t.statuses(), expect(&[("k", "ran")]));
+}
+
+#[test]
 fn a_stage_without_deps_params_or_outs_runs_every_time_as_a_dvc_callback_stage() {
     let t = Test::new().file("params.yaml", "x: 1\n").file(
         "dvc.yaml",
