@@ -419,12 +419,45 @@ fn each_unsupported_or_wrong_construct_gets_its_own_error() {
     // As DVC: `vars` may not redefine what params.yaml or other `vars` set, nor the iteration's names.
     rejects(
         "vars: [{train: {lr: 0.2}}]\nstages:\n  a:\n    cmd: echo ${train.lr}\n",
-        "dvc.yaml:1: `vars[0]` redefines `train.lr` (0.1 -> 0.2), which params.yaml or `vars` set already",
+        "dvc.yaml:1: `vars[0]` redefines `train.lr` (0.1 -> 0.2), which `params.yaml` set already",
     );
     rejects(
         "stages:\n  a:\n    foreach: [x, y]\n    do:\n      vars: [{item: 5}]\n      cmd: echo ${item}\n",
         "stage `a`: `vars` may not set `item`: DVC reserves it",
     );
+}
+
+#[test]
+fn vars_may_not_set_a_key_again_even_to_the_same_value_as_dvc_refuses() {
+    let t = Test::new().file("params.yaml", "train:\n  lr: 0.1\n").file("cfg.yaml", "a: 1\n");
+    let fails = |yaml: &str, message: &str| {
+        t.write("dvc.yaml", yaml);
+        t.run(&["run", "dvc.yaml"]).code(2).stderr_has(message);
+    };
+    fails(
+        "vars:\n  - {x: 1}\n  - {x: 1}\nstages:\n  s:\n    cmd: echo ${x}\n",
+        "dvc.yaml:1: `vars[1]` redefines `x` (1 -> 1), which `vars[0]` set already; \
+         DVC refuses any redefinition, even to the same value",
+    );
+    fails(
+        "vars:\n  - cfg.yaml\n  - {a: 1}\nstages:\n  s:\n    cmd: echo ${a}\n",
+        "dvc.yaml:1: `vars[1]` redefines `a` (1 -> 1), which `cfg.yaml` set already",
+    );
+    fails(
+        "stages:\n  s:\n    vars:\n      - {train: {lr: 0.1}}\n    cmd: echo ${train.lr}\n",
+        "dvc.yaml:3: stage `s`: `s.vars[0]` redefines `train.lr` (0.1 -> 0.1), which `params.yaml` set already",
+    );
+    fails(
+        "vars: [cfg.yaml:a, cfg.yaml:a]\nstages:\n  s:\n    cmd: echo ${a}\n",
+        "dvc.yaml:1: `vars`: cannot load `cfg.yaml:a`: `a` is loaded already",
+    );
+    // A whole file listed again, however spelled, is loaded once, as DVC loads it.
+    t.write(
+        "dvc.yaml",
+        "vars: [cfg.yaml, ./cfg.yaml, params.yaml]\nstages:\n  s:\n    vars: [cfg.yaml]\n    cmd: echo ${a} > o.txt\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.lines("o.txt"), ["1"]);
 }
 
 #[test]

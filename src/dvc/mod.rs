@@ -99,9 +99,9 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     }
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
-    if let Some(vars) = top.get("vars") {
-        expand::load_vars(&mut scope, vars, &root)
-            .map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
+    let mut vars = expand::Vars::params(scope, &default_params);
+    if let Some(top_vars) = top.get("vars") {
+        vars.load(top_vars, &root, None).map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
     }
     let Some(Value::Object(entries)) = top.get("stages") else {
         return Err(Error::Config(format!(
@@ -113,7 +113,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     let mut used = Vec::new();
     for (group, entry) in entries {
         let at = |key: Option<&str>| format!("{}: stage `{group}`: ", pipeline.at(group, key));
-        for generated in expand::expand(group, entry, &scope, &root, &at)? {
+        for generated in expand::expand(group, entry, &vars, &root, &at)? {
             let parsed = stage::parse(generated.name, &generated.def).map_err(|(key, message)| {
                 let key = Some(key.as_str()).filter(|k| !k.is_empty());
                 Error::Config(format!("{}{message}", at(key)))
