@@ -16,7 +16,7 @@ use crate::executor::ExecutorKind;
 use crate::interpolate::{interpolate, Scope};
 use crate::matrix::{self, Combo};
 use crate::resources::Resources;
-use crate::spec::{Pipeline, StageSpec};
+use crate::spec::{Frozen, Pipeline, StageSpec};
 use crate::{suggest, Error};
 
 /// One concrete unit of work.
@@ -51,7 +51,7 @@ pub struct Plan {
     pub resources: Resources,
     pub executor: Option<ExecutorKind>,
     /// Stages that never run (dvc.yaml's `frozen: true`): `--stage` names them without error.
-    pub frozen: Vec<String>,
+    pub frozen: Vec<Frozen>,
     graph: DiGraph<usize, ()>,
 }
 
@@ -295,15 +295,22 @@ impl Plan {
         }
         let mut targets = vec![false; n];
         for name in names {
-            let found = self.matching(name);
+            let mut found = self.matching(name);
             let bare = self.unprefixed(name);
-            if found.is_empty()
-                && self.frozen.iter().any(|f| f == bare || f.split_once('@').is_some_and(|(g, _)| g == bare))
-            {
+            let frozen: Vec<&Frozen> = self
+                .frozen
+                .iter()
+                .filter(|f| f.name == bare || f.name.split_once('@').is_some_and(|(g, _)| g == bare))
+                .collect();
+            if found.is_empty() && !frozen.is_empty() {
                 eprintln!("note: --stage {name}: the stage is frozen (`frozen: true`): it never runs, as in dvc repro");
-                continue;
             }
-            if found.is_empty() {
+            if downstream {
+                for reader in frozen.iter().flat_map(|f| &f.readers) {
+                    found.extend(self.matching(reader));
+                }
+            }
+            if found.is_empty() && frozen.is_empty() {
                 let known: BTreeSet<&str> = self.instances.iter().map(|i| i.stage.as_str()).collect();
                 return Err(Error::Config(format!(
                     "--stage {name}: no such stage in {}{}",

@@ -17,6 +17,15 @@ use crate::{suggest, Error};
 pub const SHELL: &str = "shell";
 
 /// A parsed pipeline file.
+/// A dvc.yaml stage with `frozen: true`.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    pub name: String,
+    /// The stages that read its outs and are not frozen: where `--stage NAME --downstream`
+    /// starts, as `dvc repro --downstream` does.
+    pub readers: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct Pipeline {
     pub name: String,
@@ -29,7 +38,7 @@ pub struct Pipeline {
     /// `executor:`: where stale instances are computed unless the command line says otherwise.
     pub executor: Option<ExecutorKind>,
     /// dvc.yaml stages with `frozen: true`: never run, so not in `stages`.
-    pub frozen: Vec<String>,
+    pub frozen: Vec<Frozen>,
     /// (stage, key) pairs whose value `--set` gave: errors about them name the option,
     /// not the file's line.
     pub set: Vec<(String, String)>,

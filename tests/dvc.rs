@@ -255,6 +255,29 @@ fn frozen_stages_never_run_and_always_changed_stages_always_do() {
 }
 
 #[test]
+fn downstream_of_a_frozen_stage_runs_the_stages_reading_its_outs_as_dvc_repro_does() {
+    // `g` reads frozen `f`'s out; `k` reads it through frozen `f2`, where DVC stops too.
+    let t = Test::new().file("a.txt", "x\n").file("f.txt", "old\n").file("f2.txt", "old2\n").file(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  f:\n    cmd: cat a.txt > f.txt\n    deps: [a.txt]\n    \
+         outs: [f.txt]\n    frozen: true\n  f2:\n    cmd: cat f.txt > f2.txt\n    deps: [f.txt]\n    outs: [f2.txt]\n    \
+         frozen: true\n  g:\n    cmd: cat f.txt > g.txt\n    deps: [f.txt]\n    outs: [g.txt]\n  h:\n    \
+         cmd: cat g.txt > h.txt\n    deps: [g.txt]\n    outs: [h.txt]\n  k:\n    cmd: cat f2.txt > k.txt\n    deps: [f2.txt]\n    \
+         outs: [k.txt]\n  other:\n    cmd: echo o > o.txt\n    outs: [o.txt]\n",
+    );
+    let dry = t.run(&["run", "dvc.yaml", "--stage", "f", "--downstream", "--dry-run"]).success().stdout;
+    let would: Vec<&str> = dry.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(would, ["g", "h"], "{dry}");
+    t.run(&["run", "dvc.yaml", "--stage", "f", "--downstream"])
+        .success()
+        .stderr_has("--stage f: the stage is frozen (`frozen: true`): it never runs");
+    assert_eq!(t.statuses(), expect(&[("g", "ran"), ("h", "ran")]));
+    assert_eq!(t.lines("h.txt"), ["old"], "the frozen stage's out is read as it is");
+    t.run(&["run", "dvc.yaml", "--stage", "f2", "--downstream"]).success();
+    assert_eq!(t.statuses(), expect(&[("k", "ran")]));
+}
+
+#[test]
 fn a_stage_without_deps_params_or_outs_runs_every_time_as_a_dvc_callback_stage() {
     let t = Test::new().file("params.yaml", "x: 1\n").file(
         "dvc.yaml",
@@ -396,12 +419,45 @@ fn each_unsupported_or_wrong_construct_gets_its_own_error() {
     // As DVC: `vars` may not redefine what params.yaml or other `vars` set, nor the iteration's names.
     rejects(
         "vars: [{train: {lr: 0.2}}]\nstages:\n  a:\n    cmd: echo ${train.lr}\n",
-        "dvc.yaml:1: `vars[0]` redefines `train.lr` (0.1 -> 0.2), which params.yaml or `vars` set already",
+        "dvc.yaml:1: `vars[0]` redefines `train.lr` (0.1 -> 0.2), which `params.yaml` set already",
     );
     rejects(
         "stages:\n  a:\n    foreach: [x, y]\n    do:\n      vars: [{item: 5}]\n      cmd: echo ${item}\n",
         "stage `a`: `vars` may not set `item`: DVC reserves it",
     );
+}
+
+#[test]
+fn vars_may_not_set_a_key_again_even_to_the_same_value_as_dvc_refuses() {
+    let t = Test::new().file("params.yaml", "train:\n  lr: 0.1\n").file("cfg.yaml", "a: 1\n");
+    let fails = |yaml: &str, message: &str| {
+        t.write("dvc.yaml", yaml);
+        t.run(&["run", "dvc.yaml"]).code(2).stderr_has(message);
+    };
+    fails(
+        "vars:\n  - {x: 1}\n  - {x: 1}\nstages:\n  s:\n    cmd: echo ${x}\n",
+        "dvc.yaml:1: `vars[1]` redefines `x` (1 -> 1), which `vars[0]` set already; \
+         DVC refuses any redefinition, even to the same value",
+    );
+    fails(
+        "vars:\n  - cfg.yaml\n  - {a: 1}\nstages:\n  s:\n    cmd: echo ${a}\n",
+        "dvc.yaml:1: `vars[1]` redefines `a` (1 -> 1), which `cfg.yaml` set already",
+    );
+    fails(
+        "stages:\n  s:\n    vars:\n      - {train: {lr: 0.1}}\n    cmd: echo ${train.lr}\n",
+        "dvc.yaml:3: stage `s`: `s.vars[0]` redefines `train.lr` (0.1 -> 0.1), which `params.yaml` set already",
+    );
+    fails(
+        "vars: [cfg.yaml:a, cfg.yaml:a]\nstages:\n  s:\n    cmd: echo ${a}\n",
+        "dvc.yaml:1: `vars`: cannot load `cfg.yaml:a`: `a` is loaded already",
+    );
+    // A whole file listed again, however spelled, is loaded once, as DVC loads it.
+    t.write(
+        "dvc.yaml",
+        "vars: [cfg.yaml, ./cfg.yaml, params.yaml]\nstages:\n  s:\n    vars: [cfg.yaml]\n    cmd: echo ${a} > o.txt\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.lines("o.txt"), ["1"]);
 }
 
 #[test]

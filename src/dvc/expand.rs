@@ -3,7 +3,8 @@
 //! (`train@lr-0.1-small`), named as DVC names them, with `${...}` resolved in
 //! the scope of `vars:`, `params.yaml` and the iteration's `item` and `key`.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use pipe_stages::values;
 use serde_json::{Map, Value};
@@ -23,13 +24,7 @@ pub struct Generated {
 /// Where a message about key `key` of the entry points (`file:line: stage `x`: `).
 pub type At<'a> = &'a dyn Fn(Option<&str>) -> String;
 
-pub fn expand(
-    group: &str,
-    entry: &Value,
-    scope: &Map<String, Value>,
-    root: &Path,
-    at: At,
-) -> Result<Vec<Generated>, Error> {
+pub fn expand(group: &str, entry: &Value, vars: &Vars, root: &Path, at: At) -> Result<Vec<Generated>, Error> {
     let err = |key: &str, message: String| Error::Config(format!("{}{message}", at(Some(key))));
     let Value::Object(entry) = entry else {
         return Err(Error::Config(format!("{}a stage is a mapping of keys (`cmd`, `deps`, `outs`, ...)", at(None))));
@@ -47,14 +42,14 @@ pub fn expand(
                 format!("`{nested}` inside `foreach`'s `do:` is not supported (DVC does not nest them either)"),
             ));
         }
-        let items = template::resolve(foreach, scope, false, &mut Vec::new()).map_err(|m| err("foreach", m))?;
+        let items = template::resolve(foreach, &vars.values, false, &mut Vec::new()).map_err(|m| err("foreach", m))?;
         let mut out = Vec::new();
         let is_map = items.is_object();
         for (key, item) in iteration(&items).map_err(|m| err("foreach", m))? {
-            let mut local = scope.clone();
-            local.insert("item".into(), item);
+            let mut local = vars.clone();
+            local.values.insert("item".into(), item);
             if is_map {
-                local.insert("key".into(), Value::String(key.clone()));
+                local.values.insert("key".into(), Value::String(key.clone()));
             }
             out.push(generate(format!("{group}@{key}"), template, local, root, at)?);
         }
@@ -64,9 +59,10 @@ pub fn expand(
         return Err(err("do", "`do:` belongs to a `foreach:` stage".into()));
     }
     let Some(matrix) = entry.get("matrix") else {
-        return Ok(vec![generate(group.to_string(), entry, scope.clone(), root, at)?]);
+        return Ok(vec![generate(group.to_string(), entry, vars.clone(), root, at)?]);
     };
-    let Value::Object(axes) = template::resolve(matrix, scope, false, &mut Vec::new()).map_err(|m| err("matrix", m))?
+    let Value::Object(axes) =
+        template::resolve(matrix, &vars.values, false, &mut Vec::new()).map_err(|m| err("matrix", m))?
     else {
         return Err(err("matrix", "`matrix` is a mapping from names to lists of values".into()));
     };
@@ -96,9 +92,9 @@ pub fn expand(
     let mut out = Vec::new();
     for (fragments, combo) in combos {
         let key = fragments.join("-");
-        let mut local = scope.clone();
-        local.insert("item".into(), Value::Object(combo));
-        local.insert("key".into(), Value::String(key.clone()));
+        let mut local = vars.clone();
+        local.values.insert("item".into(), Value::Object(combo));
+        local.values.insert("key".into(), Value::String(key.clone()));
         out.push(generate(format!("{group}@{key}"), &template, local, root, at)?);
     }
     Ok(out)
@@ -118,28 +114,22 @@ fn iteration(items: &Value) -> Result<Vec<(String, Value)>, String> {
 }
 
 /// Resolves one stage definition; its own `vars:` join the scope first.
-fn generate(
-    name: String,
-    def: &Map<String, Value>,
-    mut scope: Map<String, Value>,
-    root: &Path,
-    at: At,
-) -> Result<Generated, Error> {
+fn generate(name: String, def: &Map<String, Value>, mut scope: Vars, root: &Path, at: At) -> Result<Generated, Error> {
     let mut def = def.clone();
-    if let Some(vars) = def.remove("vars") {
+    if let Some(own) = def.remove("vars") {
         let fail = |m: String| Error::Config(format!("{}{m}", at(Some("vars"))));
         // DVC reserves the iteration's names in generated stages.
         let generated = name.contains('@');
-        let reserved = RESERVED.iter().find(|r| generated && names(&vars).any(|n| n == **r));
+        let reserved = RESERVED.iter().find(|r| generated && names(&own).any(|n| n == **r));
         if let Some(r) = reserved {
             return Err(fail(format!("`vars` may not set `{r}`: DVC reserves it in `foreach` and `matrix` stages")));
         }
-        load_vars(&mut scope, &vars, root).map_err(fail)?;
+        scope.load(&own, root, Some(&name)).map_err(fail)?;
     }
     let mut resolved = Map::new();
     let mut used = Vec::new();
     for (key, value) in def {
-        let value = template::resolve(&value, &scope, key == "cmd", &mut used)
+        let value = template::resolve(&value, &scope.values, key == "cmd", &mut used)
             .map_err(|m| Error::Config(format!("{}`{key}`: {m}", at(Some(&key)))))?;
         resolved.insert(key, value);
     }
@@ -154,38 +144,125 @@ fn names(vars: &Value) -> impl Iterator<Item = &str> {
     vars.as_array().into_iter().flatten().filter_map(Value::as_object).flat_map(|m| m.keys().map(String::as_str))
 }
 
-/// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
-/// relative to the `dvc.yaml`, merged into the scope.
-pub fn load_vars(scope: &mut Map<String, Value>, vars: &Value, root: &Path) -> Result<(), String> {
-    let Value::Array(entries) = vars else {
-        return Err("`vars` is a list of files and mappings".into());
-    };
-    for (i, entry) in entries.iter().enumerate() {
-        match entry {
-            Value::Object(map) => merge(scope, map, &format!("vars[{i}]"))?,
-            Value::String(spec) => {
-                let (file, keys) = match spec.split_once(':') {
-                    Some((file, keys)) => (file, Some(keys)),
-                    None => (spec.as_str(), None),
-                };
-                let Value::Object(values) = read_values(&root.join(file))? else {
-                    return Err(format!("`vars` file `{file}` does not hold a mapping"));
-                };
-                match keys {
-                    None => merge(scope, &values, file)?,
-                    Some(keys) => {
-                        for key in keys.split(',').map(str::trim) {
-                            let value =
-                                values.get(key).ok_or_else(|| format!("`vars`: `{file}` has no key `{key}`"))?;
-                            merge(scope, &Map::from_iter([(key.to_string(), value.clone())]), file)?;
-                        }
+/// The scope `${...}` resolves in, with where each value came from, as DVC's context
+/// keeps it: a value set twice, even to the same value, is an error naming both sources.
+#[derive(Clone)]
+pub struct Vars {
+    pub values: Map<String, Value>,
+    /// The source (`params.yaml`, `vars[0]`, `train.vars[1]`, `cfg.yaml`) of each key path
+    /// (`train.lr`) as it was added.
+    sources: HashMap<String, String>,
+    /// `vars` files loaded: whole (`None`), or the keys loaded from them.
+    imports: HashMap<PathBuf, Option<Vec<String>>>,
+}
+
+impl Vars {
+    /// params.yaml's values (with the `--set`s applied), which DVC loads before any `vars`.
+    pub fn params(values: Map<String, Value>, file: &Path) -> Vars {
+        let sources = values.keys().map(|k| (k.clone(), super::params::DEFAULT_FILE.to_string())).collect();
+        let imports = if file.exists() { HashMap::from([(identity(file), None)]) } else { HashMap::new() };
+        Vars { values, sources, imports }
+    }
+
+    /// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
+    /// relative to the `dvc.yaml`, merged into the scope. `stage` names a stage's own
+    /// entries as DVC does (`train.vars[0]`).
+    pub fn load(&mut self, vars: &Value, root: &Path, stage: Option<&str>) -> Result<(), String> {
+        let Value::Array(entries) = vars else {
+            return Err("`vars` is a list of files and mappings".into());
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            match entry {
+                Value::Object(map) => {
+                    let source = stage.map_or(format!("vars[{i}]"), |s| format!("{s}.vars[{i}]"));
+                    self.merge(map, &source)?
+                }
+                Value::String(spec) => self.import(spec, root)?,
+                other => return Err(format!("a `vars` entry is a file name or a mapping, got {other}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// One `vars` file entry. As in DVC, a file listed whole again is skipped, while loading
+    /// some of its keys again, or it both whole and by key, is an error.
+    fn import(&mut self, spec: &str, root: &Path) -> Result<(), String> {
+        let (file, keys) = match spec.split_once(':') {
+            Some((file, keys)) => (file, Some(keys.split(',').map(|k| k.trim().to_string()).collect::<Vec<_>>())),
+            None => (spec, None),
+        };
+        let path = root.join(file);
+        let id = identity(&path);
+        let again = match (self.imports.get(&id), &keys) {
+            (Some(None), None) => return Ok(()),
+            (Some(None), Some(_)) => Some(format!("`{file}` is loaded whole already")),
+            (Some(Some(_)), None) => Some(format!("keys of `{file}` are loaded already")),
+            (Some(Some(had)), Some(keys)) => {
+                keys.iter().find(|k| had.contains(k)).map(|k| format!("`{k}` is loaded already"))
+            }
+            (None, _) => None,
+        };
+        if let Some(why) = again {
+            return Err(format!("`vars`: cannot load `{spec}`: {why}; DVC refuses this too"));
+        }
+        let Value::Object(values) = read_values(&path)? else {
+            return Err(format!("`vars` file `{file}` does not hold a mapping"));
+        };
+        let Some(keys) = keys else {
+            self.merge(&values, file)?;
+            self.imports.insert(id, None);
+            return Ok(());
+        };
+        let mut picked = Map::new();
+        for key in &keys {
+            let value = values.get(key).ok_or_else(|| format!("`vars`: `{file}` has no key `{key}`"))?;
+            picked.insert(key.clone(), value.clone());
+        }
+        self.merge(&picked, file)?;
+        self.imports.entry(id).or_insert_with(|| Some(Vec::new())).get_or_insert_default().extend(keys);
+        Ok(())
+    }
+
+    /// Merges `from` (named `source` in errors) into the scope: mappings key by key, and
+    /// no value set again, as DVC allows no redefinition, not even to the same value.
+    fn merge(&mut self, from: &Map<String, Value>, source: &str) -> Result<(), String> {
+        fn walk(
+            into: &mut Map<String, Value>,
+            sources: &mut HashMap<String, String>,
+            from: &Map<String, Value>,
+            source: &str,
+            at: &str,
+        ) -> Result<(), String> {
+            for (k, v) in from {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                match (into.get_mut(k), v) {
+                    (Some(Value::Object(old)), Value::Object(new)) => walk(old, sources, new, source, &path)?,
+                    (Some(old), _) => {
+                        // The source of the value, or of the mapping it came in.
+                        let set_by =
+                            std::iter::successors(Some(path.as_str()), |p| p.rsplit_once('.').map(|(up, _)| up))
+                                .find_map(|p| sources.get(p))
+                                .map_or("", String::as_str);
+                        return Err(format!(
+                            "`{source}` redefines `{path}` ({old} -> {v}), which `{set_by}` set already; \
+                             DVC refuses any redefinition, even to the same value"
+                        ));
+                    }
+                    (None, _) => {
+                        into.insert(k.clone(), v.clone());
+                        sources.insert(path, source.to_string());
                     }
                 }
             }
-            other => return Err(format!("a `vars` entry is a file name or a mapping, got {other}")),
+            Ok(())
         }
+        walk(&mut self.values, &mut self.sources, from, source, "")
     }
-    Ok(())
+}
+
+/// A file under any spelling (`cfg.yaml`, `./cfg.yaml`), as DVC recognises one loaded already.
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A YAML, JSON or TOML file of values (params files, `vars` files).
@@ -200,30 +277,4 @@ pub fn read_values(path: &Path) -> Result<Value, String> {
     }
     let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     values::parse(path, &source).map_err(|e| format!("`{shown}`: {e}"))
-}
-
-/// Mappings merge key by key; anything else is replaced.
-/// Merges `from` (named `source` in errors) into the scope. As in DVC, mappings merge key
-/// by key and a value may not be redefined; unlike DVC, the same value twice (a file
-/// loaded again) is no conflict.
-fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>, source: &str) -> Result<(), String> {
-    fn walk(into: &mut Map<String, Value>, from: &Map<String, Value>, source: &str, at: &str) -> Result<(), String> {
-        for (k, v) in from {
-            let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-            match (into.get_mut(k), v) {
-                (Some(Value::Object(old)), Value::Object(new)) => walk(old, new, source, &path)?,
-                (Some(old), _) if old != v => {
-                    return Err(format!(
-                        "`{source}` redefines `{path}` ({old} -> {v}), which params.yaml or `vars` set already; \
-                         DVC refuses this too"
-                    ))
-                }
-                _ => {
-                    into.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        Ok(())
-    }
-    walk(into, from, source, "")
 }

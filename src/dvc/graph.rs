@@ -13,6 +13,8 @@ use super::stage::Stage;
 pub struct Wiring {
     /// Upstream stages, by index, in file order.
     pub needs: Vec<usize>,
+    /// Frozen stages whose outs it reads: DVC's edges, which `--downstream` of them follows.
+    pub frozen: Vec<usize>,
     /// Deps whose contents enter the key.
     pub hashed: Vec<String>,
     /// Deps inside an upstream out: that upstream's artifact enters the key instead.
@@ -57,17 +59,21 @@ pub fn wire(stages: &[Stage]) -> Result<Vec<Wiring>, (usize, &'static str, Strin
             for dep in &stage.deps {
                 let mut hash = false;
                 let mut from_upstream = false;
-                for (j, up) in stages.iter().enumerate().filter(|(_, up)| !up.frozen) {
+                for (j, up) in stages.iter().enumerate() {
                     for out in &up.outs {
-                        if within(dep, out) {
-                            from_upstream = true;
-                        } else if within(out, dep) {
-                            hash = true;
-                        } else {
+                        let inside = within(dep, out);
+                        if !inside && !within(out, dep) {
                             continue;
                         }
-                        if !wiring.needs.contains(&j) {
-                            wiring.needs.push(j);
+                        // A frozen stage never runs: its out is a plain file, hashed as it is.
+                        if inside && !up.frozen {
+                            from_upstream = true;
+                        } else {
+                            hash = true;
+                        }
+                        let edges = if up.frozen { &mut wiring.frozen } else { &mut wiring.needs };
+                        if !edges.contains(&j) {
+                            edges.push(j);
                         }
                     }
                 }
@@ -78,6 +84,7 @@ pub fn wire(stages: &[Stage]) -> Result<Vec<Wiring>, (usize, &'static str, Strin
                 }
             }
             wiring.needs.sort_unstable();
+            wiring.frozen.sort_unstable();
             wiring
         })
         .collect())
@@ -102,12 +109,20 @@ mod tests {
             stage("all", json!({"deps": ["data", "raw.csv"]})),
         ];
         let w = wire(&stages).unwrap();
-        assert_eq!(w[0], Wiring { needs: vec![], hashed: vec!["raw.csv".into()], reads: vec![] });
+        assert_eq!(w[0], Wiring { needs: vec![], frozen: vec![], hashed: vec!["raw.csv".into()], reads: vec![] });
         assert_eq!(
             w[1],
-            Wiring { needs: vec![0], hashed: vec!["src".into()], reads: vec!["data/prepared/train.tsv".into()] }
+            Wiring {
+                needs: vec![0],
+                frozen: vec![],
+                hashed: vec!["src".into()],
+                reads: vec!["data/prepared/train.tsv".into()]
+            }
         );
-        assert_eq!(w[2], Wiring { needs: vec![0, 1], hashed: vec!["data".into(), "raw.csv".into()], reads: vec![] });
+        assert_eq!(
+            w[2],
+            Wiring { needs: vec![0, 1], frozen: vec![], hashed: vec!["data".into(), "raw.csv".into()], reads: vec![] }
+        );
     }
 
     #[test]
@@ -118,7 +133,13 @@ mod tests {
         assert_eq!(message, "out `o/x` overlaps out `o` of stage `a`: two stages cannot write the same path");
         let own = [stage("a", json!({"deps": ["o"], "outs": ["o"]}))];
         assert!(wire(&own).unwrap_err().2.contains("out `o` is also a dep of the same stage"));
-        let frozen = [stage("a", json!({"outs": ["o"], "frozen": true})), stage("b", json!({"deps": ["o"]}))];
-        assert_eq!(wire(&frozen).unwrap()[1], Wiring { needs: vec![], hashed: vec!["o".into()], reads: vec![] });
+        let frozen = [
+            stage("a", json!({"outs": ["o"], "frozen": true})),
+            stage("b", json!({"deps": ["o/x"], "outs": ["p"]})),
+            stage("c", json!({"deps": ["p", "o"]})),
+        ];
+        let w = wire(&frozen).unwrap();
+        assert_eq!(w[1], Wiring { needs: vec![], frozen: vec![0], hashed: vec!["o/x".into()], reads: vec![] });
+        assert_eq!(w[2], Wiring { needs: vec![1], frozen: vec![0], hashed: vec!["o".into()], reads: vec!["p".into()] });
     }
 }

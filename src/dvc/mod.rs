@@ -15,7 +15,7 @@ use pipe_stages::values::from_yaml;
 use serde_json::{Map, Value};
 
 use crate::overrides::{self, Override};
-use crate::spec::{self, Pipeline, StageSpec, SHELL};
+use crate::spec::{self, Frozen, Pipeline, StageSpec, SHELL};
 use crate::{suggest, Error};
 
 /// Top-level keys of `dvc.yaml` (`dvc/schema.py`); all but `stages` and `vars` are
@@ -99,9 +99,9 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     }
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
-    if let Some(vars) = top.get("vars") {
-        expand::load_vars(&mut scope, vars, &root)
-            .map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
+    let mut vars = expand::Vars::params(scope, &default_params);
+    if let Some(top_vars) = top.get("vars") {
+        vars.load(top_vars, &root, None).map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
     }
     let Some(Value::Object(entries)) = top.get("stages") else {
         return Err(Error::Config(format!(
@@ -113,7 +113,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     let mut used = Vec::new();
     for (group, entry) in entries {
         let at = |key: Option<&str>| format!("{}: stage `{group}`: ", pipeline.at(group, key));
-        for generated in expand::expand(group, entry, &scope, &root, &at)? {
+        for generated in expand::expand(group, entry, &vars, &root, &at)? {
             let parsed = stage::parse(generated.name, &generated.def).map_err(|(key, message)| {
                 let key = Some(key.as_str()).filter(|k| !k.is_empty());
                 Error::Config(format!("{}{message}", at(key)))
@@ -122,7 +122,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             used.push(generated.used);
         }
     }
-    let wiring = graph::wire(&stages).map_err(|(i, key, message)| {
+    let wirings = graph::wire(&stages).map_err(|(i, key, message)| {
         Error::Config(format!("{}: stage `{}`: {message}", pipeline.at(&stages[i].name, Some(key)), stages[i].name))
     })?;
     let mut files = params::ParamFiles::new(&root);
@@ -130,13 +130,16 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     files.seed(params::DEFAULT_FILE, params_yaml.clone());
     let mut notes = Vec::new();
     let mut specs = Vec::new();
-    for ((stage, wiring), used) in stages.iter().zip(&wiring).zip(&used) {
+    for (i, ((stage, wiring), used)) in stages.iter().zip(&wirings).zip(&used).enumerate() {
         let at = |key: &str| format!("{}: stage `{}`", pipeline.at(&stage.name, Some(key)), stage.name);
         if stage.plot_props {
             notes.push(format!("{}: `plots` templates are not used; the files are kept as outs", at("plots")));
         }
         if stage.frozen {
-            pipeline.frozen.push(stage.name.clone());
+            // DVC cuts frozen stages off their deps: `--downstream` stops at frozen readers.
+            let readers = stages.iter().zip(&wirings).filter(|(r, w)| !r.frozen && w.frozen.contains(&i));
+            let readers = readers.map(|(r, _)| r.name.clone()).collect();
+            pipeline.frozen.push(Frozen { name: stage.name.clone(), readers });
             continue;
         }
         let mut values =
