@@ -47,13 +47,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     // Keys downstream depend on upstream artifact hashes, which the remote's entries
     // supply: the plan is walked in order, asking the remote for each key it reaches.
     let entries: RefCell<BTreeMap<String, Entry>> = RefCell::new(BTreeMap::new());
-    let lookup = |key: &str| -> Result<Option<String>, Error> {
-        let entry = remote.lookup(key)?;
-        let hash = entry.as_ref().map(|e| e.artifact.clone());
-        entries.borrow_mut().extend(entry.map(|e| (key.to_string(), e)));
-        Ok(hash)
-    };
-    let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
+    let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&remote.recorder(&entries)))?;
     let (mut wanted, mut local) = (Vec::new(), 0);
     for (inst, p) in plan.instances.iter().zip(&probes) {
         let Some(p) = p else { continue };
@@ -63,20 +57,49 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             _ => eprintln!("{} is on neither side: `pipe run` computes it", inst.name),
         }
     }
+    // An entry whose files are not all there fails before anything of it is downloaded;
+    // the others still come down.
+    let mut unpulled = Vec::new();
+    let gaps = remote.incomplete(&wanted.iter().collect::<Vec<_>>())?;
+    let wanted: Vec<Entry> = (wanted.into_iter().zip(gaps))
+        .filter_map(|(entry, gap)| match gap {
+            Some(gap) => {
+                unpulled.push(format!("key {}: not pulled: {gap}", entry.key));
+                None
+            }
+            None => Some(entry),
+        })
+        .collect();
     let started = SystemTime::now();
     let _shared = store.lock_cache(false)?;
     let report = remote.pull(&store, &wanted)?;
     let present = local + report.present;
     println!("{} artifact(s) pulled from {}, {present} already in the store", report.moved, remote.location);
-    // The pulled artifacts' outs belong in the workspace, as after a run.
-    let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
+    // The pulled artifacts' outs belong in the workspace, as after a run. An upstream left
+    // on the remote still gives the keys downstream its artifact hash, from its entry.
+    let entries = entries.into_inner();
+    let known = |key: &str| -> Result<Option<String>, Error> { Ok(entries.get(key).map(|e| e.artifact.clone())) };
+    let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&known))?;
     let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
     workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
-    if report.moved == 0 {
+    if report.moved > 0 {
+        let pulled: BTreeSet<&str> = wanted.iter().map(|e| e.key.as_str()).collect();
+        record_pull(&args, &plan, &registry, &store, started, &found, &pulled)?;
+    }
+    if unpulled.is_empty() {
         return Ok(());
     }
-    let pulled: BTreeSet<&str> = wanted.iter().map(|e| e.key.as_str()).collect();
-    record_pull(&args, &plan, &registry, &store, started, &found, &pulled)
+    for why in &unpulled {
+        eprintln!("error: {why}");
+    }
+    Err(Error::Failed {
+        message: format!(
+            "{} artifact(s) not pulled from {} (above): `pipe push` from a store that has them uploads the missing files again, else `pipe run` computes them",
+            unpulled.len(),
+            remote.location
+        ),
+        config: false,
+    })
 }
 
 /// A run record naming what the pipeline resolves to now, so that `pipe gc` keeps what
