@@ -1,8 +1,8 @@
 //! Whether a committed object still holds what was committed. At commit the store
 //! writes `stamp.json`: size, mtime, blake3 and execute bit of every file of the object
 //! (stage files and metadata alike), and its empty directories. The cheap check lists
-//! the object's files (a file added since is a mismatch) and compares sizes, mtimes and
-//! execute bits with one `stat` per file; only a mismatch pays for the full check, which
+//! the object's files and empty directories (one added since is a mismatch) and compares
+//! sizes, mtimes and execute bits with one `stat` per file; only a mismatch pays for the full check, which
 //! re-hashes every file against the stamp and the manifest, as `pipe verify` does for
 //! every object.
 
@@ -21,8 +21,11 @@ use crate::Error;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Stamp {
     pub files: Vec<Stamped>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub empty_dirs: Vec<String>,
+    /// Written even when empty: a stamp without it is from before the checks listed
+    /// directories, and may be on an object from before manifests listed empty ones,
+    /// which can hold an unlisted one; such a stamp lets any empty directory pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_dirs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,18 +70,18 @@ impl Stamp {
             let (mtime, exec) = stat(&path)?;
             files.push(Stamped { file: FileHash { path: name.to_string(), size, blake3 }, mtime, exec });
         }
-        Ok(Stamp { files, empty_dirs: manifest.empty_dirs.clone() })
+        Ok(Stamp { files, empty_dirs: Some(manifest.empty_dirs.clone()) })
     }
 
     pub fn read(dir: &Path) -> Option<Stamp> {
         serde_json::from_slice(&fs::read(dir.join(STAMP)).ok()?).ok()
     }
 
-    /// The cheap check: the object holds the stamped files and no other (a stray file would
-    /// reach the stages reading it), each still a regular file of the stamped size, mtime
-    /// and execute bit, and its empty directories.
+    /// The cheap check: the object holds the stamped files and empty directories and no
+    /// other (a stray one would reach the stages reading it), each file still a regular
+    /// file of the stamped size, mtime and execute bit.
     pub fn matches(&self, dir: &Path) -> bool {
-        let Ok(found) = tree::files(dir) else { return false };
+        let Ok(tree::Listing { files: found, empty_dirs }) = tree::listing(dir) else { return false };
         let mut found: Vec<&str> = found.iter().map(|(rel, _)| rel.as_str()).filter(|rel| *rel != STAMP).collect();
         let mut stamped: Vec<&str> = self.files.iter().map(|s| s.file.path.as_str()).collect();
         found.sort_unstable();
@@ -92,7 +95,7 @@ impl Stamp {
                         && (m.mode() & 0o100 != 0) == s.exec
                 })
             })
-            && self.empty_dirs.iter().all(|d| fs::symlink_metadata(dir.join(d)).is_ok_and(|m| m.is_dir()))
+            && self.empty_dirs.as_ref().is_none_or(|stamped| *stamped == empty_dirs)
     }
 }
 
@@ -148,15 +151,16 @@ pub fn full(dir: &Path, stamp: Option<&Stamp>) -> Report {
         problems.push(problem(path, "not in the manifest".into()));
     }
     if let Some(manifest) = &manifest {
-        problems.extend(shape_problems(dir, manifest));
+        problems.extend(shape_problems(dir, manifest, stamp.and_then(|s| s.empty_dirs.as_deref())));
     }
     Report { problems, ..report }
 }
 
-/// Where the object's empty directories and execute bits differ from the manifest's. A
-/// directory the manifest does not list is no problem: objects from before manifests
-/// listed them may hold one.
-fn shape_problems(dir: &Path, manifest: &Manifest) -> Vec<Problem> {
+/// Where the object's empty directories and execute bits differ from the manifest's. An
+/// empty directory neither the manifest nor the stamp lists is a problem only where the
+/// stamp lists them (`Stamp::empty_dirs`): objects from before manifests listed them may
+/// hold one.
+fn shape_problems(dir: &Path, manifest: &Manifest, stamped: Option<&[String]>) -> Vec<Problem> {
     let shape = match tree::shape(dir) {
         Ok(shape) => shape,
         Err(e) => return vec![problem(".", e.to_string())],
@@ -164,6 +168,10 @@ fn shape_problems(dir: &Path, manifest: &Manifest) -> Vec<Problem> {
     let mut problems = Vec::new();
     for rel in manifest.empty_dirs.iter().filter(|d| !dir.join(d).is_dir()) {
         problems.push(problem(rel, "an empty directory of the manifest, missing".into()));
+    }
+    if let Some(stamped) = stamped {
+        let stray = shape.empty_dirs.iter().filter(|d| !manifest.empty_dirs.contains(d) && !stamped.contains(d));
+        problems.extend(stray.map(|rel| problem(rel, "an empty directory the manifest does not list".into())));
     }
     for rel in manifest.executable.iter().filter(|f| !shape.executable.contains(f)) {
         problems.push(problem(rel, "lost its execute bit".into()));

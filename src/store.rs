@@ -200,11 +200,15 @@ impl Store {
         Ok(false)
     }
 
-    /// Writes a fresh stamp into an intact object (briefly making it writable).
+    /// Writes a fresh stamp into an intact object (briefly making it writable). It lists
+    /// the empty directories the object holds: an object from before manifests listed
+    /// them may hold one the manifest does not.
     fn restamp(&self, dir: &Path) -> Result<(), Error> {
         let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
+        let shape = tree::shape(dir).map_err(|e| Error::Corrupt { path: dir.to_path_buf(), message: e.to_string() })?;
+        let stamp = Stamp { empty_dirs: Some(shape.empty_dirs), ..Stamp::of(dir, &manifest)? };
         seal::unseal(dir)?;
-        let written = atomic::write_json(&dir.join(STAMP), &Stamp::of(dir, &manifest)?).map(drop);
+        let written = atomic::write_json(&dir.join(STAMP), &stamp).map(drop);
         seal::seal(dir)?;
         seal::close(dir)?;
         written

@@ -475,7 +475,7 @@ fn remote_gc_removes_what_the_pipelines_no_longer_use_keeps_recent_uploads_and_d
         std::fs::remove_file(root.join(blob("beta\n"))).unwrap();
         let d = project(url);
         d.write("p.yaml", &changed);
-        run(&d, &["pull", "p.yaml"]).code(1).stderr_has("is missing on the remote; nothing entered the store");
+        run(&d, &["pull", "p.yaml"]).code(1).stderr_has("(file `b.txt`), which the remote does not hold");
         let make = by_instance(&a.last_record(), "key")["make"].clone();
         assert!(!d.cache_entries("objects").contains(&make) && d.cache_entries("tmp").is_empty(), "{url}");
         run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
@@ -832,4 +832,79 @@ fn pull_fetches_a_key_two_instances_share_once_and_a_stage_reading_an_upstreams_
     assert!(!pulled.stderr.contains("neither side"), "{}", pulled.stderr);
     assert_eq!(b.lines("out.txt"), ["hi"]);
     run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
+}
+
+#[test]
+fn an_entry_whose_file_is_gone_from_the_remote_is_not_there_for_status_pull_names_it_and_push_uploads_it_again() {
+    let remotes = Remotes::start("gap");
+    for (url, root) in &remotes.each() {
+        let a = project(url);
+        run(&a, &["run", "p.yaml", "--push"]).success();
+        let (make, count) = (key_of_make(&a), by_instance(&a.last_record(), "key")["count"].clone());
+        // b.txt is make's alone: its entry stays, naming a file the remote no longer holds.
+        let b3 = blake3::hash(b"beta\n").to_hex().to_string();
+        let blob = format!("cas/{}/{b3}", &b3[..2]);
+        std::fs::remove_file(root.join(&blob)).unwrap();
+        let gap = format!("entry ac/{make}.json lists {blob} (file `b.txt`), which the remote does not hold");
+
+        let b = project(url);
+        run(&b, &["status", "p.yaml", "--remote"])
+            .success()
+            .stdout_has("missing stale")
+            .stdout_has("remote  stale")
+            .stdout_has(&gap);
+        run(&a, &["status", "p.yaml", "--remote"]).success().stdout_has("local   fresh").stdout_has("both    fresh");
+        // count comes down, make is named; nothing of make enters the store.
+        run(&b, &["pull", "p.yaml"])
+            .code(1)
+            .stdout_has("1 artifact(s) pulled")
+            .stderr_has(&format!("key {make}: not pulled: remote {url}: {gap}"));
+        assert_eq!(b.cache_entries("objects"), vec![count.clone()], "{url}");
+        assert!(b.cache_entries("tmp").is_empty(), "{url}: {:?}", b.cache_entries("tmp"));
+        assert_eq!(support::statuses(&b.last_record()), expect(&[("count", "pulled")]), "{url}");
+
+        // The store that has make uploads the missing file again rather than trust the entry.
+        run(&a, &["push", "p.yaml"])
+            .success()
+            .stderr_has(&format!("note: remote {url}: {gap}: this push uploads it again"))
+            .stdout_has("1 artifact(s) pushed")
+            .stdout_has("1 already there");
+        assert!(root.join(&blob).is_file(), "{url}");
+        run(&b, &["pull", "p.yaml"]).success().stdout_has("1 artifact(s) pulled");
+        run(&b, &["status", "p.yaml", "--remote"]).success().stdout_has("both    fresh").stdout_has("make");
+    }
+}
+
+#[test]
+fn a_directory_where_an_entry_belongs_is_named_by_every_command_and_the_rest_of_a_push_goes_up() {
+    let (a, root) = ran_with_file_remote();
+    let make = key_of_make(&a);
+    let entry = root.join(format!("ac/{make}.json"));
+    std::fs::create_dir_all(entry.join("x")).unwrap();
+    let named = format!("entry ac/{make}.json is a directory, not a file");
+    // Not empty: nothing of it is removed; count goes up, make is named, and the push fails.
+    run(&a, &["push", "p.yaml"])
+        .code(1)
+        .stderr_has(&format!("key {make}: not pushed: {} is a directory", entry.display()))
+        .stderr_has("1 of 2 artifact(s) not pushed")
+        .stderr_has("1 pushed, 0 already there");
+    assert_eq!(files_under(&root, "ac").len(), 1);
+    assert!(entry.join("x").is_dir());
+    run(&a, &["status", "p.yaml", "--remote"]).success().stdout_has("local   fresh").stderr_has(&named);
+    let b = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
+    run(&b, &["pull", "p.yaml"]).success().stderr_has(&named).stderr_has("make is on neither side");
+    run(&a, &["gc", "--remote", "p.yaml"])
+        .success()
+        .stderr_has(&format!("{} is a directory", entry.display()))
+        .stdout_has("removed 0 entries");
+
+    // Empty: the push replaces it with the entry.
+    std::fs::remove_dir(entry.join("x")).unwrap();
+    run(&a, &["push", "p.yaml"]).success().stderr_has(&named).stdout_has("1 artifact(s) pushed");
+    assert!(entry.is_file());
+    // And gc removes an empty one as a broken entry.
+    std::fs::remove_file(&entry).unwrap();
+    std::fs::create_dir(&entry).unwrap();
+    run(&a, &["gc", "--remote", "p.yaml"]).success().stdout_has("removed 1 entry (1 of them broken");
+    assert!(!entry.exists());
 }

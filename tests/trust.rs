@@ -142,6 +142,38 @@ fn a_file_slipped_into_an_object_or_a_changed_execute_bit_is_caught_before_a_sta
     assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "cached")]));
 }
 
+#[test]
+fn an_empty_directory_slipped_into_an_object_is_caught_by_verify_and_before_a_stage_reads_it() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let a = object(&t, "a");
+    // No file changes: only listing the directories shows it, nested or at the top.
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(a.join("stray/deeper")).unwrap();
+    t.run(&["verify", "--all"]).code(1).stdout_has("stray/deeper: an empty directory the manifest does not list");
+    t.run(&["run", "p.yaml"])
+        .success()
+        .stderr_has("stray/deeper: an empty directory the manifest does not list")
+        .stderr_has("it will be recomputed");
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "cached")]));
+    assert!(!object(&t, "a").join("stray").exists());
+    t.run(&["verify", "--all"]).success().stdout_has("0 corrupt");
+
+    // A stamp from before stamps listed empty directories (none written) may be on an object
+    // from before manifests listed them, which can hold one: it passes, and is not recomputed.
+    let a = object(&t, "a");
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut stamp: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(a.join("stamp.json")).unwrap()).unwrap();
+    assert_eq!(stamp.as_object_mut().unwrap().remove("empty_dirs"), Some(serde_json::json!([])));
+    fs::set_permissions(a.join("stamp.json"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(a.join("stamp.json"), stamp.to_string()).unwrap();
+    fs::create_dir(a.join("logs")).unwrap();
+    let ran = t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    assert!(!ran.stderr.contains("it will be recomputed"), "{}", ran.stderr);
+    t.run(&["verify", "--all"]).success().stdout_has("0 corrupt");
+}
+
 /// `mk` leaves an empty directory in its out and in its artifact, and an executable out
 /// that `use` runs from both places.
 const SHAPE: &str = r#"

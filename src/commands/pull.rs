@@ -49,15 +49,15 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     // stage reading an upstream's out in the workspace has a key only once that out is
     // back, so the walk repeats after each download until it brings nothing new.
     let entries: RefCell<BTreeMap<String, Entry>> = RefCell::new(BTreeMap::new());
-    let lookup = |key: &str| -> Result<Option<String>, Error> {
-        let entry = remote.lookup(key)?;
-        let hash = entry.as_ref().map(|e| e.artifact.clone());
-        entries.borrow_mut().extend(entry.map(|e| (key.to_string(), e)));
-        Ok(hash)
-    };
+    let lookup = remote.recorder(&entries);
+    // An upstream left on the remote still gives the keys downstream its artifact hash.
+    let known =
+        |key: &str| -> Result<Option<String>, Error> { Ok(entries.borrow().get(key).map(|e| e.artifact.clone())) };
     let started = SystemTime::now();
     let _shared = store.lock_cache(false)?;
     let (mut pulled, mut moved) = (BTreeSet::new(), 0);
+    // Entries whose files are not all there, by key: what is missing.
+    let mut unpulled: BTreeMap<String, String> = BTreeMap::new();
     loop {
         let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
         // By key: instances that share one share its download, and its key lock.
@@ -69,17 +69,29 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                 (_, Some(_), _) => {}
                 (Some(_), None, Some(parts)) => {
                     let key = parts.key();
-                    wanted.extend(entries.borrow().get(&key).cloned().map(|e| (key, e)));
+                    if !unpulled.contains_key(&key) {
+                        wanted.extend(entries.borrow().get(&key).cloned().map(|e| (key, e)));
+                    }
                 }
                 _ => neither.push(inst.name.as_str()),
             }
         }
-        let wanted: Vec<Entry> = wanted.into_values().collect();
+        // An entry whose files are not all there fails before anything of it is downloaded;
+        // the others still come down.
+        let candidates: Vec<Entry> = wanted.into_values().collect();
+        let gaps = remote.incomplete(&candidates.iter().collect::<Vec<_>>())?;
+        let mut wanted = Vec::new();
+        for (entry, gap) in candidates.into_iter().zip(gaps) {
+            match gap {
+                Some(gap) => drop(unpulled.insert(entry.key, gap.to_string())),
+                None => wanted.push(entry),
+            }
+        }
         let report = remote.pull(&store, &wanted)?;
         moved += report.moved;
         pulled.extend(wanted.into_iter().map(|e| e.key));
         // The pulled artifacts' outs belong in the workspace, as after a run.
-        let probes = crate::probe::probe(&plan, &registry, &store, &selection.run)?;
+        let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&known))?;
         let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
         workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
         if report.moved > 0 {
@@ -90,11 +102,24 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         }
         let present = found.iter().filter(|(_, a)| !pulled.contains(&a.key)).count();
         println!("{moved} artifact(s) pulled from {}, {present} already in the store", remote.location);
-        if moved == 0 {
+        if moved > 0 {
+            let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();
+            record_pull(&args, &plan, &registry, &store, started, &found, &pulled)?;
+        }
+        if unpulled.is_empty() {
             return Ok(());
         }
-        let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();
-        return record_pull(&args, &plan, &registry, &store, started, &found, &pulled);
+        for (key, gap) in &unpulled {
+            eprintln!("error: key {key}: not pulled: {gap}");
+        }
+        return Err(Error::Failed {
+            message: format!(
+                "{} artifact(s) not pulled from {} (above): `pipe push` from a store that has them uploads the missing files again, else `pipe run` computes them",
+                unpulled.len(),
+                remote.location
+            ),
+            config: false,
+        });
     }
 }
 

@@ -1,6 +1,8 @@
 //! `pipe status`: which instances would run, with `--why` which key component changed, and
 //! which declared outs the workspace does not hold as pipe left them.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
@@ -10,6 +12,7 @@ use crate::lockfile;
 use crate::plan::Plan;
 use crate::probe::{probe_via, Probe, RemoteLookup, State};
 use crate::remote::config::{self, RemoteArg};
+use crate::remote::entry::Entry;
 use crate::remote::Remote;
 use crate::store::Store;
 use crate::table::short;
@@ -46,9 +49,17 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         None => None,
     };
     let remote = remote.map(|settings| Remote::open(&settings, None, false)).transpose()?;
-    let lookup = |key: &str| Ok(remote.as_ref().map(|r| r.lookup(key)).transpose()?.flatten().map(|e| e.artifact));
+    let entries: RefCell<BTreeMap<String, Entry>> = RefCell::new(BTreeMap::new());
+    let lookup = remote.as_ref().map(|r| r.recorder(&entries));
     let all = vec![true; plan.instances.len()];
-    let probes = probe_via(&plan, &registry, &store, &all, remote.as_ref().map(|_| &lookup as RemoteLookup))?;
+    let probes = probe_via(&plan, &registry, &store, &all, lookup.as_ref().map(|l| l as RemoteLookup))?;
+    // An entry whose files are not all there is not on the remote: a pull of it would fail.
+    let entries = entries.borrow();
+    let gaps = match &remote {
+        Some(r) => r.incomplete(&entries.values().collect::<Vec<_>>())?,
+        None => Vec::new(),
+    };
+    let gaps: BTreeMap<&String, _> = entries.keys().zip(gaps).filter_map(|(key, gap)| Some((key, gap?))).collect();
     let lock = lockfile::load(&lockfile::path_for(&args.file))?;
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;
@@ -63,8 +74,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         if !matches!(p.state, State::Fresh(_)) {
             stale += 1;
         }
+        let gap = p.parts.as_ref().and_then(|parts| gaps.get(&parts.key()));
         if remote.is_some() {
-            let place = match (p.artifact().is_some(), p.remote.is_some()) {
+            let place = match (p.artifact().is_some(), p.remote.is_some() && gap.is_none()) {
                 (true, true) => "both",
                 (true, false) => "local",
                 (false, true) => "remote",
@@ -77,6 +89,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
         let entry = lock.stages.get(&inst.name);
         let mut notes = if args.why { why::reasons(p, entry, &store, &registry)? } else { Vec::new() };
+        notes.extend(gap.map(|gap| {
+            format!("{gap}: `pipe pull` cannot fetch it; `pipe push` from a store that has it uploads the files again")
+        }));
         notes.extend(drifts(&plan, &registry, &store, i, p, entry, &args.file)?);
         for note in notes {
             out.push_str(&format!("{:21}- {note}\n", ""));

@@ -66,8 +66,8 @@ impl Remote {
             let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
             // Entries before files: a file uploaded after this listing belongs to an
             // entry this listing missed, and is younger than the cutoff.
-            let listed_entries = self.walk("ac").await?;
-            let listed_files = self.walk("cas").await?;
+            let (listed_entries, entry_dirs) = self.walk("ac").await?;
+            let (listed_files, _) = self.walk("cas").await?;
             // Strictly after: times may be whole seconds, and a grace of 0s keeps nothing.
             let recent = |meta: &ObjectMeta| SystemTime::from(meta.last_modified) > cutoff;
             let files: HashMap<String, &ObjectMeta> = listed_files
@@ -85,6 +85,16 @@ impl Remote {
                 }
             }
             let mut report = Collected { entries: doomed.len(), clock_offset, ..Collected::default() };
+            for key in entry_dirs.iter().filter_map(key_of) {
+                match self.clear_entry_dir(&key, dry_run) {
+                    Ok(true) => {
+                        report.entries += 1;
+                        report.broken += 1;
+                    }
+                    Ok(false) => {}
+                    Err(why) => eprintln!("warning: remote {}: {why}", self.location),
+                }
+            }
             let read = stream::iter(&wanted).map(|key| self.entry(key)).buffered(self.jobs).collect::<Vec<_>>().await;
             let mut kept: Vec<Entry> = Vec::new();
             for (key, entry) in wanted.iter().zip(read) {
@@ -131,10 +141,10 @@ impl Remote {
         })
     }
 
-    /// Every object under `prefix`, a directory level at a time: WebDAV servers
+    /// Every object under `prefix`, and every directory, a level at a time: WebDAV servers
     /// (nginx's dav-ext module) refuse the recursive listing `ObjectStore::list` sends.
-    async fn walk(&self, prefix: &str) -> Result<Vec<ObjectMeta>, Error> {
-        let (mut objects, mut level) = (Vec::new(), vec![StorePath::from(prefix)]);
+    async fn walk(&self, prefix: &str) -> Result<(Vec<ObjectMeta>, Vec<StorePath>), Error> {
+        let (mut objects, mut dirs, mut level) = (Vec::new(), Vec::new(), vec![StorePath::from(prefix)]);
         while !level.is_empty() {
             let listings = stream::iter(&level)
                 .map(|dir| self.objects.list_with_delimiter(Some(dir)))
@@ -147,9 +157,10 @@ impl Remote {
                 objects.extend(listing.objects);
                 next.extend(listing.common_prefixes);
             }
+            dirs.extend(next.iter().cloned());
             level = next;
         }
-        Ok(objects)
+        Ok((objects, dirs))
     }
 
     pub(super) async fn delete(&self, paths: Vec<StorePath>) -> Result<(), Error> {

@@ -15,7 +15,9 @@
 //! interrupted push leaves no visible artifact and two machines pushing one key
 //! write identical bytes. A download is re-hashed file by file against the entry
 //! and the whole artifact against its manifest and key before it is renamed into
-//! the local store.
+//! the local store. An entry counts only with its files there (`Remote::incomplete`:
+//! existence checks): status and pull do not take one whose files went for the
+//! artifact, and push uploads them again.
 
 pub mod collect;
 pub mod config;
@@ -24,7 +26,8 @@ pub mod location;
 pub mod lock;
 pub mod meter;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,9 +60,13 @@ pub enum RemoteError {
     /// Uploads are refused: the message says why (`config::ReadOnly::refusal`).
     #[error("{0}")]
     ReadOnly(String),
-    /// An entry that does not parse, or is another key's: it counts as absent.
+    /// An entry that does not parse, is another key's, or is a directory: it counts as absent.
     #[error("remote {remote}: entry {path} {why}")]
     BrokenEntry { remote: String, path: String, why: String },
+    /// An entry naming files the remote does not hold (`files`: each blob and file): it
+    /// cannot be pulled whole.
+    #[error("remote {remote}: entry {path} lists {files}, which the remote does not hold")]
+    Incomplete { remote: String, path: String, files: String },
 }
 
 /// What a push or pull did.
@@ -113,13 +120,17 @@ impl Remote {
     /// is a `BrokenEntry` error.
     async fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         let path = StorePath::from(entry_path(key));
+        let broken =
+            |why: String| RemoteError::BrokenEntry { remote: self.location.to_string(), path: path.to_string(), why };
         let bytes = match self.objects.get(&path).await {
             Ok(got) => got.bytes().await.map_err(|e| self.failure(e))?,
+            // `object_store` reads a directory as no object, and no upload can replace it.
+            Err(object_store::Error::NotFound { .. }) if self.entry_dir(key).is_some() => {
+                return Err(broken("is a directory, not a file".into()).into())
+            }
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.failure(e)),
         };
-        let broken =
-            |why: String| RemoteError::BrokenEntry { remote: self.location.to_string(), path: path.to_string(), why };
         let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| broken(format!("does not parse ({e})")))?;
         if entry.key != key {
             return Err(broken(format!("is for key {}", entry.key)).into());
@@ -141,6 +152,72 @@ impl Remote {
         }
     }
 
+    /// A lookup for [`crate::probe::probe_via`] ([`Remote::lookup`]) that keeps each entry
+    /// it finds in `found`, by key.
+    pub fn recorder<'a>(
+        &'a self,
+        found: &'a RefCell<BTreeMap<String, Entry>>,
+    ) -> impl Fn(&str) -> Result<Option<String>, Error> + 'a {
+        move |key| {
+            let entry = self.lookup(key)?;
+            let hash = entry.as_ref().map(|e| e.artifact.clone());
+            found.borrow_mut().extend(entry.map(|e| (key.to_string(), e)));
+            Ok(hash)
+        }
+    }
+
+    /// For each entry, an `Incomplete` error where the remote lacks a file it lists (or
+    /// holds one of another size, which a download refuses): a pull of it would fail.
+    /// Existence checks, not downloads: one HEAD per content, in parallel.
+    pub fn incomplete(&self, entries: &[&Entry]) -> Result<Vec<Option<RemoteError>>, Error> {
+        let sizes: BTreeMap<&str, u64> =
+            entries.iter().flat_map(|e| &e.files).map(|f| (f.blake3.as_str(), f.size)).collect();
+        let heads = sizes.iter().map(|(blob, size)| async move {
+            match self.objects.head(&StorePath::from(blob_path(blob))).await {
+                Ok(meta) if meta.size == *size => Ok(None),
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(Some(*blob)),
+                Err(e) => Err(self.failure(e)),
+            }
+        });
+        let heads = self.runtime.block_on(stream::iter(heads).buffer_unordered(self.jobs).collect::<Vec<_>>());
+        let lacking: HashSet<&str> = heads.into_iter().filter_map(Result::transpose).collect::<Result<_, _>>()?;
+        let gap = |entry: &Entry| {
+            let files: Vec<String> = (entry.files.iter().filter(|f| lacking.contains(f.blake3.as_str())))
+                .map(|f| format!("{} (file `{}`)", blob_path(&f.blake3), f.path))
+                .collect();
+            (!files.is_empty()).then(|| RemoteError::Incomplete {
+                remote: self.location.to_string(),
+                path: entry_path(&entry.key),
+                files: files.join(", "),
+            })
+        };
+        Ok(entries.iter().map(|e| gap(e)).collect())
+    }
+
+    /// The path of a directory that sits where `key`'s entry belongs on a `file://` remote.
+    fn entry_dir(&self, key: &str) -> Option<PathBuf> {
+        Some(self.location.dir()?.join(entry_path(key))).filter(|path| path.is_dir())
+    }
+
+    /// Removes (`dry`: would remove) an empty directory where `key`'s entry belongs, which
+    /// no upload can replace, and says whether there was one. One that holds anything is
+    /// left to the user, named.
+    fn clear_entry_dir(&self, key: &str, dry: bool) -> Result<bool, String> {
+        let Some(dir) = self.entry_dir(key) else { return Ok(false) };
+        let cleared = match dry {
+            true => std::fs::read_dir(&dir).and_then(|mut inside| {
+                inside.next().map_or(Ok(()), |_| Err(std::io::ErrorKind::DirectoryNotEmpty.into()))
+            }),
+            false => std::fs::remove_dir(&dir),
+        };
+        cleared.map(|()| true).map_err(|e| {
+            format!(
+                "{} is a directory where the entry of key {key} belongs, not removed ({e}): look inside, then remove it",
+                dir.display()
+            )
+        })
+    }
+
     /// Refuses when this remote takes no uploads, saying why.
     fn writable(&self) -> Result<(), Error> {
         match &self.read_only {
@@ -149,8 +226,8 @@ impl Remote {
         }
     }
 
-    /// Uploads the artifacts not yet on the remote (replacing broken entries): files
-    /// first, then each entry. Holds a push lock throughout, and first waits while a gc
+    /// Uploads the artifacts not yet on the remote whole (replacing broken entries, and
+    /// the files an entry lists that the remote lost): files first, then each entry. Holds a push lock throughout, and first waits while a gc
     /// holds one. An artifact that fails leaves the others to go up; then each failure
     /// is named on stderr and the push is an error.
     pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
@@ -163,18 +240,35 @@ impl Remote {
         let keys: Vec<String> = artifacts.iter().map(|a| a.key.clone()).collect();
         let there = self.runtime.block_on(self.entries(&keys));
         let (mut todo, mut unpushed, mut present) = (Vec::new(), Vec::new(), 0);
+        let (mut missing, mut found) = (Vec::new(), Vec::new());
         for (artifact, there) in artifacts.iter().zip(there) {
             match there {
-                Ok(Some(_)) => {
-                    present += 1;
-                    continue;
-                }
-                Ok(None) => {}
+                Ok(Some(entry)) => found.push((artifact, entry)),
+                Ok(None) => missing.push(artifact),
                 Err(Error::Remote(broken @ RemoteError::BrokenEntry { .. })) => {
-                    eprintln!("note: {broken}: this push replaces it")
+                    match self.clear_entry_dir(&artifact.key, false) {
+                        Ok(_) => {
+                            eprintln!("note: {broken}: this push replaces it");
+                            missing.push(artifact);
+                        }
+                        Err(why) => unpushed.push(format!("key {}: not pushed: {why}", artifact.key)),
+                    }
                 }
                 Err(e) => return Err(e),
             }
+        }
+        // An entry is trusted only with its files: one whose files went goes up again.
+        let entries: Vec<&Entry> = found.iter().map(|(_, entry)| entry).collect();
+        for ((artifact, _), gap) in found.iter().zip(self.incomplete(&entries)?) {
+            match gap {
+                Some(gap) => {
+                    eprintln!("note: {gap}: this push uploads it again");
+                    missing.push(artifact);
+                }
+                None => present += 1,
+            }
+        }
+        for artifact in missing {
             match Entry::of(artifact) {
                 Ok(entry) => todo.push((artifact, entry)),
                 Err(e) => unpushed.push(e.to_string()),

@@ -30,15 +30,29 @@ pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
 /// Every regular file under `root` as (relative `/`-separated path, full path), sorted by
 /// relative path, without reading any of them. A symbolic link is [`StageError::Link`].
 pub fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
-    let mut found = Vec::new();
+    listing(root).map(|listing| listing.files)
+}
+
+/// A tree's [`files`] and the empty directories of its [`Shape`], sorted: what a listing
+/// must show to catch a directory as well as a file added to the tree.
+pub struct Listing {
+    pub files: Vec<(String, PathBuf)>,
+    pub empty_dirs: Vec<String>,
+}
+
+/// The [`Listing`] of the tree under `root`, from one walk.
+pub fn listing(root: &Path) -> Result<Listing, StageError> {
+    let (mut files, mut empty_dirs) = (Vec::new(), Vec::new());
     walk(root, root, &mut |item| {
-        if let Found::File(rel, path) = item {
-            found.push((rel, path.to_path_buf()));
+        match item {
+            Found::File(rel, path) => files.push((rel, path.to_path_buf())),
+            Found::EmptyDir(rel) => empty_dirs.push(rel),
         }
         Ok(())
     })?;
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(found)
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    empty_dirs.sort();
+    Ok(Listing { files, empty_dirs })
 }
 
 /// What a tree holds besides its files' contents, which a copy must keep too: the
