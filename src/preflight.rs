@@ -42,9 +42,8 @@ impl Declared {
     }
 }
 
-/// Each instance's own [`pipe_stages::Stage::check`], for those marked in `selected`: the
-/// part of the checks `pipe status` makes too.
-pub fn stage_checks(pipeline: &Pipeline, plan: &Plan, registry: &Registry, selected: &[bool]) -> Result<(), Error> {
+/// Each instance's own [`pipe_stages::Stage::check`], for those marked in `selected`.
+fn stage_checks(pipeline: &Pipeline, plan: &Plan, registry: &Registry, selected: &[bool]) -> Result<(), Error> {
     for inst in plan.instances.iter().zip(selected).filter(|(_, s)| **s).map(|(inst, _)| inst) {
         let Some(stage) = registry.get(&inst.kind) else { continue };
         let inputs: Vec<Upstream> = (inst.inputs.iter())

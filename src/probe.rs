@@ -116,10 +116,11 @@ fn paths(plan: &Plan, registry: &Registry, i: usize) -> Paths {
     registry.get(&inst.kind).and_then(|s| s.workspace(&inst.params).ok()).unwrap_or_default()
 }
 
-/// Whether instance `i`'s deps read an out of an upstream with no artifact yet.
+/// Whether instance `i`'s deps read an out of an upstream with no artifact in the store yet
+/// (a run or a pull brings it).
 fn reads_unbuilt_upstream(plan: &Plan, registry: &Registry, probes: &[Option<Probe>], i: usize) -> bool {
     let deps = paths(plan, registry, i).deps;
-    let unbuilt = |u: &&usize| probes[**u].as_ref().is_some_and(|p| p.artifact().is_none() && p.remote.is_none());
+    let unbuilt = |u: &&usize| probes[**u].as_ref().is_some_and(|p| p.artifact().is_none());
     plan.instances[i]
         .inputs
         .iter()

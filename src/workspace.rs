@@ -51,6 +51,13 @@ pub struct Restored {
     pub action: Action,
 }
 
+impl Restored {
+    /// Whether the workspace now holds something else there.
+    pub fn changed(&self) -> bool {
+        matches!(self.action, Action::Restored | Action::Overwritten)
+    }
+}
+
 /// Restores the declared outs of `found` (instance index in `plan`, its artifact) and hands
 /// a line to `say` for each out that was not already current: what `run`, `pull` and
 /// `checkout` do with the artifacts they found.

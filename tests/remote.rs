@@ -908,3 +908,44 @@ fn a_directory_where_an_entry_belongs_is_named_by_every_command_and_the_rest_of_
     run(&a, &["gc", "--remote", "p.yaml"]).success().stdout_has("removed 1 entry (1 of them broken");
     assert!(!entry.exists());
 }
+
+#[test]
+fn pull_and_checkout_walk_a_chain_whose_stages_read_their_upstreams_outs() {
+    let yaml = "name: chain\nstages:\n  a: {uses: shell, run: 'echo hello > a.txt', outs: [a.txt]}\n  b: {uses: shell, needs: [a], run: 'tr a-z A-Z < a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n  c: {uses: shell, needs: [b], run: 'cat b.txt b.txt > c.txt', deps: [b.txt], outs: [c.txt]}\n";
+    let a = Test::new().pipeline(yaml);
+    let url = format!("file://{}", a.path().join("remote").display());
+    a.write(".pipe.yaml", &format!("remote: {{url: '{url}', read_only: false}}\n"));
+    run(&a, &["run", "p.yaml", "--push"]).success();
+    // checkout: b's key is known once a.txt is back, c's once b.txt is.
+    for out in ["a.txt", "b.txt", "c.txt"] {
+        std::fs::remove_file(a.path().join(out)).unwrap();
+    }
+    run(&a, &["checkout", "p.yaml"]).success().stdout_has("3 restored");
+    assert_eq!(a.lines("c.txt"), ["HELLO", "HELLO"]);
+
+    let b = Test::new().pipeline(yaml).file(".pipe.yaml", &format!("remote: '{url}'\n"));
+    // Before a is here the remote cannot be asked about b and c: `-`, not `missing`.
+    let status = run(&b, &["status", "p.yaml", "--remote"]).success();
+    assert_eq!(status.stdout.lines().filter(|l| l.starts_with("-       stale  -")).count(), 2, "{}", status.stdout);
+    // Nor can gc --remote tell which entries b and c use, with no lock file naming them: it removes nothing.
+    let entries = files_under(&a.path().join("remote"), "ac");
+    run(&b, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
+        .code(1)
+        .stderr_has("the keys of b wait for upstream outs the workspace lacks")
+        .stderr_has("Nothing was removed");
+    assert_eq!(files_under(&a.path().join("remote"), "ac"), entries);
+    // With a already in the store (its out not in the workspace), pull still walks on.
+    run(&b, &["run", "p.yaml", "--stage", "a"]).success();
+    std::fs::remove_file(b.path().join("a.txt")).unwrap();
+    let pulled = run(&b, &["pull", "p.yaml"]).success().stdout_has("2 artifact(s) pulled");
+    assert!(!pulled.stderr.contains("neither side"), "{}", pulled.stderr);
+    assert_eq!(b.lines("c.txt"), ["HELLO", "HELLO"]);
+
+    // A damaged blob: what came down before it is recorded (gc keeps it), and the pull fails.
+    let c = Test::new().pipeline(yaml).file(".pipe.yaml", &format!("remote: '{url}'\n"));
+    let b_txt = blake3::hash(b"HELLO\n").to_hex().to_string();
+    std::fs::write(a.path().join("remote/cas").join(&b_txt[..2]).join(&b_txt), "XXXXX\n").unwrap();
+    run(&c, &["pull", "p.yaml"]).code(1).stdout_has("1 artifact(s) pulled").stderr_has("is damaged");
+    assert_eq!(c.statuses(), expect(&[("a", "pulled")]));
+    run(&c, &["gc"]).success().stdout_has("removed 0 object(s)");
+}

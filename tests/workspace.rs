@@ -121,6 +121,7 @@ fn refused(stages: &str, message: &str) {
     t.write("data.txt", "mine\n");
     t.run(&["run", "p.yaml"]).code(2).stderr_has(message);
     t.run(&["run", "p.yaml", "--dry-run"]).code(2).stderr_has(message);
+    t.run(&["status", "p.yaml"]).code(2).stderr_has(message);
     assert_eq!(std::fs::read_to_string(t.path().join("p.yaml")).unwrap(), yaml, "{stages}");
     assert_eq!(t.lines("data.txt"), ["mine"], "{stages}");
     assert_eq!(t.cache_entries("runs"), records, "no run record: {stages}");

@@ -32,20 +32,32 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let plan = super::load(&args.file, &args.sets, &registry)?;
     let selection = plan.select(&args.stages, false)?;
     let store = Store::new(cache)?;
-    let probes = probe(&plan, &registry, &store, &selection.run)?;
-    let mut found = Vec::new();
+    let say = |line: &str| eprintln!("{line}");
+    let (mut restored, mut done) = (Vec::new(), vec![false; plan.instances.len()]);
+    // A stage reading an upstream's out has its key once that out is back: restore, then
+    // look again until nothing more comes back.
+    let probes = loop {
+        let probes = probe(&plan, &registry, &store, &selection.run)?;
+        let found: Vec<_> = (probes.iter().enumerate())
+            .filter(|&(i, _)| selection.targets[i] && !done[i])
+            .filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?)))
+            .collect();
+        for &(i, _) in &found {
+            done[i] = true;
+        }
+        let now = workspace::restore(&plan, &registry, &store, &found, args.force, &say)?;
+        let changed = now.iter().any(workspace::Restored::changed);
+        restored.extend(now);
+        if !changed {
+            break probes;
+        }
+    };
     for (i, p) in probes.iter().enumerate().filter(|&(i, _)| selection.targets[i]) {
         let Some(p) = p else { continue };
-        let declares = !workspace::declared_outs(&registry, &plan, i)?.is_empty();
-        match p.artifact() {
-            Some(artifact) => found.push((i, artifact)),
-            None if declares => {
-                eprintln!("{} is not in the store: `pipe run` or `pipe pull` it first", plan.instances[i].name)
-            }
-            None => {}
+        if p.artifact().is_none() && !workspace::declared_outs(&registry, &plan, i)?.is_empty() {
+            eprintln!("{} is not in the store: `pipe run` or `pipe pull` it first", plan.instances[i].name)
         }
     }
-    let restored = workspace::restore(&plan, &registry, &store, &found, args.force, &|line| eprintln!("{line}"))?;
     let count = |a: Action| restored.iter().filter(|r| r.action == a).count();
     println!(
         "{} restored, {} overwritten, {} already current, {} changed by hand and kept",

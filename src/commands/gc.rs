@@ -10,7 +10,7 @@ use std::time::Duration;
 use pipe_stages::Registry;
 
 use crate::executor::jobs;
-use crate::probe::probe_via;
+use crate::probe::{probe_via, State};
 use crate::record::RunRecord;
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
@@ -170,8 +170,32 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
         // As pipe pull walks it: the remote's artifact hashes let downstream keys resolve.
         let lookup = |key: &str| Ok(remote.lookup(key)?.map(|e| e.artifact));
         let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
+        let lock = lockfile::load(&lockfile::path_for(file))?;
+        // Every upstream artifact known, yet no key: its deps read upstream outs the workspace
+        // lacks. Its entry may well be on the remote, and only the lock file could name it.
+        let unknown: Vec<&str> = (plan.instances.iter().zip(&probes))
+            .filter(|(inst, p)| {
+                p.as_ref().is_some_and(|p| {
+                    matches!(p.state, State::Stale { key: None }) && p.inputs.iter().all(|(_, a)| a.is_some())
+                }) && !lock.stages.contains_key(&inst.name)
+            })
+            .map(|(inst, _)| inst.name.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::Failed {
+                message: format!(
+                    "pipe gc --remote: {}: the keys of {} wait for upstream outs the workspace lacks, and the lock \
+                     file does not name them, so gc cannot tell which remote entries to keep; `pipe pull {}` puts \
+                     the outs back. Nothing was removed",
+                    file.display(),
+                    unknown.join(", "),
+                    file.display()
+                ),
+                config: false,
+            });
+        }
         keep.extend(probes.into_iter().flatten().filter_map(|p| Some(p.parts?.key())));
-        keep.extend(lockfile::load(&lockfile::path_for(file))?.stages.into_values().map(|e| e.key));
+        keep.extend(lock.stages.into_values().map(|e| e.key));
     }
     let c = remote.collect(&keep, args.keep_recent.unwrap_or(KEEP_RECENT), args.dry_run)?;
     if c.clock_offset.abs() > CLOCK_NOTE {

@@ -87,14 +87,18 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                 None => wanted.push(entry),
             }
         }
-        let report = remote.pull(&store, &wanted)?;
+        let (report, failed) = if wanted.is_empty() { Default::default() } else { remote.pull(&store, &wanted)? };
         moved += report.moved;
-        pulled.extend(wanted.into_iter().map(|e| e.key));
-        // The pulled artifacts' outs belong in the workspace, as after a run.
+        for (key, e) in failed {
+            unpulled.insert(key, e.to_string());
+        }
+        pulled.extend(wanted.into_iter().map(|e| e.key).filter(|key| !unpulled.contains_key(key)));
+        // The pulled artifacts' outs belong in the workspace, as after a run; the outs put
+        // back give the stages reading them their keys.
         let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&known))?;
         let found: Vec<_> = probes.iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?))).collect();
-        workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
-        if report.moved > 0 {
+        let restored = workspace::restore(&plan, &registry, &store, &found, false, &|line| eprintln!("{line}"))?;
+        if report.moved > 0 || restored.iter().any(workspace::Restored::changed) {
             continue;
         }
         for name in neither {

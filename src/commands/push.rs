@@ -85,9 +85,21 @@ fn of_pipeline(
     let selection = plan.select(stages, false)?;
     let (mut artifacts, mut missing) = (Vec::new(), 0);
     for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
-        match p.as_ref().map(|p| p.artifact()) {
-            Some(Some(artifact)) => artifacts.push(artifact.clone()),
-            Some(None) => {
+        let Some(p) = p else { continue };
+        // Unknown upstream artifacts keep the key unknown: those upstreams are named instead.
+        let waits: Vec<String> = p.inputs.iter().filter(|(_, a)| a.is_none()).map(|(u, _)| format!("`{u}`")).collect();
+        match (p.artifact(), &p.pending) {
+            (Some(artifact), _) => artifacts.push(artifact.clone()),
+            (None, pending) if !pending.is_empty() || !waits.is_empty() => {
+                missing += 1;
+                let what = if pending.is_empty() {
+                    format!("upstream {}", waits.join(", "))
+                } else {
+                    format!("{} to be back in the workspace (`pipe checkout {}`)", pending.join(", "), file.display())
+                };
+                eprintln!("{}: not pushed: its key waits for {what}", inst.name)
+            }
+            (None, _) => {
                 missing += 1;
                 eprintln!(
                     "{} has no artifact under its current key (stale, or a stage that runs every time): not pushed; \
@@ -95,7 +107,6 @@ fn of_pipeline(
                     inst.name
                 )
             }
-            None => {}
         }
     }
     Ok((artifacts, missing))

@@ -41,8 +41,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let registry = Registry::builtin();
     let pipeline = super::load_spec(&args.file, &args.sets)?;
     let plan = crate::plan::build(&pipeline, &registry)?;
-    // What run would refuse before it starts (a model's limits, say), status refuses too.
-    preflight::stage_checks(&pipeline, &plan, &registry, &vec![true; plan.instances.len()])?;
+    // What run would refuse before it starts (a model's limits, an out two stages write), status refuses too.
+    preflight::check(&pipeline, &plan, &registry, &vec![true; plan.instances.len()], cache)?;
     let store = Store::new(cache)?;
     let remote = match args.remote.remote.as_deref() {
         Some(flag) => Some(config::required(&config::project_dir(Some(&args.file)), Some(flag))?),
@@ -80,6 +80,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                 (true, true) => "both",
                 (true, false) => "local",
                 (false, true) => "remote",
+                // No key to ask the remote about until the upstream is built or pulled.
+                (false, false) if matches!(p.state, State::Stale { key: None }) => "-",
                 (false, false) => "missing",
             };
             out.push_str(&format!("{place:<8}"));

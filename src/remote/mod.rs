@@ -328,8 +328,9 @@ impl Remote {
 
     /// Downloads `entries` into `store`: under each key's lock, into a private directory,
     /// every file re-hashed, then the whole artifact verified and renamed into place.
-    /// Keys already in the store are skipped. Good artifacts enter even when another fails.
-    pub fn pull(&self, store: &Store, entries: &[Entry]) -> Result<Report, Error> {
+    /// Keys already in the store are skipped. Good artifacts enter even when another fails:
+    /// the failures come back by key, beside the report of what entered.
+    pub fn pull(&self, store: &Store, entries: &[Entry]) -> Result<(Report, Vec<(String, Error)>), Error> {
         let mut work = Vec::new();
         let mut present = 0;
         for entry in entries {
@@ -347,21 +348,14 @@ impl Remote {
         let meter = Meter::new("pulled", files, bytes);
         let outcomes = self.download(work.iter().map(|(e, _, tmp)| (*e, tmp.as_path())), &meter);
         let totals = meter.finish();
-        // Every failure is reported; the first is the command's error.
-        let mut first_error = None;
+        let mut failed = Vec::new();
         for ((entry, lock, tmp), outcome) in work.iter().zip(outcomes) {
             if let Err(e) = outcome.and_then(|()| adopt(store, entry, tmp, lock).map(drop)) {
                 let _ = store.discard(tmp);
-                match first_error {
-                    None => first_error = Some(e),
-                    Some(_) => eprintln!("error: {e}"),
-                }
+                failed.push((entry.key.clone(), e));
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Report { moved: work.len(), present, totals }),
-        }
+        Ok((Report { moved: work.len() - failed.len(), present, totals }, failed))
     }
 
     /// One key for `pipe run`, whose caller holds the key's lock: Some when the remote had it.
