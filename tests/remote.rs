@@ -947,5 +947,7 @@ fn pull_and_checkout_walk_a_chain_whose_stages_read_their_upstreams_outs() {
     std::fs::write(a.path().join("remote/cas").join(&b_txt[..2]).join(&b_txt), "XXXXX\n").unwrap();
     run(&c, &["pull", "p.yaml"]).code(1).stdout_has("1 artifact(s) pulled").stderr_has("is damaged");
     assert_eq!(c.statuses(), expect(&[("a", "pulled")]));
+    assert_eq!(c.last_record()["ok"], false);
+    c.run(&["runs"]).success().stdout_has("PULLED");
     run(&c, &["gc"]).success().stdout_has("removed 0 object(s)");
 }

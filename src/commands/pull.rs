@@ -108,7 +108,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         println!("{moved} artifact(s) pulled from {}, {present} already in the store", remote.location);
         if moved > 0 {
             let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();
-            record_pull(&args, &plan, &registry, &store, started, &found, &pulled)?;
+            record_pull(&args, &plan, &registry, &store, started, &found, &pulled, unpulled.is_empty())?;
         }
         if unpulled.is_empty() {
             return Ok(());
@@ -129,7 +129,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
 
 /// A run record naming what the pipeline resolves to now, so that `pipe gc` keeps what
 /// was pulled (it keeps what records name), and the lock file, as `pipe run --remote`
-/// would write them: pulled artifacts `pulled`, the others `cached`.
+/// would write them: pulled artifacts `pulled`, the others `cached`; not `ok` when an
+/// artifact could not be pulled.
+#[allow(clippy::too_many_arguments)]
 fn record_pull(
     args: &Args,
     plan: &Plan,
@@ -138,6 +140,7 @@ fn record_pull(
     started: SystemTime,
     found: &[(usize, &Artifact)],
     pulled: &BTreeSet<&str>,
+    ok: bool,
 ) -> Result<(), Error> {
     let mut stages = Vec::new();
     for &(i, artifact) in found {
@@ -155,7 +158,7 @@ fn record_pull(
         file: args.file.clone(),
         started: record::timestamp(started),
         seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),
-        ok: true,
+        ok,
         interrupted: false,
         overrides: args.sets.clone(),
         selected: args.stages.clone(),

@@ -14,7 +14,7 @@ pub struct Args {}
 
 pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
-    let mut rows = vec![["RUN", "PIPELINE", "STATUS", "RAN", "CACHED", "FAILED", "SECONDS", "OVERRIDES"]
+    let mut rows = vec![["RUN", "PIPELINE", "STATUS", "RAN", "CACHED", "PULLED", "FAILED", "SECONDS", "OVERRIDES"]
         .map(String::from)
         .to_vec()];
     for r in record::readable(&store)? {
@@ -30,6 +30,7 @@ pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
             .into(),
             count(Status::Ran),
             count(Status::Cached),
+            count(Status::Pulled),
             count(Status::Failed),
             format!("{:.2}", r.seconds),
             r.overrides.join(" "),
