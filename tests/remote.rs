@@ -908,3 +908,23 @@ fn a_directory_where_an_entry_belongs_is_named_by_every_command_and_the_rest_of_
     run(&a, &["gc", "--remote", "p.yaml"]).success().stdout_has("removed 1 entry (1 of them broken");
     assert!(!entry.exists());
 }
+
+#[test]
+fn remote_gc_leaves_what_a_directory_where_an_entry_belongs_holds_and_counts_it_as_nothing_removed() {
+    let (a, root) = ran_with_file_remote();
+    run(&a, &["push", "p.yaml"]).success().stdout_has("2 artifact(s) pushed");
+    // A key no pipeline uses: gc would remove its entry, were it one.
+    let entry = root.join(format!("ac/{}.json", "7e".repeat(32)));
+    std::fs::create_dir(&entry).unwrap();
+    std::fs::write(entry.join("notes.txt"), "important\n").unwrap();
+    let named = format!("{} is a directory where the entry of key", entry.display());
+    for dry in [true, false] {
+        let args = [&["gc", "--remote", "p.yaml", "--keep-recent", "0s"][..], if dry { &["--dry-run"] } else { &[] }];
+        run(&a, &args.concat())
+            .success()
+            .stdout_has(if dry { "would remove 0 entries" } else { "removed 0 entries" })
+            .stderr_has(&named);
+        assert_eq!(std::fs::read_to_string(entry.join("notes.txt")).unwrap(), "important\n", "dry run: {dry}");
+        assert_eq!(files_under(&root, "ac").len(), 3, "dry run: {dry}: the two entries and the note stay");
+    }
+}
