@@ -392,6 +392,15 @@ impl Runner<'_> {
                 Ok(Some((Status::Pulled, artifact, metrics)))
             }
             Ok(None) => Ok(None),
+            // An entry whose file is gone is a miss, as for `status --remote` and `pull`, not a
+            // remote that fails: this stage is computed, the later ones are still looked up.
+            Err(Error::Remote(gap @ crate::remote::RemoteError::Incomplete { .. })) => {
+                self.reporter.line(&format!(
+                    "warning: stage `{}`: {gap}: it counts as not on the remote and is computed here",
+                    inst.name
+                ));
+                Ok(None)
+            }
             Err(e) if read.required => Err(e.into()),
             Err(e) => {
                 if !read.gave_up.swap(true, Ordering::Relaxed) {

@@ -834,6 +834,15 @@ fn pull_fetches_a_key_two_instances_share_once_and_a_stage_reading_an_upstreams_
     run(&b, &["run", "p.yaml"]).success().stdout_has("0 ran, 4 cached");
 }
 
+/// Deletes the blob of make's b.txt, which no other file shares, from the remote under
+/// `root`; its path there.
+fn lose_b_txt(root: &Path) -> String {
+    let b3 = blake3::hash(b"beta\n").to_hex().to_string();
+    let blob = format!("cas/{}/{b3}", &b3[..2]);
+    std::fs::remove_file(root.join(&blob)).unwrap();
+    blob
+}
+
 #[test]
 fn an_entry_whose_file_is_gone_from_the_remote_is_not_there_for_status_pull_names_it_and_push_uploads_it_again() {
     let remotes = Remotes::start("gap");
@@ -841,10 +850,8 @@ fn an_entry_whose_file_is_gone_from_the_remote_is_not_there_for_status_pull_name
         let a = project(url);
         run(&a, &["run", "p.yaml", "--push"]).success();
         let (make, count) = (key_of_make(&a), by_instance(&a.last_record(), "key")["count"].clone());
-        // b.txt is make's alone: its entry stays, naming a file the remote no longer holds.
-        let b3 = blake3::hash(b"beta\n").to_hex().to_string();
-        let blob = format!("cas/{}/{b3}", &b3[..2]);
-        std::fs::remove_file(root.join(&blob)).unwrap();
+        // Its entry stays, naming a file the remote no longer holds.
+        let blob = lose_b_txt(root);
         let gap = format!("entry ac/{make}.json lists {blob} (file `b.txt`), which the remote does not hold");
 
         let b = project(url);
@@ -950,4 +957,49 @@ fn pull_and_checkout_walk_a_chain_whose_stages_read_their_upstreams_outs() {
     assert_eq!(c.last_record()["ok"], false);
     c.run(&["runs"]).success().stdout_has("PULLED");
     run(&c, &["gc"]).success().stdout_has("removed 0 object(s)");
+}
+
+#[test]
+fn remote_gc_leaves_what_a_directory_where_an_entry_belongs_holds_and_counts_it_as_nothing_removed() {
+    let (a, root) = ran_with_file_remote();
+    run(&a, &["push", "p.yaml"]).success().stdout_has("2 artifact(s) pushed");
+    // A key no pipeline uses: gc would remove its entry, were it one.
+    let entry = root.join(format!("ac/{}.json", "7e".repeat(32)));
+    std::fs::create_dir(&entry).unwrap();
+    std::fs::write(entry.join("notes.txt"), "important\n").unwrap();
+    let named = format!("{} is a directory where the entry of key", entry.display());
+    for dry in [true, false] {
+        let args = [&["gc", "--remote", "p.yaml", "--keep-recent", "0s"][..], if dry { &["--dry-run"] } else { &[] }];
+        run(&a, &args.concat())
+            .success()
+            .stdout_has(if dry { "would remove 0 entries" } else { "removed 0 entries" })
+            .stderr_has(&named);
+        assert_eq!(std::fs::read_to_string(entry.join("notes.txt")).unwrap(), "important\n", "dry run: {dry}");
+        assert_eq!(files_under(&root, "ac").len(), 3, "dry run: {dry}: the two entries and the note stay");
+    }
+}
+
+#[test]
+fn run_with_remote_computes_a_stage_whose_entry_lists_a_file_the_remote_lost_and_still_pulls_the_next() {
+    let remotes = Remotes::start("rungap");
+    for (url, root) in &remotes.each() {
+        let a = project(url);
+        run(&a, &["run", "p.yaml", "--push"]).success();
+        let make = key_of_make(&a);
+        // count's entry and files stay whole.
+        let blob = lose_b_txt(root);
+        let gap = format!(
+            "warning: stage `make`: remote {url}: entry ac/{make}.json lists {blob} (file `b.txt`), which the remote does not hold"
+        );
+        // Required (--remote) or from the config alone: make is a miss, computed; count is still pulled.
+        let required = project(url);
+        let optional =
+            Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: {{url: '{url}', read: true}}\n"));
+        for (t, args) in [(&required, &["run", "p.yaml", "--remote"][..]), (&optional, &["run", "p.yaml"][..])] {
+            let ran = run(t, args).success().stdout_has("1 ran, 0 cached, 1 pulled").stderr_has(&gap);
+            assert!(!ran.stderr.contains("without the remote"), "{url}: {}", ran.stderr);
+            assert_eq!(t.lines("ran.log"), ["make"], "{url}");
+            assert_eq!(t.statuses(), expect(&[("make", "ran"), ("count", "pulled")]), "{url}");
+        }
+    }
 }

@@ -76,9 +76,12 @@ impl Remote {
                 .filter(|(name, meta)| meta.location.as_ref() == blob_path(name))
                 .collect();
 
+            // What a directory where an entry belongs holds is the user's: `clear_entry_dir` names it.
+            let in_entry_dir =
+                |path: &StorePath| entry_dirs.iter().any(|dir| key_of(dir).is_some() && path.prefix_matches(dir));
             let mut doomed: Vec<StorePath> = Vec::new();
             let mut wanted: Vec<String> = Vec::new();
-            for meta in &listed_entries {
+            for meta in listed_entries.iter().filter(|meta| !in_entry_dir(&meta.location)) {
                 match key_of(&meta.location) {
                     Some(key) if keep.contains(&key) || recent(meta) => wanted.push(key),
                     _ => doomed.push(meta.location.clone()),

@@ -182,9 +182,8 @@ impl Remote {
         let heads = self.runtime.block_on(stream::iter(heads).buffer_unordered(self.jobs).collect::<Vec<_>>());
         let lacking: HashSet<&str> = heads.into_iter().filter_map(Result::transpose).collect::<Result<_, _>>()?;
         let gap = |entry: &Entry| {
-            let files: Vec<String> = (entry.files.iter().filter(|f| lacking.contains(f.blake3.as_str())))
-                .map(|f| format!("{} (file `{}`)", blob_path(&f.blake3), f.path))
-                .collect();
+            let files: Vec<String> =
+                (entry.files.iter().filter(|f| lacking.contains(f.blake3.as_str()))).map(blob_and_file).collect();
             (!files.is_empty()).then(|| RemoteError::Incomplete {
                 remote: self.location.to_string(),
                 path: entry_path(&entry.key),
@@ -428,8 +427,14 @@ impl Remote {
         };
         let got = match self.objects.get(&path).await {
             Ok(got) => got,
+            // Not damage: the entry outlived its file (gc raced a reader, a hand deletion), as `incomplete` finds.
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(refuse(format!("{path} is missing on the remote")))
+                return Err(RemoteError::Incomplete {
+                    remote: self.location.to_string(),
+                    path: entry_path(&entry.key),
+                    files: blob_and_file(file),
+                }
+                .into())
             }
             Err(e) => return Err(self.failure(e)),
         };
@@ -567,6 +572,11 @@ const IN_MEMORY_MIB: u32 = 128;
 enum Sink {
     Parts(WriteMultipart),
     Memory(PutPayloadMut),
+}
+
+/// How an `Incomplete` error names a file the remote lacks: its blob and its path in the artifact.
+fn blob_and_file(file: &FileHash) -> String {
+    format!("{} (file `{}`)", blob_path(&file.blake3), file.path)
 }
 
 /// A local copy of a downloaded file (a reflink where the filesystem offers one).
