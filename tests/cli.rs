@@ -174,6 +174,20 @@ fn identical_instances_are_computed_once() {
 }
 
 #[test]
+fn a_wait_for_an_identical_instance_of_the_same_run_names_it() {
+    let yaml = "name: t\nstages:\n  b: {uses: shell, matrix: {x: [1, 2]}, run: \"echo s > $PIPE_OUT/b\"}\n";
+    let t = Test::new().pipeline(yaml);
+    // Under --force both instances go for the key's lock; a wait is never for another process.
+    for _ in 0..10 {
+        let run = t.run(&["run", "p.yaml", "--force", "-j", "2"]).success();
+        assert!(!run.stderr.contains("another pipe process"), "{}", run.stderr);
+    }
+    // A slow command has the other instance wait for it, for sure.
+    t.write("p.yaml", &yaml.replace("echo s", "sleep 0.5; echo s"));
+    t.run(&["run", "p.yaml", "-j", "2"]).success().stderr_has(": same key as b[x=").stderr_has("], computed once");
+}
+
+#[test]
 fn diff_reports_exactly_the_changed_stage_after_a_param_change() {
     let t = Test::new().pipeline(CHAIN);
     t.run(&["run", "p.yaml"]).success();
