@@ -100,7 +100,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         for name in neither {
             eprintln!("{name} is on neither side: `pipe run` computes it");
         }
-        let present = found.iter().filter(|(_, a)| !pulled.contains(&a.key)).count();
+        // By key, as pushes count: instances sharing one share its artifact.
+        let present = found.iter().map(|(_, a)| &a.key).filter(|k| !pulled.contains(*k)).collect::<BTreeSet<_>>().len();
         println!("{moved} artifact(s) pulled from {}, {present} already in the store", remote.location);
         if moved > 0 {
             let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();
