@@ -64,6 +64,11 @@ fn stage_selects_that_stage_and_its_stale_upstream_only() {
     t.run(&["run", "p.yaml", "--stage", "b", "--downstream"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "cached"), ("c", "ran")]));
     t.run(&["run", "p.yaml", "--stage", "bb"]).code(2).stderr_has("did you mean `b`?");
+    // Without --stage everything runs already: --downstream alone is a mistake, not a no-op.
+    t.run(&["run", "p.yaml", "--downstream"])
+        .code(2)
+        .stderr_has("required arguments were not provided")
+        .stderr_has("--stage");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long = "stage", value_name = "STAGE")]
     pub stages: Vec<String>,
     /// With --stage: also run everything that depends on the selected stages
-    #[arg(long)]
+    #[arg(long, requires = "stages")]
     pub downstream: bool,
     /// Recompute the selected stages even when cached (not their upstream)
     #[arg(long)]
