@@ -193,10 +193,10 @@ impl Vars {
     /// One `vars` file entry. As in DVC, a file listed whole again is skipped, while loading
     /// some of its keys again, or it both whole and by key, is an error.
     fn import(&mut self, spec: &str, root: &Path, wdir: &str) -> Result<(), String> {
-        let (file, keys) = match spec.split_once(':') {
-            Some((file, keys)) => (file, Some(keys.split(',').map(|k| k.trim().to_string()).collect::<Vec<_>>())),
-            None => (spec, None),
-        };
+        let (file, keys) = spec.split_once(':').unwrap_or((spec, ""));
+        let keys: Vec<String> = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        // As in DVC, a file with no keys after its `:` (`cfg.yaml:`) is loaded whole.
+        let keys = (!keys.is_empty()).then_some(keys);
         // Named as from the `dvc.yaml` (`sub/cfg.yaml`), as DVC names it.
         let named = Path::new(wdir).join(file);
         let file = &*named.to_string_lossy();
