@@ -1,7 +1,7 @@
 //! Executes a plan: independent instances in parallel on `jobs` scoped threads,
 //! each either found in the store or computed under its key's lock.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -120,8 +120,9 @@ struct Board {
     slots: Vec<Slot>,
     /// Keys computed by this run, so identical instances are computed once even under `--force`.
     computed: HashSet<String>,
-    /// Keys this process is computing now: an identical instance waits for them without comment.
-    computing: HashSet<String>,
+    /// The instances of this run after each key's lock now, first come first: an identical
+    /// instance waiting for the lock waits for one of them, not for another process.
+    claims: HashMap<String, Vec<usize>>,
 }
 
 impl Slot {
@@ -153,7 +154,7 @@ impl Runner<'_> {
     /// Runs the selected instances; the result has an outcome for each of them.
     pub fn run(&self, selection: &Selection) -> Vec<Option<Outcome>> {
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
-        let board = Mutex::new(Board { slots, computed: HashSet::new(), computing: HashSet::new() });
+        let board = Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new() });
         let wake = Condvar::new();
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
@@ -355,25 +356,38 @@ impl Runner<'_> {
         if let Some(found) = reuse(self.store)? {
             return Ok(found);
         }
-        let ours = lock(board).computing.contains(key);
-        let key_lock = self.store.lock(key, || {
-            if !ours {
-                self.reporter.line(&format!("waiting for {}: another pipe process is computing it", inst.name))
-            }
-        })?;
-        // Whoever held the lock may have just finished this very key.
-        if let Some(found) = reuse(self.store)? {
-            return Ok(found);
-        }
-        if !force {
-            if let Some(found) = self.pull_from_remote(inst, key, &key_lock)? {
+        // Claimed before the lock is tried, and given up only once it is released.
+        lock(board).claims.entry(key.to_string()).or_default().push(i);
+        let locked = || -> Result<Found, Failure> {
+            let key_lock = self.store.lock(key, || {
+                let holder = lock(board).claims[key].iter().copied().find(|&j| j != i);
+                self.reporter.line(&match holder {
+                    Some(j) => {
+                        format!("waiting for {}: same key as {}, computed once", inst.name, self.plan.instances[j].name)
+                    }
+                    None => format!("waiting for {}: another pipe process is computing it", inst.name),
+                })
+            })?;
+            // Whoever held the lock may have just finished this very key.
+            if let Some(found) = reuse(self.store)? {
                 return Ok(found);
             }
+            if !force {
+                if let Some(found) = self.pull_from_remote(inst, key, &key_lock)? {
+                    return Ok(found);
+                }
+            }
+            self.edited_upstream_outs(i, board)?;
+            self.compute(inst, stage, parts, key, inputs, &key_lock, board)
+        };
+        let result = locked();
+        let mut guard = lock(board);
+        if let Some(claims) = guard.claims.get_mut(key) {
+            claims.retain(|&j| j != i);
+            if claims.is_empty() {
+                guard.claims.remove(key);
+            }
         }
-        self.edited_upstream_outs(i, board)?;
-        lock(board).computing.insert(key.to_string());
-        let result = self.compute(inst, stage, parts, key, inputs, &key_lock, board);
-        lock(board).computing.remove(key);
         result
     }
 

@@ -64,6 +64,11 @@ fn stage_selects_that_stage_and_its_stale_upstream_only() {
     t.run(&["run", "p.yaml", "--stage", "b", "--downstream"]).success();
     assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "cached"), ("c", "ran")]));
     t.run(&["run", "p.yaml", "--stage", "bb"]).code(2).stderr_has("did you mean `b`?");
+    // Without --stage everything runs already: --downstream alone is a mistake, not a no-op.
+    t.run(&["run", "p.yaml", "--downstream"])
+        .code(2)
+        .stderr_has("required arguments were not provided")
+        .stderr_has("--stage");
 }
 
 #[test]
@@ -171,6 +176,20 @@ fn identical_instances_are_computed_once() {
     t.run(&["run", "p.yaml"]).success();
     assert_eq!(t.lines("ran.log"), ["s"]);
     assert_eq!(t.cache_entries("objects").len(), 1);
+}
+
+#[test]
+fn a_wait_for_an_identical_instance_of_the_same_run_names_it() {
+    let yaml = "name: t\nstages:\n  b: {uses: shell, matrix: {x: [1, 2]}, run: \"echo s > $PIPE_OUT/b\"}\n";
+    let t = Test::new().pipeline(yaml);
+    // Under --force both instances go for the key's lock; a wait is never for another process.
+    for _ in 0..10 {
+        let run = t.run(&["run", "p.yaml", "--force", "-j", "2"]).success();
+        assert!(!run.stderr.contains("another pipe process"), "{}", run.stderr);
+    }
+    // A slow command has the other instance wait for it, for sure.
+    t.write("p.yaml", &yaml.replace("echo s", "sleep 0.5; echo s"));
+    t.run(&["run", "p.yaml", "-j", "2"]).success().stderr_has(": same key as b[x=").stderr_has("], computed once");
 }
 
 #[test]

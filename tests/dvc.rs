@@ -312,6 +312,23 @@ fn wdir_vars_matrix_and_persist_resolve_as_dvc_does() {
 }
 
 #[test]
+fn a_stage_s_vars_files_are_read_in_its_wdir_as_dvc_reads_them() {
+    let dvc = "stages:\n  a:\n    wdir: sub\n    vars: [c.yaml]\n    cmd: echo ${n} > a.txt\n    outs: [a.txt]\n  \
+               b:\n    wdir: ${d}\n    vars: [\"c.yaml:m\"]\n    cmd: echo ${m} > b.txt\n    outs: [b.txt]\n  \
+               c:\n    wdir: sub\n    vars: [\"c.yaml:\"]\n    cmd: echo ${n} ${m} > c.txt\n    outs: [c.txt]\n";
+    let t = Test::new().file("params.yaml", "d: sub\n").file("c.yaml", "n: 0\n").file("sub/c.yaml", "n: 5\nm: 7\n");
+    t.write("dvc.yaml", dvc);
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.lines("sub/a.txt"), ["5"]);
+    assert_eq!(t.lines("sub/b.txt"), ["7"]);
+    // `c.yaml:`, no keys after the colon, is the whole file, as DVC reads it.
+    assert_eq!(t.lines("sub/c.txt"), ["5 7"]);
+    // `wdir` resolves before the stage's own `vars` load, so it cannot use them: DVC says "Could not find 'w'".
+    t.write("dvc.yaml", "stages:\n  a:\n    wdir: ${w}\n    vars: [{w: sub}]\n    cmd: echo hi\n");
+    t.run(&["run", "dvc.yaml"]).code(2).stderr_has("dvc.yaml:3: stage `a`: `wdir`: `${w}` is not defined");
+}
+
+#[test]
 fn a_dvc_pipeline_under_another_name_is_found_by_its_content() {
     let t = Test::new().file("pipeline.yaml", "stages:\n  hello:\n    cmd: echo hi > hi.txt\n    outs: [hi.txt]\n");
     t.run(&["run", "pipeline.yaml"]).success().stdout_has("1 ran");

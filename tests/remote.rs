@@ -751,20 +751,47 @@ fn push_exits_1_when_something_asked_for_was_not_pushed_after_pushing_the_rest()
         .stderr_has("1 artifact(s) not pushed");
 }
 
+/// The files moved and skipped that the summary line starting with `verb` (`pushed `) counts.
+fn counts(stderr: &str, verb: &str) -> (u64, u64) {
+    let line = stderr.lines().find(|l| l.starts_with(verb)).unwrap_or_else(|| panic!("{stderr}"));
+    let number = |at: &str| line.split(at).next().unwrap().rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+    (number(" files,"), number(" skipped"))
+}
+
 #[test]
 fn push_and_pull_count_files_alike_a_second_file_of_one_content_as_skipped() {
     let (a, root) = ran_with_file_remote();
-    let counts = |stderr: &str, verb: &str| {
-        let line = stderr.lines().find(|l| l.starts_with(verb)).unwrap_or_else(|| panic!("{stderr}"));
-        let number = |at: &str| line.split(at).next().unwrap().rsplit(' ').next().unwrap().parse::<u64>().unwrap();
-        (number(" files,"), number(" skipped"))
-    };
     let pushed = run(&a, &["push", "p.yaml"]).success();
     let b = Test::new().pipeline(SHARED).file(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
     let pulled = run(&b, &["pull", "p.yaml"]).success();
     let (pushed, pulled) = (counts(&pushed.stderr, "pushed "), counts(&pulled.stderr, "pulled "));
     assert_eq!(pushed, pulled);
     assert!(pushed.1 >= 1, "out/a.txt and out/same.txt are one content: {pushed:?}");
+}
+
+#[test]
+fn a_push_counts_a_key_shared_by_instances_once_and_the_files_already_there_as_skipped() {
+    let t = Test::new()
+        .pipeline("name: t\nstages:\n  b: {uses: shell, matrix: {x: [1, 2]}, run: \"echo s > $PIPE_OUT/b\"}\n");
+    t.write(".pipe.yaml", &format!("remote: file://{}\n", t.path().join("remote").display()));
+    run(&t, &["run", "p.yaml"]).success();
+    let first =
+        run(&t, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed to").stdout_has(", 0 already there");
+    let (files, skipped) = counts(&first.stderr, "pushed ");
+    assert_eq!(skipped, 0, "{}", first.stderr);
+    // Again: nothing moves, and every file of the artifact is skipped as already there.
+    let again =
+        run(&t, &["push", "p.yaml"]).success().stdout_has("0 artifact(s) pushed to").stdout_has(", 1 already there");
+    assert_eq!(counts(&again.stderr, "pushed "), (0, files), "{}", again.stderr);
+    // A pull that has nothing to fetch tells no transfer, only what the store holds.
+    std::fs::remove_dir_all(t.cache()).unwrap();
+    let pulled = run(&t, &["pull", "p.yaml"]).success().stdout_has("1 artifact(s) pulled from");
+    assert_eq!(pulled.stderr.matches("pulled ").count(), 1, "{}", pulled.stderr);
+    let again = run(&t, &["pull", "p.yaml"])
+        .success()
+        .stdout_has("0 artifact(s) pulled from")
+        .stdout_has(", 1 already in the store");
+    assert!(!again.stderr.contains("pulled "), "{}", again.stderr);
 }
 
 #[test]

@@ -288,8 +288,9 @@ fn every_pre_run_check_exits_2_with_file_and_line_and_leaves_the_cache_untouched
     let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
     t.run(&["run", "p.yaml"]).success();
     let before = snapshot(&t.cache());
-    let cases: [(&str, &[&str], &str); 10] = [
+    let cases: [(&str, &[&str], &str); 11] = [
         ("name: x\nstages:\n  a: {uses: shell, run: [}\n", &[], "p.yaml:3"),
+        ("name: x\nstages: {}\n", &[], "p.yaml:2: `stages:` is empty"),
         ("name: x\nstages:\n  a:\n    uses: shell\n    neds: [b]\n", &[], "p.yaml:5: stage `a`: unknown key `neds`"),
         (
             "name: x\nstages:\n  a:\n    uses: split\n    with:\n      train_dev_split: lots\n",
@@ -302,9 +303,9 @@ fn every_pre_run_check_exits_2_with_file_and_line_and_leaves_the_cache_untouched
             "cycle",
         ),
         (
-            "name: x\nstages:\n  a:\n    uses: shel\n",
+            "name: x\nstages:\n  a:\n    uses: shel\n    run: x\n",
             &[],
-            "p.yaml:4: stage `a`: unknown stage kind `shel` (did you mean `shell`?)",
+            "p.yaml:4: stage `a`: unknown stage kind `shel` (did you mean `shell`?); known kinds: ablate, ",
         ),
         (CHAIN, &["--set", "a.nope"], "--set"),
         (CHAIN, &["--set", "params.nope=1"], "params.nope"),

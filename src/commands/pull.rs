@@ -87,7 +87,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                 None => wanted.push(entry),
             }
         }
-        let (report, failed) = if wanted.is_empty() { Default::default() } else { remote.pull(&store, &wanted)? };
+        let (report, failed) = remote.pull(&store, &wanted)?;
         moved += report.moved;
         for (key, e) in failed {
             unpulled.insert(key, e.to_string());
@@ -104,7 +104,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         for name in neither {
             eprintln!("{name} is on neither side: `pipe run` computes it");
         }
-        let present = found.iter().filter(|(_, a)| !pulled.contains(&a.key)).count();
+        // By key, as pushes count: instances sharing one share its artifact.
+        let present = found.iter().map(|(_, a)| &a.key).filter(|k| !pulled.contains(*k)).collect::<BTreeSet<_>>().len();
         println!("{moved} artifact(s) pulled from {}, {present} already in the store", remote.location);
         if moved > 0 {
             let pulled: BTreeSet<&str> = pulled.iter().map(String::as_str).collect();

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long = "stage", value_name = "STAGE")]
     pub stages: Vec<String>,
     /// With --stage: also run everything that depends on the selected stages
-    #[arg(long)]
+    #[arg(long, requires = "stages")]
     pub downstream: bool,
     /// Recompute the selected stages even when cached (not their upstream)
     #[arg(long)]
@@ -57,7 +57,7 @@ pub struct Args {
     /// Where stale stages are computed [default: $PIPE_EXECUTOR, else the pipeline's `executor:`, else local]
     #[arg(long, value_enum)]
     pub executor: Option<ExecutorKind>,
-    /// Cluster resources for stages that set none: cpus, mem, time, gpus, partition, account, qos; repeatable
+    /// Cluster resources for stages that set none: cpus, mem, time, gpus, partition, account, qos, extra (sbatch options: extra=--exclusive); repeatable
     #[arg(long = "resource", value_name = "KEY=VALUE")]
     pub resources: Vec<String>,
     /// With a cluster executor: submit the jobs, print their ids and return

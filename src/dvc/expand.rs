@@ -124,7 +124,13 @@ fn generate(name: String, def: &Map<String, Value>, mut scope: Vars, root: &Path
         if let Some(r) = reserved {
             return Err(fail(format!("`vars` may not set `{r}`: DVC reserves it in `foreach` and `matrix` stages")));
         }
-        scope.load(&own, root, Some(&name)).map_err(fail)?;
+        // As DVC, a stage's `vars` files are in its `wdir`, resolved before those `vars` load.
+        let wdir = match def.get("wdir") {
+            Some(w) => template::resolve(w, &scope.values, false, &mut Vec::new())
+                .map_err(|m| Error::Config(format!("{}`wdir`: {m}", at(Some("wdir")))))?,
+            None => Value::Null,
+        };
+        scope.load(&own, root, wdir.as_str().unwrap_or(""), Some(&name)).map_err(fail)?;
     }
     let mut resolved = Map::new();
     let mut used = Vec::new();
@@ -165,9 +171,9 @@ impl Vars {
     }
 
     /// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
-    /// relative to the `dvc.yaml`, merged into the scope. `stage` names a stage's own
-    /// entries as DVC does (`train.vars[0]`).
-    pub fn load(&mut self, vars: &Value, root: &Path, stage: Option<&str>) -> Result<(), String> {
+    /// in `wdir` (relative to `root`, the `dvc.yaml`'s directory), merged into the scope.
+    /// `stage` names a stage's own entries as DVC does (`train.vars[0]`).
+    pub fn load(&mut self, vars: &Value, root: &Path, wdir: &str, stage: Option<&str>) -> Result<(), String> {
         let Value::Array(entries) = vars else {
             return Err("`vars` is a list of files and mappings".into());
         };
@@ -177,7 +183,7 @@ impl Vars {
                     let source = stage.map_or(format!("vars[{i}]"), |s| format!("{s}.vars[{i}]"));
                     self.merge(map, &source)?
                 }
-                Value::String(spec) => self.import(spec, root)?,
+                Value::String(spec) => self.import(spec, root, wdir)?,
                 other => return Err(format!("a `vars` entry is a file name or a mapping, got {other}")),
             }
         }
@@ -186,12 +192,15 @@ impl Vars {
 
     /// One `vars` file entry. As in DVC, a file listed whole again is skipped, while loading
     /// some of its keys again, or it both whole and by key, is an error.
-    fn import(&mut self, spec: &str, root: &Path) -> Result<(), String> {
-        let (file, keys) = match spec.split_once(':') {
-            Some((file, keys)) => (file, Some(keys.split(',').map(|k| k.trim().to_string()).collect::<Vec<_>>())),
-            None => (spec, None),
-        };
-        let path = root.join(file);
+    fn import(&mut self, spec: &str, root: &Path, wdir: &str) -> Result<(), String> {
+        let (file, keys) = spec.split_once(':').unwrap_or((spec, ""));
+        let keys: Vec<String> = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        // As in DVC, a file with no keys after its `:` (`cfg.yaml:`) is loaded whole.
+        let keys = (!keys.is_empty()).then_some(keys);
+        // Named as from the `dvc.yaml` (`sub/cfg.yaml`), as DVC names it.
+        let named = Path::new(wdir).join(file);
+        let file = &*named.to_string_lossy();
+        let path = root.join(&named);
         let id = identity(&path);
         let again = match (self.imports.get(&id), &keys) {
             (Some(None), None) => return Ok(()),

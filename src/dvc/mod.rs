@@ -101,7 +101,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     let params_yaml = Value::Object(scope.clone());
     let mut vars = expand::Vars::params(scope, &default_params);
     if let Some(top_vars) = top.get("vars") {
-        vars.load(top_vars, &root, None).map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
+        vars.load(top_vars, &root, "", None).map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
     }
     let Some(Value::Object(entries)) = top.get("stages") else {
         return Err(Error::Config(format!(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use pipe_stages::tree::FileHash;
 
 const BAR: &str = "{prefix:.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {msg} {bytes_per_sec} {elapsed:>4}";
 
@@ -30,8 +31,10 @@ pub struct Totals {
 }
 
 impl Meter {
-    /// `verb` is `pushed` or `pulled`; `files` and `bytes` are what may move.
-    pub fn new(verb: &'static str, files: u64, bytes: u64) -> Meter {
+    /// `verb` is `pushed` or `pulled`; `moving` are the files that may move, `kept` those of
+    /// artifacts the destination holds whole already, counted as skipped at once.
+    pub fn new<'f>(verb: &'static str, moving: impl Iterator<Item = &'f FileHash>, kept: &[&'f FileHash]) -> Meter {
+        let (files, bytes) = moving.chain(kept.iter().copied()).fold((0, 0), |(n, b), f| (n + 1, b + f.size));
         let bar = (std::io::stderr().is_terminal() && files > 0).then(|| {
             let bar = ProgressBar::new(bytes);
             let style = ProgressStyle::with_template(BAR).unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -41,6 +44,7 @@ impl Meter {
         });
         let meter = Meter { verb: Some(verb), bar, files, ..Meter::quiet() };
         meter.show();
+        kept.iter().for_each(|f| meter.file(f.size, false));
         meter
     }
 

@@ -236,11 +236,14 @@ impl Remote {
         }
         let held = self.hold(lock::Op::Push)?;
         self.runtime.block_on(self.wait_for(&held, lock::Op::Gc))?;
+        // Instances sharing a key share its artifact: it goes up, and counts, once.
+        let mut seen = HashSet::new();
+        let artifacts: Vec<&Artifact> = artifacts.iter().filter(|a| seen.insert(a.key.as_str())).collect();
         let keys: Vec<String> = artifacts.iter().map(|a| a.key.clone()).collect();
         let there = self.runtime.block_on(self.entries(&keys));
-        let (mut todo, mut unpushed, mut present) = (Vec::new(), Vec::new(), 0);
+        let (mut todo, mut unpushed, mut present, mut kept) = (Vec::new(), Vec::new(), 0, Vec::new());
         let (mut missing, mut found) = (Vec::new(), Vec::new());
-        for (artifact, there) in artifacts.iter().zip(there) {
+        for (&artifact, there) in artifacts.iter().zip(there) {
             match there {
                 Ok(Some(entry)) => found.push((artifact, entry)),
                 Ok(None) => missing.push(artifact),
@@ -258,13 +261,16 @@ impl Remote {
         }
         // An entry is trusted only with its files: one whose files went goes up again.
         let entries: Vec<&Entry> = found.iter().map(|(_, entry)| entry).collect();
-        for ((artifact, _), gap) in found.iter().zip(self.incomplete(&entries)?) {
+        for ((artifact, entry), gap) in found.iter().zip(self.incomplete(&entries)?) {
             match gap {
                 Some(gap) => {
                     eprintln!("note: {gap}: this push uploads it again");
                     missing.push(artifact);
                 }
-                None => present += 1,
+                None => {
+                    present += 1;
+                    kept.extend(&entry.files);
+                }
             }
         }
         for artifact in missing {
@@ -280,8 +286,7 @@ impl Remote {
                 blobs.entry(f.blake3.as_str()).or_insert((f, artifact.dir.join(&f.path), 0)).2 += 1;
             }
         }
-        let files = || todo.iter().flat_map(|(_, e)| &e.files);
-        let meter = Meter::new("pushed", files().count() as u64, files().map(|f| f.size).sum());
+        let meter = Meter::new("pushed", todo.iter().flat_map(|(_, e)| &e.files), &kept);
         let uploads = blobs.iter().map(|(blob, (f, src, copies))| async {
             let sent = self.upload(f, src, &meter).await;
             if sent.is_ok() {
@@ -330,21 +335,24 @@ impl Remote {
     /// Keys already in the store are skipped. Good artifacts enter even when another fails:
     /// the failures come back by key, beside the report of what entered.
     pub fn pull(&self, store: &Store, entries: &[Entry]) -> Result<(Report, Vec<(String, Error)>), Error> {
+        // As a push of nothing: no summary of a transfer that was never asked for.
+        if entries.is_empty() {
+            return Ok(Default::default());
+        }
         let mut work = Vec::new();
-        let mut present = 0;
+        let (mut present, mut kept) = (0, Vec::new());
         for entry in entries {
             entry.safe_paths()?;
             let lock = store.lock(&entry.key, || {})?;
             if store.lookup(&entry.key)?.is_some() {
                 present += 1;
+                kept.extend(&entry.files);
                 continue;
             }
             let tmp = store.begin(&entry.key, &lock)?;
             work.push((entry, lock, tmp));
         }
-        let files = work.iter().map(|(e, _, _)| e.files.len() as u64).sum();
-        let bytes = work.iter().flat_map(|(e, _, _)| &e.files).map(|f| f.size).sum();
-        let meter = Meter::new("pulled", files, bytes);
+        let meter = Meter::new("pulled", work.iter().flat_map(|(e, _, _)| &e.files), &kept);
         let outcomes = self.download(work.iter().map(|(e, _, tmp)| (*e, tmp.as_path())), &meter);
         let totals = meter.finish();
         let mut failed = Vec::new();
