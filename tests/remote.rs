@@ -612,13 +612,24 @@ fn remote_gc_removes_the_upload_a_killed_push_left_staged_in_a_file_remote() {
         .file(".pipe.yaml", &format!("remote: {{url: 'file://{}', read_only: false}}\n", root.display()));
     run(&a, &["run", "p.yaml"]).success();
     let staged = || files_under(&root, "cas").into_iter().filter(|f| f.contains('#')).collect::<Vec<_>>();
-    let mut push = spawn(&a, &["push", "p.yaml"]);
-    while staged().is_empty() {
-        assert!(push.try_wait().unwrap().is_none(), "the push ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(1));
+    // Stopped first, then killed only while its upload is still staged: the last part can
+    // land between a look and a kill. Then the upload is complete, and the push is tried again.
+    for attempt in 1.. {
+        let mut push = spawn(&a, &["push", "p.yaml"]);
+        while staged().is_empty() {
+            assert!(push.try_wait().unwrap().is_none(), "the push ended before it could be killed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        signal(&push, libc::SIGSTOP);
+        let caught = !staged().is_empty();
+        signal(&push, libc::SIGKILL);
+        push.wait().unwrap();
+        if caught {
+            break;
+        }
+        assert!(attempt < 5, "the upload completed before the push could be stopped, {attempt} times");
+        std::fs::remove_dir_all(&root).unwrap();
     }
-    signal(&push, libc::SIGKILL);
-    push.wait().unwrap();
     assert_eq!(staged().len(), 1, "the killed push left its upload staged");
 
     // Within the grace a push may still be writing it; a dry run only counts it.
