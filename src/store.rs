@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <cache>/objects/<key>/   the artifact: stage files + manifest.json, params.json, metrics.json, key.json,
-//!                          stamp.json; read-only
+//!                          stamp.json; read-only (a shell out of one of these names lies
+//!                          under outs.pipe/: `pipe_stages::workspace::in_artifact`)
 //! <cache>/tmp/<key>-<pid>/ an artifact being computed (renamed into objects/ on success)
 //! <cache>/quarantine/<key>-<time>/ a corrupt object moved aside (`pipe gc` removes it)
 //! <cache>/locks/<key>.lock per-key lock: one process computes a key at a time
