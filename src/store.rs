@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <cache>/objects/<key>/   the artifact: stage files + manifest.json, params.json, metrics.json, key.json,
-//!                          stamp.json; read-only
+//!                          stamp.json; read-only (a shell out of one of these names lies
+//!                          under outs.pipe/: `pipe_stages::workspace::in_artifact`)
 //! <cache>/tmp/<key>-<pid>/ an artifact being computed (renamed into objects/ on success)
 //! <cache>/quarantine/<key>-<time>/ a corrupt object moved aside (`pipe gc` removes it)
 //! <cache>/locks/<key>.lock per-key lock: one process computes a key at a time
@@ -26,21 +27,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::tree::{self, hash_tree, FileHash, Shape};
-use pipe_stages::workspace::{normal, within};
+use pipe_stages::workspace::{in_artifact, normal, within};
+pub use pipe_stages::workspace::{KEY, MANIFEST, METRICS, PARAMS, RESERVED, STAMP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::integrity::{self, Problem, Stamp};
 use crate::key::KeyParts;
 use crate::{atomic, durable, seal, workspace, Error};
-
-pub const MANIFEST: &str = "manifest.json";
-pub const PARAMS: &str = "params.json";
-pub const METRICS: &str = "metrics.json";
-pub const KEY: &str = "key.json";
-pub const STAMP: &str = "stamp.json";
-/// Metadata the engine writes beside a stage's files; a stage may not use these names.
-pub const RESERVED: [&str; 5] = [MANIFEST, PARAMS, METRICS, KEY, STAMP];
 
 /// Every file a stage wrote, with size and blake3, and the rest of the tree's [`Shape`].
 /// Its own blake3 is the artifact hash; the shape's lists are left out when empty, so
@@ -176,6 +170,9 @@ impl Store {
     /// sorted, executables and empty directories marked) at and under workspace path `rel`,
     /// by its manifest: a workspace out that pipe wrote.
     pub fn holds(&self, rel: &str, files: &[(String, String)]) -> Result<bool, Error> {
+        let (rel, at) = (normal(rel), in_artifact(rel));
+        // The manifest lists the out where the artifact keeps it; `files` are named as in the workspace.
+        let named = |path: &str| format!("{rel}{}", &path[at.len()..]);
         let dir = self.objects_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -187,11 +184,11 @@ impl Store {
             let Ok(manifest) = read_json::<Manifest>(&entry.path().join(MANIFEST)) else { continue };
             let exec = |path: &String| manifest.executable.contains(path);
             let mut under: Vec<(String, String)> = (manifest.files.iter())
-                .filter(|f| within(&f.path, rel))
-                .map(|f| (f.path.clone(), workspace::entry(f.blake3.clone(), exec(&f.path))))
+                .filter(|f| within(&f.path, &at))
+                .map(|f| (named(&f.path), workspace::entry(f.blake3.clone(), exec(&f.path))))
                 .collect();
-            let dirs = manifest.empty_dirs.iter().filter(|d| within(d, rel) && normal(d) != normal(rel));
-            under.extend(dirs.map(|d| (d.clone(), workspace::EMPTY_DIR.to_string())));
+            let dirs = manifest.empty_dirs.iter().filter(|d| within(d, &at) && normal(d) != at);
+            under.extend(dirs.map(|d| (named(d), workspace::EMPTY_DIR.to_string())));
             under.sort();
             if under == files {
                 return Ok(true);

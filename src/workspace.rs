@@ -1,6 +1,6 @@
 //! Workspace outs. A stage's declared `outs` (a shell stage's `outs:`) live twice: in
-//! its artifact, at the same relative path, and in the pipeline's directory, where the
-//! user reads them. When a run finds the stage cached, or its artifact was pulled from
+//! its artifact, at the path [`in_artifact`] gives (the same relative path, but for names
+//! the engine's metadata uses), and in the pipeline's directory, where the user reads them. When a run finds the stage cached, or its artifact was pulled from
 //! a remote, the workspace copy may be missing; [`restore`] puts it back from the store.
 //!
 //! Outs are compared by content (blake3). A workspace out that differs from the
@@ -19,11 +19,11 @@
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipe_stages::shell::copy_tree;
 use pipe_stages::tree::{self, hash_file, hash_tree, Shape};
-use pipe_stages::workspace::{normal, resolve as resolve_path, Last};
+use pipe_stages::workspace::{in_artifact, normal, resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
 use crate::plan::Plan;
@@ -129,15 +129,15 @@ pub enum Drift {
 
 /// Compares workspace out `rel` with `artifact`'s, telling pipe's own output (the out of
 /// some artifact in `store`) from an edit by hand.
-fn compare(workdir: &Path, rel: &Path, artifact: &Artifact, store: &Store) -> Result<Drift, Error> {
-    let want = contents(&artifact.dir, rel)?;
-    let have = contents(workdir, rel)?;
+fn compare(workdir: &Path, rel: &str, artifact: &Artifact, store: &Store) -> Result<Drift, Error> {
+    let want = contents(&artifact.dir.join(in_artifact(rel)), rel)?;
+    let have = contents(&workdir.join(rel), rel)?;
     // Nothing to compare with (a shell stage fails without its outs, so only other kinds).
     if want.is_none() || have == want {
         return Ok(Drift::Current);
     }
     let Some(have) = have else { return Ok(Drift::Missing) };
-    Ok(if store.holds(&rel.to_string_lossy(), &have)? { Drift::Earlier } else { Drift::Edited })
+    Ok(if store.holds(rel, &have)? { Drift::Earlier } else { Drift::Edited })
 }
 
 /// How each declared out of instance `i` stands in the workspace against `artifact`
@@ -151,50 +151,49 @@ pub fn drift(
 ) -> Result<Vec<(String, Drift)>, Error> {
     let mut drifts = Vec::new();
     for out in declared_outs(registry, plan, i)? {
-        let drift = compare(&plan.workdir, Path::new(&normal(&out)), artifact, store)?;
+        let drift = compare(&plan.workdir, &normal(&out), artifact, store)?;
         drifts.push((out, drift));
     }
     Ok(drifts)
 }
 
 fn restore_out(workdir: &Path, out: &str, artifact: &Artifact, store: &Store, force: bool) -> Result<Action, Error> {
-    let rel = PathBuf::from(normal(out));
+    let rel = normal(out);
     let action = match compare(workdir, &rel, artifact, store)? {
         Drift::Current => return Ok(Action::Current),
         Drift::Edited if !force => return Ok(Action::Modified),
         Drift::Edited => Action::Overwritten,
         Drift::Missing | Drift::Earlier => Action::Restored,
     };
-    place(workdir, &rel, &artifact.dir.join(&rel))?;
+    place(workdir, Path::new(&rel), &artifact.dir.join(in_artifact(&rel)))?;
     Ok(action)
 }
 
 /// Whether workspace path `rel` holds the same content in `workdir` as in the artifact `dir`.
 pub fn same(workdir: &Path, dir: &Path, rel: &str) -> Result<bool, Error> {
-    let rel = PathBuf::from(normal(rel));
-    Ok(contents(workdir, &rel)? == contents(dir, &rel)?)
+    let rel = normal(rel);
+    Ok(contents(&workdir.join(&rel), &rel)? == contents(&dir.join(in_artifact(&rel)), &rel)?)
 }
 
-/// The content of `root/rel`: (relative path, blake3) of each file, [`EXECUTABLE`] added to
-/// an executable's, and (relative path, [`EMPTY_DIR`]) for each empty directory under it;
-/// sorted, or None when absent. An empty directory out is `Some(vec![])`.
-fn contents(root: &Path, rel: &Path) -> Result<Option<Vec<(String, String)>>, Error> {
-    let path = root.join(rel);
-    let meta = match fs::metadata(&path) {
+/// The content of `path`, workspace path `rel` or its place in an artifact: (path under
+/// `rel`, blake3) of each file, [`EXECUTABLE`] added to an executable's, and (path under
+/// `rel`, [`EMPTY_DIR`]) for each empty directory under it; sorted, or None when absent.
+/// An empty directory out is `Some(vec![])`.
+fn contents(path: &Path, rel: &str) -> Result<Option<Vec<(String, String)>>, Error> {
+    let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path)(e)),
+        Err(e) => return Err(Error::io(path)(e)),
     };
-    let corrupt = |e: StageError| Error::Corrupt { path: path.clone(), message: e.to_string() };
-    let rel_text = rel.to_string_lossy();
+    let corrupt = |e: StageError| Error::Corrupt { path: path.to_path_buf(), message: e.to_string() };
     if !meta.is_dir() {
-        let exec = tree::executable(&path).map_err(corrupt)?;
-        return Ok(Some(vec![(rel_text.into_owned(), entry(hash_file(&path).map_err(corrupt)?.1, exec))]));
+        let exec = tree::executable(path).map_err(corrupt)?;
+        return Ok(Some(vec![(rel.to_string(), entry(hash_file(path).map_err(corrupt)?.1, exec))]));
     }
-    let Shape { empty_dirs, executable } = tree::shape(&path).map_err(corrupt)?;
+    let Shape { empty_dirs, executable } = tree::shape(path).map_err(corrupt)?;
     let executable: HashSet<String> = executable.into_iter().collect();
-    let under = |p: &str| format!("{rel_text}/{p}");
-    let mut all: Vec<(String, String)> = hash_tree(&path)
+    let under = |p: &str| format!("{rel}/{p}");
+    let mut all: Vec<(String, String)> = hash_tree(path)
         .map_err(corrupt)?
         .into_iter()
         .map(|f| (under(&f.path), entry(f.blake3, executable.contains(&f.path))))
@@ -275,19 +274,19 @@ mod tests {
     #[test]
     fn contents_tells_missing_from_empty_and_lists_files_under_the_out() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), None);
+        assert_eq!(contents(&dir.path().join("out"), "out").unwrap(), None);
         fs::create_dir(dir.path().join("out")).unwrap();
-        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![]));
+        assert_eq!(contents(&dir.path().join("out"), "out").unwrap(), Some(vec![]));
         fs::write(dir.path().join("out/a"), "x").unwrap();
         let hash = blake3::hash(b"x").to_hex().to_string();
-        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(vec![("out/a".to_string(), hash.clone())]));
+        assert_eq!(contents(&dir.path().join("out"), "out").unwrap(), Some(vec![("out/a".to_string(), hash.clone())]));
         // The execute bit and empty directories are part of what an out holds.
         fs::set_permissions(dir.path().join("out/a"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::create_dir(dir.path().join("out/logs")).unwrap();
         let want = vec![("out/a".to_string(), format!("{hash} +x")), ("out/logs".to_string(), EMPTY_DIR.to_string())];
-        assert_eq!(contents(dir.path(), Path::new("out")).unwrap(), Some(want));
+        assert_eq!(contents(&dir.path().join("out"), "out").unwrap(), Some(want));
         assert_eq!(
-            contents(dir.path(), Path::new("out/a")).unwrap(),
+            contents(&dir.path().join("out/a"), "out/a").unwrap(),
             Some(vec![("out/a".into(), format!("{hash} +x"))])
         );
     }

@@ -329,6 +329,28 @@ fn a_stage_s_vars_files_are_read_in_its_wdir_as_dvc_reads_them() {
 }
 
 #[test]
+fn a_metrics_json_written_beside_the_engines_metadata_runs_and_comes_back_as_in_dvc() {
+    let t = Test::new().file(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: \"echo '{\\\"acc\\\": 0.9}' > metrics.json\"\n    metrics: [metrics.json]\n  \
+         report:\n    cmd: cat metrics.json > report.txt\n    deps: [metrics.json]\n    outs: [report.txt]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("2 ran").stdout_has("acc=0.9");
+    assert_eq!(t.lines("report.txt"), ["{\"acc\": 0.9}"]);
+    // The artifact keeps the out apart from the engine's own metrics.json.
+    t.run(&["show", "dvc.yaml", "train"]).success().stdout_has("outs.pipe/metrics.json").stdout_has("acc  0.9");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 2 cached");
+    std::fs::remove_file(t.path().join("metrics.json")).unwrap();
+    t.run(&["run", "dvc.yaml"])
+        .success()
+        .stdout_has("0 ran, 2 cached")
+        .stderr_has("restored metrics.json (out of train)");
+    assert_eq!(t.lines("metrics.json"), ["{\"acc\": 0.9}"]);
+    let status = t.run(&["status", "dvc.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    assert!(!status.stdout.contains("metrics.json"), "{}", status.stdout);
+}
+
+#[test]
 fn a_dvc_pipeline_under_another_name_is_found_by_its_content() {
     let t = Test::new().file("pipeline.yaml", "stages:\n  hello:\n    cmd: echo hi > hi.txt\n    outs: [hi.txt]\n");
     t.run(&["run", "pipeline.yaml"]).success().stdout_has("1 ran");

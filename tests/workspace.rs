@@ -221,3 +221,57 @@ fn status_and_dry_run_judge_a_stage_reading_an_upstream_out_once_the_run_would_p
         t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
     }
 }
+
+/// Outs named as the engine's artifact metadata (`params.json`), or as the directory the
+/// artifact keeps such outs in (`outs.pipe`); `read` finds them there in its upstream.
+const RESERVED_NAMES: &str = r#"
+name: reserved
+params:
+  n: 1
+stages:
+  write:
+    uses: shell
+    run: |
+      echo write >> ran.log; echo '{"n": ${params.n}}' > params.json; mkdir -p outs.pipe; echo ${params.n} > outs.pipe/x
+    outs: [params.json, outs.pipe]
+  read:
+    uses: shell
+    needs: [write]
+    run: cat $PIPE_INPUT_WRITE/outs.pipe/params.json $PIPE_INPUT_WRITE/outs.pipe/outs.pipe/x > $PIPE_OUT/seen.txt
+"#;
+
+#[test]
+fn an_out_named_as_artifact_metadata_is_kept_cached_restored_and_pushed() {
+    let t = Test::new().pipeline(RESERVED_NAMES);
+    t.run(&["run", "p.yaml"]).success().stdout_has("2 ran, 0 cached");
+    assert_eq!(read(&t, "params.json"), "{\"n\": 1}\n");
+    t.run(&["show", "p.yaml", "write"])
+        .success()
+        .stdout_has("outs.pipe/params.json")
+        .stdout_has("outs.pipe/outs.pipe/x");
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+    std::fs::remove_file(t.path().join("params.json")).unwrap();
+    std::fs::remove_dir_all(t.path().join("outs.pipe")).unwrap();
+    t.run(&["status", "p.yaml"]).success().stdout_has("`params.json` is not in the workspace");
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored params.json (out of write)");
+    assert_eq!((read(&t, "params.json"), read(&t, "outs.pipe/x")), ("{\"n\": 1}\n".into(), "1\n".into()));
+    // Another run's out is told from an edit by hand.
+    t.run(&["run", "p.yaml", "--set", "params.n=2"]).success().stdout_has("2 ran");
+    t.run(&["status", "p.yaml"]).success().stdout_has("`params.json` holds another run's output");
+    t.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached").stderr_has("restored params.json");
+    t.write("params.json", "mine\n");
+    t.run(&["status", "p.yaml"]).success().stdout_has("`params.json` was changed by hand");
+    t.run(&["checkout", "p.yaml", "--force"]).success().stderr_has("overwrote params.json");
+    let status = t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    assert!(!status.stdout.contains("params.json"), "{}", status.stdout);
+    t.run(&["verify", "--all"]).success();
+    assert_eq!(t.lines("ran.log").len(), 2, "only the run with n=2 ran `write` again");
+
+    let dir = tempfile::tempdir().unwrap();
+    let remote = format!("--remote=file://{}/r", dir.path().display());
+    t.run(&["push", "--all", &remote]).success();
+    let pulled = Test::new().pipeline(RESERVED_NAMES);
+    pulled.run(&["pull", "p.yaml", &remote]).success().stderr_has("restored params.json (out of write)");
+    assert_eq!(read(&pulled, "params.json"), "{\"n\": 1}\n");
+    pulled.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
+}

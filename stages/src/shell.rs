@@ -1,6 +1,7 @@
 //! The generic `shell` stage: runs a command DVC-style. Its `deps` (files or
 //! directories) are hashed into the stage key, its `outs` are copied into the
-//! artifact, and the command can also write into `$PIPE_OUT` directly.
+//! artifact (where [`workspace::in_artifact`] says), and the command can also write
+//! into `$PIPE_OUT` directly.
 //!
 //! The command runs with `sh -c` in the pipeline file's directory and sees:
 //! `PIPE_OUT` (the artifact directory being built), `PIPE_INPUTS` (upstream
@@ -86,9 +87,20 @@ impl Stage for Shell {
             }
         }
         for (key, listed) in [("metrics", &p.metrics), ("persist", &p.persist)] {
-            if let Some(path) = listed.iter().find(|m| !p.outs.contains(m)) {
-                return Err(StageError::param(key, format!("`{path}` must also be listed in `outs`")));
-            }
+            let Some(path) = listed.iter().find(|m| !p.outs.contains(m)) else { continue };
+            // As in DVC, where a metrics file or a persisted path is an out of its own, and outs may not overlap.
+            let message = match p.outs.iter().find(|out| workspace::within(path, out)) {
+                Some(out) if key == "metrics" => format!(
+                    "`{path}` lies inside out `{out}`: a metrics file must be an out of its own, and outs may not \
+                     overlap (DVC refuses them too); write it outside `{out}` and list it in `outs`"
+                ),
+                Some(out) => format!(
+                    "`{path}` lies inside out `{out}`: `persist` keeps whole outs (DVC's `persist: true` is set \
+                     on an out); list `{out}`"
+                ),
+                None => format!("`{path}` must also be listed in `outs`"),
+            };
+            return Err(StageError::param(key, message));
         }
         Ok(value)
     }
@@ -207,7 +219,7 @@ impl Stage for Shell {
                     ctx.workdir.display()
                 )));
             }
-            copy_tree(from, &ctx.out_path(out)?)?;
+            copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
         }
         for file in &p.metrics {
             read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
@@ -465,6 +477,13 @@ mod tests {
         );
         let err = Shell.resolve(&json!({"run": "true", "outs": ["a"], "metrics": ["m.json"]})).unwrap_err();
         assert!(err.to_string().contains("`m.json` must also be listed in `outs`"), "{err}");
+        let err = Shell.resolve(&json!({"run": "true", "outs": ["sub/"], "metrics": ["sub/m.json"]})).unwrap_err();
+        assert!(
+            err.to_string().contains("`sub/m.json` lies inside out `sub/`: a metrics file must be an out"),
+            "{err}"
+        );
+        let err = Shell.resolve(&json!({"run": "true", "outs": ["sub"], "persist": ["sub/x"]})).unwrap_err();
+        assert!(err.to_string().contains("param `persist`: `sub/x` lies inside out `sub`"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let always = Shell.resolve(&json!({"run": "true", "always_changed": true})).unwrap();
         assert_ne!(Shell.fingerprint(&always, dir.path()).unwrap(), Shell.fingerprint(&always, dir.path()).unwrap());

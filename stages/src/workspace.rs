@@ -12,6 +12,18 @@ use std::path::{Component, Path, PathBuf};
 /// Links followed while resolving one path before it counts as a loop (Linux's limit).
 const MAX_LINKS: usize = 40;
 
+pub const MANIFEST: &str = "manifest.json";
+pub const PARAMS: &str = "params.json";
+pub const METRICS: &str = "metrics.json";
+pub const KEY: &str = "key.json";
+pub const STAMP: &str = "stamp.json";
+/// Metadata the engine writes beside a stage's files in its artifact; a stage may not
+/// write these names at the top of `$PIPE_OUT`.
+pub const RESERVED: [&str; 5] = [MANIFEST, PARAMS, METRICS, KEY, STAMP];
+/// The artifact directory holding the workspace outs whose first component is a
+/// [`RESERVED`] name, or this name itself (see [`in_artifact`]).
+pub const ESCAPED: &str = "outs.pipe";
+
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {
     #[error("`{0}` must be a relative path inside the pipeline's directory (no `..`, not absolute)")]
@@ -101,6 +113,23 @@ pub fn overlap(a: &str, b: &str) -> bool {
     within(a, b) || within(b, a)
 }
 
+/// Where workspace out `path` (or a path inside one) lies in its stage's artifact: at the
+/// same relative path, unless its first component is a [`RESERVED`] name or [`ESCAPED`]
+/// itself; then under [`ESCAPED`] (`metrics.json` is `outs.pipe/metrics.json`), so a
+/// DVC stage may write `metrics.json` beside the engine's. Injective: only an escaped
+/// path starts with `outs.pipe/`. A reserved name failed its stage before, so stored
+/// artifacts keep their layout and hash (but for outs under `outs.pipe` itself). A path
+/// inside an out maps inside the out's.
+pub fn in_artifact(path: &str) -> String {
+    let path = normal(path);
+    let first = path.split('/').next().unwrap_or_default();
+    if RESERVED.contains(&first) || first == ESCAPED {
+        format!("{ESCAPED}/{path}")
+    } else {
+        path
+    }
+}
+
 /// The parts of a path that move through the tree: names and `..` (`/` and `.` do not).
 fn components(path: &Path) -> VecDeque<OsString> {
     path.components()
@@ -125,6 +154,22 @@ mod tests {
         assert!(!within("data2/a.txt", "data") && !within("data", "data/a.txt"));
         assert!(overlap("data", "data/x.txt") && overlap("data/x.txt", "data/x.txt"));
         assert!(!overlap("data/x", "data/x.txt"));
+    }
+
+    #[test]
+    fn outs_named_like_artifact_metadata_move_under_one_directory() {
+        assert_eq!(in_artifact("./data/metrics.json"), "data/metrics.json");
+        assert_eq!(in_artifact("metrics.json"), "outs.pipe/metrics.json");
+        assert_eq!(in_artifact("params.json/sub/"), "outs.pipe/params.json/sub");
+        assert_eq!(in_artifact("outs.pipe/x"), "outs.pipe/outs.pipe/x");
+        assert_eq!(in_artifact("outs.pipe2/x"), "outs.pipe2/x");
+        // Injective: no two outs share a place in the artifact.
+        let outs = ["metrics.json", "outs.pipe/metrics.json", "outs.pipe", "outs.pipe/outs.pipe", "a", "key.json/a"];
+        let mapped: std::collections::HashSet<String> = outs.iter().map(|o| in_artifact(o)).collect();
+        assert_eq!(mapped.len(), outs.len());
+        for out in outs {
+            assert_eq!(in_artifact(&format!("{out}/x")), format!("{}/x", in_artifact(out)));
+        }
     }
 
     #[test]
