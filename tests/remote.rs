@@ -803,6 +803,9 @@ fn a_push_counts_a_key_shared_by_instances_once_and_the_files_already_there_as_s
         .stdout_has("0 artifact(s) pulled from")
         .stdout_has(", 1 already in the store");
     assert!(!again.stderr.contains("pulled "), "{}", again.stderr);
+    // Stale, the two instances still share one key: one artifact is not pushed.
+    t.write("p.yaml", "name: t\nstages:\n  b: {uses: shell, matrix: {x: [1, 2]}, run: \"echo t > $PIPE_OUT/b\"}\n");
+    run(&t, &["push", "p.yaml"]).code(1).stderr_has("error: 1 artifact(s) not pushed");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `pipe push`: upload artifacts to the remote cache.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
@@ -83,7 +84,7 @@ fn of_pipeline(
     let registry = Registry::builtin();
     let plan = super::load(file, sets, &registry)?;
     let selection = plan.select(stages, false)?;
-    let (mut artifacts, mut missing) = (Vec::new(), 0);
+    let (mut artifacts, mut missing, mut missed) = (Vec::new(), 0, HashSet::new());
     for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
         let Some(p) = p else { continue };
         // Unknown upstream artifacts keep the key unknown: those upstreams are named instead.
@@ -100,7 +101,10 @@ fn of_pipeline(
                 eprintln!("{}: not pushed: its key waits for {what}", inst.name)
             }
             (None, _) => {
-                missing += 1;
+                // Instances sharing a key share its artifact: counted once, as pushed ones are.
+                if p.parts.as_ref().is_none_or(|parts| missed.insert(parts.key())) {
+                    missing += 1;
+                }
                 eprintln!(
                     "{} has no artifact under its current key (stale, or a stage that runs every time): not pushed; \
                      `pipe run` it first, or `pipe push --run latest` for what the last run made",
