@@ -45,6 +45,11 @@ pub struct Probe {
 pub type RemoteLookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, Error>;
 
 impl Probe {
+    /// A probe whose key is not known.
+    fn keyless(state: State, inputs: Vec<(String, Option<String>)>, pending: Vec<String>) -> Probe {
+        Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
+    }
+
     pub fn artifact(&self) -> Option<&Artifact> {
         match &self.state {
             State::Fresh(a) => Some(a),
@@ -84,8 +89,7 @@ pub fn probe_via(
             .collect();
         let pending = pending(plan, registry, store, &mut probes, i)?;
         if !pending.is_empty() {
-            let state = State::Stale { key: None };
-            probes.push(Some(Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }));
+            probes.push(Some(Probe::keyless(State::Stale { key: None }, inputs, pending)));
             continue;
         }
         let fingerprint = match registry.get(&inst.kind) {
@@ -96,13 +100,9 @@ pub fn probe_via(
             // The file is missing because the upstream that writes it has not run: as any
             // instance downstream of a stale one, its key waits for that run.
             Err(_) if reads_unbuilt_upstream(plan, registry, &probes, i) => {
-                let state = State::Stale { key: None };
-                Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
+                Probe::keyless(State::Stale { key: None }, inputs, pending)
             }
-            Err(message) => {
-                let state = State::Broken(message);
-                Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
-            }
+            Err(message) => Probe::keyless(State::Broken(message), inputs, pending),
             Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
         probes.push(Some(probe));
@@ -170,16 +170,7 @@ fn known(
         let known: Vec<String> = inputs.iter().map(|(_, a)| a.clone().unwrap_or_default()).collect();
         let mut partial = KeyParts::of(plan, i, &known, fingerprint);
         partial.inputs.retain(|input| !input.artifact.is_empty());
-        let state = State::Stale { key: None };
-        return Ok(Probe {
-            state,
-            parts: None,
-            partial: Some(partial),
-            inputs,
-            remote: None,
-            pending: Vec::new(),
-            outs: None,
-        });
+        return Ok(Probe { partial: Some(partial), ..Probe::keyless(State::Stale { key: None }, inputs, Vec::new()) });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
