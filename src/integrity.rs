@@ -2,9 +2,9 @@
 //! writes `stamp.json`: size, mtime, blake3 and execute bit of every file of the object
 //! (stage files and metadata alike), and its empty directories. The cheap check lists
 //! the object's files and empty directories (one added since is a mismatch) and compares
-//! sizes, mtimes and execute bits with one `stat` per file; only a mismatch pays for the full check, which
-//! re-hashes every file against the stamp and the manifest, as `pipe verify` does for
-//! every object.
+//! sizes, mtimes and execute bits with one `stat` per file; only a mismatch pays for the
+//! full check, which re-hashes every file against the stamp and the manifest, as
+//! `pipe verify` does for every object.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -226,9 +226,10 @@ impl Remote {
     }
 
     /// Uploads the artifacts not yet on the remote whole (replacing broken entries, and
-    /// the files an entry lists that the remote lost): files first, then each entry. Holds a push lock throughout, and first waits while a gc
-    /// holds one. An artifact that fails leaves the others to go up; then each failure
-    /// is named on stderr and the push is an error.
+    /// the files an entry lists that the remote lost): files first, then each entry.
+    /// Holds a push lock throughout, and first waits while a gc holds one. An artifact
+    /// that fails leaves the others to go up; then each failure is named on stderr and
+    /// the push is an error.
     pub fn push(&self, artifacts: &[Artifact]) -> Result<Report, Error> {
         self.writable()?;
         if artifacts.is_empty() {
