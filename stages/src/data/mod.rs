@@ -7,6 +7,7 @@ pub mod examples;
 pub mod hub;
 pub mod lengths;
 pub mod parquet_table;
+pub mod phrases;
 pub mod source;
 pub mod split;
 pub mod stratify;

@@ -1,4 +1,4 @@
-//! `split`: source train -> train + dev (stratified, seeded), source validation ->
+//! `split`: source train -> train + dev (stratified by sentence, seeded), source validation ->
 //! test (the scored split), source test (unlabelled) -> unlabelled.
 
 use std::collections::HashSet;
@@ -32,7 +32,7 @@ impl Stage for Split {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -59,15 +59,17 @@ impl Stage for Split {
         let unlabelled = examples::read_jsonl(&dir.join("test.jsonl"))?;
 
         let mut rng = crate::rng::derive(ctx.seed, "split/train_dev");
-        let (train, dev) = stratify::train_dev(source_train, p.train_dev_split, &mut rng);
+        let stratify::TrainDev { train, dev, sentences, dev_sentences } =
+            stratify::train_dev(source_train, p.train_dev_split, &mut rng);
         let parts = [("train", &train), ("dev", &dev), ("test", &test), ("unlabelled", &unlabelled)];
         for (name, rows) in &parts[..3] {
             if rows.is_empty() {
                 let hint = match *name {
                     "test" => "the source has no validation rows".to_string(),
                     _ => format!(
-                        "train_dev_split {} of {} source train rows",
+                        "train_dev_split {} of {} sentences in {} source train rows",
                         p.train_dev_split,
+                        sentences,
                         train.len() + dev.len()
                     ),
                 };
@@ -84,6 +86,8 @@ impl Stage for Split {
             counts::record(ctx, name, rows);
         }
         ctx.metric("overlap", overlap);
+        ctx.metric("sentences", sentences);
+        ctx.metric("dev_sentences", dev_sentences);
         ctx.metric("train_positive_fraction", positive_fraction(&train));
         ctx.metric("dev_positive_fraction", positive_fraction(&dev));
         // Same text under another index is not a leak by (source, idx), but worth knowing.
