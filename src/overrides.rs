@@ -26,7 +26,8 @@ pub fn parse(text: &str) -> Result<Override, Error> {
     if path.is_empty() || path.iter().any(String::is_empty) {
         return Err(bad("no key after the stage name"));
     }
-    let value: Value = serde_yaml_ng::from_str(rhs).map_err(|e| bad(&format!("value is not valid YAML: {e}")))?;
+    // The parser's message says what is wrong (a NaN, or where the YAML breaks).
+    let value: Value = pipe_stages::values::from_yaml(rhs).map_err(|e| bad(&e.message))?;
     Ok(Override { target, path, value })
 }
 
@@ -136,6 +137,8 @@ mod tests {
         );
         assert_eq!(parse("params.model=mean").unwrap().value, Value::from("mean"));
         assert!(parse("train=3").is_err());
+        let nan = parse("params.x=.nan").err().unwrap().to_string();
+        assert!(nan.starts_with("--set params.x=.nan: `.nan`, `.inf` and `-.inf` cannot be values here"), "{nan}");
     }
 
     #[test]

@@ -43,12 +43,36 @@ pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
     // A byte-order mark (editors on Windows write one) is not a second document.
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true))?;
+    if let Some(at) = non_finite(&value, "") {
+        let at = if at.is_empty() { String::new() } else { format!("{at}: ") };
+        let message = format!(
+            "{at}`.nan`, `.inf` and `-.inf` cannot be values here: params and keys are JSON, which has no such \
+             numbers (they would turn into null); quote it for a string"
+        );
+        return Err(YamlError { message, line: None });
+    }
     if !has_merge_key(&value) {
         return serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true));
     }
     value.apply_merge().map_err(|e| YamlError::of(e, false))?;
     let merged = serde_yaml_ng::to_string(&value).map_err(|e| YamlError::of(e, false))?;
     serde_yaml_ng::from_str(&merged).map_err(|e| YamlError::of(e, false))
+}
+
+/// The path of keys (`params.x`, `a[2]`) to the first NaN or infinity in `value`, `at`
+/// being the path to `value` itself.
+fn non_finite(value: &serde_yaml_ng::Value, at: &str) -> Option<String> {
+    use serde_yaml_ng::Value as Y;
+    match value {
+        Y::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => Some(at.to_string()),
+        Y::Mapping(map) => map.iter().find_map(|(k, v)| {
+            let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            non_finite(v, &if at.is_empty() { key } else { format!("{at}.{key}") })
+        }),
+        Y::Sequence(items) => items.iter().enumerate().find_map(|(i, v)| non_finite(v, &format!("{at}[{i}]"))),
+        Y::Tagged(tagged) => non_finite(&tagged.value, at),
+        _ => None,
+    }
 }
 
 fn has_merge_key(value: &serde_yaml_ng::Value) -> bool {
@@ -79,6 +103,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nan_and_infinities_are_refused_by_their_path() {
+        let err = from_yaml::<Value>("params: {lr: 0.1, xs: [1, .inf]}\n").unwrap_err();
+        assert!(err.message.starts_with("params.xs[1]: `.nan`, `.inf` and `-.inf` cannot be values"), "{err}");
+        assert!(from_yaml::<Value>("-.inf").unwrap_err().message.starts_with("`.nan`, `.inf`"));
+        assert_eq!(from_yaml::<Value>("x: '.nan'").unwrap(), json!({"x": ".nan"}));
+    }
 
     #[test]
     fn merge_keys_are_applied_and_explicit_keys_win() {
