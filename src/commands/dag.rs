@@ -72,10 +72,25 @@ fn dot(plan: &Plan) -> String {
     out
 }
 
+/// `text` as Mermaid shows it literally inside a quoted label: Mermaid reads HTML there, and
+/// `#name;` as an entity.
+fn mermaid_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '#' => "#35;".to_string(),
+            '"' => "#quot;".to_string(),
+            '<' => "#lt;".to_string(),
+            '>' => "#gt;".to_string(),
+            '&' => "#amp;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 fn mermaid(plan: &Plan) -> String {
     let mut out = String::from("flowchart LR\n");
     for (i, inst) in plan.instances.iter().enumerate() {
-        out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", inst.name.replace('"', "#quot;"), inst.kind));
+        out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", mermaid_text(&inst.name), mermaid_text(&inst.kind)));
     }
     for (i, inst) in plan.instances.iter().enumerate() {
         for &u in &inst.inputs {
@@ -83,4 +98,12 @@ fn mermaid(plan: &Plan) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mermaid_labels_show_html_and_entities_literally() {
+        assert_eq!(super::mermaid_text(r##"g[x=a<b>&"c"#1;]"##), "g[x=a#lt;b#gt;#amp;#quot;c#quot;#35;1;]");
+    }
 }
