@@ -13,7 +13,7 @@ use pipe_stages::Registry;
 use serde_json::Value;
 
 use crate::executor::ExecutorKind;
-use crate::interpolate::{interpolate, Scope};
+use crate::interpolate::{interpolate, render, Scope};
 use crate::matrix::{self, Combo};
 use crate::resources::Resources;
 use crate::spec::{Frozen, Pipeline, StageSpec};
@@ -253,12 +253,25 @@ fn expand(
     Ok(made)
 }
 
-/// `train[pooling=cls,dropout=0.1]` with its values sorted by key, as instance names have
-/// them; any other name as it is.
-fn sorted_instance(name: &str) -> String {
+/// `train[pooling=cls, lr=1e-3]` as instance names have it, `train[lr=0.001,pooling=cls]`:
+/// values sorted by key and written as the name writes the parsed value; any other name as
+/// it is.
+fn canonical_instance(name: &str) -> String {
     let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
-    let mut values: Vec<&str> = values.split(',').collect();
-    values.sort_by_key(|v| v.split_once('=').map_or(*v, |(k, _)| k));
+    let mut values: Vec<(&str, String)> = values
+        .split(',')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => {
+                let v = v.trim();
+                let parsed =
+                    serde_yaml_ng::from_str::<serde_json::Value>(v).map_or_else(|_| v.to_string(), |v| render(&v));
+                (k.trim(), format!("{}={parsed}", k.trim()))
+            }
+            None => (pair.trim(), pair.trim().to_string()),
+        })
+        .collect();
+    values.sort_by(|a, b| a.0.cmp(b.0));
+    let values: Vec<String> = values.into_iter().map(|(_, pair)| pair).collect();
     format!("{stage}[{}]", values.join(","))
 }
 
@@ -273,7 +286,7 @@ impl Plan {
             (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
         };
         match find(name) {
-            found if found.is_empty() => find(&sorted_instance(name)),
+            found if found.is_empty() => find(&canonical_instance(name)),
             found => found,
         }
     }
@@ -367,6 +380,17 @@ mod tests {
         assert_eq!(p.matching("x.yaml:e").len(), 4);
         assert_eq!(p.matching("./x.yaml:e").len(), 4);
         assert!(p.matching("t[y=r,x=2]").is_empty());
+        // Values as YAML writes them, spaces after commas: the name holds the parsed value.
+        let p = plan(
+            "name: m\nstages:\n  t:\n    uses: shell\n    matrix: {lr: [1e-3, 2.0e-5], on: [true]}\n    run: 'true'\n",
+        )
+        .unwrap();
+        let name = |i: usize| p.instances[i].name.as_str();
+        assert_eq!(
+            p.matching("t[on=true, lr=1e-3]").iter().map(|&i| name(i)).collect::<Vec<_>>(),
+            ["t[lr=0.001,on=true]"]
+        );
+        assert_eq!(p.matching("t[lr=2.0e-5,on=true]").len(), 1);
     }
 
     #[test]
