@@ -24,7 +24,7 @@ pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> St
 /// that leads with the nearest valid key; other messages pass through.
 pub fn explain(message: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_string();
+        return pipe_stages::values::plain_types(message);
     };
     let Some((word, expected)) = rest.split_once('`') else {
         return message.to_string();

@@ -18,7 +18,8 @@ pub fn resolve<P: DeserializeOwned + Serialize>(raw: &Value) -> Result<Value, St
 pub fn parse<P: DeserializeOwned>(value: &Value) -> Result<P, StageError> {
     serde_json::from_value(value.clone()).map_err(|e| {
         let message = e.to_string();
-        StageError::param(offending_key::<P>(value, &message).unwrap_or_default(), message)
+        let key = offending_key::<P>(value, &message).unwrap_or_default();
+        StageError::param(key, crate::values::plain_types(&message))
     })
 }
 

@@ -84,6 +84,44 @@ fn has_merge_key(value: &serde_yaml_ng::Value) -> bool {
     }
 }
 
+/// A serde message in the user's words: "expected u64" says "expected a non-negative
+/// integer", "expected struct RawStage" says "expected a mapping".
+pub fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 14] = [
+        ("u8", "a non-negative integer"),
+        ("u16", "a non-negative integer"),
+        ("u32", "a non-negative integer"),
+        ("u64", "a non-negative integer"),
+        ("usize", "a non-negative integer"),
+        ("i8", "an integer"),
+        ("i16", "an integer"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+        ("isize", "an integer"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+        ("any YAML value", "a number in range"),
+        ("struct", "a mapping"),
+    ];
+    let mut out = String::new();
+    let mut rest = message.replace(" as u128, expected", ", expected").replace(" as i128, expected", ", expected");
+    while let Some(at) = rest.find("expected ") {
+        out.push_str(&rest[..at + "expected ".len()]);
+        rest = rest[at + "expected ".len()..].to_string();
+        let word_end = rest.find([',', ')']).unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        let plain = WORDS.iter().find(|(rust, _)| {
+            word == *rust || (*rust == "struct" && word.strip_prefix("struct ").is_some_and(|n| !n.contains(' ')))
+        });
+        if let Some((_, plain)) = plain {
+            out.push_str(plain);
+            rest = rest[word_end..].to_string();
+        }
+    }
+    out.push_str(&rest);
+    out
+}
+
 /// Whether `path` is read as TOML rather than YAML.
 pub fn is_toml(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "toml")
@@ -110,6 +148,27 @@ mod tests {
         assert!(err.message.starts_with("params.xs[1]: `.nan`, `.inf` and `-.inf` cannot be values"), "{err}");
         assert!(from_yaml::<Value>("-.inf").unwrap_err().message.starts_with("`.nan`, `.inf`"));
         assert_eq!(from_yaml::<Value>("x: '.nan'").unwrap(), json!({"x": ".nan"}));
+    }
+
+    #[test]
+    fn rust_type_names_become_words() {
+        assert_eq!(
+            plain_types("invalid type: integer `-1`, expected u64"),
+            "invalid type: integer `-1`, expected a non-negative integer"
+        );
+        assert_eq!(
+            plain_types("invalid type: sequence, expected struct RawPipeline"),
+            "invalid type: sequence, expected a mapping"
+        );
+        assert_eq!(
+            plain_types("invalid type: integer `99999999999999999999999` as u128, expected any YAML value"),
+            "invalid type: integer `99999999999999999999999`, expected a number in range"
+        );
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected f64"),
+            "invalid type: string \"x\", expected a number"
+        );
+        assert_eq!(plain_types("expected one of `a`, `b`"), "expected one of `a`, `b`");
     }
 
     #[test]
