@@ -255,7 +255,7 @@ fn expand(
 
 /// `train[pooling=cls,dropout=0.1]` with its values sorted by key, as instance names have
 /// them; any other name as it is.
-fn sorted_instance(name: &str) -> String {
+pub(crate) fn sorted_instance(name: &str) -> String {
     let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
     let mut values: Vec<&str> = values.split(',').collect();
     values.sort_by_key(|v| v.split_once('=').map_or(*v, |(k, _)| k));
