@@ -256,7 +256,7 @@ fn expand(
 /// `train[pooling=cls, lr=1e-3]` as instance names have it, `train[lr=0.001,pooling=cls]`:
 /// values sorted by key and written as the name writes the parsed value; any other name as
 /// it is.
-fn canonical_instance(name: &str) -> String {
+pub(crate) fn canonical_instance(name: &str) -> String {
     let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
     let mut values: Vec<(&str, String)> = values
         .split(',')

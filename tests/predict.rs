@@ -215,3 +215,61 @@ fn bf16_warns_of_its_slow_path_and_int8_has_none_at_baseline() {
         .success()
         .stderr_has("warning: precision bf16: neither AMX-BF16 tiles nor AVX512-BF16 here");
 }
+
+#[test]
+fn truncation_blank_tokens_and_count_limits_are_named() {
+    let t = Test::new();
+    save_model(&t.path().join("model"));
+    let model = |args: &[&str]| predict(&t, &[&["--model", "model"][..], args].concat());
+    // The fixture has 128 positions: more is refused before any sentence is read.
+    model(&["--max-len", "129", "a film"]).code(2).stderr_has("--max-len 129 is more than the model's 128 positions");
+    model(&["--max-len", "0", "a film"]).code(2).stderr_has("'--max-len <N>': must be a whole number of at least 2");
+    model(&["--ig-steps", "1001", "a film"])
+        .code(2)
+        .stderr_has("'--ig-steps <N>': must be a whole number from 1 to 1000");
+    model(&["a film", "\u{200b}"]).code(2).stderr_has("argument 2 has no tokens besides [CLS]/[SEP]");
+    model(&["\u{1}\u{2}"]).code(2).stderr_has("argument 1 has no tokens");
+    model(&["a\nfilm"]).code(2).stderr_has("argument 1 has a line break");
+
+    let cut = model(&["--max-len", "3", "--json", "--top", "10", "a good film"])
+        .success()
+        .stderr_has("warning: argument 1 was cut to its first 3 of 5 tokens (--max-len 3)");
+    let cut: Value = serde_json::from_str(cut.stdout.trim()).unwrap();
+    assert_eq!((cut["tokens_kept"].as_u64(), cut["tokens_total"].as_u64()), (Some(3), Some(5)), "{cut}");
+
+    let whole = model(&["--json", "--top", "10", "--ig-steps", "20", "not bad at all, a witty film"]).success();
+    assert!(!whole.stderr.contains("cut"), "{}", whole.stderr);
+    let whole: Value = serde_json::from_str(whole.stdout.trim()).unwrap();
+    // Strongest first, of either sign.
+    let scores: Vec<f64> =
+        whole["top_tokens"].as_array().unwrap().iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0].abs() >= w[1].abs()), "{scores:?}");
+    let ig = &whole["integrated_gradients"];
+    assert_eq!(ig["steps"], 20);
+    assert!((ig["f_input"].as_f64().unwrap() - whole["probability"].as_f64().unwrap()).abs() < 1e-4, "{whole}");
+    for field in ["f_baseline", "completeness_gap", "relative_gap"] {
+        assert!(ig[field].is_f64(), "{field}: {whole}");
+    }
+    let skipped = model(&["--json", "--top", "0", "a film"]).success();
+    assert!(skipped.stdout.contains("\"integrated_gradients\":null"), "{}", skipped.stdout);
+}
+
+#[test]
+fn stage_values_may_come_in_any_order() {
+    let t = Test::new();
+    let store = Store::new(&t.cache()).unwrap();
+    let bare = train_artifact(&store, 2, false);
+    let other = train_artifact(&store, 3, false);
+    record(
+        &store,
+        "20261130T060000.000Z-0001",
+        vec![
+            stage("train[pooling=mean,seed=43]", "train", Some(bare)),
+            stage("train[pooling=cls,seed=43]", "train", Some(other)),
+        ],
+    );
+    // Found (then refused for its missing model/), not "no train instance".
+    predict(&t, &["--stage", "train[seed=43,pooling=mean]", "fine"])
+        .code(2)
+        .stderr_has("`train[pooling=mean,seed=43]` of run 20261130T060000.000Z-0001 has no `model/` directory");
+}

@@ -7,44 +7,53 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::model::{PrecisionChoice, Quantize};
-use pipe_stages::predict::{Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K};
+use pipe_stages::predict::{
+    PredictError, Prediction, Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN, DEFAULT_TOP_K, MAX_IG_STEPS,
+};
 use pipe_stages::StageError;
 
 use crate::record::{self, RunRecord, Status};
 use crate::store::Store;
-use crate::{suggest, Error};
+use crate::{plan, suggest, Error};
 
 /// The stage kind whose artifact holds the model directory, and that directory's name in it.
 const TRAIN_KIND: &str = "train";
 const MODEL_DIR: &str = "model";
+
+/// A relative completeness gap above this is worth a line in the text output: the
+/// scores then misstate how much the words moved the probability.
+const GAP_NOTE: f64 = 0.05;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   pipe predict \"a gorgeous, witty film\" \"a dull, lifeless mess\"
   pipe predict --run 20261130T051500 --top 3 \"not bad at all\"
   pipe predict --stage 'train[dropout=0.1,pooling=mean]' --run latest \"it works\"
-  pipe predict --model cache/objects/ab/ab12…/model --json - < sentences.txt")]
+  pipe predict --model cache/objects/ab/ab12…/model --json - < sentences.txt
+  pipe predict - < sentences.txt                  sentences from a file, one per line")]
 pub struct Args {
-    /// Sentences to classify; `-` reads them from stdin, one per line
+    /// Sentences to classify, one per argument; `-` reads them from stdin, one per line
+    /// (`- < FILE` for a file; `@FILE` is text like any other)
     #[arg(value_name = "TEXT", required = true)]
     pub texts: Vec<String>,
     /// The run whose train stage made the model: id, unique id prefix or `latest`
     #[arg(long, default_value = "latest", conflicts_with = "model")]
     pub run: String,
-    /// The train instance (or stage) to take when the run has several
+    /// The train instance (or stage) to take when the run has several, values in any order
     #[arg(long, value_name = "INSTANCE", conflicts_with = "model")]
     pub stage: Option<String>,
     /// A model directory (config.json, model.safetensors, tokenizer.json) instead of a run's
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// How many tokens to list per sentence, strongest first (0: skip the attribution)
+    /// How many tokens to list per sentence, strongest first by |score| (0: skip the attribution)
     #[arg(long, value_name = "K", default_value_t = DEFAULT_TOP_K)]
     pub top: usize,
-    /// Integrated-gradients interpolation steps
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_IG_STEPS)]
+    /// Integrated-gradients interpolation steps (1 to 1000)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_IG_STEPS, value_parser = within(1, MAX_IG_STEPS))]
     pub ig_steps: usize,
-    /// Tokens read per sentence ([CLS] and [SEP] included); longer sentences are cut
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LEN)]
+    /// Tokens read per sentence ([CLS] and [SEP] included, at most the model's positions);
+    /// longer sentences are cut, with a warning
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LEN, value_parser = within(2, usize::MAX))]
     pub max_len: usize,
     /// Precision of the dense layers' matrix products, as the train stage's `precision`
     #[arg(long, value_name = "P", value_enum, default_value_t = PrecisionChoice::Auto)]
@@ -55,6 +64,22 @@ pub struct Args {
     /// One JSON object per sentence, one per line
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count option's parser: clap names the option in its error.
+fn within(lo: usize, hi: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s| match s.parse::<usize>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ if hi == usize::MAX => Err(format!("must be a whole number of at least {lo}")),
+        _ => Err(format!("must be a whole number from {lo} to {hi}")),
+    }
+}
+
+/// A sentence and where it came from (`argument 2`, `line 3 of stdin`), for messages.
+#[derive(Debug)]
+struct Sentence {
+    text: String,
+    origin: String,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -79,13 +104,31 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     if let Some(why) = precision.slow_here() {
         eprintln!("warning: {why}");
     }
-    let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize).map_err(|e| match e {
+    let usage = |e: PredictError| {
+        match e {
+        PredictError::MaxLen { max_len, limit } => Error::Config(format!(
+            "--max-len {max_len} is more than the model's {limit} positions: give --max-len {limit} or less"
+        )),
+        PredictError::NoTokens { index } => Error::Config(format!(
+            "{} has no tokens besides [CLS]/[SEP] (only blanks, zero-width or control characters?): give some text to classify",
+            sentences[index].origin
+        )),
         // A `--model` directory that is no model is the command line's mistake (exit 2).
-        StageError::Input(message) if args.model.is_some() => Error::Config(message),
-        e => e.into(),
-    })?;
-    let predictions = predictor.predict(&sentences, args.top, args.ig_steps)?;
-    for p in &predictions {
+        PredictError::Stage(StageError::Input(message)) if args.model.is_some() => Error::Config(message),
+        PredictError::Stage(e) => e.into(),
+        e @ PredictError::IgSteps { .. } => Error::Config(e.to_string()),
+    }
+    };
+    let predictor = Predictor::load(&dir, args.max_len, precision, args.quantize).map_err(usage)?;
+    let texts: Vec<String> = sentences.iter().map(|s| s.text.clone()).collect();
+    let predictions = predictor.predict(&texts, args.top, args.ig_steps).map_err(usage)?;
+    for (p, sentence) in predictions.iter().zip(&sentences) {
+        if p.tokens_kept < p.tokens_total {
+            eprintln!(
+                "warning: {} was cut to its first {} of {} tokens (--max-len {}); the rest is not classified",
+                sentence.origin, p.tokens_kept, p.tokens_total, args.max_len
+            );
+        }
         if args.json {
             println!(
                 "{}",
@@ -98,16 +141,23 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The arguments, with `-` replaced by stdin's lines. Blank sentences are usage errors
-/// named by where they came from, found before the model is loaded.
-fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>, Error> {
+/// The arguments, with `-` replaced by stdin's lines. Blank sentences, and arguments
+/// holding a line break (stdin's sentence separator), are usage errors named by where
+/// they came from, found before the model is loaded.
+fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<Sentence>, Error> {
     let mut out = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         if arg != "-" {
+            let origin = format!("argument {}", i + 1);
             if arg.trim().is_empty() {
-                return Err(Error::Config(format!("argument {} is empty: give some text to classify", i + 1)));
+                return Err(Error::Config(format!("{origin} is empty: give some text to classify")));
             }
-            out.push(arg.clone());
+            if arg.contains(['\n', '\r']) {
+                return Err(Error::Config(format!(
+                    "{origin} has a line break: give one sentence per argument, or one per line on stdin with `-`"
+                )));
+            }
+            out.push(Sentence { text: arg.clone(), origin });
             continue;
         }
         let mut lines = stdin.lines().collect::<Result<Vec<String>, _>>().map_err(|e| match e.kind() {
@@ -128,7 +178,12 @@ fn sentences(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>, Er
         if lines.is_empty() {
             return Err(Error::Config("`-` given but stdin has no sentences (one per line)".into()));
         }
-        out.extend(lines);
+        out.extend(
+            lines
+                .into_iter()
+                .enumerate()
+                .map(|(n, text)| Sentence { text, origin: format!("line {} of stdin", n + 1) }),
+        );
     }
     Ok(out)
 }
@@ -139,7 +194,15 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
     let names = || trains.iter().map(|s| s.instance.as_str()).collect::<Vec<_>>();
     let chosen: Vec<_> = match stage {
         None => trains.clone(),
-        Some(name) => trains.iter().copied().filter(|s| s.instance == name || s.stage == name).collect(),
+        Some(name) => {
+            // Values in any order and as YAML writes them, as `pipe show` takes them.
+            let canonical = plan::canonical_instance(name);
+            trains
+                .iter()
+                .copied()
+                .filter(|s| s.instance == name || s.stage == name || s.instance == canonical)
+                .collect()
+        }
     };
     let train = match (chosen.as_slice(), stage) {
         ([one], _) => *one,
@@ -196,27 +259,53 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
     Ok(dir)
 }
 
-/// `positive  0.973  a gorgeous, witty film` then the top tokens with their scores.
+/// `positive  0.973  a gorgeous, witty film` then the top tokens with their scores,
+/// and a note when the attribution did not converge.
 fn text(p: &Prediction) -> String {
     let mut out = format!("{:<9} {:.3}  {}\n", p.label, p.probability, p.text);
     if !p.top_tokens.is_empty() {
-        let tokens: Vec<String> = p.top_tokens.iter().map(|t| format!("{} {:+.3}", t.token, t.score)).collect();
+        let tokens: Vec<String> = p.top_tokens.iter().map(|t| format!("{} {}", t.token, score(t.score))).collect();
         out.push_str(&format!("          top tokens: {}\n", tokens.join(", ")));
     }
+    if let Some(ig) = p.integrated_gradients.as_ref().filter(|ig| ig.relative_gap > GAP_NOTE) {
+        out.push_str(&format!(
+            "          attribution not converged: scores sum {:.3} away from P(x) - P(baseline) = {:.3} ({:.0}%) at {} steps: raise --ig-steps\n",
+            ig.completeness_gap,
+            ig.f_input - ig.f_baseline,
+            100.0 * ig.relative_gap,
+            ig.steps
+        ));
+    }
     out
+}
+
+/// A score with its sign, `0.000` when it rounds to zero (no `-0.000`).
+fn score(s: f32) -> String {
+    let text = format!("{s:+.3}");
+    if text[1..] == *"0.000" {
+        text[1..].to_string()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn texts(sentences: Vec<Sentence>) -> Vec<(String, String)> {
+        sentences.into_iter().map(|s| (s.text, s.origin)).collect()
+    }
+
     #[test]
     fn dash_reads_stdin_lines_in_place_and_blank_lines_inside_are_errors() {
         let args = ["first".to_string(), "-".to_string(), "last".to_string()];
-        let got = sentences(&args, &mut "a\nb\n".as_bytes()).unwrap();
-        assert_eq!(got, ["first", "a", "b", "last"]);
-        let got = sentences(&args, &mut "a\nb\n\n \n".as_bytes()).unwrap();
-        assert_eq!(got, ["first", "a", "b", "last"], "blank lines at the end are no sentences");
+        let got = texts(sentences(&args, &mut "a\nb\n".as_bytes()).unwrap());
+        let want =
+            [("first", "argument 1"), ("a", "line 1 of stdin"), ("b", "line 2 of stdin"), ("last", "argument 3")];
+        assert_eq!(got, want.map(|(t, o)| (t.to_string(), o.to_string())));
+        let got = texts(sentences(&args, &mut "a\nb\n\n \n".as_bytes()).unwrap());
+        assert_eq!(got.len(), 4, "blank lines at the end are no sentences");
         let err = sentences(&args, &mut "a\n\nb\n".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("line 2 of stdin is empty"), "{err}");
         let err = sentences(&args, &mut "".as_bytes()).unwrap_err();
@@ -228,6 +317,53 @@ mod tests {
         assert_eq!(
             (err.to_string().as_str(), err.exit_code()),
             ("stdin is not UTF-8 text: give sentences as UTF-8", 2)
+        );
+    }
+
+    #[test]
+    fn an_argument_with_a_line_break_is_refused_as_stdin_would_split_it() {
+        for text in ["good\nbad", "good\r\nbad"] {
+            let err = sentences(&["ok".into(), text.into()], &mut "".as_bytes()).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().starts_with("argument 2 has a line break"), "{err}");
+        }
+    }
+
+    #[test]
+    fn scores_that_round_to_zero_have_no_sign() {
+        assert_eq!(
+            [-0.0001, 0.0004, -0.0, 0.0, 0.0006, -0.702].map(score),
+            ["0.000", "0.000", "0.000", "0.000", "+0.001", "-0.702"]
+        );
+    }
+
+    #[test]
+    fn text_names_a_large_completeness_gap_and_only_that() {
+        use pipe_stages::predict::{Convergence, TokenScore};
+        let with_gap = |gap: f64| Prediction {
+            text: "fine".into(),
+            label: "positive".into(),
+            probability: 0.9,
+            probabilities: vec![0.1, 0.9],
+            logits: vec![-1.0, 1.0],
+            tokens_kept: 3,
+            tokens_total: 3,
+            top_tokens: vec![TokenScore { token: "fine".into(), score: -0.0001 }],
+            integrated_gradients: Some(Convergence {
+                steps: 50,
+                f_input: 0.9,
+                f_baseline: 0.5,
+                completeness_gap: gap,
+                relative_gap: gap / 0.4,
+            }),
+        };
+        assert_eq!(text(&with_gap(0.01)), "positive  0.900  fine\n          top tokens: fine 0.000\n");
+        let out = text(&with_gap(0.04));
+        assert!(
+            out.ends_with(
+                "scores sum 0.040 away from P(x) - P(baseline) = 0.400 (10%) at 50 steps: raise --ig-steps\n"
+            ),
+            "{out}"
         );
     }
 }
