@@ -77,7 +77,12 @@ impl Heatmap {
         let longest_row = self.row_labels.iter().map(|l| text_width(l, font)).max().unwrap_or(0);
         let rotate = longest_col + 4 > cell;
         let x_area = if rotate { longest_col + 28 } else { 2 * font + 26 };
-        (x_area, longest_row + 2 * font + 16, rotate)
+        let y_area = if self.row_labels.is_empty() && self.y_label.is_empty() {
+            BARE_Y_AREA
+        } else {
+            longest_row + 2 * font + 16
+        };
+        (x_area, y_area, rotate)
     }
 }
 
@@ -90,20 +95,24 @@ const UNIT: i32 = 100;
 const FONT: u32 = 12;
 /// A grid's width: the HTML report shows figures about this wide, so nothing is shrunk.
 const GRID_WIDTH: u32 = 1150;
+/// The row-label area of a panel without row labels (a grid's inner columns).
+const BARE_Y_AREA: u32 = 4;
 /// Room a grid panel needs besides its cells and row labels (margins, axis description).
 const PANEL_PAD: u32 = 2 * 8 + 2 * FONT + 16;
 
 /// Draws one heatmap with its colour bar; cells are square and sized to the matrix.
 pub fn heatmap(path: &Path, map: &Heatmap) -> Result<(), StageError> {
     let cell = (560 / map.rows().max(map.cols()).max(1) as u32).clamp(14, 180);
-    let (x_area, y_area, _) = map.label_areas(FONT, cell);
+    // Large cells (a confusion matrix) get larger labels.
+    let font = if cell < 22 { FONT } else { FONT + 2 };
+    let (x_area, y_area, _) = map.label_areas(font, cell);
     let width = (y_area + cell * map.cols().max(1) as u32 + 40 + COLOUR_BAR_PX).max(360);
     let height = (x_area + cell * map.rows().max(1) as u32 + 70).max(260);
     let root = open(path, (width, height))?;
     let range = map.range();
     let (left, right) = root.split_horizontally(width - COLOUR_BAR_PX);
-    let span = draw_panel(&left, map, range, cell, 22, path)?;
-    draw_colour_bar(&right, map.scale, range, &map.value_label, span, path)?;
+    let span = draw_panel(&left, map, range, (cell, font), 22, path)?;
+    draw_colour_bar(&right, map.scale, range, &map.value_label, (span, font), path)?;
     finish(path, root)
 }
 
@@ -118,47 +127,63 @@ pub fn heatmap_grid(path: &Path, title: &str, panels: &[Heatmap], columns: usize
     };
     let columns = columns.clamp(1, panels.len());
     let grid_rows = panels.len().div_ceil(columns);
+    // Rows of a grid share their row labels: only the first column writes them, which
+    // leaves the cells most of the width.
+    let scale = first.scale;
+    let panels: Vec<Heatmap> = panels
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match i % columns {
+            0 => Heatmap { scale, ..p.clone() },
+            _ => Heatmap { scale, row_labels: Vec::new(), y_label: String::new(), ..p.clone() },
+        })
+        .collect();
     let side = panels.iter().map(|p| p.rows().max(p.cols())).max().unwrap_or(1).max(1) as u32;
     let y_area = panels.iter().map(|p| p.label_areas(FONT, 1).1).max().unwrap_or(0);
-    let room = ((GRID_WIDTH - COLOUR_BAR_PX) / columns as u32).saturating_sub(y_area + PANEL_PAD);
-    let cell = (room / side).clamp(2, 100);
+    let others = (columns as u32 - 1) * BARE_Y_AREA;
+    let room = (GRID_WIDTH - COLOUR_BAR_PX).saturating_sub(y_area + others + columns as u32 * PANEL_PAD);
+    let cell = (room / (columns as u32 * side)).clamp(2, 100);
     let x_area = panels.iter().map(|p| p.label_areas(FONT, cell).0).max().unwrap_or(0);
     let max_cols = panels.iter().map(Heatmap::cols).max().unwrap_or(1).max(1) as u32;
     let max_rows = panels.iter().map(Heatmap::rows).max().unwrap_or(1).max(1) as u32;
-    let panel = (y_area + cell * max_cols + PANEL_PAD, x_area + cell * max_rows + 44);
-    let size = (panel.0 * columns as u32 + COLOUR_BAR_PX, panel.1 * grid_rows as u32 + 50);
+    let inner = cell * max_cols + PANEL_PAD;
+    let height = x_area + cell * max_rows + 44;
+    let width = y_area + inner + (columns as u32 - 1) * (BARE_Y_AREA + inner);
+    let size = (width + COLOUR_BAR_PX, height * grid_rows as u32 + 50);
     let root = open(path, size)?;
     let err = failed(path);
     let body = root.titled(title, (FAMILY, 22)).map_err(&err)?;
-    let (grid, bar) = body.split_horizontally(size.0 - COLOUR_BAR_PX);
+    let (grid, bar) = body.split_horizontally(width);
     let range = panels
         .iter()
         .map(Heatmap::range)
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (a, b)| (l.min(a), h.max(b)));
-    let scale = first.scale;
+    let xs: Vec<u32> = (1..columns as u32).map(|c| y_area + inner + (c - 1) * (BARE_Y_AREA + inner)).collect();
+    let ys: Vec<u32> = (1..grid_rows as u32).map(|r| r * height).collect();
     let mut span = (i32::MAX, i32::MIN);
-    for (area, map) in grid.split_evenly((grid_rows, columns)).iter().zip(panels) {
-        let (top, bottom) = draw_panel(area, &Heatmap { scale, ..map.clone() }, range, cell, 16, path)?;
+    for (area, map) in grid.split_by_breakpoints(xs, ys).iter().zip(&panels) {
+        let (top, bottom) = draw_panel(area, map, range, (cell, FONT), 16, path)?;
         span = (span.0.min(top), span.1.max(bottom));
     }
-    draw_colour_bar(&bar, scale, range, &first.value_label, span, path)?;
+    draw_colour_bar(&bar, scale, range, &first.value_label, (span, FONT), path)?;
     finish(path, root)
 }
 
-/// Draws one panel and returns the top and bottom pixel rows of its cells.
+/// Draws one panel of `cell` px cells and `font` px labels and returns the top and
+/// bottom pixel rows of its cells.
 fn draw_panel(
     area: &Area,
     map: &Heatmap,
     (lo, hi): (f64, f64),
-    cell: u32,
+    (cell, font): (u32, u32),
     title_px: u32,
     path: &Path,
 ) -> Result<(i32, i32), StageError> {
     let err = failed(path);
     let (rows, cols) = (map.rows(), map.cols());
-    let (x_area, y_area, rotate) = map.label_areas(FONT, cell);
+    let (x_area, y_area, rotate) = map.label_areas(font, cell);
     // Labels one font height apart at least: with many tokens, every k-th is written.
-    let every = (FONT + 2).div_ceil(cell) as usize;
+    let every = (font + 2).div_ceil(cell) as usize;
     let centres = |n: usize| (0..n).step_by(every).map(|i| i as i32 * UNIT + UNIT / 2).collect::<Vec<_>>();
     let mut ctx = ChartBuilder::on(area)
         .caption(&map.title, (FAMILY, title_px))
@@ -180,8 +205,8 @@ fn draw_panel(
         .y_desc(&map.y_label)
         .x_label_formatter(&|v| if rotate { String::new() } else { label(&map.col_labels, v / UNIT) })
         .y_label_formatter(&|v| label(&map.row_labels, rows as i32 - 1 - v / UNIT))
-        .label_style((FAMILY, FONT))
-        .axis_desc_style((FAMILY, FONT + 2))
+        .label_style((FAMILY, font))
+        .axis_desc_style((FAMILY, font + 2))
         .draw()
         .map_err(&err)?;
     let span = if hi > lo { hi - lo } else { 1.0 };
@@ -193,7 +218,7 @@ fn draw_panel(
             ctx.draw_series([Rectangle::new([(x, y), (x + UNIT, y + UNIT)], fill.filled())]).map_err(&err)?;
             if let Some(text) = map.cell_text.as_ref().and_then(|t| t.get(r)).and_then(|t| t.get(c)) {
                 let ink = colour::text_on(fill);
-                let style = TextStyle::from((FAMILY, FONT + 4).into_font())
+                let style = TextStyle::from((FAMILY, font + 4).into_font())
                     .color(&ink)
                     .pos(Pos::new(HPos::Center, VPos::Center));
                 ctx.draw_series([Text::new(text.clone(), (x + UNIT / 2, y + UNIT / 2), style)]).map_err(&err)?;
@@ -203,7 +228,7 @@ fn draw_panel(
     if rotate {
         let labels = map.col_labels.iter().enumerate().step_by(every);
         let labels = labels.map(|(c, l)| (ctx.backend_coord(&(c as i32 * UNIT + UNIT / 2, 0)), l.clone())).collect();
-        vertical_labels(area, labels, FONT, path)?;
+        vertical_labels(area, labels, font, path)?;
     }
     let (_, top) = ctx.backend_coord(&(0, rows.max(1) as i32 * UNIT));
     let (_, bottom) = ctx.backend_coord(&(0, 0));
@@ -225,7 +250,7 @@ fn draw_colour_bar(
     scale: Scale,
     (lo, hi): (f64, f64),
     label: &str,
-    (top, bottom): (i32, i32),
+    ((top, bottom), font): ((i32, i32), u32),
     path: &Path,
 ) -> Result<(), StageError> {
     const BAR_PX: i32 = 18;
@@ -244,19 +269,19 @@ fn draw_colour_bar(
     }
     area.draw(&Rectangle::new([(left, top), (left + BAR_PX, bottom)], BLACK.stroke_width(1))).map_err(&err)?;
     let (ticks, decimals) = ticks(lo, hi, height);
-    let style = TextStyle::from((FAMILY, FONT).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let style = TextStyle::from((FAMILY, font).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     let mut widest = 0;
     for v in ticks {
         let y = y_of(v);
         area.draw(&PathElement::new(vec![(left + BAR_PX, y), (left + BAR_PX + 5, y)], BLACK)).map_err(&err)?;
         let text = unsigned_zero(format!("{v:.decimals$}"));
-        widest = widest.max(set_width(&text, FONT) as i32);
+        widest = widest.max(set_width(&text, font) as i32);
         area.draw(&Text::new(text, (left + BAR_PX + 8, y), style.clone())).map_err(&err)?;
     }
-    let label_style = TextStyle::from((FAMILY, FONT + 2).into_font())
+    let label_style = TextStyle::from((FAMILY, font + 2).into_font())
         .transform(FontTransform::Rotate270)
         .pos(Pos::new(HPos::Center, VPos::Top));
-    let x = (left + BAR_PX + 8 + widest + 8).min(area.dim_in_pixel().0 as i32 - FONT as i32 - 6);
+    let x = (left + BAR_PX + 8 + widest + 8).min(area.dim_in_pixel().0 as i32 - font as i32 - 6);
     area.draw(&Text::new(label.to_string(), (x, (top + bottom) / 2), label_style)).map_err(&err)?;
     Ok(())
 }
