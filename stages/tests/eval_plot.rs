@@ -36,6 +36,8 @@ fn line_chart_of_training_curves() {
             Series { name: "train".into(), points: vec![(1.0, 0.41), (2.0, 0.22), (3.0, 0.15)] },
             Series { name: "dev".into(), points: vec![(1.0, 0.30), (2.0, f64::NAN), (3.0, 0.27)] },
         ],
+        min_y_span: 0.02,
+        marker: Some(("epoch kept".into(), 3.0)),
     };
     draw_twice_identical(&path, |p| line_chart(p, &chart).unwrap());
     assert_eq!(png_size(&path), (900, 560));
@@ -59,7 +61,8 @@ fn bar_charts_vertical_horizontal_and_signed() {
     };
     let path = dir.join("bar_horizontal.png");
     draw_twice_identical(&path, |p| bar_chart(p, &slices).unwrap());
-    assert_eq!(png_size(&path), (900, 110 + 34 * 3));
+    // Three bars: at the minimum height, tall enough for the dashed line to read as dashed.
+    assert_eq!(png_size(&path), (900, 260));
 
     // Long labels leave the axis description (centred under the plot) less room than it
     // needs at 900 pixels: the chart widens instead of cutting it off (the ablation chart).
@@ -110,6 +113,7 @@ fn heatmap_and_grid() {
         col_labels: vec!["negative".into(), "positive".into()],
         x_label: "predicted".into(),
         y_label: "true".into(),
+        value_label: "count".into(),
         scale: Scale::Sequential,
         range: None,
         cell_text: Some(vec![vec!["380".into(), "48".into()], vec!["38".into(), "406".into()]]),
@@ -132,6 +136,7 @@ fn heatmap_and_grid() {
             col_labels: tokens.clone(),
             x_label: "key".into(),
             y_label: "query".into(),
+            value_label: "attention probability".into(),
             scale: Scale::Sequential,
             range: Some((0.0, 1.0)),
             cell_text: None,

@@ -41,7 +41,8 @@ impl Stage for Calibrate {
         // 2: probabilities parsed exactly (serde_json float_roundtrip); one slice Brier
         // score in calibration.json moved by 1 ULP under the same key before.
         // 3: bootstrap intervals of Brier and ECE, before and after scaling.
-        3
+        // 4: reliability diagrams from confidence 0.5, both gap directions in the legend, counts at the bars' feet.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

@@ -54,7 +54,8 @@ impl Stage for Evaluate {
 
     fn version(&self) -> u32 {
         // 2: bootstrap intervals of accuracy, F1 and macro-F1, and the Wilson interval of accuracy.
-        2
+        // 3: the confusion matrix's colour bar labelled, its ticks beside it, min and max ticked.
+        3
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -288,6 +289,7 @@ fn confusion_chart(c: &Confusion) -> Heatmap {
         col_labels: labels,
         x_label: "predicted".into(),
         y_label: "true".into(),
+        value_label: "count".into(),
         scale: Scale::Sequential,
         range: Some((0.0, m.iter().flatten().copied().max().unwrap_or(1).max(1) as f64)),
         cell_text: Some(

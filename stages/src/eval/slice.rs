@@ -52,7 +52,8 @@ impl Stage for Slice {
     fn version(&self) -> u32 {
         // 2: value texts on a white box where the dashed reference line crosses them.
         // 3: bootstrap intervals of every slice's accuracy (JSON, CSV, Markdown, error bars).
-        3
+        // 4: slices.png: whiskers named as the intervals, lengths' unit, one axis format, a real dashed line.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -177,8 +178,8 @@ fn chart(rows: &[SliceRow], overall: Option<f64>) -> BarChart {
         })
         .collect();
     BarChart {
-        title: "Test accuracy per slice (bars: 95% bootstrap interval)".into(),
-        value_label: "accuracy".into(),
+        title: "Test accuracy per slice (whiskers: 95% bootstrap interval)".into(),
+        value_label: "accuracy; lengths in WordPiece tokens".into(),
         bars,
         colours: BarColours::Single,
         horizontal: true,

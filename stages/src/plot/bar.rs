@@ -7,7 +7,9 @@ use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{axis_label, failed, finish, open, padded, set_width, text_width, vertical_labels, Area};
+use super::canvas::{
+    axis_decimals, axis_text, dashed, failed, finish, open, padded, set_width, text_width, vertical_labels, Area,
+};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -59,6 +61,9 @@ const MARGIN: u32 = 14;
 const UNIT: i32 = 100;
 /// Bars fill the middle 72% of their category.
 const INSET: i32 = 14;
+/// A horizontal chart is at least this tall: two bars in 178 px left the dashed
+/// reference line too short to read as dashed next to an error bar's cap.
+const MIN_HEIGHT: u32 = 260;
 
 /// Draws `chart` as a PNG sized to its number of bars. Non-finite values are drawn
 /// as empty bars with their text.
@@ -72,6 +77,8 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     let (lo, hi) = if lo == 0.0 && hi == 0.0 { (0.0, 1.0) } else { (lo, hi) };
     let (plo, phi) = padded(lo, hi, 0.18);
     let (lo, hi) = (if lo < 0.0 { plo } else { 0.0 }, if hi > 0.0 { phi } else { 0.0 });
+    let decimals = axis_decimals(lo, hi);
+    let value_axis = |v: &f64| axis_text(*v, decimals);
 
     let longest = chart.bars.iter().map(|b| text_width(&b.label, LABEL_PX)).max().unwrap_or(0);
     let centres: Vec<i32> = (0..n as i32).map(|i| i * UNIT + UNIT / 2).collect();
@@ -90,7 +97,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         // labels leave): the figure widens rather than cut it off.
         let label_area = longest + 16;
         let width = 900.max(longest + 560).max(label_area + 2 * MARGIN + set_width(&value_desc, DESC_PX) + 8);
-        let size = (width, 110 + BAR_PX * n as u32);
+        let size = (width, (110 + BAR_PX * n as u32).max(MIN_HEIGHT));
         let root = open(path, size)?;
         let mut ctx = ChartBuilder::on(&root)
             .caption(&chart.title, (FAMILY, 22))
@@ -104,7 +111,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         ctx.configure_mesh()
             .disable_y_mesh()
             .x_desc(&value_desc)
-            .x_label_formatter(&axis_label)
+            .x_label_formatter(&value_axis)
             .y_label_formatter(&|v| label_of(n as i32 - 1 - v / UNIT))
             .label_style((FAMILY, LABEL_PX))
             .axis_desc_style((FAMILY, DESC_PX))
@@ -127,7 +134,10 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
                 ValueText { at: (x + 6, y), pos: Pos::new(HPos::Left, VPos::Center), text: bar.text.clone() }
             });
         }
-        draw_reference(&mut ctx, chart, |v, t| (v, (t * (n as i32 * UNIT) as f64) as i32), path)?;
+        if let Some((_, v)) = chart.reference {
+            let ends = (ctx.backend_coord(&(v, 0)), ctx.backend_coord(&(v, n as i32 * UNIT)));
+            dashed(&root, ends.0, ends.1, REFERENCE.stroke_width(2), path)?;
+        }
         drop(ctx);
         draw_value_texts(&root, texts, chart.reference.is_some(), path)?;
         finish(path, root)
@@ -147,7 +157,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
         ctx.configure_mesh()
             .disable_x_mesh()
             .y_desc(&value_desc)
-            .y_label_formatter(&axis_label)
+            .y_label_formatter(&value_axis)
             .x_label_formatter(&|v| if rotate { String::new() } else { label_of(v / UNIT) })
             .label_style((FAMILY, LABEL_PX))
             .axis_desc_style((FAMILY, DESC_PX))
@@ -170,7 +180,10 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
                 ValueText { at: (px, py - 5), pos: Pos::new(HPos::Center, VPos::Bottom), text: bar.text.clone() }
             });
         }
-        draw_reference(&mut ctx, chart, |v, t| ((t * (n as i32 * UNIT) as f64) as i32, v), path)?;
+        if let Some((_, v)) = chart.reference {
+            let ends = (ctx.backend_coord(&(0, v)), ctx.backend_coord(&(n as i32 * UNIT, v)));
+            dashed(&root, ends.0, ends.1, REFERENCE.stroke_width(2), path)?;
+        }
         if rotate {
             let labels = chart.bars.iter().enumerate();
             let labels =
@@ -211,6 +224,8 @@ const VALUE_PX: u32 = 13;
 
 /// Colour of the error bars: dark, so they read on both bar colours and the white ground.
 const WHISKER: RGBColor = RGBColor(40, 40, 40);
+/// The reference line is lighter than the error bars, so the two never read as one.
+const REFERENCE: RGBColor = RGBColor(110, 110, 110);
 
 /// Draws the value texts after the reference line; with `boxed`, each on a white
 /// box, so the dashed line never runs through a number and makes a 5 read as a 6.
@@ -242,28 +257,4 @@ fn fill(colours: BarColours, value: f64) -> ShapeStyle {
         BarColours::BySign if value < 0.0 => colour::NEGATIVE.filled(),
         BarColours::BySign => colour::POSITIVE.filled(),
     }
-}
-
-/// Draws the dashed reference line as short segments (plotters has no dash style
-/// in this feature set); `at(value, t)` is the point at the reference value and
-/// fraction `t` in [0, 1] along the category axis. Its legend is the value axis text.
-fn draw_reference<'a, DB, X, Y>(
-    ctx: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    chart: &BarChart,
-    at: impl Fn(f64, f64) -> (X::ValueType, Y::ValueType),
-    path: &Path,
-) -> Result<(), StageError>
-where
-    DB: DrawingBackend + 'a,
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
-    let Some((_, value)) = &chart.reference else { return Ok(()) };
-    let style = RGBColor(60, 60, 60).stroke_width(2);
-    let dashes = (0..40).map(|k| {
-        let (a, b) = (k as f64 / 40.0, (k as f64 + 0.5) / 40.0);
-        PathElement::new(vec![at(*value, a), at(*value, b)], style)
-    });
-    ctx.draw_series(dashes).map_err(failed(path))?;
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::path::Path;
 
-use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::ranged1d::Ranged;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -45,10 +45,23 @@ pub fn padded(lo: f64, hi: f64, fraction: f64) -> (f64, f64) {
     (lo - span * fraction, hi + span * fraction)
 }
 
-/// A value axis's label as plotters writes it, except that a key point a rounding error
-/// below zero (plotters puts 0 at -2.2e-16 on a -1.75..1.8 axis) reads `0.0`, not `-0.0`.
-pub fn axis_label(v: &f64) -> String {
-    unsigned_zero(RangedCoordf64::format(v))
+/// Key points plotters' mesh puts on a value axis by default.
+pub const AXIS_LABELS: usize = 11;
+
+/// The fewest decimals (up to 6) that write every key point plotters puts on `lo..hi`
+/// exactly, so that one axis never mixes "0.94" and "0.942".
+pub fn axis_decimals(lo: f64, hi: f64) -> usize {
+    let points = RangedCoordf64::from(lo..hi).key_points(AXIS_LABELS);
+    let exact = |d: usize| {
+        points.iter().all(|v| format!("{v:.d$}").parse::<f64>().is_ok_and(|w| (w - v).abs() <= (hi - lo).abs() * 1e-6))
+    };
+    (0..6).find(|&d| exact(d)).unwrap_or(6)
+}
+
+/// A value axis's label with `decimals` decimals; a key point a rounding error below
+/// zero (plotters puts 0 at -2.2e-16 on a -1.75..1.8 axis) reads `0.0`, not `-0.0`.
+pub fn axis_text(v: f64, decimals: usize) -> String {
+    unsigned_zero(format!("{v:.decimals$}"))
 }
 
 /// `text` without its minus sign when all its digits are 0: `-0.00` reads `0.00`.
@@ -57,6 +70,27 @@ pub fn unsigned_zero(text: String) -> String {
         Some(digits) if digits.bytes().all(|b| b == b'0' || b == b'.') => digits.to_string(),
         _ => text,
     }
+}
+
+/// Draws a dashed line from `a` to `b` (absolute pixels): 8 px dashes and 5 px gaps
+/// whatever the line's length, so it reads as dashed in a short chart too (plotters
+/// has no dash style in this feature set).
+pub fn dashed(area: &Area<'_>, a: (i32, i32), b: (i32, i32), style: ShapeStyle, path: &Path) -> Result<(), StageError> {
+    const DASH: f64 = 8.0;
+    const PERIOD: f64 = 13.0;
+    let (bx, by) = area.get_base_pixel();
+    let (dx, dy) = (f64::from(b.0 - a.0), f64::from(b.1 - a.1));
+    let length = dx.hypot(dy);
+    let at = |d: f64| {
+        let t = if length > 0.0 { d.min(length) / length } else { 0.0 };
+        (a.0 - bx + (t * dx).round() as i32, a.1 - by + (t * dy).round() as i32)
+    };
+    let mut start = 0.0;
+    while start < length {
+        area.draw(&PathElement::new(vec![at(start), at(start + DASH)], style)).map_err(failed(path))?;
+        start += PERIOD;
+    }
+    Ok(())
 }
 
 /// Pixel width of `text` at `size` px as the embedded font sets it; `text_width`'s
@@ -95,22 +129,23 @@ pub fn vertical_labels(
 
 #[cfg(test)]
 mod tests {
-    use plotters::coord::ranged1d::Ranged;
-
     use super::*;
 
     #[test]
-    fn a_key_point_a_rounding_error_below_zero_reads_zero_and_every_other_as_plotters_writes_it() {
-        // An ablation chart's axis: plotters puts its zero at -2.2e-16 and writes "-0.0".
+    fn an_axis_writes_its_key_points_with_one_number_of_decimals_and_zero_unsigned() {
+        // An ablation chart's axis: asked for 30 points, plotters puts its zero at -2.2e-16.
         let points = RangedCoordf64::from(-1.75..1.8).key_points(30);
         let zero = points.iter().position(|v| v.abs() < 1e-9).expect("a key point at zero");
         assert!(points[zero] < 0.0, "{points:?}");
-        assert_eq!(RangedCoordf64::format(&points[zero]), "-0.0");
-        assert_eq!(axis_label(&points[zero]), "0.0");
-        for (i, v) in points.iter().enumerate().filter(|&(i, _)| i != zero) {
-            assert_eq!(axis_label(v), RangedCoordf64::format(v), "key point {i}");
-        }
-        assert_eq!(axis_label(&-0.2), "-0.2");
+        assert_eq!(axis_text(points[zero], 1), "0.0");
+        assert_eq!(axis_text(-0.2, 1), "-0.2");
+        assert_eq!(axis_decimals(-1.75, 1.8), 1);
+        // A training curve's 0.8393..0.8459: plotters writes "0.84" next to "0.841".
+        let d = axis_decimals(0.8388, 0.8464);
+        assert_eq!(d, 3);
+        let points = RangedCoordf64::from(0.8388..0.8464).key_points(AXIS_LABELS);
+        assert!(points.iter().all(|&v| axis_text(v, d).len() == 5), "{points:?}");
+        assert_eq!(axis_decimals(0.0, 1000.0), 0);
         // The colour bar's ticks: Rust keeps the sign of a value that rounds to zero.
         assert_eq!(format!("{:.2}", -1e-17), "-0.00");
         assert_eq!(unsigned_zero(format!("{:.2}", -1e-17)), "0.00");

@@ -26,6 +26,8 @@
 //!     x_label: "epoch".into(),
 //!     y_label: "loss".into(),
 //!     series: vec![Series { name: "dev".into(), points: vec![(1.0, 0.4), (2.0, 0.3)] }],
+//!     min_y_span: 0.0,
+//!     marker: Some(("epoch kept".into(), 2.0)),
 //! };
 //! line_chart(std::path::Path::new("loss.png"), &chart).unwrap();
 //! ```
@@ -39,7 +41,7 @@ mod line;
 mod reliability;
 
 pub use bar::{bar_chart, Bar, BarChart, BarColours};
-pub use canvas::{set_width, text_width};
+pub use canvas::{set_width, text_width, unsigned_zero};
 pub use heatmap::{heatmap, heatmap_grid, Heatmap, Scale};
 pub use line::{line_chart, LineChart, Series};
 pub use reliability::reliability_diagram;

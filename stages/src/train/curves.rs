@@ -10,6 +10,15 @@ use crate::StageError;
 /// the trend is what the curve should show.
 const SMOOTHING: f64 = 0.98;
 
+/// The accuracy axis spans at least 2 pp: a 0.6 pp change should look small.
+const MIN_ACCURACY_SPAN: f64 = 0.02;
+
+/// The epoch whose weights were kept (best.safetensors), when one was evaluated.
+fn best_marker(history: &History) -> Option<(String, f64)> {
+    let best = history.best()?;
+    Some((format!("epoch kept (best {})", history.select_by.replace('_', " ")), best.epoch as f64))
+}
+
 /// Per-step smoothed training loss and per-epoch dev loss, both against epochs
 /// (step k of epoch e is at x = e - 1 + k / steps_in_epoch, the dev point at x = e).
 pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
@@ -29,6 +38,8 @@ pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
                 Series { name: "train (epoch mean)".into(), points: epoch_train },
                 Series { name: "dev".into(), points: dev },
             ],
+            min_y_span: 0.0,
+            marker: best_marker(history),
         },
     )
 }
@@ -43,6 +54,8 @@ pub fn accuracy_curve(path: &Path, history: &History) -> Result<(), StageError> 
             x_label: "epoch".into(),
             y_label: "accuracy".into(),
             series: vec![Series { name: "dev".into(), points: dev }],
+            min_y_span: MIN_ACCURACY_SPAN,
+            marker: best_marker(history),
         },
     )
 }

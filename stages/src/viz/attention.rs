@@ -1,6 +1,7 @@
 //! Attention figures of one sentence: the last layer averaged over heads, and every
-//! layer x head as a grid (a static version of bertviz's "model view"). Rows are the
-//! attending tokens (queries), columns the tokens attended to (keys).
+//! layer averaged over its heads as a grid (a static, per-layer version of bertviz's
+//! "model view"; attributions.json keeps every head). Rows are the attending tokens
+//! (queries), columns the tokens attended to (keys).
 
 use std::path::Path;
 
@@ -13,15 +14,18 @@ use crate::StageError;
 /// Attention probabilities `[t, t]` as rows of numbers.
 pub type Matrix = Vec<Vec<f32>>;
 
+/// Panels per row of the layers grid: three stay readable at the report's width
+/// (a layer x head grid of 6 x 12 panels was 5,000 px wide, its fonts 6 px in the report).
+const LAYERS_PER_ROW: usize = 3;
+
 /// Per layer, per head, the `[t, t]` matrices of `attentions` (each `[heads, t, t]`).
 pub fn per_head(attentions: &[Tensor]) -> Result<Vec<Vec<Matrix>>, StageError> {
     attentions.iter().map(|layer| Ok(layer.to_vec3::<f32>()?)).collect()
 }
 
-/// The last layer averaged over its heads.
-pub fn last_layer_mean(attentions: &[Tensor]) -> Result<Matrix, StageError> {
-    let last = attentions.last().ok_or_else(|| StageError::Failed("the model returned no attention layers".into()))?;
-    Ok(head_average(last)?.to_vec2::<f32>()?)
+/// Per layer, the mean over its heads.
+pub fn layer_means(attentions: &[Tensor]) -> Result<Vec<Matrix>, StageError> {
+    attentions.iter().map(|layer| Ok(head_average(layer)?.to_vec2::<f32>()?)).collect()
 }
 
 fn panel(title: String, matrix: &Matrix, tokens: &[String], x_label: &str, y_label: &str) -> Heatmap {
@@ -32,6 +36,7 @@ fn panel(title: String, matrix: &Matrix, tokens: &[String], x_label: &str, y_lab
         col_labels: tokens.to_vec(),
         x_label: x_label.into(),
         y_label: y_label.into(),
+        value_label: "attention probability".into(),
         scale: Scale::Sequential,
         // Probabilities: a fixed 0..1 scale would leave most cells dark; the data range shows structure.
         range: None,
@@ -46,18 +51,12 @@ pub fn last_layer_figure(path: &Path, tokens: &[String], mean: &Matrix, caption:
     heatmap(path, &panel(caption.to_string(), mean, tokens, x_label, "attending (query)"))
 }
 
-/// Every layer (rows of the grid) x head (columns), one shared colour scale.
-pub fn layers_figure(path: &Path, tokens: &[String], heads: &[Vec<Matrix>], caption: &str) -> Result<(), StageError> {
-    let columns = heads.first().map_or(1, Vec::len);
-    let panels: Vec<Heatmap> = heads
+/// Every layer's head mean, [`LAYERS_PER_ROW`] to a row, on one shared colour scale.
+pub fn layers_figure(path: &Path, tokens: &[String], means: &[Matrix], caption: &str) -> Result<(), StageError> {
+    let panels: Vec<Heatmap> = means
         .iter()
         .enumerate()
-        .flat_map(|(l, layer)| {
-            layer
-                .iter()
-                .enumerate()
-                .map(move |(h, m)| panel(format!("layer {} head {}", l + 1, h + 1), m, tokens, "", ""))
-        })
+        .map(|(l, m)| panel(format!("layer {}", l + 1), m, tokens, "key token", "query token"))
         .collect();
-    heatmap_grid(path, &format!("{caption} · attention per layer (rows) and head (columns)"), &panels, columns)
+    heatmap_grid(path, &format!("{caption} · attention per layer, mean over heads"), &panels, LAYERS_PER_ROW)
 }

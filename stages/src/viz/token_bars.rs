@@ -6,26 +6,50 @@ use std::path::Path;
 
 use super::integrated_gradients::Attribution;
 use crate::model::Pooling;
-use crate::plot::{bar_chart, Bar, BarChart, BarColours};
+use crate::plot::{bar_chart, unsigned_zero, Bar, BarChart, BarColours};
 use crate::StageError;
 
-/// One bar per token, labelled `3 movie` (the position keeps repeated tokens apart).
+/// One bar per token, labelled `3 movie` (the position keeps repeated tokens apart),
+/// its value written in the one format [`ValueFormat::of`] picks for all of them.
 fn bars(tokens: &[String], scores: &[f32]) -> Vec<Bar> {
+    let format = ValueFormat::of(scores);
     tokens
         .iter()
         .zip(scores)
         .enumerate()
-        .map(|(i, (t, &v))| Bar { label: format!("{i} {t}"), value: f64::from(v), text: value_text(v), interval: None })
+        .map(|(i, (t, &v))| Bar {
+            label: format!("{i} {t}"),
+            value: f64::from(v),
+            text: format.text(v),
+            interval: None,
+        })
         .collect()
 }
 
-/// Three decimals, or three significant digits for values that would print as 0.000
-/// (an untrained model's attributions are ~1e-7).
-fn value_text(v: f32) -> String {
-    if v == 0.0 || v.abs() >= 1e-3 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.2e}")
+/// How one figure writes its values: never "-3.69e-4" next to "0.274".
+#[derive(Clone, Copy)]
+enum ValueFormat {
+    /// Three decimals: the largest value is at least 0.001.
+    Fixed,
+    /// Three significant digits: every value would print as 0.000 (an untrained
+    /// model's attributions are ~1e-7).
+    Scientific,
+}
+
+impl ValueFormat {
+    fn of(values: &[f32]) -> ValueFormat {
+        if values.iter().any(|v| v.abs() >= 1e-3) {
+            ValueFormat::Fixed
+        } else {
+            ValueFormat::Scientific
+        }
+    }
+
+    fn text(self, v: f32) -> String {
+        match self {
+            ValueFormat::Fixed => unsigned_zero(format!("{v:.3}")),
+            ValueFormat::Scientific => format!("{v:.2e}"),
+        }
     }
 }
 
@@ -67,7 +91,7 @@ pub fn ig_figure(
             title: caption.to_string(),
             value_label: format!(
                 "integrated gradients toward P({class}): sum {}, P(x) - P(baseline) = {:.4} - {:.4}, gap {:.1e} ({:.2}%)",
-                value_text(total as f32),
+                ValueFormat::of(&ig.scores).text(total as f32),
                 ig.f_input,
                 ig.f_baseline,
                 ig.completeness_gap(),

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::attention::{last_layer_figure, last_layer_mean, layers_figure, per_head, Matrix};
+use super::attention::{last_layer_figure, layer_means, layers_figure, per_head, Matrix};
 use super::rollout::pooled_rollout;
 use super::selection::{select, Selected, CATEGORIES};
 use super::subject::Subject;
@@ -58,7 +58,9 @@ impl Stage for Visualize {
     fn version(&self) -> u32 {
         // 2: an IG chart widens when its axis description is longer than the plot is wide.
         // 3: an axis key point a rounding error below zero reads 0.0, not -0.0.
-        3
+        // 4: readable figures: labelled colour bars, a per-layer grid at report width,
+        // one number format per IG chart, confidences not rounded to 1.00.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -147,20 +149,21 @@ fn explain(ctx: &Context, subject: &Subject, s: &Selected, steps: usize) -> Resu
     let seen = subject.look(&encoded)?;
     let class = |c: u8| CLASSES.get(usize::from(c)).copied().unwrap_or("?");
     let caption = format!(
-        "{} {}: predicted {} {:.2}, label {}",
+        "{} {}: predicted {} {}, label {}",
         s.category,
         s.k,
         class(row.pred),
-        row.confidence,
+        confidence_text(row.confidence),
         class(row.label)
     );
     let stem = format!("figures/{}_{}", s.category, s.k);
     let file = |kind: &str| format!("{stem}_{kind}.png");
 
     let heads = per_head(&seen.attentions)?;
-    let mean = last_layer_mean(&seen.attentions)?;
-    last_layer_figure(&ctx.out_path(file("attention"))?, &encoded.tokens, &mean, &caption)?;
-    layers_figure(&ctx.out_path(file("layers"))?, &encoded.tokens, &heads, &caption)?;
+    let means = layer_means(&seen.attentions)?;
+    let mean = means.last().ok_or_else(|| StageError::Failed("the model returned no attention layers".into()))?;
+    last_layer_figure(&ctx.out_path(file("attention"))?, &encoded.tokens, mean, &caption)?;
+    layers_figure(&ctx.out_path(file("layers"))?, &encoded.tokens, &means, &caption)?;
 
     let rollout = pooled_rollout(&seen.attentions, subject.pooling)?;
     rollout_figure(&ctx.out_path(file("rollout"))?, &encoded.tokens, &rollout, subject.pooling, &caption)?;
@@ -185,7 +188,7 @@ fn explain(ctx: &Context, subject: &Subject, s: &Selected, steps: usize) -> Resu
             "rollout": file("rollout"),
             "ig": file("ig"),
         },
-        "attention_last_layer_mean": rounded(&mean),
+        "attention_last_layer_mean": rounded(mean),
         "attention": heads.iter().map(|layer| layer.iter().map(rounded).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "rollout": rollout,
         "ig": {
@@ -202,6 +205,13 @@ fn explain(ctx: &Context, subject: &Subject, s: &Selected, steps: usize) -> Resu
 
 /// Attention matrices are large (layers x heads x t²); four decimals are far finer
 /// than a colour cell can show and keep the file a readable size.
+/// Two decimals, or as many more (up to 6) as keep the confidence from reading 1.00:
+/// 0.9976 is "0.998", not a certainty.
+fn confidence_text(p: f64) -> String {
+    let decimals = (2..6).find(|&d| format!("{p:.d$}").parse::<f64>().is_ok_and(|r| r < 1.0)).unwrap_or(6);
+    format!("{p:.decimals$}")
+}
+
 fn rounded(m: &Matrix) -> Vec<Vec<f64>> {
     m.iter().map(|row| row.iter().map(|&v| (f64::from(v) * 1e4).round() / 1e4).collect()).collect()
 }
