@@ -68,7 +68,7 @@ impl Cli {
 
     /// The cache without `--cache`: `$PIPE_CACHE`, else `cache` in the current directory.
     pub fn default_cache() -> PathBuf {
-        std::env::var_os("PIPE_CACHE").map(PathBuf::from).unwrap_or_else(|| "cache".into())
+        std::env::var_os("PIPE_CACHE").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| "cache".into())
     }
 
     pub fn execute(self) -> Result<(), Error> {

@@ -17,6 +17,7 @@ pub mod key;
 pub mod lockfile;
 pub mod matrix;
 pub mod metric_text;
+pub mod out_lock;
 pub mod overrides;
 pub mod plan;
 pub mod preflight;

@@ -19,6 +19,10 @@ use crate::{atomic, Error};
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct LockFile {
     pub pipeline: String,
+    /// The name of the pipeline file that wrote it. `p.yaml` and `p.yml` beside each other
+    /// would share `p.lock`; this tells them apart (absent in lock files from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// The run that last wrote this file.
     pub run: String,
     pub stages: BTreeMap<String, LockEntry>,
@@ -42,13 +46,34 @@ pub fn path_for(pipeline_file: &Path) -> PathBuf {
     pipeline_file.with_extension("lock")
 }
 
-/// The lock file, or an empty one when the pipeline never ran. One that does not parse
-/// (a merge conflict in a committed lock file, say) is the user's to fix: it only records
-/// the last run, so the error says it can go.
-pub fn load(path: &Path) -> Result<LockFile, Error> {
+/// The lock file of pipeline file `file`, or an empty one when the pipeline never ran.
+/// One that does not parse (a merge conflict in a committed lock file, say) is the user's
+/// to fix: it only records the last run, so the error says it can go. One written by
+/// another pipeline file of the same stem is refused: reading it would judge this
+/// pipeline by the other's artifacts, and writing it would lose the other's.
+pub fn load(file: &Path) -> Result<LockFile, Error> {
+    let path = path_for(file);
     if !path.exists() {
         return Ok(LockFile::default());
     }
+    let lock = parse(&path)?;
+    let name = file_name(file);
+    match &lock.file {
+        Some(by) if *by != name => Err(Error::Config(format!(
+            "{}: written by `{by}`, not `{name}`: both pipeline files in {} have this lock file; rename one \
+             (or delete the lock file if `{by}` is gone)",
+            path.display(),
+            file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).display()
+        ))),
+        _ => Ok(lock),
+    }
+}
+
+fn file_name(file: &Path) -> String {
+    file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn parse(path: &Path) -> Result<LockFile, Error> {
     read_json(path).map_err(|e| match e {
         Error::Corrupt { path, message } => Error::Config(format!(
             "{}: not a lock file pipe can read ({message}; a merge conflict?). It records the last run only: \
@@ -62,8 +87,15 @@ pub fn load(path: &Path) -> Result<LockFile, Error> {
 impl LockFile {
     /// Records this run's successful instances; entries of other instances that
     /// still exist in the pipeline are kept (a `--stage` run touches only some).
-    pub fn update(&mut self, pipeline: &str, run: &str, entries: Vec<(String, LockEntry)>, instances: &[&str]) {
+    pub fn update(
+        &mut self,
+        (pipeline, file): (&str, &Path),
+        run: &str,
+        entries: Vec<(String, LockEntry)>,
+        instances: &[&str],
+    ) {
         self.pipeline = pipeline.to_string();
+        self.file = Some(file_name(file));
         self.run = run.to_string();
         self.stages.retain(|name, _| instances.contains(&name.as_str()));
         self.stages.extend(entries);
@@ -90,8 +122,7 @@ pub fn compact(metrics: &Map<String, Value>) -> String {
 /// Enters `record`'s instances with a key and an artifact into the lock file of the
 /// pipeline `file` (`plan`), as the pipeline's latest state.
 pub fn record(plan: &Plan, registry: &Registry, file: &Path, record: &RunRecord) -> Result<(), Error> {
-    let path = path_for(file);
-    let mut lock = load(&path)?;
+    let mut lock = load(file)?;
     let entries = record
         .stages
         .iter()
@@ -110,6 +141,6 @@ pub fn record(plan: &Plan, registry: &Registry, file: &Path, record: &RunRecord)
         })
         .collect();
     let instances: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
-    lock.update(&plan.name, &record.id, entries, &instances);
-    lock.save(&path)
+    lock.update((&plan.name, file), &record.id, entries, &instances);
+    lock.save(&path_for(file))
 }

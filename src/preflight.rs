@@ -148,11 +148,17 @@ pub fn check(
                 return Err(fail("deps", format!("`{dep}` overlaps out `{out}` of `{}`, {fix}", by.name)));
             }
             let made = outs.iter().flatten().any(|out| out.overlaps(&path));
+            // Every file is opened, as the key's hash of the deps will: one that cannot be read
+            // is a bad input, found here rather than as a failure halfway through the run.
+            let readable = |file: &Path| {
+                fs::File::open(file).map(drop).map_err(|e| fail("deps", format!("`{dep}`: {}: {e}", file.display())))
+            };
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => {
-                    tree::files(&path).map_err(|e| fail("deps", format!("`{dep}`: {e}")))?;
+                    let files = tree::files(&path).map_err(|e| fail("deps", format!("`{dep}`: {e}")))?;
+                    files.iter().try_for_each(|(_, file)| readable(file))?;
                 }
-                Ok(_) => {}
+                Ok(_) => readable(&path)?,
                 Err(_) if made => {}
                 Err(e) => {
                     return Err(fail("deps", format!("`{dep}` cannot be read in {}: {e}", plan.workdir.display())));

@@ -54,6 +54,11 @@ pub struct RunRecord {
     /// Stopped by SIGINT or SIGTERM before every stage was done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Written while the run went on, after each instance it computed or pulled; a record
+    /// still marked so was left by a run killed outright (SIGKILL, a power loss). It names
+    /// the artifacts that run completed, so `pipe gc` keeps them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_progress: bool,
     /// The `--set` and `--stage` arguments, as given.
     pub overrides: Vec<String>,
     pub selected: Vec<String>,

@@ -11,6 +11,7 @@ use pipe_stages::{interrupt, Context, Input, Registry, Stage, StageError};
 use serde_json::{Map, Value};
 
 use crate::key::KeyParts;
+use crate::out_lock::{self, OutLocks};
 use crate::plan::{Instance, Plan, Selection};
 use crate::progress::Reporter;
 use crate::record::Status;
@@ -87,6 +88,9 @@ pub struct Runner<'a> {
     /// request finds stages still running after a grace period: built-in stages cannot
     /// be stopped from outside, so it records the run and ends the process.
     pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
+    /// Called with the outcomes of the instances done so far each time one is computed or
+    /// pulled, one call at a time: the run's journal, so a SIGKILL keeps what was done.
+    pub on_progress: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
     /// Where a stale key is looked up before it is computed.
     pub remote: Option<&'a RemoteRead<'a>>,
 }
@@ -133,6 +137,14 @@ impl Slot {
         }
     }
 
+    /// The outcome if the instance is done.
+    fn done(&self) -> Option<Outcome> {
+        match self {
+            Slot::Done(outcome) => Some((**outcome).clone()),
+            _ => None,
+        }
+    }
+
     /// The outcome as of now: a running instance counts as interrupted.
     fn snapshot(&self) -> Option<Outcome> {
         match self {
@@ -156,9 +168,10 @@ impl Runner<'_> {
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
         let board = Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new() });
         let wake = Condvar::new();
+        let journal = Mutex::new(());
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
-                s.spawn(|| self.work(&board, &wake, selection));
+                s.spawn(|| self.work(&board, &wake, &journal, selection));
             }
             if let Some(stop) = self.on_interrupt {
                 s.spawn(|| self.watch(&board, &wake, stop));
@@ -186,7 +199,7 @@ impl Runner<'_> {
         }
     }
 
-    fn work(&self, board: &Mutex<Board>, wake: &Condvar, selection: &Selection) {
+    fn work(&self, board: &Mutex<Board>, wake: &Condvar, journal: &Mutex<()>, selection: &Selection) {
         loop {
             let mut guard = lock(board);
             let (i, inputs) = loop {
@@ -201,10 +214,17 @@ impl Runner<'_> {
             };
             drop(guard);
             let outcome = self.instance(i, &inputs, self.force && selection.targets[i], board);
+            let new = matches!(outcome.status, Status::Ran | Status::Pulled);
             let mut guard = lock(board);
             guard.slots[i] = Slot::Done(Box::new(outcome));
             drop(guard);
             wake.notify_all();
+            if let Some(progress) = self.on_progress.filter(|_| new) {
+                // One at a time, so an older snapshot never overwrites a newer one.
+                let _one = journal.lock().unwrap_or_else(|e| e.into_inner());
+                let done = lock(board).slots.iter().map(Slot::done).collect();
+                progress(done);
+            }
         }
     }
 
@@ -378,7 +398,7 @@ impl Runner<'_> {
                 }
             }
             self.edited_upstream_outs(i, board)?;
-            self.compute(inst, stage, parts, key, inputs, &key_lock, board)
+            self.compute(i, stage, parts, key, inputs, &key_lock, board)
         };
         let result = locked();
         let mut guard = lock(board);
@@ -429,7 +449,7 @@ impl Runner<'_> {
     #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
-        inst: &Instance,
+        i: usize,
         stage: &dyn Stage,
         parts: &KeyParts,
         key: &str,
@@ -437,6 +457,7 @@ impl Runner<'_> {
         key_lock: &KeyLock,
         board: &Mutex<Board>,
     ) -> Result<Found, Failure> {
+        let inst = &self.plan.instances[i];
         let upstream: Vec<Input> = inst
             .inputs
             .iter()
@@ -454,6 +475,9 @@ impl Runner<'_> {
                 })
             })
             .collect::<Result<_, Error>>()?;
+        // Held until the artifact is committed: another run's command must not rewrite an
+        // out between this command writing it and the stage capturing it.
+        let _outs = self.lock_outs(i)?;
         let tmp = self.store.begin(key, key_lock)?;
         let bar = self.reporter.started(&inst.name);
         let started = Instant::now();
@@ -493,6 +517,16 @@ impl Runner<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// The locks of instance `i`'s declared workspace outs, saying whom it waits for.
+    fn lock_outs(&self, i: usize) -> Result<OutLocks, Error> {
+        let outs = workspace::declared_outs(self.registry, self.plan, i)?;
+        let name = &self.plan.instances[i].name;
+        let holder = format!("stage `{name}` of {}", self.plan.file.display());
+        out_lock::acquire(self.store, &self.plan.workdir, &outs, &holder, &|out, by| {
+            self.reporter.line(&format!("waiting for {name}: its out `{out}` is being written by {by}"))
+        })
     }
 
     fn report_failure(&self, i: usize, outcome: Outcome) -> Outcome {

@@ -417,6 +417,6 @@ pub fn remove(path: &Path) -> Result<(), Error> {
     }
 }
 
-fn open_lock(path: &Path) -> Result<File, Error> {
+pub(crate) fn open_lock(path: &Path) -> Result<File, Error> {
     OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(Error::io(path))
 }

@@ -26,6 +26,7 @@ use pipe_stages::tree::{self, hash_file, hash_tree, Shape};
 use pipe_stages::workspace::{in_artifact, normal, resolve as resolve_path, Last};
 use pipe_stages::{Registry, StageError};
 
+use crate::out_lock;
 use crate::plan::Plan;
 use crate::store::{remove, Artifact, Store};
 use crate::Error;
@@ -71,9 +72,16 @@ pub fn restore(
 ) -> Result<Vec<Restored>, Error> {
     let mut done = Vec::new();
     for &(i, artifact) in found {
+        let instance = &plan.instances[i].name;
         for out in declared_outs(registry, plan, i)? {
+            // A run computing another key into this out must finish first; and it must not
+            // start writing it between the comparison and the copy.
+            let holder = format!("putting back the outs of `{instance}` of {}", plan.file.display());
+            let _lock = out_lock::acquire(store, &plan.workdir, std::slice::from_ref(&out), &holder, &|out, by| {
+                say(&format!("waiting to put back `{out}` (out of {instance}): it is being written by {by}"))
+            })?;
             let action = restore_out(&plan.workdir, &out, artifact, store, force)?;
-            done.push(Restored { instance: plan.instances[i].name.clone(), out, action });
+            done.push(Restored { instance: instance.clone(), out, action });
         }
     }
     for line in report(&done) {

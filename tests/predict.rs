@@ -77,6 +77,7 @@ fn record(store: &Store, id: &str, stages: Vec<StageRecord>) {
         seconds: 1.0,
         ok: true,
         interrupted: false,
+        in_progress: false,
         overrides: vec![],
         selected: vec![],
         stages,

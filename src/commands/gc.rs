@@ -116,7 +116,14 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                 remove(&record::path(&store, id))?;
             }
         }
-        for (_, kept) in runs.into_iter().skip(cut) {
+        for (id, kept) in runs.into_iter().skip(cut) {
+            // gc holds the cache exclusively: no run is live, so this one was killed.
+            if kept.in_progress {
+                let done = kept.stages.iter().filter(|s| s.artifact.is_some()).count();
+                println!(
+                    "kept the {done} artifact(s) of run {id}, which was killed before it ended (its record says so)"
+                );
+            }
             for stage in kept.stages {
                 referenced.extend(stage.key);
                 logs.extend(stage.log);
@@ -170,7 +177,7 @@ fn collect_remote(args: Args, cache: &Path) -> Result<(), Error> {
         // As pipe pull walks it: the remote's artifact hashes let downstream keys resolve.
         let lookup = |key: &str| Ok(remote.lookup(key)?.map(|e| e.artifact));
         let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
-        let lock = lockfile::load(&lockfile::path_for(file))?;
+        let lock = lockfile::load(file)?;
         // Every upstream artifact known, yet no key: its deps read upstream outs the workspace
         // lacks. Its entry may well be on the remote, and only the lock file could name it.
         let unknown: Vec<&str> = (plan.instances.iter().zip(&probes))

@@ -77,6 +77,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         jobs: 1,
         force: args.force,
         on_interrupt: None,
+        on_progress: None,
         remote: None,
     };
     let outcomes = runner.run(&selection);

@@ -161,6 +161,7 @@ fn record_pull(
         seconds: started.elapsed().map_or(0.0, |d| d.as_secs_f64()),
         ok,
         interrupted: false,
+        in_progress: false,
         overrides: args.sets.clone(),
         selected: args.stages.clone(),
         stages,

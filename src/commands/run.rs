@@ -79,7 +79,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let selection = plan.select(&args.stages, args.downstream)?;
     preflight::check(&pipeline, &plan, &registry, &selection.run, cache)?;
     // Read again when outs are restored and at the end: one that does not parse stops the run here.
-    lockfile::load(&lockfile::path_for(&plan.file))?;
+    lockfile::load(&plan.file)?;
     let store = Store::new(cache)?;
     let executor = executor(&args, &plan)?;
     if args.dry_run {
@@ -94,8 +94,27 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         gave_up: AtomicBool::new(false),
     });
     let push = remote.as_ref().filter(|_| write);
-    let finish =
-        |outcomes: Vec<Option<Outcome>>| record_run(&args, &plan, &registry, &store, push, (started, clock), outcomes);
+    let id = record::new_id(started);
+    let finish = |outcomes: Vec<Option<Outcome>>| {
+        let record = build_record(&args, &plan, &registry, &store, &id, (started, clock), &outcomes);
+        record_run(&args, &plan, &registry, &store, push, record, clock, outcomes)
+    };
+    // What is done so far, kept in the record as the run goes: a run killed outright
+    // (SIGKILL, power loss) writes no final record, and `pipe gc` keeps what a record names.
+    let journal = |outcomes: Vec<Option<Outcome>>| {
+        // A stop request writes the final record itself: an older snapshot must not follow it.
+        if interrupt::requested().is_some() {
+            return;
+        }
+        let record = RunRecord {
+            in_progress: true,
+            ok: false,
+            ..build_record(&args, &plan, &registry, &store, &id, (started, clock), &outcomes)
+        };
+        if let Err(e) = record.save(&store) {
+            reporter.line(&format!("warning: the run's record of what is done so far: {e}"));
+        }
+    };
     // Built-in stages still running after a stop request: record the run, end the process.
     let stop = |outcomes| {
         let code = finish(outcomes).map_or_else(
@@ -115,6 +134,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         selection: &selection,
         force: args.force,
         on_interrupt: Some(&stop),
+        on_progress: Some(&journal),
         remote: remote_read.as_ref(),
     };
     signals::graceful();
@@ -147,23 +167,22 @@ fn follow_up(args: &Args, cache: &Path) -> String {
     words.iter().map(|w| slurm::shell_word(w)).collect::<Vec<_>>().join(" ")
 }
 
-/// Writes the run record and the lock file, prints the summary; the error says what failed.
-fn record_run(
+/// The run record of `outcomes` (those not known yet are left out).
+fn build_record(
     args: &Args,
     plan: &Plan,
     registry: &Registry,
     store: &Store,
-    push: Option<&Remote>,
+    id: &str,
     (started, clock): (SystemTime, Instant),
-    outcomes: Vec<Option<Outcome>>,
-) -> Result<(), Error> {
+    outcomes: &[Option<Outcome>],
+) -> RunRecord {
     let interrupted = interrupt::requested();
-    let id = record::new_id(started);
     let logs = jobs::logs(plan, registry, store, &outcomes.iter().map(Option::is_some).collect::<Vec<_>>());
     let stages: Vec<StageRecord> = plan
         .instances
         .iter()
-        .zip(&outcomes)
+        .zip(outcomes)
         .zip(logs)
         .filter_map(|((inst, outcome), log)| {
             let o = outcome.as_ref()?;
@@ -178,19 +197,37 @@ fn record_run(
             })
         })
         .collect();
-    let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
-    let record = RunRecord {
-        id: id.clone(),
+    let failed = outcomes.iter().flatten().any(|o| o.status == Status::Failed);
+    RunRecord {
+        id: id.to_string(),
         pipeline: plan.name.clone(),
         file: args.file.clone(),
         started: record::timestamp(started),
         seconds: clock.elapsed().as_secs_f64(),
-        ok: failed.is_empty() && interrupted.is_none(),
+        ok: !failed && interrupted.is_none(),
         interrupted: interrupted.is_some(),
+        in_progress: false,
         overrides: args.sets.clone(),
         selected: args.stages.clone(),
         stages,
-    };
+    }
+}
+
+/// Writes the run record and the lock file, prints the summary; the error says what failed.
+#[allow(clippy::too_many_arguments)]
+fn record_run(
+    args: &Args,
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    push: Option<&Remote>,
+    record: RunRecord,
+    clock: Instant,
+    outcomes: Vec<Option<Outcome>>,
+) -> Result<(), Error> {
+    let interrupted = interrupt::requested();
+    let id = &record.id;
+    let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
     let record_path = record.save(store)?;
     lockfile::record(plan, registry, &args.file, &record)?;
 

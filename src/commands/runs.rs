@@ -25,6 +25,7 @@ pub fn execute(_args: Args, cache: &Path) -> Result<(), Error> {
             match () {
                 _ if r.ok => "ok",
                 _ if r.interrupted => "interrupted",
+                _ if r.in_progress => "unfinished",
                 _ => "failed",
             }
             .into(),

@@ -38,7 +38,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     }
     let store = Store::new(cache)?;
     let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
-    let lock = lockfile::load(&lockfile::path_for(&args.file))?;
+    let lock = lockfile::load(&args.file)?;
     let logs = jobs::logs(&plan, &registry, &store, &vec![true; plan.instances.len()]);
     for i in wanted {
         let inst = &plan.instances[i];

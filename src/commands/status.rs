@@ -9,6 +9,7 @@ use pipe_stages::Registry;
 
 use crate::executor::slurm;
 use crate::lockfile;
+use crate::out_lock;
 use crate::plan::Plan;
 use crate::probe::{probe_via, Probe, RemoteLookup, State};
 use crate::remote::config::{self, RemoteArg};
@@ -60,7 +61,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         None => Vec::new(),
     };
     let gaps: BTreeMap<&String, _> = entries.keys().zip(gaps).filter_map(|(key, gap)| Some((key, gap?))).collect();
-    let lock = lockfile::load(&lockfile::path_for(&args.file))?;
+    let lock = lockfile::load(&args.file)?;
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;
     let mut out = String::new();
@@ -90,7 +91,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             job.as_ref().map(|(r, state)| format!("  (slurm job {}: {})", r.job, state.describe())).unwrap_or_default();
         out.push_str(&format!("{word:<7}{key:<14}{}{job}\n", inst.name));
         let entry = lock.stages.get(&inst.name);
-        let mut notes = if args.why { why::reasons(p, entry, &store, &registry)? } else { Vec::new() };
+        let mut notes = match &p.state {
+            _ if args.why => why::reasons(p, entry, &store, &registry)?,
+            State::Broken(message) => vec![message.clone()],
+            _ => Vec::new(),
+        };
         notes.extend(gap.map(|gap| {
             format!("{gap}: `pipe pull` cannot fetch it; `pipe push` from a store that has it uploads the files again")
         }));
@@ -125,6 +130,13 @@ fn drifts(
                 None => workspace::drift(plan, registry, store, i, artifact)?,
             };
             for (out, drift) in outs {
+                if drift == Drift::Current {
+                    continue;
+                }
+                if let Some(note) = being_written(plan, store, &out)? {
+                    notes.push(note);
+                    continue;
+                }
                 notes.push(match drift {
                     Drift::Current => continue,
                     Drift::Missing => format!("`{out}` is not in the workspace: `pipe run` or `pipe checkout` restores it"),
@@ -141,7 +153,12 @@ fn drifts(
         State::Stale { .. } => {
             let Some(previous) = entry.map(|e| store.lookup(&e.key)).transpose()?.flatten() else { return Ok(notes) };
             for (out, drift) in workspace::drift(plan, registry, store, i, &previous)? {
-                if drift == Drift::Edited {
+                if drift == Drift::Current {
+                    continue;
+                }
+                if let Some(note) = being_written(plan, store, &out)? {
+                    notes.push(note);
+                } else if drift == Drift::Edited {
                     notes.push(format!("`{out}` was changed by hand: running `{name}` replaces it"));
                 }
             }
@@ -149,4 +166,11 @@ fn drifts(
         State::Broken(_) => {}
     }
     Ok(notes)
+}
+
+/// A note for an out that a run in progress holds the lock of: what it holds now is
+/// neither an edit nor the run's result yet.
+fn being_written(plan: &Plan, store: &Store, out: &str) -> Result<Option<String>, Error> {
+    Ok(out_lock::writer(store, &plan.workdir, out)?
+        .map(|by| format!("`{out}` is being written by {by}: `pipe status` again once it has finished")))
 }

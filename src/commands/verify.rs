@@ -199,7 +199,7 @@ fn expected(file: &Path) -> Result<Vec<(String, Option<String>)>, Error> {
         return Err(Error::Config(format!("{} does not exist: run the pipeline first, or use --all", path.display())));
     }
     let mut keys: Vec<(String, Option<String>)> =
-        lockfile::load(&path)?.stages.into_values().map(|e| (e.key, Some(e.artifact))).collect();
+        lockfile::load(file)?.stages.into_values().map(|e| (e.key, Some(e.artifact))).collect();
     keys.sort();
     keys.dedup();
     Ok(keys)

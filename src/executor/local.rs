@@ -38,6 +38,7 @@ impl Executor for Local {
             jobs: self.jobs,
             force: w.force,
             on_interrupt: w.on_interrupt,
+            on_progress: w.on_progress,
             remote: w.remote,
         };
         Ok(Finished::All(runner.run(w.selection)))

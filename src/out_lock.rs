@@ -1,0 +1,85 @@
+//! Per-out locks, `<cache>/locks/out-<blake3 of the out's resolved path>.lock`. A key lock
+//! keeps two runs from computing one key, but two runs of different keys write the same
+//! workspace out: one's command could overwrite the out the other is about to capture, and
+//! its artifact would hold the other's result under its own key. So a run holds the lock
+//! of each declared out from before its command starts until its artifact is committed,
+//! and a restore (`run`, `pull`, `checkout`) holds it while it writes the out. The holder
+//! writes who it is into the file, so a waiter and `pipe status` can name it.
+
+use std::fs::{self, File, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pipe_stages::workspace::{normal, resolve, Last};
+
+use crate::store::{open_lock, Store};
+use crate::Error;
+
+/// Holding this means no other process writes these outs.
+pub struct OutLocks {
+    _files: Vec<File>,
+}
+
+/// The lock file of workspace out `out` of the pipeline in `workdir`: named by where the
+/// out leads, so every spelling of one path (and every pipeline writing it) shares it.
+fn path(store: &Store, workdir: &Path, out: &str) -> PathBuf {
+    let at = resolve(workdir, out, Last::Keep).unwrap_or_else(|_| workdir.join(normal(out)));
+    let name = blake3::hash(at.as_os_str().as_encoded_bytes()).to_hex();
+    store.root().join("locks").join(format!("out-{}.lock", &name[..32]))
+}
+
+/// Takes the locks of `outs` (in one order, so two runs never wait on each other),
+/// recording `holder`; `waiting` gets an out and its holder's description before the
+/// wait for a lock another process holds.
+pub fn acquire(
+    store: &Store,
+    workdir: &Path,
+    outs: &[String],
+    holder: &str,
+    waiting: &dyn Fn(&str, &str),
+) -> Result<OutLocks, Error> {
+    let mut paths: Vec<(PathBuf, &String)> = outs.iter().map(|o| (path(store, workdir, o), o)).collect();
+    paths.sort();
+    paths.dedup_by(|a, b| a.0 == b.0);
+    let mut files = Vec::with_capacity(paths.len());
+    for (lock, out) in paths {
+        let dir = lock.parent().unwrap_or(store.root());
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let mut file = open_lock(&lock)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                waiting(out, &described(&lock));
+                file.lock().map_err(Error::io(&lock))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&lock)(e)),
+        }
+        // Only a description for waiters: a failure to write it must not stop the run.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all(format!("pipe process {} ({holder})", std::process::id()).as_bytes()));
+        files.push(file);
+    }
+    Ok(OutLocks { _files: files })
+}
+
+/// Who is writing workspace out `out` now, if anyone. Creates nothing (`pipe status` is
+/// read-only); a lock file no one holds means no one.
+pub fn writer(store: &Store, workdir: &Path, out: &str) -> Result<Option<String>, Error> {
+    let lock = path(store, workdir, out);
+    let file = match File::open(&lock) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&lock)(e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(None),
+        Err(TryLockError::WouldBlock) => Ok(Some(described(&lock))),
+        Err(TryLockError::Error(e)) => Err(Error::io(&lock)(e)),
+    }
+}
+
+/// The holder a lock file names, or a plain description while it is still being written.
+fn described(lock: &Path) -> String {
+    fs::read_to_string(lock).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "another pipe process".into())
+}

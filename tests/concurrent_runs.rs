@@ -1,0 +1,65 @@
+//! Black-box tests of two processes writing one workspace out: runs of different keys
+//! and a checkout wait for each other on the out's lock, so no artifact captures an out
+//! that another process wrote.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Test;
+
+/// `a` writes its param `n` into a.txt, then sleeps `d` seconds before pipe captures it.
+const RACE: &str = r#"
+name: race
+params: {n: 1, d: 0}
+stages:
+  a: {uses: shell, run: 'echo n=${params.n} > a.txt; sleep ${params.d}', outs: [a.txt]}
+"#;
+
+/// Waits until the workspace's a.txt holds `text` (the spawned run's command has written it).
+fn wait_for(t: &Test, text: &str) {
+    let started = Instant::now();
+    while std::fs::read_to_string(t.path().join("a.txt")).ok().as_deref() != Some(text) {
+        assert!(started.elapsed() < Duration::from_secs(20), "a.txt never held {text:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every object's a.txt holds the `n` its own command was run with.
+fn objects_hold_their_own_outs(t: &Test) -> usize {
+    let objects = t.cache_entries("objects");
+    for key in &objects {
+        let dir = t.cache().join("objects").join(key);
+        let params = std::fs::read_to_string(dir.join("params.json")).unwrap();
+        let out = std::fs::read_to_string(dir.join("a.txt")).unwrap();
+        assert!(params.contains(&format!("echo {}", out.trim())), "object {key} of {params} holds {out:?}");
+    }
+    objects.len()
+}
+
+#[test]
+fn a_second_run_waits_for_the_out_the_first_is_writing() {
+    let t = Test::new().pipeline(RACE);
+    let first = t.spawn(&["run", "p.yaml", "--set", "params.d=3"]);
+    wait_for(&t, "n=1\n");
+    t.run(&["run", "p.yaml", "--set", "params.n=2"])
+        .success()
+        .stderr_has("waiting for a: its out `a.txt` is being written by pipe process");
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(objects_hold_their_own_outs(&t), 2);
+}
+
+#[test]
+fn checkout_waits_for_a_run_writing_the_out() {
+    let t = Test::new().pipeline(RACE);
+    t.run(&["run", "p.yaml"]).success();
+    let run = t.spawn(&["run", "p.yaml", "--set", "params.n=2", "--set", "params.d=3"]);
+    wait_for(&t, "n=2\n");
+    // A run in progress is not an edit by hand.
+    t.run(&["status", "p.yaml"]).success().stdout_has("`a.txt` is being written by pipe process");
+    t.run(&["checkout", "p.yaml", "--force"]).success().stderr_has("waiting to put back `a.txt` (out of a)");
+    assert!(run.wait_with_output().unwrap().status.success());
+    assert_eq!(objects_hold_their_own_outs(&t), 2);
+    assert_eq!(std::fs::read_to_string(t.path().join("a.txt")).unwrap(), "n=1\n", "checkout came last");
+}
