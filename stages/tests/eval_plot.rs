@@ -38,6 +38,7 @@ fn line_chart_of_training_curves() {
         ],
         min_y_span: 0.02,
         marker: Some(("epoch kept".into(), 3.0)),
+        whole_x: true,
     };
     draw_twice_identical(&path, |p| line_chart(p, &chart).unwrap());
     assert_eq!(png_size(&path), (900, 560));

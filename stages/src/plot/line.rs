@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::canvas::{axis_decimals, axis_text, dashed, failed, finish, open, padded};
+use super::canvas::{axis_decimals, axis_text, dashed, failed, finish, open, padded, AXIS_LABELS};
 use super::colour;
 use super::font::FAMILY;
 use crate::StageError;
@@ -27,6 +27,8 @@ pub struct LineChart {
     pub min_y_span: f64,
     /// A vertical dashed line at `x` with its legend text (e.g. the epoch kept).
     pub marker: Option<(String, f64)>,
+    /// The x axis counts whole things (epochs): ticks at whole numbers only, not 1.1, 1.2.
+    pub whole_x: bool,
 }
 
 const MARKER: RGBColor = RGBColor(90, 90, 90);
@@ -42,11 +44,13 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
     let all = || series.iter().flat_map(|(_, p)| p.iter());
     let (x0, x1) = min_max(all().map(|p| p.0));
     let (y0, y1) = min_max(all().map(|p| p.1));
-    let (x0, x1) = padded(x0, x1, 0.02);
+    // Wide enough that a marker at the last epoch is not drawn on the plot's edge.
+    let (x0, x1) = padded(x0, x1, 0.04);
     let (y0, y1) = padded(y0, y1, 0.08);
     let widen = (chart.min_y_span - (y1 - y0)).max(0.0) / 2.0;
     let (y0, y1) = (y0 - widen, y1 + widen);
-    let (x_decimals, y_decimals) = (axis_decimals(x0, x1), axis_decimals(y0, y1));
+    let (x_labels, x_decimals) = x_axis(x0, x1, chart.whole_x);
+    let y_decimals = axis_decimals(y0, y1);
 
     let root = open(path, (900, 560))?;
     let err = failed(path);
@@ -60,6 +64,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
+        .x_labels(x_labels)
         .x_label_formatter(&|v| axis_text(*v, x_decimals))
         .y_label_formatter(&|v| axis_text(*v, y_decimals))
         .label_style((FAMILY, 14))
@@ -98,6 +103,16 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
     }
     drop(ctx);
     finish(path, root)
+}
+
+/// How many key points plotters may put on the x axis, and their decimals. For whole
+/// numbers: no more points than whole numbers in the range, so that it steps by 1 or more.
+fn x_axis(x0: f64, x1: f64, whole: bool) -> (usize, usize) {
+    if whole {
+        (((x1 - x0).floor() as usize + 1).clamp(2, AXIS_LABELS), 0)
+    } else {
+        (AXIS_LABELS, axis_decimals(x0, x1))
+    }
 }
 
 /// The corner of the plot area the legend covers least of: the one whose box
@@ -148,6 +163,22 @@ fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_number_axes_tick_whole_numbers_only() {
+        use plotters::coord::ranged1d::Ranged;
+        use plotters::coord::types::RangedCoordf64;
+        let ticks = |x0: f64, x1: f64| {
+            let (n, decimals) = x_axis(x0, x1, true);
+            assert_eq!(decimals, 0);
+            RangedCoordf64::from(x0..x1).key_points(n)
+        };
+        // Two epochs padded (1 - 0.04, 2 + 0.04): plotters' own pick was 1.0, 1.1, ... 2.0.
+        assert_eq!(ticks(0.96, 2.04), [1.0, 2.0]);
+        assert_eq!(ticks(-0.12, 3.12), [0.0, 1.0, 2.0, 3.0]);
+        assert!(ticks(0.0, 40.0).iter().all(|v| v.fract() == 0.0));
+        assert_eq!(x_axis(0.96, 2.04, false).0, AXIS_LABELS);
+    }
 
     fn corner(points: Vec<(f64, f64)>) -> SeriesLabelPosition {
         legend_corner(&[("s", points)], (0.0, 1.0), (0.0, 1.0))

@@ -28,6 +28,7 @@
 //!     series: vec![Series { name: "dev".into(), points: vec![(1.0, 0.4), (2.0, 0.3)] }],
 //!     min_y_span: 0.0,
 //!     marker: Some(("epoch kept".into(), 2.0)),
+//!     whole_x: true,
 //! };
 //! line_chart(std::path::Path::new("loss.png"), &chart).unwrap();
 //! ```

@@ -40,6 +40,7 @@ pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
             ],
             min_y_span: 0.0,
             marker: best_marker(history),
+            whole_x: true,
         },
     )
 }
@@ -56,6 +57,7 @@ pub fn accuracy_curve(path: &Path, history: &History) -> Result<(), StageError> 
             series: vec![Series { name: "dev".into(), points: dev }],
             min_y_span: MIN_ACCURACY_SPAN,
             marker: best_marker(history),
+            whole_x: true,
         },
     )
 }
