@@ -39,7 +39,8 @@ impl Stage for Report {
         // configuration show the value the stage recorded. 3: the summary's largest slice drop
         // names the slice's size. 4: the seed report's Brier on the binary scale (halved, with a note),
         // the headline slice only among drops clear of the overall accuracy, the instance whose accuracy
-        // interval width is given, ablation findings with the interval over seeds.
+        // interval width is given, ablation findings with the interval over seeds; arrays in metric tables
+        // element by element.
         4
     }
 
