@@ -3,7 +3,7 @@
 //! The interval is a stage's measurement; the engine only knows the naming.
 
 use pipe_stages::numfmt::{format_value, interval_text};
-use pipe_stages::stats::interval::{of_metric, CI_SUFFIX};
+use pipe_stages::stats::interval::{of_metric, Interval, CI_SUFFIX};
 use serde_json::{Map, Value};
 
 /// `x_ci` when `x` is also a metric: shown beside `x`, not on a line of its own.
@@ -16,8 +16,13 @@ pub fn with_interval(metrics: &Map<String, Value>, key: &str) -> String {
     let Some(value) = metrics.get(key) else {
         return "-".into();
     };
-    let object = Value::Object(metrics.clone());
-    match of_metric(&object, key) {
+    value_text(value, of_metric(&Value::Object(metrics.clone()), key))
+}
+
+/// `0.8005 [0.7741, 0.8268]`: a value with 4 significant digits (an integer as it is), and
+/// its interval when it has one.
+pub fn value_text(value: &Value, ci: Option<Interval>) -> String {
+    match ci {
         Some(ci) => format!("{} {}", format_value(value), interval_text(ci)),
         None => format_value(value),
     }

@@ -216,11 +216,14 @@ fn diff_reports_exactly_the_changed_stage_after_a_param_change() {
 
 #[test]
 fn diff_shows_metric_deltas() {
-    let yaml = "name: m\nparams: {acc: 0.5}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
+    let yaml = "name: m\nparams: {acc: 0.16074758244362342}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
     let t = Test::new().pipeline(yaml);
-    t.run(&["run", "p.yaml"]).success().stdout_has("acc=0.5");
-    t.run(&["run", "p.yaml", "--set", "params.acc=0.75"]).success();
-    t.run(&["diff"]).success().stdout_has("metric    acc: 0.5 -> 0.75 (+0.2500)");
+    t.run(&["run", "p.yaml"]).success().stdout_has("acc=0.16074758244362342");
+    t.run(&["run", "p.yaml", "--set", "params.acc=0.13790342486500895"]).success();
+    // 4 significant digits, as a metric with an interval and as `pipe show`; --json keeps every digit.
+    t.run(&["diff"]).success().stdout_has("metric    acc: 0.1607 -> 0.1379 (-0.02284)\n");
+    let report: serde_json::Value = serde_json::from_str(&t.run(&["diff", "--json"]).success().stdout).unwrap();
+    assert_eq!(report["changed"][0]["metrics"]["acc"]["old"], serde_json::json!(0.16074758244362342));
 }
 
 #[test]

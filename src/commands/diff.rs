@@ -1,6 +1,7 @@
 //! `pipe diff`: what changed between two runs — keys, artifact hashes, param
 //! values and metric deltas — for every stage instance that differs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use pipe_stages::Registry;
@@ -13,7 +14,7 @@ use crate::store::Store;
 use crate::table::short;
 use crate::{metric_text, Error};
 use pipe_stages::numfmt::signed;
-use pipe_stages::stats::interval::CI_SUFFIX;
+use pipe_stages::stats::interval::{of_metric, CI_SUFFIX};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -50,9 +51,10 @@ struct Changed {
     artifact: [Option<String>; 2],
     params: Map<String, Value>,
     metrics: Map<String, Value>,
-    /// Old and new text of each changed metric that has a 95% interval (`x` with `x_ci`).
+    /// Old and new text of each changed metric as `pipe show` prints it: 4 significant
+    /// digits, with its 95% interval (`x_ci`) where it has one; `metrics` keeps full precision.
     #[serde(skip)]
-    intervals: std::collections::BTreeMap<String, [String; 2]>,
+    shown: BTreeMap<String, [String; 2]>,
 }
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
@@ -103,7 +105,7 @@ fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
                 .map(|c| (c.path, serde_json::json!([c.old, c.new])))
                 .collect(),
             metrics: metric_changes(old, new),
-            intervals: interval_texts(old, new),
+            shown: shown_metrics(old, new),
         });
     }
     let only = |x: &RunRecord, y: &RunRecord| -> Vec<String> {
@@ -154,15 +156,17 @@ fn delta_text(delta: &Value) -> String {
     }
 }
 
-/// Metrics that have an interval on either side, as `value [lo, hi]` before and after.
-fn interval_texts(old: &StageRecord, new: &StageRecord) -> std::collections::BTreeMap<String, [String; 2]> {
-    let keys = old.metrics.keys().chain(new.metrics.keys());
-    keys.filter(|k| {
-        let ci = format!("{k}{CI_SUFFIX}");
-        (old.metrics.contains_key(&ci) || new.metrics.contains_key(&ci)) && old.metrics.get(*k) != new.metrics.get(*k)
-    })
-    .map(|k| (k.clone(), [metric_text::with_interval(&old.metrics, k), metric_text::with_interval(&new.metrics, k)]))
-    .collect()
+/// Each changed metric's old and new text, `value [lo, hi]` or the value alone; `(none)`
+/// where a side lacks it.
+fn shown_metrics(old: &StageRecord, new: &StageRecord) -> BTreeMap<String, [String; 2]> {
+    let (o, n) = (Value::Object(old.metrics.clone()), Value::Object(new.metrics.clone()));
+    let text = |side: &Value, value: &Option<Value>, path: &str| {
+        value.as_ref().map_or_else(|| "(none)".into(), |v| metric_text::value_text(v, of_metric(side, path)))
+    };
+    changes(&o, &n)
+        .into_iter()
+        .map(|c| (c.path.clone(), [text(&o, &c.old, &c.path), text(&n, &c.new, &c.path)]))
+        .collect()
 }
 
 fn text(r: &Report) -> String {
@@ -183,10 +187,7 @@ fn text(r: &Report) -> String {
                 continue;
             }
             let delta = delta_text(&m["delta"]);
-            let (old, new) = match c.intervals.get(path) {
-                Some([old, new]) => (old.clone(), new.clone()),
-                None => (m["old"].to_string(), m["new"].to_string()),
-            };
+            let [old, new] = &c.shown[path];
             out.push_str(&format!("    metric    {path}: {old} -> {new}{delta}\n"));
         }
     }

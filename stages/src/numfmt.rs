@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::stats::interval::{self, Interval};
+use crate::stats::interval::Interval;
 
 /// Significant digits of every number shown to a reader.
 pub const DIGITS: i32 = 4;
@@ -56,13 +56,11 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 }
 
 /// A metric or cell value for display: integers as they are, other numbers with
-/// four significant digits (scientific below 0.001), an interval as `[lo, hi]`,
-/// strings bare, anything else as compact JSON.
+/// four significant digits (scientific below 0.001), an array (an interval, per-epoch
+/// seconds, a confusion matrix) element by element, strings bare, anything else as compact JSON.
 pub fn format_value(value: &Value) -> String {
-    if let Some(ci) = interval::from_json(value) {
-        return interval_text(ci);
-    }
     match value {
+        Value::Array(items) => format!("[{}]", items.iter().map(format_value).collect::<Vec<_>>().join(", ")),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), sig),
         Value::String(s) => s.clone(),
@@ -96,5 +94,13 @@ mod tests {
         assert_eq!(percent(0.8004587155963303), "80.05%");
         assert_eq!(interval_text([0.77408, 0.82683]), "[0.7741, 0.8268]");
         assert_eq!(percent_interval([0.77408, 0.82683]), "[77.41, 82.68]%");
+    }
+
+    #[test]
+    fn arrays_element_by_element() {
+        // One epoch's seconds printed as JSON beside two epochs' rounded ones in `pipe diff`.
+        assert_eq!(format_value(&serde_json::json!([158.735285973])), "[158.7]");
+        assert_eq!(format_value(&serde_json::json!([0.77408, 0.82683])), "[0.7741, 0.8268]");
+        assert_eq!(format_value(&serde_json::json!([[347, 81], [93, 351]])), "[[347, 81], [93, 351]]");
     }
 }

@@ -105,6 +105,7 @@ fn full(root: &Path) -> Vec<Input> {
     let slice = input(root, "slice", json!({}), json!({"negation_accuracy": 0.85}));
     write(&slice.dir, "slices.json", &json!({"slices": [
         {"name": "negation", "complement": false, "n": 120, "n_positive": 60, "accuracy": 0.85, "accuracy_ci": [0.7833, 0.9083], "f1": 0.84, "drop": 0.0514},
+        {"name": "contrast", "complement": false, "n": 200, "n_positive": 100, "accuracy": 0.86, "accuracy_ci": [0.81, 0.90], "f1": 0.85, "drop": 0.0414},
         {"name": "length <=4", "complement": false, "n": 60, "n_positive": 30, "accuracy": 0.95, "accuracy_ci": null, "f1": 0.94, "drop": -0.0486}]}).to_string());
     png(&slice.dir.join("slices.png"), RGBColor(180, 140, 210));
     let visualize = input(root, "visualize", json!({"per_category": 1}), json!({}));
@@ -188,9 +189,16 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(summary.contains("<td>test accuracy</td><td>90.14% [88.07, 92.09]%</td><td>90.14%</td>"), "{summary}");
     assert!(summary.contains("<td>accuracy, Wilson 95% interval</td><td>[88.00, 91.95]%</td>"), "{summary}");
     assert!(summary.contains("<td>0.05940 → 0.02130</td><td>0.05940</td>"), "ECE before and after: {summary}");
+    // Negation drops more, but its interval holds the overall 90.14%: contrast's lies below it.
     assert!(
-        summary.contains("negation (n 120): 85.00% [78.33, 90.83]% (drop 5.140 pp)"),
+        summary.contains("<td>slice with the largest significant accuracy drop</td><td>contrast (n 200): 86.00% [81.00, 90.00]% (drop 4.140 pp)</td>"),
         "largest slice drop: {summary}"
+    );
+    // The seed report's Brier, halved to our binary scale, and a note saying so.
+    assert!(summary.contains("<td>0.1543 → 0.1402</td><td>0.07715 †</td>"), "{summary}");
+    assert!(
+        summary.contains("† The seed report&#39;s Brier 0.1543 sums both classes&#39; squared errors; halved"),
+        "{summary}"
     );
     assert!(summary.contains("pooling=mean: +0.1147 pp, 95% CI"), "ablation finding: {summary}");
     assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");

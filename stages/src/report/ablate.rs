@@ -36,7 +36,8 @@ impl Stage for Ablate {
         // 3: paired-bootstrap intervals, McNemar's test, verdicts, aggregation over seeds, error bars.
         // 4: the chart widens when its axis description is longer than the plot is wide.
         // 5: an axis key point a rounding error below zero reads 0.0, not -0.0.
-        // 6: the chart's reference line in real dashes, one axis format, at least 260 px tall.
+        // 6: over seeds, the t-interval of the mean per-seed difference, and a verdict that needs
+        // it too; the chart's reference line in real dashes, one axis format, at least 260 px tall.
         6
     }
 

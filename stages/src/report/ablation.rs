@@ -11,9 +11,13 @@
 //! Per configuration over seeds: mean ± sd and the per-seed values of accuracy, F1,
 //! ECE and the difference (each seed compared with the reference under the same
 //! seed); the paired-bootstrap interval of the seed-averaged difference (each
-//! sentence scored by the share of seeds that got it right); the verdict is `better`
-//! or `worse` only when that interval excludes 0 and every seed's difference has
-//! the same sign.
+//! sentence scored by the share of seeds that got it right), which says how much the
+//! test sentences move it; and the 95% t-interval of the mean of the per-seed
+//! differences (n - 1 degrees of freedom), which says how much the seeds move it.
+//! The verdict is `better` or `worse` only when both intervals exclude 0 on the same
+//! side; when the bootstrap interval does and the seed interval does not, the
+//! difference is not separated from seed-to-seed variation. With one seed there is
+//! no seed interval and the bootstrap interval alone decides.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +54,8 @@ pub enum Verdict {
     Better,
     Worse,
     NoDetectableDifference,
+    /// Clear of 0 over the test sentences, not over the seeds.
+    NotSeparatedFromSeedVariation,
 }
 
 impl Verdict {
@@ -58,6 +64,7 @@ impl Verdict {
             Verdict::Better => "better",
             Verdict::Worse => "worse",
             Verdict::NoDetectableDifference => "no detectable difference at this test size",
+            Verdict::NotSeparatedFromSeedVariation => "not separated from seed-to-seed variation",
         }
     }
 }
@@ -99,6 +106,9 @@ pub struct Aggregate {
     pub delta_accuracy_pp: Spread,
     /// 95% paired-bootstrap interval of the seed-averaged difference; `None` for the reference.
     pub delta_ci_pp: Option<Interval>,
+    /// 95% t-interval of the mean of the per-seed differences; `None` for the reference and
+    /// for one seed.
+    pub seed_ci_pp: Option<Interval>,
     pub verdict: Option<Verdict>,
     /// Competition rank on mean test accuracy.
     pub rank: usize,
@@ -321,12 +331,8 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
             let n = variant[0].correct.len();
             let pairs: Vec<(f64, f64)> = (0..n).map(|i| (share(&base, i), share(&variant, i))).collect();
             let delta_ci = (!is_reference).then(|| paired_delta_ci(bootstrap, &pairs)).flatten();
-            let agree = |sign: f64| deltas.values.iter().all(|d| d * sign > 0.0);
-            let verdict = (!is_reference).then(|| match delta_ci {
-                Some([lo, _]) if lo > 0.0 && agree(1.0) => Verdict::Better,
-                Some([_, hi]) if hi < 0.0 && agree(-1.0) => Verdict::Worse,
-                _ => Verdict::NoDetectableDifference,
-            });
+            let seed_ci = (!is_reference).then(|| deltas.mean_interval()).flatten();
+            let verdict = (!is_reference).then(|| verdict_over_seeds(delta_ci, seed_ci));
             let eces: Option<Vec<f64>> = members.iter().map(|(_, r)| r.ece).collect();
             Aggregate {
                 matrix,
@@ -336,6 +342,7 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
                 ece: eces.and_then(Spread::of),
                 delta_accuracy_pp: deltas,
                 delta_ci_pp: delta_ci,
+                seed_ci_pp: seed_ci,
                 verdict,
                 rank: 0,
                 reference: is_reference,
@@ -348,6 +355,26 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
     }
     out.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| matrix_text(&a.matrix).cmp(&matrix_text(&b.matrix))));
     out
+}
+
+/// The side of 0 an interval lies wholly on: `Better` above, `Worse` below, `None` across it.
+fn side(ci: Interval) -> Option<Verdict> {
+    match ci {
+        [lo, _] if lo > 0.0 => Some(Verdict::Better),
+        [_, hi] if hi < 0.0 => Some(Verdict::Worse),
+        _ => None,
+    }
+}
+
+/// Better or worse only when the sentences' interval and (given several seeds) the
+/// seeds' interval both lie on that side of 0.
+fn verdict_over_seeds(sentences: Option<Interval>, seeds: Option<Interval>) -> Verdict {
+    match (sentences.and_then(side), seeds.map(side)) {
+        (None, _) => Verdict::NoDetectableDifference,
+        (Some(v), None) => v,
+        (Some(v), Some(s)) if s == Some(v) => v,
+        (Some(_), Some(_)) => Verdict::NotSeparatedFromSeedVariation,
+    }
 }
 
 /// A difference in pp; an exact zero prints without a sign.
@@ -465,7 +492,8 @@ pub fn seeds_table(summary: &Summary) -> Table {
             "test accuracy, mean ± sd",
             "per seed",
             "Δ accuracy (pp), mean ± sd",
-            "Δ 95% CI (pp)",
+            "Δ 95% CI over sentences (pp)",
+            "Δ 95% CI over seeds (pp)",
             "verdict",
             "F1, mean ± sd",
             "ECE, mean ± sd",
@@ -491,6 +519,7 @@ pub fn seeds_table(summary: &Summary) -> Table {
                 per_seed,
                 mean_sd(&a.delta_accuracy_pp, signed),
                 interval_pp(a.delta_ci_pp),
+                interval_pp(a.seed_ci_pp),
                 a.verdict.map_or_else(|| "reference".into(), |v| v.text().to_string()),
                 mean_sd(&a.f1, sig),
                 a.ece.as_ref().map_or_else(|| "—".into(), |e| mean_sd(e, sig)),
@@ -499,9 +528,11 @@ pub fn seeds_table(summary: &Summary) -> Table {
         })
         .collect();
     let footer = "Mean ± sample sd over seeds (sd of accuracy in pp). Δ: each seed against the reference under the same \
-                  seed. Δ 95% CI: paired bootstrap of the seed-averaged difference (each sentence scored by the share of \
-                  seeds that got it right). Verdict better or worse only when that interval excludes 0 and every seed's \
-                  Δ has the same sign."
+                  seed. Δ 95% CI over sentences: paired bootstrap of the seed-averaged difference (each sentence scored \
+                  by the share of seeds that got it right). Δ 95% CI over seeds: t-interval of the mean of the per-seed \
+                  Δ (n - 1 degrees of freedom; none for one seed). Verdict better or worse only when both intervals \
+                  exclude 0 on the same side; when only the first does, the difference is not separated from \
+                  seed-to-seed variation."
         .to_string();
     Table { header, rows, footer: Some(footer) }
 }
@@ -576,5 +607,52 @@ mod tests {
         assert!((b.delta_accuracy_pp.sd.unwrap() - 200f64.sqrt()).abs() < 1e-9);
         assert_eq!(s.aggregates[0].rank, 1);
         assert!(s.aggregates[0].reference);
+    }
+
+    #[test]
+    fn a_gain_clear_over_sentences_but_not_over_seeds_is_no_verdict() {
+        // 100 sentences; the reference gets the first 50 right under every seed, the variant
+        // 60, 51, 51: +10, +1, +1 pp. Every seed gains and the bootstrap interval excludes 0
+        // (10 sentences gain, none loses), but the t-interval over seeds is 4 ± 4.303 · 5.196 / √3.
+        let variant = |pooling: &str, seed: u64, correct: usize| Measured {
+            instance: format!("{pooling}[seed={seed}]"),
+            matrix: BTreeMap::from([("pooling".to_string(), json!(pooling)), (SEED_AXIS.to_string(), json!(seed))]),
+            accuracy: correct as f64 / 100.0,
+            accuracy_ci: None,
+            f1: 0.5,
+            ece: None,
+            dev_loss: None,
+            correct: (0..100).map(|i| i < correct).collect(),
+        };
+        let measured = vec![
+            variant("cls", 1, 50),
+            variant("cls", 2, 50),
+            variant("cls", 3, 50),
+            variant("mean", 1, 60),
+            variant("mean", 2, 51),
+            variant("mean", 3, 51),
+        ];
+        let reference = BTreeMap::from([("pooling".to_string(), json!("cls"))]);
+        let s = summarize(measured, &reference, &boot()).unwrap();
+        let mean = s.aggregates.iter().find(|a| !a.reference).unwrap();
+        assert!(mean.delta_ci_pp.unwrap()[0] > 0.0, "{:?}", mean.delta_ci_pp);
+        let [lo, hi] = mean.seed_ci_pp.unwrap();
+        assert!((lo - (4.0 - 12.908)).abs() < 1e-3 && (hi - (4.0 + 12.908)).abs() < 1e-3, "{lo} {hi}");
+        assert_eq!(mean.verdict, Some(Verdict::NotSeparatedFromSeedVariation));
+        assert_eq!(s.aggregates.iter().find(|a| a.reference).unwrap().seed_ci_pp, None);
+    }
+
+    #[test]
+    fn verdicts_need_both_intervals_on_one_side_of_zero() {
+        let v = verdict_over_seeds;
+        // The quick-seeds case: sentences [+0.038, +1.606], seeds [-0.22, +1.83].
+        assert_eq!(v(Some([0.038, 1.606]), Some([-0.22, 1.83])), Verdict::NotSeparatedFromSeedVariation);
+        assert_eq!(v(Some([0.5, 1.6]), Some([0.1, 1.9])), Verdict::Better);
+        assert_eq!(v(Some([-2.0, -0.5]), Some([-3.0, -0.1])), Verdict::Worse);
+        assert_eq!(v(Some([0.5, 1.0]), Some([-3.0, -0.1])), Verdict::NotSeparatedFromSeedVariation);
+        assert_eq!(v(Some([-0.5, 1.0]), Some([0.1, 2.0])), Verdict::NoDetectableDifference);
+        assert_eq!(v(None, None), Verdict::NoDetectableDifference);
+        // One seed: no seed interval, the sentences' interval alone decides.
+        assert_eq!(v(Some([0.038, 1.606]), None), Verdict::Better);
     }
 }

@@ -37,8 +37,11 @@ impl Stage for Report {
         // 2: summary first with intervals and the compared numbers, configuration last, 4 significant
         // digits, absent sections left out, ablations over seeds; unset params in the run
         // configuration show the value the stage recorded. 3: the summary's largest slice drop
-        // names the slice's size.
-        3
+        // names the slice's size. 4: the seed report's Brier on the binary scale (halved, with a note),
+        // the headline slice only among drops clear of the overall accuracy, the instance whose accuracy
+        // interval width is given, ablation findings with the interval over seeds; arrays in metric tables
+        // element by element.
+        4
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

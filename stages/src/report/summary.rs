@@ -122,14 +122,15 @@ fn before_after(before: String, after: String) -> String {
     }
 }
 
-/// The slice with the largest mean drop over a group's members: its name, drop per member and
-/// accuracy per member.
+/// The headline slice of a group: its name, drop per member and accuracy per member.
 struct SliceDrop {
     name: String,
     /// Sentences in the slice (of the first member): a drop on a handful of them means little.
     n: Option<u64>,
     drops: Vec<Option<Measure>>,
     accuracies: Vec<Option<Measure>>,
+    /// The slice's accuracy interval lies wholly below the overall accuracy in every member.
+    separated: bool,
 }
 
 fn largest_drop(group: &Group, inputs: &[Input]) -> Option<SliceDrop> {
@@ -142,27 +143,59 @@ fn largest_drop(group: &Group, inputs: &[Input]) -> Option<SliceDrop> {
             Some(json.get("slices")?.as_array()?.clone())
         })
         .collect::<Option<_>>()?;
-    let of = |rows: &[Value], name: &str, field: &str| {
-        let row = rows.iter().find(|r| r.get("name").and_then(Value::as_str) == Some(name))?;
-        let value = row.get(field)?.as_f64()?;
-        let ci = if field == "accuracy" { row.get("accuracy_ci").and_then(from_json) } else { None };
-        Some(Measure { value, ci })
-    };
-    let names: Vec<String> = rows[0]
+    headline_slice(&rows)
+}
+
+fn slice_row<'a>(rows: &'a [Value], name: &str) -> Option<&'a Value> {
+    rows.iter().find(|r| r.get("name").and_then(Value::as_str) == Some(name))
+}
+
+fn slice_drop(row: Option<&Value>) -> Option<Measure> {
+    Some(Measure { value: row?.get("drop")?.as_f64()?, ci: None })
+}
+
+fn slice_accuracy(row: Option<&Value>) -> Option<Measure> {
+    let row = row?;
+    Some(Measure { value: row.get("accuracy")?.as_f64()?, ci: row.get("accuracy_ci").and_then(from_json) })
+}
+
+/// The slice's accuracy interval lies wholly below the overall accuracy (slice accuracy + drop,
+/// the slice stage's definition of the drop).
+fn below_overall(row: Option<&Value>) -> bool {
+    match (slice_accuracy(row), slice_drop(row)) {
+        (Some(Measure { value, ci: Some([_, hi]) }), Some(drop)) => hi < value + drop.value,
+        _ => false,
+    }
+}
+
+/// Among slices (not complements) whose accuracy interval lies wholly below the overall
+/// accuracy in every member, the one with the largest mean drop: a drop whose interval holds
+/// the overall accuracy (one mistake in five sentences) is no finding. When no slice is
+/// separated, the largest drop of all, marked so. `rows`: each member's slices.json rows.
+fn headline_slice(rows: &[Vec<Value>]) -> Option<SliceDrop> {
+    let names: Vec<&str> = rows[0]
         .iter()
         .filter(|r| r.get("complement").and_then(Value::as_bool) == Some(false))
-        .filter_map(|r| Some(r.get("name")?.as_str()?.to_string()))
+        .filter_map(|r| r.get("name")?.as_str())
         .collect();
-    let mean_drop =
-        |name: &str| rows.iter().map(|r| of(r, name, "drop").map_or(f64::NEG_INFINITY, |m| m.value)).sum::<f64>();
-    let name = names.into_iter().max_by(|a, b| mean_drop(a).total_cmp(&mean_drop(b)))?;
-    let drops = rows.iter().map(|r| of(r, &name, "drop")).collect();
-    let accuracies = rows.iter().map(|r| of(r, &name, "accuracy")).collect();
-    let n = rows[0]
-        .iter()
-        .find(|r| r.get("name").and_then(Value::as_str) == Some(&name))
-        .and_then(|r| r.get("n")?.as_u64());
-    Some(SliceDrop { name, n, drops, accuracies })
+    let mean_drop = |name: &str| {
+        rows.iter().map(|r| slice_drop(slice_row(r, name)).map_or(f64::NEG_INFINITY, |m| m.value)).sum::<f64>()
+    };
+    let largest = |names: &mut dyn Iterator<Item = &str>| -> Option<String> {
+        names.max_by(|a, b| mean_drop(a).total_cmp(&mean_drop(b))).map(String::from)
+    };
+    let mut separated = names.iter().copied().filter(|name| rows.iter().all(|r| below_overall(slice_row(r, name))));
+    let (name, separated) = match largest(&mut separated) {
+        Some(name) => (name, true),
+        None => (largest(&mut names.iter().copied())?, false),
+    };
+    Some(SliceDrop {
+        n: slice_row(&rows[0], &name).and_then(|r| r.get("n")?.as_u64()),
+        drops: rows.iter().map(|r| slice_drop(slice_row(r, &name))).collect(),
+        accuracies: rows.iter().map(|r| slice_accuracy(slice_row(r, &name))).collect(),
+        name,
+        separated,
+    })
 }
 
 pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
@@ -177,7 +210,10 @@ pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
         section.push(Block::Table(results_table(&groups, inputs, baseline)));
         if let Some(n) = evaluates[0].metrics.get("n").and_then(Value::as_u64) {
             let width = measure(evaluates[0], "accuracy").and_then(|m| m.ci).map(|[lo, hi]| 100.0 * (hi - lo));
-            let width = width.map_or(String::new(), |w| format!(" The 95% interval of accuracy spans {} pp.", sig(w)));
+            // With several instances, say whose interval this is: widths differ between them.
+            let whose = if evaluates.len() > 1 { format!(" of `{}`", evaluates[0].instance) } else { String::new() };
+            let width =
+                width.map_or(String::new(), |w| format!(" The 95% interval of accuracy{whose} spans {} pp.", sig(w)));
             section.push(Block::Paragraph(format!(
                 "Test split: n = {n} sentences; one sentence is {} pp.{width} Whether two models differ on this \
                  split is decided by a paired test on the same sentences (the ablate stage), not by comparing \
@@ -246,34 +282,47 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
             .collect()
     };
     row("ECE (15 bins), before → after temperature scaling", pairs("ece"), theirs(baseline.ece, Unit::Plain));
-    row("Brier, before → after temperature scaling", pairs("brier"), theirs(baseline.brier, Unit::Plain));
+    // The mark points at the footer's note on how the published Brier was made comparable.
+    let brier_note = baseline.brier_note();
+    let mark = if brier_note.is_some() { " †" } else { "" };
+    let their_brier = theirs(baseline.brier, Unit::Plain).map(|b| format!("{b}{mark}"));
+    row("Brier (binary), before → after temperature scaling", pairs("brier"), their_brier);
     let drops: Vec<String> = groups
         .iter()
         .map(|g| match largest_drop(g, inputs) {
-            Some(SliceDrop { name, n, drops, accuracies }) => {
+            Some(SliceDrop { name, n, drops, accuracies, separated }) => {
                 let seeds: Vec<Option<u64>> = g.members.iter().map(|m| seed(m)).collect();
                 let pp: Vec<Option<Measure>> =
                     drops.iter().map(|d| d.map(|m| Measure { value: 100.0 * m.value, ci: None })).collect();
                 let n = n.map_or(String::new(), |n| format!(" (n {n})"));
-                format!(
+                let slice = format!(
                     "{name}{n}: {} (drop {} pp)",
                     cell(&accuracies, &seeds, Unit::Percent),
                     cell(&pp, &seeds, Unit::Plain)
-                )
+                );
+                if separated {
+                    slice
+                } else {
+                    format!(
+                        "none: no slice's interval lies below the overall accuracy; the largest drop, {slice}, is \
+                         not significant"
+                    )
+                }
             }
             None => "—".into(),
         })
         .collect();
-    row("slice with the largest accuracy drop", drops, None);
-    Table {
-        header,
-        rows,
-        footer: Some(
-            "Test split. Brackets: 95% bootstrap percentile intervals (1,000 resamples of the test set); over several \
-             seeds, mean ± sample sd and the per-seed values. The published numbers are point estimates."
-                .into(),
-        ),
+    row("slice with the largest significant accuracy drop", drops, None);
+    let mut footer =
+        "Test split. Brackets: 95% bootstrap percentile intervals (1,000 resamples of the test set); over \
+                      several seeds, mean ± sample sd and the per-seed values. A slice's drop is significant when its \
+                      accuracy's interval lies wholly below the overall accuracy (under every seed). The published \
+                      numbers are point estimates."
+            .to_string();
+    if let Some(note) = brier_note {
+        footer += &format!(" † {note}");
     }
+    Table { header, rows, footer: Some(footer) }
 }
 
 /// One line per compared configuration: its difference from the reference, the interval and the verdict.
@@ -292,7 +341,11 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
             Some(sd) => format!("{} ± {} pp over {} seeds", signed(a.delta_accuracy_pp.mean), sig(sd), a.seeds.len()),
             None => format!("{} pp", signed(a.delta_accuracy_pp.mean)),
         };
-        let ci = a.delta_ci_pp.map_or(String::new(), |[lo, hi]| format!(", 95% CI [{}, {}]", signed(lo), signed(hi)));
+        let over = if seeds { " over sentences" } else { "" };
+        let ci =
+            a.delta_ci_pp.map_or(String::new(), |[lo, hi]| format!(", 95% CI{over} [{}, {}]", signed(lo), signed(hi)));
+        let seed_ci =
+            a.seed_ci_pp.map_or(String::new(), |[lo, hi]| format!(", over seeds [{}, {}]", signed(lo), signed(hi)));
         let p = if seeds {
             String::new()
         } else {
@@ -300,7 +353,7 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
             row.and_then(|r| r.mcnemar).map_or(String::new(), |m| format!(", McNemar p = {}", sig(m.p_value)))
         };
         let verdict = a.verdict.map_or("", |v| v.text());
-        lines.push(format!("{}: {delta}{ci}{p}: {verdict}.", matrix_text(&a.matrix)));
+        lines.push(format!("{}: {delta}{ci}{seed_ci}{p}: {verdict}.", matrix_text(&a.matrix)));
     }
     section.push(Block::Paragraph(format!(
         "Ablations against {} (accuracy {}):",
@@ -309,4 +362,43 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
     )));
     section.push(Block::List(lines));
     figure(section, ablate, "ablation.png", "Test accuracy against the reference, with 95% paired-bootstrap intervals");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A slices.json row; overall accuracy = accuracy + drop.
+    fn row(name: &str, n: u64, accuracy: f64, ci: [f64; 2], drop: f64) -> Value {
+        json!({"name": name, "complement": false, "n": n, "accuracy": accuracy, "accuracy_ci": ci, "drop": drop})
+    }
+
+    #[test]
+    fn a_drop_whose_interval_holds_the_overall_accuracy_is_not_the_headline() {
+        // Overall 0.83. Two mistakes in 5 sentences drop most, but that interval holds 0.83.
+        let short = row("length <=4", 5, 0.6, [0.2, 1.0], 0.23);
+        let negation = row("negation", 150, 0.74, [0.67, 0.81], 0.09);
+        let complement = json!({"name": "no negation", "complement": true, "n": 700, "accuracy": 0.5,
+            "accuracy_ci": [0.4, 0.6], "drop": 0.33});
+        let picked = headline_slice(&[vec![short.clone(), negation, complement]]).unwrap();
+        assert_eq!((picked.name.as_str(), picked.n, picked.separated), ("negation", Some(150), true));
+
+        // None separated: the largest drop, marked as such.
+        let negation = row("negation", 150, 0.80, [0.73, 0.87], 0.03);
+        let picked = headline_slice(&[vec![short, negation]]).unwrap();
+        assert_eq!((picked.name.as_str(), picked.n, picked.separated), ("length <=4", Some(5), false));
+    }
+
+    #[test]
+    fn over_seeds_a_slice_must_lie_below_the_overall_accuracy_under_every_seed() {
+        // Negation drops more on average but is clear of 0.83 under seed 1 only.
+        let seed_1 =
+            vec![row("negation", 150, 0.74, [0.67, 0.81], 0.09), row("contrast", 90, 0.78, [0.70, 0.82], 0.05)];
+        let seed_2 =
+            vec![row("negation", 150, 0.80, [0.73, 0.87], 0.03), row("contrast", 90, 0.77, [0.69, 0.82], 0.06)];
+        let picked = headline_slice(&[seed_1, seed_2]).unwrap();
+        assert_eq!((picked.name.as_str(), picked.separated), ("contrast", true));
+        assert_eq!(picked.drops.iter().map(|d| d.unwrap().value).collect::<Vec<_>>(), [0.05, 0.06]);
+    }
 }

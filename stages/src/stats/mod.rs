@@ -1,11 +1,12 @@
 //! The statistics behind every uncertainty `pipe` reports: bootstrap percentile
-//! intervals, the Wilson interval, McNemar's exact test and mean ± sd over seeds.
-//! Every stage that states an interval or a test computes it here.
+//! intervals, the Wilson interval, McNemar's exact test, mean ± sd over seeds and
+//! the t-interval of that mean. Every stage that states an interval or a test computes it here.
 
 pub mod bootstrap;
 pub mod interval;
 pub mod mcnemar;
 pub mod spread;
+pub mod student_t;
 pub mod wilson;
 
 pub use bootstrap::Bootstrap;
