@@ -142,90 +142,161 @@ impl Stage for Shell {
         // Resolved first: a link on the way must not lead the removal outside the project.
         let outs =
             p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
-        for (_, path) in p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)) {
+        let removable: Vec<(&String, &PathBuf)> =
+            p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)).collect();
+        for (_, path) in &removable {
             remove_path(path)?;
         }
-        let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
-        let deps_before = dep_files(&ctx.workdir, &p.deps);
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(&p.run)
-            .current_dir(&ctx.workdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("PIPE_OUT", &ctx.out_dir)
-            .env("PIPE_METRICS", &metrics_file)
-            .env("PIPE_SEED", ctx.seed.to_string())
-            .env("PIPE_INSTANCE", &ctx.instance)
-            // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
-            // a new key for the next run: the stage would run twice for one change.
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
-            .process_group(0);
-        let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
-        for input in &ctx.inputs {
-            by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
-        }
-        for (name, dirs) in by_stage {
-            command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
-        }
-        let mut child =
-            command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
-        let _guard = GroupGuard::watch(&mut child)?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let tail = Mutex::new(VecDeque::new());
-        let progress = ctx.progress;
-        let status = std::thread::scope(|s| {
-            if let Some(out) = stdout {
-                s.spawn(|| follow(out, progress, None));
-            }
-            if let Some(err) = stderr {
-                s.spawn(|| follow(err, progress, Some(&tail)));
-            }
-            let status = wait(&mut child, &p.run);
-            // What the command left running in the background would hold its output open,
-            // and the guard would kill it anyway: end it now, not when it closes its output.
-            // SAFETY: signals the process group this stage created for its command.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            status
-        })?;
-        if !status.success() {
-            let _ = fs::remove_file(&metrics_file);
-            let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
-            let stderr: Vec<String> = tail.into_iter().collect();
-            let how = match status.code() {
-                Some(code) => format!("exit code {code}"),
-                None => "a signal".to_string(),
-            };
-            return Err(StageError::Failed(format!(
-                "the command failed with {how}{}",
-                if stderr.is_empty() { String::new() } else { format!("; stderr:\n{}", stderr.join("\n")) }
-            )));
-        }
-        if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
-            eprintln!(
-                "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
-                 sees new deps and runs the stage again. Keep what commands write out of the deps",
-                ctx.instance
-            );
-        }
-        read_metrics(&metrics_file, ctx)?;
-        for (out, from) in p.outs.iter().zip(&outs) {
-            if fs::symlink_metadata(from).is_err() {
-                return Err(StageError::Failed(format!(
-                    "the command succeeded but did not produce out `{out}` (in {})",
-                    ctx.workdir.display()
-                )));
-            }
-            copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
-        }
-        for file in &p.metrics {
-            read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
-        }
-        Ok(())
+        let stop = match execute(&p, &outs, ctx) {
+            Ok(()) => return Ok(()),
+            Err(stop) => stop,
+        };
+        // What a failed or stopped command left in the outs is partial: kept, the next run would take
+        // it for an edit by hand and keep it (DVC removes outs before running a stage, too).
+        let note = remove_partial(&removable);
+        Err(stop.into_error(&ctx.instance, &note))
     }
+}
+
+/// Why [`execute`] stopped short of an artifact.
+enum Stop {
+    /// The command exited non-zero or was killed: how, and its last stderr lines.
+    Command {
+        how: String,
+        stderr: Vec<String>,
+    },
+    Stage(StageError),
+}
+
+impl From<StageError> for Stop {
+    fn from(e: StageError) -> Stop {
+        Stop::Stage(e)
+    }
+}
+
+impl Stop {
+    /// The stage's error, with `note` (what was done about its partial outs, if anything) added.
+    fn into_error(self, instance: &str, note: &str) -> StageError {
+        let note = if note.is_empty() { String::new() } else { format!("; {note}") };
+        match self {
+            Stop::Command { how, stderr } => StageError::Failed(format!(
+                "the command failed with {how}{note}{}",
+                if stderr.is_empty() { String::new() } else { format!("; stderr:\n{}", stderr.join("\n")) }
+            )),
+            Stop::Stage(StageError::Interrupted) => {
+                // The run record says `interrupted` and nothing more: the note goes to stderr.
+                if !note.is_empty() {
+                    eprintln!("stage `{instance}`: interrupted{note}");
+                }
+                StageError::Interrupted
+            }
+            Stop::Stage(StageError::Param { key, message }) => StageError::Param { key, message: message + &note },
+            Stop::Stage(e) if note.is_empty() => e,
+            Stop::Stage(e) => StageError::Failed(format!("{e}{note}")),
+        }
+    }
+}
+
+/// Removes the outs a failed command wrote; says which, and which could not be removed.
+fn remove_partial(outs: &[(&String, &PathBuf)]) -> String {
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for (out, path) in outs {
+        if fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        match remove_path(path) {
+            Ok(()) => removed.push(out.to_string()),
+            Err(e) => kept.push(format!("{out} ({e})")),
+        }
+    }
+    let mut said = Vec::new();
+    if !removed.is_empty() {
+        said.push(format!("removed its partial outs: {}", removed.join(", ")));
+    }
+    if !kept.is_empty() {
+        said.push(format!("could not remove its partial outs: {}", kept.join(", ")));
+    }
+    said.join("; ")
+}
+
+/// Runs the command and builds the artifact from what it wrote.
+fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), Stop> {
+    let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
+    let deps_before = dep_files(&ctx.workdir, &p.deps);
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&p.run)
+        .current_dir(&ctx.workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PIPE_OUT", &ctx.out_dir)
+        .env("PIPE_METRICS", &metrics_file)
+        .env("PIPE_SEED", ctx.seed.to_string())
+        .env("PIPE_INSTANCE", &ctx.instance)
+        // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
+        // a new key for the next run: the stage would run twice for one change.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
+        .process_group(0);
+    let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
+    for input in &ctx.inputs {
+        by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
+    }
+    for (name, dirs) in by_stage {
+        command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
+    }
+    let mut child = command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+    let _guard = GroupGuard::watch(&mut child)?;
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let tail = Mutex::new(VecDeque::new());
+    let progress = ctx.progress;
+    let status = std::thread::scope(|s| {
+        if let Some(out) = stdout {
+            s.spawn(|| follow(out, progress, None));
+        }
+        if let Some(err) = stderr {
+            s.spawn(|| follow(err, progress, Some(&tail)));
+        }
+        let status = wait(&mut child, &p.run);
+        // What the command left running in the background would hold its output open,
+        // and the guard would kill it anyway: end it now, not when it closes its output.
+        // SAFETY: signals the process group this stage created for its command.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        status
+    })?;
+    if !status.success() {
+        let _ = fs::remove_file(&metrics_file);
+        let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
+        let stderr: Vec<String> = tail.into_iter().collect();
+        let how = match status.code() {
+            Some(code) => format!("exit code {code}"),
+            None => "a signal".to_string(),
+        };
+        return Err(Stop::Command { how, stderr });
+    }
+    if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
+        eprintln!(
+            "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
+             sees new deps and runs the stage again. Keep what commands write out of the deps",
+            ctx.instance
+        );
+    }
+    read_metrics(&metrics_file, ctx)?;
+    for (out, from) in p.outs.iter().zip(outs) {
+        if fs::symlink_metadata(from).is_err() {
+            return Err(Stop::Stage(StageError::Failed(format!(
+                "the command succeeded but did not produce out `{out}` (in {})",
+                ctx.workdir.display()
+            ))));
+        }
+        copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
+    }
+    for file in &p.metrics {
+        read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
+    }
+    Ok(())
 }
 
 /// Waits for the command; if the run is asked to stop first, kills its process group

@@ -1,0 +1,49 @@
+//! The `shell` stage's command as a process: what it leaves behind when it fails or is
+//! stopped, the signals it starts with, what it leaves running, how much of its output
+//! pipe keeps, and the environment it gets.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{expect, Test};
+
+/// Waits (up to a minute) until `rel` in the test directory holds `text`.
+fn wait_for(t: &Test, rel: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(t.path().join(rel)).is_ok_and(|s| s.contains(text)) {
+        assert!(Instant::now() < deadline, "{rel} never held {text:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const PARTIAL: &str = "name: p\nparams: {n: 0}\nstages:\n  a: {uses: shell, run: 'echo partial-${params.n} > a.txt; sleep ${params.n}; echo done >> a.txt', outs: [a.txt]}\n  b: {uses: shell, needs: [a], run: 'cat a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";
+
+#[test]
+fn an_interrupted_command_leaves_no_partial_out_to_be_taken_for_an_edit() {
+    let t = Test::new().pipeline(PARTIAL);
+    t.run(&["run", "p.yaml"]).success();
+    let child = t.spawn(&["run", "p.yaml", "--set", "params.n=30"]);
+    wait_for(&t, "a.txt", "partial-30");
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    support::Ran::from(child.wait_with_output().unwrap())
+        .code(130)
+        .stderr_has("stage `a`: interrupted; removed its partial outs: a.txt");
+    assert!(!t.path().join("a.txt").exists(), "the partial out stays");
+    t.run(&["run", "p.yaml"]).success().stderr_has("restored a.txt (out of a)");
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "cached")]));
+    assert_eq!(t.lines("b.txt"), ["partial-0", "done"]);
+}
+
+#[test]
+fn a_failed_command_has_its_partial_outs_removed_and_says_so() {
+    let t = Test::new().pipeline(
+        "name: f\nstages:\n  a: {uses: shell, run: 'echo x > a.txt; echo x > kept.txt; echo oops >&2; exit 3', outs: [a.txt, kept.txt], with: {persist: [kept.txt]}}\n",
+    );
+    t.run(&["run", "p.yaml"])
+        .code(1)
+        .stderr_has("the command failed with exit code 3; removed its partial outs: a.txt; stderr:\noops");
+    assert!(!t.path().join("a.txt").exists(), "the partial out stays");
+    assert!(t.path().join("kept.txt").exists(), "a persisted out is the command's to update, never removed");
+}
