@@ -47,3 +47,16 @@ fn a_failed_command_has_its_partial_outs_removed_and_says_so() {
     assert!(!t.path().join("a.txt").exists(), "the partial out stays");
     assert!(t.path().join("kept.txt").exists(), "a persisted out is the command's to update, never removed");
 }
+
+#[test]
+fn a_background_job_starts_with_sigint_and_sigterm_deliverable() {
+    let t = Test::new().pipeline(
+        "name: s\nstages:\n  a: {uses: shell, run: 'sleep 20 & P=$!; sleep 0.2; kill $P; wait $P; echo \"wait rc=$?\" > a.txt; grep \"^SigBlk\" /proc/self/status >> a.txt', outs: [a.txt]}\n",
+    );
+    let started = Instant::now();
+    t.run(&["run", "p.yaml"]).success();
+    assert!(started.elapsed() < Duration::from_secs(15), "the job ignored SIGTERM");
+    let lines = t.lines("a.txt");
+    assert_eq!(lines[0], "wait rc=143", "{lines:?}");
+    assert_eq!(lines[1], "SigBlk:\t0000000000000000", "{lines:?}");
+}

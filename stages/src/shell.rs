@@ -247,6 +247,8 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
     for (name, dirs) in by_stage {
         command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
     }
+    // SAFETY: `default_signals` makes only async-signal-safe calls.
+    unsafe { command.pre_exec(default_signals) };
     let mut child = command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
     let _guard = GroupGuard::watch(&mut child)?;
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -295,6 +297,24 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
     }
     for file in &p.metrics {
         read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
+    }
+    Ok(())
+}
+
+/// Runs in the forked child before `sh` starts. `pipe` blocks SIGINT and SIGTERM in
+/// every thread (one thread receives them with `sigwait`), and std's spawn passes the
+/// mask on: without this, `kill $pid` of a background job would go unheard.
+fn default_signals() -> std::io::Result<()> {
+    // SAFETY: plain libc calls on a local, initialised signal set; all async-signal-safe.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
     }
     Ok(())
 }
