@@ -60,3 +60,55 @@ fn a_background_job_starts_with_sigint_and_sigterm_deliverable() {
     assert_eq!(lines[0], "wait rc=143", "{lines:?}");
     assert_eq!(lines[1], "SigBlk:\t0000000000000000", "{lines:?}");
 }
+
+/// Kills the `setsid` daemon a test's command started (it left its pid in `daemon.pid`).
+fn kill_daemon(t: &Test) {
+    let pid: i32 = t.lines("daemon.pid")[0].parse().unwrap();
+    // SAFETY: signals the daemon this test's command started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Starts the daemon and waits until it has left the command's process group.
+const DAEMON: &str =
+    "setsid sh -c \"echo \\$\\$ > daemon.pid; exec sleep 600\" & while [ ! -s daemon.pid ]; do sleep 0.05; done;";
+
+#[test]
+fn a_setsid_daemon_does_not_hold_the_stage_open() {
+    let t = Test::new().pipeline(&format!(
+        "name: d\nstages:\n  a: {{uses: shell, run: '{DAEMON} echo started > a.txt; echo to-stdout', outs: [a.txt]}}\n"
+    ));
+    let started = Instant::now();
+    let ran = t.run(&["run", "p.yaml"]);
+    wait_for(&t, "daemon.pid", "");
+    kill_daemon(&t);
+    ran.success().stderr_has("a process its command started still holds the command's output open");
+    assert!(started.elapsed() < Duration::from_secs(30), "the stage waited for the daemon");
+    assert_eq!(t.statuses(), expect(&[("a", "ran")]));
+}
+
+#[test]
+fn a_stage_with_a_setsid_daemon_is_still_recorded_as_interrupted() {
+    let t = Test::new()
+        .pipeline(&format!("name: d\nstages:\n  a: {{uses: shell, run: '{DAEMON} touch started; sleep 60'}}\n"));
+    let child = t.spawn(&["run", "p.yaml"]);
+    wait_for(&t, "started", "");
+    wait_for(&t, "daemon.pid", "");
+    // SAFETY: sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let ran = support::Ran::from(child.wait_with_output().unwrap());
+    kill_daemon(&t);
+    ran.code(130);
+    assert_eq!(t.statuses(), expect(&[("a", "interrupted")]));
+}
+
+#[test]
+fn progress_bars_and_huge_lines_are_kept_in_bounded_memory() {
+    // 300,000 redraws of a bar with no newline, then a 1 MB line, then a failure.
+    let t = Test::new().pipeline(
+        "name: b\nstages:\n  a: {uses: shell, run: 'seq 300000 | tr \"\\n\" \"\\r\" >&2; echo >&2; head -c 1000000 /dev/zero | tr \"\\0\" x >&2; echo >&2; exit 1'}\n",
+    );
+    let ran = t.run(&["run", "p.yaml"]).code(1).stderr_has(" more bytes]");
+    assert!(ran.stderr.len() < 200_000, "{} bytes of stderr", ran.stderr.len());
+    let record = std::fs::read_dir(t.cache().join("runs")).unwrap().flatten().map(|e| e.metadata().unwrap().len());
+    assert!(record.max().unwrap() < 100_000, "a run record this large holds the whole output");
+}

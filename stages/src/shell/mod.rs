@@ -10,16 +10,16 @@
 //! `_`, one per line), `PIPE_METRICS` (write a JSON object there to record
 //! metrics), `PIPE_SEED` and `PIPE_INSTANCE`. It runs in a process group of its
 //! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
-//! nothing it started outlives the stage.
+//! nothing it started in that group outlives the stage ([`process`]).
 
-use std::collections::{BTreeMap, VecDeque};
+mod lines;
+mod process;
+
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,12 +27,7 @@ use serde_json::{Map, Value};
 use crate::tree::{hash_file, hash_tree};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
-use crate::{interrupt, params, Context, Progress, Stage, StageError};
-
-/// How many trailing stderr lines a failure message quotes.
-const STDERR_TAIL: usize = 20;
-/// How often a running command is checked, at most, for its end or a stop request.
-const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+use crate::{params, Context, Stage, StageError};
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -228,9 +223,6 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
         .arg("-c")
         .arg(&p.run)
         .current_dir(&ctx.workdir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .env("PIPE_OUT", &ctx.out_dir)
         .env("PIPE_METRICS", &metrics_file)
         .env("PIPE_SEED", ctx.seed.to_string())
@@ -238,8 +230,7 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
         // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
         // a new key for the next run: the stage would run twice for one change.
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
-        .process_group(0);
+        .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())));
     let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
     for input in &ctx.inputs {
         by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
@@ -247,31 +238,11 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
     for (name, dirs) in by_stage {
         command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
     }
-    // SAFETY: `default_signals` makes only async-signal-safe calls.
-    unsafe { command.pre_exec(default_signals) };
-    let mut child = command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
-    let _guard = GroupGuard::watch(&mut child)?;
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let tail = Mutex::new(VecDeque::new());
-    let progress = ctx.progress;
-    let status = std::thread::scope(|s| {
-        if let Some(out) = stdout {
-            s.spawn(|| follow(out, progress, None));
-        }
-        if let Some(err) = stderr {
-            s.spawn(|| follow(err, progress, Some(&tail)));
-        }
-        let status = wait(&mut child, &p.run);
-        // What the command left running in the background would hold its output open,
-        // and the guard would kill it anyway: end it now, not when it closes its output.
-        // SAFETY: signals the process group this stage created for its command.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        status
-    })?;
+    let child =
+        process::start(&mut command).map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+    let process::Ended { status, stderr } = process::supervise(child, ctx.progress, &ctx.instance)?;
     if !status.success() {
         let _ = fs::remove_file(&metrics_file);
-        let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
-        let stderr: Vec<String> = tail.into_iter().collect();
         let how = match status.code() {
             Some(code) => format!("exit code {code}"),
             None => "a signal".to_string(),
@@ -301,86 +272,6 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
     Ok(())
 }
 
-/// Runs in the forked child before `sh` starts. `pipe` blocks SIGINT and SIGTERM in
-/// every thread (one thread receives them with `sigwait`), and std's spawn passes the
-/// mask on: without this, `kill $pid` of a background job would go unheard.
-fn default_signals() -> std::io::Result<()> {
-    // SAFETY: plain libc calls on a local, initialised signal set; all async-signal-safe.
-    unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        for signal in [libc::SIGINT, libc::SIGTERM] {
-            libc::signal(signal, libc::SIG_DFL);
-        }
-    }
-    Ok(())
-}
-
-/// Waits for the command; if the run is asked to stop first, kills its process group
-/// (its output pipes then close, which ends the threads following them).
-fn wait(child: &mut Child, run: &str) -> Result<std::process::ExitStatus, StageError> {
-    // Short commands are common: start polling fast, back off to POLL.
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| StageError::Failed(format!("waiting for `{run}`: {e}")))? {
-            return Ok(status);
-        }
-        if interrupt::requested().is_some() {
-            // SAFETY: signals the process group this stage created for its command.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            return Err(StageError::Interrupted);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(POLL);
-    }
-}
-
-/// Kills a command's process group once the command is done or this process is gone.
-/// `PR_SET_PDEATHSIG` would reach only `sh`, not the processes it forked; instead a
-/// watcher `sh`, in a process group of its own (so Ctrl-C does not stop it first),
-/// blocks reading a pipe whose write end only this process holds (std opens pipes
-/// close-on-exec). When the guard is dropped, or `pipe` exits however it exits, the
-/// read returns and the watcher kills the whole group.
-struct GroupGuard {
-    watcher: Child,
-}
-
-impl GroupGuard {
-    fn watch(command: &mut Child) -> Result<GroupGuard, StageError> {
-        let started = Command::new("sh")
-            .arg("-c")
-            .arg(r#"read _; kill -s KILL -- "-$1" 2>/dev/null"#)
-            .arg("pipe-group-guard")
-            .arg(command.id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
-        match started {
-            Ok(watcher) => Ok(GroupGuard { watcher }),
-            Err(e) => {
-                // Without a watcher the command could outlive us: do not let it run.
-                let _ = command.kill();
-                let _ = command.wait();
-                Err(StageError::Failed(format!("cannot start the process-group watcher `sh`: {e}")))
-            }
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        drop(self.watcher.stdin.take());
-        // Reaps the watcher; it exits right after the kill.
-        let _ = self.watcher.wait();
-    }
-}
-
 /// A dep or out resolved inside the pipeline's directory (param `key` is at fault if not).
 fn resolve(workdir: &Path, path: &str, key: &str, last: Last) -> Result<PathBuf, StageError> {
     workspace::resolve(workdir, path, last).map_err(|e| StageError::param(key, e.to_string()))
@@ -407,20 +298,6 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Hands each output line to the progress display; keeps the last stderr lines for errors.
-fn follow(stream: impl Read, progress: &dyn Progress, tail: Option<&Mutex<VecDeque<String>>>) {
-    for line in BufReader::new(stream).lines().map_while(Result::ok) {
-        progress.output(&line);
-        if let Some(tail) = tail {
-            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-            if tail.len() == STDERR_TAIL {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    }
 }
 
 fn read_metrics(file: &Path, ctx: &mut Context) -> Result<(), StageError> {
