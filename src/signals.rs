@@ -16,8 +16,8 @@ static CLEANUPS: Mutex<Vec<(u64, Cleanup)>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// Blocks the two signals in this thread and every thread it starts (child processes
-/// get a clean mask from std), and starts the thread that receives them. Call it
-/// before any other thread exists.
+/// inherit the mask: the shell stage clears it for its commands), and starts the
+/// thread that receives them. Call it before any other thread exists.
 pub fn install() {
     // SAFETY: plain libc calls on a local, initialised signal set.
     let set = unsafe {

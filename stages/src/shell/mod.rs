@@ -10,16 +10,16 @@
 //! `_`, one per line), `PIPE_METRICS` (write a JSON object there to record
 //! metrics), `PIPE_SEED` and `PIPE_INSTANCE`. It runs in a process group of its
 //! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
-//! nothing it started outlives the stage.
+//! nothing it started in that group outlives the stage ([`process`]).
 
-use std::collections::{BTreeMap, VecDeque};
+mod lines;
+mod process;
+
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,12 +27,7 @@ use serde_json::{Map, Value};
 use crate::tree::{hash_file, hash_tree};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
-use crate::{interrupt, params, Context, Progress, Stage, StageError};
-
-/// How many trailing stderr lines a failure message quotes.
-const STDERR_TAIL: usize = 20;
-/// How often a running command is checked, at most, for its end or a stop request.
-const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+use crate::{params, Context, Stage, StageError};
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -142,152 +137,139 @@ impl Stage for Shell {
         // Resolved first: a link on the way must not lead the removal outside the project.
         let outs =
             p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
-        for (_, path) in p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)) {
+        let removable: Vec<(&String, &PathBuf)> =
+            p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)).collect();
+        for (_, path) in &removable {
             remove_path(path)?;
         }
-        let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
-        let deps_before = dep_files(&ctx.workdir, &p.deps);
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(&p.run)
-            .current_dir(&ctx.workdir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("PIPE_OUT", &ctx.out_dir)
-            .env("PIPE_METRICS", &metrics_file)
-            .env("PIPE_SEED", ctx.seed.to_string())
-            .env("PIPE_INSTANCE", &ctx.instance)
-            // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
-            // a new key for the next run: the stage would run twice for one change.
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())))
-            .process_group(0);
-        let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
-        for input in &ctx.inputs {
-            by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
-        }
-        for (name, dirs) in by_stage {
-            command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
-        }
-        let mut child =
-            command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
-        let _guard = GroupGuard::watch(&mut child)?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let tail = Mutex::new(VecDeque::new());
-        let progress = ctx.progress;
-        let status = std::thread::scope(|s| {
-            if let Some(out) = stdout {
-                s.spawn(|| follow(out, progress, None));
-            }
-            if let Some(err) = stderr {
-                s.spawn(|| follow(err, progress, Some(&tail)));
-            }
-            let status = wait(&mut child, &p.run);
-            // What the command left running in the background would hold its output open,
-            // and the guard would kill it anyway: end it now, not when it closes its output.
-            // SAFETY: signals the process group this stage created for its command.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            status
-        })?;
-        if !status.success() {
-            let _ = fs::remove_file(&metrics_file);
-            let tail = tail.into_inner().unwrap_or_else(|e| e.into_inner());
-            let stderr: Vec<String> = tail.into_iter().collect();
-            let how = match status.code() {
-                Some(code) => format!("exit code {code}"),
-                None => "a signal".to_string(),
-            };
-            return Err(StageError::Failed(format!(
-                "the command failed with {how}{}",
+        let stop = match execute(&p, &outs, ctx) {
+            Ok(()) => return Ok(()),
+            Err(stop) => stop,
+        };
+        // What a failed or stopped command left in the outs is partial: kept, the next run would take
+        // it for an edit by hand and keep it (DVC removes outs before running a stage, too).
+        let note = remove_partial(&removable);
+        Err(stop.into_error(&ctx.instance, &note))
+    }
+}
+
+/// Why [`execute`] stopped short of an artifact.
+enum Stop {
+    /// The command exited non-zero or was killed: how, and its last stderr lines.
+    Command {
+        how: String,
+        stderr: Vec<String>,
+    },
+    Stage(StageError),
+}
+
+impl From<StageError> for Stop {
+    fn from(e: StageError) -> Stop {
+        Stop::Stage(e)
+    }
+}
+
+impl Stop {
+    /// The stage's error, with `note` (what was done about its partial outs, if anything) added.
+    fn into_error(self, instance: &str, note: &str) -> StageError {
+        let note = if note.is_empty() { String::new() } else { format!("; {note}") };
+        match self {
+            Stop::Command { how, stderr } => StageError::Failed(format!(
+                "the command failed with {how}{note}{}",
                 if stderr.is_empty() { String::new() } else { format!("; stderr:\n{}", stderr.join("\n")) }
-            )));
-        }
-        if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
-            eprintln!(
-                "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
-                 sees new deps and runs the stage again. Keep what commands write out of the deps",
-                ctx.instance
-            );
-        }
-        read_metrics(&metrics_file, ctx)?;
-        for (out, from) in p.outs.iter().zip(&outs) {
-            if fs::symlink_metadata(from).is_err() {
-                return Err(StageError::Failed(format!(
-                    "the command succeeded but did not produce out `{out}` (in {})",
-                    ctx.workdir.display()
-                )));
+            )),
+            Stop::Stage(StageError::Interrupted) => {
+                // The run record says `interrupted` and nothing more: the note goes to stderr.
+                if !note.is_empty() {
+                    eprintln!("stage `{instance}`: interrupted{note}");
+                }
+                StageError::Interrupted
             }
-            copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
-        }
-        for file in &p.metrics {
-            read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
-        }
-        Ok(())
-    }
-}
-
-/// Waits for the command; if the run is asked to stop first, kills its process group
-/// (its output pipes then close, which ends the threads following them).
-fn wait(child: &mut Child, run: &str) -> Result<std::process::ExitStatus, StageError> {
-    // Short commands are common: start polling fast, back off to POLL.
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| StageError::Failed(format!("waiting for `{run}`: {e}")))? {
-            return Ok(status);
-        }
-        if interrupt::requested().is_some() {
-            // SAFETY: signals the process group this stage created for its command.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            return Err(StageError::Interrupted);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(POLL);
-    }
-}
-
-/// Kills a command's process group once the command is done or this process is gone.
-/// `PR_SET_PDEATHSIG` would reach only `sh`, not the processes it forked; instead a
-/// watcher `sh`, in a process group of its own (so Ctrl-C does not stop it first),
-/// blocks reading a pipe whose write end only this process holds (std opens pipes
-/// close-on-exec). When the guard is dropped, or `pipe` exits however it exits, the
-/// read returns and the watcher kills the whole group.
-struct GroupGuard {
-    watcher: Child,
-}
-
-impl GroupGuard {
-    fn watch(command: &mut Child) -> Result<GroupGuard, StageError> {
-        let started = Command::new("sh")
-            .arg("-c")
-            .arg(r#"read _; kill -s KILL -- "-$1" 2>/dev/null"#)
-            .arg("pipe-group-guard")
-            .arg(command.id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
-        match started {
-            Ok(watcher) => Ok(GroupGuard { watcher }),
-            Err(e) => {
-                // Without a watcher the command could outlive us: do not let it run.
-                let _ = command.kill();
-                let _ = command.wait();
-                Err(StageError::Failed(format!("cannot start the process-group watcher `sh`: {e}")))
-            }
+            Stop::Stage(StageError::Param { key, message }) => StageError::Param { key, message: message + &note },
+            Stop::Stage(e) if note.is_empty() => e,
+            Stop::Stage(e) => StageError::Failed(format!("{e}{note}")),
         }
     }
 }
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        drop(self.watcher.stdin.take());
-        // Reaps the watcher; it exits right after the kill.
-        let _ = self.watcher.wait();
+/// Removes the outs a failed command wrote; says which, and which could not be removed.
+fn remove_partial(outs: &[(&String, &PathBuf)]) -> String {
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for (out, path) in outs {
+        if fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        match remove_path(path) {
+            Ok(()) => removed.push(out.to_string()),
+            Err(e) => kept.push(format!("{out} ({e})")),
+        }
     }
+    let mut said = Vec::new();
+    if !removed.is_empty() {
+        said.push(format!("removed its partial outs: {}", removed.join(", ")));
+    }
+    if !kept.is_empty() {
+        said.push(format!("could not remove its partial outs: {}", kept.join(", ")));
+    }
+    said.join("; ")
+}
+
+/// Runs the command and builds the artifact from what it wrote.
+fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), Stop> {
+    let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
+    let deps_before = dep_files(&ctx.workdir, &p.deps);
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&p.run)
+        .current_dir(&ctx.workdir)
+        .env("PIPE_OUT", &ctx.out_dir)
+        .env("PIPE_METRICS", &metrics_file)
+        .env("PIPE_SEED", ctx.seed.to_string())
+        .env("PIPE_INSTANCE", &ctx.instance)
+        // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
+        // a new key for the next run: the stage would run twice for one change.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())));
+    let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
+    for input in &ctx.inputs {
+        by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
+    }
+    for (name, dirs) in by_stage {
+        command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
+    }
+    let child =
+        process::start(&mut command).map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
+    let process::Ended { status, stderr } = process::supervise(child, ctx.progress, &ctx.instance)?;
+    if !status.success() {
+        let _ = fs::remove_file(&metrics_file);
+        let how = match status.code() {
+            Some(code) => format!("exit code {code}"),
+            None => "a signal".to_string(),
+        };
+        return Err(Stop::Command { how, stderr });
+    }
+    if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
+        eprintln!(
+            "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
+             sees new deps and runs the stage again. Keep what commands write out of the deps",
+            ctx.instance
+        );
+    }
+    read_metrics(&metrics_file, ctx)?;
+    for (out, from) in p.outs.iter().zip(outs) {
+        if fs::symlink_metadata(from).is_err() {
+            return Err(Stop::Stage(StageError::Failed(format!(
+                "the command succeeded but did not produce out `{out}` (in {})",
+                ctx.workdir.display()
+            ))));
+        }
+        copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
+    }
+    for file in &p.metrics {
+        read_metrics_out(&resolve(&ctx.workdir, file, "metrics", Last::Follow)?, ctx)?;
+    }
+    Ok(())
 }
 
 /// A dep or out resolved inside the pipeline's directory (param `key` is at fault if not).
@@ -316,20 +298,6 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Hands each output line to the progress display; keeps the last stderr lines for errors.
-fn follow(stream: impl Read, progress: &dyn Progress, tail: Option<&Mutex<VecDeque<String>>>) {
-    for line in BufReader::new(stream).lines().map_while(Result::ok) {
-        progress.output(&line);
-        if let Some(tail) = tail {
-            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-            if tail.len() == STDERR_TAIL {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    }
 }
 
 fn read_metrics(file: &Path, ctx: &mut Context) -> Result<(), StageError> {
