@@ -335,7 +335,15 @@ impl Store {
                 Err(TryLockError::Error(e)) => return Err(Error::io(path)(e)),
             }
         } else {
-            file.lock_shared().map_err(Error::io(&path))?;
+            match file.try_lock_shared() {
+                Ok(()) => {}
+                // A gc of thousands of objects takes a minute or more: say why nothing happens.
+                Err(TryLockError::WouldBlock) => {
+                    eprintln!("waiting for `pipe gc` to finish with {}", self.root.display());
+                    file.lock_shared().map_err(Error::io(&path))?;
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+            }
         }
         Ok(CacheLock { _file: file })
     }

@@ -63,3 +63,18 @@ fn checkout_waits_for_a_run_writing_the_out() {
     assert_eq!(objects_hold_their_own_outs(&t), 2);
     assert_eq!(std::fs::read_to_string(t.path().join("a.txt")).unwrap(), "n=1\n", "checkout came last");
 }
+
+#[test]
+fn a_run_says_it_waits_for_gc() {
+    let t = Test::new().pipeline(RACE);
+    t.run(&["run", "p.yaml"]).success();
+    // gc holds the cache's lock exclusively (flock, as `pipe gc` takes it) for a second.
+    let mut gc = std::process::Command::new("flock")
+        .arg(t.cache().join("gc.lock"))
+        .args(["sleep", "1.5"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    std::thread::sleep(Duration::from_millis(300));
+    t.run(&["run", "p.yaml"]).success().stderr_has("waiting for `pipe gc` to finish with");
+    gc.wait().unwrap();
+}

@@ -4,23 +4,9 @@
 
 mod support;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::Command;
+use std::os::unix::fs::PermissionsExt;
 
-use support::{Ran, Test};
-
-/// Runs `pipe` as a user the file permissions apply to: root reads a mode-000 file.
-fn run_unprivileged(t: &Test, args: &[&str]) -> Ran {
-    let mut command = t.command(args);
-    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
-        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let mut wrapped = Command::new("setpriv");
-        wrapped.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", env!("CARGO_BIN_EXE_pipe")]);
-        wrapped.args(args).current_dir(t.path()).env_remove("PIPE_CACHE");
-        command = wrapped;
-    }
-    Ran::from(command.output().expect("pipe runs"))
-}
+use support::Test;
 
 fn unreadable(t: &Test, rel: &str) {
     std::fs::set_permissions(t.path().join(rel), std::fs::Permissions::from_mode(0o000)).unwrap();
@@ -32,7 +18,7 @@ fn an_unreadable_dep_file_is_a_configuration_error_before_anything_runs() {
         .pipeline("name: u\nstages:\n  a: {uses: shell, run: cat d.txt > a.txt, deps: [d.txt], outs: [a.txt]}\n")
         .file("d.txt", "x\n");
     unreadable(&t, "d.txt");
-    let ran = run_unprivileged(&t, &["run", "p.yaml"]).code(2).stderr_has("p.yaml:3: stage `a`: `deps`: `d.txt`: ");
+    let ran = t.run_unprivileged(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:3: stage `a`: `deps`: `d.txt`: ");
     assert!(ran.stderr.contains("Permission denied"), "{}", ran.stderr);
     assert!(t.cache_entries("runs").is_empty(), "no run record");
 }
@@ -44,7 +30,7 @@ fn an_unreadable_file_inside_a_dep_directory_is_the_same_error() {
         .file("ddir/ok.txt", "x\n")
         .file("ddir/secret.txt", "y\n");
     unreadable(&t, "ddir/secret.txt");
-    let ran = run_unprivileged(&t, &["run", "p.yaml"]).code(2).stderr_has("p.yaml:3: stage `a`: `deps`: `ddir`: ");
+    let ran = t.run_unprivileged(&["run", "p.yaml"]).code(2).stderr_has("p.yaml:3: stage `a`: `deps`: `ddir`: ");
     assert!(ran.stderr.contains("secret.txt: Permission denied"), "{}", ran.stderr);
     assert!(!ran.stdout.contains("STAGE"), "no run table: {}", ran.stdout);
     assert!(t.cache_entries("runs").is_empty(), "no run record");

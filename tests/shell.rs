@@ -112,3 +112,22 @@ fn progress_bars_and_huge_lines_are_kept_in_bounded_memory() {
     let record = std::fs::read_dir(t.cache().join("runs")).unwrap().flatten().map(|e| e.metadata().unwrap().len());
     assert!(record.max().unwrap() < 100_000, "a run record this large holds the whole output");
 }
+
+#[test]
+fn an_out_the_command_left_unreadable_is_named_in_the_workspace() {
+    let t = Test::new()
+        .pipeline("name: u\nstages:\n  a: {uses: shell, run: 'echo x > a.txt; chmod 000 a.txt', outs: [a.txt]}\n");
+    let ran = t.run_unprivileged(&["run", "p.yaml"]).code(1);
+    let line = ran.stderr.lines().find(|l| l.contains("Permission denied")).unwrap_or_default().to_string();
+    assert!(line.contains(&format!("{}/a.txt", t.path().display())) && !line.contains("cache/tmp"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_out_directory_left_read_only_is_replaced_on_the_next_run() {
+    let t = Test::new().pipeline(
+        "name: u\nparams: {n: 1}\nstages:\n  a: {uses: shell, run: 'mkdir -p ro && echo ${params.n} > ro/f && chmod 555 ro', outs: [ro]}\n",
+    );
+    t.run_unprivileged(&["run", "p.yaml"]).code(0);
+    t.run_unprivileged(&["run", "p.yaml", "--set", "params.n=2"]).code(0);
+    assert_eq!(std::fs::read_to_string(t.path().join("ro/f")).unwrap(), "2\n");
+}

@@ -76,6 +76,21 @@ impl Test {
         Ran::from(command.output().expect("pipe runs"))
     }
 
+    /// Runs `pipe` as a user file permissions apply to (`nobody`, through setpriv, when the
+    /// tests run as root, who reads a mode-000 file).
+    pub fn run_unprivileged(&self, args: &[&str]) -> Ran {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mut command = self.command(args);
+        if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+            std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            let mut wrapped = Command::new("setpriv");
+            wrapped.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", env!("CARGO_BIN_EXE_pipe")]);
+            wrapped.args(args).current_dir(self.path()).env_remove("PIPE_CACHE");
+            command = wrapped;
+        }
+        Ran::from(command.output().expect("pipe runs"))
+    }
+
     /// Starts `pipe` without waiting (for concurrency and kill tests).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("pipe starts")

@@ -7,16 +7,16 @@
 //! `PIPE_OUT` (the artifact directory being built), `PIPE_INPUTS` (upstream
 //! artifact directories, one per line), `PIPE_INPUT_<STAGE>` (the artifact
 //! directories of upstream stage `<stage>`, upper-cased, non-alphanumerics as
-//! `_`, one per line), `PIPE_METRICS` (write a JSON object there to record
+//! `_`, one per line), the same lists in files ([`inputs`]), `PIPE_METRICS` (write a JSON object there to record
 //! metrics), `PIPE_SEED` and `PIPE_INSTANCE`. It runs in a process group of its
 //! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
 //! nothing it started in that group outlives the stage ([`process`]).
 
+mod inputs;
 mod lines;
 mod process;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -139,8 +139,10 @@ impl Stage for Shell {
             p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
         let removable: Vec<(&String, &PathBuf)> =
             p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)).collect();
-        for (_, path) in &removable {
-            remove_path(path)?;
+        for (out, path) in &removable {
+            remove_path(path).map_err(|e| {
+                StageError::Failed(format!("cannot remove the old out `{out}` before the command runs: {e}"))
+            })?;
         }
         let stop = match execute(&p, &outs, ctx) {
             Ok(()) => return Ok(()),
@@ -229,15 +231,8 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
         .env("PIPE_INSTANCE", &ctx.instance)
         // Python would write __pycache__/ into a dep directory (`deps: [src]`, `python src/train.py`),
         // a new key for the next run: the stage would run twice for one change.
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PIPE_INPUTS", join_dirs(ctx.inputs.iter().map(|i| i.dir.as_path())));
-    let mut by_stage: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
-    for input in &ctx.inputs {
-        by_stage.entry(env_name(&input.stage)).or_default().push(&input.dir);
-    }
-    for (name, dirs) in by_stage {
-        command.env(format!("PIPE_INPUT_{name}"), join_dirs(dirs.into_iter()));
-    }
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let _lists = inputs::set(&mut command, &p.run, &ctx.inputs, &ctx.out_dir)?;
     let child =
         process::start(&mut command).map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
     let process::Ended { status, stderr } = process::supervise(child, ctx.progress, &ctx.instance)?;
@@ -280,17 +275,6 @@ fn resolve(workdir: &Path, path: &str, key: &str, last: Last) -> Result<PathBuf,
 /// `PIPE_INPUT_<this>` names upstream stage `stage`'s artifact directories.
 pub fn env_name(stage: &str) -> String {
     stage.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
-}
-
-fn join_dirs<'p>(dirs: impl Iterator<Item = &'p Path>) -> OsString {
-    let mut joined = OsString::new();
-    for (i, dir) in dirs.enumerate() {
-        if i > 0 {
-            joined.push("\n");
-        }
-        joined.push(dir);
-    }
-    joined
 }
 
 /// `<dir><suffix>` beside `dir`: outside the artifact, cleaned up with it by the engine.
@@ -376,13 +360,33 @@ fn changed_file(
     Some(format!("{} {how}{more}", path.display()))
 }
 
+/// Removes an out; a directory the command left read-only (`chmod 555`) is made writable
+/// first, since nothing in it could be unlinked otherwise.
 fn remove_path(path: &Path) -> Result<(), StageError> {
     let result = match fs::symlink_metadata(path) {
         Err(_) => return Ok(()),
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => writable_dirs(path).and_then(|()| fs::remove_dir_all(path)),
+            _ => Err(e),
+        }),
         Ok(_) => fs::remove_file(path),
     };
     result.map_err(StageError::io(path))
+}
+
+/// Gives the owner write and search permission on `dir` and every directory below it
+/// (links are not followed).
+fn writable_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::symlink_metadata(dir)?.permissions().mode();
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700))?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            writable_dirs(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Copies regular files and directories (permissions included, as `fs::copy` does);
@@ -400,6 +404,9 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), StageError> {
         }
         Ok(())
     } else {
+        // fs::copy's error does not say which side failed: an out the command left unreadable
+        // is named where the user sees it, not in the store's temporary directory.
+        fs::File::open(from).map_err(StageError::io(from))?;
         fs::copy(from, to).map(drop).map_err(StageError::io(to))
     }
 }
