@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::workspace::{normal, resolve, Last};
 
-use crate::store::{open_lock, Store};
+use crate::store::{lock_waiting, open_lock, Store};
 use crate::Error;
 
 /// Holding this means no other process writes these outs.
@@ -46,14 +46,7 @@ pub fn acquire(
         let dir = lock.parent().unwrap_or(store.root());
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let mut file = open_lock(&lock)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                waiting(out, &described(&lock));
-                file.lock().map_err(Error::io(&lock))?;
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock)(e)),
-        }
+        lock_waiting(&file, &lock, false, || waiting(out, &described(&lock)))?;
         // Only a description for waiters: a failure to write it must not stop the run.
         let _ = file
             .set_len(0)

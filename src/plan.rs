@@ -13,7 +13,7 @@ use pipe_stages::Registry;
 use serde_json::Value;
 
 use crate::executor::ExecutorKind;
-use crate::interpolate::{interpolate, render, Scope};
+use crate::interpolate::{interpolate, Scope};
 use crate::matrix::{self, Combo};
 use crate::resources::Resources;
 use crate::spec::{Frozen, Pipeline, StageSpec};
@@ -258,21 +258,14 @@ fn expand(
 /// it is.
 pub(crate) fn canonical_instance(name: &str) -> String {
     let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
-    let mut values: Vec<(&str, String)> = values
-        .split(',')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => {
-                let v = v.trim();
-                let parsed =
-                    serde_yaml_ng::from_str::<serde_json::Value>(v).map_or_else(|_| v.to_string(), |v| render(&v));
-                (k.trim(), format!("{}={parsed}", k.trim()))
-            }
-            None => (pair.trim(), pair.trim().to_string()),
-        })
-        .collect();
-    values.sort_by(|a, b| a.0.cmp(b.0));
-    let values: Vec<String> = values.into_iter().map(|(_, pair)| pair).collect();
-    format!("{stage}[{}]", values.join(","))
+    let mut combo = Combo::new();
+    for pair in values.split(',') {
+        let Some((k, v)) = pair.split_once('=') else { return name.to_string() };
+        let v = v.trim();
+        let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::from(v));
+        combo.insert(k.trim().to_string(), value);
+    }
+    matrix::instance_name(stage, &combo)
 }
 
 impl Plan {

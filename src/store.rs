@@ -216,14 +216,7 @@ impl Store {
         let dir = self.root.join("locks");
         fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let file = open_lock(&dir.join(format!("{key}.lock")))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                waiting();
-                file.lock().map_err(Error::io(dir.join(key)))?;
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(dir.join(key))(e)),
-        }
+        lock_waiting(&file, &dir.join(key), false, waiting)?;
         Ok(KeyLock { _file: file })
     }
 
@@ -335,15 +328,10 @@ impl Store {
                 Err(TryLockError::Error(e)) => return Err(Error::io(path)(e)),
             }
         } else {
-            match file.try_lock_shared() {
-                Ok(()) => {}
-                // A gc of thousands of objects takes a minute or more: say why nothing happens.
-                Err(TryLockError::WouldBlock) => {
-                    eprintln!("waiting for `pipe gc` to finish with {}", self.root.display());
-                    file.lock_shared().map_err(Error::io(&path))?;
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::io(path)(e)),
-            }
+            // A gc of thousands of objects takes a minute or more: say why nothing happens.
+            lock_waiting(&file, &path, true, || {
+                eprintln!("waiting for `pipe gc` to finish with {}", self.root.display())
+            })?;
         }
         Ok(CacheLock { _file: file })
     }
@@ -422,6 +410,19 @@ pub fn remove(path: &Path) -> Result<(), Error> {
         // Removed meanwhile by another process: the outcome the caller wanted.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other.map_err(Error::io(path)),
+    }
+}
+
+/// Takes `file`'s lock, shared or exclusive, calling `waiting` first when another process
+/// holds it; errors name `path`.
+pub(crate) fn lock_waiting(file: &File, path: &Path, shared: bool, waiting: impl FnOnce()) -> Result<(), Error> {
+    match if shared { file.try_lock_shared() } else { file.try_lock() } {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => {
+            waiting();
+            if shared { file.lock_shared() } else { file.lock() }.map_err(Error::io(path))
+        }
+        Err(TryLockError::Error(e)) => Err(Error::io(path)(e)),
     }
 }
 
