@@ -14,6 +14,7 @@ pub mod host;
 pub mod integrity;
 pub mod interpolate;
 pub mod key;
+pub mod key_change;
 pub mod lockfile;
 pub mod matrix;
 pub mod metric_text;

@@ -3,7 +3,7 @@
 
 use pipe_stages::Registry;
 
-use crate::flatten::changes;
+use crate::key_change::{key_changes, KeyChange};
 use crate::lockfile::LockEntry;
 use crate::probe::{Probe, State};
 use crate::store::{key_file, Store};
@@ -41,43 +41,11 @@ pub fn reasons(
     let Some(new) = probe.parts.as_ref().or(probe.partial.as_ref()) else {
         return Ok(why);
     };
-    let old = old.parts;
-    if old.kind != new.kind {
-        why.push(format!("kind: {} -> {}", old.kind, new.kind));
-    } else if old.version != new.version {
-        why.push(format!("code version of `{}`: {} -> {}", new.kind, old.version, new.version));
-    }
-    for c in changes(&registry.shown(&old.kind, &old.params), &registry.shown(&new.kind, &new.params)) {
-        why.push(format!("param `{}`: {}", c.path, c.arrow()));
-    }
-    if old.seed != new.seed {
-        why.push(format!("seed: {} -> {}", old.seed, new.seed));
-    }
-    for c in changes(&old.fingerprint, &new.fingerprint) {
-        // A shell stage's `always_changed` is a value new on every evaluation, not an edit.
-        let line = match (c.path.as_str(), &c.old, &c.new) {
-            ("always_changed", ..) => "runs on every run (`always_changed`, or a DVC callback stage)".to_string(),
-            (path, None, _) => format!("`{path}` added"),
-            (path, _, None) => format!("`{path}` removed"),
-            (path, ..) => format!("`{path}` changed"),
-        };
-        why.push(line);
-    }
-    for input in &new.inputs {
-        match old.inputs.iter().find(|o| o.instance == input.instance) {
-            Some(o) if o.artifact != input.artifact => why.push(format!(
-                "upstream `{}` changed: artifact {} -> {}",
-                input.instance,
-                short(&o.artifact),
-                short(&input.artifact)
-            )),
-            Some(_) => {}
-            None => why.push(format!("new upstream `{}`", input.instance)),
+    for change in key_changes(&old.parts, new, registry) {
+        // An upstream that is stale has no artifact yet, so it is missing from `new`'s inputs.
+        if !matches!(&change, KeyChange::RemovedUpstream(name) if stale.contains(&name.as_str())) {
+            why.push(change.to_string());
         }
-    }
-    let kept = |o: &&crate::key::InputRef| new.inputs.iter().any(|i| i.instance == o.instance);
-    for o in old.inputs.iter().filter(|o| !kept(o) && !stale.contains(&o.instance.as_str())) {
-        why.push(format!("upstream `{}` removed", o.instance));
     }
     if why.is_empty() {
         why.push(format!("its artifact {} is missing from the cache", short(&last.key)));

@@ -215,6 +215,22 @@ fn diff_reports_exactly_the_changed_stage_after_a_param_change() {
 }
 
 #[test]
+fn diff_says_which_dep_upstream_and_seed_changed_a_key() {
+    let yaml = "name: p\nstages:\n  a: {uses: shell, run: 'cat in.txt > a.txt', deps: [in.txt], outs: [a.txt]}\n  b: {uses: shell, needs: [a], run: 'wc -c < a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml).file("in.txt", "1\n");
+    t.run(&["run", "p.yaml"]).success();
+    t.write("in.txt", "22\n");
+    t.run(&["run", "p.yaml"]).success();
+    let diff = t.run(&["diff"]).success().stdout_has("changed a\n").stdout_has("    why       `deps.in.txt` changed\n");
+    let b = &diff.stdout[diff.stdout.find("changed b\n").expect("b changed")..];
+    assert!(b.contains("    why       `deps.a.txt` changed\n    why       upstream `a` changed: artifact "), "{b}");
+    t.write("p.yaml", &yaml.replace("name: p\n", "name: p\nseed: 7\n"));
+    t.run(&["run", "p.yaml"]).success();
+    let report: serde_json::Value = serde_json::from_str(&t.run(&["diff", "--json"]).success().stdout).unwrap();
+    assert_eq!(report["changed"][0]["why"], serde_json::json!(["seed: 0 -> 7"]), "{report:#}");
+}
+
+#[test]
 fn diff_shows_metric_deltas() {
     let yaml = "name: m\nparams: {acc: 0.16074758244362342}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
     let t = Test::new().pipeline(yaml);

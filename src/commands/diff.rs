@@ -9,8 +9,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::flatten::changes;
+use crate::key::KeyParts;
+use crate::key_change::{key_changes, KeyChange};
 use crate::record::{self, RunRecord, StageRecord};
-use crate::store::Store;
+use crate::store::{key_file, Store};
 use crate::table::short;
 use crate::{metric_text, Error};
 use pipe_stages::numfmt::signed;
@@ -50,6 +52,10 @@ struct Changed {
     key: [Option<String>; 2],
     artifact: [Option<String>; 2],
     params: Map<String, Value>,
+    /// The other components of the key that changed (code version, seed, the stage's
+    /// deps or command, upstream artifacts), as `status --why` names them; empty where
+    /// either key's components are no longer in the cache.
+    why: Vec<String>,
     metrics: Map<String, Value>,
     /// Old and new text of each changed metric as `pipe show` prints it: 4 significant
     /// digits, with its 95% interval (`x_ci`) where it has one; `metrics` keeps full precision.
@@ -64,7 +70,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         [] => last_two(&store)?,
         _ => return Err(Error::Config("pipe diff takes two runs or none".into())),
     };
-    let report = compare(&Registry::builtin(), &a, &b);
+    let report = compare(&Registry::builtin(), &store, &a, &b)?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(Error::corrupt(record::path(&store, &b.id)))?;
         println!("{text}");
@@ -86,7 +92,7 @@ fn last_two(store: &Store) -> Result<(RunRecord, RunRecord), Error> {
     Err(Error::Config(format!("only one run of pipeline `{}` is recorded; nothing to compare", b.pipeline)))
 }
 
-fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
+fn compare(registry: &Registry, store: &Store, a: &RunRecord, b: &RunRecord) -> Result<Report, Error> {
     let mut changed = Vec::new();
     let mut unchanged = 0;
     for new in &b.stages {
@@ -104,6 +110,7 @@ fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
                 .into_iter()
                 .map(|c| (c.path, serde_json::json!([c.old, c.new])))
                 .collect(),
+            why: key_reasons(registry, store, old, new)?,
             metrics: metric_changes(old, new),
             shown: shown_metrics(old, new),
         });
@@ -118,7 +125,24 @@ fn compare(registry: &Registry, a: &RunRecord, b: &RunRecord) -> Report {
     if !a.selected.is_empty() {
         outside_selection.append(&mut added);
     }
-    Report { a: a.id.clone(), b: b.id.clone(), changed, added, removed, outside_selection, unchanged }
+    Ok(Report { a: a.id.clone(), b: b.id.clone(), changed, added, removed, outside_selection, unchanged })
+}
+
+/// The key components other than params that differ between the two records' keys
+/// (params come from the records, which outlive their keys' files).
+fn key_reasons(registry: &Registry, store: &Store, old: &StageRecord, new: &StageRecord) -> Result<Vec<String>, Error> {
+    let parts = |key: &Option<String>| -> Result<Option<KeyParts>, Error> {
+        Ok(match key {
+            Some(key) => key_file(store, key)?.map(|file| file.parts),
+            None => None,
+        })
+    };
+    let (Some(old), Some(new)) = (parts(&old.key)?, parts(&new.key)?) else { return Ok(Vec::new()) };
+    Ok(key_changes(&old, &new, registry)
+        .into_iter()
+        .filter(|c| !matches!(c, KeyChange::Param(_)))
+        .map(|c| c.to_string())
+        .collect())
 }
 
 /// Changed metrics as {old, new, delta}; delta only when both are numbers.
@@ -180,6 +204,9 @@ fn text(r: &Report) -> String {
         }
         for (path, v) in &c.params {
             out.push_str(&format!("    param     {path}: {} -> {}\n", v[0], v[1]));
+        }
+        for line in &c.why {
+            out.push_str(&format!("    why       {line}\n"));
         }
         for (path, m) in &c.metrics {
             // An interval that changed with its metric is shown beside it, not on its own line.
