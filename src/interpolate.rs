@@ -1,7 +1,9 @@
 //! `${params.x}` and `${matrix.x}` in stage params (and `${params.x}` in params). A string that is exactly one
 //! reference takes the referenced value with its type (`"${params.lr}"` stays a
 //! number); references inside longer strings are spliced in as text. Any other
-//! `${...}` is left alone, so shell commands keep their own `${VAR}`s.
+//! `${...}` is left alone, so shell commands keep their own `${VAR}`s. `\${params.x}` is
+//! the literal text `${params.x}` (DVC's escape), kept escaped until the stage gets it so
+//! that params resolving through params do not take it for a reference.
 
 use std::collections::BTreeMap;
 
@@ -16,14 +18,24 @@ pub struct Scope<'a> {
     pub matrix: &'a BTreeMap<String, Value>,
 }
 
-/// Interpolates every string inside `value`. Errors name the bad reference.
+/// A stage's params with every reference resolved and every escaped one made literal.
+/// Errors name the bad reference.
 pub fn interpolate(value: &Value, scope: &Scope) -> Result<Value, String> {
+    map_strings(&resolve(value, scope)?, &|s| Ok(Value::String(unescape(s))))
+}
+
+/// Every string inside `value` interpolated, escapes kept.
+fn resolve(value: &Value, scope: &Scope) -> Result<Value, String> {
+    map_strings(value, &|s| string(s, scope))
+}
+
+fn map_strings(value: &Value, f: &impl Fn(&str) -> Result<Value, String>) -> Result<Value, String> {
     Ok(match value {
-        Value::String(s) => string(s, scope)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| interpolate(v, scope)).collect::<Result<_, _>>()?),
-        Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), interpolate(v, scope)?))).collect::<Result<_, String>>()?,
-        ),
+        Value::String(s) => f(s)?,
+        Value::Array(items) => Value::Array(items.iter().map(|v| map_strings(v, f)).collect::<Result<_, _>>()?),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), map_strings(v, f)?))).collect::<Result<_, String>>()?)
+        }
         other => other.clone(),
     })
 }
@@ -36,7 +48,7 @@ pub fn params(params: &Map<String, Value>) -> Result<Map<String, Value>, String>
     let mut current = params.clone();
     for _ in 0..=crate::flatten::flatten(&Value::Object(params.clone())).len() {
         let scope = Scope { params: &current, matrix: &no_matrix };
-        let Value::Object(next) = interpolate(&Value::Object(current.clone()), &scope)? else {
+        let Value::Object(next) = resolve(&Value::Object(current.clone()), &scope)? else {
             unreachable!("an object interpolates to an object")
         };
         if next == current {
@@ -82,8 +94,25 @@ fn string(s: &str, scope: &Scope) -> Result<Value, String> {
     Ok(Value::String(out))
 }
 
+const REFERENCES: [&str; 2] = ["${params.", "${matrix."];
+
+/// Where the first reference in `s` starts, escaped ones (`\${`) passed over.
 fn next_reference(s: &str) -> Option<usize> {
-    ["${params.", "${matrix."].iter().filter_map(|p| s.find(p)).min()
+    REFERENCES.iter().filter_map(|p| s.match_indices(p).map(|(i, _)| i).find(|&i| !s[..i].ends_with('\\'))).min()
+}
+
+/// Stage params that must reach the stage as written (a `dvc.yaml` stage after DVC's own
+/// templating): every reference escaped, so that `interpolate` gives them back unchanged.
+pub fn escape(with: Map<String, Value>) -> Map<String, Value> {
+    let escaped = |s: &str| REFERENCES.iter().fold(s.to_string(), |s, p| s.replace(p, &format!("\\{p}")));
+    match map_strings(&Value::Object(with), &|s| Ok(Value::String(escaped(s)))) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("escaping an object gives an object"),
+    }
+}
+
+fn unescape(s: &str) -> String {
+    REFERENCES.iter().fold(s.to_string(), |s, p| s.replace(&format!("\\{p}"), p))
 }
 
 fn lookup(reference: &str, scope: &Scope) -> Result<Value, String> {
@@ -122,6 +151,25 @@ mod tests {
         assert_eq!(v.unwrap(), json!({"lr": 2e-5, "run": "echo 0.1 ${HOME} m"}));
         let err = interpolate(&json!("${params.modle}"), &scope).unwrap_err();
         assert!(err.contains("did you mean `model`"), "{err}");
+    }
+
+    #[test]
+    fn an_escaped_reference_is_literal_text_even_through_params() {
+        let params =
+            params(json!({"a": 1, "lit": "\\${params.a}", "via": "${params.lit}"}).as_object().unwrap()).unwrap();
+        let matrix = BTreeMap::new();
+        let scope = Scope { params: &params, matrix: &matrix };
+        let v =
+            interpolate(&json!(["${params.via}", "x \\${matrix.m} ${params.a} \\${HOME}", "${params.lit}!"]), &scope);
+        assert_eq!(v.unwrap(), json!(["${params.a}", "x ${matrix.m} 1 \\${HOME}", "${params.a}!"]));
+    }
+
+    #[test]
+    fn escaped_text_interpolates_to_itself() {
+        let text = json!({"cmd": "echo '${params.x}' ${matrix.y} \\${HOME} ${z}", "n": 3});
+        let (params, matrix) = (Map::new(), BTreeMap::new());
+        let escaped = Value::Object(escape(text.as_object().unwrap().clone()));
+        assert_eq!(interpolate(&escaped, &Scope { params: &params, matrix: &matrix }).unwrap(), text);
     }
 
     #[test]

@@ -231,6 +231,15 @@ fn diff_says_which_dep_upstream_and_seed_changed_a_key() {
 }
 
 #[test]
+fn an_escaped_reference_reaches_the_command_as_literal_text() {
+    let t = Test::new().pipeline(
+        "name: e\nparams: {x: 1, lit: '\\${params.x}'}\nstages:\n  a:\n    uses: shell\n    run: echo '\\${params.x} ${params.x} ${params.lit}' > a.txt\n    outs: [a.txt]\n",
+    );
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.lines("a.txt"), ["${params.x} 1 ${params.x}"]);
+}
+
+#[test]
 fn diff_shows_metric_deltas() {
     let yaml = "name: m\nparams: {acc: 0.16074758244362342}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
     let t = Test::new().pipeline(yaml);

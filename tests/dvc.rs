@@ -510,3 +510,15 @@ fn plot_templates_are_named_as_unused_and_the_plots_kept_as_outs() {
         .stderr_has("note: dvc.yaml:4: stage `a`: `plots` templates are not used; the files are kept as outs");
     t.run(&["show", "dvc.yaml", "a"]).success().stdout_has("p.csv");
 }
+
+#[test]
+fn dvc_templating_is_the_only_one_a_command_gets() {
+    // DVC turns `\${` into `${` and leaves the rest to the shell; pipe's own `${params.x}`
+    // must not then take it for a reference, nor a value spliced in from params.yaml.
+    let t = Test::new().file("params.yaml", "tag: ${matrix.m}\n").file(
+        "dvc.yaml",
+        "stages:\n  a:\n    cmd: echo '\\${params.x}' '${tag}' > o.txt\n    params: [tag]\n    outs: [o.txt]\n",
+    );
+    t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(t.lines("o.txt"), ["${params.x} ${matrix.m}"]);
+}

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::overrides::{self, Override};
 use crate::spec::{self, Frozen, Pipeline, StageSpec, SHELL};
-use crate::{suggest, Error};
+use crate::{interpolate, suggest, Error};
 
 /// Top-level keys of `dvc.yaml` (`dvc/schema.py`); all but `stages` and `vars` are
 /// display settings for `dvc metrics`/`plots`/`params` and DVC Studio.
@@ -171,7 +171,8 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             uses: SHELL.into(),
             needs: wiring.needs.iter().map(|&j| stages[j].name.clone()).collect(),
             gather: Vec::new(),
-            with,
+            // DVC's templating is the only one a dvc.yaml gets: pipe's must find nothing left.
+            with: interpolate::escape(with),
             matrix: None,
             exclude: Vec::new(),
             seed: None,
