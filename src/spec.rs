@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use pipe_stages::values::{from_yaml, YamlError};
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -109,7 +109,8 @@ struct RawStage {
     resources: Resources,
 }
 
-/// `stages:` keeps file order (it is the display order) and rejects duplicate names.
+/// `stages:` keeps file order (it is the display order); `values::from_yaml` has refused
+/// duplicate names already.
 struct StageList(Vec<(String, RawStage)>);
 
 impl<'de> Deserialize<'de> for StageList {
@@ -123,9 +124,6 @@ impl<'de> Deserialize<'de> for StageList {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StageList, A::Error> {
                 let mut stages: Vec<(String, RawStage)> = Vec::new();
                 while let Some(name) = map.next_key::<String>()? {
-                    if stages.iter().any(|(n, _)| *n == name) {
-                        return Err(de::Error::custom(format!("stage `{name}` is defined twice")));
-                    }
                     let stage = map.next_value::<RawStage>()?;
                     stages.push((name, stage));
                 }

@@ -90,7 +90,7 @@ fn force_recomputes_the_selected_stages_only() {
 
 #[test]
 fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 9] = [
         (
             "cycle",
             "name: x\nstages:\n  a: {uses: shell, run: 'true', needs: [c]}\n  b: {uses: shell, run: 'true', needs: [a]}\n  c: {uses: shell, run: 'true', needs: [b]}\n",
@@ -121,6 +121,11 @@ fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
             "duplicate key",
             "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n    matrix: {n: [1, 2], n: [3]}\n",
             "p.yaml:6: stage `a`: duplicate entry with key \"n\"",
+        ),
+        (
+            "stage defined twice",
+            "name: x\nstages:\n  a:\n    uses: shell\n    run: 'true'\n  b: {uses: shell, run: 'true'}\n  a: {uses: shell, run: 'false'}\n",
+            "p.yaml:7: `stages`: duplicate key `a` (first at line 3)",
         ),
         (
             "two upstreams, one variable",

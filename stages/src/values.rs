@@ -34,6 +34,53 @@ impl YamlError {
         };
         YamlError { message, line: e.location().filter(|_| lines).map(|l| l.line()) }
     }
+
+    /// An error in `source` itself. The parser places a duplicate key at its mapping's
+    /// start; the user needs the line of the second key, and that of the first.
+    fn in_source(e: serde_yaml_ng::Error, source: &str) -> YamlError {
+        let start = e.location().map(|l| (l.line(), l.column()));
+        let mut err = YamlError::of(e, true);
+        let Some((at, key)) = err.message.find(DUPLICATE).and_then(|at| {
+            let key: String = serde_json::from_str(&err.message[at + DUPLICATE.len()..]).ok()?;
+            Some((at, key))
+        }) else {
+            return err;
+        };
+        if let Some((first, second)) = start.and_then(|(line, column)| duplicate_lines(source, line, column, &key)) {
+            err.message = format!("{}duplicate key `{key}` (first at line {first})", &err.message[..at]);
+            err.line = Some(second);
+        }
+        err
+    }
+}
+
+const DUPLICATE: &str = "duplicate entry with key ";
+
+/// The lines of the first two `key:` entries of the block mapping whose first key is at
+/// `line`, `column` (both from 1); none for a flow mapping or quoted keys.
+fn duplicate_lines(source: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
+    let indent = column.checked_sub(1)?;
+    let is_key = |text: &str| text.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'));
+    let mut found = Vec::new();
+    for (i, text) in source.lines().enumerate().skip(line - 1) {
+        let own = text.len() - text.trim_start().len();
+        let entry = if i == line - 1 {
+            text.get(indent..)?
+        } else if text.trim().is_empty() || text.trim_start().starts_with('#') || own > indent {
+            continue;
+        } else if own < indent {
+            break;
+        } else {
+            &text[own..]
+        };
+        if is_key(entry) {
+            found.push(i + 1);
+            if let [first, second] = found[..] {
+                return Some((first, second));
+            }
+        }
+    }
+    None
 }
 
 /// Parses YAML into `T`, applying merge keys (`<<: *defaults`) first, as DVC's parser and
@@ -42,7 +89,8 @@ impl YamlError {
 pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
     // A byte-order mark (editors on Windows write one) is not a second document.
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true))?;
+    let mut value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(source).map_err(|e| YamlError::in_source(e, source))?;
     if let Some(at) = non_finite(&value, "") {
         let at = if at.is_empty() { String::new() } else { format!("{at}: ") };
         let message = format!(
@@ -52,7 +100,7 @@ pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
         return Err(YamlError { message, line: None });
     }
     if !has_merge_key(&value) {
-        return serde_yaml_ng::from_str(source).map_err(|e| YamlError::of(e, true));
+        return serde_yaml_ng::from_str(source).map_err(|e| YamlError::in_source(e, source));
     }
     value.apply_merge().map_err(|e| YamlError::of(e, false))?;
     let merged = serde_yaml_ng::to_string(&value).map_err(|e| YamlError::of(e, false))?;
@@ -176,6 +224,18 @@ mod tests {
         let yaml = "base: &b {lr: 0.1, epochs: 2}\nrun:\n  <<: *b\n  epochs: 3\n";
         let v: Value = from_yaml(yaml).unwrap();
         assert_eq!(v["run"], json!({"lr": 0.1, "epochs": 3}));
+    }
+
+    #[test]
+    fn a_duplicate_key_is_placed_on_its_second_line_and_names_the_first() {
+        let yaml = "name: p\nstages:\n  a:\n    run: x\n\n    # a comment\n    deps: [y]\n    run: z\n  b: {}\n";
+        let err = from_yaml::<Value>(yaml).unwrap_err();
+        assert_eq!((err.message.as_str(), err.line), ("stages.a: duplicate key `run` (first at line 4)", Some(8)));
+        let err = from_yaml::<Value>("s:\n  - a: 1\n    b: 2\n    a: 3\n").unwrap_err();
+        assert_eq!((err.message.as_str(), err.line), ("s[0]: duplicate key `a` (first at line 2)", Some(4)));
+        // A flow mapping keeps the parser's place and words.
+        let err = from_yaml::<Value>("x: 1\ns: {a: 1,\n  a: 2}\n").unwrap_err();
+        assert!(err.message.ends_with("duplicate entry with key \"a\""), "{err}");
     }
 
     #[test]
