@@ -42,7 +42,7 @@ fn evaluate(root: &Path) -> Input {
         "evaluate",
         json!({"batch_size": 128}),
         json!({"accuracy": 0.9014, "accuracy_ci": [0.8807, 0.9209], "accuracy_wilson": [0.8800, 0.9195], "precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "macro_f1": 0.9013,
-               "confusion": [[380, 48], [38, 406]], "n": 872}),
+               "confusion": [[380, 48], [38, 406]], "n": 872, "dev_accuracy": 0.9119, "dev_n": 6289}),
     );
     // As the evaluate stage writes them: errors ranked most confident first.
     let error = |rank: u32, idx: u32, text: &str, label: u8, confidence: f64, negation: bool| {
@@ -234,6 +234,9 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| true negative | 380 | 48 |"));
     assert!(md.contains("| ece | 0.05940 | 0.02130 |"));
+    // Mistakes per slice in the slice stage's order; one it does not list goes last.
+    assert!(md.contains("| negation | 1 |\n| contrast | 0 |\n| length 9-16 | 3 |"), "{md}");
+    assert!(md.contains("`dev_accuracy`: the dev split scored as this stage scores the test split"), "{md}");
     assert!(md.contains("| 1 | mean | 90.25% | — | 787/872 | +0.1147 |"), "{md}");
     assert!(md.contains("a <b>bold</b> & \"quoted\" \\| piped film"), "pipes escaped in md cells");
     let links: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).collect();

@@ -17,9 +17,19 @@ pub fn table(table: &Table) -> String {
         out.push_str(&format!("| {} |\n", row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")));
     }
     if let Some(footer) = &table.footer {
-        out.push_str(&format!("\n_{}_\n", footer.replace('_', "\\_")));
+        out.push_str(&format!("\n_{}_\n", italic_safe(footer)));
     }
     out
+}
+
+/// Underscores escaped so they cannot end the `_…_` around the text, except inside code
+/// spans, where a backslash would be shown as it is.
+fn italic_safe(text: &str) -> String {
+    let parts = text.split('`').enumerate();
+    parts
+        .map(|(i, part)| if i % 2 == 0 { part.replace('_', "\\_") } else { part.to_string() })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 pub fn render(doc: &Document) -> String {
@@ -51,5 +61,10 @@ mod tests {
         let t =
             Table { header: vec!["a".into(), "b".into()], rows: vec![vec!["x|y".into(), "1\n2".into()]], footer: None };
         assert_eq!(table(&t), "| a | b |\n|---|---|\n| x\\|y | 1 2 |\n");
+    }
+
+    #[test]
+    fn a_footer_escapes_underscores_outside_code_spans_only() {
+        assert_eq!(italic_safe("dev_n: see `dev_accuracy` and n_x"), "dev\\_n: see `dev_accuracy` and n\\_x");
     }
 }

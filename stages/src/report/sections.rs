@@ -36,7 +36,9 @@ pub fn build(inputs: &[Input], options: &Options) -> Document {
             per_input("Test metrics", &of("evaluate"), test_metrics),
             per_input("Calibration (temperature scaling)", &of("calibrate"), calibration),
             per_input("Slices", &of("slice"), slices),
-            per_input("Error analysis", &of("evaluate"), |s, i| errors(s, i, options.max_errors)),
+            per_input("Error analysis", &of("evaluate"), |s, i| {
+                errors(s, i, options.max_errors, &slice_order(&of("slice")))
+            }),
             per_input("Attention, rollout and integrated gradients", &of("visualize"), explanations),
             per_input("Ablations", &of("ablate"), ablations),
             configuration(inputs, options.seed),
@@ -153,7 +155,22 @@ fn confusion(metrics: &Value) -> Option<Table> {
 }
 
 fn test_metrics(section: &mut Section, evaluate: &Input) {
-    metrics(section, evaluate, &["confusion"]);
+    match metrics_table(&evaluate.metrics, &["confusion"]) {
+        Some(mut table) => {
+            // Two dev accuracies of one model a row or two apart would otherwise look like an error.
+            if evaluate.metrics.get("dev_accuracy").is_some() {
+                table.footer = Some(
+                    "`dev_accuracy`: the dev split scored as this stage scores the test split (float32 products, \
+                     int8 with `quantize`). The Training section's dev accuracy was scored during training, in the \
+                     training precision (bf16 under `precision: bf16` or `auto` where it resolves so), and may differ \
+                     by a few rows."
+                        .into(),
+                );
+            }
+            section.push(Block::Table(table));
+        }
+        None => section.push(Block::Note(format!("`{}` recorded no metrics.", evaluate.instance))),
+    }
     match confusion(&evaluate.metrics) {
         Some(table) => section.push(Block::Table(table)),
         None => section.push(Block::Note(format!("`{}` recorded no 2x2 `confusion` metric.", evaluate.instance))),
@@ -263,7 +280,15 @@ fn slices(section: &mut Section, slice: &Input) {
 
 /// The evaluate stage's error analysis (errors.json): counts, mistakes per
 /// slice, and the `max` most confident mistakes (the ones most worth reading).
-fn errors(section: &mut Section, evaluate: &Input, max: usize) {
+/// The slice names in the slice stage's order (negation, contrast, lengths short to long),
+/// for tables keyed by slice; empty without a slice upstream.
+fn slice_order(slice: &[&Input]) -> Vec<String> {
+    let rows = slice.first().and_then(|s| read_json(s, "slices.json").ok().flatten());
+    let rows = rows.as_ref().and_then(|json| json.get("slices")).and_then(Value::as_array);
+    rows.into_iter().flatten().filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from)).collect()
+}
+
+fn errors(section: &mut Section, evaluate: &Input, max: usize, order: &[String]) {
     let analysis = match read_json(evaluate, "errors.json") {
         Ok(Some(value)) => value,
         Ok(None) => {
@@ -284,11 +309,10 @@ fn errors(section: &mut Section, evaluate: &Input, max: usize) {
         count("false_negatives")
     )));
     if let Some(by_slice) = analysis.get("errors_by_slice").and_then(Value::as_object) {
-        section.push(Block::Table(Table {
-            header: vec!["slice".into(), "mistakes".into()],
-            rows: by_slice.iter().map(|(k, v)| vec![k.clone(), format_value(v)]).collect(),
-            footer: None,
-        }));
+        let mut rows: Vec<Vec<String>> = by_slice.iter().map(|(k, v)| vec![k.clone(), format_value(v)]).collect();
+        // Slices the slice stage does not list go last, in name order.
+        rows.sort_by_key(|r| order.iter().position(|name| *name == r[0]).unwrap_or(order.len()));
+        section.push(Block::Table(Table { header: vec!["slice".into(), "mistakes".into()], rows, footer: None }));
     }
     let rows: Vec<&Value> =
         analysis.get("errors").and_then(Value::as_array).map(|e| e.iter().collect()).unwrap_or_default();

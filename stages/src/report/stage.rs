@@ -40,8 +40,9 @@ impl Stage for Report {
         // names the slice's size. 4: the seed report's Brier on the binary scale (halved, with a note),
         // the headline slice only among drops clear of the overall accuracy, the instance whose accuracy
         // interval width is given, ablation findings with the interval over seeds; arrays in metric tables
-        // element by element.
-        4
+        // element by element. 5: the test metrics say why their dev accuracy may differ from training's;
+        // mistakes per slice in the slice stage's order.
+        5
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
