@@ -162,7 +162,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&from)(e)),
         }
-        durable::sync_dir(&self.objects_dir())?;
+        durable::sync(&self.objects_dir())?;
         Ok(Some(to))
     }
 
@@ -301,7 +301,7 @@ impl Store {
         } else {
             fs::rename(tmp, &dest).map_err(Error::io(&dest))?;
         }
-        durable::sync_dir(&objects)?;
+        durable::sync(&objects)?;
         seal::close(&dest)?;
         Ok(Artifact { key: key.to_string(), hash: blake3::hash(bytes).to_hex().to_string(), dir: dest })
     }

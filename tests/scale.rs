@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::Test;
@@ -38,4 +39,42 @@ fn status_of_a_long_chain_takes_time_in_proportion_to_its_length() {
     let (short, long) = (status_time(500), status_time(2000));
     let ratio = long.as_secs_f64() / short.as_secs_f64();
     assert!(ratio < 8.0, "500 stages: {short:?}, 2,000 stages: {long:?} ({ratio:.1}x)");
+}
+
+/// How often `pipe run p.yaml` in `t` calls each of `syscalls`, by strace's count.
+fn syscalls(t: &Test, syscalls: &[&str]) -> Vec<usize> {
+    let log = t.path().join("strace.log");
+    let ran = Command::new("strace")
+        .args(["-f", "-c", "-e", &format!("trace={}", syscalls.join(",")), "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_pipe"))
+        .args(["run", "p.yaml"])
+        .current_dir(t.path())
+        .env_remove("PIPE_CACHE")
+        .output()
+        .expect("strace runs");
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let table = std::fs::read_to_string(&log).unwrap();
+    // "% time  seconds  usecs/call  calls  [errors]  syscall": calls is the fourth column.
+    let calls = |name: &str| {
+        let row = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|f| f.last() == Some(&name));
+        row.map_or(0, |f| f[3].parse().unwrap())
+    };
+    syscalls.iter().map(|s| calls(s)).collect()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn an_out_of_many_files_is_synced_at_once_not_file_by_file() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("strace is not installed: skipped");
+        return;
+    }
+    let t = Test::new().pipeline(
+        "name: many\nstages:\n  a: {uses: shell, run: 'mkdir out; for i in $(seq 2000); do echo $i > out/f$i; done', outs: [out]}\n",
+    );
+    // An fsync each took 10 s for 10,000 files; the record, stamp and lock file keep theirs.
+    let [fsync, syncfs] = syscalls(&t, &["fsync", "syncfs"])[..] else { unreachable!() };
+    assert!(fsync < 100 && syncfs == 1, "{fsync} fsync, {syncfs} syncfs");
+    assert_eq!(std::fs::read_dir(t.path().join("out")).unwrap().count(), 2000);
 }
