@@ -313,9 +313,15 @@ impl Store {
 
     /// Runs hold this shared for their whole duration; `pipe gc` takes it exclusively.
     pub fn lock_cache(&self, exclusive: bool) -> Result<CacheLock, Error> {
-        fs::create_dir_all(&self.root).map_err(Error::io(&self.root))?;
         let path = self.root.join("gc.lock");
-        let file = open_lock(&path)?;
+        // Every command taking this lock writes the cache: a read-only one is named as such.
+        let file = fs::create_dir_all(&self.root).and_then(|()| open_lock_io(&path)).map_err(|e| {
+            if read_only(&e) {
+                Error::ReadOnlyCache { path: self.root.clone(), source: e }
+            } else {
+                Error::io(&path)(e)
+            }
+        })?;
         if exclusive {
             match file.try_lock() {
                 Ok(()) => {}
@@ -426,6 +432,15 @@ pub(crate) fn lock_waiting(file: &File, path: &Path, shared: bool, waiting: impl
     }
 }
 
+/// Whether `e` says the path cannot be written, as in a cache shared read-only.
+pub(crate) fn read_only(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+}
+
 pub(crate) fn open_lock(path: &Path) -> Result<File, Error> {
-    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(Error::io(path))
+    open_lock_io(path).map_err(Error::io(path))
+}
+
+fn open_lock_io(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }
