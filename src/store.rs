@@ -8,6 +8,7 @@
 //! <cache>/quarantine/<key>-<time>/ a corrupt object moved aside (`pipe gc` removes it)
 //! <cache>/locks/<key>.lock per-key lock: one process computes a key at a time
 //! <cache>/runs/<id>.json   run records
+//! <cache>/runs/<id>.journal the stages of a run in progress (`record::Journal`)
 //! <cache>/gc.lock          held shared by runs, exclusively by `pipe gc`
 //! ```
 //!
