@@ -208,8 +208,8 @@ fn journaled(store: &Store, id: &str) -> Result<Vec<StageRecord>, Error> {
 }
 
 /// Every run record that can be read, oldest first. Records are written whole (renamed
-/// into place) and journals line by line, so an unreadable one was damaged from outside: it is named and skipped,
-/// and the history around it still shows.
+/// into place) and journals a whole line at a time, so an unreadable one was damaged from
+/// outside: it is named and skipped, and the history around it still shows.
 pub fn readable(store: &Store) -> Result<Vec<RunRecord>, Error> {
     let mut records = Vec::new();
     for id in list(store)? {
