@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README.md, .ci/run): installs what the tests need where it is missing
-# (Debian: slurm-wlm, munge, nginx-light with libnginx-mod-http-dav-ext, faketime; PyPI: DVC in a venv under target/), starts a
+# (Debian: slurm-wlm, munge, nginx-light with libnginx-mod-http-dav-ext, faketime, strace; PyPI: DVC in a venv under target/), starts a
 # one-node Slurm cluster and a WebDAV server on 127.0.0.1, runs the workspace's tests in the
 # release profile, and stops both servers on exit. Needs root (the Slurm cluster writes
 # /etc/slurm/slurm.conf). Extra arguments go to `cargo test`.
@@ -27,6 +27,10 @@ export PATH="$PWD/target/dvc-venv/bin:$PATH"
 # A real one-node Slurm cluster for tests/slurm.rs.
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     apt_install slurm-wlm munge
+fi
+# strace, to count the fsync and rename calls of a run (tests/scale.rs).
+if ! command -v strace >/dev/null; then
+    apt_install strace
 fi
 # libfaketime, to run `pipe gc --remote` with a wrong clock (tests/remote.rs).
 if ! command -v faketime >/dev/null; then

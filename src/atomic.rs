@@ -17,7 +17,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(Error::io(&tmp))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-    durable::sync_dir(dir)
+    durable::sync(dir)
 }
 
 /// Pretty JSON (with a final newline), written atomically. Returns the bytes written.

@@ -14,6 +14,12 @@ pub enum Error {
     /// Some stages failed; each failure was reported as it happened.
     #[error("{message}")]
     Failed { message: String, config: bool },
+    /// A command that writes the cache (`run`, `pull`, `gc`) met one it cannot write.
+    #[error(
+        "cache {} is read-only ({source}): this command writes into it; give a writable one with --cache or $PIPE_CACHE (`pipe checkout` and `pipe status` only read it)",
+        path.display()
+    )]
+    ReadOnlyCache { path: PathBuf, source: std::io::Error },
     /// The cache is in use by a run (for `pipe gc`).
     #[error("{0}")]
     Busy(String),
@@ -48,7 +54,7 @@ impl Error {
     /// 128 + the signal for an interrupted run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Failed { config: true, .. } => 2,
+            Error::Config(_) | Error::Failed { config: true, .. } | Error::ReadOnlyCache { .. } => 2,
             // As a shell reports a process ended by the signal.
             Error::Interrupted(signal) => 128 + signal,
             Error::Remote(crate::remote::RemoteError::Config(_) | crate::remote::RemoteError::ReadOnly(_)) => 2,

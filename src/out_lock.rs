@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::workspace::{normal, resolve, Last};
 
-use crate::store::{lock_waiting, open_lock, Store};
+use crate::store::{lock_waiting, open_lock, read_only, Store};
 use crate::Error;
 
 /// Holding this means no other process writes these outs.
@@ -43,9 +43,7 @@ pub fn acquire(
     paths.dedup_by(|a, b| a.0 == b.0);
     let mut files = Vec::with_capacity(paths.len());
     for (lock, out) in paths {
-        let dir = lock.parent().unwrap_or(store.root());
-        fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let mut file = open_lock(&lock)?;
+        let Some(mut file) = open(store, &lock)? else { continue };
         lock_waiting(&file, &lock, false, || waiting(out, &described(&lock)))?;
         // Only a description for waiters: a failure to write it must not stop the run.
         let _ = file
@@ -54,6 +52,24 @@ pub fn acquire(
         files.push(file);
     }
     Ok(OutLocks { _files: files })
+}
+
+/// The lock file `lock`, opened to be locked. In a cache this user cannot write (a team's
+/// shared one), an existing lock file opens read-only, which flock accepts: a `pipe run` by
+/// someone who can write the cache is still kept out. None when it does not exist and
+/// cannot be made: on a read-only mount no run can use the cache at all; otherwise no run
+/// of it has written this out yet, and the restore goes on unlocked rather than fail.
+fn open(store: &Store, lock: &Path) -> Result<Option<File>, Error> {
+    let dir = lock.parent().unwrap_or(store.root());
+    let made = fs::create_dir_all(dir).map_err(Error::io(dir)).and_then(|()| open_lock(lock));
+    match made {
+        Err(Error::Io { source, .. }) if read_only(&source) => match File::open(lock) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(lock)(e)),
+        },
+        other => other.map(Some),
+    }
 }
 
 /// Who is writing workspace out `out` now, if anyone. Creates nothing (`pipe status` is

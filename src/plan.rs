@@ -82,16 +82,18 @@ pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
         }
         let mut seen = BTreeSet::new();
         for (field, up) in upstream(spec) {
-            let at = pipeline.at(&spec.name, Some(field));
+            // Only on error: finding the line scans the file, once per edge would be quadratic.
+            let at = || pipeline.at(&spec.name, Some(field));
             let j = *index.get(up.as_str()).ok_or_else(|| {
                 Error::Config(format!(
-                    "{at}: stage `{}` {field} unknown stage `{up}`{}",
+                    "{}: stage `{}` {field} unknown stage `{up}`{}",
+                    at(),
                     spec.name,
                     suggest::hint(up, names.iter().copied())
                 ))
             })?;
             if !seen.insert(j) {
-                return Err(Error::Config(format!("{at}: stage `{}` lists `{up}` twice", spec.name)));
+                return Err(Error::Config(format!("{}: stage `{}` lists `{up}` twice", at(), spec.name)));
             }
             stages.add_edge(nodes[j], nodes[i], ());
         }

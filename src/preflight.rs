@@ -10,7 +10,9 @@
 //! configuration error naming file:line and stage; no run record is written and the
 //! cache is untouched.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 
 use pipe_stages::tree;
@@ -77,7 +79,8 @@ pub fn check(
         })
         .collect();
     stage_checks(pipeline, plan, registry, selected)?;
-    let upstream = ancestors(plan);
+    let upstream = Ancestors::of(plan);
+    let index = OutIndex::of(&outs);
     let kept = Kept::of(plan, cache);
     for (i, inst) in plan.instances.iter().enumerate().filter(|&(i, _)| selected[i]) {
         let Some(stage) = registry.get(&inst.kind) else { continue };
@@ -103,9 +106,10 @@ pub fn check(
         }
         // Another instance writing where `path` leads; for a dep, one that does not run before this one.
         let writer = |path: &Path, any: bool| {
-            (0..plan.instances.len())
-                .filter(|&j| j != i && (any || !upstream[i].contains(&j)))
-                .find_map(|j| outs[j].iter().find(|o| o.overlaps(path)).map(|o| (j, &o.text)))
+            (index.overlapping(path))
+                .filter(|&(j, _)| j != i && (any || !upstream.has(i, j)))
+                .min()
+                .map(|(j, k)| (j, &outs[j][k].text))
         };
         let deps = Declared::all(&plan.workdir, &own.deps, Last::Follow);
         for Declared { text: out, at } in &outs[i] {
@@ -137,7 +141,7 @@ pub fn check(
             }
             if let Some((j, out)) = writer(&path, false) {
                 let by = &plan.instances[j];
-                let fix = if upstream[j].contains(&i) {
+                let fix = if upstream.has(j, i) {
                     "which runs after this stage (it needs it): a stage cannot read what a later one writes".to_string()
                 } else {
                     format!(
@@ -147,7 +151,7 @@ pub fn check(
                 };
                 return Err(fail("deps", format!("`{dep}` overlaps out `{out}` of `{}`, {fix}", by.name)));
             }
-            let made = outs.iter().flatten().any(|out| out.overlaps(&path));
+            let made = index.overlapping(&path).next().is_some();
             // Every file is opened, as the key's hash of the deps will: one that cannot be read
             // is a bad input, found here rather than as a failure halfway through the run.
             let readable = |file: &Path| {
@@ -169,21 +173,63 @@ pub fn check(
     Ok(())
 }
 
-/// For each instance, the indices of every instance upstream of it.
-fn ancestors(plan: &Plan) -> Vec<Vec<usize>> {
-    let mut all: Vec<Vec<usize>> = Vec::with_capacity(plan.instances.len());
-    // Plan order is topological: an instance's inputs already have theirs.
-    for inst in &plan.instances {
-        let mut mine: Vec<usize> = Vec::new();
-        for &u in &inst.inputs {
-            mine.push(u);
-            mine.extend(&all[u]);
+/// For each instance, the set of instances upstream of it, as bits: a chain of n stages
+/// has n²/2 pairs, which lists of indices would hold and search one by one.
+struct Ancestors {
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Ancestors {
+    fn of(plan: &Plan) -> Ancestors {
+        let n = plan.instances.len();
+        let words = n.div_ceil(64);
+        let mut bits = vec![0u64; n * words];
+        // Plan order is topological: an instance's inputs already have theirs.
+        for (i, inst) in plan.instances.iter().enumerate() {
+            for &u in &inst.inputs {
+                bits[i * words + u / 64] |= 1 << (u % 64);
+                for w in 0..words {
+                    bits[i * words + w] |= bits[u * words + w];
+                }
+            }
         }
-        mine.sort_unstable();
-        mine.dedup();
-        all.push(mine);
+        Ancestors { words, bits }
     }
-    all
+
+    /// Whether `j` is upstream of `i`.
+    fn has(&self, i: usize, j: usize) -> bool {
+        self.bits[i * self.words + j / 64] & (1 << (j % 64)) != 0
+    }
+}
+
+/// The declared outs by where they lead, so the outs overlapping a path are found by
+/// lookups rather than by comparing it with every out of the plan.
+struct OutIndex {
+    /// Resolved path -> (instance, position in its outs).
+    at: BTreeMap<PathBuf, Vec<(usize, usize)>>,
+}
+
+impl OutIndex {
+    fn of(outs: &[Vec<Declared>]) -> OutIndex {
+        let mut at: BTreeMap<PathBuf, Vec<(usize, usize)>> = BTreeMap::new();
+        for (j, declared) in outs.iter().enumerate() {
+            for (k, d) in declared.iter().enumerate() {
+                if let Ok(path) = &d.at {
+                    at.entry(path.clone()).or_default().push((j, k));
+                }
+            }
+        }
+        OutIndex { at }
+    }
+
+    /// The outs that are `path`, lie inside it or hold it, as [`Declared::overlaps`] judges.
+    fn overlapping<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = (usize, usize)> + 'a {
+        // Paths order component by component, so those inside `path` follow it directly.
+        let inside = self.at.range::<Path, _>((Bound::Included(path), Bound::Unbounded));
+        let holding = path.ancestors().skip(1).filter_map(|a| self.at.get(a));
+        (inside.take_while(move |(p, _)| p.starts_with(path)).map(|(_, v)| v)).chain(holding).flatten().copied()
+    }
 }
 
 /// Files that are not the stages' to write or read, by resolved path: no out may hold any,

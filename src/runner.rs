@@ -88,9 +88,9 @@ pub struct Runner<'a> {
     /// request finds stages still running after a grace period: built-in stages cannot
     /// be stopped from outside, so it records the run and ends the process.
     pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
-    /// Called with the outcomes of the instances done so far each time one is computed or
-    /// pulled, one call at a time: the run's journal, so a SIGKILL keeps what was done.
-    pub on_progress: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
+    /// Called with each instance and its outcome once it is done, from the worker that ran
+    /// it: the run's journal, so a SIGKILL keeps what was done.
+    pub on_progress: Option<Progress<'a>>,
     /// Where a stale key is looked up before it is computed.
     pub remote: Option<&'a RemoteRead<'a>>,
 }
@@ -103,6 +103,9 @@ pub struct RemoteRead<'a> {
     pub required: bool,
     pub gave_up: AtomicBool,
 }
+
+/// What `on_progress` is called with: an instance and its outcome.
+pub type Progress<'a> = &'a (dyn Fn(usize, &Outcome) + Sync);
 
 /// How long a stop request waits for running stages (shell commands stop within
 /// milliseconds) before the run is recorded without them.
@@ -137,14 +140,6 @@ impl Slot {
         }
     }
 
-    /// The outcome if the instance is done.
-    fn done(&self) -> Option<Outcome> {
-        match self {
-            Slot::Done(outcome) => Some((**outcome).clone()),
-            _ => None,
-        }
-    }
-
     /// The outcome as of now: a running instance counts as interrupted.
     fn snapshot(&self) -> Option<Outcome> {
         match self {
@@ -168,10 +163,9 @@ impl Runner<'_> {
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
         let board = Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new() });
         let wake = Condvar::new();
-        let journal = Mutex::new(());
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
-                s.spawn(|| self.work(&board, &wake, &journal, selection));
+                s.spawn(|| self.work(&board, &wake, selection));
             }
             if let Some(stop) = self.on_interrupt {
                 s.spawn(|| self.watch(&board, &wake, stop));
@@ -199,7 +193,7 @@ impl Runner<'_> {
         }
     }
 
-    fn work(&self, board: &Mutex<Board>, wake: &Condvar, journal: &Mutex<()>, selection: &Selection) {
+    fn work(&self, board: &Mutex<Board>, wake: &Condvar, selection: &Selection) {
         loop {
             let mut guard = lock(board);
             let (i, inputs) = loop {
@@ -214,16 +208,14 @@ impl Runner<'_> {
             };
             drop(guard);
             let outcome = self.instance(i, &inputs, self.force && selection.targets[i], board);
-            let new = matches!(outcome.status, Status::Ran | Status::Pulled);
+            // Downstream instances start before the journal is written.
+            let journaled = self.on_progress.map(|progress| (progress, outcome.clone()));
             let mut guard = lock(board);
             guard.slots[i] = Slot::Done(Box::new(outcome));
             drop(guard);
             wake.notify_all();
-            if let Some(progress) = self.on_progress.filter(|_| new) {
-                // One at a time, so an older snapshot never overwrites a newer one.
-                let _one = journal.lock().unwrap_or_else(|e| e.into_inner());
-                let done = lock(board).slots.iter().map(Slot::done).collect();
-                progress(done);
+            if let Some((progress, outcome)) = journaled {
+                progress(i, &outcome);
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{durable, Error};
 
@@ -14,23 +14,31 @@ const READ_ONLY_EXECUTABLE: u32 = 0o555;
 const READ_ONLY_DIR: u32 = 0o555;
 const WRITABLE_DIR: u32 = 0o755;
 
-/// Syncs and write-protects everything under `dir`, depth first; `dir` itself is synced
-/// but left writable, since renaming a directory into another one needs that.
+/// Write-protects everything under `dir`, then syncs it all, `dir` included, in one go
+/// (see [`durable::sync_all`]); `dir` itself is left writable, since renaming a directory
+/// into another one needs that.
 pub fn seal(dir: &Path) -> Result<(), Error> {
+    let mut paths = vec![dir.to_path_buf()];
+    protect(dir, &mut paths)?;
+    durable::sync_all(&paths)
+}
+
+/// Write-protects everything under `dir`, depth first, adding each path to `paths`.
+fn protect(dir: &Path, paths: &mut Vec<PathBuf>) -> Result<(), Error> {
     for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
         let path = entry.map_err(Error::io(dir))?.path();
         let meta = fs::symlink_metadata(&path).map_err(Error::io(&path))?;
         if meta.is_dir() {
-            seal(&path)?;
+            protect(&path, paths)?;
             chmod(&path, READ_ONLY_DIR)?;
         } else {
-            durable::sync_file(&path)?;
             // An executable stays one: a downstream stage may run it.
             let exec = meta.permissions().mode() & 0o100 != 0;
             chmod(&path, if exec { READ_ONLY_EXECUTABLE } else { READ_ONLY_FILE })?;
         }
+        paths.push(path);
     }
-    durable::sync_dir(dir)
+    Ok(())
 }
 
 /// Write-protects the top directory of a sealed object, once it is in place.

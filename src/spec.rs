@@ -177,16 +177,19 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
     let shell = raw.uses == SHELL || suggest::closest(&raw.uses, [SHELL]).is_some();
     for (key, value) in [("run", raw.run), ("deps", raw.deps), ("outs", raw.outs)] {
         let Some(value) = value else { continue };
-        let at = pipeline.at(&name, Some(key));
+        // Only on error: finding the line scans the file, once per stage would be quadratic.
+        let at = || pipeline.at(&name, Some(key));
         if !shell {
             return Err(Error::Config(format!(
-                "{at}: stage `{name}`: `{key}:` belongs to `uses: shell` stages; params of `{}` go under `with:`",
+                "{}: stage `{name}`: `{key}:` belongs to `uses: shell` stages; params of `{}` go under `with:`",
+                at(),
                 raw.uses
             )));
         }
         if with.insert(key.to_string(), value).is_some() {
             return Err(Error::Config(format!(
-                "{at}: stage `{name}`: `{key}` is given both at the stage level and under `with:`"
+                "{}: stage `{name}`: `{key}` is given both at the stage level and under `with:`",
+                at()
             )));
         }
     }

@@ -8,6 +8,7 @@
 //! <cache>/quarantine/<key>-<time>/ a corrupt object moved aside (`pipe gc` removes it)
 //! <cache>/locks/<key>.lock per-key lock: one process computes a key at a time
 //! <cache>/runs/<id>.json   run records
+//! <cache>/runs/<id>.journal the stages of a run in progress (`record::Journal`)
 //! <cache>/gc.lock          held shared by runs, exclusively by `pipe gc`
 //! ```
 //!
@@ -162,7 +163,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&from)(e)),
         }
-        durable::sync_dir(&self.objects_dir())?;
+        durable::sync(&self.objects_dir())?;
         Ok(Some(to))
     }
 
@@ -301,7 +302,7 @@ impl Store {
         } else {
             fs::rename(tmp, &dest).map_err(Error::io(&dest))?;
         }
-        durable::sync_dir(&objects)?;
+        durable::sync(&objects)?;
         seal::close(&dest)?;
         Ok(Artifact { key: key.to_string(), hash: blake3::hash(bytes).to_hex().to_string(), dir: dest })
     }
@@ -313,9 +314,15 @@ impl Store {
 
     /// Runs hold this shared for their whole duration; `pipe gc` takes it exclusively.
     pub fn lock_cache(&self, exclusive: bool) -> Result<CacheLock, Error> {
-        fs::create_dir_all(&self.root).map_err(Error::io(&self.root))?;
         let path = self.root.join("gc.lock");
-        let file = open_lock(&path)?;
+        // Every command taking this lock writes the cache: a read-only one is named as such.
+        let file = fs::create_dir_all(&self.root).and_then(|()| open_lock_io(&path)).map_err(|e| {
+            if read_only(&e) {
+                Error::ReadOnlyCache { path: self.root.clone(), source: e }
+            } else {
+                Error::io(&path)(e)
+            }
+        })?;
         if exclusive {
             match file.try_lock() {
                 Ok(()) => {}
@@ -426,6 +433,15 @@ pub(crate) fn lock_waiting(file: &File, path: &Path, shared: bool, waiting: impl
     }
 }
 
+/// Whether `e` says the path cannot be written, as in a cache shared read-only.
+pub(crate) fn read_only(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+}
+
 pub(crate) fn open_lock(path: &Path) -> Result<File, Error> {
-    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(Error::io(path))
+    open_lock_io(path).map_err(Error::io(path))
+}
+
+fn open_lock_io(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }

@@ -381,6 +381,22 @@ fn a_file_remote_round_trips_and_http_is_read_only_by_default() {
 }
 
 #[test]
+fn pull_into_a_cache_its_user_cannot_write_names_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = format!("file://{}/usb-disk", dir.path().display());
+    let a = Test::new().pipeline(SHARED);
+    run(&a, &["run", "p.yaml"]).success();
+    run(&a, &["push", "--all", &format!("--remote={url}")]).success();
+    let b = Test::new().pipeline(SHARED);
+    std::fs::create_dir(b.cache()).unwrap();
+    std::fs::set_permissions(b.cache(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    (b.run_unprivileged(&["pull", "p.yaml", &format!("--remote={url}")]).code(2))
+        .stderr_has(&format!("cache {} is read-only", b.cache().display()));
+}
+
+#[test]
 fn cloud_remotes_name_the_url_and_never_print_their_credentials() {
     let port = closed_port();
     let endpoint = format!("http://127.0.0.1:{port}");

@@ -110,6 +110,37 @@ fn checkout_restores_one_stage_and_names_stages_not_in_the_store() {
     assert!(!t.path().join("counts.txt").exists(), "only the selected stage's outs");
 }
 
+/// A team's cache shared read-only (here one the test's user, `nobody` under root, cannot
+/// write): `checkout` still puts outs back. It locks each out through the existing lock file
+/// opened read-only, which a run writing that out also locks; where none was ever made it
+/// goes on without one.
+#[test]
+fn checkout_restores_outs_from_a_cache_its_user_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success();
+    let counts = read(&t, "counts.txt");
+    let chmod = |rel: &str, mode: u32| {
+        let path = t.cache().join(rel);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    for locks in ["made by the run", "never made"] {
+        std::fs::remove_file(t.path().join("counts.txt")).unwrap();
+        std::fs::remove_dir_all(t.path().join("parts")).unwrap();
+        chmod("locks", 0o555);
+        chmod("", 0o555);
+        t.run_unprivileged(&["checkout", "p.yaml"]).success().stdout_has("2 restored");
+        chmod("", 0o755);
+        chmod("locks", 0o755);
+        assert_eq!(read(&t, "counts.txt"), counts, "lock files {locks}");
+        assert_eq!(read(&t, "parts/deep/c"), counts, "lock files {locks}");
+        // The next round finds none (nor, as nothing could make it, does the one after).
+        let _ = std::fs::remove_dir_all(t.cache().join("locks"));
+    }
+}
+
 /// A pipeline whose only stages are `stages` (YAML lines under `stages:`), with data.txt and an
 /// earlier run's cache: refused before anything runs, with `message`, nothing lost.
 fn refused(stages: &str, message: &str) {

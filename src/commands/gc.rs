@@ -114,6 +114,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             dropped_runs += 1;
             if !args.dry_run {
                 remove(&record::path(&store, id))?;
+                remove(&record::journal_path(&store, id))?;
             }
         }
         for (id, kept) in runs.into_iter().skip(cut) {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use pipe_stages::{interrupt, Registry};
@@ -12,11 +13,11 @@ use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
 use crate::executor::{Executor, ExecutorKind, Finished, Work};
 use crate::lockfile;
-use crate::plan::{self, Plan, Selection};
+use crate::plan::{self, Instance, Plan, Selection};
 use crate::preflight;
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
-use crate::record::{self, RunRecord, StageRecord, Status};
+use crate::record::{self, Journal, RunRecord, StageRecord, Status};
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::Remote;
 use crate::resources::Resources;
@@ -99,19 +100,21 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         let record = build_record(&args, &plan, &registry, &store, &id, (started, clock), &outcomes);
         record_run(&args, &plan, &registry, &store, push, record, clock, outcomes)
     };
-    // What is done so far, kept in the record as the run goes: a run killed outright
-    // (SIGKILL, power loss) writes no final record, and `pipe gc` keeps what a record names.
-    let journal = |outcomes: Vec<Option<Outcome>>| {
-        // A stop request writes the final record itself: an older snapshot must not follow it.
+    // What is done so far, kept as the run goes (see `Journal`).
+    let none = vec![None; plan.instances.len()];
+    let head = build_record(&args, &plan, &registry, &store, &id, (started, clock), &none);
+    let journal = Mutex::new(Journal::new(RunRecord { in_progress: true, ok: false, ..head }));
+    // Cluster jobs' logs of earlier attempts: a local run makes none.
+    let logs = jobs::logs(&plan, &registry, &store, &selection.run);
+    let progress = |i: usize, outcome: &Outcome| {
+        // A stop request writes the final record itself: no in-progress one may follow it.
         if interrupt::requested().is_some() {
             return;
         }
-        let record = RunRecord {
-            in_progress: true,
-            ok: false,
-            ..build_record(&args, &plan, &registry, &store, &id, (started, clock), &outcomes)
-        };
-        if let Err(e) = record.save(&store) {
+        let stage = stage_record(&plan.instances[i], &registry, outcome, logs[i].clone());
+        let made = matches!(outcome.status, Status::Ran | Status::Pulled);
+        let added = journal.lock().unwrap_or_else(|e| e.into_inner()).add(&store, &stage, made);
+        if let Err(e) = added {
             reporter.line(&format!("warning: the run's record of what is done so far: {e}"));
         }
     };
@@ -134,7 +137,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         selection: &selection,
         force: args.force,
         on_interrupt: Some(&stop),
-        on_progress: Some(&journal),
+        on_progress: Some(&progress),
         remote: remote_read.as_ref(),
     };
     signals::graceful();
@@ -184,18 +187,7 @@ fn build_record(
         .iter()
         .zip(outcomes)
         .zip(logs)
-        .filter_map(|((inst, outcome), log)| {
-            let o = outcome.as_ref()?;
-            Some(StageRecord {
-                key: o.key.clone(),
-                artifact: o.artifact.as_ref().map(|a| a.hash.clone()),
-                seconds: o.seconds,
-                metrics: o.metrics.clone(),
-                error: o.error.clone(),
-                log,
-                ..StageRecord::of(inst, registry, o.status)
-            })
-        })
+        .filter_map(|((inst, outcome), log)| Some(stage_record(inst, registry, outcome.as_ref()?, log)))
         .collect();
     let failed = outcomes.iter().flatten().any(|o| o.status == Status::Failed);
     RunRecord {
@@ -210,6 +202,19 @@ fn build_record(
         overrides: args.sets.clone(),
         selected: args.stages.clone(),
         stages,
+    }
+}
+
+/// The record of instance `inst`'s `outcome`, with the log of its last cluster job.
+fn stage_record(inst: &Instance, registry: &Registry, o: &Outcome, log: Option<String>) -> StageRecord {
+    StageRecord {
+        key: o.key.clone(),
+        artifact: o.artifact.as_ref().map(|a| a.hash.clone()),
+        seconds: o.seconds,
+        metrics: o.metrics.clone(),
+        error: o.error.clone(),
+        log,
+        ..StageRecord::of(inst, registry, o.status)
     }
 }
 
