@@ -131,3 +131,18 @@ fn an_out_directory_left_read_only_is_replaced_on_the_next_run() {
     t.run_unprivileged(&["run", "p.yaml", "--set", "params.n=2"]).code(0);
     assert_eq!(std::fs::read_to_string(t.path().join("ro/f")).unwrap(), "2\n");
 }
+
+#[test]
+fn the_watcher_that_ends_a_commands_processes_is_there_before_the_command_starts() {
+    // A SIGKILLed pipe leaves the ending of what its command started to a watcher; one
+    // started after the command left a moment in which a kill orphaned them. The command
+    // now joins the process group its watcher leads, so the watcher is there from its start.
+    let t = Test::new().pipeline(
+        "name: w\nstages:\n  a:\n    uses: shell\n    run: g=$(ps -o pgid= -p $$ | tr -d ' '); echo $$ $g > a.txt; tr '\\0' ' ' < /proc/$g/cmdline >> a.txt\n    outs: [a.txt]\n",
+    );
+    t.run(&["run", "p.yaml"]).success();
+    let text = std::fs::read_to_string(t.path().join("a.txt")).unwrap();
+    let ids: Vec<&str> = text.split_whitespace().take(2).collect();
+    assert_ne!(ids[0], ids[1], "the command leads its own group: {text}");
+    assert!(text.contains("pipe-group-guard"), "the group's leader is not the watcher: {text}");
+}

@@ -233,9 +233,8 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
         // a new key for the next run: the stage would run twice for one change.
         .env("PYTHONDONTWRITEBYTECODE", "1");
     let _lists = inputs::set(&mut command, &p.run, &ctx.inputs, &ctx.out_dir)?;
-    let child =
-        process::start(&mut command).map_err(|e| StageError::Failed(format!("cannot start `sh -c {}`: {e}", p.run)))?;
-    let process::Ended { status, stderr } = process::supervise(child, ctx.progress, &ctx.instance)?;
+    let started = process::start(&mut command, &p.run)?;
+    let process::Ended { status, stderr } = process::supervise(started, ctx.progress, &ctx.instance)?;
     if !status.success() {
         let _ = fs::remove_file(&metrics_file);
         let how = match status.code() {

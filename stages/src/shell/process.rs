@@ -1,5 +1,6 @@
 //! The command as a process: started with clean signals in a process group of its
-//! own, its output followed until it exits, and the group killed when it is done.
+//! own (its watcher's), its output followed until it exits, and the group killed when
+//! it is done.
 
 use std::fs::File;
 use std::io::Read;
@@ -25,12 +26,21 @@ pub struct Ended {
     pub stderr: Vec<String>,
 }
 
-/// Starts `command` (an `sh -c`) in a process group of its own, with its output piped.
-pub fn start(command: &mut Command) -> std::io::Result<Child> {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+/// A command started under its watcher (see [`GroupGuard`]).
+pub struct Started {
+    child: Child,
+    guard: GroupGuard,
+}
+
+/// Starts `command` (an `sh -c`) with its output piped, in the process group of a watcher
+/// started first: there is no moment in which the command runs unwatched.
+pub fn start(command: &mut Command, run: &str) -> Result<Started, StageError> {
+    let guard = GroupGuard::start()?;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(guard.group);
     // SAFETY: `default_signals` makes only async-signal-safe calls.
     unsafe { command.pre_exec(default_signals) };
-    command.spawn()
+    let child = command.spawn().map_err(|e| StageError::Failed(format!("cannot start `sh -c {run}`: {e}")))?;
+    Ok(Started { child, guard })
 }
 
 /// Runs in the forked child before `sh` starts. `pipe` blocks SIGINT and SIGTERM in
@@ -54,8 +64,8 @@ fn default_signals() -> std::io::Result<()> {
 /// Follows the command's output until it exits and its output ends (or [`GRACE`]
 /// after it exits, with a warning); if the run is asked to stop first, kills its
 /// process group and returns at once.
-pub fn supervise(mut child: Child, progress: &dyn Progress, instance: &str) -> Result<Ended, StageError> {
-    let _guard = GroupGuard::watch(&mut child)?;
+pub fn supervise(started: Started, progress: &dyn Progress, instance: &str) -> Result<Ended, StageError> {
+    let Started { mut child, guard } = started;
     let mut out = Stream::new(child.stdout.take().map(OwnedFd::from), progress);
     let mut err = Stream::new(child.stderr.take().map(OwnedFd::from), progress);
     let mut exited: Option<(ExitStatus, Instant)> = None;
@@ -63,7 +73,7 @@ pub fn supervise(mut child: Child, progress: &dyn Progress, instance: &str) -> R
     let mut pause = Duration::from_millis(1);
     loop {
         if interrupt::requested().is_some() {
-            kill_group(&child);
+            guard.kill_group();
             let _ = child.wait();
             return Err(StageError::Interrupted);
         }
@@ -72,7 +82,7 @@ pub fn supervise(mut child: Child, progress: &dyn Progress, instance: &str) -> R
             if let Some(status) = waited {
                 // What it left running in the background would hold its output open, and the
                 // guard would kill it anyway: end it now, not when it closes its output.
-                kill_group(&child);
+                guard.kill_group();
                 exited = Some((status, Instant::now()));
             }
         }
@@ -93,11 +103,6 @@ pub fn supervise(mut child: Child, progress: &dyn Progress, instance: &str) -> R
         wait_readable(&mut [&mut out, &mut err], pause);
         pause = (pause * 2).min(POLL);
     }
-}
-
-fn kill_group(child: &Child) {
-    // SAFETY: signals the process group this stage created for its command.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
 }
 
 /// One of the command's output pipes (`None` once it ended) and its lines.
@@ -145,35 +150,36 @@ fn wait_readable(streams: &mut [&mut Stream], timeout: Duration) {
 
 /// Kills a command's process group once the command is done or this process is gone.
 /// `PR_SET_PDEATHSIG` would reach only `sh`, not the processes it forked; instead a
-/// watcher `sh`, in a process group of its own (so Ctrl-C does not stop it first),
-/// blocks reading a pipe whose write end only this process holds (std opens pipes
-/// close-on-exec). When the guard is dropped, or `pipe` exits however it exits, the
-/// read returns and the watcher kills the whole group.
+/// watcher `sh` leads a process group of its own (so Ctrl-C does not stop it first),
+/// which the command then joins, and blocks reading a pipe whose write end only this
+/// process holds (std opens pipes close-on-exec). When the guard is dropped, or `pipe`
+/// exits however it exits, the read returns and the watcher kills the whole group,
+/// itself included. Started before the command, it is there even when `pipe` is killed
+/// the instant after the command starts.
 struct GroupGuard {
     watcher: Child,
+    group: i32,
 }
 
 impl GroupGuard {
-    fn watch(command: &mut Child) -> Result<GroupGuard, StageError> {
-        let started = Command::new("sh")
+    fn start() -> Result<GroupGuard, StageError> {
+        let watcher = Command::new("sh")
             .arg("-c")
-            .arg(r#"read _; kill -s KILL -- "-$1" 2>/dev/null"#)
+            .arg(r#"read _; kill -s KILL -- "-$$" 2>/dev/null"#)
             .arg("pipe-group-guard")
-            .arg(command.id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
-            .spawn();
-        match started {
-            Ok(watcher) => Ok(GroupGuard { watcher }),
-            Err(e) => {
-                // Without a watcher the command could outlive us: do not let it run.
-                let _ = command.kill();
-                let _ = command.wait();
-                Err(StageError::Failed(format!("cannot start the process-group watcher `sh`: {e}")))
-            }
-        }
+            .spawn()
+            .map_err(|e| StageError::Failed(format!("cannot start the process-group watcher `sh`: {e}")))?;
+        let group = watcher.id() as i32;
+        Ok(GroupGuard { watcher, group })
+    }
+
+    fn kill_group(&self) {
+        // SAFETY: signals the process group this stage created for its command.
+        unsafe { libc::kill(-self.group, libc::SIGKILL) };
     }
 }
 
