@@ -61,7 +61,7 @@ const DUPLICATE: &str = "duplicate entry with key ";
 fn duplicate_lines(source: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
     let indent = column.checked_sub(1)?;
     let is_key = |text: &str| text.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'));
-    let mut found = Vec::new();
+    let mut first = None;
     for (i, text) in source.lines().enumerate().skip(line - 1) {
         let own = text.len() - text.trim_start().len();
         let entry = if i == line - 1 {
@@ -74,9 +74,9 @@ fn duplicate_lines(source: &str, line: usize, column: usize, key: &str) -> Optio
             &text[own..]
         };
         if is_key(entry) {
-            found.push(i + 1);
-            if let [first, second] = found[..] {
-                return Some((first, second));
+            match first {
+                Some(first) => return Some((first, i + 1)),
+                None => first = Some(i + 1),
             }
         }
     }

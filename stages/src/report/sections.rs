@@ -105,24 +105,25 @@ fn with_recorded_values(input: &Input) -> (Value, Vec<String>) {
     (params, filled)
 }
 
-fn metrics(section: &mut Section, input: &Input, skip: &[&str]) {
+/// The input's metrics as a table (less `skip`), with `footer` under it.
+fn metrics(section: &mut Section, input: &Input, skip: &[&str], footer: Option<&str>) {
     match metrics_table(&input.metrics, skip) {
-        Some(table) => section.push(Block::Table(table)),
+        Some(table) => section.push(Block::Table(Table { footer: footer.map(str::to_string), ..table })),
         None => section.push(Block::Note(format!("`{}` recorded no metrics.", input.instance))),
     }
 }
 
 fn dataset(section: &mut Section, split: &Input, tokenize: &[&Input]) {
     section.push(Block::Paragraph("Rows and label counts per split (HF validation is the test split):".into()));
-    metrics(section, split, &[]);
+    metrics(section, split, &[], None);
     for t in tokenize {
         section.push(Block::Paragraph(format!("Token lengths (`{}`):", t.instance)));
-        metrics(section, t, &[]);
+        metrics(section, t, &[], None);
     }
 }
 
 fn training(section: &mut Section, train: &Input) {
-    metrics(section, train, &[]);
+    metrics(section, train, &[], None);
     match read_json(train, "history.json") {
         // The per-epoch records; the per-step ones are in the curves.
         Ok(Some(history)) => match records_table(history.get("epochs").unwrap_or(&history)) {
@@ -155,22 +156,13 @@ fn confusion(metrics: &Value) -> Option<Table> {
 }
 
 fn test_metrics(section: &mut Section, evaluate: &Input) {
-    match metrics_table(&evaluate.metrics, &["confusion"]) {
-        Some(mut table) => {
-            // Two dev accuracies of one model a row or two apart would otherwise look like an error.
-            if evaluate.metrics.get("dev_accuracy").is_some() {
-                table.footer = Some(
-                    "`dev_accuracy`: the dev split scored as this stage scores the test split (float32 products, \
-                     int8 with `quantize`). The Training section's dev accuracy was scored during training, in the \
-                     training precision (bf16 under `precision: bf16` or `auto` where it resolves so), and may differ \
-                     by a few rows."
-                        .into(),
-                );
-            }
-            section.push(Block::Table(table));
-        }
-        None => section.push(Block::Note(format!("`{}` recorded no metrics.", evaluate.instance))),
-    }
+    // Two dev accuracies of one model a row or two apart would otherwise look like an error.
+    let dev = evaluate.metrics.get("dev_accuracy").map(|_| {
+        "`dev_accuracy`: the dev split scored as this stage scores the test split (float32 products, int8 with \
+         `quantize`). The Training section's dev accuracy was scored during training, in the training precision \
+         (bf16 under `precision: bf16` or `auto` where it resolves so), and may differ by a few rows."
+    });
+    metrics(section, evaluate, &["confusion"], dev);
     match confusion(&evaluate.metrics) {
         Some(table) => section.push(Block::Table(table)),
         None => section.push(Block::Note(format!("`{}` recorded no 2x2 `confusion` metric.", evaluate.instance))),
