@@ -27,14 +27,20 @@ pub struct LineChart {
     pub min_y_span: f64,
     /// A vertical dashed line at `x` with its legend text (e.g. the epoch kept).
     pub marker: Option<(String, f64)>,
-    /// The x axis counts whole things (epochs): ticks at whole numbers only, not 1.1, 1.2.
+    /// The x axis counts whole things (epochs): it starts and ends at whole numbers, with
+    /// ticks at whole numbers only, not 1.1, 1.2.
     pub whole_x: bool,
 }
 
 const MARKER: RGBColor = RGBColor(90, 90, 90);
 
+/// A series of at most this many points gets a circle on each (3 epochs stay visible
+/// as points); on a longer one, such as a loss per step, the circles would overlap
+/// into a band as thick as they are wide.
+const MARKED_POINTS: usize = 50;
+
 /// Draws `chart` as a 900x560 PNG with a legend (series colours from a fixed palette,
-/// with point markers so that short curves such as 3 epochs stay visible).
+/// with point markers on short series).
 pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
     let series: Vec<(&str, Vec<(f64, f64)>)> = chart
         .series
@@ -43,6 +49,9 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
         .collect();
     let all = || series.iter().flat_map(|(_, p)| p.iter());
     let (x0, x1) = min_max(all().map(|p| p.0));
+    // A count's axis runs between whole numbers: a curve that starts at step 11 of 250 still
+    // starts on an axis from epoch 0.
+    let (x0, x1) = if chart.whole_x { (x0.floor(), x1.ceil()) } else { (x0, x1) };
     let (y0, y1) = min_max(all().map(|p| p.1));
     // Wide enough that a marker at the last epoch is not drawn on the plot's edge.
     let (x0, x1) = padded(x0, x1, 0.04);
@@ -78,7 +87,9 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), StageError> {
             .map_err(&err)?
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        ctx.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(&err)?;
+        if points.len() <= MARKED_POINTS {
+            ctx.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(&err)?;
+        }
     }
     // The marker's line is drawn in pixels below; here only its legend entry.
     let mut avoid = series.clone();

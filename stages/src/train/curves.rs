@@ -6,9 +6,9 @@ use super::history::{smoothed, History};
 use crate::plot::{line_chart, LineChart, Series};
 use crate::StageError;
 
-/// Weight of the moving average over per-step losses: per-batch losses are noisy,
-/// the trend is what the curve should show.
-const SMOOTHING: f64 = 0.98;
+/// Per-batch losses are noisy, the trend is what the curve should show: each point is
+/// averaged with a 25th of the run's steps either side of it, at most this many.
+const MAX_SMOOTHING: usize = 50;
 
 /// The accuracy axis spans at least 2 pp: a 0.6 pp change should look small.
 const MIN_ACCURACY_SPAN: f64 = 0.02;
@@ -19,14 +19,17 @@ fn best_marker(history: &History) -> Option<(String, f64)> {
     Some((format!("epoch kept (best {})", history.select_by.replace('_', " ")), best.epoch as f64))
 }
 
-/// Per-step smoothed training loss and per-epoch dev loss, both against epochs
-/// (step k of epoch e is at x = e - 1 + k / steps_in_epoch, the dev point at x = e).
+/// Per-step smoothed training loss, each epoch's mean training loss and its dev loss,
+/// against epochs: step k of epoch e is at x = e - 1 + k / steps_in_epoch, the dev loss
+/// (measured after the epoch) at x = e, and the epoch's mean at x = e - 0.5, the middle
+/// of the steps it averages (at x = e it would sit above the curve it summarises).
 pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
     let losses: Vec<f64> = history.steps.iter().map(|s| s.loss).collect();
     let xs = step_positions(history);
-    let train = xs.into_iter().zip(smoothed(&losses, SMOOTHING)).collect();
+    let half = (losses.len() / 25).clamp(1, MAX_SMOOTHING);
+    let train = smoothed(&losses, half).into_iter().map(|(i, loss)| (xs[i], loss)).collect();
     let dev = history.epochs.iter().map(|e| (e.epoch as f64, e.dev_loss)).collect();
-    let epoch_train = history.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
+    let epoch_train = history.epochs.iter().map(|e| (e.epoch as f64 - 0.5, e.train_loss)).collect();
     line_chart(
         path,
         &LineChart {
@@ -34,8 +37,8 @@ pub fn loss_curve(path: &Path, history: &History) -> Result<(), StageError> {
             x_label: "epoch".into(),
             y_label: "cross-entropy loss".into(),
             series: vec![
-                Series { name: "train (per step, smoothed)".into(), points: train },
-                Series { name: "train (epoch mean)".into(), points: epoch_train },
+                Series { name: "train (per step, centred mean)".into(), points: train },
+                Series { name: "train (epoch mean, mid-epoch)".into(), points: epoch_train },
                 Series { name: "dev".into(), points: dev },
             ],
             min_y_span: 0.0,

@@ -60,18 +60,20 @@ impl History {
     }
 }
 
-/// Exponential moving average with bias correction (as TensorBoard smooths), so the
-/// first points are not pulled towards zero.
-pub fn smoothed(values: &[f64], weight: f64) -> Vec<f64> {
-    let mut avg = 0.0;
-    let mut norm = 0.0;
-    values
-        .iter()
-        .map(|&v| {
-            avg = weight * avg + (1.0 - weight) * v;
-            norm = weight * norm + (1.0 - weight);
-            avg / norm
-        })
+/// Centred moving average: the mean of each value with the `half` values either side of
+/// it, for the values that have that many on both sides (the first and last `half` get
+/// no point of their own; `half` shrinks to fit a short series). Centred, the curve lags
+/// nothing: a trailing average of a falling loss sits above it, by up to an epoch's worth
+/// when epochs are short. Returns each mean with its value's index.
+pub fn smoothed(values: &[f64], half: usize) -> Vec<(usize, f64)> {
+    let half = half.min(values.len().saturating_sub(1) / 2);
+    let mut prefix = Vec::with_capacity(values.len() + 1);
+    prefix.push(0.0);
+    for v in values {
+        prefix.push(prefix[prefix.len() - 1] + v);
+    }
+    (half..values.len().saturating_sub(half))
+        .map(|i| (i, (prefix[i + half + 1] - prefix[i - half]) / (2 * half + 1) as f64))
         .collect()
 }
 
@@ -80,12 +82,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smoothing_starts_at_the_first_value_and_follows_a_constant() {
-        assert_eq!(smoothed(&[], 0.9), Vec::<f64>::new());
-        let s = smoothed(&[2.0, 2.0, 2.0], 0.9);
-        assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-12), "{s:?}");
-        let s = smoothed(&[1.0, 0.0], 0.5);
-        assert!((s[0] - 1.0).abs() < 1e-12 && (s[1] - 1.0 / 3.0).abs() < 1e-12, "{s:?}");
+    fn smoothing_is_centred_and_leaves_out_the_ends() {
+        assert_eq!(smoothed(&[], 2), vec![]);
+        assert_eq!(smoothed(&[2.0, 2.0, 2.0], 5), vec![(1, 2.0)]);
+        // A straight line stays where it is: no lag.
+        assert_eq!(smoothed(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 2), vec![(2, 2.0), (3, 3.0)]);
+        // Means of [1, 0, 4, 2, 8], [0, 4, 2, 8, 6], [4, 2, 8, 6, 3], [2, 8, 6, 3, 9].
+        let s = smoothed(&[1.0, 0.0, 4.0, 2.0, 8.0, 6.0, 3.0, 9.0], 2);
+        assert_eq!(s, vec![(2, 3.0), (3, 4.0), (4, 23.0 / 5.0), (5, 28.0 / 5.0)]);
     }
 
     #[test]

@@ -40,8 +40,11 @@ impl Stage for Train {
         // per run, seeded from the run's stream. 5: the curves' text drawn with each
         // glyph's side bearing (vendor/plotters): same model bytes, other PNG bytes.
         // 6: the curves mark the epoch kept, write each axis with one number of decimals,
-        // and the accuracy axis spans at least 2 pp.
-        6
+        // and the accuracy axis spans at least 2 pp. 7: the loss curve draws circles on
+        // its epoch series only (on 5,727 steps they made a band), smooths the steps with
+        // a centred mean (an average of past steps lagged them) and puts each epoch's mean
+        // training loss at mid-epoch.
+        7
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
