@@ -1,6 +1,8 @@
 //! `--set stage.key=value` and `--set params.key=value`: change values without
 //! editing the file. The value is read as a YAML scalar (`3e-5`, `true`, `mean`).
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 use crate::spec::Pipeline;
@@ -42,11 +44,14 @@ pub fn apply(pipeline: &mut Pipeline, overrides: &[Override]) -> Result<(), Erro
             let stage = pipeline
                 .stage_mut(&o.target)
                 .ok_or_else(|| Error::Config(format!("{shown}: no stage `{}`{hint}", o.target)))?;
-            // Instances are named after their matrix values: replacing one would mislabel them.
-            if let Some(reference) = lookup(&stage.with, &o.path).and_then(matrix_reference) {
+            // Instances are named after their matrix values: a value that no longer follows
+            // an axis it followed would mislabel them.
+            let old = lookup(&stage.with, &o.path).map(axes).unwrap_or_default();
+            if let Some(axis) = old.difference(&axes(&o.value)).next() {
                 return Err(Error::Config(format!(
-                    "{shown}: the value is `{reference}`, one per matrix instance (`{}[…]`); \
-                     change the axis under `matrix:` in the file instead",
+                    "{shown}: the value follows the matrix axis `{axis}`, one per instance (`{}[…]`): \
+                     a new value must name `${{matrix.{axis}}}` too, or change the axis under `matrix:` \
+                     in the file",
                     o.target
                 )));
             }
@@ -67,13 +72,13 @@ fn lookup<'a>(map: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value>
     }
 }
 
-/// The first string in `value` that names a matrix axis (`${matrix.x}`).
-fn matrix_reference(value: &Value) -> Option<&str> {
+/// The matrix axes the strings in `value` name (`${matrix.x}`).
+fn axes(value: &Value) -> BTreeSet<&str> {
     match value {
-        Value::String(s) if s.contains("${matrix.") => Some(s),
-        Value::Array(items) => items.iter().find_map(matrix_reference),
-        Value::Object(map) => map.values().find_map(matrix_reference),
-        _ => None,
+        Value::String(s) => s.split("${matrix.").skip(1).filter_map(|rest| Some(&rest[..rest.find('}')?])).collect(),
+        Value::Array(items) => items.iter().flat_map(axes).collect(),
+        Value::Object(map) => map.values().flat_map(axes).collect(),
+        _ => BTreeSet::new(),
     }
 }
 
@@ -168,8 +173,11 @@ stages:
         let mut p = crate::spec::parse(std::path::Path::new("p.yaml"), yaml.into()).unwrap();
         for set in ["t.opt.pool=mean", "t.opt={lr: 2}", "t.run=true"] {
             let err = apply(&mut p, &[parse(set).unwrap()]).unwrap_err().to_string();
-            assert!(err.contains("one per matrix instance (`t[…]`); change the axis under `matrix:`"), "{set}: {err}");
+            assert!(err.contains("follows the matrix axis `p`, one per instance (`t[…]`)"), "{set}: {err}");
         }
         apply(&mut p, &[parse("t.opt.lr=2").unwrap()]).unwrap();
+        // A new value that follows the axis too is fine.
+        apply(&mut p, &[parse("t.run=echo ${matrix.p} twice").unwrap()]).unwrap();
+        apply(&mut p, &[parse("t.opt={lr: 3, pool: 'pool ${matrix.p}'}").unwrap()]).unwrap();
     }
 }

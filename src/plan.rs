@@ -86,7 +86,7 @@ pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
             let at = || pipeline.at(&spec.name, Some(field));
             let j = *index.get(up.as_str()).ok_or_else(|| {
                 Error::Config(format!(
-                    "{}: stage `{}` {field} unknown stage `{up}`{}",
+                    "{}: stage `{}`: `{field}`: unknown stage `{up}`{}",
                     at(),
                     spec.name,
                     suggest::hint(up, names.iter().copied())
@@ -397,6 +397,6 @@ mod tests {
         let err = plan("name: c\nstages:\n  a: {uses: shell, run: x, needs: [bb]}\n  b: {uses: shell, run: x}\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("x.yaml:3: stage `a` needs unknown stage `bb` (did you mean `b`?)"), "{err}");
+        assert!(err.contains("x.yaml:3: stage `a`: `needs`: unknown stage `bb` (did you mean `b`?)"), "{err}");
     }
 }

@@ -35,7 +35,11 @@ pub fn reasons(
         return Ok(why);
     };
     let Some(old) = key_file(store, &last.key)? else {
-        why.push(format!("its last artifact {} is no longer in the cache", short(&last.key)));
+        why.push(format!(
+            "the lock file's build of it (key {}, artifact {}) is no longer in the cache",
+            short(&last.key),
+            short(&last.artifact)
+        ));
         return Ok(why);
     };
     let Some(new) = probe.parts.as_ref().or(probe.partial.as_ref()) else {

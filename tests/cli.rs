@@ -99,7 +99,7 @@ fn config_errors_exit_2_with_a_clear_message_and_leave_the_cache_untouched() {
         (
             "unknown needs",
             "name: x\nstages:\n  prep: {uses: shell, run: 'true'}\n  b:\n    uses: shell\n    run: 'true'\n    needs: [perp]\n",
-            "p.yaml:7: stage `b` needs unknown stage `perp` (did you mean `prep`?)",
+            "p.yaml:7: stage `b`: `needs`: unknown stage `perp` (did you mean `prep`?)",
         ),
         (
             "unknown key",
@@ -518,4 +518,65 @@ fn status_why_tells_a_file_added_to_a_dep_directory_from_one_changed() {
     t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.src/two.py` added");
     std::fs::remove_file(t.path().join("src/one.py")).unwrap();
     t.run(&["status", "p.yaml", "--why"]).success().stdout_has("`deps.src/one.py` removed");
+}
+
+#[test]
+fn status_why_names_the_lock_files_key_and_artifact_when_the_cache_lost_them() {
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("p.lock")).unwrap()).unwrap();
+    let (key, artifact) =
+        (lock["stages"]["a"]["key"].as_str().unwrap(), lock["stages"]["a"]["artifact"].as_str().unwrap());
+    std::fs::remove_dir_all(t.cache()).unwrap();
+    t.run(&["status", "p.yaml", "--why"]).success().stdout_has(&format!(
+        "the lock file's build of it (key {}, artifact {}) is no longer in the cache",
+        &key[..12],
+        &artifact[..12]
+    ));
+}
+
+#[test]
+fn the_slurm_executor_without_slurms_commands_is_refused_before_anything_runs() {
+    let t = Test::new().pipeline(CHAIN);
+    let empty = t.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let out = t.command(&["run", "p.yaml", "--executor", "slurm"]).env("PATH", &empty).output().unwrap();
+    support::Ran::from(out).code(2).stderr_has("executor slurm: `sbatch` is not on PATH");
+    assert!(!t.cache().join("runs").exists(), "no run record");
+    assert!(!t.path().join("p.lock").exists());
+    // What would run is still shown: a dry run needs no cluster.
+    let out = t.command(&["run", "p.yaml", "--executor", "slurm", "--dry-run"]).env("PATH", &empty).output().unwrap();
+    support::Ran::from(out).success().stdout_has("run");
+}
+
+#[test]
+fn show_makes_runs_checks_and_a_dry_run_puts_a_stages_failure_under_the_table() {
+    let t = Test::new().pipeline("name: f\nstages:\n  a: {uses: shell, run: echo, deps: [missing.txt]}\n");
+    t.run(&["show", "p.yaml", "a"]).code(2).stderr_has("p.yaml:3: stage `a`: `deps`: `missing.txt` cannot be read");
+    // A stage with no metrics prints no metrics heading.
+    let t = Test::new().pipeline(CHAIN);
+    t.run(&["run", "p.yaml"]).success();
+    let shown = t.run(&["show", "p.yaml", "a"]).success().stdout_has("a.txt");
+    assert!(!shown.stdout.contains("metrics"), "{}", shown.stdout);
+    let t = Test::new().pipeline("name: f\nstages:\n  a: {uses: tokenize, with: {model: nobody/nomodel}}\n");
+    let mut dry = t.command(&["run", "p.yaml", "--dry-run"]);
+    let dry = dry.env("HF_HUB_OFFLINE", "1").env("HF_HOME", t.path().join("hf")).output().unwrap();
+    let dry = support::Ran::from(dry).success().stdout_has("fail (below)");
+    let header = dry.stdout.lines().next().unwrap();
+    assert!(header.len() < 40, "the table stays narrow: {}", dry.stdout);
+    assert!(dry.stdout.lines().any(|l| l.starts_with("a: ")), "{}", dry.stdout);
+}
+
+#[test]
+fn diff_of_two_pipelines_runs_says_so() {
+    let t = Test::new().pipeline(CHAIN).file("q.yaml", &CHAIN.replace("name: chain", "name: other"));
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "q.yaml"]).success();
+    let runs: Vec<String> =
+        t.cache_entries("runs").into_iter().map(|r| r.trim_end_matches(".json").to_string()).collect();
+    t.run(&["diff", &runs[0], &runs[1]])
+        .success()
+        .stderr_has("is a run of pipeline `chain`,")
+        .stderr_has("of `other`: their stages are compared by name");
 }

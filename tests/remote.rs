@@ -861,6 +861,37 @@ fn an_unreadable_lock_is_judged_by_its_age_and_dead_locks_are_removed_by_push_to
 }
 
 #[test]
+fn a_dry_run_with_a_remote_says_pull_where_the_run_pulls_and_refuses_what_the_run_refuses() {
+    let a = Test::new().pipeline(SHARED);
+    let url = format!("file://{}", a.path().join("remote").display());
+    run(&a, &["run", "p.yaml"]).success();
+    run(&a, &["push", "p.yaml", &format!("--remote={url}")]).success();
+
+    let b = Test::new().pipeline(SHARED);
+    let dry = run(&b, &["run", "p.yaml", "--dry-run", &format!("--remote={url}")]).success();
+    let would = |stdout: &str, stage: &str| {
+        let row = stdout.lines().find(|l| l.starts_with(&format!("{stage} "))).unwrap_or_default();
+        row.split_whitespace().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        (would(&dry.stdout, "make"), would(&dry.stdout, "count")),
+        ("pull".into(), "pull".into()),
+        "{}",
+        dry.stdout
+    );
+    let forced = run(&b, &["run", "p.yaml", "--dry-run", "--force", &format!("--remote={url}")]).success();
+    assert_eq!(would(&forced.stdout, "make"), "run", "{}", forced.stdout);
+    assert_eq!(b.cache_entries("objects"), Vec::<String>::new());
+    run(&b, &["run", "p.yaml", &format!("--remote={url}")]).success().stdout_has("2 pulled");
+
+    let c = Test::new().pipeline(SHARED);
+    let gone = format!("file://{}", c.path().join("nowhere").display());
+    run(&c, &["run", "p.yaml", "--dry-run", &format!("--remote={gone}")]).code(2).stderr_has("no such directory");
+    c.write(".pipe.yaml", &format!("remote: {{url: '{url}', rread: true}}\n"));
+    run(&c, &["run", "p.yaml", "--dry-run"]).code(2).stderr_has("unknown key `rread` (did you mean `read`?)");
+}
+
+#[test]
 fn pull_fetches_a_key_two_instances_share_once_and_a_stage_reading_an_upstreams_out_after_it() {
     // b's instances differ in an axis the command does not use: one key. `use` reads gen's
     // out in the workspace: its key is known once that out is back.

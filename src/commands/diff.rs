@@ -70,6 +70,12 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         [] => last_two(&store)?,
         _ => return Err(Error::Config("pipe diff takes two runs or none".into())),
     };
+    if a.pipeline != b.pipeline {
+        eprintln!(
+            "note: {} is a run of pipeline `{}`, {} of `{}`: their stages are compared by name",
+            a.id, a.pipeline, b.id, b.pipeline
+        );
+    }
     let report = compare(&Registry::builtin(), &store, &a, &b)?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(Error::corrupt(record::path(&store, &b.id)))?;

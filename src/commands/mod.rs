@@ -29,6 +29,16 @@ pub fn load(file: &Path, sets: &[String], registry: &Registry) -> Result<Plan, E
     plan::build(&load_spec(file, sets)?, registry)
 }
 
+/// [`load`], then the checks `run` makes before anything runs (a model's limits, an out
+/// two stages write, an unreadable dep) on every instance: what run would refuse, the
+/// commands that report on the whole pipeline (status, show) refuse too.
+pub fn load_checked(file: &Path, sets: &[String], registry: &Registry, cache: &Path) -> Result<Plan, Error> {
+    let pipeline = load_spec(file, sets)?;
+    let plan = plan::build(&pipeline, registry)?;
+    crate::preflight::check(&pipeline, &plan, registry, &vec![true; plan.instances.len()], cache)?;
+    Ok(plan)
+}
+
 /// The pipeline file (pipe's YAML or a `dvc.yaml`) with its `--set`s applied.
 pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;

@@ -29,7 +29,7 @@ const GAP_NOTE: f64 = 0.05;
   pipe predict \"a gorgeous, witty film\" \"a dull, lifeless mess\"
   pipe predict --run 20261130T051500 --top 3 \"not bad at all\"
   pipe predict --stage 'train[dropout=0.1,pooling=mean]' --run latest \"it works\"
-  pipe predict --model cache/objects/ab/ab12…/model --json - < sentences.txt
+  pipe predict --model cache/objects/<train key>/model --json - < sentences.txt
   pipe predict - < sentences.txt                  sentences from a file, one per line")]
 pub struct Args {
     /// Sentences to classify, one per argument; `-` reads them from stdin, one per line

@@ -1,5 +1,7 @@
 //! `pipe run`: run what is stale, reuse the rest, record the run.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
@@ -11,11 +13,12 @@ use crate::cli::Cli;
 use crate::executor::jobs;
 use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
+use crate::executor::slurm_client;
 use crate::executor::{Executor, ExecutorKind, Finished, Work};
 use crate::lockfile;
 use crate::plan::{self, Instance, Plan, Selection};
 use crate::preflight;
-use crate::probe::{probe, State};
+use crate::probe::{probe_via, RemoteLookup, State};
 use crate::progress::Reporter;
 use crate::record::{self, Journal, RunRecord, StageRecord, Status};
 use crate::remote::config::{self, RemoteArg};
@@ -83,10 +86,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     lockfile::load(&plan.file)?;
     let store = Store::new(cache)?;
     let executor = executor(&args, &plan)?;
-    if args.dry_run {
-        return dry_run(&plan, &registry, &store, &selection, args.force);
-    }
     let (remote, read, write) = open_remote(&args)?;
+    if args.dry_run {
+        let read = remote.as_ref().filter(|_| read).map(|r| (r, args.remote.remote.is_some()));
+        return dry_run(&plan, &registry, &store, &selection, args.force, read);
+    }
     let _shared = store.lock_cache(false)?;
     let reporter = Reporter::new();
     let remote_read = remote.as_ref().filter(|_| read).map(|remote| RemoteRead {
@@ -287,13 +291,18 @@ fn executor(args: &Args, plan: &Plan) -> Result<Box<dyn Executor>, Error> {
             let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             Ok(Box::new(Local { jobs }))
         }
-        ExecutorKind::Slurm => Ok(Box::new(Slurm {
-            file: std::path::absolute(&args.file).map_err(Error::io(&args.file))?,
-            sets: args.sets.clone(),
-            defaults,
-            detach: args.detach,
-            poll: slurm::poll_interval()?,
-        })),
+        ExecutorKind::Slurm => {
+            if !args.dry_run {
+                slurm_client::require_commands()?;
+            }
+            Ok(Box::new(Slurm {
+                file: std::path::absolute(&args.file).map_err(Error::io(&args.file))?,
+                sets: args.sets.clone(),
+                defaults,
+                detach: args.detach,
+                poll: slurm::poll_interval()?,
+            }))
+        }
     }
 }
 
@@ -325,24 +334,62 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
     table::render(&rows)
 }
 
-/// Records every instance that now has an artifact; keeps entries of instances this run did not touch.
-fn dry_run(plan: &Plan, registry: &Registry, store: &Store, selection: &Selection, force: bool) -> Result<(), Error> {
-    let probes = probe(plan, registry, store, &selection.run)?;
+/// What a run would do, from the probes: with a remote to read (and whether it was asked
+/// for with `--remote`, so that its failure fails the run), a key only the remote holds,
+/// with all its files, would be pulled. A remote that fails and was not asked for is left
+/// out with a warning, as the run would.
+fn dry_run(
+    plan: &Plan,
+    registry: &Registry,
+    store: &Store,
+    selection: &Selection,
+    force: bool,
+    remote: Option<(&Remote, bool)>,
+) -> Result<(), Error> {
+    let entries = RefCell::new(BTreeMap::new());
+    let recorder = remote.map(|(r, _)| r.recorder(&entries));
+    let gave_up = Cell::new(false);
+    let lookup = |key: &str| match recorder.as_ref().filter(|_| !gave_up.get()).map(|look| look(key)) {
+        None => Ok(None),
+        Some(Err(e)) if !remote.is_some_and(|(_, required)| required) => {
+            eprintln!("warning: {e}; the run would compute locally without the remote");
+            gave_up.set(true);
+            Ok(None)
+        }
+        Some(found) => found,
+    };
+    let probes = probe_via(plan, registry, store, &selection.run, remote.map(|_| &lookup as RemoteLookup))?;
+    let entries = entries.borrow();
+    let gaps = match remote {
+        Some((r, _)) => r.gaps(&entries)?,
+        None => BTreeMap::new(),
+    };
+    let whole = |key: &str| entries.contains_key(key) && !gaps.contains_key(&key.to_string());
     let mut rows = vec![vec!["STAGE".into(), "WOULD".into(), "KEY".into()]];
+    // Under the table: one message would make its column as wide as itself.
+    let mut failures = Vec::new();
     for (i, p) in probes.iter().enumerate() {
         let Some(p) = p else { continue };
+        let forced = force && selection.targets[i];
         let (would, key) = match &p.state {
-            State::Fresh(a) if force && selection.targets[i] => ("run (forced)".to_string(), short(&a.key).to_string()),
+            State::Fresh(a) if forced => ("run (forced)".to_string(), short(&a.key).to_string()),
             State::Fresh(a) => ("reuse".to_string(), short(&a.key).to_string()),
+            State::Stale { key: Some(k) } if !forced && whole(k) => ("pull".to_string(), short(k).to_string()),
             State::Stale { key: Some(k) } => ("run".to_string(), short(k).to_string()),
             State::Stale { key: None } if !p.pending.is_empty() => {
                 (format!("run or reuse, once {} is put back", p.pending.join(", ")), "-".into())
             }
             State::Stale { key: None } => ("run (after its upstream)".to_string(), "-".into()),
-            State::Broken(m) => (format!("fail: {m}"), "-".into()),
+            State::Broken(m) => {
+                failures.push(format!("{}: {m}", plan.instances[i].name));
+                ("fail (below)".to_string(), "-".into())
+            }
         };
         rows.push(vec![plan.instances[i].name.clone(), would, key]);
     }
     print!("{}", table::render(&rows));
+    for failure in failures {
+        println!("{failure}");
+    }
     Ok(())
 }

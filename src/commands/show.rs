@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let registry = Registry::builtin();
-    let plan = super::load(&args.file, &args.sets, &registry)?;
+    let plan = super::load_checked(&args.file, &args.sets, &registry, cache)?;
     let wanted = plan.matching(&args.stage);
     if wanted.is_empty() {
         let names: Vec<&str> = plan.instances.iter().map(|i| i.stage.as_str()).collect();
@@ -78,8 +78,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             .filter(|k| !metric_text::is_interval_of_another(&metrics, k))
             .map(|k| vec![format!("    {k}"), metric_text::with_interval(&metrics, k)])
             .collect();
-        println!("  metrics (4 significant digits, [95% interval]; full precision in metrics.json)");
-        println!("{}", table::render(&rows));
+        if !rows.is_empty() {
+            println!("  metrics (4 significant digits, [95% interval]; full precision in metrics.json)");
+            println!("{}", table::render(&rows));
+        }
     }
     Ok(())
 }

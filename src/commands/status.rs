@@ -18,7 +18,7 @@ use crate::remote::Remote;
 use crate::store::Store;
 use crate::table::short;
 use crate::workspace::{self, Drift};
-use crate::{preflight, why, Error};
+use crate::{why, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -40,10 +40,7 @@ pub struct Args {
 
 pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let registry = Registry::builtin();
-    let pipeline = super::load_spec(&args.file, &args.sets)?;
-    let plan = crate::plan::build(&pipeline, &registry)?;
-    // What run would refuse before it starts (a model's limits, an out two stages write), status refuses too.
-    preflight::check(&pipeline, &plan, &registry, &vec![true; plan.instances.len()], cache)?;
+    let plan = super::load_checked(&args.file, &args.sets, &registry, cache)?;
     let store = Store::new(cache)?;
     let remote = match args.remote.remote.as_deref() {
         Some(flag) => Some(config::required(&config::project_dir(Some(&args.file)), Some(flag))?),
@@ -57,10 +54,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     // An entry whose files are not all there is not on the remote: a pull of it would fail.
     let entries = entries.borrow();
     let gaps = match &remote {
-        Some(r) => r.incomplete(&entries.values().collect::<Vec<_>>())?,
-        None => Vec::new(),
+        Some(r) => r.gaps(&entries)?,
+        None => BTreeMap::new(),
     };
-    let gaps: BTreeMap<&String, _> = entries.keys().zip(gaps).filter_map(|(key, gap)| Some((key, gap?))).collect();
     let lock = lockfile::load(&args.file)?;
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
     let mut stale = 0;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 
 use crate::Error;
@@ -49,6 +50,23 @@ impl JobState {
             (state, Some(reason)) => format!("{state} ({reason})"),
             (state, None) => state.to_string(),
         }
+    }
+}
+
+/// Where a cluster run starts: each command it calls must be on PATH, or it would fail at
+/// its first submission, with a run already recorded (exit 2, nothing recorded).
+pub fn require_commands() -> Result<(), Error> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = |program: &str| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    };
+    match ["sbatch", "squeue", "scancel"].into_iter().find(|p| !on_path(p)) {
+        Some(program) => Err(Error::Config(format!(
+            "executor slurm: `{program}` is not on PATH: is this a Slurm login node with Slurm's commands on PATH? (`--executor local` runs here)"
+        ))),
+        None => Ok(()),
     }
 }
 

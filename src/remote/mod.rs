@@ -166,6 +166,13 @@ impl Remote {
         }
     }
 
+    /// The keys of `entries` whose entry is not whole on the remote, with what it lacks
+    /// (see [`Remote::incomplete`]): keys a pull could not fetch.
+    pub fn gaps<'e>(&self, entries: &'e BTreeMap<String, Entry>) -> Result<BTreeMap<&'e String, RemoteError>, Error> {
+        let gaps = self.incomplete(&entries.values().collect::<Vec<_>>())?;
+        Ok(entries.keys().zip(gaps).filter_map(|(key, gap)| Some((key, gap?))).collect())
+    }
+
     /// For each entry, an `Incomplete` error where the remote lacks a file it lists (or
     /// holds one of another size, which a download refuses): a pull of it would fail.
     /// Existence checks, not downloads: one HEAD per content, in parallel.

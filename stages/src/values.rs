@@ -97,7 +97,7 @@ pub fn from_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
             "{at}`.nan`, `.inf` and `-.inf` cannot be values here: params and keys are JSON, which has no such \
              numbers (they would turn into null); quote it for a string"
         );
-        return Err(YamlError { message, line: None });
+        return Err(YamlError { message, line: non_finite_line(source) });
     }
     if !has_merge_key(&value) {
         return serde_yaml_ng::from_str(source).map_err(|e| YamlError::in_source(e, source));
@@ -121,6 +121,21 @@ fn non_finite(value: &serde_yaml_ng::Value, at: &str) -> Option<String> {
         Y::Tagged(tagged) => non_finite(&tagged.value, at),
         _ => None,
     }
+}
+
+/// The line (from 1) of the first plain `.nan`, `.inf` or `-.inf` (in YAML's spellings)
+/// in `source`: the value [`non_finite`] found, whose position the parsed value no longer
+/// has. None when only an alias or a tag leads there.
+fn non_finite_line(source: &str) -> Option<usize> {
+    let plain = |token: &str| {
+        let token = token.strip_prefix(['-', '+']).unwrap_or(token);
+        matches!(token, ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF")
+    };
+    let position = source.lines().position(|line| {
+        let code = line.split(" #").next().unwrap_or_default();
+        !code.trim_start().starts_with('#') && code.split(|c: char| c.is_whitespace() || ",[]{}".contains(c)).any(plain)
+    });
+    position.map(|i| i + 1)
 }
 
 fn has_merge_key(value: &serde_yaml_ng::Value) -> bool {
@@ -196,6 +211,10 @@ mod tests {
         assert!(err.message.starts_with("params.xs[1]: `.nan`, `.inf` and `-.inf` cannot be values"), "{err}");
         assert!(from_yaml::<Value>("-.inf").unwrap_err().message.starts_with("`.nan`, `.inf`"));
         assert_eq!(from_yaml::<Value>("x: '.nan'").unwrap(), json!({"x": ".nan"}));
+        // Placed on its line, past quoted and commented ones.
+        assert_eq!(err.line, Some(1));
+        let source = "a: '.nan' # .inf\n# b: .nan\nparams:\n  x: 1\n  y: -.inf\n";
+        assert_eq!(from_yaml::<Value>(source).unwrap_err().line, Some(5));
     }
 
     #[test]
