@@ -350,3 +350,27 @@ fn a_rotted_object_is_never_put_back_and_the_good_out_is_judged_by_the_manifest(
     t.run(&["run", "p.yaml"]).success().stdout_has("1 ran");
     assert_eq!(read(&t, "counts.txt"), counts);
 }
+
+#[test]
+fn checkout_of_a_stage_puts_back_the_upstream_outs_its_key_waits_for() {
+    let yaml = "name: w\nstages:\n  a: {uses: shell, run: 'cat src.txt > a.txt', deps: [src.txt], outs: [a.txt]}\n  \
+                b: {uses: shell, needs: [a], run: 'cat a.txt a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml).file("src.txt", "src\n");
+    t.run(&["run", "p.yaml"]).success();
+    for out in ["a.txt", "b.txt"] {
+        std::fs::remove_file(t.path().join(out)).unwrap();
+    }
+    t.run(&["checkout", "p.yaml", "--stage", "b"])
+        .success()
+        .stderr_has("restored a.txt (out of a)")
+        .stderr_has("restored b.txt (out of b)")
+        .stdout_has("2 restored");
+    assert_eq!(read(&t, "b.txt"), "src\nsrc\n");
+    // Its upstream not in the store either: the message names what the key waits for.
+    t.write("src.txt", "changed\n");
+    for out in ["a.txt", "b.txt"] {
+        std::fs::remove_file(t.path().join(out)).unwrap();
+    }
+    let ran = t.run(&["checkout", "p.yaml", "--stage", "b"]).success().stderr_has("b: its key waits for upstream `a`");
+    assert!(!ran.stderr.contains("not in the store"), "{}", ran.stderr);
+}
