@@ -36,6 +36,8 @@ pub struct Probe {
     /// workspace first (missing, or another run's): `out` (out of `instance`). The key
     /// waits for them, as what the workspace holds now is not what the run will hash.
     pub pending: Vec<String>,
+    /// The upstream instances whose outs those are: what `checkout` puts back first.
+    pub waits_on: Vec<usize>,
     /// How its declared outs stand in the workspace, where a downstream probe compared
     /// them (for [`Probe::pending`]): `status` reuses it rather than hash them again.
     pub outs: Option<Vec<(String, Drift)>>,
@@ -46,8 +48,28 @@ pub type RemoteLookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, Error>;
 
 impl Probe {
     /// A probe whose key is not known.
-    fn keyless(state: State, inputs: Vec<(String, Option<String>)>, pending: Vec<String>) -> Probe {
-        Probe { state, parts: None, partial: None, inputs, remote: None, pending, outs: None }
+    fn keyless(state: State, inputs: Vec<(String, Option<String>)>) -> Probe {
+        Probe {
+            state,
+            parts: None,
+            partial: None,
+            inputs,
+            remote: None,
+            pending: Vec::new(),
+            waits_on: Vec::new(),
+            outs: None,
+        }
+    }
+
+    /// What keeps its key unknown, for messages: upstream outs to be back in the
+    /// workspace, or upstreams with no artifact; None when nothing does.
+    pub fn waits_for(&self) -> Option<String> {
+        if !self.pending.is_empty() {
+            return Some(format!("{} to be back in the workspace", self.pending.join(", ")));
+        }
+        let unbuilt: Vec<String> =
+            self.inputs.iter().filter(|(_, a)| a.is_none()).map(|(u, _)| format!("`{u}`")).collect();
+        (!unbuilt.is_empty()).then(|| format!("upstream {}", unbuilt.join(", ")))
     }
 
     pub fn artifact(&self) -> Option<&Artifact> {
@@ -87,9 +109,9 @@ pub fn probe_via(
                 (plan.instances[u].name.clone(), hash)
             })
             .collect();
-        let pending = pending(plan, registry, store, &mut probes, i)?;
+        let (pending, waits_on) = pending(plan, registry, store, &mut probes, i)?;
         if !pending.is_empty() {
-            probes.push(Some(Probe::keyless(State::Stale { key: None }, inputs, pending)));
+            probes.push(Some(Probe { pending, waits_on, ..Probe::keyless(State::Stale { key: None }, inputs) }));
             continue;
         }
         let fingerprint = match registry.get(&inst.kind) {
@@ -100,9 +122,9 @@ pub fn probe_via(
             // The file is missing because the upstream that writes it has not run: as any
             // instance downstream of a stale one, its key waits for that run.
             Err(_) if reads_unbuilt_upstream(plan, registry, &probes, i) => {
-                Probe::keyless(State::Stale { key: None }, inputs, pending)
+                Probe::keyless(State::Stale { key: None }, inputs)
             }
-            Err(message) => Probe::keyless(State::Broken(message), inputs, pending),
+            Err(message) => Probe::keyless(State::Broken(message), inputs),
             Ok(fingerprint) => known(plan, store, i, inputs, fingerprint, remote)?,
         };
         probes.push(Some(probe));
@@ -129,19 +151,20 @@ fn reads_unbuilt_upstream(plan: &Plan, registry: &Registry, probes: &[Option<Pro
 }
 
 /// The outs of instance `i`'s fresh upstreams that its deps read and a run would put back
-/// first ([`Probe::pending`]); each upstream's comparison is kept in its [`Probe::outs`].
+/// first ([`Probe::pending`]), and those upstreams ([`Probe::waits_on`]); each upstream's
+/// comparison is kept in its [`Probe::outs`].
 fn pending(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
     probes: &mut [Option<Probe>],
     i: usize,
-) -> Result<Vec<String>, Error> {
+) -> Result<(Vec<String>, Vec<usize>), Error> {
     let inst = &plan.instances[i];
     let deps = paths(plan, registry, i).deps;
-    let mut pending = Vec::new();
+    let (mut pending, mut waits_on) = (Vec::new(), Vec::new());
     if deps.is_empty() {
-        return Ok(pending);
+        return Ok((pending, waits_on));
     }
     for &u in &inst.inputs {
         let Some(Probe { state: State::Fresh(artifact), outs, .. }) = probes[u].as_mut() else { continue };
@@ -151,10 +174,13 @@ fn pending(
         for (out, _) in outs.iter().flatten().filter(|(_, d)| matches!(d, Drift::Missing | Drift::Earlier)) {
             if deps.iter().any(|dep| overlap(dep, out)) {
                 pending.push(format!("`{out}` (out of `{}`)", plan.instances[u].name));
+                if waits_on.last() != Some(&u) {
+                    waits_on.push(u);
+                }
             }
         }
     }
-    Ok(pending)
+    Ok((pending, waits_on))
 }
 
 fn known(
@@ -170,7 +196,7 @@ fn known(
         let known: Vec<String> = inputs.iter().map(|(_, a)| a.clone().unwrap_or_default()).collect();
         let mut partial = KeyParts::of(plan, i, &known, fingerprint);
         partial.inputs.retain(|input| !input.artifact.is_empty());
-        return Ok(Probe { partial: Some(partial), ..Probe::keyless(State::Stale { key: None }, inputs, Vec::new()) });
+        return Ok(Probe { partial: Some(partial), ..Probe::keyless(State::Stale { key: None }, inputs) });
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
@@ -182,5 +208,5 @@ fn known(
         Some(artifact) => State::Fresh(artifact),
         None => State::Stale { key: Some(key) },
     };
-    Ok(Probe { state, parts: Some(parts), partial: None, inputs, remote: on_remote, pending: Vec::new(), outs: None })
+    Ok(Probe { parts: Some(parts), remote: on_remote, ..Probe::keyless(state, inputs) })
 }

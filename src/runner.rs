@@ -324,7 +324,7 @@ impl Runner<'_> {
                     continue;
                 }
                 // The out was edited somewhere; this stage reads only `read` of it.
-                if workspace::same(&self.plan.workdir, &artifact.dir, read)? {
+                if workspace::same(&self.plan.workdir, artifact, read)? {
                     continue;
                 }
                 let up = &self.plan.instances[u].name;

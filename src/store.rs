@@ -167,13 +167,9 @@ impl Store {
         Ok(Some(to))
     }
 
-    /// Whether some object holds exactly `files` (as `workspace::contents` lists them:
-    /// sorted, executables and empty directories marked) at and under workspace path `rel`,
-    /// by its manifest: a workspace out that pipe wrote.
+    /// Whether some object holds exactly `files` (as `workspace::contents` lists them)
+    /// at and under workspace path `rel`, by its manifest: a workspace out that pipe wrote.
     pub fn holds(&self, rel: &str, files: &[(String, String)]) -> Result<bool, Error> {
-        let (rel, at) = (normal(rel), in_artifact(rel));
-        // The manifest lists the out where the artifact keeps it; `files` are named as in the workspace.
-        let named = |path: &str| format!("{rel}{}", &path[at.len()..]);
         let dir = self.objects_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -183,15 +179,7 @@ impl Store {
         for entry in entries.flatten() {
             // An object being removed or damaged holds nothing to compare with.
             let Ok(manifest) = read_json::<Manifest>(&entry.path().join(MANIFEST)) else { continue };
-            let exec = |path: &String| manifest.executable.contains(path);
-            let mut under: Vec<(String, String)> = (manifest.files.iter())
-                .filter(|f| within(&f.path, &at))
-                .map(|f| (named(&f.path), workspace::entry(f.blake3.clone(), exec(&f.path))))
-                .collect();
-            let dirs = manifest.empty_dirs.iter().filter(|d| within(d, &at) && normal(d) != at);
-            under.extend(dirs.map(|d| (named(d), workspace::EMPTY_DIR.to_string())));
-            under.sort();
-            if under == files {
+            if manifest.under(rel).as_deref() == Some(files) {
                 return Ok(true);
             }
         }
@@ -341,6 +329,30 @@ impl Store {
             })?;
         }
         Ok(CacheLock { _file: file })
+    }
+}
+
+impl Manifest {
+    /// What the manifest records at and under workspace path `rel`, listed as
+    /// `workspace::contents` lists a tree (sorted, executables and empty directories
+    /// marked); None when it records nothing there. What a copy of the out must hold.
+    pub fn under(&self, rel: &str) -> Option<Vec<(String, String)>> {
+        let (rel, at) = (normal(rel), in_artifact(rel));
+        // The manifest lists the out where the artifact keeps it; entries are named as in the workspace.
+        let named = |path: &str| format!("{rel}{}", &path[at.len()..]);
+        let exec = |path: &String| self.executable.contains(path);
+        let mut under: Vec<(String, String)> = (self.files.iter())
+            .filter(|f| within(&f.path, &at))
+            .map(|f| (named(&f.path), workspace::entry(f.blake3.clone(), exec(&f.path))))
+            .collect();
+        let dirs = self.empty_dirs.iter().filter(|d| within(d, &at) && normal(d) != at);
+        under.extend(dirs.map(|d| (named(d), workspace::EMPTY_DIR.to_string())));
+        // An empty directory out is recorded as such, and holds nothing.
+        if under.is_empty() && !self.empty_dirs.iter().any(|d| normal(d) == at) {
+            return None;
+        }
+        under.sort();
+        Some(under)
     }
 }
 

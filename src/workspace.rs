@@ -16,7 +16,7 @@
 //! interrupted restore leaves the old out or the new one, never half of one. Nothing
 //! is written through a symlink that leads out of the pipeline's directory.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -135,13 +135,13 @@ pub enum Drift {
     Edited,
 }
 
-/// Compares workspace out `rel` with `artifact`'s, telling pipe's own output (the out of
-/// some artifact in `store`) from an edit by hand.
-fn compare(workdir: &Path, rel: &str, artifact: &Artifact, store: &Store) -> Result<Drift, Error> {
-    let want = contents(&artifact.dir.join(in_artifact(rel)), rel)?;
+/// Compares workspace out `rel` with `want`, what an artifact's manifest records for it
+/// ([`Manifest::under`](crate::store::Manifest::under)), telling pipe's own output (the out of some artifact in `store`)
+/// from an edit by hand. The manifest, not the object's files: those may have rotted.
+fn compare(workdir: &Path, rel: &str, want: Option<&[(String, String)]>, store: &Store) -> Result<Drift, Error> {
     let have = contents(&workdir.join(rel), rel)?;
     // Nothing to compare with (a shell stage fails without its outs, so only other kinds).
-    if want.is_none() || have == want {
+    if want.is_none() || have.as_deref() == want {
         return Ok(Drift::Current);
     }
     let Some(have) = have else { return Ok(Drift::Missing) };
@@ -157,9 +157,10 @@ pub fn drift(
     i: usize,
     artifact: &Artifact,
 ) -> Result<Vec<(String, Drift)>, Error> {
-    let mut drifts = Vec::new();
+    let (mut drifts, manifest) = (Vec::new(), artifact.manifest()?);
     for out in declared_outs(registry, plan, i)? {
-        let drift = compare(&plan.workdir, &normal(&out), artifact, store)?;
+        let rel = normal(&out);
+        let drift = compare(&plan.workdir, &rel, manifest.under(&rel).as_deref(), store)?;
         drifts.push((out, drift));
     }
     Ok(drifts)
@@ -167,20 +168,21 @@ pub fn drift(
 
 fn restore_out(workdir: &Path, out: &str, artifact: &Artifact, store: &Store, force: bool) -> Result<Action, Error> {
     let rel = normal(out);
-    let action = match compare(workdir, &rel, artifact, store)? {
+    let want = artifact.manifest()?.under(&rel);
+    let action = match compare(workdir, &rel, want.as_deref(), store)? {
         Drift::Current => return Ok(Action::Current),
         Drift::Edited if !force => return Ok(Action::Modified),
         Drift::Edited => Action::Overwritten,
         Drift::Missing | Drift::Earlier => Action::Restored,
     };
-    place(workdir, Path::new(&rel), &artifact.dir.join(in_artifact(&rel)))?;
+    place(workdir, &rel, &artifact.dir.join(in_artifact(&rel)), &want.unwrap_or_default())?;
     Ok(action)
 }
 
-/// Whether workspace path `rel` holds the same content in `workdir` as in the artifact `dir`.
-pub fn same(workdir: &Path, dir: &Path, rel: &str) -> Result<bool, Error> {
+/// Whether workspace path `rel` holds what `artifact`'s manifest records there.
+pub fn same(workdir: &Path, artifact: &Artifact, rel: &str) -> Result<bool, Error> {
     let rel = normal(rel);
-    Ok(contents(&workdir.join(&rel), &rel)? == contents(&dir.join(in_artifact(&rel)), &rel)?)
+    Ok(contents(&workdir.join(&rel), &rel)? == artifact.manifest()?.under(&rel))
 }
 
 /// The content of `path`, workspace path `rel` or its place in an artifact: (path under
@@ -211,7 +213,7 @@ fn contents(path: &Path, rel: &str) -> Result<Option<Vec<(String, String)>>, Err
     Ok(Some(all))
 }
 
-/// How [`contents`] and [`Store::holds`] mark an executable file's hash and an empty directory.
+/// How [`contents`] and [`Manifest::under`](crate::store::Manifest::under) mark an executable file's hash and an empty directory.
 pub const EXECUTABLE: &str = " +x";
 pub const EMPTY_DIR: &str = "empty directory";
 
@@ -224,9 +226,12 @@ pub fn entry(blake3: String, executable: bool) -> String {
     }
 }
 
-/// Copies `from` (a file or directory of the artifact) to `workdir/rel`, replacing what is there.
-fn place(workdir: &Path, rel: &Path, from: &Path) -> Result<(), Error> {
-    contained(workdir, rel)?;
+/// Copies `from` (a file or directory of the artifact) to `workdir/rel`, replacing what is
+/// there, once the copy holds `want` (what the artifact's manifest records, as [`contents`]
+/// lists it): an object rotted without a change of size or mtime passes the stat check of
+/// lookups, and must not overwrite a good out.
+fn place(workdir: &Path, rel: &str, from: &Path, want: &[(String, String)]) -> Result<(), Error> {
+    contained(workdir, Path::new(rel))?;
     let dest = workdir.join(rel);
     let parent = dest.parent().unwrap_or(workdir);
     fs::create_dir_all(parent).map_err(Error::io(parent))?;
@@ -236,7 +241,8 @@ fn place(workdir: &Path, rel: &Path, from: &Path) -> Result<(), Error> {
     remove(&tmp)?;
     let built = copy_tree(from, &tmp)
         .map_err(|e| Error::Corrupt { path: from.to_path_buf(), message: e.to_string() })
-        .and_then(|()| writable(&tmp));
+        .and_then(|()| writable(&tmp))
+        .and_then(|()| holds(&tmp, rel, from, want));
     if let Err(e) = built {
         let _ = remove(&tmp);
         return Err(e);
@@ -251,6 +257,27 @@ fn place(workdir: &Path, rel: &Path, from: &Path) -> Result<(), Error> {
     } else {
         fs::rename(&tmp, &dest).map_err(Error::io(&dest))
     }
+}
+
+/// Checks `copy` of workspace out `rel`, copied from `from`, against `want`; the error names
+/// the first file that differs, in the object, as `pipe verify` does.
+fn holds(copy: &Path, rel: &str, from: &Path, want: &[(String, String)]) -> Result<(), Error> {
+    let have = contents(copy, rel)?.unwrap_or_default();
+    let (have, want): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        (have.iter().map(|(p, h)| (p, h)).collect(), want.iter().map(|(p, h)| (p, h)).collect());
+    let Some(path) = have.keys().chain(want.keys()).find(|p| have.get(*p) != want.get(*p)) else { return Ok(()) };
+    let missing = |h: Option<&&String>| h.map_or("missing".to_string(), |h| h.to_string());
+    let message = format!(
+        "blake3 {}, {} expected by its manifest: the object is corrupt and was not put back into the workspace; \
+         `pipe verify --repair` quarantines it, and the next `pipe run` computes it again",
+        missing(have.get(path)),
+        missing(want.get(path))
+    );
+    let file = match path[rel.len()..].trim_start_matches('/') {
+        "" => from.to_path_buf(),
+        under => from.join(under),
+    };
+    Err(Error::Corrupt { path: file, message })
 }
 
 /// Refuses a destination that resolves outside `workdir` (through a symlinked directory
@@ -306,7 +333,8 @@ mod tests {
         fs::write(src.path().join("out/sub/f"), "new").unwrap();
         fs::set_permissions(src.path().join("out/sub/f"), fs::Permissions::from_mode(0o444)).unwrap();
         fs::write(work.path().join("out"), "old file").unwrap();
-        place(work.path(), Path::new("out"), &src.path().join("out")).unwrap();
+        let want = contents(&src.path().join("out"), "out").unwrap().unwrap();
+        place(work.path(), "out", &src.path().join("out"), &want).unwrap();
         assert_eq!(fs::read_to_string(work.path().join("out/sub/f")).unwrap(), "new");
         let mode = fs::metadata(work.path().join("out/sub/f")).unwrap().permissions().mode();
         assert_eq!(mode & 0o200, 0o200, "the restored copy is writable");
@@ -320,7 +348,7 @@ mod tests {
             (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         fs::write(src.path().join("f"), "x").unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), work.path().join("link")).unwrap();
-        let err = place(work.path(), Path::new("link/f"), &src.path().join("f")).unwrap_err();
+        let err = place(work.path(), "link/f", &src.path().join("f"), &[]).unwrap_err();
         assert!(err.to_string().contains("outside the pipeline's directory"), "{err}");
         assert!(!elsewhere.path().join("f").exists());
     }

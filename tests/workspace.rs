@@ -306,3 +306,71 @@ fn an_out_named_as_artifact_metadata_is_kept_cached_restored_and_pushed() {
     assert_eq!(read(&pulled, "params.json"), "{\"n\": 1}\n");
     pulled.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
 }
+
+/// Rewrites `file` of the one object holding it with `bytes` of the same length, keeping its
+/// mtime: bit rot the stat check of lookups cannot see.
+fn rot(t: &Test, file: &str, bytes: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let objects = std::fs::read_dir(t.cache().join("objects")).unwrap();
+    let path = objects.flatten().map(|e| e.path().join(file)).find(|p| p.exists()).expect("an object holds it");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap().len(), bytes.len(), "same size");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let rotted = std::fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut &rotted, bytes.as_bytes()).unwrap();
+    rotted.set_modified(mtime).unwrap();
+}
+
+#[test]
+fn a_rotted_object_is_never_put_back_and_the_good_out_is_judged_by_the_manifest() {
+    let t = outs();
+    t.run(&["run", "p.yaml"]).success();
+    let counts = read(&t, "counts.txt");
+    rot(&t, "counts.txt", "4\n1\n");
+    // The workspace holds what the manifest records: current, not another run's output.
+    let status = t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    assert!(!status.stdout.contains("counts.txt"), "{}", status.stdout);
+    t.run(&["checkout", "p.yaml", "--stage", "counts", "--force"]).success().stdout_has("1 already current");
+    assert_eq!(read(&t, "counts.txt"), counts);
+    let (found, expected) = (blake3::hash(b"4\n1\n").to_hex(), blake3::hash(counts.as_bytes()).to_hex());
+    let corrupt = format!(
+        "counts.txt: blake3 {found}, {expected} expected by its manifest: the object is corrupt and was not put \
+         back into the workspace; `pipe verify --repair` quarantines it, and the next `pipe run` computes it again"
+    );
+    std::fs::remove_file(t.path().join("counts.txt")).unwrap();
+    for command in ["checkout", "run"] {
+        t.run(&[command, "p.yaml", "--stage", "counts"]).code(1).stderr_has(&corrupt);
+        assert!(!t.path().join("counts.txt").exists(), "`{command}` wrote no rotted bytes");
+    }
+    t.write("counts.txt", "my notes\n");
+    t.run(&["checkout", "p.yaml", "--stage", "counts", "--force"]).code(1).stderr_has(&corrupt);
+    assert_eq!(read(&t, "counts.txt"), "my notes\n", "the workspace is left as it was");
+    std::fs::remove_file(t.path().join("counts.txt")).unwrap();
+    t.run(&["verify", "--all", "--repair"]).code(1);
+    t.run(&["run", "p.yaml"]).success().stdout_has("1 ran");
+    assert_eq!(read(&t, "counts.txt"), counts);
+}
+
+#[test]
+fn checkout_of_a_stage_puts_back_the_upstream_outs_its_key_waits_for() {
+    let yaml = "name: w\nstages:\n  a: {uses: shell, run: 'cat src.txt > a.txt', deps: [src.txt], outs: [a.txt]}\n  \
+                b: {uses: shell, needs: [a], run: 'cat a.txt a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml).file("src.txt", "src\n");
+    t.run(&["run", "p.yaml"]).success();
+    for out in ["a.txt", "b.txt"] {
+        std::fs::remove_file(t.path().join(out)).unwrap();
+    }
+    t.run(&["checkout", "p.yaml", "--stage", "b"])
+        .success()
+        .stderr_has("restored a.txt (out of a)")
+        .stderr_has("restored b.txt (out of b)")
+        .stdout_has("2 restored");
+    assert_eq!(read(&t, "b.txt"), "src\nsrc\n");
+    // Its upstream not in the store either: the message names what the key waits for.
+    t.write("src.txt", "changed\n");
+    for out in ["a.txt", "b.txt"] {
+        std::fs::remove_file(t.path().join(out)).unwrap();
+    }
+    let ran = t.run(&["checkout", "p.yaml", "--stage", "b"]).success().stderr_has("b: its key waits for upstream `a`");
+    assert!(!ran.stderr.contains("not in the store"), "{}", ran.stderr);
+}

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
 
-use crate::probe::probe;
+use crate::plan::Plan;
+use crate::probe::{probe, Probe};
 use crate::store::Store;
 use crate::workspace::{self, Action};
 use crate::Error;
@@ -34,12 +35,13 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let say = |line: &str| eprintln!("{line}");
     let (mut restored, mut done) = (Vec::new(), vec![false; plan.instances.len()]);
-    // A stage reading an upstream's out has its key once that out is back: restore, then
-    // look again until nothing more comes back.
+    // A stage reading an upstream's out has its key once that out is back: restore it too,
+    // then look again until nothing more comes back.
     let probes = loop {
         let probes = probe(&plan, &registry, &store, &selection.run)?;
+        let wanted = wanted(&plan, &probes, &selection.targets);
         let found: Vec<_> = (probes.iter().enumerate())
-            .filter(|&(i, _)| selection.targets[i] && !done[i])
+            .filter(|&(i, _)| wanted[i] && !done[i])
             .filter_map(|(i, p)| Some((i, p.as_ref()?.artifact()?)))
             .collect();
         for &(i, _) in &found {
@@ -54,8 +56,13 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     };
     for (i, p) in probes.iter().enumerate().filter(|&(i, _)| selection.targets[i]) {
         let Some(p) = p else { continue };
-        if p.artifact().is_none() && !workspace::declared_outs(&registry, &plan, i)?.is_empty() {
-            eprintln!("{} is not in the store: `pipe run` or `pipe pull` it first", plan.instances[i].name)
+        if p.artifact().is_some() || workspace::declared_outs(&registry, &plan, i)?.is_empty() {
+            continue;
+        }
+        let name = &plan.instances[i].name;
+        match p.waits_for() {
+            Some(what) => eprintln!("{name}: its key waits for {what}, which checkout could not put back"),
+            None => eprintln!("{name} is not in the store: `pipe run` or `pipe pull` it first"),
         }
     }
     let count = |a: Action| restored.iter().filter(|r| r.action == a).count();
@@ -73,4 +80,21 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// The instances whose outs checkout puts back: the targets, and the upstreams whose outs
+/// a target's key waits for, at any depth (an upstream's key may wait for its own upstream's).
+fn wanted(plan: &Plan, probes: &[Option<Probe>], targets: &[bool]) -> Vec<bool> {
+    let (mut wanted, mut unknown) = (targets.to_vec(), targets.to_vec());
+    // Downstream first: each instance is later in the plan than its upstreams.
+    for (i, p) in probes.iter().enumerate().rev() {
+        let Some(p) = p.as_ref().filter(|p| unknown[i] && p.artifact().is_none()) else { continue };
+        for &u in &plan.instances[i].inputs {
+            unknown[u] = true;
+        }
+        for &u in &p.waits_on {
+            wanted[u] = true;
+        }
+    }
+    wanted
 }

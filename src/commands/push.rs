@@ -87,18 +87,13 @@ fn of_pipeline(
     let (mut artifacts, mut missing, mut missed) = (Vec::new(), 0, HashSet::new());
     for (inst, p) in plan.instances.iter().zip(probe(&plan, &registry, store, &selection.run)?) {
         let Some(p) = p else { continue };
-        // Unknown upstream artifacts keep the key unknown: those upstreams are named instead.
-        let waits: Vec<String> = p.inputs.iter().filter(|(_, a)| a.is_none()).map(|(u, _)| format!("`{u}`")).collect();
-        match (p.artifact(), &p.pending) {
+        match (p.artifact(), p.waits_for()) {
             (Some(artifact), _) => artifacts.push(artifact.clone()),
-            (None, pending) if !pending.is_empty() || !waits.is_empty() => {
+            (None, Some(what)) => {
                 missing += 1;
-                let what = if pending.is_empty() {
-                    format!("upstream {}", waits.join(", "))
-                } else {
-                    format!("{} to be back in the workspace (`pipe checkout {}`)", pending.join(", "), file.display())
-                };
-                eprintln!("{}: not pushed: its key waits for {what}", inst.name)
+                let checkout =
+                    if p.pending.is_empty() { String::new() } else { format!(" (`pipe checkout {}`)", file.display()) };
+                eprintln!("{}: not pushed: its key waits for {what}{checkout}", inst.name)
             }
             (None, _) => {
                 // Instances sharing a key share its artifact: counted once, as pushed ones are.
