@@ -1,9 +1,9 @@
 //! `pipe run`: run what is stale, reuse the rest, record the run.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -87,17 +87,16 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let store = Store::new(cache)?;
     let executor = executor(&args, &plan)?;
     let (remote, read, write) = open_remote(&args)?;
-    if args.dry_run {
-        let read = remote.as_ref().filter(|_| read).map(|r| (r, args.remote.remote.is_some()));
-        return dry_run(&plan, &registry, &store, &selection, args.force, read);
-    }
-    let _shared = store.lock_cache(false)?;
-    let reporter = Reporter::new();
     let remote_read = remote.as_ref().filter(|_| read).map(|remote| RemoteRead {
         remote,
         required: args.remote.remote.is_some(),
         gave_up: AtomicBool::new(false),
     });
+    if args.dry_run {
+        return dry_run(&plan, &registry, &store, &selection, args.force, remote_read.as_ref());
+    }
+    let _shared = store.lock_cache(false)?;
+    let reporter = Reporter::new();
     let push = remote.as_ref().filter(|_| write);
     let id = record::new_id(started);
     let finish = |outcomes: Vec<Option<Outcome>>| {
@@ -334,34 +333,34 @@ fn summary_table(registry: &Registry, record: &RunRecord) -> String {
     table::render(&rows)
 }
 
-/// What a run would do, from the probes: with a remote to read (and whether it was asked
-/// for with `--remote`, so that its failure fails the run), a key only the remote holds,
-/// with all its files, would be pulled. A remote that fails and was not asked for is left
-/// out with a warning, as the run would.
+/// What a run would do, from the probes: with a remote to read, a key only the remote
+/// holds, with all its files, would be pulled. A remote that fails and was not required is
+/// left out with a warning, as the run would.
 fn dry_run(
     plan: &Plan,
     registry: &Registry,
     store: &Store,
     selection: &Selection,
     force: bool,
-    remote: Option<(&Remote, bool)>,
+    remote: Option<&RemoteRead>,
 ) -> Result<(), Error> {
     let entries = RefCell::new(BTreeMap::new());
-    let recorder = remote.map(|(r, _)| r.recorder(&entries));
-    let gave_up = Cell::new(false);
-    let lookup = |key: &str| match recorder.as_ref().filter(|_| !gave_up.get()).map(|look| look(key)) {
+    let recorder = remote.map(|read| (read, read.remote.recorder(&entries)));
+    let lookup = |key: &str| match recorder.as_ref().filter(|(read, _)| !read.gave_up.load(Ordering::Relaxed)) {
         None => Ok(None),
-        Some(Err(e)) if !remote.is_some_and(|(_, required)| required) => {
-            eprintln!("warning: {e}; the run would compute locally without the remote");
-            gave_up.set(true);
-            Ok(None)
-        }
-        Some(found) => found,
+        Some((read, look)) => match look(key) {
+            Err(e) if !read.required => {
+                eprintln!("warning: {e}; the run would compute locally without the remote");
+                read.gave_up.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            found => found,
+        },
     };
     let probes = probe_via(plan, registry, store, &selection.run, remote.map(|_| &lookup as RemoteLookup))?;
     let entries = entries.borrow();
     let gaps = match remote {
-        Some((r, _)) => r.gaps(&entries)?,
+        Some(read) => read.remote.gaps(&entries)?,
         None => BTreeMap::new(),
     };
     let whole = |key: &str| entries.contains_key(key) && !gaps.contains_key(&key.to_string());
