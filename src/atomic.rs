@@ -8,15 +8,21 @@ use std::path::Path;
 use crate::{durable, Error};
 
 /// Writes to a uniquely named sibling, syncs it, renames it over `path`, syncs the directory.
+/// On failure the sibling is removed and `path` is left as it was.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = durable::parent(path);
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
-    let mut file = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(Error::io(&tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // On a full disk the partial temporary would stay in the pipeline's directory (or the
+        // cache), taking space; the error names the file it was for.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path)(e));
+    }
     durable::sync(dir)
 }
 

@@ -165,3 +165,39 @@ fn gc_keep_counts_successful_runs_so_a_failed_run_after_one_keeps_what_the_lock_
     t.run(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
     t.run(&["verify", "p.yaml"]).success();
 }
+
+#[test]
+fn a_cache_that_fills_up_keeps_what_the_run_made_and_its_lock_file_and_names_what_was_not_written() {
+    let t = Test::new();
+    let disk = t.small_disk("cache", 2 << 20);
+    // While `fill` (no dep: the key stays) exists, b (with no inputs, whose lists would free
+    // pages when it ends) fills the cache: its own artifact, c's input lists and the run's
+    // final record find no room.
+    t.write(
+        "p.yaml",
+        &format!(
+            "name: full\nstages:\n  a: {{uses: shell, run: 'echo a > a.txt', outs: [a.txt]}}\n  b: {{uses: shell, run: 'echo b > b.txt; if [ -e fill ]; then {}; fi', outs: [b.txt]}}\n  c: {{uses: shell, needs: [a], run: 'echo c > c.txt', outs: [c.txt]}}\n",
+            disk.fill_leaving(0)
+        ),
+    );
+    t.write("fill", "");
+    t.run(&["run", "p.yaml", "-j", "1"])
+        .code(1)
+        .stdout_has("1 ran, 0 cached, 2 failed, 0 skipped")
+        .stdout_has("(no run record written)")
+        .stderr_has("stage `b`: ")
+        .stderr_has("stage `c`: ")
+        .stderr_has(".json: No space left on device")
+        .stderr_has("2 stage(s) failed: b, c");
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("p.lock")).unwrap()).unwrap();
+    assert_eq!(lock["stages"]["a"]["status"], "ran", "the lock file, beside the pipeline, is written: {lock}");
+    let runs = t.cache_entries("runs");
+    assert!(runs.iter().all(|n| !n.starts_with('.')), "a temporary of the record stays: {runs:?}");
+    assert!(t.cache_entries("tmp").is_empty(), "leftovers: {:?}", t.cache_entries("tmp"));
+    t.run(&["runs"]).success().stdout_has("unfinished");
+    disk.free();
+    std::fs::remove_file(t.path().join("fill")).unwrap();
+    t.run(&["run", "p.yaml", "-j", "1"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "ran"), ("c", "ran")]));
+}

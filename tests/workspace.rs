@@ -374,3 +374,30 @@ fn checkout_of_a_stage_puts_back_the_upstream_outs_its_key_waits_for() {
     let ran = t.run(&["checkout", "p.yaml", "--stage", "b"]).success().stderr_has("b: its key waits for upstream `a`");
     assert!(!ran.stderr.contains("not in the store"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_full_workspace_leaves_no_temporary_beside_the_lock_file_and_the_error_names_it() {
+    let t = Test::new();
+    let disk = t.small_disk("ws", 1 << 20);
+    t.write(
+        "ws/p.yaml",
+        &format!(
+            "name: w\nstages:\n  a: {{uses: shell, run: 'echo a > a.txt; {}', outs: [a.txt]}}\n",
+            disk.fill_leaving(0)
+        ),
+    );
+    t.run(&["run", "ws/p.yaml"])
+        .code(1)
+        .stdout_has("1 ran, 0 cached, 0 failed")
+        .stderr_has("ws/p.lock: No space left on device")
+        .stderr_has("the run is not fully recorded");
+    let left: Vec<String> = std::fs::read_dir(t.path().join("ws"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.iter().all(|n| !n.starts_with('.')), "a temporary stays in the workspace: {left:?}");
+    assert_eq!(t.statuses(), support::expect(&[("a", "ran")]), "the run record, in the cache, is written");
+    disk.free();
+    t.run(&["run", "ws/p.yaml"]).success().stdout_has("0 ran, 1 cached");
+    assert!(t.path().join("ws/p.lock").exists());
+}

@@ -236,8 +236,12 @@ fn record_run(
     let interrupted = interrupt::requested();
     let id = &record.id;
     let failed: Vec<&Outcome> = outcomes.iter().flatten().filter(|o| o.status == Status::Failed).collect();
-    let record_path = record.save(store)?;
-    lockfile::record(plan, registry, &args.file, &record)?;
+    // Each is written whatever became of the other: the lock file lies beside the pipeline,
+    // often on another disk than the cache, and a full cache must not cost it (or the summary).
+    let saved = record.save(store);
+    let locked = lockfile::record(plan, registry, &args.file, &record);
+    let record_path = saved.as_ref().map_or_else(|_| "no run record written".into(), |p| record::display(p));
+    let unwritten: Vec<Error> = saved.err().into_iter().chain(locked.err()).collect();
 
     print!("{}", summary_table(registry, &record));
     let count = |s: Status| record.stages.iter().filter(|r| r.status == s).count();
@@ -255,8 +259,9 @@ fn record_run(
         some(Status::Interrupted),
         count(Status::Skipped),
         clock.elapsed().as_secs_f64(),
-        record::display(&record_path)
+        record_path
     );
+    unwritten.iter().for_each(|e| eprintln!("error: {e}"));
     if let Some(signal) = interrupted {
         return Err(Error::Interrupted(signal));
     }
@@ -268,6 +273,12 @@ fn record_run(
             Err(e) if failed.is_empty() => return Err(e),
             Err(e) => eprintln!("error: {e}"),
         }
+    }
+    if failed.is_empty() && !unwritten.is_empty() {
+        return Err(Error::Failed {
+            message: "the run is not fully recorded (above); what it computed is in the store".into(),
+            config: false,
+        });
     }
     if failed.is_empty() {
         return Ok(());

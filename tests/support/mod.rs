@@ -101,6 +101,11 @@ impl Test {
         std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default().lines().map(str::to_string).collect()
     }
 
+    /// A disk of `bytes` at `rel` in the test directory (see [`SmallDisk`]).
+    pub fn small_disk(&self, rel: &str, bytes: u64) -> SmallDisk {
+        SmallDisk::mount(&self.dir.path().join(rel), bytes)
+    }
+
     pub fn cache(&self) -> PathBuf {
         self.dir.path().join("cache")
     }
@@ -178,6 +183,47 @@ impl Ran {
     pub fn stderr_has(self, text: &str) -> Ran {
         assert!(self.stderr.contains(text), "stderr lacks {text:?}\n--- stderr\n{}", self.stderr);
         self
+    }
+}
+
+/// A tmpfs of a given size, to fill up (ENOSPC); unmounted when dropped. Mounting needs
+/// root: without it the test fails, saying so, rather than passing untested.
+pub struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(dir: &Path, bytes: u64) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"]).arg(dir).output();
+        match out {
+            Ok(o) if o.status.success() => SmallDisk { dir: dir.to_path_buf() },
+            Ok(o) => panic!(
+                "cannot mount a {bytes}-byte tmpfs at {} ({}): the full-disk tests need root and mount(8); run them as root",
+                dir.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => panic!("cannot run mount(8) ({e}): the full-disk tests need it, and root"),
+        }
+    }
+
+    /// A shell command that fills this disk but for `left` bytes (the file `filler` on it).
+    pub fn fill_leaving(&self, left: u64) -> String {
+        let dir = self.dir.display();
+        format!("head -c $(( $(df --output=avail -B1 {dir} | tail -1) - {left} )) /dev/zero > {dir}/filler")
+    }
+
+    /// Removes what [`SmallDisk::fill_leaving`] wrote.
+    pub fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily, should a process of the test still hold a file there.
+        let _ = Command::new("umount").arg("--lazy").arg(&self.dir).status();
     }
 }
 

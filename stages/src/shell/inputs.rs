@@ -43,8 +43,9 @@ pub fn set(command: &mut Command, run: &str, inputs: &[Input], out_dir: &Path) -
             text.push(b'\n');
         }
         let file = super::sibling(out_dir, &format!(".{name}"));
-        fs::write(&file, &text).map_err(StageError::io(&file))?;
+        // Listed first, so one cut short (a full disk) goes too.
         lists.0.push(file.clone());
+        fs::write(&file, &text).map_err(StageError::io(&file))?;
         command.env(format!("{name}_LIST"), &file);
         if value.len() <= MAX_VALUE {
             command.env(&name, &value);
