@@ -646,18 +646,21 @@ fn remote_gc_removes_the_upload_a_killed_push_left_staged_in_a_file_remote() {
         assert!(attempt < 5, "the upload completed before the push could be stopped, {attempt} times");
         std::fs::remove_dir_all(&root).unwrap();
     }
-    assert_eq!(staged().len(), 1, "the killed push left its upload staged");
+    // The big file's multipart upload, and maybe a small file's put (staged the same way
+    // until its rename) that the kill caught too.
+    let left = staged().len();
+    assert!(left >= 1, "the killed push left its upload staged");
 
     // Within the grace a push may still be writing it; a dry run only counts it.
     let kept = run(&a, &["gc", "--remote", "p.yaml"]).success();
     assert!(!kept.stdout.contains("unfinished"), "{}", kept.stdout);
     run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s", "--dry-run"])
         .success()
-        .stdout_has("would remove 1 unfinished upload(s) (");
-    assert_eq!(staged().len(), 1);
+        .stdout_has(&format!("would remove {left} unfinished upload(s) ("));
+    assert_eq!(staged().len(), left);
     run(&a, &["gc", "--remote", "p.yaml", "--keep-recent", "0s"])
         .success()
-        .stdout_has("removed 1 unfinished upload(s) (")
+        .stdout_has(&format!("removed {left} unfinished upload(s) ("))
         .stdout_has("that interrupted pushes left staged");
     assert_eq!(staged(), Vec::<String>::new());
     run(&a, &["push", "p.yaml"]).success().stdout_has("1 artifact(s) pushed");
