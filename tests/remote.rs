@@ -1094,3 +1094,26 @@ fn run_with_remote_computes_a_stage_whose_entry_lists_a_file_the_remote_lost_and
         }
     }
 }
+
+#[test]
+fn a_full_file_remote_is_an_error_naming_the_file_a_push_could_not_write_and_the_lock_gc_could_not() {
+    let t = Test::new().pipeline(
+        "name: full\nstages:\n  big: {uses: shell, run: 'head -c 600000 /dev/urandom > $PIPE_OUT/big.bin'}\n",
+    );
+    let disk = t.small_disk("remote", 512 << 10);
+    let root = t.path().join("remote");
+    t.write(".pipe.yaml", &format!("remote: file://{}\n", root.display()));
+    run(&t, &["run", "p.yaml"]).success();
+    run(&t, &["push", "p.yaml"])
+        .code(1)
+        .stderr_has("not pushed: file `big.bin`: remote file://")
+        .stderr_has("No space left on device")
+        .stderr_has("1 of 1 artifact(s) not pushed");
+    assert_eq!(files_under(&root, "ac"), Vec::<String>::new(), "an entry went up without its file");
+    assert!(Command::new("sh").arg("-c").arg(disk.fill_leaving(0)).status().unwrap().success());
+    // gc writes its lock before anything else: on a full remote, that is what fails.
+    run(&t, &["gc", "--remote", "p.yaml"])
+        .code(1)
+        .stderr_has("cannot write its lock `locks/gc-")
+        .stderr_has("No space left on device");
+}

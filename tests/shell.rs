@@ -146,3 +146,17 @@ fn the_watcher_that_ends_a_commands_processes_is_there_before_the_command_starts
     assert_ne!(ids[0], ids[1], "the command leads its own group: {text}");
     assert!(text.contains("pipe-group-guard"), "the group's leader is not the watcher: {text}");
 }
+
+#[test]
+fn outs_of_a_command_that_succeeded_stay_when_the_store_has_no_room_for_them() {
+    let t = Test::new();
+    let _disk = t.small_disk("cache", 1 << 20);
+    t.write("p.yaml", "name: f\nstages:\n  a: {uses: shell, run: 'head -c 2000000 /dev/zero > big.bin; echo x > small.txt', outs: [big.bin, small.txt]}\n");
+    t.run(&["run", "p.yaml"])
+        .code(1)
+        .stderr_has("big.bin: No space left on device")
+        .stderr_has("the command succeeded: its outs stay in the workspace: big.bin, small.txt");
+    assert_eq!(std::fs::metadata(t.path().join("big.bin")).unwrap().len(), 2_000_000, "a whole out was removed");
+    assert!(t.cache_entries("objects").is_empty() && t.cache_entries("tmp").is_empty());
+    t.run(&["status", "p.yaml"]).success().stdout_has("1 of 1 stage instance(s) stale");
+}

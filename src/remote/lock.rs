@@ -173,8 +173,10 @@ impl Remote {
         // Registered before the lock is written: from then on, an error or a signal removes it.
         let mut held = Held { release, _on_signal: signals::on_exit(move || on_signal.run()), written: UNIX_EPOCH };
         held.written = self.runtime.block_on(async {
-            self.objects.put(&path, payload).await.map_err(|e| self.failure(e))?;
-            let meta = self.objects.head(&path).await.map_err(|e| self.failure(e))?;
+            // A full remote refuses even this small file: the error names it.
+            let failed = |e| self.failure_while(&format!("cannot write its lock `{path}`"), e);
+            self.objects.put(&path, payload).await.map_err(failed)?;
+            let meta = self.objects.head(&path).await.map_err(failed)?;
             Ok::<_, Error>(SystemTime::from(meta.last_modified))
         })?;
         if held.written == UNIX_EPOCH {

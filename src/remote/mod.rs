@@ -308,8 +308,8 @@ impl Remote {
                 .filter_map(|(blob, sent)| Some((blob, sent.err()?.to_string())))
                 .collect();
         let puts = todo.iter().map(|(_, entry)| async {
-            if let Some(why) = entry.files.iter().find_map(|f| failed.get(f.blake3.as_str())) {
-                return Err(format!("key {}: not pushed: {why}", entry.key));
+            if let Some((f, why)) = entry.files.iter().find_map(|f| Some((f, failed.get(f.blake3.as_str())?))) {
+                return Err(format!("key {}: not pushed: file `{}`: {why}", entry.key, f.path));
             }
             let bytes = serde_json::to_vec_pretty(entry).map_err(|e| e.to_string())?;
             let path = StorePath::from(entry_path(&entry.key));
@@ -564,6 +564,12 @@ impl Remote {
     fn failure(&self, e: object_store::Error) -> Error {
         RemoteError::Unreachable { remote: self.location.to_string(), message: self.location.mask(&e.to_string()) }
             .into()
+    }
+
+    /// [`Remote::failure`], saying what pipe was doing (`cannot write its lock …`).
+    fn failure_while(&self, doing: &str, e: object_store::Error) -> Error {
+        let message = format!("{doing}: {}", self.location.mask(&e.to_string()));
+        RemoteError::Unreachable { remote: self.location.to_string(), message }.into()
     }
 }
 

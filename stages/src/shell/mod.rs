@@ -144,14 +144,15 @@ impl Stage for Shell {
                 StageError::Failed(format!("cannot remove the old out `{out}` before the command runs: {e}"))
             })?;
         }
-        let stop = match execute(&p, &outs, ctx) {
-            Ok(()) => return Ok(()),
-            Err(stop) => stop,
-        };
-        // What a failed or stopped command left in the outs is partial: kept, the next run would take
-        // it for an edit by hand and keep it (DVC removes outs before running a stage, too).
-        let note = remove_partial(&removable);
-        Err(stop.into_error(&ctx.instance, &note))
+        if let Err(stop) = execute(&p, ctx) {
+            // What a failed or stopped command left in the outs is partial: kept, the next run would take
+            // it for an edit by hand and keep it (DVC removes outs before running a stage, too).
+            let note = remove_partial(&removable);
+            return Err(stop.into_error(&ctx.instance, &note));
+        }
+        // The command succeeded, so its outs are whole: what fails now (a full disk under the
+        // store, say) must not cost them, maybe hours of work.
+        collect(&p, &outs, ctx).map_err(|e| Stop::Stage(e).into_error(&ctx.instance, &kept(&removable)))
     }
 }
 
@@ -216,8 +217,18 @@ fn remove_partial(outs: &[(&String, &PathBuf)]) -> String {
     said.join("; ")
 }
 
-/// Runs the command and builds the artifact from what it wrote.
-fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), Stop> {
+/// The outs a succeeded command wrote, left in place when its artifact could not be made.
+fn kept(outs: &[(&String, &PathBuf)]) -> String {
+    let whole: Vec<&str> =
+        outs.iter().filter(|(_, path)| fs::symlink_metadata(path).is_ok()).map(|(out, _)| out.as_str()).collect();
+    if whole.is_empty() {
+        return String::new();
+    }
+    format!("the command succeeded: its outs stay in the workspace: {}", whole.join(", "))
+}
+
+/// Runs the command to its successful end.
+fn execute(p: &ShellParams, ctx: &mut Context) -> Result<(), Stop> {
     let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
     let deps_before = dep_files(&ctx.workdir, &p.deps);
     let mut command = Command::new("sh");
@@ -250,13 +261,18 @@ fn execute(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), S
             ctx.instance
         );
     }
-    read_metrics(&metrics_file, ctx)?;
+    Ok(())
+}
+
+/// Builds the artifact from what the command wrote: its metrics and its outs.
+fn collect(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), StageError> {
+    read_metrics(&sibling(&ctx.out_dir, ".metrics.json"), ctx)?;
     for (out, from) in p.outs.iter().zip(outs) {
         if fs::symlink_metadata(from).is_err() {
-            return Err(Stop::Stage(StageError::Failed(format!(
+            return Err(StageError::Failed(format!(
                 "the command succeeded but did not produce out `{out}` (in {})",
                 ctx.workdir.display()
-            ))));
+            )));
         }
         copy_tree(from, &ctx.out_path(workspace::in_artifact(out))?)?;
     }
