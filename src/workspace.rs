@@ -80,7 +80,10 @@ pub fn restore(
             let _lock = out_lock::acquire(store, &plan.workdir, std::slice::from_ref(&out), &holder, &|out, by| {
                 say(&format!("waiting to put back `{out}` (out of {instance}): it is being written by {by}"))
             })?;
-            let action = restore_out(&plan.workdir, &out, artifact, store, force)?;
+            let action = restore_out(&plan.workdir, &out, artifact, store, force).map_err(|e| Error::Failed {
+                message: format!("cannot put back `{out}` (out of {instance}): {e}"),
+                config: false,
+            })?;
             done.push(Restored { instance: instance.clone(), out, action });
         }
     }
@@ -240,7 +243,11 @@ fn place(workdir: &Path, rel: &str, from: &Path, want: &[(String, String)]) -> R
     let tmp = sibling("checkout");
     remove(&tmp)?;
     let built = copy_tree(from, &tmp)
-        .map_err(|e| Error::Corrupt { path: from.to_path_buf(), message: e.to_string() })
+        .map_err(|e| match e {
+            // Writing the copy failed (a full disk): the workspace's fault, named by the out's path.
+            StageError::Io { path, source } if path.starts_with(&tmp) => Error::Io { path: dest.clone(), source },
+            e => Error::Corrupt { path: from.to_path_buf(), message: e.to_string() },
+        })
         .and_then(|()| writable(&tmp))
         .and_then(|()| holds(&tmp, rel, from, want));
     if let Err(e) = built {

@@ -1117,3 +1117,21 @@ fn a_full_file_remote_is_an_error_naming_the_file_a_push_could_not_write_and_the
         .stderr_has("cannot write its lock `locks/gc-")
         .stderr_has("No space left on device");
 }
+
+#[test]
+fn a_pull_into_a_full_cache_says_the_cache_here_failed_not_the_remote() {
+    let t = Test::new().pipeline(
+        "name: full\nstages:\n  big: {uses: shell, run: 'head -c 600000 /dev/urandom > $PIPE_OUT/big.bin'}\n",
+    );
+    t.write(".pipe.yaml", &format!("remote: file://{}\n", t.path().join("remote").display()));
+    run(&t, &["run", "p.yaml"]).success();
+    run(&t, &["push", "p.yaml"]).success();
+    let _disk = t.small_disk("small", 256 << 10);
+    let pulled = run(&t, &["--cache", "small", "pull", "p.yaml"])
+        .code(1)
+        .stderr_has("big.bin: No space left on device")
+        .stderr_has("1 artifact(s) not pulled from file://")
+        .stderr_has("writing into the cache here failed (above)");
+    assert!(!pulled.stderr.contains("pipe push"), "the advice blames the remote: {}", pulled.stderr);
+    assert_eq!(files_under(&t.path().join("small"), "objects"), Vec::<String>::new());
+}

@@ -391,13 +391,37 @@ fn a_full_workspace_leaves_no_temporary_beside_the_lock_file_and_the_error_names
         .stdout_has("1 ran, 0 cached, 0 failed")
         .stderr_has("ws/p.lock: No space left on device")
         .stderr_has("the run is not fully recorded");
-    let left: Vec<String> = std::fs::read_dir(t.path().join("ws"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(left.iter().all(|n| !n.starts_with('.')), "a temporary stays in the workspace: {left:?}");
+    assert_eq!(hidden(&t.path().join("ws")), Vec::<String>::new(), "a temporary stays in the workspace");
     assert_eq!(t.statuses(), support::expect(&[("a", "ran")]), "the run record, in the cache, is written");
     disk.free();
     t.run(&["run", "ws/p.yaml"]).success().stdout_has("0 ran, 1 cached");
     assert!(t.path().join("ws/p.lock").exists());
+}
+
+#[test]
+fn an_out_that_cannot_be_put_back_into_a_full_workspace_is_named_with_its_stage() {
+    let t = Test::new();
+    let disk = t.small_disk("ws", 1 << 20);
+    t.write(
+        "ws/p.yaml",
+        "name: w\nstages:\n  a: {uses: shell, run: 'head -c 300000 /dev/zero > a.bin', outs: [a.bin]}\n",
+    );
+    t.run(&["run", "ws/p.yaml"]).success();
+    std::fs::remove_file(t.path().join("ws/a.bin")).unwrap();
+    assert!(std::process::Command::new("sh").arg("-c").arg(disk.fill_leaving(0)).status().unwrap().success());
+    let ran = t
+        .run(&["checkout", "ws/p.yaml"])
+        .code(1)
+        .stderr_has("cannot put back `a.bin` (out of a): ")
+        .stderr_has("ws/a.bin: No space left on device");
+    assert!(!ran.stderr.contains("pipe-checkout"), "the error names a temporary: {}", ran.stderr);
+    assert_eq!(hidden(&t.path().join("ws")), Vec::<String>::new(), "a temporary stays in the workspace");
+    disk.free();
+    t.run(&["checkout", "ws/p.yaml"]).success().stderr_has("restored a.bin (out of a)");
+}
+
+/// The names in `dir` that start with a dot: where pipe's temporaries go.
+fn hidden(dir: &std::path::Path) -> Vec<String> {
+    let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+    names.filter(|n| n.starts_with('.')).collect()
 }

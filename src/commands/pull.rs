@@ -13,7 +13,7 @@ use crate::probe::probe_via;
 use crate::record::{self, RunRecord, StageRecord, Status};
 use crate::remote::config::{self, RemoteArg};
 use crate::remote::entry::Entry;
-use crate::remote::Remote;
+use crate::remote::{Remote, RemoteError};
 use crate::store::{Artifact, Store};
 use crate::{lockfile, workspace, Error};
 
@@ -57,7 +57,8 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let _shared = store.lock_cache(false)?;
     let (mut pulled, mut moved) = (BTreeSet::new(), 0);
     // Entries whose files are not all there, by key: what is missing.
-    let mut unpulled: BTreeMap<String, String> = BTreeMap::new();
+    // Key: why it was not pulled, and what to do about it.
+    let mut unpulled: BTreeMap<String, (String, &str)> = BTreeMap::new();
     loop {
         let probes = probe_via(&plan, &registry, &store, &selection.run, Some(&lookup))?;
         // By key: instances that share one share its download, and its key lock.
@@ -83,14 +84,14 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         let mut wanted = Vec::new();
         for (entry, gap) in candidates.into_iter().zip(gaps) {
             match gap {
-                Some(gap) => drop(unpulled.insert(entry.key, gap.to_string())),
+                Some(gap) => drop(unpulled.insert(entry.key, (gap.to_string(), PUSH_AGAIN))),
                 None => wanted.push(entry),
             }
         }
         let (report, failed) = remote.pull(&store, &wanted)?;
         moved += report.moved;
         for (key, e) in failed {
-            unpulled.insert(key, e.to_string());
+            unpulled.insert(key, (e.to_string(), remedy(&e)));
         }
         pulled.extend(wanted.into_iter().map(|e| e.key).filter(|key| !unpulled.contains_key(key)));
         // The pulled artifacts' outs belong in the workspace, as after a run; the outs put
@@ -114,17 +115,32 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         if unpulled.is_empty() {
             return Ok(());
         }
-        for (key, gap) in &unpulled {
-            eprintln!("error: key {key}: not pulled: {gap}");
+        for (key, (why, _)) in &unpulled {
+            eprintln!("error: key {key}: not pulled: {why}");
         }
+        let remedies: BTreeSet<&str> = unpulled.values().map(|(_, remedy)| *remedy).collect();
         return Err(Error::Failed {
             message: format!(
-                "{} artifact(s) not pulled from {} (above): `pipe push` from a store that has them uploads the missing files again, else `pipe run` computes them",
+                "{} artifact(s) not pulled from {} (above): {}",
                 unpulled.len(),
-                remote.location
+                remote.location,
+                remedies.into_iter().collect::<Vec<_>>().join("; ")
             ),
             config: false,
         });
+    }
+}
+
+/// What to do about an artifact the remote lacks files of, or holds damaged.
+const PUSH_AGAIN: &str =
+    "`pipe push` from a store that has them uploads the missing files again, else `pipe run` computes them";
+
+/// What to do about a key that failed to come down with `e`: the remote's fault, or this machine's.
+fn remedy(e: &Error) -> &'static str {
+    match e {
+        Error::Io { .. } => "writing into the cache here failed (above): once that is mended (a full disk freed), `pipe pull` again fetches them",
+        Error::Remote(RemoteError::Unreachable { .. }) => "`pipe pull` again once the remote answers",
+        _ => PUSH_AGAIN,
     }
 }
 
