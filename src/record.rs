@@ -157,12 +157,14 @@ pub struct Journal {
     file: Option<File>,
     /// Lines of instances done since the last one computed or pulled, not written yet.
     waiting: Vec<u8>,
+    /// The journal's length: where a write cut short is cut back to.
+    written: u64,
 }
 
 impl Journal {
     /// The journal of the run `head` records (in progress, no stages).
     pub fn new(head: RunRecord) -> Journal {
-        Journal { head, file: None, waiting: Vec::new() }
+        Journal { head, file: None, waiting: Vec::new(), written: 0 }
     }
 
     /// Adds an instance's stage; one it computed or pulled (`made`) is written and synced
@@ -184,7 +186,13 @@ impl Journal {
                 self.file.insert(file)
             }
         };
-        file.write_all(&self.waiting).and_then(|()| file.sync_data()).map_err(Error::io(&path))?;
+        if let Err(e) = file.write_all(&self.waiting).and_then(|()| file.sync_data()) {
+            // A line cut short (a full disk) is taken back, and written again with the next:
+            // once there is room, a line appended after the fragment would make the journal unreadable.
+            let _ = file.set_len(self.written);
+            return Err(Error::io(&path)(e));
+        }
+        self.written += self.waiting.len() as u64;
         self.waiting.clear();
         if first {
             // Its rename syncs the runs directory, and with it the journal's name.
@@ -350,5 +358,72 @@ mod tests {
         assert_eq!(timestamp(t), "2026-11-30T05:35:00.123Z");
         assert!(new_id(t).starts_with("20261130T053500.123Z-"));
         assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_journal_line_cut_short_by_a_full_disk_is_taken_back() {
+        // RLIMIT_FSIZE cuts a write short as a full disk does, but for the whole process: the
+        // test runs again alone in a child, which sets it.
+        const NAME: &str = "record::tests::a_journal_line_cut_short_by_a_full_disk_is_taken_back";
+        if std::env::var_os("PIPE_TEST_FILE_SIZE_LIMIT").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads", "1"])
+                .env("PIPE_TEST_FILE_SIZE_LIMIT", "1")
+                .output()
+                .unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && said.contains("1 passed"), "the child test:\n{said}");
+            return;
+        }
+        let limit = |bytes: libc::rlim_t| {
+            let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: plain getrlimit/setrlimit on a local struct.
+            unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut now), 0);
+                let want = libc::rlimit { rlim_cur: bytes.min(now.rlim_max), rlim_max: now.rlim_max };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &want), 0);
+            }
+        };
+        // SAFETY: ignoring a signal; the write past the limit then fails with EFBIG instead.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path()).unwrap();
+        let id = "20261207T000000.000Z-0000";
+        let head = RunRecord {
+            id: id.into(),
+            pipeline: "p".into(),
+            file: "p.yaml".into(),
+            started: String::new(),
+            seconds: 0.0,
+            ok: false,
+            interrupted: false,
+            in_progress: true,
+            overrides: Vec::new(),
+            selected: Vec::new(),
+            stages: Vec::new(),
+        };
+        let stage = |name: &str| StageRecord {
+            instance: name.into(),
+            stage: name.into(),
+            kind: "shell".into(),
+            status: Status::Ran,
+            key: Some(format!("key-of-{name}")),
+            artifact: None,
+            seconds: 0.0,
+            params: Value::Null,
+            metrics: Map::new(),
+            error: None,
+            log: None,
+        };
+        let mut journal = Journal::new(head);
+        journal.add(&store, &stage("a"), true).unwrap();
+        let one_line = std::fs::metadata(journal_path(&store, id)).unwrap().len();
+        limit(one_line + 10);
+        journal.add(&store, &stage("b"), true).unwrap_err();
+        assert_eq!(std::fs::metadata(journal_path(&store, id)).unwrap().len(), one_line, "the fragment stays");
+        limit(libc::RLIM_INFINITY);
+        journal.add(&store, &stage("c"), true).unwrap();
+        let names: Vec<String> = load(&store, id).unwrap().stages.into_iter().map(|s| s.instance).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 }
