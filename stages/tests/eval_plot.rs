@@ -52,9 +52,15 @@ fn bar_charts_vertical_horizontal_and_signed() {
         title: "Accuracy per slice".into(),
         value_label: "accuracy".into(),
         bars: vec![
-            Bar { label: "negation".into(), value: 0.84, text: "0.840 n=200".into(), interval: Some((0.79, 0.89)) },
-            Bar { label: "no negation".into(), value: 0.92, text: "0.920 n=672".into(), interval: None },
-            Bar { label: "length 33+".into(), value: 0.0, text: "n=0".into(), interval: None },
+            Bar {
+                label: "negation".into(),
+                value: 0.84,
+                text: "0.840 n=200".into(),
+                interval: Some((0.79, 0.89)),
+                second_interval: Some((0.75, 0.93)),
+            },
+            Bar::new("no negation", 0.92),
+            Bar { text: "n=0".into(), ..Bar::new("length 33+", 0.0) },
         ],
         colours: BarColours::Single,
         horizontal: true,

@@ -22,12 +22,15 @@ pub struct Bar {
     pub text: String,
     /// An uncertainty interval `(lo, hi)` drawn as an error bar across the bar's end.
     pub interval: Option<(f64, f64)>,
+    /// An interval of another kind (over seeds, where `interval` is over test examples),
+    /// drawn in blue beside the first, with smaller ticks.
+    pub second_interval: Option<(f64, f64)>,
 }
 
 impl Bar {
     /// A bar whose text is its value with three decimals.
     pub fn new(label: impl Into<String>, value: f64) -> Bar {
-        Bar { label: label.into(), value, text: format!("{value:.3}"), interval: None }
+        Bar { label: label.into(), value, text: format!("{value:.3}"), interval: None, second_interval: None }
     }
 }
 
@@ -69,7 +72,8 @@ const MIN_HEIGHT: u32 = 260;
 /// as empty bars with their text.
 pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     let n = chart.bars.len().max(1);
-    let ends = chart.bars.iter().flat_map(|b| b.interval.map_or([b.value; 2], |(l, h)| [l, h]));
+    let ends =
+        chart.bars.iter().flat_map(|b| [b.interval, b.second_interval].into_iter().flatten()).flat_map(|(l, h)| [l, h]);
     let values = chart.bars.iter().map(|b| b.value).chain(ends).filter(|v| v.is_finite());
     let (lo, hi) =
         values.chain(chart.reference.iter().map(|r| r.1)).fold((0.0f64, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
@@ -125,7 +129,7 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             let style = fill(chart.colours, v);
             ctx.draw_series([Rectangle::new([(0.0, y + INSET), (v, y + UNIT - INSET)], style)]).map_err(&err)?;
             let lines =
-                whisker(bar, y + UNIT / 2).into_iter().map(|p| PathElement::new(p.to_vec(), WHISKER.stroke_width(2)));
+                whiskers(bar, y + UNIT / 2).into_iter().map(|(p, c)| PathElement::new(p.to_vec(), c.stroke_width(2)));
             ctx.draw_series(lines).map_err(&err)?;
             let (x, y) = ctx.backend_coord(&(outer_end(bar, v), y + UNIT / 2));
             texts.push(if v < 0.0 {
@@ -170,8 +174,9 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
             let v = if bar.value.is_finite() { bar.value } else { 0.0 };
             ctx.draw_series([Rectangle::new([(x + INSET, 0.0), (x + UNIT - INSET, v)], fill(chart.colours, v))])
                 .map_err(&err)?;
-            let lines = whisker(bar, x + UNIT / 2).into_iter();
-            let lines = lines.map(|p| PathElement::new(p.map(|(v, c)| (c, v)).to_vec(), WHISKER.stroke_width(2)));
+            let lines = whiskers(bar, x + UNIT / 2).into_iter();
+            let lines =
+                lines.map(|(p, colour)| PathElement::new(p.map(|(v, c)| (c, v)).to_vec(), colour.stroke_width(2)));
             ctx.draw_series(lines).map_err(&err)?;
             let (px, py) = ctx.backend_coord(&(x + UNIT / 2, outer_end(bar, v)));
             texts.push(if v < 0.0 {
@@ -196,20 +201,26 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), StageError> {
     }
 }
 
-/// The error bar of a bar centred at category position `centre` as (value, category)
-/// segments: the interval and a tick at each end (none without an interval).
-fn whisker(bar: &Bar, centre: i32) -> Vec<[(f64, i32); 2]> {
-    let Some((lo, hi)) = bar.interval else { return Vec::new() };
-    let (a, b) = (centre - UNIT / 6, centre + UNIT / 6);
-    vec![[(lo, centre), (hi, centre)], [(lo, a), (lo, b)], [(hi, a), (hi, b)]]
+/// The error bars of a bar centred at category position `centre` as (value, category)
+/// segments with their colour: each interval and a tick at each end; the second interval's
+/// between the first's and the bar's edge.
+fn whiskers(bar: &Bar, centre: i32) -> Vec<([(f64, i32); 2], RGBColor)> {
+    let ticked = |(lo, hi): (f64, f64), at: i32, tick: i32| {
+        let (a, b) = (at - tick, at + tick);
+        [[(lo, at), (hi, at)], [(lo, a), (lo, b)], [(hi, a), (hi, b)]]
+    };
+    let first = bar.interval.map(|i| ticked(i, centre, UNIT / 6).map(|s| (s, WHISKER)));
+    let second = bar.second_interval.map(|i| ticked(i, centre + UNIT / 4, UNIT / 12).map(|s| (s, SECOND_WHISKER)));
+    first.into_iter().chain(second).flatten().collect()
 }
 
-/// Where a bar's text goes: past the bar's end, or past its error bar when that reaches further.
+/// Where a bar's text goes: past the bar's end, or past its error bars when they reach further.
 fn outer_end(bar: &Bar, v: f64) -> f64 {
-    match bar.interval {
-        Some((lo, _)) if v < 0.0 => lo.min(v),
-        Some((_, hi)) => hi.max(v),
-        None => v,
+    let ends = [bar.interval, bar.second_interval].into_iter().flatten();
+    if v < 0.0 {
+        ends.fold(v, |end, (lo, _)| end.min(lo))
+    } else {
+        ends.fold(v, |end, (_, hi)| end.max(hi))
     }
 }
 
@@ -224,6 +235,8 @@ const VALUE_PX: u32 = 13;
 
 /// Colour of the error bars: dark, so they read on both bar colours and the white ground.
 const WHISKER: RGBColor = RGBColor(40, 40, 40);
+/// The second interval's: blue, apart from the bars' red and green and the grey reference line.
+const SECOND_WHISKER: RGBColor = colour::NEUTRAL;
 /// The reference line is lighter than the error bars, so the two never read as one.
 const REFERENCE: RGBColor = RGBColor(110, 110, 110);
 
@@ -233,7 +246,7 @@ fn draw_value_texts(root: &Area<'_>, texts: Vec<ValueText>, boxed: bool, path: &
     let err = failed(path);
     for ValueText { at: (x, y), pos, text } in texts {
         if boxed {
-            let (w, h) = (text_width(&text, VALUE_PX) as i32 + 4, VALUE_PX as i32 + 4);
+            let (w, h) = (set_width(&text, VALUE_PX) as i32 + 4, VALUE_PX as i32 + 4);
             let left = match pos.h_pos {
                 HPos::Left => x - 2,
                 HPos::Right => x - w + 2,
@@ -256,5 +269,24 @@ fn fill(colours: BarColours, value: f64) -> ShapeStyle {
         BarColours::Single => colour::NEUTRAL.filled(),
         BarColours::BySign if value < 0.0 => colour::NEGATIVE.filled(),
         BarColours::BySign => colour::POSITIVE.filled(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_second_interval_is_drawn_beside_the_first_and_the_text_goes_past_both() {
+        let bar = Bar { interval: Some((-1.5, -0.1)), second_interval: Some((-5.0, 3.0)), ..Bar::new("b", -1.0) };
+        let drawn = whiskers(&bar, 50);
+        assert_eq!(drawn.len(), 6, "a line and two ticks each");
+        assert!(drawn[..3].iter().all(|(segment, colour)| *colour == WHISKER && segment[0].1 != 50 + UNIT / 4));
+        assert_eq!(drawn[3].0, [(-5.0, 50 + UNIT / 4), (3.0, 50 + UNIT / 4)]);
+        assert!(drawn[3..].iter().all(|(_, colour)| *colour == SECOND_WHISKER));
+        assert_eq!(outer_end(&bar, -1.0), -5.0);
+        assert_eq!(outer_end(&Bar { second_interval: None, ..bar.clone() }, -1.0), -1.5);
+        assert_eq!(outer_end(&Bar::new("up", 0.5), 0.5), 0.5);
+        assert!(whiskers(&Bar::new("none", 1.0), 50).is_empty());
     }
 }

@@ -38,7 +38,9 @@ impl Stage for Ablate {
         // 5: an axis key point a rounding error below zero reads 0.0, not -0.0.
         // 6: over seeds, the t-interval of the mean per-seed difference, and a verdict that needs
         // it too; the chart's reference line in real dashes, one axis format, at least 260 px tall.
-        6
+        // 7: over seeds, the chart shows the interval over seeds (blue) beside the one over sentences;
+        // value texts with two decimals, on a white box as wide as the text.
+        7
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

@@ -377,11 +377,6 @@ fn verdict_over_seeds(sentences: Option<Interval>, seeds: Option<Interval>) -> V
     }
 }
 
-/// A difference in pp; an exact zero prints without a sign.
-pub fn signed_pp(delta: f64) -> String {
-    signed(delta)
-}
-
 fn optional(value: Option<f64>) -> String {
     value.map_or_else(|| "—".into(), sig)
 }
@@ -455,7 +450,7 @@ pub fn table(summary: &Summary) -> Table {
                 percent(r.accuracy),
                 r.accuracy_ci.map_or_else(|| "—".into(), percent_interval),
                 format!("{}/{}", r.correct, r.n),
-                signed_pp(r.delta_accuracy_pp),
+                signed(r.delta_accuracy_pp),
                 interval_pp(r.delta_ci_pp),
                 r.mcnemar.map_or_else(|| "—".into(), |m| format!("{} / {}", m.b, m.c)),
                 r.mcnemar.map_or_else(|| "—".into(), |m| sig(m.p_value)),

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::ablation::{self, Summary};
+use super::ablation_chart;
 use super::artifacts::{interval_cell, metrics_table, read_json, records_table};
 use super::baseline::Baseline;
 use super::document::{Block, Document, Section, Table};
@@ -378,16 +379,16 @@ fn ablations(section: &mut Section, ablate: &Input) {
         Ok(None) => Err(format!("`ablation_summary.json` is missing from `{}`.", ablate.instance)),
         Err(message) => Err(message),
     };
-    match summary {
+    match &summary {
         Ok(summary) => {
             if summary.has_seeds() {
                 section.push(Block::Heading("Over seeds".into()));
-                section.push(Block::Table(ablation::seeds_table(&summary)));
+                section.push(Block::Table(ablation::seeds_table(summary)));
                 section.push(Block::Heading("Per seed".into()));
             }
-            section.push(Block::Table(ablation::table(&summary)));
+            section.push(Block::Table(ablation::table(summary)));
         }
-        Err(message) => section.push(Block::Note(message)),
+        Err(message) => section.push(Block::Note(message.clone())),
     }
-    figure(section, ablate, "ablation.png", "Test accuracy against the reference, with 95% paired-bootstrap intervals");
+    figure(section, ablate, "ablation.png", ablation_chart::caption(summary.as_ref().ok()));
 }

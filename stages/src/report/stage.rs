@@ -41,8 +41,9 @@ impl Stage for Report {
         // the headline slice only among drops clear of the overall accuracy, the instance whose accuracy
         // interval width is given, ablation findings with the interval over seeds; arrays in metric tables
         // element by element. 5: the test metrics say why their dev accuracy may differ from training's;
-        // mistakes per slice in the slice stage's order.
-        5
+        // mistakes per slice in the slice stage's order. 6: the ablation chart's caption over seeds
+        // names both intervals.
+        6
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

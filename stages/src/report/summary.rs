@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::ablation::{matrix_text, Summary};
+use super::ablation_chart;
 use super::artifacts::read_json;
 use super::baseline::Baseline;
 use super::document::{Block, Section, Table};
@@ -361,7 +362,7 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
         summary.aggregates.iter().find(|a| a.reference).map_or("—".into(), |a| percent(a.accuracy.mean))
     )));
     section.push(Block::List(lines));
-    figure(section, ablate, "ablation.png", "Test accuracy against the reference, with 95% paired-bootstrap intervals");
+    figure(section, ablate, "ablation.png", ablation_chart::caption(Some(&summary)));
 }
 
 #[cfg(test)]

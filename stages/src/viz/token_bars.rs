@@ -22,6 +22,7 @@ fn bars(tokens: &[String], scores: &[f32]) -> Vec<Bar> {
             value: f64::from(v),
             text: format.text(v),
             interval: None,
+            second_interval: None,
         })
         .collect()
 }
