@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
-use crate::data::tokenize::load_unpadded;
 use crate::model::{Precision, Quantize};
 use crate::viz::integrated_gradients::Attribution;
 use crate::viz::subject::{Encoded, Subject};
@@ -127,7 +126,7 @@ impl Predictor {
         if max_len > limit {
             return Err(PredictError::MaxLen { max_len, limit });
         }
-        let (_, whole) = load_unpadded(&dir.join("tokenizer.json"))?;
+        let whole = subject.uncut_tokenizer()?;
         let labels = labels(&subject.model.config().raw, dir)?;
         Ok(Predictor { subject, whole, labels })
     }

@@ -64,6 +64,13 @@ impl Subject {
         Ok(Subject { model, tokenizer, pooling })
     }
 
+    /// The same tokenizer without the cut to `max_len`: how many tokens a sentence has.
+    pub fn uncut_tokenizer(&self) -> Result<Tokenizer, StageError> {
+        let mut whole = self.tokenizer.clone();
+        whole.with_truncation(None).map_err(|e| StageError::Failed(format!("tokenizer without truncation: {e}")))?;
+        Ok(whole)
+    }
+
     pub fn encode(&self, text: &str) -> Result<Encoded, StageError> {
         let encoding =
             self.tokenizer.encode(text, true).map_err(|e| StageError::Failed(format!("tokenizing {text:?}: {e}")))?;
