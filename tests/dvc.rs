@@ -522,3 +522,64 @@ fn dvc_templating_is_the_only_one_a_command_gets() {
     t.run(&["run", "dvc.yaml"]).success();
     assert_eq!(t.lines("o.txt"), ["${params.x} ${matrix.m}"]);
 }
+
+/// What `dvc_run` checks: a string `cmd` runs line by line, each line in a fresh `$SHELL`
+/// (bash here: brace expansion), with `DVC_ROOT` and `DVC_STAGE` set, and `${dict}` unpacked
+/// as `.dvc/config`'s `[parsing]` says.
+const AS_DVC_RUNS: &str = r#"stages:
+  lines:
+    cmd: |
+      X=5
+      echo "X=$X" > v.txt
+    outs: [v.txt]
+  env:
+    wdir: sub
+    cmd: test "$DVC_ROOT" = "$(cd .. && pwd)" && echo "root $DVC_STAGE" > env.txt
+    outs: [env.txt]
+  bash:
+    cmd: echo {1..3} > b.txt
+    outs: [b.txt]
+  flags:
+    cmd: echo ${cfg} > f.txt
+    outs: [f.txt]
+"#;
+
+#[test]
+fn commands_run_line_by_line_in_shell_with_dvc_root_and_stage_and_unpack_as_dvc_config_says() {
+    let config = "[core]\n    no_scm = True\n[parsing]\n    bool = boolean_optional\n    list = append\n";
+    let project = |t: &Test| {
+        t.write("dvc.yaml", AS_DVC_RUNS);
+        t.write("params.yaml", "cfg:\n  lr: 0.1\n  shuffle: false\n  tags: [a, b]\n  none: []\n");
+        std::fs::create_dir_all(t.path().join("sub")).unwrap();
+    };
+    let (ours, theirs) = (Test::new(), Test::new());
+    project(&ours);
+    project(&theirs);
+    let dvc = Command::new("dvc").args(["init", "--no-scm", "-q"]).current_dir(theirs.path()).status();
+    assert!(dvc.unwrap_or_else(|e| panic!("this test needs DVC on PATH (pip install dvc): {e}")).success());
+    theirs.write(".dvc/config", config);
+    ours.write(".dvc/config", config);
+    let repro = Command::new("dvc").args(["repro", "-q"]).env("SHELL", "/bin/bash").current_dir(theirs.path()).output();
+    let repro = repro.unwrap();
+    assert!(repro.status.success(), "dvc repro: {}", String::from_utf8_lossy(&repro.stderr));
+    Ran::from(ours.command(&["run", "dvc.yaml"]).env("SHELL", "/bin/bash").output().unwrap()).success();
+    for out in ["v.txt", "sub/env.txt", "b.txt", "f.txt"] {
+        let read = |t: &Test| std::fs::read_to_string(t.path().join(out)).unwrap_or_else(|e| panic!("{out}: {e}"));
+        assert_eq!(read(&ours), read(&theirs), "{out}");
+    }
+    let read = |rel: &str| std::fs::read_to_string(ours.path().join(rel)).unwrap();
+    assert_eq!(
+        [read("v.txt"), read("sub/env.txt"), read("b.txt"), read("f.txt")],
+        ["X=\n", "root env\n", "1 2 3\n", "--lr 0.1 --no-shuffle --tags a --tags b\n"]
+    );
+    // The lines stop at the first that fails, as DVC's do.
+    ours.write(
+        "dvc.yaml",
+        "stages:\n  s:\n    cmd: |\n      echo one > s.txt\n      exit 3\n      echo two > t.txt\n    outs: [s.txt]\n",
+    );
+    ours.run(&["run", "dvc.yaml"]).code(1).stderr_has("the command failed with exit code 3");
+    assert!(!ours.path().join("t.txt").exists(), "a line after the failing one ran");
+    // `vars` may not interpolate, in DVC's words.
+    ours.write("dvc.yaml", "vars:\n  - a: 1\n  - b: ${a}\nstages:\n  s: {cmd: 'true', outs: [x]}\n");
+    ours.run(&["run", "dvc.yaml"]).code(2).stderr_has("interpolating is not allowed in `vars` (`${a}`)");
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use pipe_stages::values;
 use serde_json::{Map, Value};
 
+use super::repo::Unpack;
 use super::template::{self, text};
 use crate::Error;
 
@@ -42,7 +43,7 @@ pub fn expand(group: &str, entry: &Value, vars: &Vars, root: &Path, at: At) -> R
                 format!("`{nested}` inside `foreach`'s `do:` is not supported (DVC does not nest them either)"),
             ));
         }
-        let items = template::resolve(foreach, &vars.values, false, &mut Vec::new()).map_err(|m| err("foreach", m))?;
+        let items = template::resolve(foreach, &vars.values, None, &mut Vec::new()).map_err(|m| err("foreach", m))?;
         let mut out = Vec::new();
         let is_map = items.is_object();
         for (key, item) in iteration(&items).map_err(|m| err("foreach", m))? {
@@ -62,7 +63,7 @@ pub fn expand(group: &str, entry: &Value, vars: &Vars, root: &Path, at: At) -> R
         return Ok(vec![generate(group.to_string(), entry, vars.clone(), root, at)?]);
     };
     let Value::Object(axes) =
-        template::resolve(matrix, &vars.values, false, &mut Vec::new()).map_err(|m| err("matrix", m))?
+        template::resolve(matrix, &vars.values, None, &mut Vec::new()).map_err(|m| err("matrix", m))?
     else {
         return Err(err("matrix", "`matrix` is a mapping from names to lists of values".into()));
     };
@@ -126,7 +127,7 @@ fn generate(name: String, def: &Map<String, Value>, mut scope: Vars, root: &Path
         }
         // As DVC, a stage's `vars` files are in its `wdir`, resolved before those `vars` load.
         let wdir = match def.get("wdir") {
-            Some(w) => template::resolve(w, &scope.values, false, &mut Vec::new())
+            Some(w) => template::resolve(w, &scope.values, None, &mut Vec::new())
                 .map_err(|m| Error::Config(format!("{}`wdir`: {m}", at(Some("wdir")))))?,
             None => Value::Null,
         };
@@ -135,7 +136,7 @@ fn generate(name: String, def: &Map<String, Value>, mut scope: Vars, root: &Path
     let mut resolved = Map::new();
     let mut used = Vec::new();
     for (key, value) in def {
-        let value = template::resolve(&value, &scope.values, key == "cmd", &mut used)
+        let value = template::resolve(&value, &scope.values, (key == "cmd").then_some(scope.unpack), &mut used)
             .map_err(|m| Error::Config(format!("{}`{key}`: {m}", at(Some(&key)))))?;
         resolved.insert(key, value);
     }
@@ -160,14 +161,16 @@ pub struct Vars {
     sources: HashMap<String, String>,
     /// `vars` files loaded: whole (`None`), or the keys loaded from them.
     imports: HashMap<PathBuf, Option<Vec<String>>>,
+    /// How a mapping unpacks in `cmd`.
+    pub unpack: Unpack,
 }
 
 impl Vars {
     /// params.yaml's values (with the `--set`s applied), which DVC loads before any `vars`.
-    pub fn params(values: Map<String, Value>, file: &Path) -> Vars {
+    pub fn params(values: Map<String, Value>, file: &Path, unpack: Unpack) -> Vars {
         let sources = values.keys().map(|k| (k.clone(), super::params::DEFAULT_FILE.to_string())).collect();
         let imports = if file.exists() { HashMap::from([(identity(file), None)]) } else { HashMap::new() };
-        Vars { values, sources, imports }
+        Vars { values, sources, imports, unpack }
     }
 
     /// `vars:` entries: inline mappings, or files (`file.yaml`, `file.yaml:key1,key2`)
@@ -177,6 +180,9 @@ impl Vars {
         let Value::Array(entries) = vars else {
             return Err("`vars` is a list of files and mappings".into());
         };
+        if let Some(found) = template::interpolation(vars) {
+            return Err(format!("interpolating is not allowed in `vars` (`{found}`); DVC refuses it too"));
+        }
         for (i, entry) in entries.iter().enumerate() {
             match entry {
                 Value::Object(map) => {

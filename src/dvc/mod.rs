@@ -6,6 +6,7 @@
 mod expand;
 mod graph;
 mod params;
+mod repo;
 mod stage;
 mod template;
 
@@ -99,7 +100,9 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     }
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
-    let mut vars = expand::Vars::params(scope, &default_params);
+    let file_name = file.file_name().map_or("dvc.yaml".into(), |n| n.to_string_lossy().into_owned());
+    let repo = repo::Repo::find(&root.canonicalize().unwrap_or_else(|_| root.clone()), &file_name);
+    let mut vars = expand::Vars::params(scope, &default_params, repo.unpack);
     if let Some(top_vars) = top.get("vars") {
         vars.load(top_vars, &root, "", None).map_err(|m| Error::Config(format!("{}: {m}", pipeline.at_top("vars"))))?;
     }
@@ -150,11 +153,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
                 values.insert(path.clone(), value.clone());
             }
         }
-        let run = if stage.wdir.is_empty() {
-            stage.cmd.clone()
-        } else {
-            format!("cd {} || exit 1\n{}", template::shell_quote(&stage.wdir), stage.cmd)
-        };
+        let run = script(&repo, stage);
         let strings = |list: &[String]| Value::from(list.to_vec());
         let mut with = Map::new();
         with.insert("run".into(), run.into());
@@ -182,7 +181,38 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     }
     pipeline.stages = specs;
     if pipeline.stages.is_empty() {
-        return Err(Error::Config(format!("{}: no stage to run (every stage is frozen)", pipeline.at_top("stages"))));
+        let why = if entries.is_empty() { "`stages:` is empty" } else { "every stage is frozen" };
+        return Err(Error::Config(format!("{}: no stage to run ({why})", pipeline.at_top("stages"))));
     }
     Ok((pipeline, notes))
+}
+
+/// What DVC runs for `stage` (`dvc/stage/run.py`): each command in a fresh `$SHELL` (bash and
+/// zsh without their startup files, fish without its config; `/bin/sh` when unset), in `wdir`,
+/// one after another until one fails, with `DVC_ROOT` (unless set already) and `DVC_STAGE`
+/// in the environment. The root is found from the `dvc.yaml` directory, where the script starts,
+/// so the script (and with it the key) holds no absolute path.
+fn script(repo: &repo::Repo, stage: &stage::Stage) -> String {
+    let root = if repo.up.is_empty() { "$PWD".to_string() } else { format!("$(cd {} && pwd)", repo.up) };
+    let mut lines = vec![
+        format!("DVC_ROOT=\"${{DVC_ROOT:-{root}}}\""),
+        format!("DVC_STAGE={}", template::shell_quote(&repo.address(&stage.name))),
+        "export DVC_ROOT DVC_STAGE".to_string(),
+    ];
+    if !stage.wdir.is_empty() {
+        lines.push(format!("cd {} || exit 1", template::shell_quote(&stage.wdir)));
+    }
+    lines.push(
+        r#"in_shell() { case "${SHELL##*/}" in
+  '') /bin/sh -c "$1" ;;
+  bash) "$SHELL" --noprofile --norc -c "$1" ;;
+  zsh) "$SHELL" --no-rcs -c "$1" ;;
+  fish) "$SHELL" --no-config -c "$1" ;;
+  *) "$SHELL" -c "$1" ;;
+esac; }"#
+            .to_string(),
+    );
+    let commands: Vec<String> = stage.cmd.iter().map(|c| format!("in_shell {}", template::shell_quote(c))).collect();
+    lines.push(commands.join(" &&\n"));
+    lines.join("\n")
 }

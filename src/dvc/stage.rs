@@ -35,8 +35,9 @@ const PLOT_PROPS: &[&str] = &["template", "x", "y", "x_label", "y_label", "title
 #[derive(Debug)]
 pub struct Stage {
     pub name: String,
-    /// The command as DVC runs it (a list joined so it stops at the first failure), in `wdir`.
-    pub cmd: String,
+    /// The commands as DVC runs them, one after another in `wdir` until one fails: a list's
+    /// items, or a string's lines (`dvc/stage/run.py` splits it; blank lines do nothing).
+    pub cmd: Vec<String>,
     /// Relative to the `dvc.yaml` directory; empty for that directory itself.
     pub wdir: String,
     /// Paths relative to the `dvc.yaml` directory, as are the outs.
@@ -69,10 +70,11 @@ pub fn parse(name: String, def: &Map<String, Value>) -> Result<Stage, (String, S
         }
     }
     let cmd = match def.get("cmd") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            s.lines().filter(|line| !line.trim().is_empty()).map(str::to_string).collect()
+        }
         Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => {
-            let parts: Vec<String> = list.iter().filter_map(Value::as_str).map(|c| format!("({c})")).collect();
-            parts.join(" && ")
+            list.iter().filter_map(Value::as_str).map(str::to_string).collect()
         }
         Some(other) => return Err(fail("cmd", format!("`cmd` is a command or a list of commands, got {other}"))),
         None => return Err(fail("", "a stage needs a `cmd`".into())),
@@ -211,7 +213,8 @@ mod tests {
         let s = stage(json!({"cmd": ["a", "b"], "wdir": "src", "deps": ["../data/x", "./f.py"],
             "outs": [{"model": {"persist": true}}], "metrics": [{"m.json": {"cache": false}}], "plots": [{"p.csv": {"x": "step"}}]}))
         .unwrap();
-        assert_eq!(s.cmd, "(a) && (b)");
+        assert_eq!(s.cmd, ["a", "b"]);
+        assert_eq!(stage(json!({"cmd": "x=1\n\n  echo $x  \r\n"})).unwrap().cmd, ["x=1", "  echo $x  "]);
         assert_eq!(s.deps, ["data/x", "src/f.py"]);
         assert_eq!(s.outs, ["src/model", "src/m.json", "src/p.csv"]);
         assert_eq!(

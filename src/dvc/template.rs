@@ -6,11 +6,17 @@
 
 use serde_json::{Map, Value};
 
+use super::repo::Unpack;
 use crate::suggest;
 
 /// Interpolates every string (and mapping key) inside `value`; `cmd` allows mapping unpacking.
 /// The references it resolved are added to `used` as dotted paths (`train.lr`, `langs.0`).
-pub fn resolve(value: &Value, scope: &Map<String, Value>, cmd: bool, used: &mut Vec<String>) -> Result<Value, String> {
+pub fn resolve(
+    value: &Value,
+    scope: &Map<String, Value>,
+    cmd: Option<Unpack>,
+    used: &mut Vec<String>,
+) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => string(s, scope, cmd, used)?,
         Value::Array(items) => {
@@ -19,7 +25,7 @@ pub fn resolve(value: &Value, scope: &Map<String, Value>, cmd: bool, used: &mut 
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(text(&string(k, scope, false, used)?)?, resolve(v, scope, cmd, used)?);
+                out.insert(text(&string(k, scope, None, used)?)?, resolve(v, scope, cmd, used)?);
             }
             Value::Object(out)
         }
@@ -42,7 +48,7 @@ pub fn text(value: &Value) -> Result<String, String> {
     }
 }
 
-fn string(s: &str, scope: &Map<String, Value>, cmd: bool, used: &mut Vec<String>) -> Result<Value, String> {
+fn string(s: &str, scope: &Map<String, Value>, cmd: Option<Unpack>, used: &mut Vec<String>) -> Result<Value, String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -61,13 +67,26 @@ fn string(s: &str, scope: &Map<String, Value>, cmd: bool, used: &mut Vec<String>
         }
         out.push_str(&rest[..start]);
         match &value {
-            Value::Object(map) if cmd => out.push_str(&flags(map)?),
+            Value::Object(map) if cmd.is_some() => out.push_str(&flags(map, cmd.unwrap_or_default())?),
             other => out.push_str(&text(other).map_err(|m| format!("`{s}`: {m}"))?),
         }
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);
     Ok(Value::String(out))
+}
+
+/// The first string (or key) in `value` that interpolates (holds a `${` not written `\${`).
+pub fn interpolation(value: &Value) -> Option<String> {
+    let interpolates = |s: &str| s.match_indices("${").any(|(i, _)| !s[..i].ends_with('\\'));
+    match value {
+        Value::String(s) => interpolates(s).then(|| s.clone()),
+        Value::Array(items) => items.iter().find_map(interpolation),
+        Value::Object(map) => {
+            map.iter().find_map(|(k, v)| if interpolates(k) { Some(k.clone()) } else { interpolation(v) })
+        }
+        _ => None,
+    }
 }
 
 /// `a.b`, `a[0]` and `a.0` paths into the scope.
@@ -104,14 +123,22 @@ fn lookup(reference: &str, scope: &Map<String, Value>, used: &mut Vec<String>) -
 
 /// DVC's dictionary unpacking in `cmd`: nested keys dotted, `true` as a bare flag,
 /// `false` left out, lists as several values after one flag, strings shell-quoted.
-fn flags(map: &Map<String, Value>) -> Result<String, String> {
+fn flags(map: &Map<String, Value>, unpack: Unpack) -> Result<String, String> {
     let mut leaves = Vec::new();
     in_order("", map, &mut leaves);
     let mut out = Vec::new();
     for (key, value) in leaves {
         match value {
             Value::Bool(true) => out.push(format!("--{key}")),
+            Value::Bool(false) if unpack.no_flags => out.push(format!("--no-{key}")),
             Value::Bool(false) => {}
+            // An empty list gives no flag at all, as in DVC.
+            Value::Array(items) if unpack.append => {
+                for item in &items {
+                    out.push(format!("--{key} {}", quoted(item)?));
+                }
+            }
+            Value::Array(items) if items.is_empty() => {}
             Value::Array(items) => {
                 let values = items.iter().map(quoted).collect::<Result<Vec<_>, _>>()?;
                 out.push(format!("--{key} {}", values.join(" ")));
@@ -191,33 +218,44 @@ mod tests {
     #[test]
     fn whole_references_keep_types_and_splices_print_as_python() {
         let s = scope();
-        assert_eq!(resolve(&json!("${langs}"), &s, false, &mut Vec::new()).unwrap(), json!(["en", "fr"]));
+        assert_eq!(resolve(&json!("${langs}"), &s, None, &mut Vec::new()).unwrap(), json!(["en", "fr"]));
         assert_eq!(
-            resolve(&json!("lr=${train.lr} e=${train.epochs} x=${item.x} on=${on}"), &s, false, &mut Vec::new())
+            resolve(&json!("lr=${train.lr} e=${train.epochs} x=${item.x} on=${on}"), &s, None, &mut Vec::new())
                 .unwrap(),
             json!("lr=0.001 e=3 x=1e-05 on=true")
         );
         assert_eq!(
-            resolve(&json!("${langs[1]}/${langs.0} \\${HOME}"), &s, false, &mut Vec::new()).unwrap(),
+            resolve(&json!("${langs[1]}/${langs.0} \\${HOME}"), &s, None, &mut Vec::new()).unwrap(),
             json!("fr/en ${HOME}")
         );
+        assert_eq!(interpolation(&json!([{"a": 1}, {"b": "x ${a}"}])), Some("x ${a}".into()));
+        assert_eq!(interpolation(&json!([{"a": "\\${a}"}, "f.yaml"])), None);
         assert_eq!(py_float(100000.0), "100000.0");
         assert_eq!(py_float(1e16), "1e+16");
         assert_eq!(py_float(0.1), "0.1");
     }
 
     #[test]
+    fn an_empty_list_unpacks_to_nothing_and_the_config_can_ask_for_no_flags_and_repeated_ones() {
+        let map = json!({"lr": 0.1, "fast": false, "tags": ["a", "b"], "none": []});
+        let map = map.as_object().unwrap();
+        assert_eq!(flags(map, Unpack::default()).unwrap(), "--lr 0.1 --tags a b");
+        let both = Unpack { no_flags: true, append: true };
+        assert_eq!(flags(map, both).unwrap(), "--lr 0.1 --no-fast --tags a --tags b");
+    }
+
+    #[test]
     fn mappings_unpack_only_in_cmd_and_misses_suggest() {
         let s = scope();
         assert_eq!(
-            resolve(&json!("python t.py ${train}"), &s, true, &mut Vec::new()).unwrap(),
+            resolve(&json!("python t.py ${train}"), &s, Some(Unpack::default()), &mut Vec::new()).unwrap(),
             json!("python t.py --lr 0.001 --epochs 3 --name 'a b'")
         );
-        assert!(resolve(&json!("x ${train}"), &s, false, &mut Vec::new())
+        assert!(resolve(&json!("x ${train}"), &s, None, &mut Vec::new())
             .unwrap_err()
             .contains("only be interpolated into `cmd`"));
-        let err = resolve(&json!("${train.lrr}"), &s, false, &mut Vec::new()).unwrap_err();
+        let err = resolve(&json!("${train.lrr}"), &s, None, &mut Vec::new()).unwrap_err();
         assert!(err.contains("`train` has no `lrr` (did you mean `lr`?)"), "{err}");
-        assert!(resolve(&json!("${lang}"), &s, false, &mut Vec::new()).unwrap_err().contains("did you mean `langs`"));
+        assert!(resolve(&json!("${lang}"), &s, None, &mut Vec::new()).unwrap_err().contains("did you mean `langs`"));
     }
 }
