@@ -583,3 +583,17 @@ fn commands_run_line_by_line_in_shell_with_dvc_root_and_stage_and_unpack_as_dvc_
     ours.write("dvc.yaml", "vars:\n  - a: 1\n  - b: ${a}\nstages:\n  s: {cmd: 'true', outs: [x]}\n");
     ours.run(&["run", "dvc.yaml"]).code(2).stderr_has("interpolating is not allowed in `vars` (`${a}`)");
 }
+
+#[test]
+fn listing_deps_or_outs_in_another_order_reruns_nothing_as_in_dvc() {
+    let yaml = |deps: &str, outs: &str| {
+        format!(
+            "stages:\n  s:\n    cmd: cat a.txt b.txt > x.txt; cp x.txt y.txt\n    deps: [{deps}]\n    outs: [{outs}]\n"
+        )
+    };
+    let t =
+        Test::new().file("a.txt", "a\n").file("b.txt", "b\n").file("dvc.yaml", &yaml("a.txt, b.txt", "x.txt, y.txt"));
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
+    t.write("dvc.yaml", &yaml("b.txt, a.txt", "y.txt, x.txt"));
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+}

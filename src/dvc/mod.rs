@@ -154,7 +154,12 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             }
         }
         let run = script(&repo, stage);
-        let strings = |list: &[String]| Value::from(list.to_vec());
+        // Sorted: DVC does not rerun a stage whose deps or outs were only listed in another order.
+        let strings = |list: &[String]| {
+            let mut sorted = list.to_vec();
+            sorted.sort();
+            Value::from(sorted)
+        };
         let mut with = Map::new();
         with.insert("run".into(), run.into());
         with.insert("deps".into(), strings(&wiring.hashed));
