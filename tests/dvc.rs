@@ -597,3 +597,12 @@ fn listing_deps_or_outs_in_another_order_reruns_nothing_as_in_dvc() {
     t.write("dvc.yaml", &yaml("b.txt, a.txt", "y.txt, x.txt"));
     t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
 }
+
+#[test]
+fn a_pipeline_with_nothing_to_run_runs_nothing_and_exits_0_as_dvc_repro_does() {
+    let t = Test::new().file("a.txt", "a\n").file("dvc.yaml", "stages: {}\n");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran").stderr_has("nothing to run: `stages:` is empty");
+    t.write("dvc.yaml", "stages:\n  a:\n    cmd: echo b > a.txt\n    outs: [a.txt]\n    frozen: true\n");
+    t.run(&["run", "dvc.yaml"]).success().stderr_has("nothing to run: every stage is frozen");
+    assert_eq!(std::fs::read_to_string(t.path().join("a.txt")).unwrap(), "a\n", "a frozen stage ran");
+}

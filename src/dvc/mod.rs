@@ -186,8 +186,9 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     }
     pipeline.stages = specs;
     if pipeline.stages.is_empty() {
+        // As `dvc repro`, which says the pipeline is up to date: nothing to run is no mistake.
         let why = if entries.is_empty() { "`stages:` is empty" } else { "every stage is frozen" };
-        return Err(Error::Config(format!("{}: no stage to run ({why})", pipeline.at_top("stages"))));
+        notes.push(format!("{}: nothing to run: {why}", pipeline.at_top("stages")));
     }
     Ok((pipeline, notes))
 }
