@@ -585,17 +585,25 @@ fn commands_run_line_by_line_in_shell_with_dvc_root_and_stage_and_unpack_as_dvc_
 }
 
 #[test]
-fn listing_deps_or_outs_in_another_order_reruns_nothing_as_in_dvc() {
+fn the_same_stage_written_another_way_reruns_nothing_as_in_dvc() {
     let yaml = |deps: &str, outs: &str| {
         format!(
-            "stages:\n  s:\n    cmd: cat a.txt b.txt > x.txt; cp x.txt y.txt\n    deps: [{deps}]\n    outs: [{outs}]\n"
+            "stages:\n  s:\n    cmd: cat a.txt b.txt > x.txt; cp x.txt y.txt\n    deps: [{deps}]\n    params: [lr]\n    outs: [{outs}]\n"
         )
     };
-    let t =
-        Test::new().file("a.txt", "a\n").file("b.txt", "b\n").file("dvc.yaml", &yaml("a.txt, b.txt", "x.txt, y.txt"));
+    let t = Test::new()
+        .file("a.txt", "a\n")
+        .file("b.txt", "b\n")
+        .file("params.yaml", "lr: 1\n")
+        .file("dvc.yaml", &yaml("a.txt, b.txt", "x.txt, y.txt"));
     t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
     t.write("dvc.yaml", &yaml("b.txt, a.txt", "y.txt, x.txt"));
     t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+    // DVC compares params with Python's `==`: 1.0 is 1.
+    t.write("params.yaml", "lr: 1.0\n");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+    t.write("params.yaml", "lr: 1.5\n");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
 }
 
 #[test]

@@ -164,7 +164,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
         with.insert("run".into(), run.into());
         with.insert("deps".into(), strings(&wiring.hashed));
         with.insert("outs".into(), strings(&stage.outs));
-        with.insert("params".into(), Value::Object(values));
+        with.insert("params".into(), params::compared(Value::Object(values)));
         with.insert("metrics".into(), strings(&stage.metrics));
         with.insert("persist".into(), strings(&stage.persist));
         // DVC's "callback" stage (a command with no deps, params or outs) runs on every repro.

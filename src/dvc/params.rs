@@ -93,9 +93,29 @@ impl ParamFiles {
     }
 }
 
+/// A params value as DVC compares it (Python's `==`): `1.0` equals `1`, so an integral float
+/// enters the key as that integer, and rewriting `lr: 1` as `lr: 1.0` reruns nothing.
+pub fn compared(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(compared).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, compared(v))).collect()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_floats_compare_as_integers_as_in_python() {
+        let v = compared(json!({"lr": 1.0, "eps": 1e-8, "n": [2.0, 3], "big": 1e300, "on": true}));
+        assert_eq!(v, json!({"lr": 1, "eps": 1e-8, "n": [2, 3], "big": 1e300, "on": true}));
+    }
     use serde_json::json;
 
     #[test]
