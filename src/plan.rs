@@ -38,6 +38,28 @@ pub struct Instance {
     pub resources: Resources,
     /// Workspace paths read from upstream outs ([`crate::spec::StageSpec::reads`]).
     pub reads: Vec<String>,
+    pub reuse: Reuse,
+}
+
+/// Which earlier artifacts of an instance's key a run, `status` and `checkout` take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reuse {
+    /// Any in the store or on the remote.
+    Any,
+    /// Only that of the key the lock file names (none without one). DVC keeps no run-cache for
+    /// a stage with `persist` outs, or without outs or deps: it runs one again whenever its
+    /// inputs differ from `dvc.lock`'s, even back to an earlier state, so that a `persist`
+    /// out goes on from what the workspace holds instead of an earlier run's copy.
+    Locked(Option<String>),
+}
+
+impl Reuse {
+    pub fn allows(&self, key: &str) -> bool {
+        match self {
+            Reuse::Any => true,
+            Reuse::Locked(locked) => locked.as_deref() == Some(key),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -112,6 +134,14 @@ pub fn build(pipeline: &Pipeline, registry: &Registry) -> Result<Plan, Error> {
     let mut of_stage: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
     for i in order {
         of_stage[i] = expand(pipeline, registry, &pipeline.stages[i], &index, &of_stage, &mut plan.instances)?;
+    }
+    let uncached: Vec<usize> = (0..names.len()).filter(|&i| !pipeline.stages[i].run_cache).collect();
+    if !uncached.is_empty() {
+        let locked = crate::lockfile::load(&pipeline.file)?.stages;
+        for &u in uncached.iter().flat_map(|&i| &of_stage[i]) {
+            let inst = &mut plan.instances[u];
+            inst.reuse = Reuse::Locked(locked.get(&inst.name).map(|entry| entry.key.clone()));
+        }
     }
     let nodes: Vec<NodeIndex> = (0..plan.instances.len()).map(|i| plan.graph.add_node(i)).collect();
     for (i, inst) in plan.instances.iter().enumerate() {
@@ -242,6 +272,7 @@ fn expand(
                 inputs,
                 resources: spec.resources.clone(),
                 reads: spec.reads.clone(),
+                reuse: Reuse::Any,
             });
             made.push(instances.len() - 1);
         }

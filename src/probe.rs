@@ -200,13 +200,14 @@ fn known(
     };
     let parts = KeyParts::of(plan, i, &artifacts, fingerprint);
     let key = parts.key();
+    let reuse = &plan.instances[i].reuse;
     let on_remote = match remote {
-        Some(lookup) => lookup(&key)?,
-        None => None,
+        Some(lookup) if reuse.allows(&key) => lookup(&key)?,
+        _ => None,
     };
     let state = match store.lookup(&key)? {
-        Some(artifact) => State::Fresh(artifact),
-        None => State::Stale { key: Some(key) },
+        Some(artifact) if reuse.allows(&key) => State::Fresh(artifact),
+        _ => State::Stale { key: Some(key) },
     };
     Ok(Probe { parts: Some(parts), remote: on_remote, ..Probe::keyless(state, inputs) })
 }

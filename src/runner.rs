@@ -358,7 +358,7 @@ impl Runner<'_> {
         let reuse = |store: &Store| -> Result<Option<Found>, Failure> {
             let again = !force || lock(board).computed.contains(key);
             match store.lookup(key)? {
-                Some(artifact) if again => {
+                Some(artifact) if again && inst.reuse.allows(key) => {
                     let metrics = artifact.metrics()?;
                     Ok(Some((Status::Cached, artifact, metrics)))
                 }
@@ -384,7 +384,7 @@ impl Runner<'_> {
             if let Some(found) = reuse(self.store)? {
                 return Ok(found);
             }
-            if !force {
+            if !force && inst.reuse.allows(key) {
                 if let Some(found) = self.pull_from_remote(inst, key, &key_lock)? {
                     return Ok(found);
                 }

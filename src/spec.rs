@@ -66,6 +66,8 @@ pub struct StageSpec {
     /// Workspace paths the command reads from upstream outs: the upstream artifacts, not
     /// these files, enter the key (a `dvc.yaml` dep inside another stage's out).
     pub reads: Vec<String>,
+    /// Whether any earlier artifact of an instance's key may be reused (see [`crate::plan::Reuse`]).
+    pub run_cache: bool,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +206,7 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
         seed: raw.seed,
         resources: raw.resources,
         reads: Vec::new(),
+        run_cache: true,
     })
 }
 

@@ -614,3 +614,23 @@ fn a_pipeline_with_nothing_to_run_runs_nothing_and_exits_0_as_dvc_repro_does() {
     t.run(&["run", "dvc.yaml"]).success().stderr_has("nothing to run: every stage is frozen");
     assert_eq!(std::fs::read_to_string(t.path().join("a.txt")).unwrap(), "a\n", "a frozen stage ran");
 }
+
+#[test]
+fn a_stage_dvc_keeps_no_run_cache_for_runs_again_when_its_inputs_go_back_to_an_earlier_state() {
+    let t = Test::new().file("in.txt", "a\n").file(
+        "dvc.yaml",
+        "stages:\n  log:\n    cmd: cat in.txt >> log.txt\n    deps: [in.txt]\n    outs:\n      - log.txt: {persist: true}\n  \
+         check:\n    cmd: cat in.txt >> checks.txt\n    deps: [in.txt]\n",
+    );
+    for input in ["a\n", "b\n", "a\n"] {
+        t.write("in.txt", input);
+        t.run(&["run", "dvc.yaml"]).success().stdout_has("2 ran, 0 cached");
+    }
+    // As `dvc repro`: the persist out goes on from the workspace's, not an earlier run's copy,
+    // and the stage without outs ran each time.
+    assert_eq!(std::fs::read_to_string(t.path().join("log.txt")).unwrap(), "a\nb\na\n");
+    assert_eq!(std::fs::read_to_string(t.path().join("checks.txt")).unwrap(), "a\nb\na\n");
+    // Unchanged since the lock file's run, they are up to date.
+    t.run(&["status", "dvc.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 2 cached");
+}

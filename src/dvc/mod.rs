@@ -164,6 +164,10 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
         with.insert("run".into(), run.into());
         with.insert("deps".into(), strings(&wiring.hashed));
         with.insert("outs".into(), strings(&stage.outs));
+        // DVC's `_can_hash` (`dvc/stage/cache.py`): no run-cache for a stage with `persist`
+        // outs, or without outs, or without deps (params count as deps there).
+        let run_cache =
+            stage.persist.is_empty() && !stage.outs.is_empty() && !(stage.deps.is_empty() && values.is_empty());
         with.insert("params".into(), params::compared(Value::Object(values)));
         with.insert("metrics".into(), strings(&stage.metrics));
         with.insert("persist".into(), strings(&stage.persist));
@@ -182,6 +186,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             seed: None,
             resources: Default::default(),
             reads: wiring.reads.clone(),
+            run_cache,
         });
     }
     pipeline.stages = specs;
