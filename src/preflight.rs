@@ -15,7 +15,6 @@ use std::fs;
 use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 
-use pipe_stages::tree;
 use pipe_stages::workspace::{self, Last};
 use pipe_stages::{shell, Registry, StageError, Upstream};
 
@@ -159,7 +158,8 @@ pub fn check(
             };
             match fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => {
-                    let files = tree::files(&path).map_err(|e| fail("deps", format!("`{dep}`: {e}")))?;
+                    let files = shell::dep_dir_files(&plan.workdir, &own, &path)
+                        .map_err(|e| fail("deps", format!("`{dep}`: {e}")))?;
                     files.iter().try_for_each(|(_, file)| readable(file))?;
                 }
                 Ok(_) => readable(&path)?,

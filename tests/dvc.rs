@@ -634,3 +634,22 @@ fn a_stage_dvc_keeps_no_run_cache_for_runs_again_when_its_inputs_go_back_to_an_e
     t.run(&["status", "dvc.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
     t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 2 cached");
 }
+
+#[test]
+fn what_dvcignore_excludes_from_a_dep_directory_neither_reruns_nor_stops_a_stage() {
+    let t = Test::new()
+        .file(".dvcignore", "*.tmp\nscratch/\n")
+        .file("data/raw.txt", "1\n")
+        .file(
+            "dvc.yaml",
+            "stages:\n  prep:\n    cmd: cat data/raw.txt > prep.txt; echo x > data/during.tmp\n    deps: [data]\n    outs: [prep.txt]\n",
+        );
+    std::fs::create_dir_all(t.path().join("data/scratch")).unwrap();
+    std::os::unix::fs::symlink("/nowhere", t.path().join("data/scratch/link")).unwrap();
+    // The command writes an ignored file into its own dep directory: not a change of its dep.
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
+    t.write("data/junk.tmp", "x\n");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 1 cached");
+    t.write("data/new.txt", "y\n");
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
+}

@@ -171,6 +171,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
         with.insert("params".into(), params::compared(Value::Object(values)));
         with.insert("metrics".into(), strings(&stage.metrics));
         with.insert("persist".into(), strings(&stage.persist));
+        with.insert("dvc_root".into(), repo.up.clone().into());
         // DVC's "callback" stage (a command with no deps, params or outs) runs on every repro.
         let callback = stage.deps.is_empty() && stage.params.is_empty() && stage.outs.is_empty();
         with.insert("always_changed".into(), (stage.always_changed || callback).into());

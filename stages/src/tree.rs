@@ -33,6 +33,24 @@ pub fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
     listing(root).map(|listing| listing.files)
 }
 
+/// Says of a path met in a walk (and whether it is a directory) whether to leave it out,
+/// and for a directory all below it (`.dvcignore`).
+pub type Skip<'a> = &'a mut dyn FnMut(&Path, bool) -> Result<bool, StageError>;
+
+/// [`files`] without what `skip` leaves out: a directory it skips is not entered, so what
+/// is below it (a link, say) is never met.
+pub fn files_except(root: &Path, skip: Skip) -> Result<Vec<(String, PathBuf)>, StageError> {
+    let mut files = Vec::new();
+    walk(root, root, skip, &mut |item| {
+        if let Found::File(rel, path) = item {
+            files.push((rel, path.to_path_buf()));
+        }
+        Ok(())
+    })?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
 /// A tree's [`files`] and the empty directories of its [`Shape`], sorted: what a listing
 /// must show to catch a directory as well as a file added to the tree.
 pub struct Listing {
@@ -43,7 +61,7 @@ pub struct Listing {
 /// The [`Listing`] of the tree under `root`, from one walk.
 pub fn listing(root: &Path) -> Result<Listing, StageError> {
     let (mut files, mut empty_dirs) = (Vec::new(), Vec::new());
-    walk(root, root, &mut |item| {
+    walk(root, root, &mut |_, _| Ok(false), &mut |item| {
         match item {
             Found::File(rel, path) => files.push((rel, path.to_path_buf())),
             Found::EmptyDir(rel) => empty_dirs.push(rel),
@@ -67,7 +85,7 @@ pub struct Shape {
 /// The [`Shape`] of the tree under `root` (`root` itself is never an empty directory of it).
 pub fn shape(root: &Path) -> Result<Shape, StageError> {
     let mut shape = Shape::default();
-    walk(root, root, &mut |item| {
+    walk(root, root, &mut |_, _| Ok(false), &mut |item| {
         match item {
             Found::EmptyDir(rel) => shape.empty_dirs.push(rel),
             Found::File(rel, path) if executable(path)? => shape.executable.push(rel),
@@ -92,8 +110,13 @@ enum Found<'a> {
     EmptyDir(String),
 }
 
-/// Visits the tree under `dir`; returns whether `dir` had any entry.
-fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(Found) -> Result<(), StageError>) -> Result<bool, StageError> {
+/// Visits the tree under `dir`, less what `skip` leaves out; returns whether `dir` had any entry.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    skip: Skip,
+    visit: &mut dyn FnMut(Found) -> Result<(), StageError>,
+) -> Result<bool, StageError> {
     let relative = |path: &Path| {
         let rel = path.strip_prefix(root).unwrap_or(path);
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
@@ -103,11 +126,14 @@ fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(Found) -> Result<(), Stag
         let entry = entry.map_err(StageError::io(dir))?;
         let path = entry.path();
         let kind = entry.file_type().map_err(StageError::io(&path))?;
+        if skip(&path, kind.is_dir())? {
+            continue;
+        }
         any = true;
         if let Some(e) = refused(&path, kind) {
             return Err(e);
         } else if kind.is_dir() {
-            if !walk(root, &path, visit)? {
+            if !walk(root, &path, skip, visit)? {
                 visit(Found::EmptyDir(relative(&path)))?;
             }
         } else {

@@ -42,6 +42,10 @@ pub enum PathError {
 pub struct Paths {
     pub deps: Vec<String>,
     pub outs: Vec<String>,
+    /// A dvc.yaml stage's DVC repository root from the pipeline's directory: its dep
+    /// directories are read without what that repository's `.dvcignore` files exclude
+    /// ([`crate::shell::dep_dir_files`]).
+    pub dvc_root: Option<String>,
 }
 
 /// Whether the last component of a path is followed when it is a symbolic link:

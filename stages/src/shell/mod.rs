@@ -12,6 +12,7 @@
 //! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
 //! nothing it started in that group outlives the stage ([`process`]).
 
+mod dvcignore;
 mod inputs;
 mod lines;
 mod process;
@@ -24,10 +25,11 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::tree::{hash_file, hash_tree};
+use crate::tree::hash_file;
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
+use dvcignore::DvcIgnore;
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +52,10 @@ pub struct ShellParams {
     /// Run on every `pipe run` (DVC `always_changed`): the key takes a value new each time.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub always_changed: bool,
+    /// A dvc.yaml stage's DVC repository root, from the pipeline file's directory (`""`,
+    /// `..`): dep directories are read without what its `.dvcignore` files exclude.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dvc_root: Option<String>,
 }
 
 pub struct Shell;
@@ -102,11 +108,12 @@ impl Stage for Shell {
 
     fn workspace(&self, params: &Value) -> Result<Paths, StageError> {
         let p: ShellParams = params::parse(params)?;
-        Ok(Paths { deps: p.deps, outs: p.outs })
+        Ok(Paths { deps: p.deps, outs: p.outs, dvc_root: p.dvc_root })
     }
 
     fn fingerprint(&self, params: &Value, workdir: &Path) -> Result<Value, StageError> {
         let p: ShellParams = params::parse(params)?;
+        let mut ignore = dvcignore::of(workdir, p.dvc_root.as_deref())?;
         let mut deps = Map::new();
         for dep in &p.deps {
             let path = resolve(workdir, dep, "deps", Last::Follow)?;
@@ -114,9 +121,12 @@ impl Stage for Shell {
                 StageError::param("deps", format!("`{dep}` cannot be read in {}: {e}", workdir.display()))
             })?;
             if meta.is_dir() {
-                let files = hash_tree(&path).map_err(|e| StageError::param("deps", format!("`{dep}`: {e}")))?;
-                for file in files {
-                    deps.insert(format!("{}/{}", dep.trim_end_matches('/'), file.path), file.blake3.into());
+                let files = dir_files(&path, ignore.as_mut())
+                    .and_then(|files| files.into_iter().map(|(rel, file)| Ok((rel, hash_file(&file)?.1))).collect());
+                let files: Vec<(String, String)> =
+                    files.map_err(|e| StageError::param("deps", format!("`{dep}`: {e}")))?;
+                for (rel, blake3) in files {
+                    deps.insert(format!("{}/{}", dep.trim_end_matches('/'), rel), blake3.into());
                 }
             } else {
                 deps.insert(dep.clone(), hash_file(&path)?.1.into());
@@ -230,7 +240,7 @@ fn kept(outs: &[(&String, &PathBuf)]) -> String {
 /// Runs the command to its successful end.
 fn execute(p: &ShellParams, ctx: &mut Context) -> Result<(), Stop> {
     let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
-    let deps_before = dep_files(&ctx.workdir, &p.deps);
+    let deps_before = dep_files(&ctx.workdir, p);
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -254,7 +264,7 @@ fn execute(p: &ShellParams, ctx: &mut Context) -> Result<(), Stop> {
         };
         return Err(Stop::Command { how, stderr });
     }
-    if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, &p.deps)) {
+    if let Some(changed) = changed_file(&deps_before, &dep_files(&ctx.workdir, p)) {
         eprintln!(
             "warning: stage `{}`: a file of its deps changed while its command ran ({changed}): the next run \
              sees new deps and runs the stage again. Keep what commands write out of the deps",
@@ -340,13 +350,16 @@ fn read_metrics_out(path: &Path, ctx: &mut Context) -> Result<(), StageError> {
 /// Each file under the deps with its size and modification time: enough to see that the
 /// command wrote into its own deps without hashing them again. Unreadable parts are left
 /// out (the key, computed before, already read every file).
-fn dep_files(workdir: &Path, deps: &[String]) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+fn dep_files(workdir: &Path, p: &ShellParams) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
     let mut files = BTreeMap::new();
     let root = fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
-    for dep in deps {
+    let mut ignore = dvcignore::of(workdir, p.dvc_root.as_deref()).ok().flatten();
+    for dep in &p.deps {
         let Ok(path) = workspace::resolve(workdir, dep, Last::Follow) else { continue };
-        let listed =
-            if path.is_dir() { crate::tree::files(&path).unwrap_or_default() } else { vec![(String::new(), path)] };
+        let listed = match path.is_dir() {
+            true => dir_files(&path, ignore.as_mut()).unwrap_or_default(),
+            false => vec![(String::new(), path)],
+        };
         for (_, file) in listed {
             if let Ok(meta) = fs::metadata(&file) {
                 let shown = file.strip_prefix(&root).map_or_else(|_| file.clone(), Path::to_path_buf);
@@ -355,6 +368,19 @@ fn dep_files(workdir: &Path, deps: &[String]) -> BTreeMap<PathBuf, (u64, std::ti
         }
     }
     files
+}
+
+/// The files of dep directory `dir` (see [`crate::tree::files`]), less what `ignore` excludes.
+fn dir_files(dir: &Path, ignore: Option<&mut DvcIgnore>) -> Result<Vec<(String, PathBuf)>, StageError> {
+    match ignore {
+        Some(rules) => rules.real(dir).and_then(|real| crate::tree::files_except(&real, &mut rules.skip())),
+        None => crate::tree::files(dir),
+    }
+}
+
+/// [`dir_files`] for the engine's checks: a dep directory of a stage whose [`Paths`] are `paths`.
+pub fn dep_dir_files(workdir: &Path, paths: &Paths, dir: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
+    dir_files(dir, dvcignore::of(workdir, paths.dvc_root.as_deref())?.as_mut())
 }
 
 /// The files that appeared, went or changed between two [`dep_files`] listings: the
