@@ -21,7 +21,12 @@ pub struct FileHash {
 
 /// Hashes every file under `root`, sorted by path.
 pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
-    files(root)?
+    hash_listed(files(root)?)
+}
+
+/// Hashes the files a walk listed ([`files`], [`files_except`]), which refused the others.
+pub fn hash_listed(files: Vec<(String, PathBuf)>) -> Result<Vec<FileHash>, StageError> {
+    files
         .into_iter()
         .map(|(path, full)| hash_regular(&full).map(|(size, blake3)| FileHash { path, size, blake3 }))
         .collect()
@@ -30,7 +35,7 @@ pub fn hash_tree(root: &Path) -> Result<Vec<FileHash>, StageError> {
 /// Every regular file under `root` as (relative `/`-separated path, full path), sorted by
 /// relative path, without reading any of them. A symbolic link is [`StageError::Link`].
 pub fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, StageError> {
-    listing(root).map(|listing| listing.files)
+    files_except(root, &mut |_, _| Ok(false))
 }
 
 /// Says of a path met in a walk (and whether it is a directory) whether to leave it out,
@@ -165,7 +170,7 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), StageError> {
     hash_regular(path)
 }
 
-/// [`hash_file`] for a file `files` listed: its walk has already refused the others.
+/// [`hash_file`] for a file a walk listed: it has already refused the others.
 fn hash_regular(path: &Path) -> Result<(u64, String), StageError> {
     let file = fs::File::open(path).map_err(StageError::io(path))?;
     let mut hasher = blake3::Hasher::new();

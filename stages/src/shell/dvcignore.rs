@@ -49,12 +49,6 @@ impl DvcIgnore {
         Ok(ignored)
     }
 
-    /// `path` spelled as the rules ask about it (links and `..` resolved): where a walk to
-    /// be judged by [`DvcIgnore::skip`] starts.
-    pub fn real(&self, path: &Path) -> Result<PathBuf, StageError> {
-        std::fs::canonicalize(path).map_err(StageError::io(path))
-    }
-
     /// [`DvcIgnore::ignores`] as a walk asks it ([`crate::tree::Skip`]).
     pub fn skip(&mut self) -> impl FnMut(&Path, bool) -> Result<bool, StageError> + '_ {
         move |path, is_dir| self.ignores(path, is_dir)

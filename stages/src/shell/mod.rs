@@ -25,7 +25,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::tree::hash_file;
+use crate::tree::{hash_file, hash_listed};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
@@ -122,11 +122,10 @@ impl Stage for Shell {
             })?;
             if meta.is_dir() {
                 let files = dir_files(&path, ignore.as_mut())
-                    .and_then(|files| files.into_iter().map(|(rel, file)| Ok((rel, hash_file(&file)?.1))).collect());
-                let files: Vec<(String, String)> =
-                    files.map_err(|e| StageError::param("deps", format!("`{dep}`: {e}")))?;
-                for (rel, blake3) in files {
-                    deps.insert(format!("{}/{}", dep.trim_end_matches('/'), rel), blake3.into());
+                    .and_then(hash_listed)
+                    .map_err(|e| StageError::param("deps", format!("`{dep}`: {e}")))?;
+                for file in files {
+                    deps.insert(format!("{}/{}", dep.trim_end_matches('/'), file.path), file.blake3.into());
                 }
             } else {
                 deps.insert(dep.clone(), hash_file(&path)?.1.into());
@@ -239,7 +238,7 @@ fn kept(outs: &[(&String, &PathBuf)]) -> String {
 
 /// Runs the command to its successful end.
 fn execute(p: &ShellParams, ctx: &mut Context) -> Result<(), Stop> {
-    let metrics_file = sibling(&ctx.out_dir, ".metrics.json");
+    let metrics_file = metrics_file(ctx);
     let deps_before = dep_files(&ctx.workdir, p);
     let mut command = Command::new("sh");
     command
@@ -276,7 +275,7 @@ fn execute(p: &ShellParams, ctx: &mut Context) -> Result<(), Stop> {
 
 /// Builds the artifact from what the command wrote: its metrics and its outs.
 fn collect(p: &ShellParams, outs: &[PathBuf], ctx: &mut Context) -> Result<(), StageError> {
-    read_metrics(&sibling(&ctx.out_dir, ".metrics.json"), ctx)?;
+    read_metrics(&metrics_file(ctx), ctx)?;
     for (out, from) in p.outs.iter().zip(outs) {
         if fs::symlink_metadata(from).is_err() {
             return Err(StageError::Failed(format!(
@@ -300,6 +299,11 @@ fn resolve(workdir: &Path, path: &str, key: &str, last: Last) -> Result<PathBuf,
 /// `PIPE_INPUT_<this>` names upstream stage `stage`'s artifact directories.
 pub fn env_name(stage: &str) -> String {
     stage.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// Where the command writes its metrics (`$PIPE_METRICS`).
+fn metrics_file(ctx: &Context) -> PathBuf {
+    sibling(&ctx.out_dir, ".metrics.json")
 }
 
 /// `<dir><suffix>` beside `dir`: outside the artifact, cleaned up with it by the engine.
@@ -373,7 +377,11 @@ fn dep_files(workdir: &Path, p: &ShellParams) -> BTreeMap<PathBuf, (u64, std::ti
 /// The files of dep directory `dir` (see [`crate::tree::files`]), less what `ignore` excludes.
 fn dir_files(dir: &Path, ignore: Option<&mut DvcIgnore>) -> Result<Vec<(String, PathBuf)>, StageError> {
     match ignore {
-        Some(rules) => rules.real(dir).and_then(|real| crate::tree::files_except(&real, &mut rules.skip())),
+        // The rules name paths with links and `..` resolved, as their root is.
+        Some(rules) => {
+            let real = fs::canonicalize(dir).map_err(StageError::io(dir))?;
+            crate::tree::files_except(&real, &mut rules.skip())
+        }
         None => crate::tree::files(dir),
     }
 }
