@@ -28,6 +28,25 @@ pub struct Input {
     pub metrics: Value,
 }
 
+impl Input {
+    /// The resolved params with each unset (null) one replaced by the metric of the same
+    /// name, where the stage recorded the value it used (the train stage's `model` and
+    /// `revision` come from the tokenize stage); and the keys so replaced.
+    pub fn params_as_run(&self) -> (Value, Vec<String>) {
+        let mut params = self.params.clone();
+        let mut filled = Vec::new();
+        if let Some(map) = params.as_object_mut() {
+            for (key, value) in map.iter_mut() {
+                if let (true, Some(recorded)) = (value.is_null(), self.metrics.get(key)) {
+                    *value = recorded.clone();
+                    filled.push(key.clone());
+                }
+            }
+        }
+        (params, filled)
+    }
+}
+
 /// Progress reporting; the engine draws it as a bar or as plain lines.
 pub trait Progress: Send + Sync {
     fn set_length(&self, len: u64);

@@ -1,5 +1,5 @@
-//! Numbers formatted for reading (reports, tables, `pipe show`, `pipe diff`): four
-//! significant digits, percentages and percentage points where natural. Files keep
+//! Numbers formatted for reading (reports, tables, charts, `pipe show`, `pipe diff`): four
+//! significant digits, percentages, and percentage points with two decimals. Files keep
 //! full precision; only what a person reads is rounded, and always here.
 
 use serde_json::Value;
@@ -50,6 +50,34 @@ pub fn percent_interval([lo, hi]: Interval) -> String {
     format!("[{}, {}]%", sig(100.0 * lo), sig(100.0 * hi))
 }
 
+/// A difference in percentage points, signed, with two decimals: finer than one test
+/// sentence of SST-2 (0.11 pp), where four significant digits (`-0.04656`) claim more
+/// than 872 sentences can say. Zero, or what rounds to it, is `0.00`.
+pub fn pp(v: f64) -> String {
+    if !v.is_finite() {
+        return "—".into();
+    }
+    let text = format!("{v:+.2}");
+    match text.trim_start_matches(['+', '-']) {
+        "0.00" => "0.00".into(),
+        _ => text,
+    }
+}
+
+/// A size in percentage points (a standard deviation, an interval's width): two decimals.
+pub fn pp_size(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        "—".into()
+    }
+}
+
+/// An interval of differences in percentage points: `[-0.80, +1.72]`.
+pub fn pp_interval([lo, hi]: Interval) -> String {
+    format!("[{}, {}]", pp(lo), pp(hi))
+}
+
 /// `n` and the noun for that many: `count(1, "thread", "threads")` -> `1 thread`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -94,6 +122,18 @@ mod tests {
         assert_eq!(percent(0.8004587155963303), "80.05%");
         assert_eq!(interval_text([0.77408, 0.82683]), "[0.7741, 0.8268]");
         assert_eq!(percent_interval([0.77408, 0.82683]), "[77.41, 82.68]%");
+    }
+
+    #[test]
+    fn percentage_points_take_two_decimals_and_a_sign() {
+        assert_eq!(pp(0.4587155963302), "+0.46");
+        assert_eq!(pp(-0.04656), "-0.05");
+        assert_eq!(pp(-0.004), "0.00");
+        assert_eq!(pp(0.0), "0.00");
+        assert_eq!(pp(f64::NAN), "—");
+        assert_eq!(pp_size(0.8658), "0.87");
+        assert_eq!(pp_interval([-0.8027522935779816, 1.7201834862385]), "[-0.80, +1.72]");
+        assert_eq!(pp_interval([0.0, 2.5229357798]), "[0.00, +2.52]");
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn evaluate(root: &Path) -> Input {
     let e = input(
         root,
         "evaluate",
-        json!({"batch_size": 128}),
+        json!({"batch_size": 128, "slices": {"length_bounds": [4, 8, 16, 32]}}),
         json!({"accuracy": 0.9014, "accuracy_ci": [0.8807, 0.9209], "accuracy_wilson": [0.8800, 0.9195], "precision": 0.8943, "recall": 0.9144, "f1": 0.9042, "macro_f1": 0.9013,
                "confusion": [[380, 48], [38, 406]], "n": 872, "dev_accuracy": 0.9119, "dev_n": 6289}),
     );
@@ -88,7 +88,7 @@ fn full(root: &Path) -> Vec<Input> {
         &train.dir,
         "history.json",
         r#"{"select_by": "dev_loss", "best_epoch": 2, "stopped_early": false,
-        "epochs": [{"epoch": 1, "train_loss": 0.41, "dev_loss": 0.27, "dev_accuracy": 0.90, "best": false},
+        "epochs": [{"epoch": 1, "train_loss": 0.41, "dev_loss": 0.27, "dev_accuracy": 0.90, "best": true},
                    {"epoch": 2, "train_loss": 0.22, "dev_loss": 0.2512, "dev_accuracy": 0.9121, "best": true}],
         "steps": [{"step": 1, "epoch": 1, "loss": 0.69, "lr": 1e-5, "grad_norm": 1.2}]}"#,
     );
@@ -111,6 +111,14 @@ fn full(root: &Path) -> Vec<Input> {
     let visualize = input(root, "visualize", json!({"per_category": 1}), json!({}));
     png(&visualize.dir.join("figures/negation_0_attention.png"), RGBColor(250, 200, 80));
     png(&visualize.dir.join("figures/negation_0_ig.png"), RGBColor(80, 200, 250));
+    write(
+        &visualize.dir,
+        "attributions.json",
+        &json!({"examples": [
+        {"category": "negation", "k": 0, "text": "not a good film", "label": 0, "pred": 1, "confidence": 0.8123,
+         "figures": {"attention": "figures/negation_0_attention.png", "ig": "figures/negation_0_ig.png"}}]})
+        .to_string(),
+    );
     // A real ablate artifact over two hand-made variants, one example apart.
     let variants = [("cls", 786), ("mean", 787)].map(|(pooling, correct)| {
         let dir = root.join(format!("variant_{pooling}"));
@@ -179,9 +187,18 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
         );
     }
     assert!(!html.contains("url("), "no CSS fetches");
-    // 8 figures of the sections, and the slice and ablation charts again in the summary.
+    // 8 figures of the sections, and the slice and ablation charts again in the summary,
+    // counted once.
     assert_eq!(html.matches("<img src=\"data:image/png;base64,").count(), 10);
-    assert_eq!(ran.metrics["figures"], json!(10));
+    assert_eq!(ran.metrics["figures"], json!(8));
+    // Each explained example: its sentence, then its figures captioned with the method.
+    assert!(
+        html.contains(
+            "negation 0: &quot;not a good film&quot; (label negative, predicted positive with confidence 0.8123)."
+        ),
+        "{html}"
+    );
+    assert!(html.contains("negation 0: integrated gradients toward P(positive): green raises it, red lowers it"));
 
     // The summary: our numbers with intervals beside the seed report's.
     let summary = &html[at[0]..at[1]];
@@ -191,7 +208,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(summary.contains("<td>0.05940 → 0.02130</td><td>0.05940</td>"), "ECE before and after: {summary}");
     // Negation drops more, but its interval holds the overall 90.14%: contrast's lies below it.
     assert!(
-        summary.contains("<td>slice with the largest significant accuracy drop</td><td>contrast (n 200): 86.00% [81.00, 90.00]% (drop 4.140 pp)</td>"),
+        summary.contains("<td>slice with the largest significant accuracy drop</td><td>contrast (n 200): 86.00% [81.00, 90.00]% (drop 4.14 pp)</td>"),
         "largest slice drop: {summary}"
     );
     // The seed report's Brier, halved to our binary scale, and a note saying so.
@@ -200,7 +217,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
         summary.contains("† The seed report&#39;s Brier 0.1543 sums both classes&#39; squared errors; halved"),
         "{summary}"
     );
-    assert!(summary.contains("pooling=mean: +0.1147 pp, 95% CI"), "ablation finding: {summary}");
+    assert!(summary.contains("pooling=mean: +0.11 pp, 95% CI"), "ablation finding: {summary}");
     assert!(summary.contains("McNemar p = 1.000: no detectable difference at this test size."), "{summary}");
 
     // Content of the tables, escaped.
@@ -215,7 +232,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
         "test metrics with their interval"
     );
     assert!(html.contains("Figure `reliability_scaled.png` is missing from `calibrate`."));
-    assert!(html.contains("<td>negation</td><td>120</td><td>60</td><td>85.00%</td><td>[78.33, 90.83]%</td><td>0.8400</td><td>+5.140</td>"), "slice table");
+    assert!(html.contains("<td>negation</td><td>120</td><td>60</td><td>85.00%</td><td>[78.33, 90.83]%</td><td>0.8400</td><td>+5.14</td>"), "slice table");
     assert!(html.contains("100/872 = 0.1147 pp"), "ablation footer");
     assert!(html.contains("&quot;lr&quot;: 0.00002"), "run config shows each input's params");
 
@@ -225,7 +242,10 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(html.contains("3 of 872 test sentences misclassified: 1 false positives"));
     assert!(html.contains("<td>it is not bad</td><td>1</td><td>0</td><td>0.7500</td><td>false negative</td><td>negation, length 9-16</td>"));
     assert!(html.contains("<td>length 9-16</td><td>3</td>"), "mistakes per slice");
-    assert!(html.contains("<td>2</td><td>0.2200</td><td>0.2512</td><td>0.9121</td><td>true</td>"), "per-epoch history");
+    // `best` is true for every epoch that improved; the table says which one is kept.
+    assert!(html.contains("<th>kept</th>"), "per-epoch history");
+    assert!(html.contains("<td>1</td><td>0.4100</td><td>0.2700</td><td>0.9000</td><td></td>"), "per-epoch history");
+    assert!(html.contains("<td>2</td><td>0.2200</td><td>0.2512</td><td>0.9121</td><td>yes</td>"), "per-epoch history");
     assert!(!html.contains("grad_norm"), "per-step records stay out of the report");
     assert!(html.contains("<td>macro_avg</td><td>0.9017</td>"), "per-class report with averages");
     assert!(html.contains("Warning from `evaluate`: dev split has 3 examples"));
@@ -237,7 +257,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     // Mistakes per slice in the slice stage's order; one it does not list goes last.
     assert!(md.contains("| negation | 1 |\n| contrast | 0 |\n| length 9-16 | 3 |"), "{md}");
     assert!(md.contains("`dev_accuracy`: the dev split scored as this stage scores the test split"), "{md}");
-    assert!(md.contains("| 1 | mean | 90.25% | — | 787/872 | +0.1147 |"), "{md}");
+    assert!(md.contains("| 1 | mean | 90.25% | — | 787/872 | +0.11 |"), "{md}");
     assert!(md.contains("a <b>bold</b> & \"quoted\" \\| piped film"), "pipes escaped in md cells");
     let links: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).collect();
     assert_eq!(links.len(), 10);
@@ -318,6 +338,9 @@ fn several_variants_of_a_kind_get_a_sub_heading_and_their_own_figure_files() {
     // Test metrics and error analysis each show both variants.
     assert_eq!(html.matches("<h3>evaluate[pooling=mean]</h3>").count(), 2);
     assert_eq!(ran.metrics["figures"], json!(2));
+    // Without a slice stage, mistakes per slice in the order evaluate's slices define.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| negation | 1 |\n| contrast | 0 |\n| length 9-16 | 3 |"), "{md}");
     let mut files: Vec<String> = std::fs::read_dir(out.join("figures"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -42,7 +42,8 @@ impl Stage for Calibrate {
         // score in calibration.json moved by 1 ULP under the same key before.
         // 3: bootstrap intervals of Brier and ECE, before and after scaling.
         // 4: reliability diagrams from confidence 0.5, both gap directions in the legend, counts at the bars' feet.
-        4
+        // 5: the legend says the whole outlined bar is the accuracy (green included).
+        5
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

@@ -43,13 +43,13 @@ pub fn reliability_diagram(path: &Path, title: &str, bins: &[Bin]) -> Result<(),
     let accuracy_style = colour::NEUTRAL.mix(0.85).filled();
     ctx.draw_series(filled().map(|(lower, b, acc, _)| Rectangle::new([(lower, 0.0), (b.upper, acc)], accuracy_style)))
         .map_err(&err)?
-        .label("accuracy")
+        .label("accuracy: the outlined bar's height")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], accuracy_style));
     // The gap to the bin's mean confidence, one colour per direction: drawn translucent
     // over the bar, an underconfident gap came out an unexplained dark purple.
     let gaps = [
         ("mean confidence above accuracy", colour::NEGATIVE.mix(0.3).filled(), true),
-        ("accuracy above mean confidence", colour::POSITIVE.mix(0.75).filled(), false),
+        ("accuracy above mean confidence (top of the bar)", colour::POSITIVE.mix(0.75).filled(), false),
     ];
     for (name, style, over) in gaps {
         let rects = filled()

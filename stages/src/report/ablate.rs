@@ -15,6 +15,7 @@ use super::markdown;
 use crate::eval::predictions;
 use crate::stats::bootstrap::Bootstrap;
 use crate::stats::interval::{ci_key, of_metric};
+use crate::train::params::{TrainParams, PRECISION};
 use crate::{params, Context, Input, Stage, StageError, Upstream};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -40,7 +41,8 @@ impl Stage for Ablate {
         // it too; the chart's reference line in real dashes, one axis format, at least 260 px tall.
         // 7: over seeds, the chart shows the interval over seeds (blue) beside the one over sentences;
         // value texts with two decimals, on a white box as wide as the text.
-        7
+        // 8: ranks within a seed; differences in pp with two decimals.
+        8
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -64,10 +66,14 @@ impl Stage for Ablate {
     fn run(&self, ctx: &mut Context) -> Result<(), StageError> {
         let p: AblateParams = params::parse(&ctx.params)?;
         let measured = ctx.inputs_of("evaluate").into_iter().map(|e| measure(ctx, e)).collect::<Result<Vec<_>, _>>()?;
-        let summary = ablation::summarize(measured, &p.reference, &Bootstrap::new(ctx.seed, "test"))?;
+        let mut summary = ablation::summarize(measured, &p.reference, &Bootstrap::new(ctx.seed, "test"))?;
+        summary.recipe = recipe(&ctx.inputs_of("train"))?;
         write(ctx, "ablation_summary.json", serde_json::to_string_pretty(&summary).map_err(json_error)? + "\n")?;
         write(ctx, "ablation_summary.csv", csv_text(&summary)?)?;
         let mut md = String::from("# Ablation summary\n\n");
+        if let Some(recipe) = ablation::recipe_text(&summary) {
+            md += &format!("{recipe}\n\n");
+        }
         if summary.has_seeds() {
             md += &format!("## Over seeds\n\n{}\n## Per seed\n\n", markdown::table(&ablation::seeds_table(&summary)));
         }
@@ -80,7 +86,8 @@ impl Stage for Ablate {
         let count = |v: Verdict| summary.aggregates.iter().filter(|a| a.verdict == Some(v)).count();
         ctx.metric("variants", summary.rows.len());
         ctx.metric("configurations", summary.aggregates.len());
-        ctx.metric("seeds", summary.aggregates.iter().map(|a| a.seeds.len()).max().unwrap_or(0));
+        // Without a seed axis each configuration ran once, under the pipeline's seed.
+        ctx.metric("seeds", summary.aggregates.iter().map(|a| a.seeds.len().max(1)).max().unwrap_or(0));
         ctx.metric("reference_accuracy", reference);
         ctx.metric("best_accuracy", best.accuracy.mean);
         ctx.metric("best_delta_pp", best.delta_accuracy_pp.mean);
@@ -91,6 +98,25 @@ impl Stage for Ablate {
         ctx.metric("single_example_pp", summary.single_example_pp);
         Ok(())
     }
+}
+
+/// The train params with one value across `trains`, as each ran (precision written out:
+/// the resolved params leave fp32 out to keep older keys).
+fn recipe(trains: &[&Input]) -> Result<BTreeMap<String, Value>, StageError> {
+    let runs = trains
+        .iter()
+        .map(|t| {
+            let (mut run, _) = t.params_as_run();
+            let precision = params::parse::<TrainParams>(&t.params)?.precision;
+            if let Some(map) = run.as_object_mut() {
+                map.insert(PRECISION.into(), precision.name().into());
+            }
+            Ok(run)
+        })
+        .collect::<Result<Vec<Value>, StageError>>()?;
+    let Some(first) = runs.first().and_then(Value::as_object) else { return Ok(BTreeMap::new()) };
+    let shared = first.iter().filter(|(k, v)| !v.is_null() && runs.iter().all(|r| r.get(k.as_str()) == Some(v)));
+    Ok(shared.map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 fn json_error(e: serde_json::Error) -> StageError {

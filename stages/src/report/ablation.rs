@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::document::Table;
-use crate::numfmt::{percent, percent_interval, sig, signed};
+use crate::numfmt::{percent, percent_interval, pp, pp_interval, pp_size, sig};
 use crate::stats::bootstrap::{Bootstrap, Statistic};
 use crate::stats::mcnemar::mcnemar;
 use crate::stats::{Interval, McNemar, Spread};
@@ -87,7 +87,8 @@ pub struct Row {
     pub delta_ci_pp: Option<Interval>,
     pub mcnemar: Option<McNemar>,
     pub verdict: Option<Verdict>,
-    /// Competition rank on test accuracy (1 = best; tied variants share a rank).
+    /// Competition rank on test accuracy among the variants of its seed (1 = best; tied
+    /// variants share a rank).
     pub rank: usize,
     /// Another variant has exactly the same test accuracy.
     pub tied: bool,
@@ -128,6 +129,11 @@ pub struct Summary {
     pub rows: Vec<Row>,
     /// Best mean first; one per configuration (one per row without a seed axis).
     pub aggregates: Vec<Aggregate>,
+    /// The train params every variant ran with (as trained: a param left unset shows
+    /// the value the stage used): what the comparison held fixed. Empty when `train`
+    /// was not gathered.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recipe: BTreeMap<String, Value>,
 }
 
 impl Summary {
@@ -254,6 +260,12 @@ pub fn summarize(
         })
     };
 
+    // Ranks compare variants under one seed, as the differences do: a rank across seeds
+    // would set a variant against another seed's reference.
+    let same_seed = |m: &Measured| {
+        let seed = seed_of(&m.matrix);
+        measured.iter().filter(move |o| seed_of(&o.matrix) == seed)
+    };
     let mut rows = Vec::with_capacity(measured.len());
     for m in &measured {
         let base = reference_of(m)?;
@@ -281,12 +293,14 @@ pub fn summarize(
                 false => Verdict::NoDetectableDifference,
             }),
             mcnemar: test,
-            rank: 1 + measured.iter().filter(|o| o.accuracy > m.accuracy).count(),
-            tied: measured.iter().filter(|o| o.accuracy == m.accuracy).count() > 1,
+            rank: 1 + same_seed(m).filter(|o| o.accuracy > m.accuracy).count(),
+            tied: same_seed(m).filter(|o| o.accuracy == m.accuracy).count() > 1,
             reference: is_reference,
         });
     }
-    rows.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.instance.cmp(&b.instance)));
+    rows.sort_by(|a, b| {
+        (seed_of(&a.matrix), a.rank).cmp(&(seed_of(&b.matrix), b.rank)).then_with(|| a.instance.cmp(&b.instance))
+    });
     let aggregates = aggregate(&measured, &rows, &hits, bootstrap);
     Ok(Summary {
         reference: reference.clone(),
@@ -295,7 +309,17 @@ pub fn summarize(
         single_example_pp: if n == 0 { 0.0 } else { 100.0 / n as f64 },
         rows,
         aggregates,
+        recipe: BTreeMap::new(),
     })
+}
+
+/// "Every variant trained with: epochs 3, lr 0.00002, …": the recipe in one sentence.
+pub fn recipe_text(summary: &Summary) -> Option<String> {
+    if summary.recipe.is_empty() {
+        return None;
+    }
+    let params: Vec<String> = summary.recipe.iter().map(|(k, v)| format!("{k} {}", value_text(v))).collect();
+    Some(format!("Every variant trained with: {}.", params.join(", ")))
 }
 
 /// A configuration's matrix values and its variants (one per seed), measured and tabulated.
@@ -332,7 +356,12 @@ fn aggregate(measured: &[Measured], rows: &[Row], references: &[&Measured], boot
             let pairs: Vec<(f64, f64)> = (0..n).map(|i| (share(&base, i), share(&variant, i))).collect();
             let delta_ci = (!is_reference).then(|| paired_delta_ci(bootstrap, &pairs)).flatten();
             let seed_ci = (!is_reference).then(|| deltas.mean_interval()).flatten();
-            let verdict = (!is_reference).then(|| verdict_over_seeds(delta_ci, seed_ci));
+            // One seed: the verdict of its row (McNemar), as the tables state it; an interval
+            // clear of zero with p >= 0.05 would otherwise be "better" here and not in the row.
+            let verdict = match members.as_slice() {
+                [(_, row)] => row.verdict,
+                _ => (!is_reference).then(|| verdict_over_seeds(delta_ci, seed_ci)),
+            };
             let eces: Option<Vec<f64>> = members.iter().map(|(_, r)| r.ece).collect();
             Aggregate {
                 matrix,
@@ -382,14 +411,14 @@ fn optional(value: Option<f64>) -> String {
 }
 
 fn interval_pp(ci: Option<Interval>) -> String {
-    ci.map_or_else(|| "—".into(), |[lo, hi]| format!("[{}, {}]", signed(lo), signed(hi)))
+    ci.map_or_else(|| "—".into(), pp_interval)
 }
 
-/// `89.91 ± 0.35%` (sd over seeds; the mean alone for one seed).
-fn mean_sd(spread: &Spread, show: fn(f64) -> String) -> String {
+/// `+0.46 ± 0.75` (sd over seeds; the mean alone for one seed).
+fn mean_sd(spread: &Spread, mean: fn(f64) -> String, sd: fn(f64) -> String) -> String {
     match spread.sd {
-        Some(sd) => format!("{} ± {}", show(spread.mean), sig(sd)),
-        None => show(spread.mean),
+        Some(v) => format!("{} ± {}", mean(spread.mean), sd(v)),
+        None => mean(spread.mean),
     }
 }
 
@@ -450,7 +479,7 @@ pub fn table(summary: &Summary) -> Table {
                 percent(r.accuracy),
                 r.accuracy_ci.map_or_else(|| "—".into(), percent_interval),
                 format!("{}/{}", r.correct, r.n),
-                signed(r.delta_accuracy_pp),
+                pp(r.delta_accuracy_pp),
                 interval_pp(r.delta_ci_pp),
                 r.mcnemar.map_or_else(|| "—".into(), |m| format!("{} / {}", m.b, m.c)),
                 r.mcnemar.map_or_else(|| "—".into(), |m| sig(m.p_value)),
@@ -462,13 +491,14 @@ pub fn table(summary: &Summary) -> Table {
             cells
         })
         .collect();
-    let per_seed = if summary.has_seeds() { " of the same seed" } else { "" };
+    let (per_seed, within) =
+        if summary.has_seeds() { (" of the same seed", " among the variants of one seed") } else { ("", "") };
     let footer = format!(
         "Δ: percentage points against the reference variant{per_seed} ({}, marked ref). 95% CI of accuracy: bootstrap \
          over the test set; of Δ: paired bootstrap (both variants on the same resampled sentences). McNemar: b = \
          sentences only the reference got right, c = only the variant; exact two-sided p; the verdict is better or \
-         worse when p < {ALPHA}. One test sentence is 100/{} = {} pp. (tie): the same test accuracy as another \
-         variant; tied variants share a rank.",
+         worse when p < {ALPHA}. One test sentence is 100/{} = {} pp. Rank: by test accuracy{within}; (tie): \
+         the same test accuracy as another variant, sharing its rank.",
         matrix_text(&summary.reference),
         summary.n,
         sig(summary.single_example_pp)
@@ -505,19 +535,19 @@ pub fn seeds_table(summary: &Summary) -> Table {
             let seeds = a.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
             let per_seed = a.accuracy.values.iter().map(|&v| percent(v)).collect::<Vec<_>>().join(", ");
             let percent_sd = |s: &Spread| match s.sd {
-                Some(sd) => format!("{} ± {}", percent(s.mean), sig(100.0 * sd)),
+                Some(sd) => format!("{} ± {}", percent(s.mean), pp_size(100.0 * sd)),
                 None => percent(s.mean),
             };
             cells.extend([
                 seeds,
                 percent_sd(&a.accuracy),
                 per_seed,
-                mean_sd(&a.delta_accuracy_pp, signed),
+                mean_sd(&a.delta_accuracy_pp, pp, pp_size),
                 interval_pp(a.delta_ci_pp),
                 interval_pp(a.seed_ci_pp),
                 a.verdict.map_or_else(|| "reference".into(), |v| v.text().to_string()),
-                mean_sd(&a.f1, sig),
-                a.ece.as_ref().map_or_else(|| "—".into(), |e| mean_sd(e, sig)),
+                mean_sd(&a.f1, sig, sig),
+                a.ece.as_ref().map_or_else(|| "—".into(), |e| mean_sd(e, sig, sig)),
             ]);
             cells
         })
@@ -562,6 +592,24 @@ mod tests {
         assert!(err.to_string().contains("no variant has pooling=max") && err.to_string().contains("`b`"), "{err}");
         let err = summarize(measured, &BTreeMap::new(), &boot()).unwrap_err();
         assert!(err.is_config(), "{err}");
+    }
+
+    #[test]
+    fn without_seeds_a_configuration_takes_the_verdict_of_its_row() {
+        // Five sentences gained, none lost, of 872: McNemar p = 2 * 0.5^5 = 0.0625, no
+        // detectable difference; the paired bootstrap's interval lies above 0 all the same.
+        let of = |instance: &str, pooling: &str, right: usize| Measured {
+            accuracy: right as f64 / 872.0,
+            correct: (0..872).map(|i| i < right).collect(),
+            ..m(instance, pooling, 0)
+        };
+        let reference = BTreeMap::from([("pooling".to_string(), json!("cls"))]);
+        let s = summarize(vec![of("a", "cls", 780), of("b", "mean", 785)], &reference, &boot()).unwrap();
+        let row = s.rows.iter().find(|r| r.instance == "b").unwrap();
+        assert!(row.delta_ci_pp.unwrap()[0] > 0.0, "{:?}", row.delta_ci_pp);
+        assert_eq!(row.verdict, Some(Verdict::NoDetectableDifference));
+        let aggregate = s.aggregates.iter().find(|a| !a.reference).unwrap();
+        assert_eq!(aggregate.verdict, row.verdict);
     }
 
     #[test]

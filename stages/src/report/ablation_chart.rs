@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use super::ablation::{matrix_text, Summary};
+use crate::numfmt::pp;
 use crate::plot::{bar_chart, Bar, BarChart, BarColours};
 use crate::stats::Interval;
 use crate::StageError;
@@ -19,8 +20,7 @@ pub fn draw(summary: &Summary, path: &Path) -> Result<(), StageError> {
         let tie = if tied { "  tie" } else { "" };
         let [interval, second_interval] = cis.map(|ci| ci.map(|[lo, hi]| (lo, hi)));
         // Short, so it fits beside the longest bar; accuracies and interval ends are in the table.
-        // Two decimals: finer than one test sentence (0.11 pp of SST-2's 872).
-        let text = if delta == 0.0 { format!("0 pp{tie}") } else { format!("{delta:+.2} pp{tie}") };
+        let text = format!("{} pp{tie}", pp(delta));
         Bar { label, value: delta, text, interval, second_interval }
     };
     let (bars, title) = if summary.has_seeds() {

@@ -12,7 +12,8 @@ use super::baseline::Baseline;
 use super::document::{Block, Document, Section, Table};
 use super::figures::figure;
 use super::summary::summary;
-use crate::numfmt::{format_value, percent, percent_interval, signed};
+use crate::eval::slice::SliceParams;
+use crate::numfmt::{format_value, percent, percent_interval, pp};
 use crate::stats::interval::from_json;
 use crate::Input;
 
@@ -34,11 +35,11 @@ pub fn build(inputs: &[Input], options: &Options) -> Document {
             summary(inputs, options.baseline),
             per_input("Dataset", &of("split"), |s, i| dataset(s, i, &of("tokenize"))),
             per_input("Training", &of("train"), training),
-            per_input("Test metrics", &of("evaluate"), test_metrics),
+            per_input("Test metrics", &of("evaluate"), |s, i| test_metrics(s, i, !of("train").is_empty())),
             per_input("Calibration (temperature scaling)", &of("calibrate"), calibration),
             per_input("Slices", &of("slice"), slices),
             per_input("Error analysis", &of("evaluate"), |s, i| {
-                errors(s, i, options.max_errors, &slice_order(&of("slice")))
+                errors(s, i, options.max_errors, &slice_order(&of("slice"), i))
             }),
             per_input("Attention, rollout and integrated gradients", &of("visualize"), explanations),
             per_input("Ablations", &of("ablate"), ablations),
@@ -76,7 +77,7 @@ fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
     }
     for input in inputs {
         section.push(Block::Heading(format!("{} (uses: {})", input.instance, input.kind)));
-        let (params, filled) = with_recorded_values(input);
+        let (params, filled) = input.params_as_run();
         section.push(Block::Code(serde_json::to_string_pretty(&params).unwrap_or_else(|_| params.to_string())));
         if !filled.is_empty() {
             let names: Vec<String> = filled.iter().map(|k| format!("`{k}`")).collect();
@@ -89,21 +90,20 @@ fn configuration(inputs: &[Input], seed: u64) -> Option<Section> {
     Some(section)
 }
 
-/// The resolved params with each unset (null) one replaced by the metric of the
-/// same name, where the stage recorded the value it used (the train stage's
-/// `model` and `revision` come from the tokenize stage); and the keys replaced.
-fn with_recorded_values(input: &Input) -> (Value, Vec<String>) {
-    let mut params = input.params.clone();
-    let mut filled = Vec::new();
-    if let Some(map) = params.as_object_mut() {
-        for (key, value) in map.iter_mut() {
-            if let (true, Some(recorded)) = (value.is_null(), input.metrics.get(key)) {
-                *value = recorded.clone();
-                filled.push(key.clone());
-            }
+/// `name` of `input` as JSON; when it is missing or unreadable, a note in `section`
+/// saying so and `None`: a report of a partial artifact is still a report.
+fn json_or_note(section: &mut Section, input: &Input, name: &str) -> Option<Value> {
+    match read_json(input, name) {
+        Ok(Some(value)) => Some(value),
+        Ok(None) => {
+            section.push(Block::Note(format!("`{name}` is missing from `{}`.", input.instance)));
+            None
+        }
+        Err(message) => {
+            section.push(Block::Note(message));
+            None
         }
     }
-    (params, filled)
 }
 
 /// The input's metrics as a table (less `skip`), with `footer` under it.
@@ -125,16 +125,14 @@ fn dataset(section: &mut Section, split: &Input, tokenize: &[&Input]) {
 
 fn training(section: &mut Section, train: &Input) {
     metrics(section, train, &[], None);
-    match read_json(train, "history.json") {
-        // The per-epoch records; the per-step ones are in the curves.
-        Ok(Some(history)) => match records_table(history.get("epochs").unwrap_or(&history)) {
+    // The per-epoch records; the per-step ones are in the curves.
+    if let Some(history) = json_or_note(section, train, "history.json") {
+        match records_table(&kept_epoch(&history)) {
             Some(table) => section.push(Block::Table(table)),
             None => {
                 section.push(Block::Note(format!("`history.json` of `{}` has no per-epoch records.", train.instance)))
             }
-        },
-        Ok(None) => section.push(Block::Note(format!("`history.json` is missing from `{}`.", train.instance))),
-        Err(message) => section.push(Block::Note(message)),
+        }
     }
     figure(section, train, "training_loss.png", "Training and dev loss");
     figure(section, train, "training_acc.png", "Dev accuracy");
@@ -156,39 +154,54 @@ fn confusion(metrics: &Value) -> Option<Table> {
     })
 }
 
-fn test_metrics(section: &mut Section, evaluate: &Input) {
+/// The epochs of `history` with `best` (this epoch improved on the ones before it, so
+/// two epochs can say true) replaced by `kept`: whether its weights are the model's.
+fn kept_epoch(history: &Value) -> Value {
+    let kept = history.get("best_epoch").and_then(Value::as_u64);
+    let mut epochs = history.get("epochs").unwrap_or(history).clone();
+    for record in epochs.as_array_mut().into_iter().flatten().filter_map(Value::as_object_mut) {
+        if record.remove("best").is_some() {
+            let epoch = record.get("epoch").and_then(Value::as_u64);
+            record.insert("kept".into(), Value::from(if epoch.is_some() && epoch == kept { "yes" } else { "" }));
+        }
+    }
+    epochs
+}
+
+fn test_metrics(section: &mut Section, evaluate: &Input, trained: bool) {
     // Two dev accuracies of one model a row or two apart would otherwise look like an error.
     let dev = evaluate.metrics.get("dev_accuracy").map(|_| {
-        "`dev_accuracy`: the dev split scored as this stage scores the test split (float32 products, int8 with \
-         `quantize`). The Training section's dev accuracy was scored during training, in the training precision \
-         (bf16 under `precision: bf16` or `auto` where it resolves so), and may differ by a few rows."
+        let scored = "`dev_accuracy`: the dev split scored as this stage scores the test split (float32 products, \
+                      int8 with `quantize`).";
+        if trained {
+            format!(
+                "{scored} The Training section's dev accuracy was scored during training, in the training \
+                 precision (bf16 under `precision: bf16` or `auto` where it resolves so), and may differ by a few rows."
+            )
+        } else {
+            scored.to_string()
+        }
     });
-    metrics(section, evaluate, &["confusion"], dev);
+    metrics(section, evaluate, &["confusion"], dev.as_deref());
     match confusion(&evaluate.metrics) {
         Some(table) => section.push(Block::Table(table)),
         None => section.push(Block::Note(format!("`{}` recorded no 2x2 `confusion` metric.", evaluate.instance))),
     }
-    match read_json(evaluate, "classification_report.json") {
-        Ok(Some(report)) => {
-            // Per class, then the macro and support-weighted averages.
-            let mut rows = report.get("classes").and_then(Value::as_object).cloned().unwrap_or_default();
-            for key in ["macro_avg", "weighted_avg"] {
-                if let Some(v) = report.get(key) {
-                    rows.insert(key.into(), v.clone());
-                }
-            }
-            if let Some(table) = records_table(&Value::Object(rows)) {
-                section.push(Block::Paragraph("Per-class report:".into()));
-                section.push(Block::Table(table));
-            }
-            for warning in report.get("warnings").and_then(Value::as_array).into_iter().flatten() {
-                section.push(Block::Note(format!("Warning from `{}`: {}", evaluate.instance, format_value(warning))));
+    if let Some(report) = json_or_note(section, evaluate, "classification_report.json") {
+        // Per class, then the macro and support-weighted averages.
+        let mut rows = report.get("classes").and_then(Value::as_object).cloned().unwrap_or_default();
+        for key in ["macro_avg", "weighted_avg"] {
+            if let Some(v) = report.get(key) {
+                rows.insert(key.into(), v.clone());
             }
         }
-        Ok(None) => {
-            section.push(Block::Note(format!("`classification_report.json` is missing from `{}`.", evaluate.instance)))
+        if let Some(table) = records_table(&Value::Object(rows)) {
+            section.push(Block::Paragraph("Per-class report:".into()));
+            section.push(Block::Table(table));
         }
-        Err(message) => section.push(Block::Note(message)),
+        for warning in report.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+            section.push(Block::Note(format!("Warning from `{}`: {}", evaluate.instance, format_value(warning))));
+        }
     }
     figure(section, evaluate, "confusion_matrix.png", "Confusion matrix (test)");
 }
@@ -230,17 +243,8 @@ fn calibration(section: &mut Section, calibrate: &Input) {
 }
 
 fn slices(section: &mut Section, slice: &Input) {
-    let rows = match read_json(slice, "slices.json") {
-        Ok(Some(json)) => json.get("slices").and_then(Value::as_array).cloned().unwrap_or_default(),
-        Ok(None) => {
-            section.push(Block::Note(format!("`slices.json` is missing from `{}`.", slice.instance)));
-            Vec::new()
-        }
-        Err(message) => {
-            section.push(Block::Note(message));
-            Vec::new()
-        }
-    };
+    let json = json_or_note(section, slice, "slices.json");
+    let rows = json.and_then(|j| j.get("slices").and_then(Value::as_array).cloned()).unwrap_or_default();
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -253,7 +257,7 @@ fn slices(section: &mut Section, slice: &Input) {
                 number("accuracy").map_or("—".into(), percent),
                 r.get("accuracy_ci").and_then(from_json).map_or("—".into(), percent_interval),
                 text("f1"),
-                number("drop").map_or("—".into(), |d| signed(100.0 * d)),
+                number("drop").map_or("—".into(), |d| pp(100.0 * d)),
             ]
         })
         .collect();
@@ -275,24 +279,26 @@ fn slices(section: &mut Section, slice: &Input) {
 /// slice, and the `max` most confident mistakes (the ones most worth reading).
 /// The slice names in the slice stage's order (negation, contrast, lengths short to long),
 /// for tables keyed by slice; empty without a slice upstream.
-fn slice_order(slice: &[&Input]) -> Vec<String> {
+/// The slices in the slice stage's order; without one (the ablation pipelines), in the
+/// order `evaluate` tagged its mistakes with: negation, contrast, lengths shortest first.
+fn slice_order(slice: &[&Input], evaluate: &Input) -> Vec<String> {
     let rows = slice.first().and_then(|s| read_json(s, "slices.json").ok().flatten());
     let rows = rows.as_ref().and_then(|json| json.get("slices")).and_then(Value::as_array);
-    rows.into_iter().flatten().filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from)).collect()
+    let listed: Vec<String> =
+        rows.into_iter().flatten().filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from)).collect();
+    if !listed.is_empty() {
+        return listed;
+    }
+    let spec = evaluate.params.get("slices").and_then(|p| serde_json::from_value::<SliceParams>(p.clone()).ok());
+    let buckets = spec.and_then(|p| p.spec().ok()).map(|s| s.bucket_names()).unwrap_or_default();
+    ["negation".to_string(), "contrast".to_string()]
+        .into_iter()
+        .chain(buckets.into_iter().map(|b| format!("length {b}")))
+        .collect()
 }
 
 fn errors(section: &mut Section, evaluate: &Input, max: usize, order: &[String]) {
-    let analysis = match read_json(evaluate, "errors.json") {
-        Ok(Some(value)) => value,
-        Ok(None) => {
-            section.push(Block::Note(format!("`errors.json` is missing from `{}`.", evaluate.instance)));
-            return;
-        }
-        Err(message) => {
-            section.push(Block::Note(message));
-            return;
-        }
-    };
+    let Some(analysis) = json_or_note(section, evaluate, "errors.json") else { return };
     let count = |key: &str| analysis.get(key).map_or_else(|| "?".into(), format_value);
     section.push(Block::Paragraph(format!(
         "{} of {} test sentences misclassified: {} false positives (negative predicted positive), {} false negatives.",
@@ -351,24 +357,37 @@ fn tags(tags: Option<&Value>) -> String {
     names.join(", ")
 }
 
-/// Every figure the visualize stage drew (figures/<category>_<k>_<kind>.png), in name order.
+/// Per example the visualize stage chose: its sentence, label and prediction, then its
+/// figures, each captioned with what it shows.
 fn explanations(section: &mut Section, visualize: &Input) {
-    let dir = visualize.dir.join("figures");
-    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".png"))
-            .collect(),
-        Err(_) => Vec::new(),
+    let Some(doc) = json_or_note(section, visualize, "attributions.json") else { return };
+    const KINDS: [(&str, &str); 4] = [
+        ("attention", "last layer's attention, mean over heads"),
+        ("layers", "attention per layer, mean over heads"),
+        ("rollout", "attention rollout"),
+        ("ig", "integrated gradients toward P(positive): green raises it, red lowers it"),
+    ];
+    let class = |key: &str, e: &Value| match e.get(key).and_then(Value::as_u64) {
+        Some(0) => "negative",
+        Some(1) => "positive",
+        _ => "?",
     };
-    names.sort();
-    if names.is_empty() {
-        section.push(Block::Note(format!("`{}` has no figures/*.png.", visualize.instance)));
-    }
-    for name in names {
-        let caption = name.trim_end_matches(".png").replace('_', " ");
-        figure(section, visualize, &format!("figures/{name}"), &caption);
+    for example in doc.get("examples").and_then(Value::as_array).into_iter().flatten() {
+        let text = |key: &str| example.get(key).map_or_else(|| "?".into(), format_value);
+        let name = format!("{} {}", text("category"), text("k"));
+        section.push(Block::Paragraph(format!(
+            "{name}: \"{}\" (label {}, predicted {} with confidence {}).",
+            text("text"),
+            class("label", example),
+            class("pred", example),
+            text("confidence")
+        )));
+        let files = example.get("figures");
+        for (kind, what) in KINDS {
+            if let Some(file) = files.and_then(|f| f.get(kind)).and_then(Value::as_str) {
+                figure(section, visualize, file, &format!("{name}: {what}"));
+            }
+        }
     }
 }
 
@@ -381,6 +400,9 @@ fn ablations(section: &mut Section, ablate: &Input) {
     };
     match &summary {
         Ok(summary) => {
+            if let Some(recipe) = ablation::recipe_text(summary) {
+                section.push(Block::Paragraph(recipe));
+            }
             if summary.has_seeds() {
                 section.push(Block::Heading("Over seeds".into()));
                 section.push(Block::Table(ablation::seeds_table(summary)));

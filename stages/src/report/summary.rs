@@ -13,7 +13,7 @@ use super::artifacts::read_json;
 use super::baseline::Baseline;
 use super::document::{Block, Section, Table};
 use super::figures::figure;
-use crate::numfmt::{interval_text, percent, percent_interval, sig, signed};
+use crate::numfmt::{interval_text, percent, percent_interval, pp, pp_interval, pp_size, sig};
 use crate::stats::interval::{from_json, of_metric};
 use crate::stats::{Interval, Spread};
 use crate::{Input, SEED_AXIS};
@@ -25,10 +25,12 @@ struct Measure {
     ci: Option<Interval>,
 }
 
-/// How a row shows its numbers: as a percentage (accuracy) or with 4 significant digits.
+/// How a row shows its numbers: as a percentage (accuracy), in percentage points (a
+/// difference of accuracies), or with 4 significant digits.
 #[derive(Clone, Copy)]
 enum Unit {
     Percent,
+    Points,
     Plain,
 }
 
@@ -36,6 +38,7 @@ impl Unit {
     fn value(self, v: f64) -> String {
         match self {
             Unit::Percent => percent(v),
+            Unit::Points => pp_size(v),
             Unit::Plain => sig(v),
         }
     }
@@ -43,13 +46,15 @@ impl Unit {
     fn interval(self, ci: Interval) -> String {
         match self {
             Unit::Percent => percent_interval(ci),
+            Unit::Points => pp_interval(ci),
             Unit::Plain => interval_text(ci),
         }
     }
 
     fn sd(self, sd: f64) -> String {
         match self {
-            Unit::Percent => format!("{} pp", sig(100.0 * sd)),
+            Unit::Percent => format!("{} pp", pp_size(100.0 * sd)),
+            Unit::Points => pp_size(sd),
             Unit::Plain => sig(sd),
         }
     }
@@ -213,8 +218,8 @@ pub fn summary(inputs: &[Input], baseline: &Baseline) -> Option<Section> {
             let width = measure(evaluates[0], "accuracy").and_then(|m| m.ci).map(|[lo, hi]| 100.0 * (hi - lo));
             // With several instances, say whose interval this is: widths differ between them.
             let whose = if evaluates.len() > 1 { format!(" of `{}`", evaluates[0].instance) } else { String::new() };
-            let width =
-                width.map_or(String::new(), |w| format!(" The 95% interval of accuracy{whose} spans {} pp.", sig(w)));
+            let width = width
+                .map_or(String::new(), |w| format!(" The 95% interval of accuracy{whose} spans {} pp.", pp_size(w)));
             section.push(Block::Paragraph(format!(
                 "Test split: n = {n} sentences; one sentence is {} pp.{width} Whether two models differ on this \
                  split is decided by a paired test on the same sentences (the ablate stage), not by comparing \
@@ -299,7 +304,7 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
                 let slice = format!(
                     "{name}{n}: {} (drop {} pp)",
                     cell(&accuracies, &seeds, Unit::Percent),
-                    cell(&pp, &seeds, Unit::Plain)
+                    cell(&pp, &seeds, Unit::Points)
                 );
                 if separated {
                     slice
@@ -313,13 +318,23 @@ fn results_table(groups: &[Group], inputs: &[Input], baseline: &Baseline) -> Tab
             None => "—".into(),
         })
         .collect();
+    let sliced = drops.iter().any(|d| d != "—");
     row("slice with the largest significant accuracy drop", drops, None);
-    let mut footer =
-        "Test split. Brackets: 95% bootstrap percentile intervals (1,000 resamples of the test set); over \
-                      several seeds, mean ± sample sd and the per-seed values. A slice's drop is significant when its \
-                      accuracy's interval lies wholly below the overall accuracy (under every seed). The published \
-                      numbers are point estimates."
-            .to_string();
+    // The note explains only what the table shows: brackets need a single-seed column,
+    // the slice rule a slice row.
+    let seeds = groups.iter().any(|g| g.members.len() > 1);
+    let mut footer = "Test split.".to_string();
+    if groups.iter().any(|g| g.members.len() == 1) {
+        footer += " Brackets: 95% bootstrap percentile intervals (1,000 resamples of the test set).";
+    }
+    if seeds {
+        footer += " Over several seeds: mean ± sample sd and the per-seed values.";
+    }
+    if sliced {
+        footer += " A slice's drop is significant when its accuracy's interval lies wholly below the overall accuracy";
+        footer += if seeds { " under every seed." } else { "." };
+    }
+    footer += " The published numbers are point estimates.";
     if let Some(note) = brier_note {
         footer += &format!(" † {note}");
     }
@@ -339,14 +354,12 @@ fn ablation_findings(section: &mut Section, ablate: &Input) {
     let mut lines = Vec::new();
     for a in summary.aggregates.iter().filter(|a| !a.reference) {
         let delta = match a.delta_accuracy_pp.sd.filter(|_| seeds) {
-            Some(sd) => format!("{} ± {} pp over {} seeds", signed(a.delta_accuracy_pp.mean), sig(sd), a.seeds.len()),
-            None => format!("{} pp", signed(a.delta_accuracy_pp.mean)),
+            Some(sd) => format!("{} ± {} pp over {} seeds", pp(a.delta_accuracy_pp.mean), pp_size(sd), a.seeds.len()),
+            None => format!("{} pp", pp(a.delta_accuracy_pp.mean)),
         };
         let over = if seeds { " over sentences" } else { "" };
-        let ci =
-            a.delta_ci_pp.map_or(String::new(), |[lo, hi]| format!(", 95% CI{over} [{}, {}]", signed(lo), signed(hi)));
-        let seed_ci =
-            a.seed_ci_pp.map_or(String::new(), |[lo, hi]| format!(", over seeds [{}, {}]", signed(lo), signed(hi)));
+        let ci = a.delta_ci_pp.map_or(String::new(), |ci| format!(", 95% CI{over} {}", pp_interval(ci)));
+        let seed_ci = a.seed_ci_pp.map_or(String::new(), |ci| format!(", over seeds {}", pp_interval(ci)));
         let p = if seeds {
             String::new()
         } else {

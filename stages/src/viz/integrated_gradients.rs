@@ -1,9 +1,9 @@
 //! Integrated gradients (Sundararajan et al., 2017) over the input word embeddings.
 //!
 //! Conventions (fixed here so that every number the stage writes means the same thing):
-//! - F is the softmax **probability** of the target class (the predicted class), so the
-//!   attributions of a sentence add up to how much its words raised that probability
-//!   over the baseline's, a number on a scale users can read.
+//! - F is the softmax **probability** of the target class, so the attributions of a
+//!   sentence add up to how much its words raised that probability over the baseline's,
+//!   a number on a scale users can read.
 //! - The path integral is approximated with the **trapezoid rule** on `steps` equal
 //!   intervals (`steps + 1` gradient evaluations, alpha = 0, 1/steps, …, 1). It is exact
 //!   when the gradient changes linearly along the path, and its error falls as 1/steps²

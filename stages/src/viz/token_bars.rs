@@ -68,7 +68,7 @@ pub fn rollout_figure(
     bar_chart(
         path,
         &BarChart {
-            title: caption.to_string(),
+            title: format!("{caption} · attention rollout"),
             value_label: format!("attention rollout from {from}: share of each input token"),
             bars: bars(tokens, scores),
             colours: BarColours::Single,
@@ -89,9 +89,9 @@ pub fn ig_figure(
     bar_chart(
         path,
         &BarChart {
-            title: caption.to_string(),
+            title: format!("{caption} · integrated gradients"),
             value_label: format!(
-                "integrated gradients toward P({class}): sum {}, P(x) - P(baseline) = {:.4} - {:.4}, gap {:.1e} ({:.2}%)",
+                "toward P({class}), green raises it, red lowers it: sum {}, P(x) - P(baseline) = {:.4} - {:.4}, gap {:.1e} ({:.2}%)",
                 ValueFormat::of(&ig.scores).text(total as f32),
                 ig.f_input,
                 ig.f_baseline,

@@ -19,6 +19,9 @@ use crate::model::{Precision, Quantize};
 use crate::{interrupt, params, Context, Stage, StageError};
 
 const CLASSES: [&str; 2] = ["negative", "positive"];
+/// The class integrated gradients explain, whatever was predicted: one sign means one
+/// sentiment in every figure (green towards positive, red towards negative).
+const POSITIVE: usize = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,7 +63,9 @@ impl Stage for Visualize {
         // 3: an axis key point a rounding error below zero reads 0.0, not -0.0.
         // 4: readable figures: labelled colour bars, a per-layer grid at report width,
         // one number format per IG chart, confidences not rounded to 1.00.
-        4
+        // 5: integrated gradients toward P(positive) for every example (green and red
+        // meant opposite sentiments for a negative prediction); titles name the method.
+        5
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {
@@ -127,7 +132,7 @@ impl Stage for Visualize {
             "ig": {
                 "steps": p.ig_steps,
                 "rule": "trapezoid",
-                "target": "softmax probability of the class predicted by evaluate",
+                "target": "softmax probability of the positive class",
                 "baseline": "[PAD] word embeddings, [CLS]/[SEP] kept",
                 "scores": "(x - baseline) * mean gradient, summed over the hidden dimension",
             },
@@ -168,8 +173,8 @@ fn explain(ctx: &Context, subject: &Subject, s: &Selected, steps: usize) -> Resu
     let rollout = pooled_rollout(&seen.attentions, subject.pooling)?;
     rollout_figure(&ctx.out_path(file("rollout"))?, &encoded.tokens, &rollout, subject.pooling, &caption)?;
 
-    let ig = subject.integrated_gradients(&encoded, usize::from(row.pred), steps)?;
-    ig_figure(&ctx.out_path(file("ig"))?, &encoded.tokens, &ig, class(row.pred), &caption)?;
+    let ig = subject.integrated_gradients(&encoded, POSITIVE, steps)?;
+    ig_figure(&ctx.out_path(file("ig"))?, &encoded.tokens, &ig, CLASSES[POSITIVE], &caption)?;
 
     let record = json!({
         "category": s.category,
