@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
-/// From this many paths on, one `syncfs(2)` replaces an fsync each: an out of 10,000 small
-/// files took 10 s or more in fsyncs alone. Fewer are synced one by one, which leaves other
-/// processes' writes to the filesystem (a training job's checkpoints) to the kernel.
+/// From this many paths on, one `syncfs(2)` replaces an fsync each: an out of many small
+/// files spent seconds in fsyncs alone (bench/README.md). Fewer are synced one by one, which
+/// leaves other processes' writes to the filesystem (a training job's checkpoints) to the kernel.
 #[cfg(target_os = "linux")]
 const SYNCFS_FROM: usize = 64;
 

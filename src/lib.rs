@@ -18,6 +18,7 @@ pub mod key_change;
 pub mod lockfile;
 pub mod matrix;
 pub mod metric_text;
+pub mod mutex;
 pub mod out_lock;
 pub mod overrides;
 pub mod plan;

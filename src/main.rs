@@ -28,18 +28,12 @@ fn main() -> ExitCode {
     }
     // Picks the level now, before candle's first matmul can pick gemm's kernels.
     pipe_stages::simd::level();
-    match run() {
+    match Cli::parse().execute() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             // 2: the pipeline file or command line is wrong; 1: something failed while running.
-            let code = e.downcast_ref::<pipe::Error>().map_or(1, pipe::Error::exit_code);
-            ExitCode::from(code as u8)
+            ExitCode::from(e.exit_code() as u8)
         }
     }
-}
-
-fn run() -> anyhow::Result<()> {
-    Cli::parse().execute()?;
-    Ok(())
 }

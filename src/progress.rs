@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::mutex::lock;
+
 pub struct Reporter {
     bars: Option<MultiProgress>,
     /// Every line the stages' commands write goes to stderr (a cluster job's log), not a summary.
@@ -139,11 +141,6 @@ impl pipe_stages::Progress for StageBar {
             _ => self.set_message(line.trim()),
         }
     }
-}
-
-/// A panic elsewhere while printing leaves the state usable.
-fn lock(plain: &Mutex<Plain>) -> std::sync::MutexGuard<'_, Plain> {
-    plain.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Plain {

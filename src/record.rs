@@ -151,7 +151,7 @@ pub fn load(store: &Store, id: &str) -> Result<RunRecord, Error> {
 /// and `pipe gc` keeps what records name. Nothing is written until an instance is computed
 /// or pulled; then `<id>.journal` gets a JSON line per instance done (synced), and the record,
 /// in progress and naming no stage itself, appears beside it. Rewriting the whole record after
-/// each instance instead wrote O(n²) bytes: about 1 GB for a chain of 2,000 stages.
+/// each instance instead wrote O(n²) bytes (bench/README.md).
 pub struct Journal {
     head: RunRecord,
     file: Option<File>,

@@ -4,13 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pipe_stages::{interrupt, Context, Input, Registry, Stage, StageError};
 use serde_json::{Map, Value};
 
 use crate::key::KeyParts;
+use crate::mutex::lock;
 use crate::out_lock::{self, OutLocks};
 use crate::plan::{Instance, Plan, Selection};
 use crate::progress::Reporter;
@@ -549,9 +550,7 @@ pub fn put_back(
 ) -> Result<PutBack, Error> {
     let restored = workspace::restore(plan, registry, store, &[(i, artifact)], false, &|line| reporter.line(line))?;
     Ok(PutBack {
-        changed: restored
-            .iter()
-            .any(|r| matches!(r.action, workspace::Action::Restored | workspace::Action::Overwritten)),
+        changed: restored.iter().any(workspace::Restored::changed),
         edited: restored.into_iter().filter(|r| r.action == workspace::Action::Modified).map(|r| r.out).collect(),
     })
 }
@@ -563,9 +562,4 @@ enum Failure {
     Stage(StageError),
     #[error(transparent)]
     Engine(#[from] Error),
-}
-
-fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
-    // A panicking stage is caught above; a poisoned board still holds valid slots.
-    board.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::mutex::lock;
+
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
 
 type Cleanup = Box<dyn FnOnce() + Send>;
@@ -35,7 +37,7 @@ pub fn install() {
             continue;
         }
         if !GRACEFUL.load(Ordering::SeqCst) || pipe_stages::interrupt::requested().is_some() {
-            let cleanups = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()));
+            let cleanups = std::mem::take(&mut *lock(&CLEANUPS));
             for (_, cleanup) in cleanups {
                 cleanup();
             }
@@ -53,7 +55,7 @@ pub fn graceful() {
 /// Runs `cleanup` if a signal ends the process before the returned guard is dropped.
 pub fn on_exit(cleanup: impl FnOnce() + Send + 'static) -> OnExit {
     let id = NEXT.fetch_add(1, Ordering::SeqCst);
-    CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).push((id, Box::new(cleanup)));
+    lock(&CLEANUPS).push((id, Box::new(cleanup)));
     OnExit(id)
 }
 
@@ -62,6 +64,6 @@ pub struct OnExit(u64);
 
 impl Drop for OnExit {
     fn drop(&mut self) {
-        CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != self.0);
+        lock(&CLEANUPS).retain(|(id, _)| *id != self.0);
     }
 }

@@ -101,6 +101,19 @@ impl Store {
         self.root.join("objects")
     }
 
+    /// The keys of every stored object, sorted; none in a store not yet written to. An
+    /// objects directory that cannot be read is an error, not an empty store.
+    pub fn keys(&self) -> Result<Vec<String>, Error> {
+        let dir = self.objects_dir();
+        let mut keys: Vec<String> = match fs::read_dir(&dir) {
+            Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(dir)(e)),
+        };
+        keys.sort();
+        Ok(keys)
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

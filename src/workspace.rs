@@ -217,7 +217,7 @@ fn contents(path: &Path, rel: &str) -> Result<Option<Vec<(String, String)>>, Err
 }
 
 /// How [`contents`] and [`Manifest::under`](crate::store::Manifest::under) mark an executable file's hash and an empty directory.
-pub const EXECUTABLE: &str = " +x";
+const EXECUTABLE: &str = " +x";
 pub const EMPTY_DIR: &str = "empty directory";
 
 /// A file's entry in [`contents`]: its blake3, marked when executable.

@@ -12,7 +12,7 @@ use pipe::key::KeyParts;
 use pipe::record::{RunRecord, StageRecord, Status};
 use pipe::store::Store;
 use pipe_stages::model::{Classifier, ModelOptions};
-use pipe_stages::testkit::use_offline_hub;
+use pipe_stages::testkit::{fixture_snapshot, use_offline_hub};
 use serde_json::{json, Value};
 use support::{Ran, Test};
 
@@ -20,15 +20,10 @@ const SHELL_ONLY: &str = "name: p\nstages:\n  a: {uses: shell, run: echo a > $PI
 
 /// Saves the fixture model with its tokenizer as the train stage's `model/` does.
 fn save_model(dir: &Path) {
-    let hf = use_offline_hub();
+    use_offline_hub();
     let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &ModelOptions::default(), 42).unwrap();
-    let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
-    let snapshot = std::fs::read_dir(&snapshots)
-        .unwrap_or_else(|e| panic!("{}: {e}", snapshots.display()))
-        .next()
-        .unwrap()
-        .unwrap();
-    model.save_hf_dir(dir, &[snapshot.path().join("tokenizer.json")]).unwrap();
+    let tokenizer = fixture_snapshot("pipe-fixtures/tiny-bert").join("tokenizer.json");
+    model.save_hf_dir(dir, &[tokenizer]).unwrap();
 }
 
 /// Stores an artifact of kind `train` holding `model/` (when `with_model`), as a run would.

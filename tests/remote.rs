@@ -381,6 +381,19 @@ fn a_file_remote_round_trips_and_http_is_read_only_by_default() {
 }
 
 #[test]
+fn push_all_from_a_store_whose_objects_cannot_be_listed_is_an_error_not_nothing_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/usb-disk", dir.path().display());
+    let a = Test::new().pipeline(SHARED);
+    std::fs::create_dir(a.cache()).unwrap();
+    std::fs::write(a.cache().join("objects"), "not a directory").unwrap();
+    let objects = a.cache().join("objects");
+    (run(&a, &["push", "--all", &format!("--remote={url}")]).code(1))
+        .stderr_has(&format!("{}: Not a directory", objects.display()));
+    run(&a, &["verify", "--all"]).code(1).stderr_has("Not a directory");
+}
+
+#[test]
 fn pull_into_a_cache_its_user_cannot_write_names_the_cache() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -112,10 +112,7 @@ fn of_pipeline(
 }
 
 fn every_object(store: &Store) -> Result<(Vec<Artifact>, usize), Error> {
-    let dir = store.objects_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok((Vec::new(), 0)) };
-    let mut keys: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    keys.sort();
+    let keys = store.keys()?;
     in_store(store, keys.iter().map(|k| ("--all", k.as_str())))
 }
 

@@ -16,6 +16,7 @@ use crate::executor::slurm::{self, Slurm};
 use crate::executor::slurm_client;
 use crate::executor::{Executor, ExecutorKind, Finished, Work};
 use crate::lockfile;
+use crate::mutex::lock;
 use crate::plan::{self, Instance, Plan, Selection};
 use crate::preflight;
 use crate::probe::{probe_via, RemoteLookup, State};
@@ -116,7 +117,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         }
         let stage = stage_record(&plan.instances[i], &registry, outcome, logs[i].clone());
         let made = matches!(outcome.status, Status::Ran | Status::Pulled);
-        let added = journal.lock().unwrap_or_else(|e| e.into_inner()).add(&store, &stage, made);
+        let added = lock(&journal).add(&store, &stage, made);
         if let Err(e) = added {
             reporter.line(&format!("warning: the run's record of what is done so far: {e}"));
         }

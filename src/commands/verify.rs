@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::integrity::{self, Problem, Stamp};
 use crate::lockfile;
+use crate::mutex::lock;
 use crate::store::Store;
 use crate::Error;
 
@@ -206,16 +207,5 @@ fn expected(file: &Path) -> Result<Vec<(String, Option<String>)>, Error> {
 }
 
 fn all_keys(store: &Store) -> Result<Vec<(String, Option<String>)>, Error> {
-    let dir = store.objects_dir();
-    let mut keys: Vec<(String, Option<String>)> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), None)).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(dir)(e)),
-    };
-    keys.sort();
-    Ok(keys)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    Ok(store.keys()?.into_iter().map(|k| (k, None)).collect())
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::suggest;
 
-pub const KEYS: &[&str] = &[
+const KEYS: &[&str] = &[
     "cmd",
     "wdir",
     "deps",

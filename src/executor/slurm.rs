@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::jobs::{self, JobRecord};
@@ -15,6 +15,7 @@ use super::slurm_client::{self, JobState};
 use super::{Executor, Finished, Work};
 use pipe_stages::{interrupt, Registry};
 
+use crate::mutex::lock;
 use crate::plan::Plan;
 use crate::probe::{probe, Probe, State};
 use crate::record::{self, Status};
@@ -320,11 +321,6 @@ fn cancel(submitted: &Mutex<Submitted>, say: impl FnOnce(&str)) {
         ));
     }
     say(&line);
-}
-
-/// The submitted ids stay usable after a panic elsewhere.
-fn lock(submitted: &Mutex<Submitted>) -> MutexGuard<'_, Submitted> {
-    submitted.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Probes the selection and settles the instances found in the store, putting their outs

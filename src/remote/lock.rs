@@ -23,7 +23,7 @@ use super::{Remote, RemoteError};
 use crate::{host, record, signals, Error};
 
 /// Where the locks live on the remote.
-pub const LOCKS: &str = "locks";
+const LOCKS: &str = "locks";
 
 /// How often a holder rewrites its lock.
 const REFRESH: Duration = Duration::from_secs(60);

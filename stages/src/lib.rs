@@ -7,6 +7,7 @@
 pub mod context;
 pub mod error;
 pub mod interrupt;
+pub mod json;
 pub mod params;
 pub mod registry;
 pub mod rng;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::stats::interval::Interval;
 
 /// Significant digits of every number shown to a reader.
-pub const DIGITS: i32 = 4;
+const DIGITS: i32 = 4;
 
 /// `0.708994708994709` -> `0.7090`, `12.3456` -> `12.35`, `-2.645418663904664e-6` ->
 /// `-2.645e-6`: plain notation from 0.001 up, scientific below; trailing zeros kept

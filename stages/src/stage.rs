@@ -20,7 +20,8 @@ pub trait Stage: Send + Sync {
     fn kind(&self) -> &'static str;
 
     /// Code version, part of the stage key: bump it when the stage's output for
-    /// the same inputs changes, so cached artifacts are not reused wrongly.
+    /// the same inputs changes, so cached artifacts are not reused wrongly. The
+    /// commit that bumps it says what changed (`git log -L` on the function).
     fn version(&self) -> u32;
 
     /// Validates `with:` params and returns them with defaults filled in

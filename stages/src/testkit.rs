@@ -32,6 +32,14 @@ pub fn use_offline_hub() -> PathBuf {
     hf
 }
 
+/// The snapshot directory of hub repo `repo` (`pipe-fixtures/tiny-bert`) in
+/// ../shared/hf; panics naming the directory it looked in.
+pub fn fixture_snapshot(repo: &str) -> PathBuf {
+    let snapshots = shared_dir().join("hf/hub").join(format!("models--{}", repo.replace('/', "--"))).join("snapshots");
+    let first = std::fs::read_dir(&snapshots).ok().and_then(|mut d| d.next()).and_then(Result::ok);
+    first.unwrap_or_else(|| panic!("no snapshot of {repo} in {}", snapshots.display())).path()
+}
+
 /// Writes an evaluate-style `predictions.csv` into `dir` (created): one row per
 /// entry of `correct`, true label positive, predicted positive when correct.
 pub fn write_predictions(dir: &Path, correct: &[bool]) {

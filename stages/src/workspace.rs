@@ -22,7 +22,7 @@ pub const STAMP: &str = "stamp.json";
 pub const RESERVED: [&str; 5] = [MANIFEST, PARAMS, METRICS, KEY, STAMP];
 /// The artifact directory holding the workspace outs whose first component is a
 /// [`RESERVED`] name, or this name itself (see [`in_artifact`]).
-pub const ESCAPED: &str = "outs.pipe";
+const ESCAPED: &str = "outs.pipe";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {

@@ -5,25 +5,15 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::model::{Classifier, ModelOptions, Pooling, Precision, Quantize};
 use pipe_stages::predict::{Predictor, DEFAULT_IG_STEPS, DEFAULT_MAX_LEN};
-use pipe_stages::testkit::use_offline_hub;
-
-fn fixture_tokenizer(hf: &Path) -> PathBuf {
-    let snapshots = hf.join("hub/models--pipe-fixtures--tiny-bert/snapshots");
-    let snapshot = std::fs::read_dir(&snapshots)
-        .unwrap_or_else(|e| panic!("{}: {e}", snapshots.display()))
-        .next()
-        .unwrap()
-        .unwrap();
-    snapshot.path().join("tokenizer.json")
-}
+use pipe_stages::testkit::{fixture_snapshot, use_offline_hub};
 
 /// A model directory as the train stage writes it, with the given pooling.
 fn model_dir(root: &Path, pooling: Pooling) -> PathBuf {
-    let hf = use_offline_hub();
+    use_offline_hub();
     let opts = ModelOptions { pooling, ..ModelOptions::default() };
     let model = Classifier::from_hub("pipe-fixtures/tiny-bert", "main", &opts, 42).unwrap();
     let dir = root.join(format!("model-{}", pooling.name()));
-    model.save_hf_dir(&dir, &[fixture_tokenizer(&hf)]).unwrap();
+    model.save_hf_dir(&dir, &[fixture_snapshot("pipe-fixtures/tiny-bert").join("tokenizer.json")]).unwrap();
     dir
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use pipe_stages::data::tokenize::load_unpadded;
 use pipe_stages::data::tokens::TokenizedSplit;
 use pipe_stages::model::{Classifier, ModelOptions};
-use pipe_stages::testkit::{run_stage, shared_dir, use_offline_hub, Ran};
+use pipe_stages::testkit::{fixture_snapshot, run_stage, shared_dir, use_offline_hub, Ran};
 use pipe_stages::train::history::History;
 use pipe_stages::Input;
 use serde_json::{json, Value};
@@ -19,12 +19,7 @@ const MODEL: &str = "pipe-fixtures/tiny-bert";
 fn tokenize_artifact(dir: &Path, n_train: usize, n_dev: usize) -> Input {
     use_offline_hub();
     std::fs::create_dir_all(dir).unwrap();
-    let snapshot = std::fs::read_dir(shared_dir().join("hf/hub/models--pipe-fixtures--tiny-bert/snapshots"))
-        .unwrap()
-        .next()
-        .expect("tiny-bert snapshot in ../shared/hf")
-        .unwrap()
-        .path();
+    let snapshot = fixture_snapshot("pipe-fixtures/tiny-bert");
     let (json, tokenizer) = load_unpadded(&snapshot.join("tokenizer.json")).unwrap();
     std::fs::write(dir.join("tokenizer.json"), json).unwrap();
     let tsv = std::fs::read_to_string(shared_dir().join("data/sst2/train.tsv")).unwrap();
@@ -140,12 +135,7 @@ fn subset_patience_and_frozen_embeddings() {
     let saved = std::fs::read(ran.dir.join("model/model.safetensors")).unwrap();
     let saved = safetensors::SafeTensors::deserialize(&saved).unwrap();
     let name = saved.names().into_iter().find(|n| n.ends_with("embeddings.word_embeddings.weight")).unwrap();
-    let hub_dir = std::fs::read_dir(shared_dir().join("hf/hub/models--pipe-fixtures--tiny-bert/snapshots"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let hub_dir = fixture_snapshot("pipe-fixtures/tiny-bert");
     let hub = std::fs::read(hub_dir.join("model.safetensors")).unwrap();
     let hub = safetensors::SafeTensors::deserialize(&hub).unwrap();
     assert!(saved.tensor(name).unwrap().data() == hub.tensor(name).unwrap().data());

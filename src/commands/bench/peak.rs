@@ -1,5 +1,5 @@
 //! `pipe bench peak`: the rate of the matrix product a dense layer runs, alone, at
-//! the shape issue 18 measured PyTorch's peak with (a DistilBERT-base feed-forward
+//! the shape the benchmarks measure PyTorch's peak with (a DistilBERT-base feed-forward
 //! layer on 1152 token rows, 768 -> 3072). It is the reference the share-of-peak
 //! figures divide by (`--peak-gflops`), measured rather than computed from clock and
 //! FMA units, since the clock, the vector width the level allows and the neighbours'

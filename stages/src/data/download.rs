@@ -160,9 +160,7 @@ impl Stage for Download {
             counts::record(ctx, split.name(), rows);
         }
         let sources = json!({"origin": origin, "files": listed});
-        let path = ctx.out_path("sources.json")?;
-        let text = serde_json::to_string_pretty(&sources).map_err(|e| StageError::Failed(e.to_string()))?;
-        std::fs::write(&path, text + "\n").map_err(StageError::io(&path))
+        crate::json::write(&ctx.out_path("sources.json")?, &sources)
     }
 }
 

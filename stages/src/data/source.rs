@@ -30,7 +30,7 @@ impl SourceSplit {
 
     /// The split a file holds, from its name (`train-00000-of-00001.parquet`,
     /// `dev.tsv`) or else its folder's name (`default/train/0000.parquet`).
-    pub fn of_path(path: &str) -> Option<SourceSplit> {
+    fn of_path(path: &str) -> Option<SourceSplit> {
         let mut parts = path.rsplit('/');
         let stem = parts.next().map(|f| f.split('.').next().unwrap_or(f));
         [stem, parts.next()].into_iter().flatten().find_map(|part| {

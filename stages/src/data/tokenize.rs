@@ -16,7 +16,7 @@ use super::tokens::TokenizedSplit;
 use crate::{params, Context, Stage, StageError, Upstream};
 
 /// The splits written by the split stage, in the order they are tokenized.
-pub const SPLITS: [&str; 4] = ["train", "dev", "test", "unlabelled"];
+const SPLITS: [&str; 4] = ["train", "dev", "test", "unlabelled"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -144,8 +144,7 @@ impl Stage for Tokenize {
         // naming the model in the artifact keeps their hashes, and so the keys of the
         // train stages that read the model from here, apart.
         let model = json!({"model": p.model, "revision": p.revision, "commit": p.commit(&ctx.workdir)?});
-        let path = ctx.out_path("model.json")?;
-        std::fs::write(&path, format!("{model:#}\n")).map_err(StageError::io(&path))
+        crate::json::write(&ctx.out_path("model.json")?, &model)
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::calibration::{brier, calibration, ece, reliability_bins, Calibration};
 use super::logits::Logits;
 use super::scores::Scored;
-use super::{json, temperature};
+use super::temperature;
+use crate::json;
 use crate::stats::bootstrap::{Bootstrap, Statistic};
 use crate::stats::interval::ci_key;
 use crate::{params, plot, Context, Stage, StageError};
@@ -38,11 +39,6 @@ impl Stage for Calibrate {
     }
 
     fn version(&self) -> u32 {
-        // 2: probabilities parsed exactly (serde_json float_roundtrip); one slice Brier
-        // score in calibration.json moved by 1 ULP under the same key before.
-        // 3: bootstrap intervals of Brier and ECE, before and after scaling.
-        // 4: reliability diagrams from confidence 0.5, both gap directions in the legend, counts at the bars' feet.
-        // 5: the legend says the whole outlined bar is the accuracy (green included).
         5
     }
 

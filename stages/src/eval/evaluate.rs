@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::{analyse, markdown};
-use super::json;
 use super::logits::Logits;
 use super::metrics::{ClassScores, Confusion, Metrics};
 use super::predictions::{write_csv, Prediction};
@@ -17,6 +16,7 @@ use super::slice::SliceParams;
 use super::slices::content_tokens;
 use crate::data::examples::{read_jsonl, Example};
 use crate::data::tokens::TokenizedSplit;
+use crate::json;
 use crate::model::{Classifier, ModelOptions, Pooling, Quantize};
 use crate::plot::{heatmap, Heatmap, Scale};
 use crate::stats::bootstrap::{Bootstrap, Statistic};
@@ -53,8 +53,6 @@ impl Stage for Evaluate {
     }
 
     fn version(&self) -> u32 {
-        // 2: bootstrap intervals of accuracy, F1 and macro-F1, and the Wilson interval of accuracy.
-        // 3: the confusion matrix's colour bar labelled, its ticks beside it, min and max ticked.
         3
     }
 

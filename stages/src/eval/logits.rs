@@ -28,7 +28,7 @@ impl Logits {
     }
 
     pub fn read(path: &Path) -> Result<Logits, StageError> {
-        let logits: Logits = super::json::read(path)?;
+        let logits: Logits = crate::json::read(path)?;
         for (name, l, y) in [("test", &logits.test, &logits.test_labels), ("dev", &logits.dev, &logits.dev_labels)] {
             if l.len() != y.len() {
                 return Err(StageError::Input(format!(

@@ -17,21 +17,13 @@ pub fn owned(list: &[&str]) -> Vec<String> {
 }
 
 /// Lowercased whitespace-separated words of `text`.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split_whitespace().map(str::to_lowercase)
 }
 
 /// True when a word of `text` (lowercased) equals an entry of `list` (compared lowercased).
 pub fn contains_any(text: &str, list: &[String]) -> bool {
     words(text).any(|w| list.iter().any(|m| m.to_lowercase() == w))
-}
-
-pub fn is_negation(text: &str, list: &[String]) -> bool {
-    contains_any(text, list)
-}
-
-pub fn is_contrast(text: &str, list: &[String]) -> bool {
-    contains_any(text, list)
 }
 
 #[cfg(test)]
@@ -41,13 +33,13 @@ mod tests {
     #[test]
     fn matches_whole_lowercased_words_only() {
         let neg = owned(NEGATION);
-        assert!(is_negation("it does n't work", &neg));
-        assert!(is_negation("NOT good", &neg));
-        assert!(!is_negation("a notable film", &neg));
-        assert!(!is_negation("", &neg));
+        assert!(contains_any("it does n't work", &neg));
+        assert!(contains_any("NOT good", &neg));
+        assert!(!contains_any("a notable film", &neg));
+        assert!(!contains_any("", &neg));
         let con = owned(CONTRAST);
-        assert!(is_contrast("slow , but rewarding", &con));
-        assert!(!is_contrast("butter", &con));
-        assert!(is_contrast("good yet", &owned(&["YET"])));
+        assert!(contains_any("slow , but rewarding", &con));
+        assert!(!contains_any("butter", &con));
+        assert!(contains_any("good yet", &owned(&["YET"])));
     }
 }

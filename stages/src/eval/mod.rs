@@ -5,7 +5,6 @@ pub mod calibrate;
 pub mod calibration;
 pub mod errors;
 pub mod evaluate;
-pub mod json;
 pub mod logits;
 pub mod markers;
 pub mod metrics;

@@ -4,11 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::markers;
 use super::metrics::{Confusion, Metrics};
 use super::predictions;
 use super::slices::{content_tokens, slice_rows, Member, SliceRow, SliceSpec, LENGTH_BOUNDS};
-use super::{json, markers};
 use crate::data::tokens::TokenizedSplit;
+use crate::json;
 use crate::numfmt::{interval_text, sig, signed};
 use crate::plot::{bar_chart, Bar, BarChart, BarColours};
 use crate::stats::interval::ci_key;
@@ -50,10 +51,6 @@ impl Stage for Slice {
     }
 
     fn version(&self) -> u32 {
-        // 2: value texts on a white box where the dashed reference line crosses them.
-        // 3: bootstrap intervals of every slice's accuracy (JSON, CSV, Markdown, error bars).
-        // 4: slices.png: whiskers named as the intervals, lengths' unit, one axis format, a real dashed line.
-        // 5: the white box under each value text as wide as the font sets the text, not an estimate.
         5
     }
 

@@ -62,14 +62,14 @@ impl SliceSpec {
         names
     }
 
-    pub fn bucket_of(&self, n_tokens: usize) -> usize {
+    fn bucket_of(&self, n_tokens: usize) -> usize {
         self.length_bounds.iter().position(|&b| n_tokens <= b).unwrap_or(self.length_bounds.len())
     }
 
     pub fn tags(&self, text: &str, n_tokens: usize) -> Tags {
         Tags {
-            negation: markers::is_negation(text, &self.negation),
-            contrast: markers::is_contrast(text, &self.contrast),
+            negation: markers::contains_any(text, &self.negation),
+            contrast: markers::contains_any(text, &self.contrast),
             n_tokens,
             length: self.bucket_names().swap_remove(self.bucket_of(n_tokens)),
         }

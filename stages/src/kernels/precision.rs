@@ -16,7 +16,6 @@ use super::par::for_rows_mut;
 use super::simd::{self, Level};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// f32 products: the reference
@@ -41,7 +40,7 @@ impl Precision {
     /// The fastest precision whose results are acceptable at `level`: bf16
     /// where its products run on AMX tiles, or on AVX512-BF16 (at level `avx512`
     /// on a CPU with it); elsewhere the portable bf16 product is slower than f32.
-    pub fn fastest_at(level: Level) -> Precision {
+    fn fastest_at(level: Level) -> Precision {
         if level == Level::Amx || (level == Level::Avx512 && simd::has_bf16_dot()) {
             Precision::Bf16
         } else {

@@ -70,10 +70,6 @@ impl ModelConfig {
         }
         Ok(ModelConfig { raw, ..config })
     }
-
-    pub fn head_dim(&self) -> usize {
-        self.hidden / self.heads
-    }
 }
 
 /// The unsigned integer under `key`; the error names the key, and the value when there is one.

@@ -33,15 +33,6 @@ impl Stage for Ablate {
     }
 
     fn version(&self) -> u32 {
-        // 2: value texts on a white box where the dashed reference line crosses them.
-        // 3: paired-bootstrap intervals, McNemar's test, verdicts, aggregation over seeds, error bars.
-        // 4: the chart widens when its axis description is longer than the plot is wide.
-        // 5: an axis key point a rounding error below zero reads 0.0, not -0.0.
-        // 6: over seeds, the t-interval of the mean per-seed difference, and a verdict that needs
-        // it too; the chart's reference line in real dashes, one axis format, at least 260 px tall.
-        // 7: over seeds, the chart shows the interval over seeds (blue) beside the one over sentences;
-        // value texts with two decimals, on a white box as wide as the text.
-        // 8: ranks within a seed; differences in pp with two decimals.
         8
     }
 
@@ -68,7 +59,7 @@ impl Stage for Ablate {
         let measured = ctx.inputs_of("evaluate").into_iter().map(|e| measure(ctx, e)).collect::<Result<Vec<_>, _>>()?;
         let mut summary = ablation::summarize(measured, &p.reference, &Bootstrap::new(ctx.seed, "test"))?;
         summary.recipe = recipe(&ctx.inputs_of("train"))?;
-        write(ctx, "ablation_summary.json", serde_json::to_string_pretty(&summary).map_err(json_error)? + "\n")?;
+        crate::json::write(&ctx.out_path("ablation_summary.json")?, &summary)?;
         write(ctx, "ablation_summary.csv", csv_text(&summary)?)?;
         let mut md = String::from("# Ablation summary\n\n");
         if let Some(recipe) = ablation::recipe_text(&summary) {
@@ -117,10 +108,6 @@ fn recipe(trains: &[&Input]) -> Result<BTreeMap<String, Value>, StageError> {
     let Some(first) = runs.first().and_then(Value::as_object) else { return Ok(BTreeMap::new()) };
     let shared = first.iter().filter(|(k, v)| !v.is_null() && runs.iter().all(|r| r.get(k.as_str()) == Some(v)));
     Ok(shared.map(|(k, v)| (k.clone(), v.clone())).collect())
-}
-
-fn json_error(e: serde_json::Error) -> StageError {
-    StageError::Failed(format!("ablate: cannot serialise the summary: {e}"))
 }
 
 fn write(ctx: &Context, name: &str, text: String) -> Result<(), StageError> {

@@ -32,7 +32,7 @@ use crate::stats::{Interval, McNemar, Spread};
 use crate::{StageError, SEED_AXIS};
 
 /// Significance level of the verdicts.
-pub const ALPHA: f64 = 0.05;
+const ALPHA: f64 = 0.05;
 
 /// What was measured for one variant, before comparing.
 #[derive(Debug, Clone, PartialEq)]

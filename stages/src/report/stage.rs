@@ -34,17 +34,6 @@ impl Stage for Report {
     }
 
     fn version(&self) -> u32 {
-        // 2: summary first with intervals and the compared numbers, configuration last, 4 significant
-        // digits, absent sections left out, ablations over seeds; unset params in the run
-        // configuration show the value the stage recorded. 3: the summary's largest slice drop
-        // names the slice's size. 4: the seed report's Brier on the binary scale (halved, with a note),
-        // the headline slice only among drops clear of the overall accuracy, the instance whose accuracy
-        // interval width is given, ablation findings with the interval over seeds; arrays in metric tables
-        // element by element. 5: the test metrics say why their dev accuracy may differ from training's;
-        // mistakes per slice in the slice stage's order. 6: the ablation chart's caption over seeds
-        // names both intervals. 7: notes only for what the tables show; differences in pp with two
-        // decimals; the ablations' training recipe; each explained example with its sentence and captions
-        // naming the method; figures counted once.
         7
     }
 

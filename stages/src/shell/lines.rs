@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crate::Progress;
 
 /// The most bytes of one line that are kept; the rest is counted and marked.
-pub const LINE_CAP: usize = 4096;
+const LINE_CAP: usize = 4096;
 /// How many trailing lines [`Lines::finish`] returns.
-pub const TAIL: usize = 20;
+const TAIL: usize = 20;
 /// How often, at most, a line ended by `\r` (a redrawn progress bar) is shown.
 const REDRAW: Duration = Duration::from_millis(100);
 

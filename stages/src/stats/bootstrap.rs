@@ -16,7 +16,7 @@ use super::interval::{Interval, LEVEL};
 use crate::rng;
 
 /// Resampled test sets per interval.
-pub const RESAMPLES: usize = 1000;
+const RESAMPLES: usize = 1000;
 
 /// A statistic of one (resampled) set of items.
 pub type Statistic<'a, T> = &'a dyn Fn(&[T]) -> Option<f64>;
@@ -65,7 +65,7 @@ impl Bootstrap {
 }
 
 /// The central `LEVEL` interval of `values`.
-pub fn percentile_interval(mut values: Vec<f64>) -> Option<Interval> {
+fn percentile_interval(mut values: Vec<f64>) -> Option<Interval> {
     if values.is_empty() {
         return None;
     }

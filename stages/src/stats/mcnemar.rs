@@ -30,7 +30,7 @@ pub fn mcnemar(pairs: impl IntoIterator<Item = (bool, bool)>) -> McNemar {
 
 /// `min(1, 2 P(X <= min(b, c)))` for X ~ Binomial(b + c, 1/2), summed in log space
 /// so that 0.5^n cannot underflow for large n.
-pub fn exact_p(b: u64, c: u64) -> f64 {
+fn exact_p(b: u64, c: u64) -> f64 {
     let n = b + c;
     let k = b.min(c);
     let mut ln_pmf = -(n as f64) * std::f64::consts::LN_2;

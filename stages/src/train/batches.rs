@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Batches per length-sorted pool: large enough that neighbours in a pool have
 /// similar lengths, small enough that a pool is still a random sample of the split.
-pub const POOL_BATCHES: usize = 50;
+const POOL_BATCHES: usize = 50;
 
 /// One epoch of training batches: row indices into `lengths`, every row exactly once.
 pub fn train_batches(lengths: &[usize], batch_size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {

@@ -23,7 +23,6 @@ use crate::rng::derive;
 use crate::StageError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
     /// Full optimiser steps: dropout forward, backward, gradient clipping, AdamW
@@ -356,7 +355,7 @@ fn report(
 /// Q, K, V and output projections (4·h²), the feed-forward (2·h·ff) per token, and
 /// the attention scores and weighted values (2·t·h) per token; then the head's
 /// dense layer and classifier on b vectors. Elementwise work is left out.
-pub fn forward_flops(config: &ModelConfig, b: usize, t: usize) -> f64 {
+fn forward_flops(config: &ModelConfig, b: usize, t: usize) -> f64 {
     let (h, ff) = (config.hidden as f64, config.intermediate as f64);
     let tokens = (b * t) as f64;
     let per_layer = 2.0 * tokens * (4.0 * h * h + 2.0 * h * ff + 2.0 * t as f64 * h);
@@ -408,8 +407,7 @@ fn dump(
         "batches": ids(measured),
         "labels": labels(measured),
     });
-    let text = serde_json::to_string(&doc).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
-    std::fs::write(path, text + "\n").map_err(StageError::io(path))
+    crate::json::write_compact(path, &doc)
 }
 
 #[cfg(test)]

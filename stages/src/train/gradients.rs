@@ -24,8 +24,8 @@ use crate::StageError;
 /// Runs of rows per training batch for an encoder of hidden size `hidden`: two up to
 /// 512, one above. Each shard reads every weight and writes a whole gradient of
 /// each, a cost that grows with the weights, while what shards save, a wait at the
-/// end of each op, does not. On the 2-core Xeon of bench/README.md two shards train
-/// MiniLM (384) faster at every SIMD level and the DistilBERT-base size (768) slower.
+/// end of each op, does not: two train MiniLM (384) faster, and the DistilBERT-base
+/// size (768) slower (bench/README.md has the measurements).
 pub fn shards(hidden: usize) -> usize {
     if hidden <= 512 {
         2
@@ -47,7 +47,7 @@ impl TableRows {
     /// The gradient of lookups of `ids` given the gradients of their results (each
     /// `[ids.len(), width]`): each result row added into its id's row, in order, as
     /// a lookup's backward adds them into a zeroed table.
-    pub fn of_lookups(lookups: &[(Vec<u32>, Vec<f32>)], width: usize) -> TableRows {
+    fn of_lookups(lookups: &[(Vec<u32>, Vec<f32>)], width: usize) -> TableRows {
         let mut rows: Vec<u32> = lookups.iter().flat_map(|(ids, _)| ids.iter().copied()).collect();
         rows.sort_unstable();
         rows.dedup();

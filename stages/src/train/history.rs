@@ -45,14 +45,11 @@ pub struct History {
 
 impl History {
     pub fn write(&self, path: &Path) -> Result<(), StageError> {
-        let json =
-            serde_json::to_string_pretty(self).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
-        std::fs::write(path, json + "\n").map_err(StageError::io(path))
+        crate::json::write(path, self)
     }
 
     pub fn read(path: &Path) -> Result<History, StageError> {
-        let text = std::fs::read_to_string(path).map_err(StageError::io(path))?;
-        serde_json::from_str(&text).map_err(|e| StageError::Input(format!("{}: {e}", path.display())))
+        crate::json::read(path)
     }
 
     pub fn best(&self) -> Option<&EpochRecord> {

@@ -14,9 +14,9 @@ use super::gradients::{sum_blocks, with_values, Grad, Gradients, TableRows, BLOC
 use crate::kernels::par::zip3_rows_mut;
 use crate::StageError;
 
-pub const BETA1: f64 = 0.9;
-pub const BETA2: f64 = 0.999;
-pub const EPS: f64 = 1e-8;
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-8;
 
 struct Slot {
     var: Var,

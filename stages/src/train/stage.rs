@@ -31,19 +31,6 @@ impl Stage for Train {
     }
 
     fn version(&self) -> u32 {
-        // 2: `dropout` resolves as f64 (0.1, not 0.10000000149011612); the curves'
-        // legend moves to the corner the lines leave free. 3: each step's logits
-        // come from the real tokens only, with the last layer past attention on
-        // [CLS] alone: the same forward bits, gradients equal up to rounding. 4: an
-        // encoder up to 512 wide gets each batch's gradients as the sum of two runs of
-        // rows' (`gradients.rs`), and every model its dropout masks from a generator
-        // per run, seeded from the run's stream. 5: the curves' text drawn with each
-        // glyph's side bearing (vendor/plotters): same model bytes, other PNG bytes.
-        // 6: the curves mark the epoch kept, write each axis with one number of decimals,
-        // and the accuracy axis spans at least 2 pp. 7: the loss curve draws circles on
-        // its epoch series only (on 5,727 steps they made a band), smooths the steps with
-        // a centred mean (an average of past steps lagged them) and puts each epoch's mean
-        // training loss at mid-epoch.
         7
     }
 

@@ -25,8 +25,8 @@ pub fn select(rows: &[Prediction], per_category: usize, negation: &[String], con
     // Stable sort: equal confidences keep file order.
     failures.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     let picks: [Vec<&Prediction>; 3] = [
-        rows.iter().filter(|r| markers::is_negation(&r.text, negation)).collect(),
-        rows.iter().filter(|r| markers::is_contrast(&r.text, contrast)).collect(),
+        rows.iter().filter(|r| markers::contains_any(&r.text, negation)).collect(),
+        rows.iter().filter(|r| markers::contains_any(&r.text, contrast)).collect(),
         failures,
     ];
     CATEGORIES

@@ -142,9 +142,7 @@ pub fn attribute_text(
 
 /// The pooling recorded in a saved model's config.json (`cls` when absent: a hub checkpoint).
 fn saved_pooling(config: &Path) -> Result<Pooling, StageError> {
-    let text = std::fs::read_to_string(config).map_err(StageError::io(config))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| StageError::Input(format!("{}: {e}", config.display())))?;
+    let value: serde_json::Value = crate::json::read(config)?;
     match value.get(POOLING_KEY) {
         None => Ok(Pooling::Cls),
         Some(p) => serde_json::from_value(p.clone())

@@ -59,12 +59,6 @@ impl Stage for Visualize {
     }
 
     fn version(&self) -> u32 {
-        // 2: an IG chart widens when its axis description is longer than the plot is wide.
-        // 3: an axis key point a rounding error below zero reads 0.0, not -0.0.
-        // 4: readable figures: labelled colour bars, a per-layer grid at report width,
-        // one number format per IG chart, confidences not rounded to 1.00.
-        // 5: integrated gradients toward P(positive) for every example (green and red
-        // meant opposite sentiments for a negative prediction); titles name the method.
         5
     }
 
@@ -139,10 +133,7 @@ impl Stage for Visualize {
             "attention": "softmax probabilities [layer][head][query][key], rounded to 1e-4",
             "examples": examples,
         });
-        let path = ctx.out_path("attributions.json")?;
-        let text =
-            serde_json::to_string(&doc).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))? + "\n";
-        std::fs::write(&path, text).map_err(StageError::io(&path))
+        crate::json::write_compact(&ctx.out_path("attributions.json")?, &doc)
     }
 }
 

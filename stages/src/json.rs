@@ -7,10 +7,18 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::StageError;
 
+/// Indented, for files people open.
 pub fn write(path: &Path, value: &impl Serialize) -> Result<(), StageError> {
-    let mut text =
-        serde_json::to_string_pretty(value).map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))?;
-    text.push('\n');
+    written(path, serde_json::to_string_pretty(value))
+}
+
+/// On one line, for files of many numbers (attention matrices, token ids).
+pub fn write_compact(path: &Path, value: &impl Serialize) -> Result<(), StageError> {
+    written(path, serde_json::to_string(value))
+}
+
+fn written(path: &Path, text: serde_json::Result<String>) -> Result<(), StageError> {
+    let text = text.map_err(|e| StageError::Failed(format!("{}: {e}", path.display())))? + "\n";
     std::fs::write(path, text).map_err(StageError::io(path))
 }
 
