@@ -228,7 +228,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(html.contains("<td>ece</td><td>0.05940</td><td>0.02130</td>"), "calibration before/after");
     assert!(html.contains("<td>temperature</td><td>1.700</td><td></td>"));
     assert!(
-        html.contains("<td>accuracy</td><td>0.9014</td><td>[0.8807, 0.9209]</td>"),
+        html.contains("<td>accuracy</td><td>90.14%</td><td>[88.07, 92.09]%</td>"),
         "test metrics with their interval"
     );
     assert!(html.contains("Figure `reliability_scaled.png` is missing from `calibrate`."));
@@ -244,8 +244,8 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(html.contains("<td>length 9-16</td><td>3</td>"), "mistakes per slice");
     // `best` is true for every epoch that improved; the table says which one is kept.
     assert!(html.contains("<th>kept</th>"), "per-epoch history");
-    assert!(html.contains("<td>1</td><td>0.4100</td><td>0.2700</td><td>0.9000</td><td></td>"), "per-epoch history");
-    assert!(html.contains("<td>2</td><td>0.2200</td><td>0.2512</td><td>0.9121</td><td>yes</td>"), "per-epoch history");
+    assert!(html.contains("<td>1</td><td>0.4100</td><td>0.2700</td><td>90.00%</td><td></td>"), "per-epoch history");
+    assert!(html.contains("<td>2</td><td>0.2200</td><td>0.2512</td><td>91.21%</td><td>yes</td>"), "per-epoch history");
     assert!(!html.contains("grad_norm"), "per-step records stay out of the report");
     assert!(html.contains("<td>macro_avg</td><td>0.9017</td>"), "per-class report with averages");
     assert!(html.contains("Warning from `evaluate`: dev split has 3 examples"));

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::document::Table;
-use crate::numfmt::{format_value, interval_text};
+use crate::numfmt::{format_value, interval_text, percent, percent_interval};
 use crate::stats::interval::{of_metric, CI_SUFFIX};
 use crate::Input;
 
@@ -30,7 +30,29 @@ pub fn read_json(input: &Input, name: &str) -> Result<Option<Value>, String> {
 
 /// A metric's interval (`<key>_ci`) as text, or empty when it has none.
 pub fn interval_cell(metrics: &Value, key: &str) -> String {
-    of_metric(metrics, key).map_or_else(String::new, interval_text)
+    let shown = if is_accuracy(key) { percent_interval } else { interval_text };
+    of_metric(metrics, key).map_or_else(String::new, shown)
+}
+
+/// An accuracy by its name (`accuracy`, `dev_accuracy`, `accuracy_wilson`): shown as a
+/// percentage, as the summary and the slices show accuracies.
+fn is_accuracy(key: &str) -> bool {
+    key.split('_').any(|word| word == "accuracy")
+}
+
+/// A metric or record value under `key` for a table cell: an accuracy in percent (an
+/// interval's ends too), anything else as [`format_value`] writes it.
+fn cell(key: &str, value: &Value) -> String {
+    match (is_accuracy(key), value) {
+        (true, Value::Number(n)) if n.as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)) => {
+            percent(n.as_f64().unwrap_or_default())
+        }
+        (true, Value::Array(ends)) => match ends.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>().as_deref() {
+            Some(&[lo, hi]) => percent_interval([lo, hi]),
+            _ => format_value(value),
+        },
+        _ => format_value(value),
+    }
 }
 
 /// A metrics object as a table (metric, value, 95% CI), in file order; a metric's
@@ -45,7 +67,7 @@ pub fn metrics_table(metrics: &Value, skip: &[&str]) -> Option<Table> {
     let rows: Vec<Vec<String>> = object
         .iter()
         .filter(|(k, _)| !skip.contains(&k.as_str()) && !is_timing(k) && !is_interval(k))
-        .map(|(k, v)| vec![k.clone(), format_value(v), interval_cell(metrics, k)])
+        .map(|(k, v)| vec![k.clone(), cell(k, v), interval_cell(metrics, k)])
         .collect();
     let any_interval = rows.iter().any(|r| !r[2].is_empty());
     let rows = rows.into_iter().map(|mut r| {
@@ -89,7 +111,7 @@ pub fn records_table(value: &Value) -> Option<Table> {
         .enumerate()
         .map(|(i, record)| {
             let mut row: Vec<String> = names.as_ref().map(|n| vec![n[i].clone()]).unwrap_or_default();
-            row.extend(columns.iter().map(|c| record.get(c).map_or_else(String::new, format_value)));
+            row.extend(columns.iter().map(|c| record.get(c).map_or_else(String::new, |v| cell(c, v))));
             row
         })
         .collect();
@@ -103,15 +125,25 @@ mod tests {
 
     #[test]
     fn records_tables_from_lists_and_maps() {
-        let history = json!([{"epoch": 1, "dev_loss": 0.5}, {"epoch": 2, "dev_loss": 0.25, "lr": 1e-5}]);
+        let history =
+            json!([{"epoch": 1, "dev_loss": 0.5}, {"epoch": 2, "dev_loss": 0.25, "lr": 1e-5, "dev_accuracy": 0.91}]);
         let t = records_table(&history).unwrap();
-        assert_eq!(t.header, ["epoch", "dev_loss", "lr"]);
-        assert_eq!(t.rows[1], ["2", "0.2500", "1.000e-5"]);
+        assert_eq!(t.header, ["epoch", "dev_loss", "lr", "dev_accuracy"]);
+        assert_eq!(t.rows[1], ["2", "0.2500", "1.000e-5", "91.00%"], "accuracies in percent");
         assert_eq!(format_value(&json!(0.708994708994709)), "0.7090");
         assert_eq!(format_value(&json!(-2.645418663904664e-6)), "-2.645e-6");
-        let m = metrics_table(&json!({"accuracy": 0.8, "accuracy_ci": [0.77, 0.83], "n": 872}), &[]).unwrap();
+        let metrics = json!({"accuracy": 0.8, "accuracy_ci": [0.77, 0.83], "accuracy_wilson": [0.7712, 0.8261], "n": 872, "f1": 0.8, "f1_ci": [0.77, 0.83]});
+        let m = metrics_table(&metrics, &[]).unwrap();
         assert_eq!(m.header, ["metric", "value", "95% CI"]);
-        assert_eq!(m.rows, [["accuracy", "0.8000", "[0.7700, 0.8300]"], ["n", "872", ""]]);
+        assert_eq!(
+            m.rows,
+            [
+                ["accuracy", "80.00%", "[77.00, 83.00]%"],
+                ["accuracy_wilson", "[77.12, 82.61]%", ""],
+                ["n", "872", ""],
+                ["f1", "0.8000", "[0.7700, 0.8300]"]
+            ]
+        );
         let report = json!({"negative": {"precision": 0.9, "support": 428}});
         let t = records_table(&report).unwrap();
         assert_eq!(t.header, ["", "precision", "support"]);
