@@ -462,7 +462,7 @@ impl Runner<'_> {
                     kind: up.kind.clone(),
                     instance: up.name.clone(),
                     matrix: up.matrix.clone(),
-                    params: up.params.clone(),
+                    params: self.registry.shown(&up.kind, &up.params),
                     dir: artifact.dir.clone(),
                     metrics: Value::Object(artifact.metrics()?),
                 })

@@ -20,7 +20,8 @@ pub struct Input {
     pub instance: String,
     /// The matrix values of this instance (empty for a plain stage).
     pub matrix: BTreeMap<String, Value>,
-    /// Resolved params of the upstream instance.
+    /// Resolved params of the upstream instance, with the values its stage leaves out of
+    /// its key filled in (`Registry::shown`): as the stage ran with them.
     pub params: Value,
     /// The upstream artifact directory (read-only).
     pub dir: PathBuf,

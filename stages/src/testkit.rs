@@ -92,6 +92,8 @@ pub fn run_stage(kind: &str, raw: Value, inputs: Vec<Input>, out_dir: &Path, see
     let registry = Registry::builtin();
     let stage = registry.get(kind).unwrap_or_else(|| panic!("no built-in stage `{kind}`"));
     let params = stage.resolve(&raw)?;
+    // As the runner hands them over: with the values each upstream's key leaves out.
+    let inputs = inputs.into_iter().map(|i| Input { params: registry.shown(&i.kind, &i.params), ..i }).collect();
     std::fs::create_dir_all(out_dir).map_err(StageError::io(out_dir))?;
     let workdir = std::env::current_dir().map_err(StageError::io("."))?;
     let mut ctx =

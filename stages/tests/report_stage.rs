@@ -235,6 +235,7 @@ fn full_report_has_every_section_embeds_every_figure_and_requests_nothing() {
     assert!(html.contains("<td>negation</td><td>120</td><td>60</td><td>85.00%</td><td>[78.33, 90.83]%</td><td>0.8400</td><td>+5.14</td>"), "slice table");
     assert!(html.contains("100/872 = 0.1147 pp"), "ablation footer");
     assert!(html.contains("&quot;lr&quot;: 0.00002"), "run config shows each input's params");
+    assert!(html.contains("&quot;precision&quot;: &quot;fp32&quot;"), "and the values their keys leave out: {html}");
 
     // Most confident mistake first.
     let first = html.find("example.com/x").unwrap();

@@ -15,7 +15,6 @@ use super::markdown;
 use crate::eval::predictions;
 use crate::stats::bootstrap::Bootstrap;
 use crate::stats::interval::{ci_key, of_metric};
-use crate::train::params::{TrainParams, PRECISION};
 use crate::{params, Context, Input, Stage, StageError, Upstream};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -58,7 +57,7 @@ impl Stage for Ablate {
         let p: AblateParams = params::parse(&ctx.params)?;
         let measured = ctx.inputs_of("evaluate").into_iter().map(|e| measure(ctx, e)).collect::<Result<Vec<_>, _>>()?;
         let mut summary = ablation::summarize(measured, &p.reference, &Bootstrap::new(ctx.seed, "test"))?;
-        summary.recipe = recipe(&ctx.inputs_of("train"))?;
+        summary.recipe = recipe(&ctx.inputs_of("train"));
         crate::json::write(&ctx.out_path("ablation_summary.json")?, &summary)?;
         write(ctx, "ablation_summary.csv", csv_text(&summary)?)?;
         let mut md = String::from("# Ablation summary\n\n");
@@ -91,23 +90,12 @@ impl Stage for Ablate {
     }
 }
 
-/// The train params with one value across `trains`, as each ran (precision written out:
-/// the resolved params leave fp32 out to keep older keys).
-fn recipe(trains: &[&Input]) -> Result<BTreeMap<String, Value>, StageError> {
-    let runs = trains
-        .iter()
-        .map(|t| {
-            let (mut run, _) = t.params_as_run();
-            let precision = params::parse::<TrainParams>(&t.params)?.precision;
-            if let Some(map) = run.as_object_mut() {
-                map.insert(PRECISION.into(), precision.name().into());
-            }
-            Ok(run)
-        })
-        .collect::<Result<Vec<Value>, StageError>>()?;
-    let Some(first) = runs.first().and_then(Value::as_object) else { return Ok(BTreeMap::new()) };
+/// The train params with one value across `trains`, as each ran.
+fn recipe(trains: &[&Input]) -> BTreeMap<String, Value> {
+    let runs: Vec<Value> = trains.iter().map(|t| t.params_as_run().0).collect();
+    let Some(first) = runs.first().and_then(Value::as_object) else { return BTreeMap::new() };
     let shared = first.iter().filter(|(k, v)| !v.is_null() && runs.iter().all(|r| r.get(k.as_str()) == Some(v)));
-    Ok(shared.map(|(k, v)| (k.clone(), v.clone())).collect())
+    shared.map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn write(ctx: &Context, name: &str, text: String) -> Result<(), StageError> {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::document::Table;
 use crate::numfmt::{format_value, interval_text, percent, percent_interval};
-use crate::stats::interval::{of_metric, CI_SUFFIX};
+use crate::stats::interval::{from_json, of_metric, CI_SUFFIX};
 use crate::Input;
 
 /// Where a file of an upstream artifact comes from, for messages.
@@ -43,16 +43,15 @@ fn is_accuracy(key: &str) -> bool {
 /// A metric or record value under `key` for a table cell: an accuracy in percent (an
 /// interval's ends too), anything else as [`format_value`] writes it.
 fn cell(key: &str, value: &Value) -> String {
-    match (is_accuracy(key), value) {
-        (true, Value::Number(n)) if n.as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)) => {
-            percent(n.as_f64().unwrap_or_default())
+    if is_accuracy(key) {
+        if let Some(share) = value.as_f64().filter(|v| (0.0..=1.0).contains(v)) {
+            return percent(share);
         }
-        (true, Value::Array(ends)) => match ends.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>().as_deref() {
-            Some(&[lo, hi]) => percent_interval([lo, hi]),
-            _ => format_value(value),
-        },
-        _ => format_value(value),
+        if let Some(interval) = from_json(value) {
+            return percent_interval(interval);
+        }
     }
+    format_value(value)
 }
 
 /// A metrics object as a table (metric, value, 95% CI), in file order; a metric's

@@ -15,6 +15,7 @@ use super::summary::summary;
 use crate::eval::slice::SliceParams;
 use crate::numfmt::{format_value, percent, percent_interval, pp};
 use crate::stats::interval::from_json;
+use crate::viz::visualize::CLASSES;
 use crate::Input;
 
 /// What the report shows of the upstream artifacts.
@@ -29,6 +30,7 @@ pub struct Options<'a> {
 
 pub fn build(inputs: &[Input], options: &Options) -> Document {
     let of = |kind: &str| inputs.iter().filter(|i| i.kind == kind).collect::<Vec<_>>();
+    let listed = listed_slices(&of("slice"));
     Document {
         title: options.title.to_string(),
         sections: [
@@ -39,7 +41,7 @@ pub fn build(inputs: &[Input], options: &Options) -> Document {
             per_input("Calibration (temperature scaling)", &of("calibrate"), calibration),
             per_input("Slices", &of("slice"), slices),
             per_input("Error analysis", &of("evaluate"), |s, i| {
-                errors(s, i, options.max_errors, &slice_order(&of("slice"), i))
+                errors(s, i, options.max_errors, &slice_order(&listed, i))
             }),
             per_input("Attention, rollout and integrated gradients", &of("visualize"), explanations),
             per_input("Ablations", &of("ablate"), ablations),
@@ -279,15 +281,18 @@ fn slices(section: &mut Section, slice: &Input) {
 /// slice, and the `max` most confident mistakes (the ones most worth reading).
 /// The slice names in the slice stage's order (negation, contrast, lengths short to long),
 /// for tables keyed by slice; empty without a slice upstream.
-/// The slices in the slice stage's order; without one (the ablation pipelines), in the
-/// order `evaluate` tagged its mistakes with: negation, contrast, lengths shortest first.
-fn slice_order(slice: &[&Input], evaluate: &Input) -> Vec<String> {
+/// The slices in the slice stage's order (none without a slice stage).
+fn listed_slices(slice: &[&Input]) -> Vec<String> {
     let rows = slice.first().and_then(|s| read_json(s, "slices.json").ok().flatten());
     let rows = rows.as_ref().and_then(|json| json.get("slices")).and_then(Value::as_array);
-    let listed: Vec<String> =
-        rows.into_iter().flatten().filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from)).collect();
+    rows.into_iter().flatten().filter_map(|r| r.get("name").and_then(Value::as_str).map(String::from)).collect()
+}
+
+/// The slices as `listed`; without a slice stage (the ablation pipelines), in the order
+/// `evaluate` tagged its mistakes with: negation, contrast, lengths shortest first.
+fn slice_order(listed: &[String], evaluate: &Input) -> Vec<String> {
     if !listed.is_empty() {
-        return listed;
+        return listed.to_vec();
     }
     let spec = evaluate.params.get("slices").and_then(|p| serde_json::from_value::<SliceParams>(p.clone()).ok());
     let buckets = spec.and_then(|p| p.spec().ok()).map(|s| s.bucket_names()).unwrap_or_default();
@@ -367,10 +372,9 @@ fn explanations(section: &mut Section, visualize: &Input) {
         ("rollout", "attention rollout"),
         ("ig", "integrated gradients toward P(positive): green raises it, red lowers it"),
     ];
-    let class = |key: &str, e: &Value| match e.get(key).and_then(Value::as_u64) {
-        Some(0) => "negative",
-        Some(1) => "positive",
-        _ => "?",
+    let class = |key: &str, e: &Value| {
+        let index = e.get(key).and_then(Value::as_u64).and_then(|c| usize::try_from(c).ok());
+        index.and_then(|c| CLASSES.get(c)).copied().unwrap_or("?")
     };
     for example in doc.get("examples").and_then(Value::as_array).into_iter().flatten() {
         let text = |key: &str| example.get(key).map_or_else(|| "?".into(), format_value);

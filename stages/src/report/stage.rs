@@ -34,7 +34,7 @@ impl Stage for Report {
     }
 
     fn version(&self) -> u32 {
-        8
+        9
     }
 
     fn resolve(&self, raw: &Value) -> Result<Value, StageError> {

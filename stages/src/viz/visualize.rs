@@ -18,7 +18,8 @@ use crate::eval::predictions::read_csv;
 use crate::model::{Precision, Quantize};
 use crate::{interrupt, params, Context, Stage, StageError};
 
-const CLASSES: [&str; 2] = ["negative", "positive"];
+/// Class names by label index, as the figures and the report name them.
+pub const CLASSES: [&str; 2] = ["negative", "positive"];
 /// The class integrated gradients explain, whatever was predicted: one sign means one
 /// sentiment in every figure (green towards positive, red towards negative).
 const POSITIVE: usize = 1;
