@@ -11,6 +11,9 @@ pub enum Error {
     /// A file the engine wrote earlier (run record, lock file, manifest) cannot be read back.
     #[error("{}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// A committed object failed its re-hash ([`crate::store::Store::rehash`]) and was quarantined.
+    #[error("{0}")]
+    CorruptObject(String),
     /// Some stages failed; each failure was reported as it happened.
     #[error("{message}")]
     Failed { message: String, config: bool },

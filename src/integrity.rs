@@ -4,7 +4,7 @@
 //! the object's files and empty directories (one added since is a mismatch) and compares
 //! sizes, mtimes and execute bits with one `stat` per file; only a mismatch pays for the
 //! full check, which re-hashes every file against the stamp and the manifest, as
-//! `pipe verify` does for every object.
+//! `pipe verify` does for every object and a run does for each object a stage reads.
 
 use std::collections::BTreeMap;
 use std::fs;

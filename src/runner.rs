@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pipe_stages::{interrupt, Context, Input, Registry, Stage, StageError};
@@ -131,6 +131,9 @@ struct Board {
     /// The instances of this run after each key's lock now, first come first: an identical
     /// instance waiting for the lock waits for one of them, not for another process.
     claims: HashMap<String, Vec<usize>>,
+    /// The re-hash of each input object fed to a stage, done once per run: the error's
+    /// text when the object was corrupt.
+    rehashed: HashMap<String, Arc<OnceLock<Result<(), String>>>>,
 }
 
 impl Slot {
@@ -162,7 +165,8 @@ impl Runner<'_> {
     /// Runs the selected instances; the result has an outcome for each of them.
     pub fn run(&self, selection: &Selection) -> Vec<Option<Outcome>> {
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
-        let board = Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new() });
+        let board =
+            Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new(), rehashed: HashMap::new() });
         let wake = Condvar::new();
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
@@ -451,6 +455,7 @@ impl Runner<'_> {
         board: &Mutex<Board>,
     ) -> Result<Found, Failure> {
         let inst = &self.plan.instances[i];
+        self.rehash_inputs(i, inputs, board)?;
         let upstream: Vec<Input> = inst
             .inputs
             .iter()
@@ -510,6 +515,29 @@ impl Runner<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Re-hashes the objects instance `i` is about to read, each once per run, except those
+    /// this run computed: the stat check that let them be reused misses bit rot, and a stage
+    /// must not turn rotten bytes into a new artifact under a valid key.
+    fn rehash_inputs(&self, i: usize, inputs: &[Artifact], board: &Mutex<Board>) -> Result<(), Error> {
+        for (&u, artifact) in self.plan.instances[i].inputs.iter().zip(inputs) {
+            let once = {
+                let mut board = lock(board);
+                if board.computed.contains(&artifact.key) {
+                    continue;
+                }
+                board.rehashed.entry(artifact.key.clone()).or_default().clone()
+            };
+            if let Err(corrupt) = once.get_or_init(|| self.store.rehash(artifact).map_err(|e| e.to_string())) {
+                let (me, up) = (&self.plan.instances[i].name, &self.plan.instances[u].name);
+                return Err(Error::CorruptObject(format!(
+                    "its input from `{up}` failed its re-hash, so `{me}` did not run: {corrupt}; the next `pipe run` \
+                     computes `{up}` again"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The locks of instance `i`'s declared workspace outs, saying whom it waits for.

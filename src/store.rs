@@ -148,6 +148,22 @@ impl Store {
         Ok(None)
     }
 
+    /// Re-hashes the object of `artifact` whatever its mtimes say, for a reader about to
+    /// use it: bit rot keeps sizes and mtimes, so the stat check of [`Store::lookup`]
+    /// passes it. A corrupt object is quarantined, and the error says what is wrong
+    /// and where it went.
+    pub fn rehash(&self, artifact: &Artifact) -> Result<(), Error> {
+        let report = integrity::full(&artifact.dir, Stamp::read(&artifact.dir).as_ref());
+        if report.problems.is_empty() {
+            return Ok(());
+        }
+        let moved = match self.quarantine(&artifact.key)? {
+            Some(to) => format!("moved to {}", to.display()),
+            None => "another process moved it to quarantine".into(),
+        };
+        Err(Error::CorruptObject(format!("{}; {moved}", describe(&artifact.key, &report.problems))))
+    }
+
     /// The object for `key` as it is, unchecked (for `pipe verify`).
     pub fn find(&self, key: &str) -> Result<Option<Artifact>, Error> {
         let dir = self.object_dir(key);

@@ -224,10 +224,7 @@ fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verif
     t.run(&["run", "p.yaml"]).success();
     t.run(&["verify", "p.yaml"]).success().stdout_has("verified 2 object(s), 10 file(s)").stdout_has("0 corrupt");
     // Same size, same mtime: invisible to the stat check, caught by the re-hash.
-    let file = object(&t, "b").join("b");
-    let mtime = fs::metadata(&file).unwrap().modified().unwrap();
-    damage(&file, "evil\n");
-    fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+    support::rot(&object(&t, "b").join("b"), b"evil\n");
     let key = object(&t, "b").file_name().unwrap().to_string_lossy().into_owned();
     t.run(&["verify", "--all"])
         .code(1)
@@ -261,6 +258,31 @@ fn the_cheap_check_costs_no_rehash_and_a_matching_stamp_hides_nothing_from_verif
         .success()
         .stdout_has(&format!("missing {key} (named by the lock file, not in the store)"))
         .stdout_has("0 corrupt, 2 missing (`pipe pull` or `pipe run` brings them)");
+}
+
+#[test]
+fn an_input_rotted_without_a_change_of_size_or_mtime_is_never_read_by_a_stage() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let key = object(&t, "a").file_name().unwrap().to_string_lossy().into_owned();
+    support::rot(&object(&t, "a").join("a"), b"evil\n");
+    // b's command changes, so b runs on a's cached artifact, which passes the stat check.
+    t.write("p.yaml", &CHAIN.replace("cat $PIPE_INPUT_A/a >", "cat $PIPE_INPUT_A/a $PIPE_INPUT_A/a >"));
+    t.run(&["run", "p.yaml"])
+        .code(1)
+        .stdout_has("1 failed")
+        .stderr_has(&format!(
+            "error: stage `b`: its input from `a` failed its re-hash, so `b` did not run: object {key} is corrupt: a: \
+             blake3 "
+        ))
+        .stderr_has("; moved to ")
+        .stderr_has("the next `pipe run` computes `a` again");
+    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "failed")]));
+    assert_eq!(t.lines("ran.log"), ["a", "b"], "b's command never ran");
+    assert_eq!(t.cache_entries("quarantine").len(), 1);
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(t.statuses(), expect(&[("a", "ran"), ("b", "ran")]));
+    assert_eq!(fs::read_to_string(object(&t, "b").join("b")).unwrap(), "good\ngood\n");
 }
 
 #[test]

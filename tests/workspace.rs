@@ -307,18 +307,11 @@ fn an_out_named_as_artifact_metadata_is_kept_cached_restored_and_pushed() {
     pulled.run(&["run", "p.yaml"]).success().stdout_has("0 ran, 2 cached");
 }
 
-/// Rewrites `file` of the one object holding it with `bytes` of the same length, keeping its
-/// mtime: bit rot the stat check of lookups cannot see.
+/// Rots `file` of the one object holding it (see [`support::rot`]).
 fn rot(t: &Test, file: &str, bytes: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let objects = std::fs::read_dir(t.cache().join("objects")).unwrap();
     let path = objects.flatten().map(|e| e.path().join(file)).find(|p| p.exists()).expect("an object holds it");
-    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-    assert_eq!(std::fs::read(&path).unwrap().len(), bytes.len(), "same size");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let rotted = std::fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
-    std::io::Write::write_all(&mut &rotted, bytes.as_bytes()).unwrap();
-    rotted.set_modified(mtime).unwrap();
+    support::rot(&path, bytes.as_bytes());
 }
 
 #[test]

@@ -247,6 +247,12 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
             store.root().display()
         )));
     };
+    store.rehash(&artifact).map_err(|e| {
+        Error::CorruptObject(format!(
+            "the artifact of `{}` from run {}: {e}; rerun the pipeline to compute it again",
+            train.instance, run.id
+        ))
+    })?;
     let dir = artifact.dir.join(MODEL_DIR);
     if !dir.is_dir() {
         return Err(Error::Config(format!(

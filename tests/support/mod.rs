@@ -232,3 +232,14 @@ pub fn alive(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
 }
+
+/// Rewrites `file` of a sealed object with `bytes` of the same length and puts its mtime back:
+/// bit rot, which the stat check of lookups cannot see.
+pub fn rot(file: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mtime = std::fs::metadata(file).unwrap().modified().unwrap();
+    assert_eq!(std::fs::metadata(file).unwrap().len(), bytes.len() as u64, "same size");
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(file, bytes).unwrap();
+    std::fs::File::options().write(true).open(file).unwrap().set_modified(mtime).unwrap();
+}
