@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 use petgraph::Direction;
+use pipe_stages::shell::DvcStage;
 use pipe_stages::Registry;
 use serde_json::Value;
 
@@ -39,6 +40,8 @@ pub struct Instance {
     /// Workspace paths read from upstream outs ([`crate::spec::StageSpec::reads`]).
     pub reads: Vec<String>,
     pub reuse: Reuse,
+    /// [`crate::spec::StageSpec::dvc`].
+    pub dvc: Option<DvcStage>,
 }
 
 /// Which earlier artifacts of an instance's key a run, `status` and `checkout` take.
@@ -273,6 +276,7 @@ fn expand(
                 resources: spec.resources.clone(),
                 reads: spec.reads.clone(),
                 reuse: Reuse::Any,
+                dvc: spec.dvc.clone(),
             });
             made.push(instances.len() - 1);
         }

@@ -395,7 +395,7 @@ impl Runner<'_> {
                 }
             }
             self.edited_upstream_outs(i, board)?;
-            self.compute(i, stage, parts, key, inputs, &key_lock, board)
+            self.compute(i, stage, parts, key, inputs, force, &key_lock, board)
         };
         let result = locked();
         let mut guard = lock(board);
@@ -451,6 +451,7 @@ impl Runner<'_> {
         parts: &KeyParts,
         key: &str,
         inputs: &[Artifact],
+        force: bool,
         key_lock: &KeyLock,
         board: &Mutex<Board>,
     ) -> Result<Found, Failure> {
@@ -487,7 +488,9 @@ impl Runner<'_> {
             self.plan.workdir.clone(),
             inst.seed,
             &bar,
-        );
+        )
+        .forced(force)
+        .dvc_stage(inst.dvc.clone());
         let ran = catch_unwind(AssertUnwindSafe(|| stage.run(&mut ctx))).unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
@@ -531,6 +534,15 @@ impl Runner<'_> {
             };
             if let Err(corrupt) = once.get_or_init(|| self.store.rehash(artifact).map_err(|e| e.to_string())) {
                 let (me, up) = (&self.plan.instances[i].name, &self.plan.instances[u].name);
+                // The run must not record it as found, with metrics read from the corrupt object.
+                let mut board = lock(board);
+                if let Slot::Done(found) = &board.slots[u] {
+                    if found.ok() {
+                        let why = format!("its artifact failed its re-hash when `{me}` was to read it: {corrupt}");
+                        let failed = Outcome::failed(found.key.clone(), found.seconds, why, false);
+                        board.slots[u] = Slot::Done(Box::new(failed));
+                    }
+                }
                 return Err(Error::CorruptObject(format!(
                     "its input from `{up}` failed its re-hash, so `{me}` did not run: {corrupt}; the next `pipe run` \
                      computes `{up}` again"

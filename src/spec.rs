@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use pipe_stages::shell::DvcStage;
 use pipe_stages::values::{from_yaml, YamlError};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -68,6 +69,9 @@ pub struct StageSpec {
     pub reads: Vec<String>,
     /// Whether any earlier artifact of an instance's key may be reused (see [`crate::plan::Reuse`]).
     pub run_cache: bool,
+    /// A `dvc.yaml` stage as its `dvc.lock` entry names it: a stale instance adopts DVC's
+    /// outs where that entry shows `dvc repro` would skip it (not part of the key).
+    pub dvc: Option<DvcStage>,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +211,7 @@ fn fold(pipeline: &Pipeline, name: String, raw: RawStage) -> Result<StageSpec, E
         resources: raw.resources,
         reads: Vec::new(),
         run_cache: true,
+        dvc: None,
     })
 }
 

@@ -653,3 +653,199 @@ fn what_dvcignore_excludes_from_a_dep_directory_neither_reruns_nor_stops_a_stage
     t.write("data/new.txt", "y\n");
     t.run(&["run", "dvc.yaml"]).success().stdout_has("1 ran");
 }
+
+/// Runs `dvc` in the test directory; it must succeed. Its stdout.
+fn dvc(t: &Test, args: &[&str]) -> String {
+    let out = Command::new("dvc").args(args).current_dir(t.path()).output();
+    let out = out.unwrap_or_else(|e| panic!("this test needs DVC on PATH (pip install dvc): {e}"));
+    assert!(out.status.success(), "dvc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `prep -> train -> eval`, with a params dep, a whole params section, a directory out and
+/// a metrics file; each command appends its stage's name to `ran.log`, which no stage
+/// declares. DVC has run it: `dvc.lock` is up to date.
+fn repro_by_dvc() -> Test {
+    let t = Test::new()
+        .file("in.txt", "a\nb\nc\n")
+        .file("train.cfg", "depth 1\n")
+        .file("params.yaml", "prep:\n  n: 2\ntrain:\n  lr: 0.1\n  shuffle: true\n")
+        .file(
+            "dvc.yaml",
+            r#"stages:
+  prep:
+    cmd: echo prep >> ran.log && mkdir -p data/sub && head -n ${prep.n} in.txt > data/x.txt && echo y > data/sub/y.txt
+    deps: [in.txt]
+    params: [prep.n]
+    outs: [data]
+  train:
+    cmd:
+      - echo train >> ran.log
+      - cat data/x.txt train.cfg > model.txt
+    deps: [data, train.cfg]
+    params: [train]
+    outs: [model.txt]
+  eval:
+    cmd: "echo eval >> ran.log && echo '{\"lines\": 4}' > m.json"
+    deps: [model.txt]
+    metrics: [m.json]
+"#,
+        );
+    dvc(&t, &["init", "--no-scm", "-q"]);
+    dvc(&t, &["repro", "-q"]);
+    assert_eq!(t.lines("ran.log"), ["prep", "train", "eval"]);
+    t
+}
+
+/// The stages a pipe run adopted from dvc.lock, as its stderr says.
+fn adopted(ran: &Ran) -> Vec<&str> {
+    let said = ran.stderr.lines().filter_map(|l| l.strip_prefix("adopted from dvc.lock: "));
+    said.filter_map(|rest| rest.split_once(" (cmd, deps, params and outs match DVC's last run)"))
+        .map(|(s, _)| s)
+        .collect()
+}
+
+#[test]
+fn what_dvc_repro_left_up_to_date_is_adopted_without_running_its_commands() {
+    let t = repro_by_dvc();
+    let read = |rel: &str| std::fs::read(t.path().join(rel)).unwrap();
+    let dvcs = ["dvc.lock", "data/x.txt", "data/sub/y.txt", "model.txt", "m.json"].map(|rel| (rel, read(rel)));
+    let ran = t.run(&["run", "dvc.yaml"]).success().stdout_has("lines=4");
+    assert_eq!(adopted(&ran), ["prep", "train", "eval"]);
+    assert_eq!(t.lines("ran.log"), ["prep", "train", "eval"], "no command ran");
+    for (rel, bytes) in &dvcs {
+        assert_eq!(&read(rel), bytes, "{rel} is DVC's");
+    }
+    assert!(dvc(&t, &["status"]).contains("up to date"), "DVC still finds its pipeline up to date");
+    let again = t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 3 cached");
+    assert!(adopted(&again).is_empty());
+    // The artifacts hold the outs, as if the commands had run: they come back from pipe's store.
+    std::fs::remove_dir_all(t.path().join("data")).unwrap();
+    std::fs::remove_file(t.path().join("model.txt")).unwrap();
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 3 cached");
+    for (rel, bytes) in &dvcs {
+        assert_eq!(&read(rel), bytes, "{rel} restored");
+    }
+    assert_eq!(t.lines("ran.log"), ["prep", "train", "eval"]);
+}
+
+#[test]
+fn after_a_dep_is_edited_its_stage_and_what_changes_downstream_run_and_the_rest_is_adopted() {
+    let t = repro_by_dvc();
+    t.write("train.cfg", "depth 2\n");
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(adopted(&ran), ["prep"]);
+    assert_eq!(t.lines("ran.log"), ["prep", "train", "eval", "train", "eval"]);
+    assert_eq!(t.lines("model.txt"), ["a", "b", "depth 2"]);
+}
+
+#[test]
+fn an_out_edited_after_dvc_repro_is_not_adopted_and_its_stage_runs() {
+    let t = repro_by_dvc();
+    t.write("model.txt", "edited\n");
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    // train makes model.txt again as DVC had it, so eval's dep is as dvc.lock records it (dvc repro skips eval too).
+    assert_eq!(adopted(&ran), ["prep", "eval"]);
+    assert_eq!(t.lines("ran.log"), ["prep", "train", "eval", "train"]);
+    assert_eq!(t.lines("model.txt"), ["a", "b", "depth 1"]);
+}
+
+#[test]
+fn a_changed_param_runs_its_stage_whether_in_the_file_or_set() {
+    let t = repro_by_dvc();
+    let ran = t.run(&["run", "dvc.yaml", "--set", "params.prep.n=3"]).success();
+    assert!(adopted(&ran).is_empty(), "{}", ran.stderr);
+    assert_eq!(t.lines("ran.log")[3..], ["prep", "train", "eval"]);
+    let t = repro_by_dvc();
+    // The whole `train` section is tracked: a key the command does not read still counts.
+    edit(&t, "params.yaml", "lr: 0.1", "lr: 0.2");
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(adopted(&ran), ["prep", "eval"]);
+    assert_eq!(t.lines("ran.log")[3..], ["train"]);
+    // DVC compares with Python's `==`, where `True == 1`: for dvc repro, nothing changed.
+    let t = repro_by_dvc();
+    edit(&t, "params.yaml", "shuffle: true", "shuffle: 1");
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    assert_eq!(adopted(&ran), ["prep", "train", "eval"]);
+}
+
+#[test]
+fn a_forced_run_or_an_always_changed_stage_runs_however_up_to_date_dvc_lock_is() {
+    let t = repro_by_dvc();
+    let ran = t.run(&["run", "dvc.yaml", "--force"]).success().stdout_has("3 ran");
+    assert!(adopted(&ran).is_empty(), "{}", ran.stderr);
+    assert_eq!(t.lines("ran.log")[3..], ["prep", "train", "eval"]);
+    // Forcing one stage: it runs, what it needs upstream is still adopted.
+    let t = repro_by_dvc();
+    let ran = t.run(&["run", "dvc.yaml", "--force", "--stage", "eval"]).success().stdout_has("3 ran");
+    assert_eq!(adopted(&ran), ["prep", "train"], "{}", ran.stderr);
+    assert_eq!(t.lines("ran.log")[3..], ["eval"]);
+    let t = Test::new().file(
+        "dvc.yaml",
+        "stages:\n  clock:\n    cmd: echo tick >> ran.log && echo now > now.txt\n    outs: [now.txt]\n    always_changed: true\n",
+    );
+    dvc(&t, &["init", "--no-scm", "-q"]);
+    dvc(&t, &["repro", "-q"]);
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    assert!(adopted(&ran).is_empty(), "{}", ran.stderr);
+    assert_eq!(t.lines("ran.log"), ["tick", "tick"]);
+}
+
+#[test]
+fn a_dvc_lock_pipe_cannot_read_is_a_warning_and_its_stages_run() {
+    let t = repro_by_dvc();
+    let lock = std::fs::read_to_string(t.path().join("dvc.lock")).unwrap();
+    t.write("dvc.lock", "stages: [prep\n");
+    let ran = t.run(&["run", "dvc.yaml"]).success().stdout_has("3 ran").stderr_has("warning: stage `prep`: ");
+    assert!(ran.stderr.contains(&format!("{}: ", t.path().join("dvc.lock").display())), "{}", ran.stderr);
+    assert_eq!(t.lines("ran.log")[3..], ["prep", "train", "eval"]);
+    // One entry malformed: that stage runs, named with the key; the others are adopted.
+    let t = repro_by_dvc();
+    edit(&t, "dvc.lock", "train.cfg > model.txt\n    deps:\n", "train.cfg > model.txt\n    deps: 5\n    was:\n");
+    let ran = t.run(&["run", "dvc.yaml"]).success().stderr_has("dvc.lock: `stages.train.deps` is not a list");
+    assert_eq!(adopted(&ran), ["prep", "eval"]);
+    assert_eq!(t.lines("ran.log")[3..], ["train"]);
+    // An entry in DVC 2's format (md5s without `hash: md5`) is not adopted, without a warning.
+    let t = repro_by_dvc();
+    t.write("dvc.lock", &lock.replace("      hash: md5\n", ""));
+    let ran = t.run(&["run", "dvc.yaml"]).success().stdout_has("3 ran");
+    assert!(adopted(&ran).is_empty() && !ran.stderr.contains("warning"), "{}", ran.stderr);
+}
+
+#[test]
+fn generated_stages_a_wdir_other_params_files_and_dvcignore_are_read_as_dvc_wrote_them() {
+    let t = fixture("get-started");
+    dvc(&t, &["init", "--no-scm", "-q"]);
+    dvc(&t, &["repro", "-q"]);
+    let events = t.lines("log/events");
+    let ran = t.run(&["run", "dvc.yaml"]).success();
+    let mut names = adopted(&ran);
+    names.sort_unstable();
+    let mut want = STAGES.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want, "foreach and matrix stages are found by DVC's names");
+    assert_eq!(t.lines("log/events"), events, "no command ran");
+    // Paths relative to `wdir` and written DVC's way (`./src/`, `../w.txt`), params of other
+    // files (keys, and a whole file), and a dep directory with a file `.dvcignore` excludes.
+    let t = Test::new()
+        .file(".dvcignore", "*.tmp\n")
+        .file("sub/src/a.txt", "1\n")
+        .file("sub/src/x.tmp", "t\n")
+        .file("sub/params.yaml", "k: 1\n")
+        .file("sub/other.yaml", "a:\n  b: 2\nc: [1, 2]\n")
+        .file("sub/whole.json", r#"{"w": 1}"#)
+        .file(
+            "dvc.yaml",
+            "stages:\n  w:\n    wdir: sub\n    cmd: echo w >> ../ran.log && cat src/a.txt > ../w.txt\n    deps: [./src/]\n    \
+             params:\n      - k\n      - other.yaml: [a.b, c]\n      - whole.json:\n    outs: [../w.txt]\n",
+        );
+    dvc(&t, &["init", "--no-scm", "-q"]);
+    dvc(&t, &["repro", "-q"]);
+    t.write("sub/src/y.tmp", "ignored\n");
+    assert_eq!(adopted(&t.run(&["run", "dvc.yaml"]).success()), ["w"]);
+    assert_eq!(t.lines("ran.log"), ["w"]);
+    // A whole file tracked: a key added to it is a change.
+    t.write("sub/whole.json", r#"{"w": 1, "v": 2}"#);
+    assert!(adopted(&t.run(&["run", "dvc.yaml"]).success()).is_empty());
+    assert_eq!(t.lines("ran.log"), ["w", "w"]);
+}

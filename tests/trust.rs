@@ -270,14 +270,17 @@ fn an_input_rotted_without_a_change_of_size_or_mtime_is_never_read_by_a_stage() 
     t.write("p.yaml", &CHAIN.replace("cat $PIPE_INPUT_A/a >", "cat $PIPE_INPUT_A/a $PIPE_INPUT_A/a >"));
     t.run(&["run", "p.yaml"])
         .code(1)
-        .stdout_has("1 failed")
+        .stdout_has("0 ran, 0 cached, 2 failed")
         .stderr_has(&format!(
             "error: stage `b`: its input from `a` failed its re-hash, so `b` did not run: object {key} is corrupt: a: \
              blake3 "
         ))
         .stderr_has("; moved to ")
         .stderr_has("the next `pipe run` computes `a` again");
-    assert_eq!(t.statuses(), expect(&[("a", "cached"), ("b", "failed")]));
+    // a is not recorded as found: its object is gone to quarantine.
+    assert_eq!(t.statuses(), expect(&[("a", "failed"), ("b", "failed")]));
+    let a = &t.last_record()["stages"][0];
+    assert!(a["error"].as_str().unwrap().starts_with("its artifact failed its re-hash when `b` was to read it"), "{a}");
     assert_eq!(t.lines("ran.log"), ["a", "b"], "b's command never ran");
     assert_eq!(t.cache_entries("quarantine").len(), 1);
     t.run(&["run", "p.yaml"]).success();

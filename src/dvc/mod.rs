@@ -12,6 +12,7 @@ mod template;
 
 use std::path::Path;
 
+use pipe_stages::shell::{DvcPath, DvcStage};
 use pipe_stages::values::from_yaml;
 use serde_json::{Map, Value};
 
@@ -51,6 +52,12 @@ pub fn load_any(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>
         }
     };
     overrides::apply(&mut pipeline, &rest)?;
+    // A stage `--set` changed is not the one `dvc.lock` describes.
+    for (stage, _) in pipeline.set.clone() {
+        if let Some(spec) = pipeline.stage_mut(&stage) {
+            spec.dvc = None;
+        }
+    }
     Ok((pipeline, notes))
 }
 
@@ -101,6 +108,8 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
     let file_name = file.file_name().map_or("dvc.yaml".into(), |n| n.to_string_lossy().into_owned());
+    // DVC keeps a `dvc.lock` for a file named `dvc.yaml` only (`dvc/dvcfile.py`).
+    let locked = file_name == "dvc.yaml";
     let repo = repo::Repo::find(&root.canonicalize().unwrap_or_else(|_| root.clone()), &file_name);
     let mut vars = expand::Vars::params(scope, &default_params, repo.unpack);
     if let Some(top_vars) = top.get("vars") {
@@ -153,6 +162,14 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
                 values.insert(path.clone(), value.clone());
             }
         }
+        // None where DVC's view of the params cannot be had: nothing is adopted then.
+        let dvc = locked.then(|| files.by_file(&stage.params, &stage.wdir).ok()).flatten().map(|params| DvcStage {
+            name: stage.name.clone(),
+            cmd: stage.cmd_written.clone(),
+            deps: dvc_paths(&stage.deps_written, &stage.deps),
+            params,
+            outs: dvc_paths(&stage.outs_written, &stage.outs),
+        });
         let run = script(&repo, stage);
         // Sorted: DVC does not rerun a stage whose deps or outs were only listed in another order.
         let strings = |list: &[String]| {
@@ -188,6 +205,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
             resources: Default::default(),
             reads: wiring.reads.clone(),
             run_cache,
+            dvc,
         });
     }
     pipeline.stages = specs;
@@ -197,6 +215,11 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
         notes.push(format!("{}: nothing to run: {why}", pipeline.at_top("stages")));
     }
     Ok((pipeline, notes))
+}
+
+/// Deps or outs as dvc.yaml writes them paired with where they are.
+fn dvc_paths(written: &[String], paths: &[String]) -> Vec<DvcPath> {
+    written.iter().zip(paths).map(|(written, path)| DvcPath { written: written.clone(), path: path.clone() }).collect()
 }
 
 /// What DVC runs for `stage` (`dvc/stage/run.py`): each command in a fresh `$SHELL` (bash and

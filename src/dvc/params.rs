@@ -3,9 +3,10 @@
 //! keys of another file, `- other.yaml:` the whole file. Only the named values
 //! count, so editing a key no stage names reruns nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use pipe_stages::shell::DvcParams;
 use serde_json::{Map, Value};
 
 use super::expand::read_values;
@@ -90,6 +91,45 @@ impl ParamFiles {
         };
         out.insert(label(Some(key)), value.clone());
         Ok(())
+    }
+
+    /// The values the entries track, by params file as written (relative to `wdir`), grouped
+    /// as DVC groups them (`dvc/dependency/__init__.py` `_merge_params`): a file listed whole
+    /// anywhere is tracked whole. What `dvc.lock` records under `params`.
+    pub fn by_file(&mut self, entries: &[Value], wdir: &str) -> Result<BTreeMap<String, DvcParams>, String> {
+        let whole: Vec<&String> = entries
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|files| files.iter().filter(|(_, keys)| keys.as_array().is_none_or(Vec::is_empty)))
+            .map(|(file, _)| file)
+            .collect();
+        let mut named: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for entry in entries {
+            match entry {
+                Value::String(key) => named.entry(DEFAULT_FILE.into()).or_default().push(key),
+                Value::Object(files) => {
+                    for (file, keys) in files {
+                        let keys = keys.as_array().into_iter().flatten().filter_map(Value::as_str);
+                        named.entry(file.clone()).or_default().extend(keys);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (file, keys) in named {
+            let values = self.file(&normal(wdir, &file)?)?;
+            let tracked = if whole.contains(&&file) {
+                let Value::Object(all) = values else { return Err(format!("`{file}` holds no mapping of params")) };
+                DvcParams::Whole(all.clone())
+            } else {
+                let found = |key: &str| key.split('.').try_fold(values, |v, part| v.get(part)).cloned();
+                let keys = keys.into_iter().map(|key| Ok((key.to_string(), found(key).ok_or(key)?)));
+                DvcParams::Keys(keys.collect::<Result<_, &str>>().map_err(|key| format!("no `{key}` in `{file}`"))?)
+            };
+            out.insert(file, tracked);
+        }
+        Ok(out)
     }
 }
 

@@ -38,10 +38,16 @@ pub struct Stage {
     /// The commands as DVC runs them, one after another in `wdir` until one fails: a list's
     /// items, or a string's lines (`dvc/stage/run.py` splits it; blank lines do nothing).
     pub cmd: Vec<String>,
+    /// `cmd` as dvc.yaml gives it, a string or a list: what `dvc.lock` records.
+    pub cmd_written: Value,
     /// Relative to the `dvc.yaml` directory; empty for that directory itself.
     pub wdir: String,
     /// Paths relative to the `dvc.yaml` directory, as are the outs.
     pub deps: Vec<String>,
+    /// The deps and outs as dvc.yaml writes them (relative to `wdir`), in the order of `deps`
+    /// and `outs`: `dvc.lock`'s names for them.
+    pub deps_written: Vec<String>,
+    pub outs_written: Vec<String>,
     /// The raw `params:` entries.
     pub params: Vec<Value>,
     /// `outs`, `metrics` and `plots` files: everything the command writes.
@@ -94,16 +100,20 @@ pub fn parse(name: String, def: &Map<String, Value>) -> Result<Stage, (String, S
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(other) => Err(fail(key, format!("`{key}` is a list, got {other}"))),
     };
-    let mut deps = Vec::new();
+    let (mut deps, mut deps_written) = (Vec::new(), Vec::new());
     for dep in list("deps")? {
         let Value::String(dep) = dep else { return Err(fail("deps", format!("a dep is a path, got {dep}"))) };
         deps.push(inside(&wdir, &dep).map_err(|m| fail("deps", m))?);
+        deps_written.push(dep);
     }
     let mut stage = Stage {
         name,
         cmd,
+        cmd_written: def.get("cmd").cloned().unwrap_or_default(),
         wdir: wdir.clone(),
         deps,
+        deps_written,
+        outs_written: Vec::new(),
         params: list("params")?,
         outs: Vec::new(),
         metrics: Vec::new(),
@@ -132,6 +142,7 @@ pub fn parse(name: String, def: &Map<String, Value>) -> Result<Stage, (String, S
                     return Err(fail(key, format!("an entry of `{key}` is a path or `path: {{flags}}`, got {other}")))
                 }
             };
+            stage.outs_written.push(path.clone());
             let path = inside(&wdir, &path).map_err(|m| fail(key, m))?;
             for (flag, value) in &flags {
                 let plot = key == "plots" && PLOT_PROPS.contains(&flag.as_str());
@@ -216,6 +227,11 @@ mod tests {
         assert_eq!(s.cmd, ["a", "b"]);
         assert_eq!(stage(json!({"cmd": "x=1\n\n  echo $x  \r\n"})).unwrap().cmd, ["x=1", "  echo $x  "]);
         assert_eq!(s.deps, ["data/x", "src/f.py"]);
+        assert_eq!(
+            (s.deps_written, s.outs_written),
+            (vec!["../data/x".into(), "./f.py".into()], vec!["model".into(), "m.json".into(), "p.csv".into()])
+        );
+        assert_eq!(s.cmd_written, json!(["a", "b"]));
         assert_eq!(s.outs, ["src/model", "src/m.json", "src/p.csv"]);
         assert_eq!(
             (s.metrics, s.persist, s.plot_props),

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::shell::DvcStage;
 use crate::StageError;
 
 /// The matrix key that sets an instance's seed instead of entering its params
@@ -79,6 +80,10 @@ pub struct Context<'a> {
     pub workdir: PathBuf,
     pub seed: u64,
     pub progress: &'a dyn Progress,
+    /// The run recomputes the stage whatever it finds (`pipe run --force`).
+    pub force: bool,
+    /// A dvc.yaml stage as DVC names it, whose `dvc.lock` entry may let it adopt DVC's outs.
+    pub dvc: Option<DvcStage>,
     metrics: Map<String, Value>,
 }
 
@@ -92,7 +97,30 @@ impl<'a> Context<'a> {
         seed: u64,
         progress: &'a dyn Progress,
     ) -> Self {
-        Context { instance, params, inputs, out_dir, workdir, seed, progress, metrics: Map::new() }
+        Context {
+            instance,
+            params,
+            inputs,
+            out_dir,
+            workdir,
+            seed,
+            progress,
+            force: false,
+            dvc: None,
+            metrics: Map::new(),
+        }
+    }
+
+    /// Sets [`Context::force`], false by default.
+    pub fn forced(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Sets [`Context::dvc`], none by default.
+    pub fn dvc_stage(mut self, dvc: Option<DvcStage>) -> Self {
+        self.dvc = dvc;
+        self
     }
 
     /// The single upstream artifact of the given kind.

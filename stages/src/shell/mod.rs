@@ -11,7 +11,12 @@
 //! metrics), `PIPE_SEED` and `PIPE_INSTANCE`. It runs in a process group of its
 //! own that is killed when the command ends or when `pipe` dies (even by SIGKILL):
 //! nothing it started in that group outlives the stage ([`process`]).
+//!
+//! A dvc.yaml stage that DVC's last `dvc repro` left up to date ([`dvc_lock`]) does not run:
+//! its outs in the workspace are captured as the command's.
 
+mod dvc_lock;
+mod dvc_md5;
 mod dvcignore;
 mod inputs;
 mod lines;
@@ -29,6 +34,7 @@ use crate::tree::{hash_file, hash_listed};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
+pub use dvc_lock::{DvcParams, DvcPath, DvcStage};
 use dvcignore::DvcIgnore;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -146,6 +152,10 @@ impl Stage for Shell {
         // Resolved first: a link on the way must not lead the removal outside the project.
         let outs =
             p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
+        if adopts(&p, ctx) {
+            eprintln!("adopted from dvc.lock: {} (cmd, deps, params and outs match DVC's last run)", ctx.instance);
+            return collect(&p, &outs, ctx);
+        }
         let removable: Vec<(&String, &PathBuf)> =
             p.outs.iter().zip(&outs).filter(|(o, _)| !p.persist.contains(o)).collect();
         for (out, path) in &removable {
@@ -163,6 +173,18 @@ impl Stage for Shell {
         // store, say) must not cost them, maybe hours of work.
         collect(&p, &outs, ctx).map_err(|e| Stop::Stage(e).into_error(&ctx.instance, &kept(&removable)))
     }
+}
+
+/// Whether the stage is a dvc.yaml stage that `dvc repro` would skip by its `dvc.lock`, so
+/// that its outs, already in the workspace, are its artifact. Never when the run is forced or
+/// the stage always runs; a `dvc.lock` that cannot be read is a warning, and the stage runs.
+fn adopts(p: &ShellParams, ctx: &Context) -> bool {
+    let Some(dvc) = ctx.dvc.as_ref().filter(|_| !ctx.force && !p.always_changed) else { return false };
+    let Ok(ignore) = dvcignore::of(&ctx.workdir, p.dvc_root.as_deref()) else { return false };
+    dvc_lock::unchanged(dvc, &ctx.workdir, ignore).unwrap_or_else(|e| {
+        eprintln!("warning: stage `{}`: {e}; nothing is adopted from it: the stage runs", ctx.instance);
+        false
+    })
 }
 
 /// Why [`execute`] stopped short of an artifact.
