@@ -205,6 +205,31 @@ fn stage_order(pipeline: &Pipeline, graph: &DiGraph<usize, ()>) -> Result<Vec<us
 /// The instances of one stage: every consistent combination of its `needs`
 /// instances, crossed with its own matrix. Gathered stages contribute all their
 /// instances that agree with the combination.
+/// The workspace paths an instance reads from its upstreams' outs: `listed` (the DVC front end
+/// finds them) and its deps that lie inside a declared out of one of its `inputs`.
+fn upstream_reads(
+    registry: &Registry,
+    instances: &[Instance],
+    inputs: &[usize],
+    listed: &[String],
+    paths: Result<pipe_stages::workspace::Paths, pipe_stages::StageError>,
+) -> Result<Vec<String>, String> {
+    let mut reads = listed.to_vec();
+    let deps = paths.map_err(|e| e.to_string())?.deps;
+    for &u in inputs {
+        let up = &instances[u];
+        let Some(stage) = registry.get(&up.kind) else { continue };
+        let outs = stage.workspace(&up.params).map_err(|e| format!("stage `{}`: {e}", up.name))?.outs;
+        let inside = deps.iter().filter(|d| outs.iter().any(|o| pipe_stages::workspace::within(d, o)));
+        for dep in inside {
+            if !reads.contains(dep) {
+                reads.push(dep.clone());
+            }
+        }
+    }
+    Ok(reads)
+}
+
 fn expand(
     pipeline: &Pipeline,
     registry: &Registry,
@@ -260,6 +285,8 @@ fn expand(
                 config(line_key, format!("invalid params ({}): {named}{}", spec.uses, suggest::explain(&message)))
             })?;
             let seed = matrix::seed(&combo).map_err(|m| config(Some("matrix"), m))?;
+            let reads = upstream_reads(registry, instances, &inputs, &spec.reads, stage.workspace(&params))
+                .map_err(|m| config(Some("deps"), m))?;
             let name = matrix::instance_name(&spec.name, &combo);
             if instances.iter().any(|i| i.name == name) {
                 return Err(config(Some("matrix"), format!("instance `{name}` would be made twice")));
@@ -274,7 +301,7 @@ fn expand(
                 seed: seed.or(spec.seed).unwrap_or(pipeline.seed),
                 inputs,
                 resources: spec.resources.clone(),
-                reads: spec.reads.clone(),
+                reads,
                 reuse: Reuse::Any,
                 dvc: spec.dvc.clone(),
             });

@@ -314,36 +314,50 @@ impl Runner<'_> {
         Ok(put_back(self.plan, self.registry, self.store, self.reporter, i, artifact)?.edited)
     }
 
-    /// A `dvc.yaml` stage reads its upstreams' outs in the workspace, and its key holds
-    /// their artifacts instead (`reads`). An out changed by hand there is not the artifact:
-    /// computing on it would cache a result under a key that says otherwise, which every
-    /// later run would reuse. Such an instance is refused.
-    fn edited_upstream_outs(&self, i: usize, board: &Mutex<Board>) -> Result<(), Error> {
+    /// Before a stage reading upstream outs in the workspace runs (their locks held), checks
+    /// that they are what its key says: each the same as its upstream's artifact (not changed
+    /// by hand, nor by another run since it was put back), and the deps hashed into the key
+    /// unchanged since the key was computed. Otherwise its result would be cached as if made
+    /// from what the key names.
+    fn upstream_outs_as_keyed(
+        &self,
+        i: usize,
+        stage: &dyn Stage,
+        parts: &KeyParts,
+        inputs: &[Artifact],
+    ) -> Result<(), Error> {
         let inst = &self.plan.instances[i];
-        let board = lock(board);
-        for &u in &inst.inputs {
-            let Slot::Done(outcome) = &board.slots[u] else { continue };
-            let Some(artifact) = &outcome.artifact else { continue };
-            for read in &inst.reads {
-                if !outcome.edited_outs.iter().any(|out| pipe_stages::workspace::within(read, out)) {
-                    continue;
-                }
-                // The out was edited somewhere; this stage reads only `read` of it.
+        if inst.reads.is_empty() {
+            return Ok(());
+        }
+        let file = self.plan.file.display();
+        for (&u, artifact) in inst.inputs.iter().zip(inputs) {
+            let Some(outs) = workspace::declared_outs(self.registry, self.plan, u).ok() else { continue };
+            for read in inst.reads.iter().filter(|r| outs.iter().any(|o| pipe_stages::workspace::within(r, o))) {
                 if workspace::same(&self.plan.workdir, artifact, read)? {
                     continue;
                 }
                 let up = &self.plan.instances[u].name;
                 return Err(Error::Failed {
                     message: format!(
-                        "not run: its dep `{read}` (from `{up}`'s outs) was changed by hand and differs from `{up}`'s \
-                         cached artifact, which is what this stage's key holds; its result would be cached as if \
-                         made from that artifact. Restore the out with `pipe checkout --force {}` (the edit is \
-                         lost), or make the change through `{up}`'s command or deps",
-                        self.plan.file.display()
+                        "not run: its dep `{read}` (from `{up}`'s outs) differs from `{up}`'s artifact, which is \
+                         what this stage's key holds: it was changed by hand, or by another run since it was put \
+                         back, and this stage's result would be cached as if made from that artifact. Restore the \
+                         out with `pipe checkout --force {file}` (an edit is lost), or make the change through \
+                         `{up}`'s command or deps"
                     ),
                     config: false,
                 });
             }
+        }
+        let now = stage.fingerprint(&inst.params, &self.plan.workdir)?;
+        if now != parts.fingerprint {
+            return Err(Error::Failed {
+                message: "not run: its deps changed after its key was computed (another run writing them?); run \
+                          again"
+                    .into(),
+                config: false,
+            });
         }
         Ok(())
     }
@@ -394,7 +408,6 @@ impl Runner<'_> {
                     return Ok(found);
                 }
             }
-            self.edited_upstream_outs(i, board)?;
             self.compute(i, stage, parts, key, inputs, force, &key_lock, board)
         };
         let result = locked();
@@ -475,8 +488,10 @@ impl Runner<'_> {
             })
             .collect::<Result<_, Error>>()?;
         // Held until the artifact is committed: another run's command must not rewrite an
-        // out between this command writing it and the stage capturing it.
+        // out between this command writing it and the stage capturing it, nor an upstream out
+        // this one reads while it reads it.
         let _outs = self.lock_outs(i)?;
+        self.upstream_outs_as_keyed(i, stage, parts, inputs)?;
         let tmp = self.store.begin(key, key_lock)?;
         let bar = self.reporter.started(&inst.name);
         let started = Instant::now();
@@ -552,13 +567,17 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The locks of instance `i`'s declared workspace outs, saying whom it waits for.
+    /// The locks of instance `i`'s declared workspace outs and of the upstream outs it reads,
+    /// saying whom it waits for.
     fn lock_outs(&self, i: usize) -> Result<OutLocks, Error> {
         let outs = workspace::declared_outs(self.registry, self.plan, i)?;
-        let name = &self.plan.instances[i].name;
+        let inst = &self.plan.instances[i];
+        let name = &inst.name;
         let holder = format!("stage `{name}` of {}", self.plan.file.display());
-        out_lock::acquire(self.store, &self.plan.workdir, &outs, &holder, &|out, by| {
-            self.reporter.line(&format!("waiting for {name}: its out `{out}` is being written by {by}"))
+        let paths: Vec<String> = outs.iter().chain(&inst.reads).cloned().collect();
+        out_lock::acquire(self.store, &self.plan.workdir, &paths, &holder, &|path, by| {
+            let what = if outs.iter().any(|o| o == path) { "out" } else { "dep" };
+            self.reporter.line(&format!("waiting for {name}: its {what} `{path}` is being written by {by}"))
         })
     }
 

@@ -51,6 +51,29 @@ fn a_second_run_waits_for_the_out_the_first_is_writing() {
 }
 
 #[test]
+fn a_stage_reading_an_upstream_out_holds_it_against_another_runs_write() {
+    let yaml = "name: reader\nparams: {n: 1, d: 0}\nstages:\n  a: {uses: shell, run: 'echo n=${params.n} > a.txt', \
+                outs: [a.txt]}\n  b: {uses: shell, needs: [a], deps: [a.txt], run: 'echo started > b.started; sleep \
+                ${params.d}; cp a.txt b.txt', outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml);
+    let first = t.spawn(&["run", "p.yaml", "--set", "params.d=3"]);
+    let started = Instant::now();
+    while !t.path().join("b.started").exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "b never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The second run's `a` would rewrite a.txt under the first run's `b`, which reads it.
+    t.run(&["run", "p.yaml", "--set", "params.n=2"])
+        .success()
+        .stderr_has("waiting for a: its out `a.txt` is being written by pipe process");
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    // Every b artifact holds what its key says: the first run's, n=1.
+    t.run(&["run", "p.yaml", "--set", "params.d=3"]).success().stdout_has("0 ran, 2 cached");
+    assert_eq!(t.lines("b.txt"), ["n=1"]);
+}
+
+#[test]
 fn checkout_waits_for_a_run_writing_the_out() {
     let t = Test::new().pipeline(RACE);
     t.run(&["run", "p.yaml"]).success();

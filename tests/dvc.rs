@@ -183,7 +183,7 @@ fn a_stale_stage_is_not_run_on_an_upstream_out_changed_by_hand() {
     // b's key holds a's artifact, not the workspace file: run on the edit, it would cache a lie.
     t.run(&["run", "dvc.yaml"])
         .code(1)
-        .stderr_has("error: stage `b`: not run: its dep `a.txt` (from `a`'s outs) was changed by hand")
+        .stderr_has("error: stage `b`: not run: its dep `a.txt` (from `a`'s outs) differs from `a`'s artifact")
         .stderr_has("pipe checkout --force");
     assert_eq!(t.lines("a.txt"), ["edited"], "the edit is kept");
     assert_eq!(t.lines("b.txt"), ["data"], "b's earlier out is untouched");

@@ -243,7 +243,9 @@ fn a_corrupted_byte_on_the_server_is_refused_and_nothing_enters_the_store() {
         .code(1)
         .stderr_has("file `b.txt`")
         .stderr_has(&format!("is damaged; delete it and the entry ac/{}.json there", key_of_make(&a)))
-        .stderr_has("nothing entered the store");
+        .stderr_has("nothing entered the store")
+        .stderr_has("delete each damaged blob and its entry on the remote (named above), then `pipe push`");
+    assert!(!ran.stderr.contains("uploads the missing files again"), "{}", ran.stderr);
     assert!(ran.stderr.contains(&format!("blake3 {b_txt}")), "{}", ran.stderr);
     // `count`'s own files are intact, so it may enter; `make`'s artifact may not.
     let make = key_of_make(&a);

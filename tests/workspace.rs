@@ -345,6 +345,25 @@ fn a_rotted_object_is_never_put_back_and_the_good_out_is_judged_by_the_manifest(
 }
 
 #[test]
+fn a_stage_is_not_run_on_an_upstream_out_changed_by_hand() {
+    let yaml = "name: w\nparams: {n: 1}\nstages:\n  a: {uses: shell, run: 'mkdir -p out; echo ${params.n} > out/a.txt', \
+                outs: [out]}\n  b: {uses: shell, needs: [a], deps: [out], run: 'cat out/a.txt > b.txt', outs: [b.txt]}\n";
+    let t = Test::new().pipeline(yaml);
+    t.run(&["run", "p.yaml"]).success();
+    t.run(&["run", "p.yaml", "--set", "params.n=2"]).success();
+    t.write("out/new.txt", "extra\n");
+    // a is cached (n=1) and its edited out kept; b would read the edit under a key naming a's artifact.
+    t.run(&["run", "p.yaml"])
+        .code(1)
+        .stderr_has("warning: out (out of a) differs from its cached artifact")
+        .stderr_has("error: stage `b`: not run: its dep `out` (from `a`'s outs) differs from `a`'s artifact");
+    assert_eq!(read(&t, "b.txt"), "2\n", "b's out is left as it was");
+    t.run(&["checkout", "p.yaml", "--force"]).success();
+    t.run(&["run", "p.yaml"]).success();
+    assert_eq!(read(&t, "b.txt"), "1\n");
+}
+
+#[test]
 fn checkout_of_a_stage_puts_back_the_upstream_outs_its_key_waits_for() {
     let yaml = "name: w\nstages:\n  a: {uses: shell, run: 'cat src.txt > a.txt', deps: [src.txt], outs: [a.txt]}\n  \
                 b: {uses: shell, needs: [a], run: 'cat a.txt a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n";

@@ -140,6 +140,11 @@ fn remedy(e: &Error) -> &'static str {
     match e {
         Error::Io { .. } => "writing into the cache here failed (above): once that is mended (a full disk freed), `pipe pull` again fetches them",
         Error::Remote(RemoteError::Unreachable { .. }) => "`pipe pull` again once the remote answers",
+        // A push skips a blob there at the right size: the damaged one must go first.
+        Error::Remote(RemoteError::Integrity(_)) => {
+            "delete each damaged blob and its entry on the remote (named above), then `pipe push` from a store that \
+             has the artifact uploads both again, else `pipe run` computes it"
+        }
         _ => PUSH_AGAIN,
     }
 }
