@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use pipe_stages::numfmt::format_value;
 use pipe_stages::Registry;
 
 use crate::plan::Plan;
@@ -114,9 +115,9 @@ pub fn headline(names: &[&str], metrics: &Map<String, Value>) -> Map<String, Val
     names.iter().filter_map(|n| metrics.get(*n).map(|v| (n.to_string(), v.clone()))).collect()
 }
 
-/// `accuracy=0.91 f1=0.9` for tables.
+/// `accuracy=0.9123 steps=8` for tables: 4 significant digits, as `pipe show` and `diff` print them.
 pub fn compact(metrics: &Map<String, Value>) -> String {
-    metrics.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    metrics.iter().map(|(k, v)| format!("{k}={}", format_value(v))).collect::<Vec<_>>().join(" ")
 }
 
 /// Enters `record`'s instances with a key and an artifact into the lock file of the

@@ -248,7 +248,7 @@ fn an_escaped_reference_reaches_the_command_as_literal_text() {
 fn diff_shows_metric_deltas() {
     let yaml = "name: m\nparams: {acc: 0.16074758244362342}\nstages:\n  e: {uses: shell, run: 'echo \"{\\\"acc\\\": ${params.acc}}\" > $PIPE_METRICS'}\n";
     let t = Test::new().pipeline(yaml);
-    t.run(&["run", "p.yaml"]).success().stdout_has("acc=0.16074758244362342");
+    t.run(&["run", "p.yaml"]).success().stdout_has("acc=0.1607\n");
     t.run(&["run", "p.yaml", "--set", "params.acc=0.13790342486500895"]).success();
     // 4 significant digits, as a metric with an interval and as `pipe show`; --json keeps every digit.
     t.run(&["diff"]).success().stdout_has("metric    acc: 0.1607 -> 0.1379 (-0.02284)\n");
@@ -427,6 +427,16 @@ fn a_seed_matrix_axis_sets_the_seed_of_each_instance_and_of_those_fanning_out() 
         .run(&["run", "p.yaml"])
         .code(2)
         .stderr_has("matrix `seed` values must be non-negative integers");
+}
+
+#[test]
+fn show_of_an_instance_not_built_gives_a_command_a_shell_takes_as_it_is() {
+    let yaml = "name: m\nstages:\n  s: {uses: shell, matrix: {bs: [8, 16]}, run: 'echo ${matrix.bs} > $PIPE_OUT/x'}\n";
+    Test::new()
+        .pipeline(yaml)
+        .run(&["show", "p.yaml", "s[bs=16]"])
+        .success()
+        .stdout_has("not built yet: run `pipe run p.yaml --stage 's[bs=16]'`");
 }
 
 #[test]

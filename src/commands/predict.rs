@@ -23,6 +23,9 @@ const MODEL_DIR: &str = "model";
 /// A relative completeness gap above this is worth a line in the text output: the
 /// scores then misstate how much the words moved the probability.
 const GAP_NOTE: f64 = 0.05;
+/// Nor below this, in probability: the scores print with three decimals, and a relative gap
+/// of a near-zero P(x) - P(baseline) says nothing.
+const GAP_FLOOR: f64 = 0.0005;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -273,7 +276,9 @@ fn text(p: &Prediction) -> String {
         let tokens: Vec<String> = p.top_tokens.iter().map(|t| format!("{} {}", t.token, score(t.score))).collect();
         out.push_str(&format!("          top tokens: {}\n", tokens.join(", ")));
     }
-    if let Some(ig) = p.integrated_gradients.as_ref().filter(|ig| ig.relative_gap > GAP_NOTE) {
+    if let Some(ig) =
+        p.integrated_gradients.as_ref().filter(|ig| ig.relative_gap > GAP_NOTE && ig.completeness_gap >= GAP_FLOOR)
+    {
         out.push_str(&format!(
             "          attribution not converged: scores sum {:.3} away from P(x) - P(baseline) = {:.3} ({:.0}%) at {} steps: raise --ig-steps\n",
             ig.completeness_gap,
@@ -371,5 +376,10 @@ mod tests {
             ),
             "{out}"
         );
+        // P(x) and P(baseline) nearly equal: a large relative gap of an invisible amount is no news.
+        let mut tiny = with_gap(0.0);
+        tiny.integrated_gradients =
+            tiny.integrated_gradients.map(|c| Convergence { completeness_gap: 1e-5, relative_gap: 1.05, ..c });
+        assert!(!text(&tiny).contains("not converged"), "{}", text(&tiny));
     }
 }

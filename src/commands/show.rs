@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use pipe_stages::Registry;
 
 use crate::executor::jobs;
+use crate::executor::slurm::shell_word;
 use crate::probe::{probe, State};
 use crate::store::Store;
 use crate::{lockfile, metric_text, record, suggest, table, Error};
@@ -58,7 +59,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
                         a
                     }
                     None => {
-                        println!("  not built yet: run `pipe run {} --stage {}`\n", args.file.display(), inst.name);
+                        println!(
+                            "  not built yet: run `pipe run {} --stage {}`\n",
+                            shell_word(&args.file.display().to_string()),
+                            shell_word(&inst.name)
+                        );
                         continue;
                     }
                 }
