@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use pipe_stages::{interrupt, Context, Input, Registry, Stage, StageError};
 use serde_json::{Map, Value};
 
+use crate::executor::Work;
 use crate::key::KeyParts;
 use crate::mutex::lock;
 use crate::out_lock::{self, OutLocks};
-use crate::plan::{Instance, Plan, Selection};
+use crate::plan::{Instance, Plan};
 use crate::progress::Reporter;
 use crate::record::Status;
 use crate::remote::Remote;
@@ -77,23 +78,10 @@ impl Outcome {
     }
 }
 
+/// Runs a [`Work`] on `jobs` threads of this process.
 pub struct Runner<'a> {
-    pub plan: &'a Plan,
-    pub registry: &'a Registry,
-    pub store: &'a Store,
-    pub reporter: &'a Reporter,
+    pub w: &'a Work<'a>,
     pub jobs: usize,
-    /// Recompute the targeted instances even when their artifact exists.
-    pub force: bool,
-    /// Called with the outcomes so far (running instances as interrupted) when a stop
-    /// request finds stages still running after a grace period: built-in stages cannot
-    /// be stopped from outside, so it records the run and ends the process.
-    pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
-    /// Called with each instance and its outcome once it is done, from the worker that ran
-    /// it: the run's journal, so a SIGKILL keeps what was done.
-    pub on_progress: Option<Progress<'a>>,
-    /// Where a stale key is looked up before it is computed.
-    pub remote: Option<&'a RemoteRead<'a>>,
 }
 
 /// `pipe run --remote`: a remote consulted before computing. When it fails, the run
@@ -163,16 +151,17 @@ enum Next {
 
 impl Runner<'_> {
     /// Runs the selected instances; the result has an outcome for each of them.
-    pub fn run(&self, selection: &Selection) -> Vec<Option<Outcome>> {
+    pub fn run(&self) -> Vec<Option<Outcome>> {
+        let selection = self.w.selection;
         let slots = selection.run.iter().map(|&r| if r { Slot::Pending } else { Slot::Out }).collect();
         let board =
             Mutex::new(Board { slots, computed: HashSet::new(), claims: HashMap::new(), rehashed: HashMap::new() });
         let wake = Condvar::new();
         std::thread::scope(|s| {
             for _ in 0..self.jobs.max(1) {
-                s.spawn(|| self.work(&board, &wake, selection));
+                s.spawn(|| self.work(&board, &wake));
             }
-            if let Some(stop) = self.on_interrupt {
+            if let Some(stop) = self.w.on_interrupt {
                 s.spawn(|| self.watch(&board, &wake, stop));
             }
         });
@@ -198,7 +187,7 @@ impl Runner<'_> {
         }
     }
 
-    fn work(&self, board: &Mutex<Board>, wake: &Condvar, selection: &Selection) {
+    fn work(&self, board: &Mutex<Board>, wake: &Condvar) {
         loop {
             let mut guard = lock(board);
             let (i, inputs) = loop {
@@ -212,9 +201,9 @@ impl Runner<'_> {
                 }
             };
             drop(guard);
-            let outcome = self.instance(i, &inputs, self.force && selection.targets[i], board);
+            let outcome = self.instance(i, &inputs, self.w.force && self.w.selection.targets[i], board);
             // Downstream instances start before the journal is written.
-            let journaled = self.on_progress.map(|progress| (progress, outcome.clone()));
+            let journaled = self.w.on_progress.map(|progress| (progress, outcome.clone()));
             let mut guard = lock(board);
             guard.slots[i] = Slot::Done(Box::new(outcome));
             drop(guard);
@@ -236,13 +225,13 @@ impl Runner<'_> {
                     board.slots[i] = Slot::Done(Box::new(Outcome::skipped("the run was interrupted".into())));
                 }
                 Slot::Pending => {
-                    let inputs = &self.plan.instances[i].inputs;
+                    let inputs = &self.w.plan.instances[i].inputs;
                     let failed = inputs.iter().any(|&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()));
                     if failed {
                         let upstream = inputs
                             .iter()
                             .find(|&&u| matches!(&board.slots[u], Slot::Done(o) if !o.ok()))
-                            .map(|&u| self.plan.instances[u].name.clone())
+                            .map(|&u| self.w.plan.instances[u].name.clone())
                             .unwrap_or_default();
                         let why = format!("upstream `{upstream}` failed");
                         board.slots[i] = Slot::Done(Box::new(Outcome::skipped(why)));
@@ -273,16 +262,16 @@ impl Runner<'_> {
     /// Finds or computes one instance.
     fn instance(&self, i: usize, inputs: &[Artifact], force: bool, board: &Mutex<Board>) -> Outcome {
         let started = Instant::now();
-        let inst = &self.plan.instances[i];
-        let Some(stage) = self.registry.get(&inst.kind) else {
+        let inst = &self.w.plan.instances[i];
+        let Some(stage) = self.w.registry.get(&inst.kind) else {
             return Outcome::failed(None, 0.0, format!("unknown stage kind `{}`", inst.kind), true);
         };
-        let fingerprint = match stage.fingerprint(&inst.params, &self.plan.workdir) {
+        let fingerprint = match stage.fingerprint(&inst.params, &self.w.plan.workdir) {
             Ok(f) => f,
             Err(e) => return self.report_failure(i, Outcome::failed(None, 0.0, e.to_string(), e.is_config())),
         };
         let artifacts: Vec<String> = inputs.iter().map(|a| a.hash.clone()).collect();
-        let parts = KeyParts::of(self.plan, i, &artifacts, fingerprint);
+        let parts = KeyParts::of(self.w.plan, i, &artifacts, fingerprint);
         let key = parts.key();
         let result = self.find_or_compute(i, stage, &parts, &key, inputs, force, board);
         let seconds = started.elapsed().as_secs_f64();
@@ -311,7 +300,7 @@ impl Runner<'_> {
         if status == Status::Ran {
             return Ok(Vec::new());
         }
-        Ok(put_back(self.plan, self.registry, self.store, self.reporter, i, artifact)?.edited)
+        Ok(put_back(self.w.plan, self.w.registry, self.w.store, self.w.reporter, i, artifact)?.edited)
     }
 
     /// Before a stage reading upstream outs in the workspace runs (their locks held), checks
@@ -326,18 +315,18 @@ impl Runner<'_> {
         parts: &KeyParts,
         inputs: &[Artifact],
     ) -> Result<(), Error> {
-        let inst = &self.plan.instances[i];
+        let inst = &self.w.plan.instances[i];
         if inst.reads.is_empty() {
             return Ok(());
         }
-        let file = self.plan.file.display();
+        let file = self.w.plan.file.display();
         for (&u, artifact) in inst.inputs.iter().zip(inputs) {
-            let Some(outs) = workspace::declared_outs(self.registry, self.plan, u).ok() else { continue };
+            let Some(outs) = workspace::declared_outs(self.w.registry, self.w.plan, u).ok() else { continue };
             for read in inst.reads.iter().filter(|r| outs.iter().any(|o| pipe_stages::workspace::within(r, o))) {
-                if workspace::same(&self.plan.workdir, artifact, read)? {
+                if workspace::same(&self.w.plan.workdir, artifact, read)? {
                     continue;
                 }
-                let up = &self.plan.instances[u].name;
+                let up = &self.w.plan.instances[u].name;
                 return Err(Error::Failed {
                     message: format!(
                         "not run: its dep `{read}` (from `{up}`'s outs) differs from `{up}`'s artifact, which is \
@@ -350,7 +339,7 @@ impl Runner<'_> {
                 });
             }
         }
-        let now = stage.fingerprint(&inst.params, &self.plan.workdir)?;
+        let now = stage.fingerprint(&inst.params, &self.w.plan.workdir)?;
         if now != parts.fingerprint {
             return Err(Error::Failed {
                 message: "not run: its deps changed after its key was computed (another run writing them?); run \
@@ -373,7 +362,7 @@ impl Runner<'_> {
         force: bool,
         board: &Mutex<Board>,
     ) -> Result<Found, Failure> {
-        let inst = &self.plan.instances[i];
+        let inst = &self.w.plan.instances[i];
         let reuse = |store: &Store| -> Result<Option<Found>, Failure> {
             let again = !force || lock(board).computed.contains(key);
             match store.lookup(key)? {
@@ -384,23 +373,26 @@ impl Runner<'_> {
                 _ => Ok(None),
             }
         };
-        if let Some(found) = reuse(self.store)? {
+        if let Some(found) = reuse(self.w.store)? {
             return Ok(found);
         }
         // Claimed before the lock is tried, and given up only once it is released.
         lock(board).claims.entry(key.to_string()).or_default().push(i);
         let locked = || -> Result<Found, Failure> {
-            let key_lock = self.store.lock(key, || {
+            let key_lock = self.w.store.lock(key, || {
                 let holder = lock(board).claims[key].iter().copied().find(|&j| j != i);
-                self.reporter.line(&match holder {
+                self.w.reporter.line(&match holder {
                     Some(j) => {
-                        format!("waiting for {}: same key as {}, computed once", inst.name, self.plan.instances[j].name)
+                        format!(
+                            "waiting for {}: same key as {}, computed once",
+                            inst.name, self.w.plan.instances[j].name
+                        )
                     }
                     None => format!("waiting for {}: another pipe process is computing it", inst.name),
                 })
             })?;
             // Whoever held the lock may have just finished this very key.
-            if let Some(found) = reuse(self.store)? {
+            if let Some(found) = reuse(self.w.store)? {
                 return Ok(found);
             }
             if !force && inst.reuse.allows(key) {
@@ -423,23 +415,23 @@ impl Runner<'_> {
 
     /// Downloads the key's artifact when the remote has it.
     fn pull_from_remote(&self, inst: &Instance, key: &str, key_lock: &KeyLock) -> Result<Option<Found>, Failure> {
-        let Some(read) = self.remote else { return Ok(None) };
+        let Some(read) = self.w.remote else { return Ok(None) };
         if read.gave_up.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let started = Instant::now();
-        match read.remote.fetch(self.store, key, key_lock) {
+        match read.remote.fetch(self.w.store, key, key_lock) {
             Ok(Some(artifact)) => {
                 let metrics = artifact.metrics()?;
                 let seconds = started.elapsed().as_secs_f64();
-                self.reporter.line(&format!(" pulled {} ({seconds:.2}s)", inst.name));
+                self.w.reporter.line(&format!(" pulled {} ({seconds:.2}s)", inst.name));
                 Ok(Some((Status::Pulled, artifact, metrics)))
             }
             Ok(None) => Ok(None),
             // An entry whose file is gone is a miss, as for `status --remote` and `pull`, not a
             // remote that fails: this stage is computed, the later ones are still looked up.
             Err(Error::Remote(gap @ crate::remote::RemoteError::Incomplete { .. })) => {
-                self.reporter.line(&format!(
+                self.w.reporter.line(&format!(
                     "warning: stage `{}`: {gap}: it counts as not on the remote and is computed here",
                     inst.name
                 ));
@@ -448,7 +440,7 @@ impl Runner<'_> {
             Err(e) if read.required => Err(e.into()),
             Err(e) => {
                 if !read.gave_up.swap(true, Ordering::Relaxed) {
-                    self.reporter.line(&format!("warning: {e}; computing locally without the remote"));
+                    self.w.reporter.line(&format!("warning: {e}; computing locally without the remote"));
                 }
                 Ok(None)
             }
@@ -468,20 +460,20 @@ impl Runner<'_> {
         key_lock: &KeyLock,
         board: &Mutex<Board>,
     ) -> Result<Found, Failure> {
-        let inst = &self.plan.instances[i];
+        let inst = &self.w.plan.instances[i];
         self.rehash_inputs(i, inputs, board)?;
         let upstream: Vec<Input> = inst
             .inputs
             .iter()
             .zip(inputs)
             .map(|(&u, artifact)| {
-                let up = &self.plan.instances[u];
+                let up = &self.w.plan.instances[u];
                 Ok(Input {
                     stage: up.stage.clone(),
                     kind: up.kind.clone(),
                     instance: up.name.clone(),
                     matrix: up.matrix.clone(),
-                    params: self.registry.shown(&up.kind, &up.params),
+                    params: self.w.registry.shown(&up.kind, &up.params),
                     dir: artifact.dir.clone(),
                     metrics: Value::Object(artifact.metrics()?),
                 })
@@ -492,15 +484,15 @@ impl Runner<'_> {
         // this one reads while it reads it.
         let _outs = self.lock_outs(i)?;
         self.upstream_outs_as_keyed(i, stage, parts, inputs)?;
-        let tmp = self.store.begin(key, key_lock)?;
-        let bar = self.reporter.started(&inst.name);
+        let tmp = self.w.store.begin(key, key_lock)?;
+        let bar = self.w.reporter.started(&inst.name);
         let started = Instant::now();
         let mut ctx = Context::new(
             inst.name.clone(),
             inst.params.clone(),
             upstream,
             tmp.clone(),
-            self.plan.workdir.clone(),
+            self.w.plan.workdir.clone(),
             inst.seed,
             &bar,
         )
@@ -517,19 +509,19 @@ impl Runner<'_> {
         let metrics = ctx.into_metrics();
         let seconds = started.elapsed().as_secs_f64();
         let sealed =
-            ran.map_err(Failure::Stage).and_then(|()| Ok(self.store.commit(&tmp, parts, &metrics, key_lock)?));
+            ran.map_err(Failure::Stage).and_then(|()| Ok(self.w.store.commit(&tmp, parts, &metrics, key_lock)?));
         match sealed {
             Ok(artifact) => {
                 // Before the key lock is released, so an identical instance waiting on it reuses this.
                 lock(board).computed.insert(key.to_string());
-                self.reporter.finished(bar, &format!("    ran {} ({seconds:.2}s)", inst.name));
+                self.w.reporter.finished(bar, &format!("    ran {} ({seconds:.2}s)", inst.name));
                 Ok((Status::Ran, artifact, metrics))
             }
             Err(e) => {
                 let how = if matches!(e, Failure::Stage(StageError::Interrupted)) { "interrupted" } else { " failed" };
-                self.reporter.finished(bar, &format!("{how} {} ({seconds:.2}s)", inst.name));
+                self.w.reporter.finished(bar, &format!("{how} {} ({seconds:.2}s)", inst.name));
                 // The failure matters more than a leftover tmp dir, which the next run removes anyway.
-                let _ = self.store.discard(&tmp);
+                let _ = self.w.store.discard(&tmp);
                 Err(e)
             }
         }
@@ -539,7 +531,7 @@ impl Runner<'_> {
     /// this run computed: the stat check that let them be reused misses bit rot, and a stage
     /// must not turn rotten bytes into a new artifact under a valid key.
     fn rehash_inputs(&self, i: usize, inputs: &[Artifact], board: &Mutex<Board>) -> Result<(), Error> {
-        for (&u, artifact) in self.plan.instances[i].inputs.iter().zip(inputs) {
+        for (&u, artifact) in self.w.plan.instances[i].inputs.iter().zip(inputs) {
             let once = {
                 let mut board = lock(board);
                 if board.computed.contains(&artifact.key) {
@@ -547,8 +539,8 @@ impl Runner<'_> {
                 }
                 board.rehashed.entry(artifact.key.clone()).or_default().clone()
             };
-            if let Err(corrupt) = once.get_or_init(|| self.store.rehash(artifact).map_err(|e| e.to_string())) {
-                let (me, up) = (&self.plan.instances[i].name, &self.plan.instances[u].name);
+            if let Err(corrupt) = once.get_or_init(|| self.w.store.rehash(artifact).map_err(|e| e.to_string())) {
+                let (me, up) = (&self.w.plan.instances[i].name, &self.w.plan.instances[u].name);
                 // The run must not record it as found, with metrics read from the corrupt object.
                 let mut board = lock(board);
                 if let Slot::Done(found) = &board.slots[u] {
@@ -570,20 +562,20 @@ impl Runner<'_> {
     /// The locks of instance `i`'s declared workspace outs and of the upstream outs it reads,
     /// saying whom it waits for.
     fn lock_outs(&self, i: usize) -> Result<OutLocks, Error> {
-        let outs = workspace::declared_outs(self.registry, self.plan, i)?;
-        let inst = &self.plan.instances[i];
+        let outs = workspace::declared_outs(self.w.registry, self.w.plan, i)?;
+        let inst = &self.w.plan.instances[i];
         let name = &inst.name;
-        let holder = format!("stage `{name}` of {}", self.plan.file.display());
+        let holder = format!("stage `{name}` of {}", self.w.plan.file.display());
         let paths: Vec<String> = outs.iter().chain(&inst.reads).cloned().collect();
-        out_lock::acquire(self.store, &self.plan.workdir, &paths, &holder, &|path, by| {
+        out_lock::acquire(self.w.store, &self.w.plan.workdir, &paths, &holder, &|path, by| {
             let what = if outs.iter().any(|o| o == path) { "out" } else { "dep" };
-            self.reporter.line(&format!("waiting for {name}: its {what} `{path}` is being written by {by}"))
+            self.w.reporter.line(&format!("waiting for {name}: its {what} `{path}` is being written by {by}"))
         })
     }
 
     fn report_failure(&self, i: usize, outcome: Outcome) -> Outcome {
         let error = outcome.error.as_deref().unwrap_or_default();
-        self.reporter.line(&format!("error: stage `{}`: {error}", self.plan.instances[i].name));
+        self.w.reporter.line(&format!("error: stage `{}`: {error}", self.w.plan.instances[i].name));
         outcome
     }
 }

@@ -8,7 +8,7 @@ use pipe_stages::planned_at;
 use pipe_stages::simd::Level;
 use pipe_stages::Registry;
 
-use crate::executor::jobs;
+use crate::executor::{jobs, Work};
 use crate::probe::{probe, State};
 use crate::progress::Reporter;
 use crate::record::Status;
@@ -69,18 +69,18 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         planned_at::level()
     );
     let reporter = Reporter::whole_output();
-    let runner = Runner {
+    let work = Work {
         plan: &plan,
         registry: &registry,
         store: &store,
         reporter: &reporter,
-        jobs: 1,
+        selection: &selection,
         force: args.force,
         on_interrupt: None,
         on_progress: None,
         remote: None,
     };
-    let outcomes = runner.run(&selection);
+    let outcomes = Runner { w: &work, jobs: 1 }.run();
     match &outcomes[i] {
         Some(o) if o.ok() => {
             let how = if o.status == Status::Cached { "found in the cache" } else { "computed" };

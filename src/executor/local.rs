@@ -30,17 +30,6 @@ impl Executor for Local {
                 w.plan.file.display()
             )));
         }
-        let runner = Runner {
-            plan: w.plan,
-            registry: w.registry,
-            store: w.store,
-            reporter: w.reporter,
-            jobs: self.jobs,
-            force: w.force,
-            on_interrupt: w.on_interrupt,
-            on_progress: w.on_progress,
-            remote: w.remote,
-        };
-        Ok(Finished::All(runner.run(w.selection)))
+        Ok(Finished::All(Runner { w, jobs: self.jobs }.run()))
     }
 }

@@ -57,9 +57,12 @@ pub struct Work<'a> {
     pub selection: &'a Selection,
     /// Recompute the targeted instances even when their artifact exists.
     pub force: bool,
-    /// Called with the outcomes so far when a stop signal arrives while stages run here.
+    /// Called with the outcomes so far (running instances as interrupted) when a stop request
+    /// finds stages still running here after a grace period: built-in stages cannot be
+    /// stopped from outside, so it records the run and ends the process.
     pub on_interrupt: Option<&'a (dyn Fn(Vec<Option<Outcome>>) + Sync)>,
-    /// Called with each instance and its outcome as it is done here.
+    /// Called with each instance and its outcome as it is done here, from the worker that
+    /// did it: the run's journal, so a SIGKILL keeps what was done.
     pub on_progress: Option<Progress<'a>>,
     /// A remote cache consulted before a stale key is computed here (`pipe run --remote`).
     pub remote: Option<&'a RemoteRead<'a>>,
