@@ -192,7 +192,10 @@ fn python_eq(a: &Value, b: &Value) -> bool {
         }
         _ => match (number(a), number(b)) {
             (Some(Number::Int(a)), Some(Number::Int(b))) => a == b,
-            (Some(x), Some(y)) => x.float() == y.float(),
+            (Some(Number::Float(x)), Some(Number::Float(y))) => x == y,
+            (Some(Number::Int(i)), Some(Number::Float(f))) | (Some(Number::Float(f)), Some(Number::Int(i))) => {
+                int_equals_float(i, f)
+            }
             _ => a == b,
         },
     }
@@ -203,13 +206,11 @@ enum Number {
     Float(f64),
 }
 
-impl Number {
-    fn float(&self) -> f64 {
-        match self {
-            Number::Int(i) => *i as f64,
-            Number::Float(f) => *f,
-        }
-    }
+/// Python compares an int with a float exactly: 2^53 + 1 is not 2^53 as a float, which it
+/// would be once the int were rounded to a float.
+fn int_equals_float(i: i128, f: f64) -> bool {
+    // Every i128 lies below 2^127 in magnitude; a float there converts exactly.
+    f.fract() == 0.0 && f.abs() < 2f64.powi(127) && f as i128 == i
 }
 
 #[cfg(test)]
@@ -227,5 +228,10 @@ mod tests {
         assert!(python_eq(&json!({"a": [1, 2.0], "b": null}), &json!({"b": null, "a": [1.0, 2]})));
         assert!(!python_eq(&json!(1), &json!("1")) && !python_eq(&json!(0.1), &json!(0.2)));
         assert!(!python_eq(&json!([1]), &json!([1, 2])) && !python_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        // Exact, as in Python: past 2^53 a float is not every integer.
+        assert!(!python_eq(&json!(9007199254740993u64), &json!(9007199254740992.0)));
+        assert!(python_eq(&json!(9007199254740992u64), &json!(9007199254740992.0)));
+        assert!(!python_eq(&json!(u64::MAX), &json!(18446744073709551616.0)));
+        assert!(!python_eq(&json!(1), &json!(f64::NAN)) && !python_eq(&json!(1), &json!(1.5)));
     }
 }
