@@ -22,6 +22,9 @@ pub enum Status {
     Cached,
     /// Computed in this run.
     Ran,
+    /// A dvc.yaml stage's outs, as the `dvc repro` its `dvc.lock` records left them in the
+    /// workspace, taken by this run as its artifact without running its command.
+    Adopted,
     /// Downloaded from the remote cache by this run instead of being computed.
     Pulled,
     Failed,
@@ -36,6 +39,7 @@ impl Status {
         match self {
             Status::Cached => "cached",
             Status::Ran => "ran",
+            Status::Adopted => "adopted",
             Status::Pulled => "pulled",
             Status::Failed => "failed",
             Status::Skipped => "skipped",

@@ -297,7 +297,7 @@ impl Runner<'_> {
     /// downstream stage starts, since its command may read them there (one computed here
     /// wrote them itself). Returns the outs that were changed by hand and kept.
     fn restore_outs(&self, i: usize, status: Status, artifact: &Artifact) -> Result<Vec<String>, Error> {
-        if status == Status::Ran {
+        if matches!(status, Status::Ran | Status::Adopted) {
             return Ok(Vec::new());
         }
         Ok(put_back(self.w.plan, self.w.registry, self.w.store, self.w.reporter, i, artifact)?.edited)
@@ -506,6 +506,7 @@ impl Runner<'_> {
                 .unwrap_or_else(|| "unknown panic".into());
             Err(StageError::Failed(format!("the stage panicked: {message}")))
         });
+        let status = if ctx.was_adopted() { Status::Adopted } else { Status::Ran };
         let metrics = ctx.into_metrics();
         let seconds = started.elapsed().as_secs_f64();
         let sealed =
@@ -514,8 +515,8 @@ impl Runner<'_> {
             Ok(artifact) => {
                 // Before the key lock is released, so an identical instance waiting on it reuses this.
                 lock(board).computed.insert(key.to_string());
-                self.w.reporter.finished(bar, &format!("    ran {} ({seconds:.2}s)", inst.name));
-                Ok((Status::Ran, artifact, metrics))
+                self.w.reporter.finished(bar, &format!("{:>7} {} ({seconds:.2}s)", status.as_str(), inst.name));
+                Ok((status, artifact, metrics))
             }
             Err(e) => {
                 let how = if matches!(e, Failure::Stage(StageError::Interrupted)) { "interrupted" } else { " failed" };

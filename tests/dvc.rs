@@ -710,8 +710,16 @@ fn what_dvc_repro_left_up_to_date_is_adopted_without_running_its_commands() {
     let t = repro_by_dvc();
     let read = |rel: &str| std::fs::read(t.path().join(rel)).unwrap();
     let dvcs = ["dvc.lock", "data/x.txt", "data/sub/y.txt", "model.txt", "m.json"].map(|rel| (rel, read(rel)));
-    let ran = t.run(&["run", "dvc.yaml"]).success().stdout_has("lines=4");
+    // Stale for pipe, which has built nothing yet; what a run would do is said before it runs.
+    t.run(&["status", "dvc.yaml"])
+        .success()
+        .stdout_has("3 of 3 stage instance(s) stale, 3 to adopt from dvc.lock")
+        .stdout_has("dvc.lock shows DVC's last run current: `pipe run` adopts its outs without running the command\n");
+    let dry = t.run(&["run", "dvc.yaml", "--dry-run"]).success();
+    assert_eq!(dry.stdout.matches("adopt from dvc.lock").count(), 3, "{}", dry.stdout);
+    let ran = t.run(&["run", "dvc.yaml"]).success().stdout_has("lines=4").stdout_has("0 ran, 0 cached, 3 adopted");
     assert_eq!(adopted(&ran), ["prep", "train", "eval"]);
+    assert_eq!(t.statuses(), expect(&[("prep", "adopted"), ("train", "adopted"), ("eval", "adopted")]));
     assert_eq!(t.lines("ran.log"), ["prep", "train", "eval"], "no command ran");
     for (rel, bytes) in &dvcs {
         assert_eq!(&read(rel), bytes, "{rel} is DVC's");
@@ -733,6 +741,11 @@ fn what_dvc_repro_left_up_to_date_is_adopted_without_running_its_commands() {
 fn after_a_dep_is_edited_its_stage_and_what_changes_downstream_run_and_the_rest_is_adopted() {
     let t = repro_by_dvc();
     t.write("train.cfg", "depth 2\n");
+    // eval's entry is current until train runs, which rewrites the model eval reads.
+    t.run(&["status", "dvc.yaml"])
+        .success()
+        .stdout_has("3 of 3 stage instance(s) stale, 2 to adopt from dvc.lock")
+        .stdout_has("without running the command unless running `train` changes what it reads");
     let ran = t.run(&["run", "dvc.yaml"]).success();
     assert_eq!(adopted(&ran), ["prep"]);
     assert_eq!(t.lines("ran.log"), ["prep", "train", "eval", "train", "eval"]);
@@ -777,7 +790,10 @@ fn a_forced_run_or_an_always_changed_stage_runs_however_up_to_date_dvc_lock_is()
     assert_eq!(t.lines("ran.log")[3..], ["prep", "train", "eval"]);
     // Forcing one stage: it runs, what it needs upstream is still adopted.
     let t = repro_by_dvc();
-    let ran = t.run(&["run", "dvc.yaml", "--force", "--stage", "eval"]).success().stdout_has("3 ran");
+    let dry = t.run(&["run", "dvc.yaml", "--force", "--stage", "eval", "--dry-run"]).success();
+    assert_eq!(dry.stdout.matches("adopt from dvc.lock").count(), 2, "{}", dry.stdout);
+    let ran =
+        t.run(&["run", "dvc.yaml", "--force", "--stage", "eval"]).success().stdout_has("1 ran, 0 cached, 2 adopted");
     assert_eq!(adopted(&ran), ["prep", "train"], "{}", ran.stderr);
     assert_eq!(t.lines("ran.log")[3..], ["eval"]);
     let t = Test::new().file(
@@ -802,6 +818,9 @@ fn a_dvc_lock_pipe_cannot_read_is_a_warning_and_its_stages_run() {
     // One entry malformed: that stage runs, named with the key; the others are adopted.
     let t = repro_by_dvc();
     edit(&t, "dvc.lock", "train.cfg > model.txt\n    deps:\n", "train.cfg > model.txt\n    deps: 5\n    was:\n");
+    t.run(&["status", "dvc.yaml"]).success().stdout_has(
+        "dvc.lock: `stages.train.deps` is not a list: nothing is adopted from it; `pipe run` runs the command",
+    );
     let ran = t.run(&["run", "dvc.yaml"]).success().stderr_has("dvc.lock: `stages.train.deps` is not a list");
     assert_eq!(adopted(&ran), ["prep", "eval"]);
     assert_eq!(t.lines("ran.log")[3..], ["train"]);

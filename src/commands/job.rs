@@ -83,7 +83,11 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let outcomes = Runner { w: &work, jobs: 1 }.run();
     match &outcomes[i] {
         Some(o) if o.ok() => {
-            let how = if o.status == Status::Cached { "found in the cache" } else { "computed" };
+            let how = match o.status {
+                Status::Cached => "found in the cache",
+                Status::Adopted => "adopted from dvc.lock",
+                _ => "computed",
+            };
             let key = o.key.as_deref().unwrap_or_default();
             eprintln!("pipe job: {} {how}: key {key}", args.instance);
             let recipe = jobs::recipes(&plan, &registry, &selection.run).swap_remove(i);

@@ -233,7 +233,7 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
             )));
         }
     };
-    let built = matches!(train.status, Status::Ran | Status::Cached | Status::Pulled);
+    let built = matches!(train.status, Status::Ran | Status::Adopted | Status::Cached | Status::Pulled);
     let Some(key) = train.key.as_deref().filter(|_| built) else {
         return Err(Error::Config(format!(
             "`{}` did not finish in run {} (status {}): no model to use",

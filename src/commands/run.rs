@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use pipe_stages::{interrupt, Registry};
 
 use crate::cli::Cli;
+use crate::dvc::adoption::{self, Adoption};
 use crate::executor::jobs;
 use crate::executor::local::Local;
 use crate::executor::slurm::{self, Slurm};
@@ -116,7 +117,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             return;
         }
         let stage = stage_record(&plan.instances[i], &registry, outcome, logs[i].clone());
-        let made = matches!(outcome.status, Status::Ran | Status::Pulled);
+        let made = matches!(outcome.status, Status::Ran | Status::Adopted | Status::Pulled);
         let added = lock(&journal).add(&store, &stage, made);
         if let Err(e) = added {
             reporter.line(&format!("warning: the run's record of what is done so far: {e}"));
@@ -252,9 +253,10 @@ fn record_run(
         n => format!(", {n} {}", s.as_str()),
     };
     println!(
-        "run {id}: {} ran, {} cached{}, {} failed{}, {} skipped in {:.2}s ({})",
+        "run {id}: {} ran, {} cached{}{}, {} failed{}, {} skipped in {:.2}s ({})",
         count(Status::Ran),
         count(Status::Cached),
+        some(Status::Adopted),
         some(Status::Pulled),
         count(Status::Failed),
         some(Status::Interrupted),
@@ -376,21 +378,28 @@ fn dry_run(
         None => BTreeMap::new(),
     };
     let whole = |key: &str| entries.contains_key(key) && !gaps.contains_key(&key.to_string());
+    let adoptions = adoption::predict(plan, &probes, &|i| force && selection.targets[i]);
     let mut rows = vec![vec!["STAGE".into(), "WOULD".into(), "KEY".into()]];
     // Under the table: one message would make its column as wide as itself.
     let mut failures = Vec::new();
-    for (i, p) in probes.iter().enumerate() {
+    for (i, (p, adoption)) in probes.iter().zip(&adoptions).enumerate() {
         let Some(p) = p else { continue };
         let forced = force && selection.targets[i];
+        let adopt = match adoption {
+            Adoption::Current { unless } => Some(format!("adopt from dvc.lock{}", adoption::proviso(unless))),
+            _ => None,
+        };
         let (would, key) = match &p.state {
             State::Fresh(a) if forced => ("run (forced)".to_string(), short(&a.key).to_string()),
             State::Fresh(a) => ("reuse".to_string(), short(&a.key).to_string()),
             State::Stale { key: Some(k) } if !forced && whole(k) => ("pull".to_string(), short(k).to_string()),
-            State::Stale { key: Some(k) } => ("run".to_string(), short(k).to_string()),
+            State::Stale { key: Some(k) } => (adopt.unwrap_or_else(|| "run".into()), short(k).to_string()),
             State::Stale { key: None } if !p.pending.is_empty() => {
                 (format!("run or reuse, once {} is put back", p.pending.join(", ")), "-".into())
             }
-            State::Stale { key: None } => ("run (after its upstream)".to_string(), "-".into()),
+            State::Stale { key: None } => {
+                (format!("{} (after its upstream)", adopt.as_deref().unwrap_or("run")), "-".into())
+            }
             State::Broken(m) => {
                 failures.push(format!("{}: {m}", plan.instances[i].name));
                 ("fail (below)".to_string(), "-".into())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use pipe_stages::Registry;
 
+use crate::dvc::adoption::{self, Adoption};
 use crate::executor::slurm;
 use crate::lockfile;
 use crate::out_lock;
@@ -59,9 +60,10 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     };
     let lock = lockfile::load(&args.file)?;
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
+    let adoptions = adoption::predict(&plan, &probes, &|_| false);
     let mut stale = 0;
     let mut out = String::new();
-    for (i, ((inst, p), job)) in plan.instances.iter().zip(&probes).zip(&live).enumerate() {
+    for (i, (((inst, p), job), adoption)) in plan.instances.iter().zip(&probes).zip(&live).zip(&adoptions).enumerate() {
         let Some(p) = p else { continue };
         let (word, key) = match &p.state {
             State::Fresh(a) => ("fresh", short(&a.key).to_string()),
@@ -92,6 +94,14 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             State::Broken(message) => vec![message.clone()],
             _ => Vec::new(),
         };
+        notes.extend(match adoption {
+            Adoption::None => None,
+            Adoption::Unreadable(e) => Some(format!("{e}: nothing is adopted from it; `pipe run` runs the command")),
+            Adoption::Current { unless } => Some(format!(
+                "dvc.lock shows DVC's last run current: `pipe run` adopts its outs without running the command{}",
+                adoption::proviso(unless)
+            )),
+        });
         notes.extend(gap.map(|gap| {
             format!("{gap}: `pipe pull` cannot fetch it; `pipe push` from a store that has it uploads the files again")
         }));
@@ -101,7 +111,9 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
         }
     }
     print!("{out}");
-    println!("{stale} of {} stage instance(s) stale", plan.instances.len());
+    let adopted = adoptions.iter().filter(|a| matches!(a, Adoption::Current { .. })).count();
+    let adopted = if adopted == 0 { String::new() } else { format!(", {adopted} to adopt from dvc.lock") };
+    println!("{stale} of {} stage instance(s) stale{adopted}", plan.instances.len());
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! planner, keys, store and runner are shared. DVC's files (`dvc.lock`, `.dvc/`)
 //! are never written: the lock file is `dvc.pipe.lock`.
 
+pub mod adoption;
 mod expand;
 mod graph;
 mod params;

@@ -85,6 +85,7 @@ pub struct Context<'a> {
     /// A dvc.yaml stage as DVC names it, whose `dvc.lock` entry may let it adopt DVC's outs.
     pub dvc: Option<DvcStage>,
     metrics: Map<String, Value>,
+    adopted: bool,
 }
 
 impl<'a> Context<'a> {
@@ -108,6 +109,7 @@ impl<'a> Context<'a> {
             force: false,
             dvc: None,
             metrics: Map::new(),
+            adopted: false,
         }
     }
 
@@ -155,6 +157,16 @@ impl<'a> Context<'a> {
 
     pub fn into_metrics(self) -> Map<String, Value> {
         self.metrics
+    }
+
+    /// Says that the artifact holds outs an earlier `dvc repro` made, taken as they were,
+    /// not computed: the run reports the stage as adopted.
+    pub fn mark_adopted(&mut self) {
+        self.adopted = true;
+    }
+
+    pub fn was_adopted(&self) -> bool {
+        self.adopted
     }
 
     /// A path inside the output directory, creating its parent directories.

@@ -34,7 +34,7 @@ use crate::tree::{hash_file, hash_listed};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
-pub use dvc_lock::{DvcParams, DvcPath, DvcStage};
+pub use dvc_lock::{DvcParams, DvcPath, DvcStage, LockError};
 use dvcignore::DvcIgnore;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -154,6 +154,7 @@ impl Stage for Shell {
             p.outs.iter().map(|out| resolve(&ctx.workdir, out, "outs", Last::Keep)).collect::<Result<Vec<_>, _>>()?;
         if adopts(&p, ctx) {
             eprintln!("adopted from dvc.lock: {} (cmd, deps, params and outs match DVC's last run)", ctx.instance);
+            ctx.mark_adopted();
             return collect(&p, &outs, ctx);
         }
         let removable: Vec<(&String, &PathBuf)> =
@@ -176,15 +177,32 @@ impl Stage for Shell {
 }
 
 /// Whether the stage is a dvc.yaml stage that `dvc repro` would skip by its `dvc.lock`, so
-/// that its outs, already in the workspace, are its artifact. Never when the run is forced or
-/// the stage always runs; a `dvc.lock` that cannot be read is a warning, and the stage runs.
+/// that its outs, already in the workspace, are its artifact. Never when the run is forced; a
+/// `dvc.lock` that cannot be read is a warning, and the stage runs.
 fn adopts(p: &ShellParams, ctx: &Context) -> bool {
-    let Some(dvc) = ctx.dvc.as_ref().filter(|_| !ctx.force && !p.always_changed) else { return false };
-    let Ok(ignore) = dvcignore::of(&ctx.workdir, p.dvc_root.as_deref()) else { return false };
-    dvc_lock::unchanged(dvc, &ctx.workdir, ignore).unwrap_or_else(|e| {
+    let Some(dvc) = ctx.dvc.as_ref().filter(|_| !ctx.force) else { return false };
+    lock_current(p, &ctx.workdir, dvc).unwrap_or_else(|e| {
         eprintln!("warning: stage `{}`: {e}; nothing is adopted from it: the stage runs", ctx.instance);
         false
     })
+}
+
+/// Whether a run would adopt the shell stage with these resolved `params` (see [`adopts`]),
+/// were the workspace as it is now: for `pipe status` and dry runs, which run nothing.
+pub fn adoptable(params: &Value, workdir: &Path, dvc: &DvcStage) -> Result<bool, LockError> {
+    match params::parse::<ShellParams>(params) {
+        Ok(p) => lock_current(&p, workdir, dvc),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Whether `dvc.lock` shows DVC's last run of `dvc` current; a stage that always runs never is.
+fn lock_current(p: &ShellParams, workdir: &Path, dvc: &DvcStage) -> Result<bool, LockError> {
+    if p.always_changed {
+        return Ok(false);
+    }
+    let Ok(ignore) = dvcignore::of(workdir, p.dvc_root.as_deref()) else { return Ok(false) };
+    dvc_lock::unchanged(dvc, workdir, ignore)
 }
 
 /// Why [`execute`] stopped short of an artifact.
