@@ -2,9 +2,11 @@
 //! keeps two runs from computing one key, but two runs of different keys write the same
 //! workspace out: one's command could overwrite the out the other is about to capture, and
 //! its artifact would hold the other's result under its own key. So a run holds the lock
-//! of each declared out from before its command starts until its artifact is committed,
-//! and a restore (`run`, `pull`, `checkout`) holds it while it writes the out. The holder
-//! writes who it is into the file, so a waiter and `pipe status` can name it.
+//! of each declared out from before its command starts until its artifact is committed (and
+//! of each upstream out the command reads, which no one may rewrite meanwhile), and a
+//! restore (`run`, `pull`, `checkout`) holds it while it writes the out. The holder writes
+//! who it is, and whether it writes or reads the out, into the file, so a waiter and
+//! `pipe status` can name it.
 
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
@@ -20,6 +22,25 @@ pub struct OutLocks {
     _files: Vec<File>,
 }
 
+/// Who holds an out's lock, as its lock file says.
+#[derive(Debug)]
+pub struct Holder {
+    /// It writes the out (a stage's own out, a restore); otherwise a stage reads it.
+    pub writes: bool,
+    /// `pipe process 4242 (stage `a` of p.yaml)`.
+    pub who: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, which {} it", self.who, if self.writes { "writes" } else { "reads" })
+    }
+}
+
+/// The lock file's first word: what the holder does with the out.
+const WRITES: &str = "writes";
+const READS: &str = "reads";
+
 /// The lock file of workspace out `out` of the pipeline in `workdir`: named by where the
 /// out leads, so every spelling of one path (and every pipeline writing it) shares it.
 fn path(store: &Store, workdir: &Path, out: &str) -> PathBuf {
@@ -28,27 +49,31 @@ fn path(store: &Store, workdir: &Path, out: &str) -> PathBuf {
     store.root().join("locks").join(format!("out-{}.lock", &name[..32]))
 }
 
-/// Takes the locks of `outs` (in one order, so two runs never wait on each other),
-/// recording `holder`; `waiting` gets an out and its holder's description before the
-/// wait for a lock another process holds.
+/// Takes the locks of the outs the holder `writes` and of those it `reads` (in one order, so
+/// two runs never wait on each other), recording `holder`; `waiting` gets an out and who
+/// holds it before the wait for a lock another process holds.
 pub fn acquire(
     store: &Store,
     workdir: &Path,
-    outs: &[String],
+    writes: &[String],
+    reads: &[String],
     holder: &str,
-    waiting: &dyn Fn(&str, &str),
+    waiting: &dyn Fn(&str, &Holder),
 ) -> Result<OutLocks, Error> {
-    let mut paths: Vec<(PathBuf, &String)> = outs.iter().map(|o| (path(store, workdir, o), o)).collect();
+    let uses = writes.iter().map(|o| (o, true)).chain(reads.iter().map(|o| (o, false)));
+    // Sorted by lock file, an out both written and read first as written: the dedup keeps it.
+    let mut paths: Vec<(PathBuf, bool, &String)> = uses.map(|(o, w)| (path(store, workdir, o), !w, o)).collect();
     paths.sort();
     paths.dedup_by(|a, b| a.0 == b.0);
     let mut files = Vec::with_capacity(paths.len());
-    for (lock, out) in paths {
+    for (lock, reads, out) in paths {
         let Some(mut file) = open(store, &lock)? else { continue };
         lock_waiting(&file, &lock, false, || waiting(out, &described(&lock)))?;
+        let word = if reads { READS } else { WRITES };
         // Only a description for waiters: a failure to write it must not stop the run.
         let _ = file
             .set_len(0)
-            .and_then(|()| file.write_all(format!("pipe process {} ({holder})", std::process::id()).as_bytes()));
+            .and_then(|()| file.write_all(format!("{word} pipe process {} ({holder})", std::process::id()).as_bytes()));
         files.push(file);
     }
     Ok(OutLocks { _files: files })
@@ -72,9 +97,9 @@ fn open(store: &Store, lock: &Path) -> Result<Option<File>, Error> {
     }
 }
 
-/// Who is writing workspace out `out` now, if anyone. Creates nothing (`pipe status` is
-/// read-only); a lock file no one holds means no one.
-pub fn writer(store: &Store, workdir: &Path, out: &str) -> Result<Option<String>, Error> {
+/// Who holds the lock of workspace out `out` now, if anyone. Creates nothing (`pipe status`
+/// is read-only); a lock file no one holds means no one.
+pub fn holder(store: &Store, workdir: &Path, out: &str) -> Result<Option<Holder>, Error> {
     let lock = path(store, workdir, out);
     let file = match File::open(&lock) {
         Ok(file) => file,
@@ -88,7 +113,15 @@ pub fn writer(store: &Store, workdir: &Path, out: &str) -> Result<Option<String>
     }
 }
 
-/// The holder a lock file names, or a plain description while it is still being written.
-fn described(lock: &Path) -> String {
-    fs::read_to_string(lock).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "another pipe process".into())
+/// The holder a lock file names; while the holder has yet to write it, another pipe process,
+/// taken to write the out.
+fn described(lock: &Path) -> Holder {
+    let text = fs::read_to_string(lock).unwrap_or_default();
+    match text.split_once(' ') {
+        Some((READS, who)) => Holder { writes: false, who: who.into() },
+        Some((WRITES, who)) => Holder { writes: true, who: who.into() },
+        _ if text.is_empty() => Holder { writes: true, who: "another pipe process".into() },
+        // Written by a pipe from before the lock said which.
+        _ => Holder { writes: true, who: text },
+    }
 }

@@ -567,10 +567,9 @@ impl Runner<'_> {
         let inst = &self.w.plan.instances[i];
         let name = &inst.name;
         let holder = format!("stage `{name}` of {}", self.w.plan.file.display());
-        let paths: Vec<String> = outs.iter().chain(&inst.reads).cloned().collect();
-        out_lock::acquire(self.w.store, &self.w.plan.workdir, &paths, &holder, &|path, by| {
+        out_lock::acquire(self.w.store, &self.w.plan.workdir, &outs, &inst.reads, &holder, &|path, by| {
             let what = if outs.iter().any(|o| o == path) { "out" } else { "dep" };
-            self.w.reporter.line(&format!("waiting for {name}: its {what} `{path}` is being written by {by}"))
+            self.w.reporter.line(&format!("waiting for {name}: its {what} `{path}` is in use by {by}"))
         })
     }
 

@@ -77,9 +77,10 @@ pub fn restore(
             // A run computing another key into this out must finish first; and it must not
             // start writing it between the comparison and the copy.
             let holder = format!("putting back the outs of `{instance}` of {}", plan.file.display());
-            let _lock = out_lock::acquire(store, &plan.workdir, std::slice::from_ref(&out), &holder, &|out, by| {
-                say(&format!("waiting to put back `{out}` (out of {instance}): it is being written by {by}"))
-            })?;
+            let _lock =
+                out_lock::acquire(store, &plan.workdir, std::slice::from_ref(&out), &[], &holder, &|out, by| {
+                    say(&format!("waiting to put back `{out}` (out of {instance}): it is in use by {by}"))
+                })?;
             let action = restore_out(&plan.workdir, &out, artifact, store, force).map_err(|e| Error::Failed {
                 message: format!("cannot put back `{out}` (out of {instance}): {e}"),
                 config: false,

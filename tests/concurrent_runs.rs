@@ -44,7 +44,8 @@ fn a_second_run_waits_for_the_out_the_first_is_writing() {
     wait_for(&t, "n=1\n");
     t.run(&["run", "p.yaml", "--set", "params.n=2"])
         .success()
-        .stderr_has("waiting for a: its out `a.txt` is being written by pipe process");
+        .stderr_has("waiting for a: its out `a.txt` is in use by pipe process")
+        .stderr_has(" (stage `a` of p.yaml), which writes it\n");
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert_eq!(objects_hold_their_own_outs(&t), 2);
@@ -62,10 +63,15 @@ fn a_stage_reading_an_upstream_out_holds_it_against_another_runs_write() {
         assert!(started.elapsed() < Duration::from_secs(20), "b never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Held to be read, a.txt is no write in progress: status judges an edit as an edit.
+    t.write("a.txt", "edited\n");
+    t.run(&["status", "p.yaml", "--set", "params.d=3"]).success().stdout_has("`a.txt` was changed by hand");
+    t.write("a.txt", "n=1\n");
     // The second run's `a` would rewrite a.txt under the first run's `b`, which reads it.
     t.run(&["run", "p.yaml", "--set", "params.n=2"])
         .success()
-        .stderr_has("waiting for a: its out `a.txt` is being written by pipe process");
+        .stderr_has("waiting for a: its out `a.txt` is in use by pipe process")
+        .stderr_has(" (stage `b` of p.yaml), which reads it\n");
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     // Every b artifact holds what its key says: the first run's, n=1.

@@ -176,9 +176,10 @@ fn drifts(
     Ok(notes)
 }
 
-/// A note for an out that a run in progress holds the lock of: what it holds now is
-/// neither an edit nor the run's result yet.
+/// A note for an out that a run in progress is writing: what it holds now is neither an
+/// edit nor the run's result yet. One a stage holds to read it stays as it is meanwhile.
 fn being_written(plan: &Plan, store: &Store, out: &str) -> Result<Option<String>, Error> {
-    Ok(out_lock::writer(store, &plan.workdir, out)?
-        .map(|by| format!("`{out}` is being written by {by}: `pipe status` again once it has finished")))
+    Ok(out_lock::holder(store, &plan.workdir, out)?
+        .filter(|by| by.writes)
+        .map(|by| format!("`{out}` is being written by {}: `pipe status` again once it has finished", by.who)))
 }
