@@ -23,9 +23,11 @@
 //! metadata files, then [`Store::import`] verifies every file against the manifest
 //! and seals the object, or refuses it.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use pipe_stages::tree::{self, hash_tree, FileHash, Shape};
 use pipe_stages::workspace::{in_artifact, normal, within};
@@ -35,6 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::integrity::{self, Problem, Stamp};
 use crate::key::KeyParts;
+use crate::mutex::lock;
 use crate::{atomic, durable, seal, workspace, Error};
 
 /// Every file a stage wrote, with size and blake3, and the rest of the tree's [`Shape`].
@@ -68,6 +71,9 @@ pub struct Artifact {
 
 pub struct Store {
     root: PathBuf,
+    /// Keys of corrupt objects left in place in a cache this user cannot write: missing
+    /// from then on, without another hash or warning.
+    left_corrupt: Mutex<HashSet<String>>,
 }
 
 /// Holding this means no other process is computing the key.
@@ -86,7 +92,7 @@ impl Store {
         if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
             return Err(Error::Config(format!("cache {}: not a directory (--cache or $PIPE_CACHE)", root.display())));
         }
-        Ok(Store { root: std::path::absolute(root).map_err(Error::io(root))? })
+        Ok(Store { root: std::path::absolute(root).map_err(Error::io(root))?, left_corrupt: Mutex::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -130,6 +136,9 @@ impl Store {
     /// against its stamp first (sizes and mtimes; a mismatch re-hashes every file): a
     /// corrupt object is quarantined with a warning and reported missing.
     pub fn lookup(&self, key: &str) -> Result<Option<Artifact>, Error> {
+        if lock(&self.left_corrupt).contains(key) {
+            return Ok(None);
+        }
         let Some(artifact) = self.find(key)? else { return Ok(None) };
         let stamp = Stamp::read(&artifact.dir);
         if stamp.as_ref().is_some_and(|s| s.matches(&artifact.dir)) {
@@ -137,13 +146,17 @@ impl Store {
         }
         let report = integrity::full(&artifact.dir, stamp.as_ref());
         if report.problems.is_empty() {
-            // Objects from before stamps, or touched without a change: stamp them afresh.
-            self.restamp(&artifact.dir)?;
+            // Objects from before stamps, or touched without a change: stamp them afresh. In a
+            // cache this user cannot write, the hash just made vouches for it; it stays unstamped.
+            match self.restamp(&artifact.dir) {
+                Err(Error::Io { source, .. }) if read_only(&source) => {}
+                stamped => stamped?,
+            }
             return Ok(Some(artifact));
         }
         // None: another process moved it first and has warned.
-        if let Some(to) = self.quarantine(key)? {
-            eprintln!("warning: {}; moved to {}, it will be recomputed", describe(key, &report.problems), to.display());
+        if let Some(moved) = self.set_aside(key)? {
+            eprintln!("warning: {}; {moved}; it will be recomputed", describe(key, &report.problems));
         }
         Ok(None)
     }
@@ -157,11 +170,25 @@ impl Store {
         if report.problems.is_empty() {
             return Ok(());
         }
-        let moved = match self.quarantine(&artifact.key)? {
-            Some(to) => format!("moved to {}", to.display()),
-            None => "another process moved it to quarantine".into(),
-        };
+        let moved = self.set_aside(&artifact.key)?.unwrap_or_else(|| "another process moved it to quarantine".into());
         Err(Error::CorruptObject(format!("{}; {moved}", describe(&artifact.key, &report.problems))))
+    }
+
+    /// Quarantines the corrupt object of `key` and says where it went; None when another
+    /// process moved it first. In a cache this user cannot write (a team's shared one) it
+    /// stays, taken as missing, and the words say who can move it.
+    fn set_aside(&self, key: &str) -> Result<Option<String>, Error> {
+        match self.quarantine(key) {
+            Ok(to) => Ok(to.map(|to| format!("moved to {}", to.display()))),
+            Err(Error::Io { source, .. }) if read_only(&source) => {
+                lock(&self.left_corrupt).insert(key.to_string());
+                Ok(Some(format!(
+                    "left in place, as this cache is read-only to you ({source}): `pipe verify --repair` by its \
+                     owner quarantines it"
+                )))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The object for `key` as it is, unchecked (for `pipe verify`).

@@ -123,6 +123,32 @@ fn a_corrupt_artifact_is_quarantined_and_recomputed_never_fed_downstream() {
     assert!(t.cache_entries("quarantine").is_empty());
 }
 
+/// A team's cache shared read-only: an object touched since it was stamped is hashed and
+/// served; a corrupt one is left where it is (this user cannot move it), named once and taken
+/// as missing, and a command its owner runs quarantines it.
+#[test]
+fn a_cache_its_user_cannot_write_serves_status_past_a_touched_or_corrupt_object() {
+    let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
+    t.run(&["run", "p.yaml"]).success();
+    let a = object(&t, "a");
+    let shared = |mode| fs::set_permissions(t.cache(), fs::Permissions::from_mode(mode)).unwrap();
+    // The same bytes with another mtime, as a copy without -p leaves them.
+    let file = fs::File::options().write(true).open(a.join("a")).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000)).unwrap();
+    shared(0o555);
+    t.run_unprivileged(&["status", "p.yaml"]).success().stdout_has("0 of 2 stage instance(s) stale");
+    shared(0o755);
+    damage(&a.join("a"), "evil\n");
+    shared(0o555);
+    let status = t.run_unprivileged(&["status", "p.yaml"]).success().stdout_has("2 of 2 stage instance(s) stale");
+    let said = status.stderr.matches("left in place, as this cache is read-only to you").count();
+    assert_eq!(said, 1, "{}", status.stderr);
+    assert!(a.exists() && t.cache_entries("quarantine").is_empty());
+    shared(0o755);
+    t.run(&["status", "p.yaml"]).success().stderr_has("moved to ");
+    assert_eq!(t.cache_entries("quarantine").len(), 1);
+}
+
 #[test]
 fn a_file_slipped_into_an_object_or_a_changed_execute_bit_is_caught_before_a_stage_reads_it() {
     let t = Test::new().pipeline(CHAIN).file("data.txt", "good\n");
