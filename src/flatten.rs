@@ -57,11 +57,47 @@ fn emptied(here: &BTreeMap<String, Value>, there: &BTreeMap<String, Value>, path
 }
 
 impl Change {
-    /// `old -> new`, with `(none)` for a missing side.
+    /// `old -> new`, with `(none)` for a missing side (see [`arrow`]).
     pub fn arrow(&self) -> String {
-        let show = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
-        format!("{} -> {}", show(&self.old), show(&self.new))
+        arrow(self.old.as_ref(), self.new.as_ref())
     }
+}
+
+/// `old -> new`, with `(none)` for a missing side. Of two long strings (a command with one
+/// value interpolated, say) only where they differ, with some context either side.
+pub fn arrow(old: Option<&Value>, new: Option<&Value>) -> String {
+    if let (Some(Value::String(old)), Some(Value::String(new))) = (old, new) {
+        if old.chars().count().max(new.chars().count()) > LONG {
+            let (old, new) = around_difference(old, new);
+            return format!("{old} -> {new}");
+        }
+    }
+    let show = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
+    format!("{} -> {}", show(old), show(new))
+}
+
+/// Strings longer than this (in chars) are shown around their difference.
+const LONG: usize = 60;
+/// Chars kept before and after the difference.
+const CONTEXT: usize = 16;
+
+/// `old` and `new` quoted, cut to their differing middle and `CONTEXT` chars around it, `…`
+/// where something was cut.
+fn around_difference(old: &str, new: &str) -> (String, String) {
+    let (old, new): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let start = prefix.saturating_sub(CONTEXT);
+    let cut = |s: &[char]| {
+        let end = (s.len() - suffix + CONTEXT).min(s.len());
+        let mut text: String = if start > 0 { "…".into() } else { String::new() };
+        text.extend(&s[start..end]);
+        if end < s.len() {
+            text.push('…');
+        }
+        Value::String(text).to_string()
+    };
+    (cut(&old), cut(&new))
 }
 
 #[cfg(test)]
@@ -74,6 +110,23 @@ mod tests {
         let c = changes(&json!({"a": {"b": 1, "c": 2}, "d": [1]}), &json!({"a": {"b": 1, "c": 3}, "e": true}));
         let paths: Vec<String> = c.iter().map(|c| format!("{}: {}", c.path, c.arrow())).collect();
         assert_eq!(paths, ["a.c: 2 -> 3", "d: [1] -> (none)", "e: (none) -> true"]);
+    }
+
+    #[test]
+    fn long_strings_show_where_they_differ() {
+        let run = |n: &str| json!({ "run": format!("echo {n} and a long tail of words that never changes between the runs") });
+        let c = changes(&run("1"), &run("22"));
+        assert_eq!(c[0].arrow(), r#""echo 1 and a long tail…" -> "echo 22 and a long tail…""#);
+        let c = changes(
+            &json!({"s": format!("{}x{}", "a".repeat(40), "b".repeat(40))}),
+            &json!({"s": format!("{}y{}", "a".repeat(40), "b".repeat(40))}),
+        );
+        let (a, b) = ("a".repeat(16), "b".repeat(16));
+        assert_eq!(c[0].arrow(), format!(r#""…{a}x{b}…" -> "…{a}y{b}…""#));
+        // Short strings, and strings against other values, are shown whole.
+        assert_eq!(changes(&json!({"s": "ab"}), &json!({"s": "ac"}))[0].arrow(), r#""ab" -> "ac""#);
+        let long = "z".repeat(70);
+        assert_eq!(changes(&json!({"s": long}), &json!({"s": 1}))[0].arrow(), format!(r#""{long}" -> 1"#));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use pipe_stages::Registry;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::flatten::changes;
+use crate::flatten::{self, changes};
 use crate::key::KeyParts;
 use crate::key_change::{key_changes, KeyChange};
 use crate::record::{self, RunRecord, StageRecord};
@@ -209,7 +209,7 @@ fn text(r: &Report) -> String {
             out.push_str(&format!("    artifact  {} -> {}\n", hash(&c.artifact[0]), hash(&c.artifact[1])));
         }
         for (path, v) in &c.params {
-            out.push_str(&format!("    param     {path}: {} -> {}\n", v[0], v[1]));
+            out.push_str(&format!("    param     {path}: {}\n", flatten::arrow(Some(&v[0]), Some(&v[1]))));
         }
         for line in &c.why {
             out.push_str(&format!("    why       {line}\n"));
