@@ -317,34 +317,52 @@ fn expand(
     Ok(made)
 }
 
-/// `train[pooling=cls, lr=1e-3]` as instance names have it, `train[lr=0.001,pooling=cls]`:
-/// values sorted by key and written as the name writes the parsed value; any other name as
-/// it is.
-pub(crate) fn canonical_instance(name: &str) -> String {
-    let Some((stage, values)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) else { return name.to_string() };
-    let mut combo = Combo::new();
-    for pair in values.split(',') {
-        let Some((k, v)) = pair.split_once('=') else { return name.to_string() };
-        let v = v.trim();
-        let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::from(v));
-        combo.insert(k.trim().to_string(), value);
+/// Matrix instances named by some of their values: `train[pooling=cls, lr=1e-3]` picks
+/// `train[lr=0.001,pooling=cls]` (values in any order, as YAML writes them), and
+/// `train[pooling=cls]` every `train` instance with `pooling=cls`.
+pub(crate) struct Selector {
+    stage: String,
+    values: Combo,
+}
+
+impl Selector {
+    /// `stage[key=value, ...]`; None for a name without values.
+    pub(crate) fn parse(name: &str) -> Option<Selector> {
+        let (stage, values) = name.strip_suffix(']').and_then(|n| n.split_once('['))?;
+        let mut combo = Combo::new();
+        for pair in values.split(',') {
+            let (k, v) = pair.split_once('=')?;
+            let v = v.trim();
+            let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::from(v));
+            combo.insert(k.trim().to_string(), value);
+        }
+        Some(Selector { stage: stage.to_string(), values: combo })
     }
-    matrix::instance_name(stage, &combo)
+
+    /// Whether an instance of `stage` with matrix values `combo` has every value named.
+    pub(crate) fn picks(&self, stage: &str, combo: &Combo) -> bool {
+        stage == self.stage && self.values.iter().all(|(k, v)| combo.get(k) == Some(v))
+    }
+
+    /// Whether it picks the instance named `name` (`train[lr=0.001,pooling=cls]`).
+    pub(crate) fn picks_name(&self, name: &str) -> bool {
+        Selector::parse(name).is_some_and(|s| self.picks(&s.stage, &s.values))
+    }
 }
 
 impl Plan {
-    /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`) or one instance.
+    /// Instances of a stage (by stage name, or DVC group name `train` for `train@0`), one
+    /// instance, or those a [`Selector`] picks.
     pub fn matching(&self, name: &str) -> Vec<usize> {
         let name = self.unprefixed(name);
-        let find = |name: &str| -> Vec<usize> {
-            let of = |i: &Instance| {
-                i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name)
-            };
-            (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect()
-        };
-        match find(name) {
-            found if found.is_empty() => find(&canonical_instance(name)),
-            found => found,
+        let of =
+            |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
+        let found: Vec<usize> = (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect();
+        match Selector::parse(name) {
+            Some(s) if found.is_empty() => (0..self.instances.len())
+                .filter(|&i| s.picks(&self.instances[i].stage, &self.instances[i].matrix))
+                .collect(),
+            _ => found,
         }
     }
 
@@ -381,11 +399,24 @@ impl Plan {
                 }
             }
             if found.is_empty() && frozen.is_empty() {
+                let selector = Selector::parse(bare);
+                if let Some(s) = &selector {
+                    let of: Vec<&str> =
+                        self.instances.iter().filter(|i| i.stage == s.stage).map(|i| i.name.as_str()).collect();
+                    if !of.is_empty() {
+                        return Err(Error::Config(format!(
+                            "--stage {name}: no instance of `{}` in {} has these values; its instances: {}",
+                            s.stage,
+                            self.file.display(),
+                            of.join(", ")
+                        )));
+                    }
+                }
                 let known: BTreeSet<&str> = self.instances.iter().map(|i| i.stage.as_str()).collect();
                 return Err(Error::Config(format!(
                     "--stage {name}: no such stage in {}{}",
                     self.file.display(),
-                    suggest::hint(name, known.iter().copied())
+                    suggest::hint(selector.as_ref().map_or(bare, |s| &s.stage), known.iter().copied())
                 )));
             }
             for i in found {
@@ -437,6 +468,11 @@ mod tests {
         assert_eq!(p.matching("x.yaml:e").len(), 4);
         assert_eq!(p.matching("./x.yaml:e").len(), 4);
         assert!(p.matching("t[y=r,x=2]").is_empty());
+        // Some of the values: every instance that has them (downstream instances inherit them).
+        let names = |sel: &str| p.matching(sel).iter().map(|&i| name(i).to_string()).collect::<Vec<_>>();
+        assert_eq!(names("t[y=q]"), ["t[x=1,y=q]", "t[x=2,y=q]"]);
+        assert_eq!(names("e[x=2]"), ["e[x=2,y=p]", "e[x=2,y=q]"]);
+        assert!(names("t[z=1]").is_empty() && names("a[x=1]").is_empty());
         // Values as YAML writes them, spaces after commas: the name holds the parsed value.
         let p = plan(
             "name: m\nstages:\n  t:\n    uses: shell\n    matrix: {lr: [1e-3, 2.0e-5], on: [true]}\n    run: 'true'\n",

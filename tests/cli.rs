@@ -171,6 +171,17 @@ stages:
     let all = std::fs::read_to_string(t.path().join(dir).join("all.txt")).unwrap();
     assert_eq!(all, "10 1 cls\n10 1 mean\n10 2 cls\n10 2 mean\n");
     assert_eq!(t.lines("ran.log").iter().filter(|l| *l == "prep").count(), 1, "the shared upstream ran once");
+    // --stage with some of the values: every instance with them, and downstream ones inherit them.
+    let forced = t.run(&["run", "p.yaml", "--force", "--stage", "train[pooling=mean]", "--stage", "evaluate[lr=2]"]);
+    forced.success().stdout_has("4 ran");
+    assert_eq!(t.lines("ran.log")[5..], ["1-mean", "2-mean"]);
+    let ran = |s: &str| t.statuses().into_iter().filter(|(_, v)| v == "ran").any(|(k, _)| k == s);
+    assert!(
+        ran("evaluate[lr=2,pooling=cls]") && ran("evaluate[lr=2,pooling=mean]") && !ran("evaluate[lr=1,pooling=cls]")
+    );
+    t.run(&["run", "p.yaml", "--stage", "train[pooling=max]"])
+        .code(2)
+        .stderr_has("--stage train[pooling=max]: no instance of `train` in p.yaml has these values; its instances: ");
 }
 
 #[test]

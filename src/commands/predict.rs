@@ -198,13 +198,10 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
     let chosen: Vec<_> = match stage {
         None => trains.clone(),
         Some(name) => {
-            // Values in any order and as YAML writes them, as `pipe show` takes them.
-            let canonical = plan::canonical_instance(name);
-            trains
-                .iter()
-                .copied()
-                .filter(|s| s.instance == name || s.stage == name || s.instance == canonical)
-                .collect()
+            // Values in any order and as YAML writes them, or some of them, as `pipe show` takes them.
+            let selector = plan::Selector::parse(name);
+            let picked = |s: &str| selector.as_ref().is_some_and(|sel| sel.picks_name(s));
+            trains.iter().copied().filter(|s| s.instance == name || s.stage == name || picked(&s.instance)).collect()
         }
     };
     let train = match (chosen.as_slice(), stage) {
