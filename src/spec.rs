@@ -276,8 +276,9 @@ impl Pipeline {
         }
     }
 
-    /// A line scan rather than a YAML AST: it finds block-style keys (the usual
-    /// layout) and falls back to the stage's own line for flow-style entries.
+    /// A line scan rather than a YAML AST: it finds block-style keys (the usual layout), then
+    /// keys inside a flow mapping (`with: {model: x, lr: 0.1}`, maybe over several lines), and
+    /// falls back to the stage's own line.
     fn line_of(&self, stage: &str, key: Option<&str>) -> Option<usize> {
         // DVC's generated stages (`train@lr-0.1`) sit under their group's entry.
         let stage = stage.split_once('@').map_or(stage, |(group, _)| group);
@@ -298,7 +299,14 @@ impl Pipeline {
         let block = (start + 1..lines.len()).take_while(|&i| {
             lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#') || indent(lines[i]) > own
         });
-        Some(block.into_iter().find(|&i| is_key(lines[i], key)).unwrap_or(start) + 1)
+        let end = block.last().unwrap_or(start);
+        let in_flow = |line: &str| {
+            let bytes = line.as_bytes();
+            line.match_indices(&format!("{key}:")).any(|(at, _)| at > 0 && matches!(bytes[at - 1], b'{' | b',' | b' '))
+        };
+        let found =
+            (start + 1..=end).find(|&i| is_key(lines[i], key)).or_else(|| (start..=end).find(|&i| in_flow(lines[i])));
+        Some(found.unwrap_or(start) + 1)
     }
 }
 
@@ -372,5 +380,14 @@ mod tests {
         assert!(err.contains("p/x.yaml:3: stage `a`: `run:` belongs to `uses: shell`"), "{err}");
         let p = parse_str("name: x\nstages:\n  a:\n    uses: shel\n    run: x\n").unwrap();
         assert_eq!(p.stages[0].with["run"], "x", "a misspelt `shell` is left to the plan to name");
+        // Keys of a flow mapping, on the stage's line or on a line of their own.
+        let p = parse_str(
+            "name: x\nstages:\n  a: {uses: train, with: {lr: 1}}\n  b:\n    uses: train\n    with: {model: m,\n      elr: 1}\n",
+        )
+        .unwrap();
+        assert_eq!(p.at("a", Some("lr")), "p/x.yaml:3");
+        assert_eq!(p.at("b", Some("model")), "p/x.yaml:6");
+        assert_eq!(p.at("b", Some("lr")), "p/x.yaml:4", "`elr:` is not `lr:`");
+        assert_eq!(p.at("b", Some("elr")), "p/x.yaml:7");
     }
 }
