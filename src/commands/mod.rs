@@ -44,7 +44,7 @@ pub fn load_spec(file: &Path, sets: &[String]) -> Result<Pipeline, Error> {
     let parsed = sets.iter().map(|s| overrides::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let (mut pipeline, notes) = crate::dvc::load_any(file, &parsed)?;
     for note in notes {
-        eprintln!("note: {note}");
+        eprintln!("{note}");
     }
     pipeline.params = crate::interpolate::params(&pipeline.params)
         .map_err(|m| Error::Config(format!("{}: `params`: {m}", pipeline.at_top("params"))))?;

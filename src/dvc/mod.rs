@@ -13,7 +13,7 @@ mod template;
 
 use std::path::Path;
 
-use pipe_stages::shell::{DvcPath, DvcStage};
+use pipe_stages::shell::{dvc_lock_readable, DvcPath, DvcStage};
 use pipe_stages::values::from_yaml;
 use serde_json::{Map, Value};
 
@@ -30,7 +30,8 @@ pub fn is_dvc_name(file: &Path) -> bool {
     matches!(file.file_name().and_then(|n| n.to_str()), Some("dvc.yaml" | "dvc.yml"))
 }
 
-/// A pipeline file in either format, with notes on what DVC settings pipe leaves aside.
+/// A pipeline file in either format, with the lines to print on what DVC settings pipe leaves
+/// aside (`note: ...`) or what of DVC's it cannot read (`warning: ...`).
 /// `dvc.yaml` is DVC's by name; another file is DVC's by content when it is not a valid
 /// pipe file, has no `name:` and its stages have a `cmd`, `foreach` or `matrix`.
 /// Reads a pipeline file of either kind and applies the `--set`s: a dvc.yaml's `params.`
@@ -109,8 +110,13 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     // DVC tracks the params.yaml values a stage's `${...}` use as params of that stage.
     let params_yaml = Value::Object(scope.clone());
     let file_name = file.file_name().map_or("dvc.yaml".into(), |n| n.to_string_lossy().into_owned());
-    // DVC keeps a `dvc.lock` for a file named `dvc.yaml` only (`dvc/dvcfile.py`).
-    let locked = file_name == "dvc.yaml";
+    let mut notes = Vec::new();
+    // DVC keeps a `dvc.lock` for a file named `dvc.yaml` only (`dvc/dvcfile.py`). One that
+    // cannot be read at all is said once here; its stages then run.
+    let locked = file_name == "dvc.yaml"
+        && dvc_lock_readable(&root)
+            .map_err(|e| notes.push(format!("warning: {e}; nothing is adopted from it: its stages run")))
+            .is_ok();
     let repo = repo::Repo::find(&root.canonicalize().unwrap_or_else(|_| root.clone()), &file_name);
     let mut vars = expand::Vars::params(scope, &default_params, repo.unpack);
     if let Some(top_vars) = top.get("vars") {
@@ -141,12 +147,11 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     let mut files = params::ParamFiles::new(&root);
     // `params:` deps on params.yaml read the overridden values too.
     files.seed(params::DEFAULT_FILE, params_yaml.clone());
-    let mut notes = Vec::new();
     let mut specs = Vec::new();
     for (i, ((stage, wiring), used)) in stages.iter().zip(&wirings).zip(&used).enumerate() {
         let at = |key: &str| format!("{}: stage `{}`", pipeline.at(&stage.name, Some(key)), stage.name);
         if stage.plot_props {
-            notes.push(format!("{}: `plots` templates are not used; the files are kept as outs", at("plots")));
+            notes.push(format!("note: {}: `plots` templates are not used; the files are kept as outs", at("plots")));
         }
         if stage.frozen {
             // DVC cuts frozen stages off their deps: `--downstream` stops at frozen readers.
@@ -213,7 +218,7 @@ pub fn load(file: &Path, sets: &[Override]) -> Result<(Pipeline, Vec<String>), E
     if pipeline.stages.is_empty() {
         // As `dvc repro`, which says the pipeline is up to date: nothing to run is no mistake.
         let why = if entries.is_empty() { "`stages:` is empty" } else { "every stage is frozen" };
-        notes.push(format!("{}: nothing to run: {why}", pipeline.at_top("stages")));
+        notes.push(format!("note: {}: nothing to run: {why}", pipeline.at_top("stages")));
     }
     Ok((pipeline, notes))
 }

@@ -67,18 +67,9 @@ pub enum LockError {
 /// cannot be hashed: false. `ignore`: the repository's `.dvcignore` rules, which DVC's
 /// directory hashes follow.
 pub fn unchanged(stage: &DvcStage, workdir: &Path, mut ignore: Option<DvcIgnore>) -> Result<bool, LockError> {
-    let file = workdir.join(FILE);
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => return Err(LockError::Read { file, source }),
-    };
-    let top: Value =
-        values::from_yaml(&text).map_err(|e| LockError::Yaml { file: file.clone(), message: e.to_string() })?;
-    let Some(entry) = Entry::of(&top, &stage.name).map_err(|(key, problem)| LockError::Shape { file, key, problem })?
-    else {
-        return Ok(false);
-    };
+    let Some(top) = read(workdir)? else { return Ok(false) };
+    let shape = |(key, problem)| LockError::Shape { file: workdir.join(FILE), key, problem };
+    let Some(entry) = Entry::of(&top, &stage.name).map_err(shape)? else { return Ok(false) };
     if entry.cmd != Some(&stage.cmd) || !params_equal(&stage.params, entry.params) {
         return Ok(false);
     }
@@ -93,6 +84,29 @@ pub fn unchanged(stage: &DvcStage, workdir: &Path, mut ignore: Option<DvcIgnore>
         }
     }
     Ok(true)
+}
+
+/// Whether the `dvc.lock` in `workdir`, if there is one, can be read as a whole, so that the
+/// engine names a file that cannot once, rather than each of its stages.
+pub fn readable(workdir: &Path) -> Result<(), LockError> {
+    let Some(top) = read(workdir)? else { return Ok(()) };
+    match top.get("stages") {
+        None | Some(Value::Object(_)) => Ok(()),
+        Some(_) => {
+            Err(LockError::Shape { file: workdir.join(FILE), key: "stages".into(), problem: "is not a mapping" })
+        }
+    }
+}
+
+/// The `dvc.lock` in `workdir`, parsed; None when there is none.
+fn read(workdir: &Path) -> Result<Option<Value>, LockError> {
+    let file = workdir.join(FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(LockError::Read { file, source }),
+    };
+    values::from_yaml(&text).map(Some).map_err(|e| LockError::Yaml { file, message: e.to_string() })
 }
 
 /// One stage's entry in `dvc.lock` (`schema: '2.0'`, DVC's `to_single_stage_lockfile`).

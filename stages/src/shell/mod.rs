@@ -34,7 +34,7 @@ use crate::tree::{hash_file, hash_listed};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
-pub use dvc_lock::{DvcParams, DvcPath, DvcStage, LockError};
+pub use dvc_lock::{readable as dvc_lock_readable, DvcParams, DvcPath, DvcStage, LockError};
 use dvcignore::DvcIgnore;
 
 #[derive(Serialize, Deserialize, Default)]
