@@ -68,7 +68,8 @@ pub fn acquire(
     let mut files = Vec::with_capacity(paths.len());
     for (lock, reads, out) in paths {
         let Some(mut file) = open(store, &lock)? else { continue };
-        lock_waiting(&file, &lock, false, || waiting(out, &described(&lock)))?;
+        // Readers share an out; a writer has it alone.
+        lock_waiting(&file, &lock, reads, || waiting(out, &described(&lock)))?;
         let word = if reads { READS } else { WRITES };
         // Only a description for waiters: a failure to write it must not stop the run.
         let _ = file

@@ -80,6 +80,27 @@ fn a_stage_reading_an_upstream_out_holds_it_against_another_runs_write() {
 }
 
 #[test]
+fn stages_reading_one_upstream_out_run_at_once_and_an_always_changed_reader_every_time() {
+    // Each reader waits up to 5 s for the other to start: run one after the other, the first fails.
+    let reader = |me: &str, other: &str| {
+        format!(
+            "  {me}: {{uses: shell, needs: [a], deps: [a.txt], outs: [{me}.txt], run: 'touch {me}.on; for i in $(seq \
+             50); do [ -e {other}.on ] && break; sleep 0.1; done; [ -e {other}.on ] && cat a.txt > {me}.txt'}}\n"
+        )
+    };
+    let yaml = format!(
+        "name: readers\nstages:\n  a: {{uses: shell, run: 'echo a > a.txt', outs: [a.txt]}}\n{}{}  c: {{uses: \
+         shell, needs: [a], deps: [a.txt], run: 'cat a.txt >> c.log', with: {{always_changed: true}}}}\n",
+        reader("b1", "b2"),
+        reader("b2", "b1")
+    );
+    let t = Test::new().pipeline(&yaml);
+    t.run(&["run", "p.yaml", "-j", "4"]).success().stdout_has("4 ran, 0 cached");
+    t.run(&["run", "p.yaml", "-j", "4"]).success().stdout_has("1 ran, 3 cached");
+    assert_eq!(t.lines("c.log"), ["a", "a"]);
+}
+
+#[test]
 fn checkout_waits_for_a_run_writing_the_out() {
     let t = Test::new().pipeline(RACE);
     t.run(&["run", "p.yaml"]).success();
