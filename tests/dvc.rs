@@ -756,11 +756,31 @@ fn after_a_dep_is_edited_its_stage_and_what_changes_downstream_run_and_the_rest_
 fn an_out_edited_after_dvc_repro_is_not_adopted_and_its_stage_runs() {
     let t = repro_by_dvc();
     t.write("model.txt", "edited\n");
+    // eval's dep is edited too: judged once train has made it again.
+    t.run(&["status", "dvc.yaml"])
+        .success()
+        .stdout_has(
+            "3 of 3 stage instance(s) stale, 1 to adopt from dvc.lock (1 more judged once their upstream is done)",
+        )
+        .stdout_has("dvc.lock is judged once `train` is done");
+    let dry = t.run(&["run", "dvc.yaml", "--dry-run"]).success();
+    assert!(dry.stdout.contains("run, or adopt from dvc.lock once `train` is done"), "{}", dry.stdout);
     let ran = t.run(&["run", "dvc.yaml"]).success();
     // train makes model.txt again as DVC had it, so eval's dep is as dvc.lock records it (dvc repro skips eval too).
     assert_eq!(adopted(&ran), ["prep", "eval"]);
     assert_eq!(t.lines("ran.log"), ["prep", "train", "eval", "train"]);
     assert_eq!(t.lines("model.txt"), ["a", "b", "depth 1"]);
+}
+
+#[test]
+fn outs_dvc_repro_remade_after_a_pipe_run_are_to_be_adopted_not_edits_by_hand() {
+    let t = repro_by_dvc();
+    t.run(&["run", "dvc.yaml"]).success();
+    edit(&t, "params.yaml", "n: 2", "n: 3");
+    dvc(&t, &["repro", "-q"]);
+    let status = t.run(&["status", "dvc.yaml"]).success().stdout_has("3 of 3 stage instance(s) stale, 3 to adopt");
+    assert!(!status.stdout.contains("changed by hand"), "{}", status.stdout);
+    t.run(&["run", "dvc.yaml"]).success().stdout_has("0 ran, 0 cached, 3 adopted");
 }
 
 #[test]
@@ -821,6 +841,16 @@ fn a_dvc_lock_pipe_cannot_read_is_a_warning_and_its_stages_run() {
     let said = format!("warning: {}: ", t.path().join("dvc.lock").display());
     assert_eq!(ran.stderr.matches(&said).count(), 1, "{}", ran.stderr);
     assert!(!ran.stderr.contains("warning: stage"), "{}", ran.stderr);
+    // Files DVC's schema refuses: nothing is adopted from them either.
+    for (text, said) in [
+        ("garbage\n".to_string(), "dvc.lock: not a mapping of `schema` and `stages`"),
+        (lock.replace("schema: '2.0'\n", ""), "dvc.lock: `schema` is missing"),
+        (lock.replace("schema: '2.0'", "schema: '3.0'"), "dvc.lock: `schema` is not '2.0'"),
+    ] {
+        let t = repro_by_dvc();
+        t.write("dvc.lock", &text);
+        t.run(&["run", "dvc.yaml"]).success().stdout_has("3 ran").stderr_has(said);
+    }
     assert_eq!(t.lines("ran.log")[3..], ["prep", "train", "eval"]);
     // One entry malformed: that stage runs, named with the key; the others are adopted.
     let t = repro_by_dvc();

@@ -378,28 +378,28 @@ fn dry_run(
         None => BTreeMap::new(),
     };
     let whole = |key: &str| entries.contains_key(key) && !gaps.contains_key(&key.to_string());
-    let adoptions = adoption::predict(plan, &probes, &|i| force && selection.targets[i]);
+    let adoptions = adoption::predict(plan, registry, &probes, &|i| force && selection.targets[i])?;
     let mut rows = vec![vec!["STAGE".into(), "WOULD".into(), "KEY".into()]];
     // Under the table: one message would make its column as wide as itself.
     let mut failures = Vec::new();
     for (i, (p, adoption)) in probes.iter().zip(&adoptions).enumerate() {
         let Some(p) = p else { continue };
         let forced = force && selection.targets[i];
-        let adopt = match adoption {
-            Adoption::Current { unless } => Some(format!("adopt from dvc.lock{}", adoption::proviso(unless))),
-            _ => None,
-        };
+        let adopt = adoption.would();
         let (would, key) = match &p.state {
             State::Fresh(a) if forced => ("run (forced)".to_string(), short(&a.key).to_string()),
             State::Fresh(a) => ("reuse".to_string(), short(&a.key).to_string()),
             State::Stale { key: Some(k) } if !forced && whole(k) => ("pull".to_string(), short(k).to_string()),
             State::Stale { key: Some(k) } => (adopt.unwrap_or_else(|| "run".into()), short(k).to_string()),
             State::Stale { key: None } if !p.pending.is_empty() => {
-                (format!("run or reuse, once {} is put back", p.pending.join(", ")), "-".into())
+                let what = if adopt.is_some() { "run, reuse or adopt from dvc.lock" } else { "run or reuse" };
+                (format!("{what}, once {} is put back", p.pending.join(", ")), "-".into())
             }
-            State::Stale { key: None } => {
-                (format!("{} (after its upstream)", adopt.as_deref().unwrap_or("run")), "-".into())
-            }
+            State::Stale { key: None } => match adopt {
+                // It says when already.
+                Some(would) if matches!(adoption, Adoption::After { .. }) => (would, "-".into()),
+                would => (format!("{} (after its upstream)", would.as_deref().unwrap_or("run")), "-".into()),
+            },
             State::Broken(m) => {
                 failures.push(format!("{}: {m}", plan.instances[i].name));
                 ("fail (below)".to_string(), "-".into())

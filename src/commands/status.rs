@@ -60,7 +60,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     };
     let lock = lockfile::load(&args.file)?;
     let live = slurm::computing(&plan, &registry, &store, &probes)?;
-    let adoptions = adoption::predict(&plan, &probes, &|_| false);
+    let adoptions = adoption::predict(&plan, &registry, &probes, &|_| false)?;
     let mut stale = 0;
     let mut out = String::new();
     for (i, (((inst, p), job), adoption)) in plan.instances.iter().zip(&probes).zip(&live).zip(&adoptions).enumerate() {
@@ -94,25 +94,26 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
             State::Broken(message) => vec![message.clone()],
             _ => Vec::new(),
         };
-        notes.extend(match adoption {
-            Adoption::None => None,
-            Adoption::Unreadable(e) => Some(format!("{e}: nothing is adopted from it; `pipe run` runs the command")),
-            Adoption::Current { unless } => Some(format!(
-                "dvc.lock shows DVC's last run current: `pipe run` adopts its outs without running the command{}",
-                adoption::proviso(unless)
-            )),
-        });
+        notes.extend(adoption.note());
         notes.extend(gap.map(|gap| {
             format!("{gap}: `pipe pull` cannot fetch it; `pipe push` from a store that has it uploads the files again")
         }));
-        notes.extend(drifts(&plan, &registry, &store, i, p, entry, &args.file)?);
+        // Outs DVC's last run made, which the run adopts as they are, are no edits to replace.
+        if !matches!(adoption, Adoption::Current { .. }) {
+            notes.extend(drifts(&plan, &registry, &store, i, p, entry, &args.file)?);
+        }
         for note in notes {
             out.push_str(&format!("{:21}- {note}\n", ""));
         }
     }
     print!("{out}");
-    let adopted = adoptions.iter().filter(|a| matches!(a, Adoption::Current { .. })).count();
-    let adopted = if adopted == 0 { String::new() } else { format!(", {adopted} to adopt from dvc.lock") };
+    let count = |f: fn(&Adoption) -> bool| adoptions.iter().filter(|a| f(a)).count();
+    let adopted =
+        match (count(|a| matches!(a, Adoption::Current { .. })), count(|a| matches!(a, Adoption::After { .. }))) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(", {n} to adopt from dvc.lock"),
+            (n, later) => format!(", {n} to adopt from dvc.lock ({later} more judged once their upstream is done)"),
+        };
     println!("{stale} of {} stage instance(s) stale{adopted}", plan.instances.len());
     Ok(())
 }

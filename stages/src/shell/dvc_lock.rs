@@ -62,39 +62,69 @@ pub enum LockError {
     Shape { file: PathBuf, key: String, problem: &'static str },
 }
 
-/// Whether `dvc repro` would find `stage` unchanged by the `dvc.lock` in `workdir` (the
-/// dvc.yaml directory). No lock, no entry, a DVC 2 entry, a difference or a dep or out that
-/// cannot be hashed: false. `ignore`: the repository's `.dvcignore` rules, which DVC's
-/// directory hashes follow.
-pub fn unchanged(stage: &DvcStage, workdir: &Path, mut ignore: Option<DvcIgnore>) -> Result<bool, LockError> {
-    let Some(top) = read(workdir)? else { return Ok(false) };
+/// How a stage stands against its `dvc.lock` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// `dvc repro` would skip it.
+    Unchanged,
+    /// All is as recorded but the contents of these deps (where they are, relative to the
+    /// dvc.yaml directory): an upstream that runs first may bring them back.
+    DepsDiffer(Vec<String>),
+    /// No lock, no entry, a DVC 2 entry, another cmd or params, an out not as recorded, or a
+    /// path that cannot be hashed or is not recorded.
+    Changed,
+}
+
+/// How `dvc repro` would find `stage` by the `dvc.lock` in `workdir` (the dvc.yaml
+/// directory). `ignore`: the repository's `.dvcignore` rules, which DVC's directory hashes
+/// follow.
+pub fn verdict(stage: &DvcStage, workdir: &Path, mut ignore: Option<DvcIgnore>) -> Result<Verdict, LockError> {
+    let Some(top) = read(workdir)? else { return Ok(Verdict::Changed) };
     let shape = |(key, problem)| LockError::Shape { file: workdir.join(FILE), key, problem };
-    let Some(entry) = Entry::of(&top, &stage.name).map_err(shape)? else { return Ok(false) };
+    let Some(entry) = Entry::of(&top, &stage.name).map_err(shape)? else { return Ok(Verdict::Changed) };
     if entry.cmd != Some(&stage.cmd) || !params_equal(&stage.params, entry.params) {
-        return Ok(false);
+        return Ok(Verdict::Changed);
     }
-    for (recorded, listed) in [(&entry.deps, &stage.deps), (&entry.outs, &stage.outs)] {
+    let mut differ = Vec::new();
+    for (recorded, listed, deps) in [(&entry.deps, &stage.deps, true), (&entry.outs, &stage.outs, false)] {
         for item in listed {
             // None: DVC 2's md5 (no `hash: md5`), not the one computed here, or no md5.
-            let Some(Some(md5)) = recorded.get(item.written.as_str()) else { return Ok(false) };
-            let Ok(path) = workspace::resolve(workdir, &item.path, Last::Follow) else { return Ok(false) };
+            let Some(Some(md5)) = recorded.get(item.written.as_str()) else { return Ok(Verdict::Changed) };
+            let Ok(path) = workspace::resolve(workdir, &item.path, Last::Follow) else { return Ok(Verdict::Changed) };
             if dvc_md5::of(&path, ignore.as_mut()).ok().as_deref() != Some(*md5) {
-                return Ok(false);
+                if !deps {
+                    return Ok(Verdict::Changed);
+                }
+                differ.push(item.path.clone());
             }
         }
     }
-    Ok(true)
+    Ok(if differ.is_empty() { Verdict::Unchanged } else { Verdict::DepsDiffer(differ) })
 }
 
 /// Whether the `dvc.lock` in `workdir`, if there is one, can be read as a whole, so that the
 /// engine names a file that cannot once, rather than each of its stages.
 pub fn readable(workdir: &Path) -> Result<(), LockError> {
     let Some(top) = read(workdir)? else { return Ok(()) };
+    let file = workdir.join(FILE);
+    // What DVC 3's lock file schema requires before it reads an entry (`dvc/schema.py`).
+    let Value::Object(top) = top else {
+        return Err(LockError::Yaml {
+            file,
+            message: "not a mapping of `schema` and `stages`, as DVC requires".into(),
+        });
+    };
+    let schema = match top.get("schema") {
+        None => Some("is missing (DVC 3 requires it)"),
+        Some(v) if v != "2.0" => Some("is not '2.0', the only one DVC 3 reads"),
+        Some(_) => None,
+    };
+    if let Some(problem) = schema {
+        return Err(LockError::Shape { file, key: "schema".into(), problem });
+    }
     match top.get("stages") {
         None | Some(Value::Object(_)) => Ok(()),
-        Some(_) => {
-            Err(LockError::Shape { file: workdir.join(FILE), key: "stages".into(), problem: "is not a mapping" })
-        }
+        Some(_) => Err(LockError::Shape { file, key: "stages".into(), problem: "is not a mapping" }),
     }
 }
 

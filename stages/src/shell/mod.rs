@@ -34,7 +34,7 @@ use crate::tree::{hash_file, hash_listed};
 use crate::values;
 use crate::workspace::{self, Last, PathError, Paths};
 use crate::{params, Context, Stage, StageError};
-pub use dvc_lock::{readable as dvc_lock_readable, DvcParams, DvcPath, DvcStage, LockError};
+pub use dvc_lock::{readable as dvc_lock_readable, DvcParams, DvcPath, DvcStage, LockError, Verdict};
 use dvcignore::DvcIgnore;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -181,28 +181,29 @@ impl Stage for Shell {
 /// `dvc.lock` that cannot be read is a warning, and the stage runs.
 fn adopts(p: &ShellParams, ctx: &Context) -> bool {
     let Some(dvc) = ctx.dvc.as_ref().filter(|_| !ctx.force) else { return false };
-    lock_current(p, &ctx.workdir, dvc).unwrap_or_else(|e| {
+    lock_verdict(p, &ctx.workdir, dvc).map(|v| matches!(v, Verdict::Unchanged)).unwrap_or_else(|e| {
         eprintln!("warning: stage `{}`: {e}; nothing is adopted from it: the stage runs", ctx.instance);
         false
     })
 }
 
-/// Whether a run would adopt the shell stage with these resolved `params` (see [`adopts`]),
-/// were the workspace as it is now: for `pipe status` and dry runs, which run nothing.
-pub fn adoptable(params: &Value, workdir: &Path, dvc: &DvcStage) -> Result<bool, LockError> {
+/// How a run would find the shell stage with these resolved `params` against its `dvc.lock`
+/// entry (see [`adopts`]), were the workspace as it is now: for `pipe status` and dry runs,
+/// which run nothing.
+pub fn adoptable(params: &Value, workdir: &Path, dvc: &DvcStage) -> Result<Verdict, LockError> {
     match params::parse::<ShellParams>(params) {
-        Ok(p) => lock_current(&p, workdir, dvc),
-        Err(_) => Ok(false),
+        Ok(p) => lock_verdict(&p, workdir, dvc),
+        Err(_) => Ok(Verdict::Changed),
     }
 }
 
-/// Whether `dvc.lock` shows DVC's last run of `dvc` current; a stage that always runs never is.
-fn lock_current(p: &ShellParams, workdir: &Path, dvc: &DvcStage) -> Result<bool, LockError> {
+/// The stage against its `dvc.lock` entry; a stage that always runs is never unchanged.
+fn lock_verdict(p: &ShellParams, workdir: &Path, dvc: &DvcStage) -> Result<Verdict, LockError> {
     if p.always_changed {
-        return Ok(false);
+        return Ok(Verdict::Changed);
     }
-    let Ok(ignore) = dvcignore::of(workdir, p.dvc_root.as_deref()) else { return Ok(false) };
-    dvc_lock::unchanged(dvc, workdir, ignore)
+    let Ok(ignore) = dvcignore::of(workdir, p.dvc_root.as_deref()) else { return Ok(Verdict::Changed) };
+    dvc_lock::verdict(dvc, workdir, ignore)
 }
 
 /// Why [`execute`] stopped short of an artifact.
