@@ -326,17 +326,26 @@ pub(crate) struct Selector {
 }
 
 impl Selector {
-    /// `stage[key=value, ...]`; None for a name without values.
-    pub(crate) fn parse(name: &str) -> Option<Selector> {
-        let (stage, values) = name.strip_suffix(']').and_then(|n| n.split_once('['))?;
+    /// `stage[key=value, ...]` (a value with a comma quoted: `opt="a,b"`); None for a name
+    /// without `[`, an error saying what is wrong for a malformed one.
+    pub(crate) fn parse(name: &str) -> Option<Result<Selector, String>> {
+        let (stage, rest) = name.split_once('[')?;
+        let Some(values) = rest.strip_suffix(']') else { return Some(Err("no `]` at its end".into())) };
+        if values.trim().is_empty() {
+            return Some(Err("no key=value between `[` and `]`".into()));
+        }
         let mut combo = Combo::new();
-        for pair in values.split(',') {
-            let (k, v) = pair.split_once('=')?;
+        for pair in split_outside_quotes(values) {
+            let Some((k, v)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+                return Some(Err(format!("`{}` is not key=value", pair.trim())));
+            };
             let v = v.trim();
             let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::from(v));
-            combo.insert(k.trim().to_string(), value);
+            if combo.insert(k.trim().to_string(), value).is_some() {
+                return Some(Err(format!("`{}` is given twice", k.trim())));
+            }
         }
-        Some(Selector { stage: stage.to_string(), values: combo })
+        Some(Ok(Selector { stage: stage.to_string(), values: combo }))
     }
 
     /// Whether an instance of `stage` with matrix values `combo` has every value named.
@@ -346,8 +355,27 @@ impl Selector {
 
     /// Whether it picks the instance named `name` (`train[lr=0.001,pooling=cls]`).
     pub(crate) fn picks_name(&self, name: &str) -> bool {
-        Selector::parse(name).is_some_and(|s| self.picks(&s.stage, &s.values))
+        matches!(Selector::parse(name), Some(Ok(s)) if self.picks(&s.stage, &s.values))
     }
+}
+
+/// `a=1, opt="x,y"` split at the commas outside quotes.
+fn split_outside_quotes(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quote) = (0, None);
+    for (at, c) in text.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 impl Plan {
@@ -359,11 +387,33 @@ impl Plan {
             |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
         let found: Vec<usize> = (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect();
         match Selector::parse(name) {
-            Some(s) if found.is_empty() => (0..self.instances.len())
+            Some(Ok(s)) if found.is_empty() => (0..self.instances.len())
                 .filter(|&i| s.picks(&self.instances[i].stage, &self.instances[i].matrix))
                 .collect(),
             _ => found,
         }
+    }
+
+    /// Why `name` selects nothing, for `--stage` and `pipe show`: a malformed selector, the
+    /// instances of a stage none of which has the values named, or the nearest stage name.
+    pub fn not_found(&self, name: &str) -> String {
+        let bare = self.unprefixed(name);
+        let file = self.file.display();
+        let selector = Selector::parse(bare);
+        let stage = match &selector {
+            Some(Err(problem)) => return format!("{problem}; name instances as `stage[key=value, ...]`"),
+            Some(Ok(s)) => s.stage.as_str(),
+            // `sweep@0.7-8`: DVC's name of an instance of group `sweep`.
+            None => bare.split_once('@').map_or(bare, |(group, _)| group),
+        };
+        // A stage, or a DVC group (`sweep` of `sweep@0.1-8`).
+        let group = |i: &Instance| i.stage.split_once('@').map_or(i.stage.as_str(), |(g, _)| g).to_string();
+        let of: Vec<&str> = self.instances.iter().filter(|i| group(i) == stage).map(|i| i.name.as_str()).collect();
+        if !of.is_empty() {
+            return format!("no instance of `{stage}` in {file} has these values; its instances: {}", of.join(", "));
+        }
+        let known: BTreeSet<String> = self.instances.iter().map(group).collect();
+        format!("no such stage in {file}{}", suggest::hint(stage, known.iter().map(String::as_str)))
     }
 
     /// `name` without a `dvc.yaml:` (or `./dvc.yaml:`) prefix naming this plan's file, as DVC
@@ -399,25 +449,7 @@ impl Plan {
                 }
             }
             if found.is_empty() && frozen.is_empty() {
-                let selector = Selector::parse(bare);
-                if let Some(s) = &selector {
-                    let of: Vec<&str> =
-                        self.instances.iter().filter(|i| i.stage == s.stage).map(|i| i.name.as_str()).collect();
-                    if !of.is_empty() {
-                        return Err(Error::Config(format!(
-                            "--stage {name}: no instance of `{}` in {} has these values; its instances: {}",
-                            s.stage,
-                            self.file.display(),
-                            of.join(", ")
-                        )));
-                    }
-                }
-                let known: BTreeSet<&str> = self.instances.iter().map(|i| i.stage.as_str()).collect();
-                return Err(Error::Config(format!(
-                    "--stage {name}: no such stage in {}{}",
-                    self.file.display(),
-                    suggest::hint(selector.as_ref().map_or(bare, |s| &s.stage), known.iter().copied())
-                )));
+                return Err(Error::Config(format!("--stage {name}: {}", self.not_found(name))));
             }
             for i in found {
                 targets[i] = true;
@@ -473,6 +505,17 @@ mod tests {
         assert_eq!(names("t[y=q]"), ["t[x=1,y=q]", "t[x=2,y=q]"]);
         assert_eq!(names("e[x=2]"), ["e[x=2,y=p]", "e[x=2,y=q]"]);
         assert!(names("t[z=1]").is_empty() && names("a[x=1]").is_empty());
+        // A malformed selector selects nothing and says why.
+        for (bad, why) in [
+            ("t[]", "no key=value"),
+            ("t[x]", "`x` is not key=value"),
+            ("t[x=1", "no `]`"),
+            ("t[x=1,x=2]", "`x` is given twice"),
+        ] {
+            assert!(p.matching(bad).is_empty(), "{bad}");
+            assert!(p.not_found(bad).starts_with(why), "{bad}: {}", p.not_found(bad));
+        }
+        assert!(p.not_found("t[x=3]").ends_with("its instances: t[x=1,y=p], t[x=1,y=q], t[x=2,y=p], t[x=2,y=q]"));
         // Values as YAML writes them, spaces after commas: the name holds the parsed value.
         let p = plan(
             "name: m\nstages:\n  t:\n    uses: shell\n    matrix: {lr: [1e-3, 2.0e-5], on: [true]}\n    run: 'true'\n",
@@ -484,6 +527,12 @@ mod tests {
             ["t[lr=0.001,on=true]"]
         );
         assert_eq!(p.matching("t[lr=2.0e-5,on=true]").len(), 1);
+        // A value with a comma, quoted.
+        let p =
+            plan("name: m\nstages:\n  g:\n    uses: shell\n    matrix: {opt: ['a,b', c], f: [1]}\n    run: 'true'\n")
+                .unwrap();
+        assert_eq!(p.matching("g[opt=\"a,b\"]").len(), 1);
+        assert_eq!(p.matching("g[f=1, opt='a,b']").len(), 1);
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn model_dir(store: &Store, run: &RunRecord, stage: Option<&str>) -> Result<Path
         None => trains.clone(),
         Some(name) => {
             // Values in any order and as YAML writes them, or some of them, as `pipe show` takes them.
-            let selector = plan::Selector::parse(name);
+            let selector = plan::Selector::parse(name).and_then(Result::ok);
             let picked = |s: &str| selector.as_ref().is_some_and(|sel| sel.picks_name(s));
             trains.iter().copied().filter(|s| s.instance == name || s.stage == name || picked(&s.instance)).collect()
         }

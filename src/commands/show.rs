@@ -8,7 +8,7 @@ use crate::executor::jobs;
 use crate::executor::slurm::shell_word;
 use crate::probe::{probe, State};
 use crate::store::Store;
-use crate::{lockfile, metric_text, record, suggest, table, Error};
+use crate::{lockfile, metric_text, record, table, Error};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -29,13 +29,7 @@ pub fn execute(args: Args, cache: &Path) -> Result<(), Error> {
     let plan = super::load_checked(&args.file, &args.sets, &registry, cache)?;
     let wanted = plan.matching(&args.stage);
     if wanted.is_empty() {
-        let names: Vec<&str> = plan.instances.iter().map(|i| i.stage.as_str()).collect();
-        return Err(Error::Config(format!(
-            "no stage `{}` in {}{}",
-            args.stage,
-            args.file.display(),
-            suggest::hint(&args.stage, names)
-        )));
+        return Err(Error::Config(format!("`{}`: {}", args.stage, plan.not_found(&args.stage))));
     }
     let store = Store::new(cache)?;
     let probes = probe(&plan, &registry, &store, &vec![true; plan.instances.len()])?;
