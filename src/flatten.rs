@@ -87,11 +87,20 @@ fn around_difference(old: &str, new: &str) -> (String, String) {
     let (old, new): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
     let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
     let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
-    let start = prefix.saturating_sub(CONTEXT);
+    // A cut of a few chars hides nothing worth the `…`.
+    let start = Some(prefix.saturating_sub(CONTEXT)).filter(|&s| s > 3).unwrap_or(0);
     let cut = |s: &[char]| {
-        let end = (s.len() - suffix + CONTEXT).min(s.len());
+        let end = Some(s.len() - suffix + CONTEXT).filter(|&e| e + 3 < s.len()).unwrap_or(s.len());
         let mut text: String = if start > 0 { "…".into() } else { String::new() };
-        text.extend(&s[start..end]);
+        // A long differing middle keeps its two ends.
+        let (from, to) = (prefix, s.len() - suffix);
+        if to - from > 2 * LONG {
+            text.extend(&s[start..from + LONG]);
+            text.push('…');
+            text.extend(&s[to - LONG..end]);
+        } else {
+            text.extend(&s[start..end]);
+        }
         if end < s.len() {
             text.push('…');
         }
@@ -123,6 +132,13 @@ mod tests {
         );
         let (a, b) = ("a".repeat(16), "b".repeat(16));
         assert_eq!(c[0].arrow(), format!(r#""…{a}x{b}…" -> "…{a}y{b}…""#));
+        // A cut of three chars or fewer is not made; a long change keeps its ends.
+        let c =
+            changes(&json!({"s": format!("{}x12", "a".repeat(70))}), &json!({"s": format!("{}y12", "a".repeat(70))}));
+        assert_eq!(c[0].arrow(), format!(r#""…{}x12" -> "…{}y12""#, "a".repeat(16), "a".repeat(16)));
+        let c = changes(&json!({"s": "a".repeat(70)}), &json!({"s": format!("{}{}", "a".repeat(70), "b".repeat(500))}));
+        let shown = c[0].arrow();
+        assert!(shown.len() < 200 && shown.ends_with(&format!("{}…{}\"", "b".repeat(60), "b".repeat(60))), "{shown}");
         // Short strings, and strings against other values, are shown whole.
         assert_eq!(changes(&json!({"s": "ab"}), &json!({"s": "ac"}))[0].arrow(), r#""ab" -> "ac""#);
         let long = "z".repeat(70);

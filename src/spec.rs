@@ -302,7 +302,11 @@ impl Pipeline {
         let end = block.last().unwrap_or(start);
         let in_flow = |line: &str| {
             let bytes = line.as_bytes();
-            line.match_indices(&format!("{key}:")).any(|(at, _)| at > 0 && matches!(bytes[at - 1], b'{' | b',' | b' '))
+            let after_separator = |at: usize| at > 0 && matches!(bytes[at - 1], b'{' | b',' | b' ');
+            !line.trim_start().starts_with('#')
+                && [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
+                    .iter()
+                    .any(|k| line.match_indices(k.as_str()).any(|(at, _)| after_separator(at)))
         };
         let found =
             (start + 1..=end).find(|&i| is_key(lines[i], key)).or_else(|| (start..=end).find(|&i| in_flow(lines[i])));
@@ -389,5 +393,11 @@ mod tests {
         assert_eq!(p.at("b", Some("model")), "p/x.yaml:6");
         assert_eq!(p.at("b", Some("lr")), "p/x.yaml:4", "`elr:` is not `lr:`");
         assert_eq!(p.at("b", Some("elr")), "p/x.yaml:7");
+        // Not in a comment; quoted keys too.
+        let p = parse_str(
+            "name: x\nstages:\n  a:\n    uses: train\n    # lr: a comment\n    with: {\n      model: m, \"lr\": 1}\n",
+        )
+        .unwrap();
+        assert_eq!(p.at("a", Some("lr")), "p/x.yaml:7");
     }
 }
