@@ -30,6 +30,12 @@ pub fn parse(text: &str) -> Result<Override, Error> {
     }
     // The parser's message says what is wrong (a NaN, or where the YAML breaks).
     let value: Value = pipe_stages::values::from_yaml(rhs).map_err(|e| bad(&e.message))?;
+    // An integer past 64 bits comes back as a float: it would change without a word (the
+    // pipeline file refuses it).
+    let digits = rhs.trim().trim_start_matches(['+', '-']);
+    if value.is_f64() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return Err(bad("an integer beyond 64 bits; quote it for a string"));
+    }
     Ok(Override { target, path, value })
 }
 
@@ -142,6 +148,10 @@ mod tests {
         );
         assert_eq!(parse("params.model=mean").unwrap().value, Value::from("mean"));
         assert!(parse("train=3").is_err());
+        assert_eq!(parse("params.x=18446744073709551615").unwrap().value, Value::from(u64::MAX));
+        let big = parse(&format!("params.x=1{}", "0".repeat(40))).unwrap_err().to_string();
+        assert!(big.contains("an integer beyond 64 bits"), "{big}");
+        assert_eq!(parse("params.x='18446744073709551616'").unwrap().value, Value::from("18446744073709551616"));
         let nan = parse("params.x=.nan").err().unwrap().to_string();
         assert!(nan.starts_with("--set params.x=.nan: `.nan`, `.inf` and `-.inf` cannot be values here"), "{nan}");
     }
