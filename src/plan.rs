@@ -359,6 +359,11 @@ impl Selector {
     }
 }
 
+/// The DVC group a stage name belongs to (`sweep` of `sweep@0.1-8`), or the name itself.
+fn group(stage: &str) -> &str {
+    stage.split_once('@').map_or(stage, |(group, _)| group)
+}
+
 /// `a=1, opt="x,y"` split at the commas outside quotes.
 fn split_outside_quotes(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -383,8 +388,7 @@ impl Plan {
     /// instance, or those a [`Selector`] picks.
     pub fn matching(&self, name: &str) -> Vec<usize> {
         let name = self.unprefixed(name);
-        let of =
-            |i: &Instance| i.stage == name || i.name == name || i.stage.split_once('@').is_some_and(|(g, _)| g == name);
+        let of = |i: &Instance| i.stage == name || i.name == name || group(&i.stage) == name;
         let found: Vec<usize> = (0..self.instances.len()).filter(|&i| of(&self.instances[i])).collect();
         match Selector::parse(name) {
             Some(Ok(s)) if found.is_empty() => (0..self.instances.len())
@@ -404,16 +408,16 @@ impl Plan {
             Some(Err(problem)) => return format!("{problem}; name instances as `stage[key=value, ...]`"),
             Some(Ok(s)) => s.stage.as_str(),
             // `sweep@0.7-8`: DVC's name of an instance of group `sweep`.
-            None => bare.split_once('@').map_or(bare, |(group, _)| group),
+            None => group(bare),
         };
-        // A stage, or a DVC group (`sweep` of `sweep@0.1-8`).
-        let group = |i: &Instance| i.stage.split_once('@').map_or(i.stage.as_str(), |(g, _)| g).to_string();
-        let of: Vec<&str> = self.instances.iter().filter(|i| group(i) == stage).map(|i| i.name.as_str()).collect();
+        // A stage, or a DVC group.
+        let of: Vec<&str> =
+            self.instances.iter().filter(|i| group(&i.stage) == stage).map(|i| i.name.as_str()).collect();
         if !of.is_empty() {
             return format!("no instance of `{stage}` in {file} has these values; its instances: {}", of.join(", "));
         }
-        let known: BTreeSet<String> = self.instances.iter().map(group).collect();
-        format!("no such stage in {file}{}", suggest::hint(stage, known.iter().map(String::as_str)))
+        let known: BTreeSet<&str> = self.instances.iter().map(|i| group(&i.stage)).collect();
+        format!("no such stage in {file}{}", suggest::hint(stage, known.iter().copied()))
     }
 
     /// `name` without a `dvc.yaml:` (or `./dvc.yaml:`) prefix naming this plan's file, as DVC
@@ -435,11 +439,8 @@ impl Plan {
         for name in names {
             let mut found = self.matching(name);
             let bare = self.unprefixed(name);
-            let frozen: Vec<&Frozen> = self
-                .frozen
-                .iter()
-                .filter(|f| f.name == bare || f.name.split_once('@').is_some_and(|(g, _)| g == bare))
-                .collect();
+            let frozen: Vec<&Frozen> =
+                self.frozen.iter().filter(|f| f.name == bare || group(&f.name) == bare).collect();
             if found.is_empty() && !frozen.is_empty() {
                 eprintln!("note: --stage {name}: the stage is frozen (`frozen: true`): it never runs, as in dvc repro");
             }

@@ -119,18 +119,18 @@ fn remade_by(
     stale: &dyn Fn(usize) -> bool,
 ) -> Result<Option<Vec<String>>, Error> {
     let put_back = |u: usize| probes[i].as_ref().is_some_and(|p| p.waits_on.contains(&u));
+    let mut first = Vec::new();
+    for &u in plan.instances[i].inputs.iter().filter(|&&u| stale(u) || put_back(u)) {
+        first.push((&plan.instances[u].name, workspace::declared_outs(registry, plan, u)?));
+    }
     let mut by = Vec::new();
     for path in paths {
-        let mut found = false;
-        for &u in plan.instances[i].inputs.iter().filter(|&&u| stale(u) || put_back(u)) {
-            if workspace::declared_outs(registry, plan, u)?.iter().any(|out| within(path, out)) {
-                by.push(plan.instances[u].name.clone());
-                found = true;
-            }
-        }
-        if !found {
+        let making: Vec<&String> =
+            first.iter().filter(|(_, outs)| outs.iter().any(|out| within(path, out))).map(|(name, _)| *name).collect();
+        if making.is_empty() {
             return Ok(None);
         }
+        by.extend(making.into_iter().cloned());
     }
     by.sort();
     by.dedup();
